@@ -1,0 +1,1 @@
+"""Domain logic of mailpipe, shared by every Lambda function and by the SMTP edge."""

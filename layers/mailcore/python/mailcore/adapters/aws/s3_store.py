@@ -1,0 +1,60 @@
+"""Raw messages and envelopes in S3."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import envelope_key, message_id_of_key, message_key
+from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+class S3RawMessageStore:
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
+        key = message_key(message_id)
+        try:
+            # Envelope first: the message object is what triggers filing, so when it
+            # exists its envelope does too.
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=envelope_key(message_id),
+                Body=envelope.to_json(),
+                ContentType="application/json",
+            )
+            self._client.put_object(
+                Bucket=self._bucket, Key=key, Body=raw, ContentType="message/rfc822"
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"storing {key} failed") from exc
+        return key
+
+    def get_raw(self, key: str) -> bytes:
+        return self._get(key)
+
+    def get_envelope(self, key: str) -> Envelope:
+        message_id = message_id_of_key(key)
+        if message_id is None:
+            raise PermanentFailure(f"not a message key: {key!r}")
+        return Envelope.from_json(self._get(envelope_key(message_id)))
+
+    def _get(self, key: str) -> bytes:
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=key)
+            return response["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise MessageNotFound(key) from exc
+            raise StorageUnavailable(f"reading {key} failed") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"reading {key} failed") from exc

@@ -1,0 +1,37 @@
+"""The composition root for code running against AWS (Lambda functions and the edge)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from mailcore.adapters.aws.clients import cognito_client, dynamodb_client, s3_client
+from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+from mailcore.adapters.aws.dynamodb_mailbox import DynamoMailboxRepository
+from mailcore.adapters.aws.s3_store import S3RawMessageStore
+from mailcore.config import Settings
+from mailcore.services.recipients import HostedDomains
+
+
+@dataclass(frozen=True)
+class AwsAdapters:
+    settings: Settings
+    store: S3RawMessageStore
+    mailboxes: DynamoMailboxRepository
+    directory: CognitoAccountDirectory
+    domains: HostedDomains
+
+
+@cache
+def aws_adapters() -> AwsAdapters:
+    settings = Settings.from_environ(os.environ)
+    return AwsAdapters(
+        settings=settings,
+        store=S3RawMessageStore(s3_client(), settings.bucket),
+        mailboxes=DynamoMailboxRepository(dynamodb_client(), settings.table),
+        directory=CognitoAccountDirectory(
+            cognito_client(), settings.user_pool_id, settings.user_pool_client_id
+        ),
+        domains=HostedDomains.of(settings.domains),
+    )

@@ -1,0 +1,44 @@
+"""Message ids: unique, time-ordered, URL- and S3-key-safe (a ULID)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_message_id(now_ms: int | None = None) -> str:
+    timestamp = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (timestamp << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def is_message_id(text: str) -> bool:
+    return len(text) == 26 and all(char in _CROCKFORD for char in text)
+
+
+# Where a message lives in the raw store. The envelope is written first and the
+# message last, and only the message key triggers filing, so a half-written
+# message is never filed.
+MESSAGE_KEY_PREFIX = "messages/"
+MESSAGE_KEY_SUFFIX = "/message.eml"
+
+
+def message_key(message_id: str) -> str:
+    return f"{MESSAGE_KEY_PREFIX}{message_id}{MESSAGE_KEY_SUFFIX}"
+
+
+def envelope_key(message_id: str) -> str:
+    return f"{MESSAGE_KEY_PREFIX}{message_id}/envelope.json"
+
+
+def message_id_of_key(key: str) -> str | None:
+    if not (key.startswith(MESSAGE_KEY_PREFIX) and key.endswith(MESSAGE_KEY_SUFFIX)):
+        return None
+    message_id = key[len(MESSAGE_KEY_PREFIX) : -len(MESSAGE_KEY_SUFFIX)]
+    return message_id if is_message_id(message_id) else None

@@ -1,0 +1,48 @@
+"""Domain errors. Each says whether the sender (or caller) should try again."""
+
+
+class MailError(Exception):
+    """Base of every mailpipe error. `public` is safe to show; the log keeps the cause."""
+
+    public = "internal error"
+
+
+class TransientFailure(MailError):
+    """Try again later (SMTP 4xx). Anything unclassified is treated as transient."""
+
+    public = "temporary failure, try again later"
+
+
+class PermanentFailure(MailError):
+    """Do not retry (SMTP 5xx)."""
+
+    public = "permanent failure"
+
+
+class StorageUnavailable(TransientFailure):
+    public = "storage unavailable, try again later"
+
+
+class InvalidAddress(PermanentFailure):
+    public = "invalid address"
+
+
+class MessageNotFound(MailError):
+    public = "message not found"
+
+
+class FolderNotFound(MailError):
+    public = "mailbox not found"
+
+
+class AuthenticationFailed(MailError):
+    public = "invalid credentials"
+
+
+class InvalidRequest(MailError):
+    public = "invalid request"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.public = message
+        self.field = field

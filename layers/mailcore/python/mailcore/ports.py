@@ -1,0 +1,51 @@
+"""What the services need from the outside world. Adapters live in `adapters/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.mailbox import Folder, Page, StoredMessage
+
+
+class RawMessageStore(Protocol):
+    """Durable store of messages exactly as received, with their envelopes."""
+
+    def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
+        """Store durably and return the message's key; raise StorageUnavailable on any fault."""
+        ...
+
+    def get_raw(self, key: str) -> bytes: ...
+
+    def get_envelope(self, key: str) -> Envelope: ...
+
+
+class MailboxRepository(Protocol):
+    def file(self, message: StoredMessage) -> bool:
+        """File once: False when this message is already in this account's mailbox."""
+        ...
+
+    def list_folder(
+        self, account: str, folder: str, limit: int, cursor: str | None
+    ) -> Page: ...
+
+    def get(self, account: str, message_id: str) -> StoredMessage:
+        """Raise MessageNotFound unless the message is in this account's mailbox."""
+        ...
+
+    def folders(self, account: str) -> list[Folder]: ...
+
+
+@dataclass(frozen=True)
+class Token:
+    token: str
+    expires_in: int
+
+
+class AccountDirectory(Protocol):
+    def is_account(self, address: str) -> bool: ...
+
+    def authenticate(self, address: str, password: str) -> Token:
+        """Raise AuthenticationFailed for a wrong password or unknown account alike."""
+        ...

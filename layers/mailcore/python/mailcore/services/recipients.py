@@ -1,0 +1,44 @@
+"""Who may receive mail here: the RCPT TO decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from mailcore.domain.address import try_parse_address
+from mailcore.ports import AccountDirectory
+
+
+class RecipientVerdict(Enum):
+    ACCEPT = "accept"
+    NO_SUCH_ACCOUNT = "no_such_account"  # hosted domain, unknown account: 550 5.1.1
+    RELAY_DENIED = "relay_denied"  # any other domain: 550 5.7.1
+
+
+@dataclass(frozen=True)
+class HostedDomains:
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> HostedDomains:
+        return cls(frozenset(name.strip().lower().rstrip(".") for name in names if name.strip()))
+
+    def hosts(self, domain: str) -> bool:
+        return domain.lower() in self.names
+
+
+def judge_recipient(
+    rcpt: str, domains: HostedDomains, directory: AccountDirectory
+) -> tuple[RecipientVerdict, str | None]:
+    """Verdict plus the canonical address. Only hosted accounts are ever accepted."""
+    address = try_parse_address(rcpt)
+    if address is None:
+        # Not a plain address (routing tricks included): a hosted domain anywhere in it
+        # still does not make it ours.
+        return RecipientVerdict.RELAY_DENIED, None
+    if not domains.hosts(address.domain):
+        return RecipientVerdict.RELAY_DENIED, None
+    if not directory.is_account(str(address)):
+        return RecipientVerdict.NO_SUCH_ACCOUNT, None
+    return RecipientVerdict.ACCEPT, str(address)

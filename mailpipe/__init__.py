@@ -1,0 +1,1 @@
+"""mailpipe: command line and local runtime."""

@@ -1,0 +1,135 @@
+"""Running a template's functions locally: each in its own worker processes, like Lambda."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from mailpipe.local.provision import FunctionSpec
+
+
+class FunctionError(Exception):
+    """The invocation failed: the handler raised, timed out or its process died."""
+
+    def __init__(self, message: str, error_type: str = "Runtime") -> None:
+        super().__init__(message)
+        self.summary = f"{error_type}: {message.splitlines()[0] if message else ''}"
+
+
+class _Worker:
+    def __init__(self, spec: FunctionSpec, environment: dict[str, str],
+                 log_line: Callable[[str, str], None]) -> None:
+        self.spec = spec
+        python_path = os.pathsep.join(
+            [str(spec.code_dir), *(str(layer) for layer in spec.layer_dirs)]
+        )
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            [sys.executable, "-m", "mailpipe.local.worker", spec.handler, str(spec.timeout)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, bufsize=1, cwd=spec.code_dir,
+            env={**environment, **spec.environment, "PYTHONPATH": python_path,
+                 "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb)},
+        )
+        self._responses: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(log_line,), daemon=True).start()
+        ready = self._responses.get(timeout=60)
+        if ready is None:
+            raise FunctionError(f"{spec.logical_id} failed to start")
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._responses.put(line)
+        self._responses.put(None)
+
+    def _read_stderr(self, log_line: Callable[[str, str], None]) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            log_line(self.spec.logical_id, line.rstrip("\n"))
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps({"event": event,
+                                                 "request_id": str(uuid.uuid4())}) + "\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise FunctionError(f"{self.spec.logical_id} is not running") from exc
+        try:
+            line = self._responses.get(timeout=self.spec.timeout + 1)
+        except queue.Empty:
+            self.stop()
+            raise FunctionError(f"{self.spec.logical_id} timed out") from None
+        if line is None:
+            raise FunctionError(f"{self.spec.logical_id} exited")
+        response = json.loads(line)
+        if "error" in response:
+            error = response["error"]
+            raise FunctionError(str(error.get("errorMessage")), str(error.get("errorType")))
+        return response["result"]
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive:
+            self.process.kill()
+        self.process.wait()
+
+
+class LocalFunction:
+    """Up to `concurrency` warm workers; a dead or timed-out worker is replaced."""
+
+    def __init__(self, spec: FunctionSpec, environment: dict[str, str],
+                 log_line: Callable[[str, str], None], concurrency: int = 2) -> None:
+        self.spec = spec
+        self._environment = environment
+        self._log_line = log_line
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._all: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._slots = threading.Semaphore(concurrency)
+        self._stopped = False
+
+    def warm(self) -> None:
+        self._idle.put(self._new_worker())
+
+    def _new_worker(self) -> _Worker:
+        worker = _Worker(self.spec, self._environment, self._log_line)
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._slots:
+            if self._stopped:
+                raise FunctionError("stopped")
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                worker = self._new_worker()
+            try:
+                return worker.invoke(event)
+            finally:
+                if worker.alive:
+                    self._idle.put(worker)
+                else:
+                    with self._lock:
+                        self._all.remove(worker)
+
+    def stop(self) -> None:
+        self._stopped = True
+        with self._lock:
+            workers = list(self._all)
+        for worker in workers:
+            worker.stop()

@@ -1,0 +1,215 @@
+"""`mailpipe up`: the whole system on one machine, with moto as its AWS."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+from mailcore.services.accounts import add_account
+from moto.server import ThreadedMotoServer
+
+from mailpipe.local import logs
+from mailpipe.local.event_sources import SqsPoller
+from mailpipe.local.functions import LocalFunction
+from mailpipe.local.gateway import Gateway, JwtVerifier
+from mailpipe.local.provision import Provisioned, Provisioner
+from mailpipe.local.template import load_template, translate
+
+log = logging.getLogger("mailpipe.local")
+REGION = "us-east-1"
+STACK_NAME = "mailpipe-local"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class StackOptions:
+    domains: list[str] = field(default_factory=lambda: ["example.test"])
+    users: list[tuple[str, str]] = field(default_factory=list)
+    smtp_port: int = 2525
+    submission_port: int = 2587
+    http_port: int = 8025
+    aws_port: int = 4566
+    host: str = "127.0.0.1"
+    root: Path = ROOT
+    hostname: str | None = None
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def _ensure_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        # As the real listeners do: connections lingering in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"port {port} on {host} is in use (another mailpipe up?)") from exc
+
+
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """What every local process needs to reach moto instead of AWS."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+def local_session() -> boto3.session.Session:
+    """A boto3 session for moto: any credentials are accepted there."""
+    environment = aws_environment("")
+    return boto3.session.Session(
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
+    )
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.endpoint = f"http://{options.host}:{options.aws_port}"
+        self._moto: ThreadedMotoServer | None = None
+        self._functions: dict[str, LocalFunction] = {}
+        self._pollers: list[SqsPoller] = []
+        self._gateway: Gateway | None = None
+        self._edge: subprocess.Popen[str] | None = None
+        self.provisioned: Provisioned | None = None
+
+    def start(self) -> None:
+        options = self.options
+        for port in (options.aws_port, options.http_port, options.smtp_port):
+            _ensure_free(options.host, port)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+        self._moto = ThreadedMotoServer(ip_address=options.host, port=options.aws_port,
+                                        verbose=False)
+        self._moto.start()
+        session = local_session()
+        template = translate(load_template(options.root / "template.yaml"), {
+            "AWS::Region": REGION, "AWS::AccountId": "123456789012",
+            "AWS::StackName": STACK_NAME}, REGION)
+        parameters = {"HostedDomains": ",".join(options.domains)}
+        self.provisioned = Provisioner(session, self.endpoint, options.root, STACK_NAME,
+                                       REGION).provision(template, parameters)
+        outputs = self.provisioned.outputs
+        directory = CognitoAccountDirectory(
+            session.client("cognito-idp", endpoint_url=self.endpoint),
+            outputs["UserPoolId"], outputs["UserPoolClientId"])
+        hosted = frozenset(domain.lower() for domain in options.domains)
+        for address, password in options.users:
+            add_account(address, password, hosted, directory)
+
+        environment = {**os.environ, **aws_environment(self.endpoint)}
+        for logical_id, spec in self.provisioned.functions.items():
+            function = LocalFunction(spec, environment, logs.emit)
+            function.warm()
+            self._functions[logical_id] = function
+        sqs = session.client("sqs", endpoint_url=self.endpoint)
+        for source in self.provisioned.queue_sources:
+            # Lambda polls an SQS source with several concurrent batches.
+            for _ in range(2):
+                poller = SqsPoller(source, self._functions[source.function], sqs, REGION)
+                poller.start()
+                self._pollers.append(poller)
+        self._gateway = Gateway(options.host, options.http_port, self.provisioned.routes,
+                                self._functions, JwtVerifier(self.endpoint))
+        self._gateway.start()
+        self._start_edge(environment, outputs)
+
+    def _start_edge(self, environment: dict[str, str], outputs: dict[str, str]) -> None:
+        options = self.options
+        edge_environment = {
+            **environment,
+            "POWERTOOLS_SERVICE_NAME": "edge_smtp",
+            "MAILPIPE_BUCKET": outputs["MessageBucketName"],
+            "MAILPIPE_TABLE": outputs["MailboxTableName"],
+            "MAILPIPE_USER_POOL_ID": outputs["UserPoolId"],
+            "MAILPIPE_USER_POOL_CLIENT_ID": outputs["UserPoolClientId"],
+            "MAILPIPE_DOMAINS": ",".join(options.domains),
+            "MAILPIPE_SMTP_HOST": options.host,
+            "MAILPIPE_SMTP_PORT": str(options.smtp_port),
+            "MAILPIPE_HOSTNAME": options.hostname or options.domains[0],
+            "PYTHONPATH": str(options.root),
+        }
+        self._edge = subprocess.Popen(
+            [sys.executable, "-m", "edge_smtp"], env=edge_environment, cwd=options.root,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        threading.Thread(target=self._pipe_edge_logs, daemon=True).start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._edge.poll() is not None:
+                raise RuntimeError("the SMTP edge exited at start")
+            try:
+                with socket.create_connection((options.host, options.smtp_port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the SMTP edge did not start listening")
+
+    def _pipe_edge_logs(self) -> None:
+        assert self._edge is not None and self._edge.stdout is not None
+        for line in self._edge.stdout:
+            logs.emit("edge_smtp", line.rstrip("\n"))
+
+    def banner(self) -> str:
+        options = self.options
+        users = ", ".join(address for address, _ in options.users) or "(none: mailpipe user add)"
+        return "\n".join([
+            "mailpipe is up",
+            f"  SMTP (MX)   {options.host}:{options.smtp_port}",
+            f"  HTTP API    http://{options.host}:{options.http_port}/v1",
+            f"  AWS (moto)  {self.endpoint}",
+            f"  domains     {', '.join(options.domains)}",
+            f"  accounts    {users}",
+            "Ctrl-C stops it.",
+        ])
+
+    def stop(self) -> None:
+        if self._edge is not None and self._edge.poll() is None:
+            self._edge.send_signal(signal.SIGTERM)
+            try:
+                self._edge.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                self._edge.kill()
+        if self._gateway is not None:
+            self._gateway.stop()
+        for poller in self._pollers:
+            poller.stop()
+        for function in self._functions.values():
+            function.stop()
+        if self._moto is not None:
+            self._moto.stop()
+
+
+def run(options: StackOptions) -> None:
+    logs.route_runtime_logs()
+    stack = LocalStack(options)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        try:
+            stack.start()
+        except PortInUse as exc:
+            raise SystemExit(f"mailpipe: {exc}") from None
+        print(stack.banner(), flush=True)
+        stopping.wait()
+        print("mailpipe is stopping", flush=True)
+    finally:
+        stack.stop()
+    print("mailpipe stopped", flush=True)
