@@ -96,14 +96,12 @@ def _error_response(error: HttpError) -> Response[dict[str, Any]]:
     return Response(status_code=error.status, content_type="application/json", body=error.body())
 
 
-@app.exception_handler(MailError)
 def handle_mail_error(exc: MailError) -> Response[dict[str, Any]]:
     error = http_error_for(exc)
     logger.info("request refused", status=error.status, code=error.code, reason=str(exc))
     return _error_response(error)
 
 
-@app.exception_handler(Unauthenticated)
 def handle_unauthenticated(_: Unauthenticated) -> Response[dict[str, Any]]:
     return _error_response(UNAUTHENTICATED)
 
@@ -113,10 +111,15 @@ def handle_not_found(_: Exception) -> Response[dict[str, Any]]:
     return _error_response(ROUTE_NOT_FOUND)
 
 
-@app.exception_handler(Exception)
 def handle_unexpected(exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("unhandled error")
     return _error_response(INTERNAL)
+
+
+# Registered by call: Powertools' exception_handler decorator is untyped.
+app.exception_handler(MailError)(handle_mail_error)
+app.exception_handler(Unauthenticated)(handle_unauthenticated)
+app.exception_handler(Exception)(handle_unexpected)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

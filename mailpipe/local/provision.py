@@ -66,7 +66,7 @@ class Provisioned:
 
 
 class Provisioner:
-    def __init__(self, session: boto3.session.Session, endpoint: str, root: Path,
+    def __init__(self, session: boto3.session.Session, endpoint: str | None, root: Path,
                  stack_name: str, region: str) -> None:
         self._endpoint = endpoint
         self._root = root

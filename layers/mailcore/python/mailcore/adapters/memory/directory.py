@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from mailcore.errors import AuthenticationFailed
+from mailcore.ports import Token
+
+
+class InMemoryAccountDirectory:
+    def __init__(self, accounts: dict[str, str] | None = None) -> None:
+        self.accounts = dict(accounts or {})
+        self.lookups = 0
+
+    def is_account(self, address: str) -> bool:
+        self.lookups += 1
+        return address in self.accounts
+
+    def create_account(self, address: str, password: str) -> None:
+        self.accounts[address] = password
+
+    def authenticate(self, address: str, password: str) -> Token:
+        expected = self.accounts.get(address, "")
+        if not (hmac.compare_digest(expected.encode(), password.encode()) and expected):
+            raise AuthenticationFailed("wrong password or unknown account")
+        return Token(token=secrets.token_urlsafe(16), expires_in=3600)

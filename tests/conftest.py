@@ -1,0 +1,73 @@
+"""Shared fixtures: the template's own resources in moto, and the functions' handlers."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import socket
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mailpipe.local.provision import Provisioned, Provisioner
+from mailpipe.local.template import load_template, translate
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+DOMAIN = "hamburger.edu"
+
+
+def load_event(name: str) -> dict:
+    return copy.deepcopy(json.loads((ROOT / "events" / name).read_text()))
+
+
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py under a unique module name (each is `app` in Lambda)."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_app", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _reset_adapter_caches() -> None:
+    from mailcore.adapters.aws import clients, wiring
+
+    wiring.aws_adapters.cache_clear()
+    for factory in (clients.s3_client, clients.dynamodb_client, clients.cognito_client):
+        factory.cache_clear()
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Provisioned:
+    """template.yaml's resources in moto (in-process), with the functions' environment set."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+                        "POWERTOOLS_METRICS_NAMESPACE": "mailpipe-test"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        template = translate(load_template(ROOT / "template.yaml"), {
+            "AWS::Region": REGION, "AWS::AccountId": "123456789012",
+            "AWS::StackName": "test"}, REGION)
+        provisioned = Provisioner(boto3.session.Session(region_name=REGION), None, ROOT,
+                                  "test", REGION).provision(template, {"HostedDomains": DOMAIN})
+        for name, value in provisioned.functions["StoreInboundFunction"].environment.items():
+            if name.startswith("MAILPIPE_"):
+                monkeypatch.setenv(name, value)
+        _reset_adapter_caches()
+        yield provisioned
+        _reset_adapter_caches()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,163 @@
+"""The mailbox API handler with the template's table, bucket and user pool in moto."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import new_message_id
+from mailcore.services.filing import file_inbound
+from tests.conftest import load_event, load_function
+from tests.functional.test_store_inbound import Context
+
+BOB, CAROL = "bob@hamburger.edu", "carol@hamburger.edu"
+
+
+@pytest.fixture
+def api(stack):
+    return load_function("api")
+
+
+def _deliver(subject: str, *rcpts: str, received_at: datetime | None = None) -> str:
+    adapters = aws_adapters()
+    raw = f"From: alice@crepes.fr\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n\r\nbody\r\n"
+    envelope = Envelope(mail_from="alice@crepes.fr", rcpt_tos=rcpts, peer="192.0.2.1",
+                        helo="crepes.fr", tls=False,
+                        received_at=received_at or datetime.now(UTC))
+    key = adapters.store.put(new_message_id(), raw.encode(), envelope)
+    return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains).message_id
+
+
+def _call(api, method: str, path: str, account: str | None = BOB,
+          query: dict[str, str] | None = None, body: dict | None = None) -> tuple[int, dict, str]:
+    event = load_event("apigw_list_messages.json")
+    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["queryStringParameters"] = query or {}
+    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+    event.pop("pathParameters", None)
+    if account is None:
+        event["requestContext"].pop("authorizer")
+    else:
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["username"] = account
+    if body is not None:
+        event["body"] = json.dumps(body)
+    response = api.lambda_handler(event, Context())
+    text = response["body"]
+    if response.get("isBase64Encoded"):
+        text = base64.b64decode(text).decode()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = {}
+    return response["statusCode"], document, text
+
+
+def test_inbox_lists_newest_first_in_pages_joined_by_cursor(api):
+    start = datetime.now(UTC)
+    ids = [_deliver(f"n{i}", BOB, received_at=start + timedelta(seconds=i)) for i in range(5)]
+
+    status, first, _ = _call(api, "GET", "/v1/mailboxes/Inbox/messages", query={"limit": "2"})
+    assert status == 200
+    seen = [m["id"] for m in first["messages"]]
+    cursor = first["cursor"]
+    while cursor:
+        _, page, _ = _call(api, "GET", "/v1/mailboxes/Inbox/messages",
+                           query={"limit": "2", "cursor": cursor})
+        seen += [m["id"] for m in page["messages"]]
+        cursor = page["cursor"]
+
+    assert seen == list(reversed(ids))
+
+
+def test_message_and_raw_are_returned_to_their_owner(api):
+    message_id = _deliver("Test Email", BOB)
+
+    status, message, _ = _call(api, "GET", f"/v1/messages/{message_id}")
+    assert status == 200
+    assert (message["subject"], message["from"], message["text"]) == (
+        "Test Email", "alice@crepes.fr", "body\r\n")
+
+    status, _, raw = _call(api, "GET", f"/v1/messages/{message_id}/raw")
+    assert status == 200
+    assert raw.startswith("From: alice@crepes.fr") and "Subject: Test Email" in raw
+
+
+def test_another_accounts_message_answers_404_on_every_route(api):
+    carols = _deliver("for carol only", CAROL)
+
+    for path in (f"/v1/messages/{carols}", f"/v1/messages/{carols}/raw"):
+        status, document, _ = _call(api, "GET", path, account=BOB)
+        assert status == 404
+        assert document["error"]["code"] == "not_found"
+    _, bobs_inbox, _ = _call(api, "GET", "/v1/mailboxes/Inbox/messages", account=BOB)
+    assert bobs_inbox["messages"] == []
+    assert _call(api, "GET", f"/v1/messages/{carols}", account=CAROL)[0] == 200
+
+
+def test_cursor_of_another_account_is_refused(api):
+    for i in range(3):
+        _deliver(f"c{i}", CAROL)
+    _, carols_page, _ = _call(api, "GET", "/v1/mailboxes/Inbox/messages", account=CAROL,
+                              query={"limit": "1"})
+
+    status, document, _ = _call(api, "GET", "/v1/mailboxes/Inbox/messages", account=BOB,
+                                query={"cursor": carols_page["cursor"]})
+
+    assert status == 400
+    assert document["error"]["field"] == "cursor"
+
+
+def test_request_without_verified_identity_is_401(api):
+    status, document, _ = _call(api, "GET", "/v1/mailboxes", account=None)
+    assert status == 401
+    assert document["error"]["code"] == "unauthenticated"
+
+
+def test_mailboxes_show_role_folders_with_counts(api):
+    _deliver("one", BOB)
+    _, document, _ = _call(api, "GET", "/v1/mailboxes")
+    folders = {f["name"]: f for f in document["mailboxes"]}
+    assert set(folders) >= {"Inbox", "Sent", "Drafts", "Trash", "Junk", "Archive"}
+    assert (folders["Inbox"]["role"], folders["Inbox"]["total"], folders["Inbox"]["unread"]) == (
+        "inbox", 1, 1)
+
+
+@pytest.mark.parametrize("query,field", [({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
+                                         ({"cursor": "not-a-cursor"}, "cursor")])
+def test_invalid_list_parameters_are_400_naming_the_field(api, query, field):
+    status, document, _ = _call(api, "GET", "/v1/mailboxes/Inbox/messages", query=query)
+    assert status == 400
+    assert document["error"]["field"] == field
+
+
+def test_unknown_folder_is_404(api):
+    assert _call(api, "GET", "/v1/mailboxes/Nope/messages")[0] == 404
+
+
+def test_session_gives_a_token_for_the_right_password_only(api):
+    aws_adapters().directory.create_account(BOB, "correct horse")
+
+    status, document, _ = _call(api, "POST", "/v1/session", account=None,
+                                body={"address": "Bob@Hamburger.edu", "password": "correct horse"})
+    assert status == 200
+    assert document["token"] and document["expires_in"] > 0
+
+    wrong = _call(api, "POST", "/v1/session", account=None,
+                  body={"address": BOB, "password": "wrong"})
+    unknown = _call(api, "POST", "/v1/session", account=None,
+                    body={"address": "nobody@hamburger.edu", "password": "wrong"})
+    assert wrong[0] == unknown[0] == 401
+    assert wrong[1] == unknown[1]  # no hint which accounts exist
+
+
+def test_session_without_password_is_400(api):
+    status, document, _ = _call(api, "POST", "/v1/session", account=None,
+                                body={"address": BOB})
+    assert (status, document["error"]["field"]) == (400, "password")

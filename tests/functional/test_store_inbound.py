@@ -1,0 +1,115 @@
+"""store_inbound against the template's own S3 bucket, queue and table, in moto."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import new_message_id
+from mailcore.domain.mailbox import INBOX
+from tests.conftest import REGION, load_event, load_function
+
+SEED = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
+        b"Subject: Test Email\r\n\r\nHello\r\nHow are you?\r\n")
+
+
+class Context:
+    function_name = "store_inbound"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:store_inbound"
+    aws_request_id = "test-request"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+@pytest.fixture
+def store_inbound(stack):
+    return load_function("store_inbound")
+
+
+def _store(raw: bytes, *rcpts: str) -> str:
+    envelope = Envelope(mail_from="alice@crepes.fr", rcpt_tos=rcpts, peer="192.0.2.1",
+                        helo="crepes.fr", tls=False, received_at=datetime.now(UTC))
+    return aws_adapters().store.put(new_message_id(), raw, envelope)
+
+
+def _notifications(stack) -> dict:
+    """What S3 put on the inbound queue, as Lambda's SQS event source would deliver it."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    source = stack.queue_sources[0]
+    messages = sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=10,
+                                   AttributeNames=["All"]).get("Messages", [])
+    return {"Records": [{
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"], "attributes": message.get("Attributes", {}),
+        "messageAttributes": {}, "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
+        "eventSourceARN": source.queue_arn, "awsRegion": REGION,
+    } for message in messages if "s3:TestEvent" not in message["Body"]]}
+
+
+def _inbox(account: str):
+    return aws_adapters().mailboxes.list_folder(account, INBOX, 50, None).messages
+
+
+def test_s3_notification_files_message_into_each_envelope_recipients_inbox(stack, store_inbound):
+    key = _store(SEED, "bob@hamburger.edu", "carol@hamburger.edu")
+    event = _notifications(stack)
+    assert len(event["Records"]) == 1
+
+    response = store_inbound.lambda_handler(event, Context())
+
+    assert response == {"batchItemFailures": []}
+    for account in ("bob@hamburger.edu", "carol@hamburger.edu"):
+        [stored] = _inbox(account)
+        assert stored.summary.subject == "Test Email"
+        assert stored.raw_key == key
+    folders = {f.name: f for f in aws_adapters().mailboxes.folders("bob@hamburger.edu")}
+    assert (folders[INBOX].total, folders[INBOX].unread) == (1, 1)
+
+
+def test_repeated_event_does_not_duplicate_messages_or_counts(stack, store_inbound):
+    _store(SEED, "bob@hamburger.edu")
+    event = _notifications(stack)
+
+    store_inbound.lambda_handler(event, Context())
+    store_inbound.lambda_handler(event, Context())
+
+    assert len(_inbox("bob@hamburger.edu")) == 1
+    [inbox] = [f for f in aws_adapters().mailboxes.folders("bob@hamburger.edu")
+               if f.name == INBOX]
+    assert inbox.total == 1
+
+
+def test_url_encoded_key_in_notification_is_decoded(stack, store_inbound):
+    key = _store(SEED, "bob@hamburger.edu")
+    event = load_event("sqs_s3_object_created.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["s3"]["object"]["key"] = key.replace("/", "%2F")
+    event["Records"][0]["body"] = json.dumps(body)
+
+    assert store_inbound.lambda_handler(event, Context()) == {"batchItemFailures": []}
+    assert [m.raw_key for m in _inbox("bob@hamburger.edu")] == [key]
+
+
+def test_record_that_fails_is_reported_alone_and_the_rest_are_filed(stack, store_inbound):
+    _store(SEED, "bob@hamburger.edu")
+    event = _notifications(stack)
+    missing = load_event("sqs_s3_object_created.json")["Records"][0]  # names no stored object
+    event["Records"].append(missing)
+
+    response = store_inbound.lambda_handler(event, Context())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": missing["messageId"]}]}
+    assert len(_inbox("bob@hamburger.edu")) == 1
+
+
+def test_s3_test_event_is_acknowledged_without_filing(stack, store_inbound):
+    response = store_inbound.lambda_handler(load_event("sqs_s3_test_event.json"), Context())
+    assert response == {"batchItemFailures": []}

@@ -1,0 +1,77 @@
+"""Filing routes by the envelope, once per recipient, whatever the headers say."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
+from mailcore.adapters.memory.store import InMemoryRawMessageStore
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import new_message_id
+from mailcore.domain.mailbox import INBOX
+from mailcore.errors import MessageNotFound
+from mailcore.services.filing import file_inbound
+from mailcore.services.recipients import HostedDomains
+
+DOMAINS = HostedDomains.of(["hamburger.edu"])
+HEADERS_NAME_DAVE = (
+    b"From: alice@crepes.fr\r\nTo: dave@hamburger.edu\r\nSubject: Hi\r\n\r\nHello\r\n"
+)
+
+
+def _stored(store, raw, *rcpts):
+    envelope = Envelope(mail_from="alice@crepes.fr", rcpt_tos=rcpts, peer="192.0.2.1",
+                        helo="crepes.fr", tls=False, received_at=datetime.now(UTC))
+    return store.put(new_message_id(), raw, envelope)
+
+
+def test_bcc_recipient_in_envelope_receives_and_header_only_recipient_does_not():
+    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu")
+
+    result = file_inbound(key, store, mailboxes, DOMAINS)
+
+    assert result.filed_for == ("bob@hamburger.edu",)
+    assert mailboxes.list_folder("bob@hamburger.edu", INBOX, 10, None).messages
+    assert not mailboxes.list_folder("dave@hamburger.edu", INBOX, 10, None).messages
+
+
+def test_same_object_filed_twice_yields_one_stored_message_per_recipient():
+    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "carol@hamburger.edu")
+
+    first = file_inbound(key, store, mailboxes, DOMAINS)
+    second = file_inbound(key, store, mailboxes, DOMAINS)
+
+    assert set(first.filed_for) == {"bob@hamburger.edu", "carol@hamburger.edu"}
+    assert second.filed_for == ()
+    assert set(second.already_filed_for) == set(first.filed_for)
+    assert len(mailboxes.messages) == 2
+
+
+def test_remote_envelope_recipients_are_not_filed_here():
+    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "zoe@crepes.fr")
+
+    result = file_inbound(key, store, mailboxes, DOMAINS)
+
+    assert result.not_hosted == ("zoe@crepes.fr",)
+    assert [account for account, _ in mailboxes.messages] == ["bob@hamburger.edu"]
+
+
+def test_unparseable_message_is_filed_with_raw_kept_and_flagged():
+    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    garbage = b"\x00\xff no headers at all \r\n\x00"
+    key = _stored(store, garbage, "bob@hamburger.edu")
+
+    file_inbound(key, store, mailboxes, DOMAINS)
+
+    [stored] = mailboxes.list_folder("bob@hamburger.edu", INBOX, 10, None).messages
+    assert stored.summary.parse_problem
+    assert store.get_raw(stored.raw_key) == garbage
+
+
+def test_missing_message_object_is_an_error_not_a_silent_skip():
+    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    with pytest.raises(MessageNotFound):
+        file_inbound(f"messages/{new_message_id()}/message.eml", store, mailboxes, DOMAINS)

@@ -1,0 +1,60 @@
+"""Summaries for display; a message that does not parse is still a message."""
+
+from email.message import EmailMessage
+
+from mailcore.domain.message import read_content, summarise
+
+SEED = (
+    b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
+    b"Subject: Test Email\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n"
+    b"Message-ID: <1@crepes.fr>\r\n\r\nHello\r\nHow are you?\r\n"
+)
+
+
+def test_seed_message_is_summarised_from_its_headers():
+    summary = summarise(SEED)
+    assert summary.from_ == "Alice <alice@crepes.fr>"
+    assert summary.to == ("Bob <bob@hamburger.edu>",)
+    assert summary.subject == "Test Email"
+    assert summary.date == "2026-11-26T10:00:00+00:00"
+    assert summary.message_id_header == "<1@crepes.fr>"
+    assert summary.snippet == "Hello How are you?"
+    assert summary.has_attachments is False
+    assert summary.parse_problem is None
+
+
+def test_attachment_is_listed_with_its_decoded_size():
+    message = EmailMessage()
+    message["From"] = "alice@crepes.fr"
+    message["To"] = "bob@hamburger.edu"
+    message["Subject"] = "Report"
+    message.set_content("See attached.")
+    message.add_attachment(b"\x00" * 1000, maintype="application", subtype="octet-stream",
+                           filename="data.bin")
+    raw = message.as_bytes()
+    assert summarise(raw).has_attachments is True
+    content = read_content(raw)
+    assert content.text is not None and content.text.startswith("See attached.")
+    [attachment] = content.attachments
+    assert (attachment.filename, attachment.content_type, attachment.size) == (
+        "data.bin", "application/octet-stream", 1000)
+
+
+def test_garbage_without_headers_is_summarised_with_a_parse_problem():
+    summary = summarise(b"\x00\xff\xfe this is not a mail message\r\n\r\n\x00")
+    assert summary.parse_problem is not None
+    assert summary.subject == ""
+
+
+def test_unknown_charset_and_bad_encoded_words_do_not_raise():
+    raw = (b"From: =?x-unknown?Q?bad?= <a@b.c>\r\nSubject: =?utf-8?B?!!!?=\r\n"
+           b"Content-Type: text/plain; charset=x-unknown\r\n\r\nbody\r\n")
+    summary = summarise(raw)
+    assert summary.from_  # shown as far as it can be
+    assert isinstance(summary.snippet, str)
+
+
+def test_html_only_message_gets_a_text_snippet():
+    raw = (b"From: a@b.c\r\nContent-Type: text/html\r\n\r\n"
+           b"<html><body><p>Hi <b>there</b></p></body></html>\r\n")
+    assert summarise(raw).snippet == "Hi there"
