@@ -1,0 +1,186 @@
+"""`mailpipe up` as a user starts it, driven over real SMTP and HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, free_port
+
+pytestmark = pytest.mark.e2e
+
+MAILPIPE = str(Path(sys.executable).parent / "mailpipe")
+SEED_MESSAGE = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
+                b"Subject: Test Email\r\n\r\nHello\r\nHow are you?\r\n")
+PASSWORDS = {"bob@hamburger.edu": "bob-password", "carol@hamburger.edu": "carol-password"}
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    output: list[str]
+    smtp_port: int
+    http_port: int
+    aws_port: int
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/v1"
+
+    def token(self, address: str, password: str | None = None) -> str:
+        response = requests.post(f"{self.api}/session", timeout=10, json={
+            "address": address, "password": password or PASSWORDS[address]})
+        assert response.status_code == 200, response.text
+        return response.json()["token"]
+
+    def wait_for_inbox(self, token: str, count: int = 1, timeout: float = 20) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = requests.get(f"{self.api}/mailboxes/Inbox/messages", timeout=10,
+                                    headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200, response.text
+            messages = response.json()["messages"]
+            if len(messages) >= count:
+                return messages
+            time.sleep(0.1)
+        raise AssertionError(f"inbox did not reach {count} messages")
+
+
+@pytest.fixture(scope="module")
+def local_stack() -> Iterator[RunningStack]:
+    ports = {"smtp": free_port(), "http": free_port(), "aws": free_port()}
+    command = [MAILPIPE, "up", "--domain", "hamburger.edu",
+               "--smtp-port", str(ports["smtp"]), "--http-port", str(ports["http"]),
+               "--aws-port", str(ports["aws"]), "--submission-port", str(free_port())]
+    for address, password in PASSWORDS.items():
+        command += ["--user", f"{address}:{password}"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("mailpipe is up"):
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(90):
+        process.kill()
+        pytest.fail("mailpipe up did not start:\n" + "".join(output[-40:]))
+    stack = RunningStack(process, output, ports["smtp"], ports["http"], ports["aws"])
+    yield stack
+    if process.poll() is None:
+        process.kill()
+
+
+def _transcript(port: int, lines: list[bytes]) -> list[int]:
+    """Speak SMTP as the seed's client does, one line at a time; the reply codes."""
+    codes = []
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as connection:
+        reader = connection.makefile("rb")
+
+        def reply() -> int:
+            while True:
+                line = reader.readline()
+                if line[3:4] != b"-":
+                    return int(line[:3])
+
+        codes.append(reply())
+        for line in lines:
+            connection.sendall(line)
+            codes.append(reply())
+    return codes
+
+
+def test_seed_transcript_reaches_bobs_inbox_over_http(local_stack):
+    codes = _transcript(local_stack.smtp_port, [
+        b"HELO crepes.fr\r\n",
+        b"MAIL FROM: <alice@crepes.fr>\r\n",
+        b"RCPT TO: <bob@hamburger.edu>\r\n",
+        b"DATA\r\n",
+        SEED_MESSAGE + b".\r\n",
+        b"QUIT\r\n",
+    ])
+    assert codes == [220, 250, 250, 250, 354, 250, 221]
+
+    token = local_stack.token("bob@hamburger.edu")
+    [summary] = local_stack.wait_for_inbox(token)
+    assert summary["from"] == "Alice <alice@crepes.fr>"
+    assert summary["to"] == ["Bob <bob@hamburger.edu>"]
+    assert summary["subject"] == "Test Email"
+    raw = requests.get(f"{local_stack.api}/messages/{summary['id']}/raw", timeout=10,
+                       headers={"Authorization": f"Bearer {token}"})
+    assert raw.status_code == 200
+    assert raw.headers["content-type"] == "message/rfc822"
+    trace, _, received_message = raw.content.partition(b"\r\nFrom: ")
+    assert trace.startswith(b"Received: from crepes.fr")
+    assert b"From: " + received_message == SEED_MESSAGE
+
+
+def test_unknown_and_foreign_recipients_are_refused_at_rcpt(local_stack):
+    codes = _transcript(local_stack.smtp_port, [
+        b"EHLO crepes.fr\r\n",
+        b"MAIL FROM:<alice@crepes.fr>\r\n",
+        b"RCPT TO:<nobody@hamburger.edu>\r\n",
+        b"RCPT TO:<alice@crepes.fr>\r\n",
+        b"QUIT\r\n",
+    ])
+    assert codes == [220, 250, 250, 550, 550, 221]
+
+
+def test_accounts_see_only_their_own_mail(local_stack):
+    codes = _transcript(local_stack.smtp_port, [
+        b"EHLO crepes.fr\r\n", b"MAIL FROM:<alice@crepes.fr>\r\n",
+        b"RCPT TO:<carol@hamburger.edu>\r\n", b"DATA\r\n",
+        b"From: alice@crepes.fr\r\nTo: carol@hamburger.edu\r\nSubject: private\r\n\r\nx\r\n.\r\n",
+        b"QUIT\r\n"])
+    assert codes[-2:] == [250, 221]
+    carol = local_stack.token("carol@hamburger.edu")
+    [carols] = [m for m in local_stack.wait_for_inbox(carol) if m["subject"] == "private"]
+    bob = {"Authorization": f"Bearer {local_stack.token('bob@hamburger.edu')}"}
+
+    for path in (f"/messages/{carols['id']}", f"/messages/{carols['id']}/raw"):
+        response = requests.get(local_stack.api + path, headers=bob, timeout=10)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+        assert requests.get(local_stack.api + path, timeout=10).status_code == 401
+    bobs_subjects = [m["subject"] for m in requests.get(
+        f"{local_stack.api}/mailboxes/Inbox/messages", headers=bob, timeout=10).json()["messages"]]
+    assert "private" not in bobs_subjects
+
+
+def test_user_added_to_running_stack_can_receive_and_log_in(local_stack):
+    added = subprocess.run(
+        [MAILPIPE, "user", "add", "dave@hamburger.edu", "--password", "dave-password",
+         "--aws-port", str(local_stack.aws_port)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert added.returncode == 0, added.stderr
+    codes = _transcript(local_stack.smtp_port, [
+        b"EHLO crepes.fr\r\n", b"MAIL FROM:<alice@crepes.fr>\r\n",
+        b"RCPT TO:<dave@hamburger.edu>\r\n", b"DATA\r\n",
+        b"From: alice@crepes.fr\r\nTo: dave@hamburger.edu\r\nSubject: welcome\r\n\r\nhi\r\n.\r\n",
+        b"QUIT\r\n"])
+    assert codes == [220, 250, 250, 250, 354, 250, 221]
+    token = local_stack.token("dave@hamburger.edu", "dave-password")
+    assert local_stack.wait_for_inbox(token)[0]["subject"] == "welcome"
+
+
+def test_sigterm_stops_the_stack_cleanly(local_stack):
+    local_stack.process.send_signal(signal.SIGTERM)
+    assert local_stack.process.wait(timeout=60) == 0
+    assert any(line.startswith("mailpipe stopped") for line in local_stack.output)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", local_stack.smtp_port), timeout=2)
