@@ -5,16 +5,22 @@ BIN := $(VENV)/bin
 # SAM CLI pins its own boto3 and translator versions, so it lives in its own environment.
 SAM_VENV := .venv-sam
 ARGS ?= --user alice@example.test:password123
+# `sam build` needs this Python on the build machine (see README, "Deploying").
+RUNTIME ?= python3.12
+LOCAL_RUNTIME := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
 
-.PHONY: run test lint typecheck template unit functional e2e bench clean
+.PHONY: run test lint typecheck template bench build clean
 
 $(BIN)/.installed: pyproject.toml
+	@# Debian's python3 needs python3-venv for `-m venv`; install it when it is missing.
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(SAM_VENV)/.installed:
+$(SAM_VENV)/.installed: $(BIN)/.installed
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.120'
@@ -34,12 +40,18 @@ typecheck: $(BIN)/.installed
 template: $(BIN)/.installed $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
+	@# The deployable artefacts build with this machine's Python (the runtime parameter).
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parameter-overrides \
+		PythonRuntime=$(LOCAL_RUNTIME) --build-dir .aws-sam/check >/dev/null
 
 test: lint typecheck template
 	$(BIN)/pytest
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/pipeline_latency.py
+
+build: $(SAM_VENV)/.installed
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parameter-overrides PythonRuntime=$(RUNTIME)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import socket
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from mailpipe.local.launcher import free_port  # noqa: F401 (shared by the tests)
 from mailpipe.local.provision import Provisioned, Provisioner
 from mailpipe.local.template import load_template, translate
 
@@ -65,9 +65,3 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Provisioned:
         _reset_adapter_caches()
         yield provisioned
         _reset_adapter_caches()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

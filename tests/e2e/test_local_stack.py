@@ -5,37 +5,29 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port
+from mailpipe.local.launcher import MAILPIPE, StackProcess, start_stack
 
 pytestmark = pytest.mark.e2e
 
-MAILPIPE = str(Path(sys.executable).parent / "mailpipe")
 SEED_MESSAGE = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
                 b"Subject: Test Email\r\n\r\nHello\r\nHow are you?\r\n")
 PASSWORDS = {"bob@hamburger.edu": "bob-password", "carol@hamburger.edu": "carol-password"}
 
 
-@dataclass
 class RunningStack:
-    process: subprocess.Popen[str]
-    output: list[str]
-    smtp_port: int
-    http_port: int
-    aws_port: int
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/v1"
+    def __init__(self, stack: StackProcess) -> None:
+        self.stack = stack
+        self.process = stack.process
+        self.output = stack.output
+        self.smtp_port = stack.smtp_port
+        self.aws_port = stack.aws_port
+        self.api = stack.api
 
     def token(self, address: str, password: str | None = None) -> str:
         response = requests.post(f"{self.api}/session", timeout=10, json={
@@ -58,32 +50,10 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def local_stack() -> Iterator[RunningStack]:
-    ports = {"smtp": free_port(), "http": free_port(), "aws": free_port()}
-    command = [MAILPIPE, "up", "--domain", "hamburger.edu",
-               "--smtp-port", str(ports["smtp"]), "--http-port", str(ports["http"]),
-               "--aws-port", str(ports["aws"]), "--submission-port", str(free_port())]
-    for address, password in PASSWORDS.items():
-        command += ["--user", f"{address}:{password}"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith("mailpipe is up"):
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(90):
-        process.kill()
-        pytest.fail("mailpipe up did not start:\n" + "".join(output[-40:]))
-    stack = RunningStack(process, output, ports["smtp"], ports["http"], ports["aws"])
-    yield stack
-    if process.poll() is None:
-        process.kill()
+    stack = start_stack(["hamburger.edu"], PASSWORDS)
+    yield RunningStack(stack)
+    if stack.process.poll() is None:
+        stack.process.kill()
 
 
 def _transcript(port: int, lines: list[bytes]) -> list[int]:
@@ -176,6 +146,24 @@ def test_user_added_to_running_stack_can_receive_and_log_in(local_stack):
     assert codes == [220, 250, 250, 250, 354, 250, 221]
     token = local_stack.token("dave@hamburger.edu", "dave-password")
     assert local_stack.wait_for_inbox(token)[0]["subject"] == "welcome"
+
+
+def test_two_stacks_run_side_by_side_without_sharing_mail(local_stack):
+    other = start_stack(["crepes.fr"], {"alice@crepes.fr": "alice-password"})
+    try:
+        codes = _transcript(other.smtp_port, [
+            b"EHLO hamburger.edu\r\n", b"MAIL FROM:<bob@hamburger.edu>\r\n",
+            b"RCPT TO:<alice@crepes.fr>\r\n", b"DATA\r\n",
+            b"From: bob@hamburger.edu\r\nSubject: other stack\r\n\r\nhi\r\n.\r\n", b"QUIT\r\n"])
+        assert codes == [220, 250, 250, 250, 354, 250, 221]
+        # The first stack does not host crepes.fr: its MX refuses to relay there.
+        assert _transcript(local_stack.smtp_port, [
+            b"EHLO x\r\n", b"MAIL FROM:<>\r\n", b"RCPT TO:<alice@crepes.fr>\r\n"])[-1] == 550
+        alice = RunningStack(other)
+        assert alice.wait_for_inbox(alice.token("alice@crepes.fr", "alice-password"))[0][
+            "subject"] == "other stack"
+    finally:
+        assert other.stop() == 0
 
 
 def test_sigterm_stops_the_stack_cleanly(local_stack):

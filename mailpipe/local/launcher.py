@@ -1,0 +1,74 @@
+"""Starting `mailpipe up` as a separate process, as a user would, and waiting until it is up.
+
+Used by the end-to-end tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MAILPIPE = str(Path(sys.executable).parent / "mailpipe")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class StackProcess:
+    process: subprocess.Popen[str]
+    smtp_port: int
+    http_port: int
+    aws_port: int
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/v1"
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait()
+
+
+def start_stack(domains: list[str], users: dict[str, str], *extra: str,
+                timeout: float = 90) -> StackProcess:
+    smtp_port, http_port, aws_port = free_port(), free_port(), free_port()
+    command = [MAILPIPE, "up", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
+               "--aws-port", str(aws_port), "--submission-port", str(free_port()), *extra]
+    for domain in domains:
+        command += ["--domain", domain]
+    for address, password in users.items():
+        command += ["--user", f"{address}:{password}"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,  # noqa: S603
+                               stderr=subprocess.STDOUT, text=True)
+    stack = StackProcess(process, smtp_port, http_port, aws_port)
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            stack.output.append(line)
+            if line.startswith("mailpipe is up"):
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(timeout) or process.poll() is not None:
+        process.kill()
+        raise RuntimeError("mailpipe up did not start:\n" + "".join(stack.output[-40:]))
+    return stack
