@@ -9,16 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from aiosmtpd.controller import Controller
-
-from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.handler import EdgeHandler
-from edge_smtp.server import ListenerConfig, smtp_factory
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
 from mailcore.domain.ids import message_id_of_key
 from mailcore.ports import RawMessageStore
 from mailcore.services.recipients import HostedDomains
+
+from edge_smtp.accounts import CachingAccountDirectory
+from edge_smtp.handler import EdgeHandler
+from edge_smtp.server import ListenerConfig, smtp_factory
 from tests.conftest import free_port
 
 SEED = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 import pytest
-
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
 from mailcore.domain.envelope import Envelope

@@ -1,7 +1,6 @@
 """The RCPT TO decision: only hosted accounts are ever accepted."""
 
 import pytest
-
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.domain.address import Address, parse_address
 from mailcore.errors import InvalidAddress
@@ -48,7 +47,9 @@ def test_relay_vectors_are_never_accepted(vector):
     assert verdict is not RecipientVerdict.ACCEPT
 
 
-@pytest.mark.parametrize("text", ["", "bob", "@hamburger.edu", "bob@", "a b@c.d", "x" * 65 + "@a.b"])
+@pytest.mark.parametrize(
+    "text", ["", "bob", "@hamburger.edu", "bob@", "a b@c.d", "x" * 65 + "@a.b"]
+)
 def test_malformed_addresses_do_not_parse(text):
     with pytest.raises(InvalidAddress):
         parse_address(text)
