@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -36,6 +37,9 @@ class LocalContext:
 
 
 def main() -> None:
+    # Ctrl-C reaches the whole process group; the runtime stops its workers itself
+    # (closing stdin ends the loop below).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     handler_path = sys.argv[1]
     timeout = int(sys.argv[2])
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
