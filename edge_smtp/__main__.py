@@ -6,36 +6,42 @@ import asyncio
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from aws_lambda_powertools import Logger
-from mailcore.adapters.aws.wiring import aws_adapters
 
 from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.handler import EdgeHandler
-from edge_smtp.server import DEFAULT_MAX_MESSAGE_SIZE, ListenerConfig, serve
+from edge_smtp.auth_limits import AuthFailureLimiter
+from edge_smtp.handler import EdgeHandler, SubmissionHandler
+from edge_smtp.server import Edge, EdgeConfig, serve
+from edge_smtp.tls import ensure_self_signed, server_context
+from mailcore.adapters.aws.wiring import aws_adapters
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "edge_smtp"))
 
 
 def main() -> None:
     adapters = aws_adapters()
-    hostname = os.environ.get("MAILPIPE_HOSTNAME") or socket.getfqdn()
-    config = ListenerConfig(
-        host=os.environ.get("MAILPIPE_SMTP_HOST", "0.0.0.0"),
-        port=int(os.environ.get("MAILPIPE_SMTP_PORT", "25")),
-        hostname=hostname,
-        max_message_size=int(
-            os.environ.get("MAILPIPE_MAX_MESSAGE_SIZE", str(DEFAULT_MAX_MESSAGE_SIZE))
-        ),
-    )
-    handler = EdgeHandler(
-        store=adapters.store,
-        directory=CachingAccountDirectory(adapters.directory),
-        domains=adapters.domains,
-        hostname=hostname,
-        executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage"),
-    )
-    asyncio.run(serve(handler, config))
+    config = EdgeConfig.from_environ(
+        os.environ, os.environ.get("MAILPIPE_HOSTNAME") or socket.getfqdn())
+    cert, key = config.tls_cert, config.tls_key
+    if cert is None or key is None:
+        self_signed = os.environ.get("MAILPIPE_TLS_SELF_SIGNED_DIR")
+        if self_signed:
+            cert, key = ensure_self_signed(Path(self_signed), config.hostname)
+    tls_context = server_context(cert, key) if cert and key else None
+    if tls_context is None:
+        logger.warning("no TLS certificate: STARTTLS and the submission port are off")
+    executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage")
+    directory = CachingAccountDirectory(adapters.directory)
+    mx = EdgeHandler(adapters.store, directory, adapters.domains, config.hostname, executor,
+                     config.max_recipients)
+    submission = None
+    if tls_context is not None:
+        submission = SubmissionHandler(adapters.store, directory, adapters.domains,
+                                       config.hostname, executor, config.max_recipients,
+                                       limiter=AuthFailureLimiter())
+    asyncio.run(serve(Edge(config, mx, submission, tls_context)))
 
 
 if __name__ == "__main__":

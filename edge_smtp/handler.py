@@ -1,26 +1,42 @@
-"""aiosmtpd hooks: each SMTP decision is a mailcore call, run off the event loop."""
+"""aiosmtpd hooks: each SMTP decision is a mailcore call, run off the event loop.
+
+EdgeHandler serves the MX port (hosted accounts only, no AUTH); SubmissionHandler
+serves the submission port (authenticated accounts, any recipient, own addresses).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 from concurrent.futures import Executor
 from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aws_lambda_powertools import Logger
+
+from edge_smtp import replies
+from edge_smtp.auth_limits import AuthFailureLimiter
+from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
-from mailcore.errors import TransientFailure
+from mailcore.errors import AuthenticationFailed, TransientFailure
 from mailcore.ports import AccountDirectory, RawMessageStore
 from mailcore.services.accept import accept_message
 from mailcore.services.recipients import HostedDomains, RecipientVerdict, judge_recipient
 
-from edge_smtp import replies
-
 logger = Logger(child=True)
+
+# The written policy for line endings (README, "SMTP edge"): a message with a CR or LF
+# that is not part of a CRLF pair is refused, on every port. This is what makes the
+# SMTP smuggling end sequences (\n.\n, \r.\r, ...) harmless: they can only arrive as
+# bare line endings inside one message, which is then refused as a whole.
+_BARE_LINE_ENDING = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+DEFAULT_MAX_RECIPIENTS = 100
 
 
 class EdgeHandler:
@@ -31,16 +47,36 @@ class EdgeHandler:
         domains: HostedDomains,
         hostname: str,
         executor: Executor | None = None,
+        max_recipients: int = DEFAULT_MAX_RECIPIENTS,
     ) -> None:
         self._store = store
         self._directory = directory
         self._domains = domains
         self._hostname = hostname
         self._executor = executor
+        self._max_recipients = max_recipients
 
     async def _off_loop(self, function: Any, *args: Any) -> Any:
         # boto3 blocks; the event loop serves every other session meanwhile.
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope, hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        # aiosmtpd handles pipelined commands in order; it just does not say so.
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_PROXY(
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope, proxy_data: Any
+    ) -> bool:
+        client = str(getattr(proxy_data, "src_addr", "") or "")
+        refusal = server.registry.identify(server, client) if client else None  # type: ignore[attr-defined]
+        if refusal is not None:
+            await server.push(refusal)
+            return False
+        return True
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
@@ -54,6 +90,8 @@ class EdgeHandler:
         self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
         rcpt_options: list[str],
     ) -> str:
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
         try:
             verdict, canonical = await self._off_loop(
                 judge_recipient, address, self._domains, self._directory
@@ -62,10 +100,10 @@ class EdgeHandler:
             logger.warning("recipient lookup failed", rcpt=address, exc_info=True)
             return replies.LOOKUP_UNAVAILABLE
         if verdict is RecipientVerdict.RELAY_DENIED:
-            logger.info("relay denied", rcpt=address, peer=_peer(session))
+            logger.info("relay denied", rcpt=address, peer=_client(server, session))
             return replies.RELAY_DENIED
         if verdict is RecipientVerdict.NO_SUCH_ACCOUNT:
-            logger.info("unknown recipient", rcpt=address, peer=_peer(session))
+            logger.info("unknown recipient", rcpt=address, peer=_client(server, session))
             return replies.NO_SUCH_ACCOUNT
         envelope.rcpt_tos.append(canonical)
         envelope.rcpt_options.extend(rcpt_options)
@@ -74,17 +112,34 @@ class EdgeHandler:
     async def handle_DATA(
         self, server: SMTP, session: Session, envelope: SmtpEnvelope
     ) -> str:
+        original = envelope.original_content or b""
+        if _BARE_LINE_ENDING.search(original):
+            logger.info("bare line ending refused", peer=_client(server, session))
+            return replies.BARE_LINE_ENDING
+        refusal = self._check_content(session, original)
+        if refusal is not None:
+            return refusal
+        return await self._store_message(server, session, envelope, original)
+
+    def _check_content(self, session: Session, original: bytes) -> str | None:
+        return None
+
+    async def _store_message(
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope, original: bytes
+    ) -> str:
         message_id = new_message_id()
         received_at = datetime.now(UTC)
-        original = envelope.original_content or b""
-        raw = self._received_header(session, envelope, message_id, received_at) + original
+        client = _client(server, session)
+        raw = self._received_header(session, envelope, client, message_id, received_at)
+        raw += original
         stored_envelope = Envelope(
             mail_from=envelope.mail_from or "",
             rcpt_tos=tuple(envelope.rcpt_tos),
-            peer=_peer(session),
+            peer=client,
             helo=session.host_name or "",
             tls=session.ssl is not None,
             received_at=received_at,
+            submitted_by=_account(session),
         )
         try:
             await self._off_loop(accept_message, self._store, message_id, raw, stored_envelope)
@@ -96,11 +151,13 @@ class EdgeHandler:
             logger.exception("message not stored", message_id=message_id)
             return replies.TEMPORARY_ERROR
         logger.info("message accepted", message_id=message_id, size=len(raw),
-                    recipients=len(envelope.rcpt_tos), peer=stored_envelope.peer)
+                    recipients=len(envelope.rcpt_tos), peer=client,
+                    submitted_by=stored_envelope.submitted_by)
         return replies.queued_as(message_id)
 
     def _received_header(
-        self, session: Session, envelope: SmtpEnvelope, message_id: str, received_at: datetime
+        self, session: Session, envelope: SmtpEnvelope, client: str, message_id: str,
+        received_at: datetime,
     ) -> bytes:
         protocol = "ESMTP" if session.extended_smtp else "SMTP"
         tls = ""
@@ -109,20 +166,96 @@ class EdgeHandler:
             cipher = session.ssl.get("cipher")  # (name, protocol version, secret bits)
             if isinstance(cipher, tuple) and len(cipher) >= 2:
                 tls = f"\r\n\t(using {cipher[1]} with cipher {cipher[0]})"
+        if _account(session):
+            protocol += "A"  # RFC 3848: authenticated submission
         recipient = f"\r\n\tfor <{envelope.rcpt_tos[0]}>" if len(envelope.rcpt_tos) == 1 else ""
         header = (
-            f"Received: from {_sanitise(session.host_name or 'unknown')} ({_peer(session)})"
-            f"\r\n\tby {self._hostname} (mailpipe) with {protocol} id {message_id}{tls}{recipient};"
-            f"\r\n\t{email.utils.format_datetime(received_at)}\r\n"
+            f"Received: from {_sanitise(session.host_name or 'unknown')} ({client})"
+            f"\r\n\tby {self._hostname} (mailpipe) with {protocol} id {message_id}{tls}"
+            f"{recipient};\r\n\t{email.utils.format_datetime(received_at)}\r\n"
         )
         return header.encode("ascii", "replace")
 
 
-def _peer(session: Session) -> str:
+class SubmissionHandler(EdgeHandler):
+    """The submission port: AUTH first (after STARTTLS), then mail from your own address."""
+
+    def __init__(self, *args: Any, limiter: AuthFailureLimiter, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limiter = limiter
+
+    async def verify_credentials(
+        self, server: Any, login: str, password: str
+    ) -> tuple[str, str | None]:
+        """(reply, account) for an AUTH exchange; account is None unless it succeeded."""
+        address = try_parse_address(login)
+        client = server.client_address
+        key = str(address) if address else login.lower()
+        if self._limiter.blocked(key, client):
+            logger.warning("authentication throttled", login=key, peer=client)
+            return replies.AUTH_THROTTLED, None
+        if address is None:
+            self._limiter.record_failure(key, client)
+            return replies.AUTH_INVALID, None
+        try:
+            await self._off_loop(self._directory.authenticate, str(address), password)
+        except AuthenticationFailed:
+            self._limiter.record_failure(key, client)
+            logger.info("authentication failed", login=key, peer=client)
+            return replies.AUTH_INVALID, None
+        except TransientFailure:
+            logger.warning("authentication unavailable", exc_info=True)
+            return replies.AUTH_UNAVAILABLE, None
+        self._limiter.record_success(key)
+        logger.info("authenticated", account=key, peer=client)
+        return replies.AUTH_SUCCEEDED, key
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
+        mail_options: list[str],
+    ) -> str:
+        sender = try_parse_address(address)
+        if sender is None or str(sender) != _account(session):
+            return replies.NOT_YOUR_ADDRESS
+        return await super().handle_MAIL(server, session, envelope, str(sender), mail_options)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
+        recipient = try_parse_address(address)
+        if recipient is None:
+            return "553 5.1.3 Recipient address not accepted"
+        envelope.rcpt_tos.append(str(recipient))
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.RECIPIENT_OK
+
+    def _check_content(self, session: Session, original: bytes) -> str | None:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(original)
+        try:
+            authors = headers.get_all("From") or []
+            addresses = [str(address.addr_spec).lower()
+                         for header in authors for address in header.addresses]
+        except (ValueError, TypeError, AttributeError, IndexError):
+            addresses = []
+        if not addresses or any(address != _account(session) for address in addresses):
+            return replies.FROM_NOT_YOURS
+        return None
+
+
+def _account(session: Session) -> str | None:
+    data = session.auth_data if session.authenticated else None
+    return data if isinstance(data, str) else None
+
+
+def _client(server: SMTP, session: Session) -> str:
+    address = getattr(server, "client_address", None)
+    if address:
+        return str(address)
     peer = session.peer
-    if isinstance(peer, tuple) and peer:
-        return str(peer[0])
-    return str(peer or "")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer or "")
 
 
 def _sanitise(text: str) -> str:

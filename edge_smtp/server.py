@@ -1,15 +1,20 @@
-"""Serving the edge: one asyncio loop, one aiosmtpd SMTP protocol instance per session."""
+"""Serving the edge: one asyncio loop, the MX and submission listeners, a health
+endpoint, and a graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from aiosmtpd.smtp import SMTP
 from aws_lambda_powertools import Logger
 
-from edge_smtp.handler import EdgeHandler
+from edge_smtp.handler import EdgeHandler, SubmissionHandler
+from edge_smtp.protocol import EdgeSMTP
+from edge_smtp.sessions import SessionRegistry
 
 logger = Logger(child=True)
 
@@ -17,40 +22,136 @@ DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class ListenerConfig:
-    host: str
-    port: int
+class EdgeConfig:
     hostname: str
+    host: str = "0.0.0.0"
+    mx_port: int = 25
+    submission_port: int | None = 587
+    health_port: int | None = 8080
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_recipients: int = 100
+    max_connections: int = 1000
+    max_connections_per_client: int = 20
     command_timeout: float = 300.0
+    max_errors: int = 20
+    proxy_protocol: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    grace_seconds: float = 30.0
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], hostname: str) -> EdgeConfig:
+        def number(name: str, default: float) -> float:
+            return float(environ.get(name) or default)
+
+        def port(name: str, default: int | None) -> int | None:
+            value = environ.get(name, "")
+            if value.lower() in ("off", "none"):
+                return None
+            return int(value) if value else default
+
+        cert, key = environ.get("MAILPIPE_TLS_CERT"), environ.get("MAILPIPE_TLS_KEY")
+        return cls(
+            hostname=hostname,
+            host=environ.get("MAILPIPE_SMTP_HOST", "0.0.0.0"),
+            mx_port=int(environ.get("MAILPIPE_SMTP_PORT") or 25),
+            submission_port=port("MAILPIPE_SUBMISSION_PORT", 587),
+            health_port=port("MAILPIPE_HEALTH_PORT", 8080),
+            max_message_size=int(number("MAILPIPE_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE)),
+            max_recipients=int(number("MAILPIPE_MAX_RECIPIENTS", 100)),
+            max_connections=int(number("MAILPIPE_MAX_CONNECTIONS", 1000)),
+            max_connections_per_client=int(number("MAILPIPE_MAX_CONNECTIONS_PER_CLIENT", 20)),
+            command_timeout=number("MAILPIPE_COMMAND_TIMEOUT", 300),
+            max_errors=int(number("MAILPIPE_MAX_ERRORS", 20)),
+            proxy_protocol=environ.get("MAILPIPE_PROXY_PROTOCOL", "").lower() in ("1", "true"),
+            tls_cert=Path(cert) if cert else None,
+            tls_key=Path(key) if key else None,
+            grace_seconds=number("MAILPIPE_SHUTDOWN_GRACE", 30),
+        )
 
 
-def smtp_factory(handler: EdgeHandler, config: ListenerConfig) -> SMTP:
-    return SMTP(
+def smtp_factory(handler: EdgeHandler, config: EdgeConfig, registry: SessionRegistry,
+                 tls_context: ssl.SSLContext | None) -> EdgeSMTP:
+    submission = isinstance(handler, SubmissionHandler)
+    return EdgeSMTP(
         handler,
+        registry=registry,
+        max_errors=config.max_errors,
+        proxy_protocol=config.proxy_protocol,
         hostname=config.hostname,
         ident="mailpipe ESMTP",
         data_size_limit=config.max_message_size,
         enable_SMTPUTF8=True,
         decode_data=False,
         timeout=config.command_timeout,
+        tls_context=tls_context,
+        # Submission: no command but EHLO, STARTTLS and QUIT before TLS; no mail before AUTH.
+        require_starttls=submission and tls_context is not None,
+        auth_required=submission,
+        auth_require_tls=True,
+        auth_exclude_mechanism=[] if submission else ["PLAIN", "LOGIN"],
+        proxy_protocol_timeout=30 if config.proxy_protocol else None,
     )
 
 
-async def serve(handler: EdgeHandler, config: ListenerConfig, grace_seconds: float = 30.0) -> None:
+class Edge:
+    def __init__(self, config: EdgeConfig, mx: EdgeHandler,
+                 submission: SubmissionHandler | None,
+                 tls_context: ssl.SSLContext | None) -> None:
+        self.config = config
+        self.registry = SessionRegistry(config.max_connections, config.max_connections_per_client)
+        self._mx = mx
+        self._submission = submission
+        self._tls = tls_context
+        self._servers: list[asyncio.Server] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        config = self.config
+        listeners: list[tuple[int, EdgeHandler]] = [(config.mx_port, self._mx)]
+        if self._submission is not None and config.submission_port is not None:
+            listeners.append((config.submission_port, self._submission))
+        for port, handler in listeners:
+            def factory(handler: EdgeHandler = handler) -> EdgeSMTP:
+                return smtp_factory(handler, config, self.registry, self._tls)
+
+            self._servers.append(await loop.create_server(factory, host=config.host, port=port))
+            logger.info("edge listening", host=config.host, port=port,
+                        role="submission" if isinstance(handler, SubmissionHandler) else "mx")
+        if config.health_port is not None:
+            self._servers.append(await asyncio.start_server(
+                self._health, host=config.host, port=config.health_port))
+
+    async def _health(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await asyncio.wait_for(reader.readline(), 5)
+        except (TimeoutError, ConnectionError):
+            writer.close()
+            return
+        status, body = ("503 Service Unavailable", "draining") if self.registry.draining else (
+            "200 OK", "ok")
+        writer.write(f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode())
+        try:
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        """New sessions get 421 4.3.2 while those in a transaction finish (the grace period)."""
+        logger.info("edge stopping", sessions=len(self.registry),
+                    grace_seconds=self.config.grace_seconds)
+        cut_off = await self.registry.drain(self.config.grace_seconds)
+        for server in self._servers:
+            server.close()
+        logger.info("edge stopped", cut_off=cut_off)
+
+
+async def serve(edge: Edge) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: smtp_factory(handler, config), host=config.host, port=config.port
-    )
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    logger.info("edge listening", host=config.host, port=config.port)
+    await edge.start()
     await stopping.wait()
-    logger.info("edge stopping", grace_seconds=grace_seconds)
-    server.close()
-    # Sessions in flight get the grace period to finish their transaction.
-    try:
-        await asyncio.wait_for(server.wait_closed(), grace_seconds)
-    except TimeoutError:
-        logger.warning("sessions still open at shutdown")
+    await edge.stop()

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 import boto3
+
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.errors import MailError
 from mailcore.services.accounts import add_account
-
 from mailpipe.local.stack import STACK_NAME, StackOptions, local_session, run
 
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.errors import InvalidRequest, MailError
 from mailcore.http_errors import (

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
-from mailcore.services.accounts import add_account
 from moto.server import ThreadedMotoServer
 
+from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+from mailcore.services.accounts import add_account
 from mailpipe.local import logs
 from mailpipe.local.event_sources import SqsPoller
 from mailpipe.local.functions import LocalFunction
@@ -42,6 +42,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     root: Path = ROOT
     hostname: str | None = None
+    state_dir: Path = ROOT / ".mailpipe"
 
 
 class PortInUse(RuntimeError):
@@ -93,7 +94,8 @@ class LocalStack:
 
     def start(self) -> None:
         options = self.options
-        for port in (options.aws_port, options.http_port, options.smtp_port):
+        for port in (options.aws_port, options.http_port, options.smtp_port,
+                     options.submission_port):
             _ensure_free(options.host, port)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
         self._moto = ThreadedMotoServer(ip_address=options.host, port=options.aws_port,
@@ -143,6 +145,10 @@ class LocalStack:
             "MAILPIPE_DOMAINS": ",".join(options.domains),
             "MAILPIPE_SMTP_HOST": options.host,
             "MAILPIPE_SMTP_PORT": str(options.smtp_port),
+            "MAILPIPE_SUBMISSION_PORT": str(options.submission_port),
+            "MAILPIPE_HEALTH_PORT": "off",
+            # The local runtime makes a self-signed pair on first start.
+            "MAILPIPE_TLS_SELF_SIGNED_DIR": str(options.state_dir / "tls"),
             "MAILPIPE_HOSTNAME": options.hostname or options.domains[0],
             "PYTHONPATH": str(options.root),
         }
@@ -151,15 +157,17 @@ class LocalStack:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         threading.Thread(target=self._pipe_edge_logs, daemon=True).start()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        waiting = [options.smtp_port, options.submission_port]
+        while waiting and time.monotonic() < deadline:
             if self._edge.poll() is not None:
                 raise RuntimeError("the SMTP edge exited at start")
             try:
-                with socket.create_connection((options.host, options.smtp_port), timeout=1):
-                    return
+                with socket.create_connection((options.host, waiting[0]), timeout=1):
+                    waiting.pop(0)
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("the SMTP edge did not start listening")
+        if waiting:
+            raise RuntimeError("the SMTP edge did not start listening")
 
     def _pipe_edge_logs(self) -> None:
         assert self._edge is not None and self._edge.stdout is not None
@@ -172,6 +180,8 @@ class LocalStack:
         return "\n".join([
             "mailpipe is up",
             f"  SMTP (MX)   {options.host}:{options.smtp_port}",
+            f"  submission  {options.host}:{options.submission_port} (STARTTLS, then AUTH)",
+            f"  TLS cert    {options.state_dir / 'tls' / 'cert.pem'} (self-signed)",
             f"  HTTP API    http://{options.host}:{options.http_port}/v1",
             f"  AWS (moto)  {self.endpoint}",
             f"  domains     {', '.join(options.domains)}",

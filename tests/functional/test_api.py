@@ -7,11 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.services.filing import file_inbound
-
 from tests.conftest import load_event, load_function
 from tests.functional.test_store_inbound import Context
 

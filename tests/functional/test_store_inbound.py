@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
-
 from tests.conftest import REGION, load_event, load_function
 
 SEED = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
 from mailcore.domain.envelope import Envelope

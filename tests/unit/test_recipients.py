@@ -1,6 +1,7 @@
 """The RCPT TO decision: only hosted accounts are ever accepted."""
 
 import pytest
+
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.domain.address import Address, parse_address
 from mailcore.errors import InvalidAddress

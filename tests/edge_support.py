@@ -1,0 +1,86 @@
+"""A real edge (both listeners) on 127.0.0.1 in a background event loop, for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ssl
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_smtp.accounts import CachingAccountDirectory
+from edge_smtp.auth_limits import AuthFailureLimiter
+from edge_smtp.handler import EdgeHandler, SubmissionHandler
+from edge_smtp.server import Edge, EdgeConfig
+from edge_smtp.tls import ensure_self_signed, server_context
+from mailcore.adapters.memory.directory import InMemoryAccountDirectory
+from mailcore.adapters.memory.store import InMemoryRawMessageStore
+from mailcore.ports import RawMessageStore
+from mailcore.services.recipients import HostedDomains
+from mailpipe.local.launcher import free_port
+
+ACCOUNTS = {"bob@hamburger.edu": "bob-password", "carol@hamburger.edu": "carol-password"}
+
+
+@dataclass
+class RunningEdge:
+    edge: Edge
+    loop: asyncio.AbstractEventLoop
+    store: RawMessageStore
+    directory: InMemoryAccountDirectory
+    cert_file: Path
+
+    @property
+    def mx_port(self) -> int:
+        return self.edge.config.mx_port
+
+    @property
+    def submission_port(self) -> int:
+        assert self.edge.config.submission_port is not None
+        return self.edge.config.submission_port
+
+    def client_tls(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.cert_file))
+        context.check_hostname = False
+        return context
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.edge.stop(), self.loop).result(timeout=60)
+
+
+@contextmanager
+def running_edge(store: RawMessageStore | None = None, **overrides: object
+                 ) -> Iterator[RunningEdge]:
+    store = store if store is not None else InMemoryRawMessageStore()
+    directory = InMemoryAccountDirectory(ACCOUNTS)
+    with tempfile.TemporaryDirectory() as folder:
+        cert_file, key_file = ensure_self_signed(Path(folder), "hamburger.edu")
+        config = EdgeConfig(hostname="hamburger.edu", host="127.0.0.1", mx_port=free_port(),
+                            submission_port=free_port(), health_port=free_port(),
+                            grace_seconds=5)
+        config = dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
+        executor = ThreadPoolExecutor(max_workers=16)
+        cached = CachingAccountDirectory(directory)
+        domains = HostedDomains.of(["hamburger.edu"])
+        mx = EdgeHandler(store, cached, domains, config.hostname, executor, config.max_recipients)
+        submission = SubmissionHandler(store, cached, domains, config.hostname, executor,
+                                       config.max_recipients, limiter=AuthFailureLimiter())
+        edge = Edge(config, mx, submission, server_context(cert_file, key_file))
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        asyncio.run_coroutine_threadsafe(edge.start(), loop).result(timeout=10)
+        running = RunningEdge(edge, loop, store, directory, cert_file)
+        try:
+            yield running
+        finally:
+            if not edge.registry.draining:
+                running.stop()
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            executor.shutdown(wait=False)
