@@ -63,6 +63,9 @@ class EdgeSMTP(SMTP):
         return envelope is not None and envelope.mail_from is not None
 
     def close_with(self, reply: str) -> None:
+        # The session is over for the limits and for draining, even while a TLS
+        # transport still waits for the client's close_notify.
+        self.registry.release(self)
         if self.transport is None or self.transport.is_closing():
             return
         self._writer.write(reply.encode("ascii") + b"\r\n")

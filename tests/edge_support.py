@@ -53,6 +53,14 @@ class RunningEdge:
         asyncio.run_coroutine_threadsafe(self.edge.stop(), self.loop).result(timeout=60)
 
 
+async def _cancel_sessions() -> None:
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 @contextmanager
 def running_edge(store: RawMessageStore | None = None, **overrides: object
                  ) -> Iterator[RunningEdge]:
@@ -81,6 +89,7 @@ def running_edge(store: RawMessageStore | None = None, **overrides: object
         finally:
             if not edge.registry.draining:
                 running.stop()
+            asyncio.run_coroutine_threadsafe(_cancel_sessions(), loop).result(timeout=10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             executor.shutdown(wait=False)

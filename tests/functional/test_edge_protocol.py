@@ -208,6 +208,7 @@ def test_recipients_beyond_the_limit_get_452_4_5_3():
         wire.command(b"MAIL FROM:<alice@crepes.fr>")
         codes = [wire.command(b"RCPT TO:<bob@hamburger.edu>")[-1][:9] for _ in range(4)]
         assert codes == [b"250 2.1.5"] * 3 + [b"452 4.5.3"]
+        wire.close()
 
 
 def test_connections_beyond_the_limits_get_421_4_7_0():
@@ -297,7 +298,7 @@ def test_health_endpoint_says_ok_then_draining():
             connection.sendall(b"GET / HTTP/1.1\r\nHost: edge\r\n\r\n")
             return connection.makefile("rb").readline()
 
-    with running_edge(grace_seconds=3) as edge:
+    with running_edge(grace_seconds=1) as edge:
         port = edge.edge.config.health_port
         assert health(port).startswith(b"HTTP/1.1 200")
         busy, _ = _ehlo(edge.mx_port)
