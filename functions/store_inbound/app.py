@@ -36,9 +36,11 @@ def record_handler(record: SQSRecord) -> None:
         # Keys arrive URL-encoded ("+" for space) in notifications.
         key = unquote_plus(s3_record.s3.get_object.key)
         logger.append_keys(s3_key=key)
-        result = file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains)
+        result = file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains,
+                              adapters.outgoing)
         logger.info("message filed", message_id=result.message_id,
-                    recipients=len(result.filed_for), duplicates=len(result.already_filed_for))
+                    recipients=len(result.filed_for), duplicates=len(result.already_filed_for),
+                    queued=len(result.queued_for))
         filed += len(result.filed_for)
     metrics.add_metric("MessagesFiled", MetricUnit.Count, filed)
 

@@ -29,6 +29,8 @@ class StackProcess:
     smtp_port: int
     http_port: int
     aws_port: int
+    submission_port: int
+    state_dir: Path
     output: list[str] = field(default_factory=list)
 
     @property
@@ -47,16 +49,17 @@ class StackProcess:
 
 def start_stack(domains: list[str], users: dict[str, str], *extra: str,
                 timeout: float = 90) -> StackProcess:
-    smtp_port, http_port, aws_port = free_port(), free_port(), free_port()
+    smtp_port, http_port, aws_port, submission_port = (free_port() for _ in range(4))
+    state_dir = ROOT / ".mailpipe"
     command = [MAILPIPE, "up", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
-               "--aws-port", str(aws_port), "--submission-port", str(free_port()), *extra]
+               "--aws-port", str(aws_port), "--submission-port", str(submission_port), *extra]
     for domain in domains:
         command += ["--domain", domain]
     for address, password in users.items():
         command += ["--user", f"{address}:{password}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,  # noqa: S603
                                stderr=subprocess.STDOUT, text=True)
-    stack = StackProcess(process, smtp_port, http_port, aws_port)
+    stack = StackProcess(process, smtp_port, http_port, aws_port, submission_port, state_dir)
     ready = threading.Event()
 
     def read() -> None:

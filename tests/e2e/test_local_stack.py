@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import smtplib
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,6 +15,7 @@ import pytest
 import requests
 
 from mailpipe.local.launcher import MAILPIPE, StackProcess, start_stack
+from mailpipe.local.stack import local_session
 
 pytestmark = pytest.mark.e2e
 
@@ -146,6 +150,34 @@ def test_user_added_to_running_stack_can_receive_and_log_in(local_stack):
     assert codes == [220, 250, 250, 250, 354, 250, 221]
     token = local_stack.token("dave@hamburger.edu", "dave-password")
     assert local_stack.wait_for_inbox(token)[0]["subject"] == "welcome"
+
+
+def test_submission_with_starttls_and_auth_files_locally_and_keeps_remote_mail(local_stack):
+    cert = local_stack.stack.state_dir / "tls" / "cert.pem"
+    context = ssl.create_default_context(cafile=str(cert))
+    with smtplib.SMTP("127.0.0.1", local_stack.stack.submission_port, timeout=15) as client:
+        client.starttls(context=context)
+        client.login("bob@hamburger.edu", PASSWORDS["bob@hamburger.edu"])
+        refused = client.sendmail(
+            "bob@hamburger.edu", ["carol@hamburger.edu", "zoe@crepes.fr"],
+            b"From: bob@hamburger.edu\r\nTo: carol@hamburger.edu, zoe@crepes.fr\r\n"
+            b"Subject: submitted\r\n\r\nhello\r\n")
+    assert refused == {}
+    carol = local_stack.token("carol@hamburger.edu")
+    assert any(m["subject"] == "submitted" for m in local_stack.wait_for_inbox(carol, 2))
+    bob = {"Authorization": f"Bearer {local_stack.token('bob@hamburger.edu')}"}
+    deadline = time.monotonic() + 20
+    sent: list[dict] = []
+    while not sent and time.monotonic() < deadline:
+        sent = requests.get(f"{local_stack.api}/mailboxes/Sent/messages", headers=bob,
+                            timeout=10).json()["messages"]
+        time.sleep(0.1)
+    assert [m["subject"] for m in sent] == ["submitted"]
+    # The remote recipient's delivery job waits on the outgoing queue.
+    sqs = local_session().client("sqs", endpoint_url=f"http://127.0.0.1:{local_stack.aws_port}")
+    [url] = [u for u in sqs.list_queues()["QueueUrls"] if u.endswith("outgoingqueue")]
+    jobs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(job["Body"])["recipients"] for job in jobs] == [["zoe@crepes.fr"]]
 
 
 def test_two_stacks_run_side_by_side_without_sharing_mail(local_stack):

@@ -113,3 +113,25 @@ def test_record_that_fails_is_reported_alone_and_the_rest_are_filed(stack, store
 def test_s3_test_event_is_acknowledged_without_filing(stack, store_inbound):
     response = store_inbound.lambda_handler(load_event("sqs_s3_test_event.json"), Context())
     assert response == {"batchItemFailures": []}
+
+
+def test_submitted_mail_queues_one_job_per_remote_domain_once(stack, store_inbound):
+    envelope = Envelope(mail_from="bob@hamburger.edu",
+                        rcpt_tos=("carol@hamburger.edu", "zoe@crepes.fr", "yan@crepes.fr"),
+                        peer="192.0.2.1", helo="laptop", tls=True,
+                        submitted_by="bob@hamburger.edu")
+    aws_adapters().store.put(new_message_id(), SEED.replace(
+        b"From: Alice <alice@crepes.fr>", b"From: bob@hamburger.edu"), envelope)
+    event = _notifications(stack)
+
+    store_inbound.lambda_handler(event, Context())
+    store_inbound.lambda_handler(event, Context())
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    outgoing_url = stack.outputs["OutgoingQueueUrl"]
+    jobs = sqs.receive_message(QueueUrl=outgoing_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(job["Body"])["recipients"] for job in jobs] == [
+        ["zoe@crepes.fr", "yan@crepes.fr"]]
+    assert len(_inbox("carol@hamburger.edu")) == 1
+    sent = aws_adapters().mailboxes.list_folder("bob@hamburger.edu", "Sent", 10, None)
+    assert [m.seen for m in sent.messages] == [True]

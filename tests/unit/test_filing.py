@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
+from mailcore.adapters.memory.outgoing import InMemoryDeliveryQueue
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
@@ -49,14 +50,38 @@ def test_same_object_filed_twice_yields_one_stored_message_per_recipient():
     assert len(mailboxes.messages) == 2
 
 
-def test_remote_envelope_recipients_are_not_filed_here():
-    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+def test_remote_recipients_of_unauthenticated_mail_are_neither_filed_nor_queued():
+    store, mailboxes, outgoing = (InMemoryRawMessageStore(), InMemoryMailboxRepository(),
+                                  InMemoryDeliveryQueue())
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "zoe@crepes.fr")
 
-    result = file_inbound(key, store, mailboxes, DOMAINS)
+    result = file_inbound(key, store, mailboxes, DOMAINS, outgoing)
 
-    assert result.not_hosted == ("zoe@crepes.fr",)
+    assert result.queued_for == ()
+    assert outgoing.jobs == []
     assert [account for account, _ in mailboxes.messages] == ["bob@hamburger.edu"]
+
+
+def test_submitted_mail_is_filed_for_hosted_recipients_sent_copy_and_queued_per_domain():
+    store, mailboxes, outgoing = (InMemoryRawMessageStore(), InMemoryMailboxRepository(),
+                                  InMemoryDeliveryQueue())
+    envelope = Envelope(mail_from="bob@hamburger.edu",
+                        rcpt_tos=("carol@hamburger.edu", "zoe@crepes.fr", "yan@crepes.fr",
+                                  "x@other.test", "bob@hamburger.edu"),
+                        peer="192.0.2.1", helo="laptop", tls=True,
+                        submitted_by="bob@hamburger.edu")
+    key = store.put(new_message_id(), b"From: bob@hamburger.edu\r\n\r\nhi\r\n", envelope)
+
+    for _ in range(2):  # at-least-once events
+        result = file_inbound(key, store, mailboxes, DOMAINS, outgoing)
+
+    assert [(job.domain, job.recipients) for job in outgoing.jobs] == [
+        ("crepes.fr", ("zoe@crepes.fr", "yan@crepes.fr")), ("other.test", ("x@other.test",))]
+    assert mailboxes.list_folder("carol@hamburger.edu", INBOX, 10, None).messages
+    [inbox_copy] = mailboxes.list_folder("bob@hamburger.edu", INBOX, 10, None).messages
+    [sent_copy] = mailboxes.list_folder("bob@hamburger.edu", "Sent", 10, None).messages
+    assert sent_copy.seen and inbox_copy.message_id != sent_copy.message_id
+    assert set(result.queued_for) == {"zoe@crepes.fr", "yan@crepes.fr", "x@other.test"}
 
 
 def test_unparseable_message_is_filed_with_raw_kept_and_flagged():

@@ -19,6 +19,7 @@ class Settings:
     user_pool_id: str
     user_pool_client_id: str
     domains: tuple[str, ...]
+    outgoing_queue_url: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -36,4 +37,5 @@ class Settings:
             domains=tuple(
                 name.strip() for name in required("MAILPIPE_DOMAINS").split(",") if name.strip()
             ),
+            outgoing_queue_url=environ.get("MAILPIPE_OUTGOING_QUEUE_URL") or None,
         )

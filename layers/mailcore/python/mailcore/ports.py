@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.mailbox import Folder, Page, StoredMessage
 
@@ -48,4 +49,10 @@ class AccountDirectory(Protocol):
 
     def authenticate(self, address: str, password: str) -> Token:
         """Raise AuthenticationFailed for a wrong password or unknown account alike."""
+        ...
+
+
+class DeliveryQueue(Protocol):
+    def enqueue(self, job: DeliveryJob) -> None:
+        """Queue once per (message, domain): a repeated call for a queued job does nothing."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -42,3 +43,14 @@ def message_id_of_key(key: str) -> str | None:
         return None
     message_id = key[len(MESSAGE_KEY_PREFIX) : -len(MESSAGE_KEY_SUFFIX)]
     return message_id if is_message_id(message_id) else None
+
+
+def derived_message_id(message_id: str, purpose: str) -> str:
+    """A second id for another copy of the same message in the same mailbox (the Sent copy
+    of mail to oneself): same time part, so it sorts alike, and the same on every retry."""
+    digest = int.from_bytes(hashlib.sha256(f"{message_id}/{purpose}".encode()).digest()[:10])
+    chars = []
+    for _ in range(16):
+        chars.append(_CROCKFORD[digest & 31])
+        digest >>= 5
+    return message_id[:10] + "".join(reversed(chars))

@@ -1,17 +1,22 @@
-"""Filing a stored message into the mailboxes of its envelope recipients."""
+"""Routing a stored message by its envelope: hosted recipients get it in their Inbox,
+the sender of submitted mail gets a Sent copy, remote recipients get delivery jobs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from mailcore.domain.address import try_parse_address
-from mailcore.domain.ids import message_id_of_key
+from mailcore.domain.delivery import jobs_for
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import derived_message_id, message_id_of_key
 from mailcore.domain.mailbox import INBOX, StoredMessage
-from mailcore.domain.message import summarise
+from mailcore.domain.message import MessageSummary, summarise
 from mailcore.errors import PermanentFailure
 from mailcore.observability import logger
-from mailcore.ports import MailboxRepository, RawMessageStore
+from mailcore.ports import DeliveryQueue, MailboxRepository, RawMessageStore
 from mailcore.services.recipients import HostedDomains
+
+SENT = "Sent"
 
 
 @dataclass(frozen=True)
@@ -19,7 +24,7 @@ class FilingResult:
     message_id: str
     filed_for: tuple[str, ...]
     already_filed_for: tuple[str, ...]
-    not_hosted: tuple[str, ...]
+    queued_for: tuple[str, ...]
 
 
 def file_inbound(
@@ -27,39 +32,61 @@ def file_inbound(
     store: RawMessageStore,
     mailboxes: MailboxRepository,
     domains: HostedDomains,
+    outgoing: DeliveryQueue | None = None,
 ) -> FilingResult:
-    """File the message at `key` into the Inbox of each hosted envelope recipient.
+    """File the message at `key` for each envelope recipient; safe to repeat.
 
-    The edge only accepts RCPT TO for existing accounts, so the envelope is the
-    routing list; headers are never consulted. Safe to repeat: a recipient who
-    already has this message gets no second copy.
+    The edge accepts RCPT TO on the MX port only for existing accounts, so the envelope
+    is the routing list; headers are never consulted. A recipient who already has this
+    message gets no second copy, and a delivery job is queued once per domain.
     """
-    envelope = store.get_envelope(key)
-    raw = store.get_raw(key)
-    summary = summarise(raw)
     message_id = message_id_of_key(key)
     if message_id is None:
         raise PermanentFailure(f"not a message key: {key!r}")
+    envelope = store.get_envelope(key)
+    raw = store.get_raw(key)
+    summary = summarise(raw)
     filed: list[str] = []
     duplicate: list[str] = []
-    not_hosted: list[str] = []
+    remote: list[str] = []
     for rcpt in dict.fromkeys(envelope.rcpt_tos):
         address = try_parse_address(rcpt)
         if address is None or not domains.hosts(address.domain):
-            not_hosted.append(rcpt)
+            remote.append(rcpt)
             continue
-        stored = StoredMessage(
-            account=str(address),
-            message_id=message_id,
-            folder=INBOX,
-            received_at=envelope.received_at,
-            raw_key=key,
-            size=len(raw),
-            summary=summary,
-        )
+        stored = _stored(str(address), message_id, INBOX, envelope, key, len(raw), summary)
         (filed if mailboxes.file(stored) else duplicate).append(str(address))
+
+    queued: list[str] = []
+    if envelope.submitted_by:
+        _file_sent_copy(envelope.submitted_by, message_id, envelope, key, raw, summary, mailboxes)
+        if remote:
+            if outgoing is None:
+                raise PermanentFailure("remote recipients but no outgoing queue configured")
+            for job in jobs_for(message_id, key, envelope.mail_from, remote):
+                outgoing.enqueue(job)
+                queued.extend(job.recipients)
+    elif remote:
+        # Only submitted mail may go to other domains; the MX refuses them at RCPT.
+        logger.warning("remote recipients on unauthenticated mail ignored",
+                       message_id=message_id, recipients=len(remote))
     if summary.parse_problem:
         logger.warning("message filed with parse problem", message_id=message_id,
                        parse_problem=summary.parse_problem)
-    return FilingResult(message_id, tuple(filed), tuple(duplicate), tuple(not_hosted))
+    return FilingResult(message_id, tuple(filed), tuple(duplicate), tuple(queued))
 
+
+def _file_sent_copy(sender: str, message_id: str, envelope: Envelope, key: str, raw: bytes,
+                    summary: MessageSummary, mailboxes: MailboxRepository) -> None:
+    # Mail to oneself is in the Inbox under its own id; the Sent copy then needs another.
+    sent_id = message_id if sender not in envelope.rcpt_tos else derived_message_id(
+        message_id, SENT)
+    mailboxes.file(_stored(sender, sent_id, SENT, envelope, key, len(raw), summary,
+                           frozenset({"seen"})))
+
+
+def _stored(account: str, message_id: str, folder: str, envelope: Envelope, key: str, size: int,
+            summary: MessageSummary, flags: frozenset[str] = frozenset()) -> StoredMessage:
+    return StoredMessage(account=account, message_id=message_id, folder=folder,
+                         received_at=envelope.received_at, raw_key=key, size=size,
+                         summary=summary, flags=flags)

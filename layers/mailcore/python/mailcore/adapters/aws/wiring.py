@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-from mailcore.adapters.aws.clients import cognito_client, dynamodb_client, s3_client
+from mailcore.adapters.aws.clients import cognito_client, dynamodb_client, s3_client, sqs_client
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.adapters.aws.dynamodb_mailbox import DynamoMailboxRepository
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
+from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
 from mailcore.config import Settings
 from mailcore.services.recipients import HostedDomains
 
@@ -21,6 +22,7 @@ class AwsAdapters:
     mailboxes: DynamoMailboxRepository
     directory: CognitoAccountDirectory
     domains: HostedDomains
+    outgoing: SqsDeliveryQueue | None
 
 
 @cache
@@ -34,4 +36,6 @@ def aws_adapters() -> AwsAdapters:
             cognito_client(), settings.user_pool_id, settings.user_pool_client_id
         ),
         domains=HostedDomains.of(settings.domains),
+        outgoing=SqsDeliveryQueue(sqs_client(), settings.outgoing_queue_url, dynamodb_client(),
+                                  settings.table) if settings.outgoing_queue_url else None,
     )
