@@ -9,7 +9,7 @@ ARGS ?= --user alice@example.test:password123
 RUNTIME ?= python3.12
 LOCAL_RUNTIME := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
 
-.PHONY: run test lint typecheck template bench build clean
+.PHONY: run test lint typecheck template bench build clean system-packages
 
 $(BIN)/.installed: pyproject.toml
 	@# Debian's python3 needs python3-venv for `-m venv`; install it when it is missing.
@@ -44,7 +44,15 @@ template: $(BIN)/.installed $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parameter-overrides \
 		PythonRuntime=$(LOCAL_RUNTIME) --build-dir .aws-sam/check >/dev/null
 
-test: lint typecheck template
+# Real peers for the tests: swaks, Postfix and its smtp-source/smtp-sink (Debian).
+system-packages:
+	@if ! command -v swaks >/dev/null || ! command -v postfix >/dev/null \
+		|| ! command -v smtp-source >/dev/null; then \
+		echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix swaks; \
+	fi
+
+test: lint typecheck template system-packages
 	$(BIN)/pytest
 
 bench: $(BIN)/.installed
