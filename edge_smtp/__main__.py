@@ -16,6 +16,8 @@ from edge_smtp.handler import EdgeHandler, SubmissionHandler
 from edge_smtp.server import Edge, EdgeConfig, serve
 from edge_smtp.tls import ensure_self_signed, server_context
 from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.adapters.faults import FaultInjectingStore
+from mailcore.ports import RawMessageStore
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "edge_smtp"))
 
@@ -32,13 +34,18 @@ def main() -> None:
     tls_context = server_context(cert, key) if cert and key else None
     if tls_context is None:
         logger.warning("no TLS certificate: STARTTLS and the submission port are off")
+    store: RawMessageStore = adapters.store
+    fault_switch = os.environ.get("MAILPIPE_FAULT_STORAGE_SWITCH")
+    if fault_switch:
+        logger.warning("storage fault injection armed", switch=fault_switch)
+        store = FaultInjectingStore(store, Path(fault_switch))
     executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage")
     directory = CachingAccountDirectory(adapters.directory)
-    mx = EdgeHandler(adapters.store, directory, adapters.domains, config.hostname, executor,
+    mx = EdgeHandler(store, directory, adapters.domains, config.hostname, executor,
                      config.max_recipients)
     submission = None
     if tls_context is not None:
-        submission = SubmissionHandler(adapters.store, directory, adapters.domains,
+        submission = SubmissionHandler(store, directory, adapters.domains,
                                        config.hostname, executor, config.max_recipients,
                                        limiter=AuthFailureLimiter())
     asyncio.run(serve(Edge(config, mx, submission, tls_context)))

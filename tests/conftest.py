@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from mailpipe.local import moto_patches
 from mailpipe.local.launcher import free_port  # noqa: F401 (shared by the tests)
 from mailpipe.local.provision import Provisioned, Provisioner
 from mailpipe.local.template import load_template, translate
@@ -53,6 +54,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Provisioned:
                         "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
                         "POWERTOOLS_METRICS_NAMESPACE": "mailpipe-test"}.items():
         monkeypatch.setenv(name, value)
+    moto_patches.apply()  # what the local runtime runs with; its semantics are tested here too
     with mock_aws():
         template = translate(load_template(ROOT / "template.yaml"), {
             "AWS::Region": REGION, "AWS::AccountId": "123456789012",

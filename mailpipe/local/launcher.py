@@ -5,6 +5,7 @@ Used by the end-to-end tests and the benchmarks.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -48,7 +49,7 @@ class StackProcess:
 
 
 def start_stack(domains: list[str], users: dict[str, str], *extra: str,
-                timeout: float = 90) -> StackProcess:
+                timeout: float = 90, environment: dict[str, str] | None = None) -> StackProcess:
     smtp_port, http_port, aws_port, submission_port = (free_port() for _ in range(4))
     state_dir = ROOT / ".mailpipe"
     command = [MAILPIPE, "up", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
@@ -58,7 +59,8 @@ def start_stack(domains: list[str], users: dict[str, str], *extra: str,
     for address, password in users.items():
         command += ["--user", f"{address}:{password}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,  # noqa: S603
-                               stderr=subprocess.STDOUT, text=True)
+                               stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **(environment or {})})
     stack = StackProcess(process, smtp_port, http_port, aws_port, submission_port, state_dir)
     ready = threading.Event()
 

@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.services.accounts import add_account
-from mailpipe.local import logs
+from mailpipe.local import logs, moto_patches
 from mailpipe.local.event_sources import SqsPoller
 from mailpipe.local.functions import LocalFunction
 from mailpipe.local.gateway import Gateway, JwtVerifier
@@ -98,6 +98,7 @@ class LocalStack:
                      options.submission_port):
             _ensure_free(options.host, port)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+        moto_patches.apply()
         self._moto = ThreadedMotoServer(ip_address=options.host, port=options.aws_port,
                                         verbose=False)
         self._moto.start()

@@ -17,7 +17,6 @@ from tests.edge_support import running_edge
 from tests.postfix_support import postfix_relay
 
 
-
 @pytest.fixture(autouse=True)
 def _debian_tools() -> None:
     missing = [tool for tool in ("swaks", "postfix") if shutil.which(tool) is None]
