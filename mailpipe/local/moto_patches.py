@@ -108,5 +108,6 @@ def _unix_time_millis(dt: Any = None) -> float:
 
 def apply() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    sqs_models.unix_time = _unix_time
-    sqs_models.unix_time_millis = _unix_time_millis
+    # moto.sqs.models reads the clock through names it imported from moto.core.utils.
+    setattr(sqs_models, "unix_time", _unix_time)  # noqa: B010
+    setattr(sqs_models, "unix_time_millis", _unix_time_millis)  # noqa: B010
