@@ -56,6 +56,7 @@ test: lint typecheck template system-packages
 	$(BIN)/pytest
 
 bench: $(BIN)/.installed
+	$(BIN)/python bench/edge_throughput.py
 	$(BIN)/python bench/pipeline_latency.py
 
 build: $(SAM_VENV)/.installed

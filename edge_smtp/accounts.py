@@ -25,12 +25,19 @@ class CachingAccountDirectory:
         self._known: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
 
-    def is_account(self, address: str) -> bool:
-        now = self._clock()
+    def known(self, address: str) -> bool | None:
+        """The cached answer, or None when only the directory can tell (a blocking call)."""
         with self._lock:
             cached = self._known.get(address)
-        if cached and cached[1] > now:
+        if cached and cached[1] > self._clock():
             return cached[0]
+        return None
+
+    def is_account(self, address: str) -> bool:
+        cached = self.known(address)
+        if cached is not None:
+            return cached
+        now = self._clock()
         exists = self._directory.is_account(address)
         ttl = self._positive_ttl if exists else self._negative_ttl
         with self._lock:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import re
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from email import policy
@@ -27,7 +26,12 @@ from mailcore.domain.ids import new_message_id
 from mailcore.errors import AuthenticationFailed, TransientFailure
 from mailcore.ports import AccountDirectory, RawMessageStore
 from mailcore.services.accept import accept_message
-from mailcore.services.recipients import HostedDomains, RecipientVerdict, judge_recipient
+from mailcore.services.recipients import (
+    HostedDomains,
+    RecipientVerdict,
+    hosted_candidate,
+    verdict_for,
+)
 
 logger = Logger(child=True)
 
@@ -35,8 +39,13 @@ logger = Logger(child=True)
 # that is not part of a CRLF pair is refused, on every port. This is what makes the
 # SMTP smuggling end sequences (\n.\n, \r.\r, ...) harmless: they can only arrive as
 # bare line endings inside one message, which is then refused as a whole.
-_BARE_LINE_ENDING = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 DEFAULT_MAX_RECIPIENTS = 100
+
+
+def has_bare_line_ending(content: bytes) -> bool:
+    # Three memchr-speed counts; a regex with look-behind cost 200 µs per 10 KiB message.
+    pairs = content.count(b"\r\n")
+    return content.count(b"\r") != pairs or content.count(b"\n") != pairs
 
 
 class EdgeHandler:
@@ -92,13 +101,18 @@ class EdgeHandler:
     ) -> str:
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return replies.TOO_MANY_RECIPIENTS
-        try:
-            verdict, canonical = await self._off_loop(
-                judge_recipient, address, self._domains, self._directory
-            )
-        except TransientFailure:
-            logger.warning("recipient lookup failed", rcpt=address, exc_info=True)
-            return replies.LOOKUP_UNAVAILABLE
+        candidate = hosted_candidate(address, self._domains)
+        is_account = False
+        if candidate is not None:
+            # A cached answer costs no thread hop; only a miss asks the directory.
+            known = getattr(self._directory, "known", lambda _: None)(candidate)
+            try:
+                is_account = known if known is not None else await self._off_loop(
+                    self._directory.is_account, candidate)
+            except TransientFailure:
+                logger.warning("recipient lookup failed", rcpt=address, exc_info=True)
+                return replies.LOOKUP_UNAVAILABLE
+        verdict, canonical = verdict_for(candidate, is_account)
         if verdict is RecipientVerdict.RELAY_DENIED:
             logger.info("relay denied", rcpt=address, peer=_client(server, session))
             return replies.RELAY_DENIED
@@ -113,7 +127,7 @@ class EdgeHandler:
         self, server: SMTP, session: Session, envelope: SmtpEnvelope
     ) -> str:
         original = envelope.original_content or b""
-        if _BARE_LINE_ENDING.search(original):
+        if has_bare_line_ending(original):
             logger.info("bare line ending refused", peer=_client(server, session))
             return replies.BARE_LINE_ENDING
         refusal = self._check_content(session, original)

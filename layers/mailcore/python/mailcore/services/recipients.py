@@ -28,17 +28,28 @@ class HostedDomains:
         return domain.lower() in self.names
 
 
+def hosted_candidate(rcpt: str, domains: HostedDomains) -> str | None:
+    """The canonical address when `rcpt` is a plain address in a hosted domain, else None
+    (relaying denied). Pure: the account lookup is the caller's next step."""
+    address = try_parse_address(rcpt)
+    if address is None or not domains.hosts(address.domain):
+        # Not a plain address (routing tricks included), or another domain: a hosted
+        # domain anywhere in it still does not make it ours.
+        return None
+    return str(address)
+
+
+def verdict_for(candidate: str | None, is_account: bool) -> tuple[RecipientVerdict, str | None]:
+    if candidate is None:
+        return RecipientVerdict.RELAY_DENIED, None
+    if not is_account:
+        return RecipientVerdict.NO_SUCH_ACCOUNT, None
+    return RecipientVerdict.ACCEPT, candidate
+
+
 def judge_recipient(
     rcpt: str, domains: HostedDomains, directory: AccountDirectory
 ) -> tuple[RecipientVerdict, str | None]:
     """Verdict plus the canonical address. Only hosted accounts are ever accepted."""
-    address = try_parse_address(rcpt)
-    if address is None:
-        # Not a plain address (routing tricks included): a hosted domain anywhere in it
-        # still does not make it ours.
-        return RecipientVerdict.RELAY_DENIED, None
-    if not domains.hosts(address.domain):
-        return RecipientVerdict.RELAY_DENIED, None
-    if not directory.is_account(str(address)):
-        return RecipientVerdict.NO_SUCH_ACCOUNT, None
-    return RecipientVerdict.ACCEPT, str(address)
+    candidate = hosted_candidate(rcpt, domains)
+    return verdict_for(candidate, candidate is not None and directory.is_account(candidate))
