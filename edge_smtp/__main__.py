@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,11 +23,24 @@ from mailcore.ports import RawMessageStore
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "edge_smtp"))
 
 
+def _write_pem_pair(cert_pem: str, key_pem: str) -> tuple[Path, Path]:
+    """ECS hands the certificate over from Secrets Manager as variables; ssl wants files."""
+    folder = Path(tempfile.mkdtemp(prefix="mailpipe-tls-"))
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    cert.write_text(cert_pem)
+    key.touch(mode=0o600)
+    key.write_text(key_pem)
+    return cert, key
+
+
 def main() -> None:
     adapters = aws_adapters()
     config = EdgeConfig.from_environ(
         os.environ, os.environ.get("MAILPIPE_HOSTNAME") or socket.getfqdn())
     cert, key = config.tls_cert, config.tls_key
+    if (cert is None or key is None) and os.environ.get("MAILPIPE_TLS_CERT_PEM"):
+        cert, key = _write_pem_pair(os.environ["MAILPIPE_TLS_CERT_PEM"],
+                                    os.environ.get("MAILPIPE_TLS_KEY_PEM", ""))
     if cert is None or key is None:
         self_signed = os.environ.get("MAILPIPE_TLS_SELF_SIGNED_DIR")
         if self_signed:

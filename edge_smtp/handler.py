@@ -19,19 +19,15 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aws_lambda_powertools import Logger
 
 from edge_smtp import replies
+from edge_smtp.accounts import CachingAccountDirectory
 from edge_smtp.auth_limits import AuthFailureLimiter
 from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.errors import AuthenticationFailed, TransientFailure
-from mailcore.ports import AccountDirectory, RawMessageStore
+from mailcore.ports import RawMessageStore
 from mailcore.services.accept import accept_message
-from mailcore.services.recipients import (
-    HostedDomains,
-    RecipientVerdict,
-    hosted_candidate,
-    verdict_for,
-)
+from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 logger = Logger(child=True)
 
@@ -52,7 +48,7 @@ class EdgeHandler:
     def __init__(
         self,
         store: RawMessageStore,
-        directory: AccountDirectory,
+        directory: CachingAccountDirectory,
         domains: HostedDomains,
         hostname: str,
         executor: Executor | None = None,
@@ -102,24 +98,21 @@ class EdgeHandler:
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return replies.TOO_MANY_RECIPIENTS
         candidate = hosted_candidate(address, self._domains)
-        is_account = False
-        if candidate is not None:
-            # A cached answer costs no thread hop; only a miss asks the directory.
-            known = getattr(self._directory, "known", lambda _: None)(candidate)
+        if candidate is None:
+            logger.info("relay denied", rcpt=address, peer=_client(server, session))
+            return replies.RELAY_DENIED
+        # A cached answer costs no thread hop; only a miss asks the directory.
+        is_account = self._directory.known(candidate)
+        if is_account is None:
             try:
-                is_account = known if known is not None else await self._off_loop(
-                    self._directory.is_account, candidate)
+                is_account = await self._off_loop(self._directory.is_account, candidate)
             except TransientFailure:
                 logger.warning("recipient lookup failed", rcpt=address, exc_info=True)
                 return replies.LOOKUP_UNAVAILABLE
-        verdict, canonical = verdict_for(candidate, is_account)
-        if verdict is RecipientVerdict.RELAY_DENIED:
-            logger.info("relay denied", rcpt=address, peer=_client(server, session))
-            return replies.RELAY_DENIED
-        if verdict is RecipientVerdict.NO_SUCH_ACCOUNT:
+        if not is_account:
             logger.info("unknown recipient", rcpt=address, peer=_client(server, session))
             return replies.NO_SUCH_ACCOUNT
-        envelope.rcpt_tos.append(canonical)
+        envelope.rcpt_tos.append(candidate)
         envelope.rcpt_options.extend(rcpt_options)
         return replies.RECIPIENT_OK
 

@@ -90,7 +90,10 @@ class Provisioner:
                template.get("Parameters", {}).items()},
             **parameters,
         })
-        pending = dict(template["Resources"])
+        resolver.evaluate_conditions(template.get("Conditions", {}))
+        # Resources whose condition is false are not created, as in CloudFormation.
+        pending = {logical_id: resource for logical_id, resource in template["Resources"].items()
+                   if resolver.conditions.get(resource.get("Condition", ""), True)}
         deferred_actions: list[tuple[str, dict[str, Any]]] = []
         while pending:
             progressed = False
@@ -108,7 +111,8 @@ class Provisioner:
         for logical_id, resource in deferred_actions:
             self._wire(logical_id, resource, resolver, result)
         for name, output in template.get("Outputs", {}).items():
-            result.outputs[name] = str(resolver.resolve(output["Value"]))
+            if resolver.conditions.get(output.get("Condition", ""), True):
+                result.outputs[name] = str(resolver.resolve(output["Value"]))
         return result
 
     # -- storage, queues, accounts: created in moto ------------------------------------------

@@ -79,6 +79,28 @@ class Resolver:
         self.parameters = dict(parameters)
         self.refs: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
+        self.conditions: dict[str, bool] = {}
+
+    def evaluate_conditions(self, definitions: dict[str, Any]) -> None:
+        for name, definition in definitions.items():
+            self.conditions[name] = self._condition(definition, definitions)
+
+    def _condition(self, value: Any, definitions: dict[str, Any]) -> bool:
+        (name, argument), = value.items()
+        if name == "Condition":
+            if argument not in self.conditions:
+                self.conditions[argument] = self._condition(definitions[argument], definitions)
+            return self.conditions[argument]
+        if name == "Fn::Equals":
+            left, right = (self.resolve(item) for item in argument)
+            return bool(left == right)
+        if name == "Fn::Not":
+            return not self._condition(argument[0], definitions)
+        if name == "Fn::And":
+            return all(self._condition(item, definitions) for item in argument)
+        if name == "Fn::Or":
+            return any(self._condition(item, definitions) for item in argument)
+        raise ValueError(f"condition function {name} is not supported locally")
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -99,6 +121,9 @@ class Resolver:
             if name == "Fn::Join":
                 separator, items = argument
                 return separator.join(str(item) for item in self.resolve(items))
+            if name == "Fn::If":
+                condition, when_true, when_false = argument
+                return self.resolve(when_true if self.conditions[condition] else when_false)
             if name == "Fn::Select":
                 index, items = self.resolve(argument)
                 return items[int(index)]

@@ -39,17 +39,13 @@ def hosted_candidate(rcpt: str, domains: HostedDomains) -> str | None:
     return str(address)
 
 
-def verdict_for(candidate: str | None, is_account: bool) -> tuple[RecipientVerdict, str | None]:
-    if candidate is None:
-        return RecipientVerdict.RELAY_DENIED, None
-    if not is_account:
-        return RecipientVerdict.NO_SUCH_ACCOUNT, None
-    return RecipientVerdict.ACCEPT, candidate
-
-
 def judge_recipient(
     rcpt: str, domains: HostedDomains, directory: AccountDirectory
 ) -> tuple[RecipientVerdict, str | None]:
     """Verdict plus the canonical address. Only hosted accounts are ever accepted."""
     candidate = hosted_candidate(rcpt, domains)
-    return verdict_for(candidate, candidate is not None and directory.is_account(candidate))
+    if candidate is None:
+        return RecipientVerdict.RELAY_DENIED, None
+    if not directory.is_account(candidate):
+        return RecipientVerdict.NO_SUCH_ACCOUNT, None
+    return RecipientVerdict.ACCEPT, candidate
