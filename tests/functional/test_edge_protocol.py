@@ -309,3 +309,34 @@ def test_health_endpoint_says_ok_then_draining():
             time.sleep(0.01)
         assert health(port).startswith(b"HTTP/1.1 503")
         stopping.join(timeout=20)
+
+
+RELAY_VECTORS = [
+    b"<bob%elsewhere.test@hamburger.edu>",  # percent hack
+    b'<"bob@elsewhere.test"@hamburger.edu>',  # quoted local part with @
+    b"<@hamburger.edu:bob@elsewhere.test>",  # source route
+    b"<elsewhere.test!bob@hamburger.edu>",  # bang path
+    b"<bob@[127.0.0.1]>",  # IP literal
+    b"<bob@elsewhere.test.>",  # trailing dot
+    b"<bob@elsewhere.test (bob@hamburger.edu)>",  # comment naming a hosted address
+    b"<bob@elsewhere.test>",
+    b"<BOB@ELSEWHERE.TEST>",
+]
+
+
+def test_relay_vectors_on_the_wire_are_refused_unless_they_resolve_to_a_hosted_account():
+    store = InMemoryRawMessageStore()
+    with running_edge(store) as edge:
+        wire, _ = _ehlo(edge.mx_port)
+        wire.command(b"MAIL FROM:<alice@crepes.fr>")
+        for vector in RELAY_VECTORS:
+            reply = wire.command(b"RCPT TO:" + vector)[-1]
+            assert reply[:1] == b"5", (vector, reply)
+        for resolves_to_bob in (b"<Bob@HAMBURGER.edu>", b"<bob@hamburger.edu (comment)>"):
+            reply = wire.command(b"RCPT TO:" + resolves_to_bob)[-1]
+            assert reply.startswith(b"250 2.1.5"), (resolves_to_bob, reply)
+        wire.command(b"DATA")
+        wire.send(MESSAGE + b".\r\n")
+        assert wire.reply()[-1].startswith(b"250")
+    [key] = store.message_keys()
+    assert store.get_envelope(key).rcpt_tos == ("bob@hamburger.edu", "bob@hamburger.edu")
