@@ -97,10 +97,22 @@ class EdgeHandler:
     ) -> str:
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return replies.TOO_MANY_RECIPIENTS
+        recipient, refusal = await self._judge_recipient(server, session, address)
+        if recipient is None:
+            return refusal
+        envelope.rcpt_tos.append(recipient)
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.RECIPIENT_OK
+
+    async def _judge_recipient(
+        self, server: SMTP, session: Session, address: str
+    ) -> tuple[str | None, str]:
+        """(canonical recipient, "") to accept, or (None, the refusal reply).
+        The MX port accepts hosted accounts only."""
         candidate = hosted_candidate(address, self._domains)
         if candidate is None:
             logger.info("relay denied", rcpt=address, peer=_client(server, session))
-            return replies.RELAY_DENIED
+            return None, replies.RELAY_DENIED
         # A cached answer costs no thread hop; only a miss asks the directory.
         is_account = self._directory.known(candidate)
         if is_account is None:
@@ -108,13 +120,11 @@ class EdgeHandler:
                 is_account = await self._off_loop(self._directory.is_account, candidate)
             except TransientFailure:
                 logger.warning("recipient lookup failed", rcpt=address, exc_info=True)
-                return replies.LOOKUP_UNAVAILABLE
+                return None, replies.LOOKUP_UNAVAILABLE
         if not is_account:
             logger.info("unknown recipient", rcpt=address, peer=_client(server, session))
-            return replies.NO_SUCH_ACCOUNT
-        envelope.rcpt_tos.append(candidate)
-        envelope.rcpt_options.extend(rcpt_options)
-        return replies.RECIPIENT_OK
+            return None, replies.NO_SUCH_ACCOUNT
+        return candidate, ""
 
     async def handle_DATA(
         self, server: SMTP, session: Session, envelope: SmtpEnvelope
@@ -226,18 +236,14 @@ class SubmissionHandler(EdgeHandler):
             return replies.NOT_YOUR_ADDRESS
         return await super().handle_MAIL(server, session, envelope, str(sender), mail_options)
 
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
-        rcpt_options: list[str],
-    ) -> str:
-        if len(envelope.rcpt_tos) >= self._max_recipients:
-            return replies.TOO_MANY_RECIPIENTS
+    async def _judge_recipient(
+        self, server: SMTP, session: Session, address: str
+    ) -> tuple[str | None, str]:
+        # An authenticated account may send to anyone with a plain address.
         recipient = try_parse_address(address)
         if recipient is None:
-            return "553 5.1.3 Recipient address not accepted"
-        envelope.rcpt_tos.append(str(recipient))
-        envelope.rcpt_options.extend(rcpt_options)
-        return replies.RECIPIENT_OK
+            return None, replies.BAD_RECIPIENT
+        return str(recipient), ""
 
     def _check_content(self, session: Session, original: bytes) -> str | None:
         headers = BytesHeaderParser(policy=policy.default).parsebytes(original)
