@@ -45,6 +45,8 @@ def has_bare_line_ending(content: bytes) -> bool:
 
 
 class EdgeHandler:
+    offers_auth = False
+
     def __init__(
         self,
         store: RawMessageStore,
@@ -70,6 +72,9 @@ class EdgeHandler:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
+        if not self.offers_auth:
+            # aiosmtpd would still say "AUTH" (with no mechanism) once TLS is up.
+            responses = [line for line in responses if not line[4:].startswith("AUTH")]
         # aiosmtpd handles pipelined commands in order; it just does not say so.
         return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
 
@@ -196,6 +201,8 @@ class EdgeHandler:
 
 class SubmissionHandler(EdgeHandler):
     """The submission port: AUTH first (after STARTTLS), then mail from your own address."""
+
+    offers_auth = True
 
     def __init__(self, *args: Any, limiter: AuthFailureLimiter, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

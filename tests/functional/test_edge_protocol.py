@@ -116,6 +116,7 @@ def test_starttls_then_mail_is_traced_with_tls_version():
         assert client.starttls(context=edge.client_tls())[0] == 220
         client.ehlo("crepes.fr")
         assert not client.has_extn("starttls")
+        assert not client.has_extn("auth")  # the MX port never offers AUTH
         client.sendmail("alice@crepes.fr", ["bob@hamburger.edu"], MESSAGE)
     [key] = store.message_keys()
     assert re.search(rb"with ESMTPS id \w+\r\n\t\(using TLSv1\.[23] with cipher ",
