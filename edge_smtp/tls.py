@@ -4,6 +4,7 @@ for local runs."""
 from __future__ import annotations
 
 import datetime
+import fcntl
 import ipaddress
 import ssl
 from pathlib import Path
@@ -24,9 +25,16 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
 def ensure_self_signed(directory: Path, hostname: str) -> tuple[Path, Path]:
     """Create (once) a self-signed certificate for `hostname` and 127.0.0.1."""
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    if cert_file.exists() and key_file.exists():
-        return cert_file, key_file
     directory.mkdir(parents=True, exist_ok=True)
+    # Two local stacks starting at once share the folder: one makes the pair.
+    with (directory / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cert_file.exists() and key_file.exists()):
+            _write_pair(cert_file, key_file, hostname)
+    return cert_file, key_file
+
+
+def _write_pair(cert_file: Path, key_file: Path, hostname: str) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     now = datetime.datetime.now(datetime.UTC)
@@ -49,4 +57,3 @@ def ensure_self_signed(directory: Path, hostname: str) -> tuple[Path, Path]:
         serialization.NoEncryption()))
     key_file.chmod(0o600)
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return cert_file, key_file

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import boto3
 
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.errors import MailError
 from mailcore.services.accounts import add_account
-from mailpipe.local.stack import STACK_NAME, StackOptions, local_session, run
+from mailpipe.local.stack import ROOT, STACK_NAME, StackOptions, local_session, run
 
 
 def _user(text: str) -> tuple[str, str]:
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--aws-port", type=int, default=4566,
                     help="port of the embedded AWS, moto (default 4566)")
     up.add_argument("--hostname", help="the name the SMTP edge greets with")
+    up.add_argument("--state-dir", type=Path, default=ROOT / ".mailpipe",
+                    help="where the local stack keeps its TLS certificate (default .mailpipe)")
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -80,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             http_port=arguments.http_port,
             aws_port=arguments.aws_port,
             hostname=arguments.hostname,
+            state_dir=arguments.state_dir,
         ))
         return 0
     if arguments.command == "user" and arguments.user_command == "add":

@@ -53,7 +53,8 @@ def start_stack(domains: list[str], users: dict[str, str], *extra: str,
     smtp_port, http_port, aws_port, submission_port = (free_port() for _ in range(4))
     state_dir = ROOT / ".mailpipe"
     command = [MAILPIPE, "up", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
-               "--aws-port", str(aws_port), "--submission-port", str(submission_port), *extra]
+               "--aws-port", str(aws_port), "--submission-port", str(submission_port),
+               "--state-dir", str(state_dir), *extra]
     for domain in domains:
         command += ["--domain", domain]
     for address, password in users.items():
