@@ -10,11 +10,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailcore.adapters.aws.wiring import aws_adapters
-from mailcore.errors import InvalidRequest, MailError
+from mailcore.errors import InvalidRequest, MailError, Unauthenticated
 from mailcore.http_errors import (
     INTERNAL,
     ROUTE_NOT_FOUND,
-    UNAUTHENTICATED,
     HttpError,
     http_error_for,
 )
@@ -25,15 +24,12 @@ logger = Logger()
 app = APIGatewayHttpResolver()
 
 
-class Unauthenticated(Exception):
-    """No verified identity on the request (the authorizer should have stopped it)."""
-
-
 def _account() -> str:
     claims = app.current_event.request_context.authorizer.jwt_claim or {}
     username = claims.get("username")
     if not isinstance(username, str) or not username:
-        raise Unauthenticated
+        # API Gateway's authorizer stops such requests; this is the second lock.
+        raise Unauthenticated("no username claim")
     return username.lower()
 
 
@@ -103,10 +99,6 @@ def handle_mail_error(exc: MailError) -> Response[dict[str, Any]]:
     return _error_response(error)
 
 
-def handle_unauthenticated(_: Unauthenticated) -> Response[dict[str, Any]]:
-    return _error_response(UNAUTHENTICATED)
-
-
 @app.not_found
 def handle_not_found(_: Exception) -> Response[dict[str, Any]]:
     return _error_response(ROUTE_NOT_FOUND)
@@ -119,7 +111,6 @@ def handle_unexpected(exc: Exception) -> Response[dict[str, Any]]:
 
 # Registered by call: Powertools' exception_handler decorator is untyped.
 app.exception_handler(MailError)(handle_mail_error)
-app.exception_handler(Unauthenticated)(handle_unauthenticated)
 app.exception_handler(Exception)(handle_unexpected)
 
 

@@ -35,6 +35,12 @@ class FolderNotFound(MailError):
     public = "mailbox not found"
 
 
+class Unauthenticated(MailError):
+    """No verified identity came with the request."""
+
+    public = "a valid bearer token is required"
+
+
 class AuthenticationFailed(MailError):
     public = "invalid credentials"
 

@@ -13,6 +13,7 @@ from mailcore.errors import (
     MessageNotFound,
     PermanentFailure,
     TransientFailure,
+    Unauthenticated,
 )
 
 
@@ -30,12 +31,12 @@ class HttpError:
         return {"error": error}
 
 
-UNAUTHENTICATED = HttpError(401, "unauthenticated", "a valid bearer token is required")
 ROUTE_NOT_FOUND = HttpError(404, "not_found", "no such route")
 INTERNAL = HttpError(500, "internal", "internal error")
 
 _BY_TYPE: list[tuple[type[MailError], int, str]] = [
     (InvalidRequest, 400, "invalid_request"),
+    (Unauthenticated, 401, "unauthenticated"),
     (AuthenticationFailed, 401, "invalid_credentials"),
     (MessageNotFound, 404, "not_found"),
     (FolderNotFound, 404, "not_found"),
