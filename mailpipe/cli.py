@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import boto3
 
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+from mailcore.domain.retry import parse_duration
 from mailcore.errors import MailError
 from mailcore.services.accounts import add_account
-from mailpipe.local.stack import ROOT, STACK_NAME, StackOptions, local_session, run
+from mailpipe.local.stack import ROOT, StackOptions, local_session, outputs_file, run
+from mailpipe.queue_admin import QueueTarget, list_jobs, redrive, retry_deferred
 
 
 def _user(text: str) -> tuple[str, str]:
@@ -20,6 +24,23 @@ def _user(text: str) -> tuple[str, str]:
     if not separator or not address or not password:
         raise argparse.ArgumentTypeError("expected ADDRESS:PASSWORD")
     return address, password
+
+
+def _mx(text: str) -> tuple[str, str]:
+    domain, separator, hop = text.partition("=")
+    host, colon, port = hop.rpartition(":")
+    if not separator or not domain or not colon or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected DOMAIN=HOST:PORT")
+    return domain.lower(), hop
+
+
+def _duration(text: str) -> str:
+    try:
+        for part in text.split(","):
+            parse_duration(part)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--aws-port", type=int, default=4566,
                     help="port of the embedded AWS, moto (default 4566)")
     up.add_argument("--hostname", help="the name the SMTP edge greets with")
+    up.add_argument("--mx", action="append", dest="mx", type=_mx, default=[],
+                    metavar="DOMAIN=HOST:PORT",
+                    help="deliver mail for DOMAIN to HOST:PORT instead of its MX (repeatable)")
+    up.add_argument("--retry-schedule", type=_duration, default="5m,10m,20m,40m,80m,160m,4h",
+                    help="waits between delivery attempts, e.g. 2s,4s,8s (the last repeats)")
+    up.add_argument("--give-up-after", type=_duration, default="5d",
+                    help="how long deferred mail is retried before it bounces, e.g. 30s")
     up.add_argument("--state-dir", type=Path, default=ROOT / ".mailpipe",
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
 
@@ -46,30 +74,40 @@ def _parser() -> argparse.ArgumentParser:
     add = user_commands.add_parser("add", help="add an account")
     add.add_argument("address")
     add.add_argument("--password", required=True)
-    target = add.add_mutually_exclusive_group()
-    target.add_argument("--aws-port", type=int, default=4566,
-                        help="the running local stack's AWS port (default 4566)")
-    target.add_argument("--stack", help="a deployed stack's name (uses your AWS credentials)")
+    _add_stack_options(add)
+
+    queue = commands.add_parser("queue", help="outgoing mail: list, retry, redrive")
+    queue.add_argument("action", nargs="?", choices=["list", "retry", "redrive"],
+                       default="list", help="list jobs (default); retry deferred jobs now; "
+                       "move dead-lettered jobs back to the queue")
+    _add_stack_options(queue)
     return parser
 
 
-def _directory_for(stack: str | None, aws_port: int) -> CognitoAccountDirectory:
+def _target(stack: str | None, aws_port: int) -> tuple[dict[str, str], Any]:
+    """The stack's outputs and a boto3 session that reaches it."""
     if stack:
+        session = boto3.session.Session()
         outputs = {
             output["OutputKey"]: output["OutputValue"]
-            for output in boto3.client("cloudformation").describe_stacks(StackName=stack)[
+            for output in session.client("cloudformation").describe_stacks(StackName=stack)[
                 "Stacks"][0].get("Outputs", [])
         }
-        client = boto3.client("cognito-idp")
-        return CognitoAccountDirectory(client, outputs["UserPoolId"], outputs["UserPoolClientId"])
-    client = local_session().client("cognito-idp", endpoint_url=f"http://127.0.0.1:{aws_port}")
-    pools = [pool for pool in client.list_user_pools(MaxResults=60)["UserPools"]
-             if pool["Name"] == f"{STACK_NAME}-accounts"]
-    if not pools:
-        raise SystemExit(f"no local stack answers on port {aws_port} (is `mailpipe up` running?)")
-    pool_id = pools[0]["Id"]
-    client_id = client.list_user_pool_clients(UserPoolId=pool_id)["UserPoolClients"][0]["ClientId"]
-    return CognitoAccountDirectory(client, pool_id, client_id)
+        return outputs, lambda service: session.client(service)
+    state = outputs_file(ROOT / ".mailpipe", aws_port)
+    if not state.exists():
+        raise SystemExit(f"no local stack on AWS port {aws_port} (is `mailpipe up` running?)")
+    session = local_session()
+    endpoint = f"http://127.0.0.1:{aws_port}"
+    return json.loads(state.read_text()), lambda service: session.client(
+        service, endpoint_url=endpoint)
+
+
+def _add_stack_options(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--aws-port", type=int, default=4566,
+                        help="the running local stack's AWS port (default 4566)")
+    target.add_argument("--stack", help="a deployed stack's name (uses your AWS credentials)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,12 +122,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             aws_port=arguments.aws_port,
             hostname=arguments.hostname,
             state_dir=arguments.state_dir,
+            mx=dict(arguments.mx),
+            retry_schedule=arguments.retry_schedule,
+            give_up_after=arguments.give_up_after,
         ))
         return 0
+    outputs, client = _target(arguments.stack, arguments.aws_port)
+    if arguments.command == "queue":
+        target = QueueTarget(client("sqs"), client("dynamodb"), outputs["MailboxTableName"],
+                             outputs["OutgoingQueueUrl"], outputs["OutgoingDeadLetterQueueUrl"])
+        if arguments.action == "retry":
+            print(f"{retry_deferred(target)} job(s) queued again")
+        elif arguments.action == "redrive":
+            print(f"{redrive(target)} job(s) moved back from the dead-letter queue")
+        else:
+            print("\n".join(list_jobs(target)))
+        return 0
     if arguments.command == "user" and arguments.user_command == "add":
+        directory = CognitoAccountDirectory(client("cognito-idp"), outputs["UserPoolId"],
+                                            outputs["UserPoolClientId"])
         try:
-            address = add_account(arguments.address, arguments.password, None,
-                                  _directory_for(arguments.stack, arguments.aws_port))
+            address = add_account(arguments.address, arguments.password, None, directory)
         except MailError as exc:
             print(f"mailpipe: {exc.public}", file=sys.stderr)
             return 2

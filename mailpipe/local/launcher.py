@@ -49,8 +49,10 @@ class StackProcess:
 
 
 def start_stack(domains: list[str], users: dict[str, str], *extra: str,
-                timeout: float = 90, environment: dict[str, str] | None = None) -> StackProcess:
-    smtp_port, http_port, aws_port, submission_port = (free_port() for _ in range(4))
+                timeout: float = 90, environment: dict[str, str] | None = None,
+                smtp_port: int | None = None) -> StackProcess:
+    smtp_port = smtp_port or free_port()
+    http_port, aws_port, submission_port = (free_port() for _ in range(3))
     state_dir = ROOT / ".mailpipe"
     command = [MAILPIPE, "up", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
                "--aws-port", str(aws_port), "--submission-port", str(submission_port),

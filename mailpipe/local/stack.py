@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -43,6 +44,9 @@ class StackOptions:
     root: Path = ROOT
     hostname: str | None = None
     state_dir: Path = ROOT / ".mailpipe"
+    mx: dict[str, str] = field(default_factory=dict)  # domain -> host:port, bypassing DNS
+    retry_schedule: str = "5m,10m,20m,40m,80m,160m,4h"
+    give_up_after: str = "5d"
 
 
 class PortInUse(RuntimeError):
@@ -69,6 +73,10 @@ def aws_environment(endpoint: str) -> dict[str, str]:
         "AWS_REGION": REGION,
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
+
+
+def outputs_file(state_dir: Path, aws_port: int) -> Path:
+    return state_dir / f"stack-{aws_port}.json"
 
 
 def local_session() -> boto3.session.Session:
@@ -106,10 +114,21 @@ class LocalStack:
         template = translate(load_template(options.root / "template.yaml"), {
             "AWS::Region": REGION, "AWS::AccountId": "123456789012",
             "AWS::StackName": STACK_NAME}, REGION)
-        parameters = {"HostedDomains": ",".join(options.domains)}
+        parameters = {
+            "HostedDomains": ",".join(options.domains),
+            "EdgeHostname": options.hostname or options.domains[0],
+            # Locally the deliver function speaks to MX hosts itself (or to --mx overrides).
+            "DeliveryMode": "direct",
+            "MxOverrides": ",".join(f"{domain}={hop}" for domain, hop in options.mx.items()),
+            "RetrySchedule": options.retry_schedule,
+            "GiveUpAfter": options.give_up_after,
+        }
         self.provisioned = Provisioner(session, self.endpoint, options.root, STACK_NAME,
                                        REGION).provision(template, parameters)
         outputs = self.provisioned.outputs
+        # What `mailpipe user add` and `mailpipe queue` read to find this stack.
+        options.state_dir.mkdir(parents=True, exist_ok=True)
+        outputs_file(options.state_dir, options.aws_port).write_text(json.dumps(outputs))
         directory = CognitoAccountDirectory(
             session.client("cognito-idp", endpoint_url=self.endpoint),
             outputs["UserPoolId"], outputs["UserPoolClientId"])

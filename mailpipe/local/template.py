@@ -65,6 +65,9 @@ def translate(template: dict[str, Any], parameters: Mapping[str, str],
     )
 
 
+NO_VALUE = object()  # Ref AWS::NoValue: the property is left out
+
+
 class Unresolved(Exception):
     """A reference to something not created yet."""
 
@@ -104,7 +107,8 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in (self.resolve(item) for item in value)
+                    if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -132,9 +136,12 @@ class Resolver:
                 return text.split(separator)
             if name.startswith("Fn::"):
                 raise ValueError(f"intrinsic {name} is not supported locally")
-        return {key: self.resolve(item) for key, item in value.items()}
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
-    def _ref(self, name: str) -> str:
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.parameters:
             return self.parameters[name]
         if name in self.refs:
@@ -158,6 +165,6 @@ class Resolver:
             if "." in name and name.split(".", 1)[0] not in self.parameters:
                 logical, attribute = name.split(".", 1)
                 return self._attribute(logical, attribute)
-            return self._ref(name)
+            return str(self._ref(name))
 
         return _SUB_VARIABLE.sub(replace, template)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import smtplib
 import socket
@@ -14,8 +13,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from mailpipe.local.launcher import MAILPIPE, StackProcess, start_stack
-from mailpipe.local.stack import local_session
+from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +52,8 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def local_stack() -> Iterator[RunningStack]:
-    stack = start_stack(["hamburger.edu"], PASSWORDS)
+    # crepes.fr's mail goes to a closed port: delivery there is deferred, never lost.
+    stack = start_stack(["hamburger.edu"], PASSWORDS, "--mx", f"crepes.fr=127.0.0.1:{free_port()}")
     yield RunningStack(stack)
     if stack.process.poll() is None:
         stack.process.kill()
@@ -173,11 +172,20 @@ def test_submission_with_starttls_and_auth_files_locally_and_keeps_remote_mail(l
                             timeout=10).json()["messages"]
         time.sleep(0.1)
     assert [m["subject"] for m in sent] == ["submitted"]
-    # The remote recipient's delivery job waits on the outgoing queue.
-    sqs = local_session().client("sqs", endpoint_url=f"http://127.0.0.1:{local_stack.aws_port}")
-    [url] = [u for u in sqs.list_queues()["QueueUrls"] if u.endswith("outgoingqueue")]
-    jobs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
-    assert [json.loads(job["Body"])["recipients"] for job in jobs] == [["zoe@crepes.fr"]]
+    # The remote recipient's job is deferred: crepes.fr's next hop refuses connections.
+    listing = subprocess.run([MAILPIPE, "queue", "--aws-port", str(local_stack.aws_port)],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    [line] = [line for line in listing.splitlines() if "zoe@crepes.fr" in line]
+    assert " crepes.fr zoe@crepes.fr " in line
+    assert line.split()[3] in ("queued", "deferred")
+    deadline = time.monotonic() + 30
+    while line.split()[3] != "deferred" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        listing = subprocess.run([MAILPIPE, "queue", "--aws-port", str(local_stack.aws_port)],
+                                 capture_output=True, text=True, timeout=60, check=True).stdout
+        [line] = [line for line in listing.splitlines() if "zoe@crepes.fr" in line]
+    assert line.split()[3] == "deferred"
+    assert "4.4.1 connection to 127.0.0.1" in line
 
 
 def test_two_stacks_run_side_by_side_without_sharing_mail(local_stack):

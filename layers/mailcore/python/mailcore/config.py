@@ -20,6 +20,13 @@ class Settings:
     user_pool_client_id: str
     domains: tuple[str, ...]
     outgoing_queue_url: str | None = None
+    hostname: str = "localhost"
+    delivery_mode: str = "relay"  # or "direct" (MX lookups; needs outbound port 25)
+    relay_host: str = ""
+    relay_secret_arn: str = ""
+    mx_overrides: str = ""
+    retry_schedule: str = ""
+    give_up_after: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -38,4 +45,11 @@ class Settings:
                 name.strip() for name in required("MAILPIPE_DOMAINS").split(",") if name.strip()
             ),
             outgoing_queue_url=environ.get("MAILPIPE_OUTGOING_QUEUE_URL") or None,
+            hostname=environ.get("MAILPIPE_HOSTNAME") or "localhost",
+            delivery_mode=(environ.get("MAILPIPE_DELIVERY_MODE") or "relay").lower(),
+            relay_host=environ.get("MAILPIPE_RELAY_HOST", ""),
+            relay_secret_arn=environ.get("MAILPIPE_RELAY_SECRET_ARN", ""),
+            mx_overrides=environ.get("MAILPIPE_MX_OVERRIDES", ""),
+            retry_schedule=environ.get("MAILPIPE_RETRY_SCHEDULE", ""),
+            give_up_after=environ.get("MAILPIPE_GIVE_UP_AFTER", ""),
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from mailcore.domain.delivery import DeliveryJob
+from mailcore.domain.delivery_status import RecipientStatus
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.mailbox import Folder, Page, StoredMessage
 
@@ -56,3 +57,37 @@ class DeliveryQueue(Protocol):
     def enqueue(self, job: DeliveryJob) -> None:
         """Queue once per (message, domain): a repeated call for a queued job does nothing."""
         ...
+
+
+@dataclass(frozen=True)
+class NextHop:
+    host: str
+    port: int
+
+
+class NextHopResolver(Protocol):
+    def resolve(self, domain: str) -> list[NextHop]:
+        """Hosts to try in order. PermanentFailure: the domain takes no mail (null MX,
+        no such domain). TransientFailure: ask again later."""
+        ...
+
+
+@dataclass(frozen=True)
+class RecipientReply:
+    recipient: str
+    code: int  # 0 when no SMTP reply was had (connection failed)
+    text: str
+    remote_mta: str | None
+
+
+class SmtpSender(Protocol):
+    def send(self, hops: list[NextHop], mail_from: str, recipients: tuple[str, ...],
+             raw: bytes) -> list[RecipientReply]:
+        """One SMTP transaction at the first hop that answers; a reply per recipient."""
+        ...
+
+
+class DeliveryLedger(Protocol):
+    def statuses(self, message_id: str, domain: str) -> dict[str, RecipientStatus]: ...
+
+    def record(self, message_id: str, domain: str, statuses: list[RecipientStatus]) -> None: ...

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
 _RETRIES = {"mode": "standard", "max_attempts": 3}
@@ -43,3 +44,8 @@ def cognito_client() -> CognitoIdentityProviderClient:
 @cache
 def sqs_client() -> SQSClient:
     return boto3.session.Session().client("sqs", config=_config())
+
+
+@cache
+def secrets_client() -> SecretsManagerClient:
+    return boto3.session.Session().client("secretsmanager", config=_config())

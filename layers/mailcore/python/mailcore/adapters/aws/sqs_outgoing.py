@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore.adapters.aws.dynamodb_ledger import job_key
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.errors import StorageUnavailable
 
@@ -23,7 +24,7 @@ class SqsDeliveryQueue:
         self._table = table
 
     def enqueue(self, job: DeliveryJob) -> None:
-        key = {"pk": {"S": f"JOB#{job.message_id}"}, "sk": {"S": f"DOMAIN#{job.domain}"}}
+        key = job_key(job.message_id, job.domain)
         try:
             # The ledger makes a repeated filing event queue nothing new; a crash between
             # send and ledger can still queue a job twice, which delivery must tolerate.
@@ -31,10 +32,12 @@ class SqsDeliveryQueue:
                                                  ConsistentRead=True):
                 return
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=job.to_json())
+            # The job itself is kept too, so an operator can queue it again (mailpipe queue).
             self._dynamodb.put_item(TableName=self._table, Item={
                 **key,
                 "recipients": {"L": [{"S": rcpt} for rcpt in job.recipients]},
                 "queued_at": {"S": job.queued_at.isoformat()},
+                "job": {"S": job.to_json()},
             })
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable("queueing delivery failed") from exc

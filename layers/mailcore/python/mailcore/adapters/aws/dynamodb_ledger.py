@@ -1,0 +1,89 @@
+"""Per-recipient delivery status on the delivery job's item (pk JOB#<id>, sk DOMAIN#<domain>)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mailcore.domain.delivery_status import RecipientState, RecipientStatus
+from mailcore.errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def job_key(message_id: str, domain: str) -> dict[str, Any]:
+    return {"pk": {"S": f"JOB#{message_id}"}, "sk": {"S": f"DOMAIN#{domain}"}}
+
+
+class DynamoDeliveryLedger:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def statuses(self, message_id: str, domain: str) -> dict[str, RecipientStatus]:
+        try:
+            item = self._client.get_item(TableName=self._table, Key=job_key(message_id, domain),
+                                         ConsistentRead=True).get("Item", {})
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable("reading delivery status failed") from exc
+        return {rcpt: _status(rcpt, value["M"])
+                for rcpt, value in item.get("statuses", {}).get("M", {}).items()}
+
+    def record(self, message_id: str, domain: str, statuses: list[RecipientStatus]) -> None:
+        names = {f"#r{index}": status.recipient for index, status in enumerate(statuses)}
+        values = {f":r{index}": {"M": _attributes(status)}
+                  for index, status in enumerate(statuses)}
+        assignments = ", ".join(f"statuses.#r{index} = :r{index}"
+                                for index in range(len(statuses)))
+        try:
+            # The map must exist before its members can be set.
+            self._client.update_item(
+                TableName=self._table, Key=job_key(message_id, domain),
+                UpdateExpression="SET statuses = if_not_exists(statuses, :empty)",
+                ExpressionAttributeValues={":empty": {"M": {}}})
+            self._client.update_item(
+                TableName=self._table, Key=job_key(message_id, domain),
+                UpdateExpression=f"SET {assignments}",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable("recording delivery status failed") from exc
+
+    def all_jobs(self) -> list[tuple[str, str, dict[str, RecipientStatus]]]:
+        """Every job and its statuses (for the operator's `mailpipe queue`; a Scan)."""
+        jobs = []
+        paginator = self._client.get_paginator("scan")
+        for page in paginator.paginate(TableName=self._table,
+                                       FilterExpression="begins_with(pk, :job)",
+                                       ExpressionAttributeValues={":job": {"S": "JOB#"}}):
+            for item in page.get("Items", []):
+                statuses = {rcpt: _status(rcpt, value["M"])
+                            for rcpt, value in item.get("statuses", {}).get("M", {}).items()}
+                for entry in item.get("recipients", {}).get("L", []):
+                    statuses.setdefault(entry["S"], RecipientStatus(entry["S"],
+                                                                    RecipientState.QUEUED))
+                jobs.append((item["pk"]["S"][4:], item["sk"]["S"][7:], statuses))
+        return jobs
+
+
+def _attributes(status: RecipientStatus) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"state": {"S": status.state.value},
+                                  "attempts": {"N": str(status.attempts)},
+                                  "reply": {"S": status.reply}}
+    if status.next_attempt:
+        attributes["next_attempt"] = {"S": status.next_attempt}
+    if status.remote_mta:
+        attributes["remote_mta"] = {"S": status.remote_mta}
+    return attributes
+
+
+def _status(recipient: str, attributes: dict[str, Any]) -> RecipientStatus:
+    return RecipientStatus(
+        recipient=recipient,
+        state=RecipientState(attributes["state"]["S"]),
+        attempts=int(attributes.get("attempts", {"N": "0"})["N"]),
+        reply=attributes.get("reply", {"S": ""})["S"],
+        next_attempt=attributes.get("next_attempt", {}).get("S"),
+        remote_mta=attributes.get("remote_mta", {}).get("S"),
+    )

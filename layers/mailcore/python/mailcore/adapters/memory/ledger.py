@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from mailcore.domain.delivery_status import RecipientStatus
+
+
+class InMemoryDeliveryLedger:
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], dict[str, RecipientStatus]] = {}
+
+    def statuses(self, message_id: str, domain: str) -> dict[str, RecipientStatus]:
+        return dict(self.entries.get((message_id, domain), {}))
+
+    def record(self, message_id: str, domain: str, statuses: list[RecipientStatus]) -> None:
+        entry = self.entries.setdefault((message_id, domain), {})
+        entry.update({status.recipient: status for status in statuses})

@@ -1,0 +1,139 @@
+"""The SMTP client side: persistent connections per next hop, one transaction per job."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import smtplib
+import ssl
+
+from mailcore.observability import logger
+from mailcore.ports import NextHop, RecipientReply
+
+_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
+
+
+class TlsRequired(smtplib.SMTPException):
+    pass
+
+
+class SmtpClientPool:
+    """Connections stay open for the life of the pool (one Lambda invocation), so jobs for
+    the same next hop in a batch share one connection, with RSET between transactions."""
+
+    def __init__(self, local_hostname: str, *, require_tls: bool = False,
+                 credentials: tuple[str, str] | None = None, timeout: float = 30.0,
+                 tls_context: ssl.SSLContext | None = None) -> None:
+        self._local_hostname = local_hostname
+        self._require_tls = require_tls
+        self._credentials = credentials
+        self._timeout = timeout
+        if tls_context is None:
+            tls_context = ssl.create_default_context()
+            if not require_tls:
+                # Opportunistic TLS between MTAs (RFC 7435): encrypt even when the peer's
+                # certificate would not verify, rather than send in clear.
+                tls_context.check_hostname = False
+                tls_context.verify_mode = ssl.CERT_NONE
+        self._tls = tls_context
+        self._open: dict[NextHop, smtplib.SMTP] = {}
+        self.connections_opened = 0
+
+    def send(self, hops: list[NextHop], mail_from: str, recipients: tuple[str, ...],
+             raw: bytes) -> list[RecipientReply]:
+        failure = "no next hop"
+        for hop in hops:
+            try:
+                client = self._connection(hop)
+            except (OSError, smtplib.SMTPException) as exc:
+                failure = f"4.4.1 connection to {hop.host}:{hop.port} failed: {exc}"
+                logger.info("next hop unavailable", host=hop.host, port=hop.port, error=str(exc))
+                continue
+            try:
+                return self._transaction(client, hop, mail_from, recipients, raw)
+            except (OSError, smtplib.SMTPException) as exc:
+                self._drop(hop)
+                failure = f"4.4.2 connection to {hop.host} lost: {exc}"
+        return [RecipientReply(rcpt, 0, failure, None) for rcpt in recipients]
+
+    def close(self) -> None:
+        for hop in list(self._open):
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._open[hop].quit()
+            self._drop(hop)
+
+    def _connection(self, hop: NextHop) -> smtplib.SMTP:
+        client = self._open.get(hop)
+        if client is not None:
+            try:
+                client.rset()
+                return client
+            except (OSError, smtplib.SMTPException):
+                self._drop(hop)
+        client = smtplib.SMTP(hop.host, hop.port, local_hostname=self._local_hostname,
+                              timeout=self._timeout)
+        try:
+            client.ehlo()
+            if client.has_extn("starttls"):
+                client.starttls(context=self._tls)
+                client.ehlo()
+            elif self._require_tls:
+                raise TlsRequired(f"{hop.host} does not offer STARTTLS")
+            if self._credentials:
+                client.login(*self._credentials)
+        except (OSError, smtplib.SMTPException):
+            client.close()
+            raise
+        self._open[hop] = client
+        self.connections_opened += 1
+        return client
+
+    def _drop(self, hop: NextHop) -> None:
+        client = self._open.pop(hop, None)
+        if client is not None:
+            client.close()
+
+    def _transaction(self, client: smtplib.SMTP, hop: NextHop, mail_from: str,
+                     recipients: tuple[str, ...], raw: bytes) -> list[RecipientReply]:
+        # Never pass a bare CR or LF on: whatever was stored goes out with CRLF only.
+        data = _LINE_ENDING.sub(b"\r\n", raw)
+        options = []
+        if client.has_extn("size"):
+            limit = int(client.esmtp_features.get("size") or 0)
+            if limit and len(data) > limit:
+                return self._all(recipients, 552, "5.3.4 message too big for the next hop", hop)
+            options.append(f"SIZE={len(data)}")
+        if any(byte > 127 for byte in data) and client.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if not (mail_from + "".join(recipients)).isascii():
+            if not client.has_extn("smtputf8"):
+                return self._all(recipients, 553, "5.6.7 next hop does not support SMTPUTF8",
+                                 hop)
+            options.append("SMTPUTF8")
+        code, text = client.mail(mail_from, options)
+        if code >= 400:
+            client.rset()
+            return self._all(recipients, code, text.decode("utf-8", "replace"), hop)
+        replies: dict[str, RecipientReply] = {}
+        accepted = []
+        for rcpt in recipients:
+            code, text = client.rcpt(rcpt)
+            replies[rcpt] = RecipientReply(rcpt, code, text.decode("utf-8", "replace"), hop.host)
+            if 200 <= code < 300:
+                accepted.append(rcpt)
+        if not accepted:
+            client.rset()
+            return list(replies.values())
+        try:
+            code, text = client.data(data)
+        except smtplib.SMTPDataError as exc:
+            error = exc.smtp_error
+            code, text = exc.smtp_code, error if isinstance(error, bytes) else error.encode()
+        for rcpt in accepted:
+            replies[rcpt] = RecipientReply(rcpt, code, text.decode("utf-8", "replace"), hop.host)
+        return list(replies.values())
+
+    @staticmethod
+    def _all(recipients: tuple[str, ...], code: int, text: str,
+             hop: NextHop) -> list[RecipientReply]:
+        return [RecipientReply(rcpt, code, text, hop.host) for rcpt in recipients]

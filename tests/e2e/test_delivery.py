@@ -1,0 +1,155 @@
+"""The seed's journey end to end: alice@crepes.fr on stack A mails bob@hamburger.edu on
+stack B, each stack's deliver function the SMTP client of the other's MX."""
+
+from __future__ import annotations
+
+import email
+import shutil
+import smtplib
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from email import policy
+
+import pytest
+import requests
+
+from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, start_stack
+
+pytestmark = pytest.mark.e2e
+ALICE, BOB = "alice@crepes.fr", "bob@hamburger.edu"
+PASSWORDS = {ALICE: "alice-password", BOB: "bob-password"}
+
+
+def _token(stack: StackProcess, address: str) -> str:
+    return requests.post(f"{stack.api}/session", timeout=30, json={
+        "address": address, "password": PASSWORDS[address]}).json()["token"]
+
+
+def _folder(stack: StackProcess, address: str, folder: str) -> list[dict]:
+    headers = {"Authorization": f"Bearer {_token(stack, address)}"}
+    return requests.get(f"{stack.api}/mailboxes/{folder}/messages", headers=headers,
+                        timeout=30).json()["messages"]
+
+
+def _wait(condition, timeout: float = 60, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def _submit(stack: StackProcess, to: str, subject: str) -> None:
+    context = ssl.create_default_context(cafile=str(stack.state_dir / "tls" / "cert.pem"))
+    context.check_hostname = False
+    with smtplib.SMTP("127.0.0.1", stack.submission_port, timeout=30) as client:
+        client.starttls(context=context)
+        client.login(ALICE, PASSWORDS[ALICE])
+        client.sendmail(ALICE, [to], f"From: Alice <{ALICE}>\r\nTo: <{to}>\r\n"
+                                     f"Subject: {subject}\r\n\r\nHello\r\nHow are you?\r\n")
+
+
+def _queue(stack: StackProcess) -> list[str]:
+    return subprocess.run([MAILPIPE, "queue", "--aws-port", str(stack.aws_port)],
+                          capture_output=True, text=True, timeout=60, check=True
+                          ).stdout.splitlines()
+
+
+def _raw(stack: StackProcess, address: str, message_id: str) -> bytes:
+    headers = {"Authorization": f"Bearer {_token(stack, address)}"}
+    return requests.get(f"{stack.api}/messages/{message_id}/raw", headers=headers,
+                        timeout=30).content
+
+
+def _dsn_fields(raw: bytes) -> dict[str, str]:
+    report = email.message_from_bytes(raw, policy=policy.default)
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    human, status, headers = report.iter_parts()
+    assert (human.get_content_type(), headers.get_content_type()) == (
+        "text/plain", "text/rfc822-headers")
+    assert status.get_content_type() == "message/delivery-status"
+    per_message, per_recipient = status.get_payload()[:2]
+    return {**dict(per_message.items()), **dict(per_recipient.items())}
+
+
+@pytest.fixture(scope="module")
+def stacks() -> Iterator[dict[str, object]]:
+    a_port, b_port = free_port(), free_port()
+    a = start_stack(["crepes.fr"], {ALICE: PASSWORDS[ALICE]},
+                    "--mx", f"hamburger.edu=127.0.0.1:{b_port}",
+                    "--retry-schedule", "1s,2s", "--give-up-after", "5m", smtp_port=a_port)
+    b = start_stack(["hamburger.edu"], {BOB: PASSWORDS[BOB]},
+                    "--mx", f"crepes.fr=127.0.0.1:{a_port}", smtp_port=b_port)
+    state = {"a": a, "b": b, "b_port": b_port}
+    yield state
+    for stack in (state["a"], state["b"]):
+        assert isinstance(stack, StackProcess)
+        stack.stop()
+
+
+def test_alice_mails_bob_across_two_stacks(stacks):
+    a, b = stacks["a"], stacks["b"]
+    _submit(a, BOB, "Test Email")
+
+    [received] = _wait(lambda: [m for m in _folder(b, BOB, "Inbox")
+                                if m["subject"] == "Test Email"])
+    assert received["from"] == f"Alice <{ALICE}>"
+    assert [m["subject"] for m in _folder(a, ALICE, "Sent")] == ["Test Email"]
+    line = _wait(lambda: [l for l in _queue(a) if BOB in l and " delivered " in l])[0]
+    assert "250 2.0.0 Ok: queued as" in line  # B's own reply, kept as the status
+
+
+def test_unknown_recipient_at_b_bounces_to_alice_with_5_1_1(stacks):
+    a = stacks["a"]
+    _submit(a, "nobody@hamburger.edu", "to nobody")
+
+    [dsn] = _wait(lambda: [m for m in _folder(a, ALICE, "Inbox")
+                           if m["subject"] == "Undelivered Mail Returned to Sender"])
+    fields = _dsn_fields(_raw(a, ALICE, dsn["id"]))
+    assert fields["Final-Recipient"] == "rfc822; nobody@hamburger.edu"
+    assert (fields["Action"], fields["Status"]) == ("failed", "5.1.1")
+    assert "550 5.1.1" in fields["Diagnostic-Code"]
+    assert fields["Reporting-MTA"] == "dns; crepes.fr"
+
+
+def test_receiver_down_defers_then_delivers_once_when_it_is_back(stacks):
+    a, b = stacks["a"], stacks["b"]
+    assert b.stop() == 0
+    _submit(a, BOB, "while you were down")
+    line = _wait(lambda: [l for l in _queue(a) if "deferred" in l and BOB in l])[0]
+    assert "4.4.1 connection to 127.0.0.1" in line
+
+    b = stacks["b"] = start_stack(["hamburger.edu"], {BOB: PASSWORDS[BOB]},
+                                  smtp_port=stacks["b_port"])
+    arrived = _wait(lambda: [m for m in _folder(b, BOB, "Inbox")
+                             if m["subject"] == "while you were down"], timeout=90)
+    time.sleep(3)  # a second copy would have arrived by now
+    assert len([m for m in _folder(b, BOB, "Inbox")
+                if m["subject"] == "while you were down"]) == len(arrived) == 1
+
+
+def test_receiver_that_always_defers_bounces_after_the_give_up_time():
+    sink_port = free_port()
+    sink = subprocess.Popen([shutil.which("smtp-sink") or "smtp-sink", "-u", "nobody",
+                             "-r", "RCPT", f"127.0.0.1:{sink_port}", "10"])
+    a = start_stack(["crepes.fr"], {ALICE: PASSWORDS[ALICE]},
+                    "--mx", f"sink.test=127.0.0.1:{sink_port}",
+                    "--retry-schedule", "1s", "--give-up-after", "6s")
+    try:
+        _submit(a, "x@sink.test", "never")
+        [dsn] = _wait(lambda: [m for m in _folder(a, ALICE, "Inbox")
+                               if m["subject"] == "Undelivered Mail Returned to Sender"])
+        fields = _dsn_fields(_raw(a, ALICE, dsn["id"]))
+        assert fields["Final-Recipient"] == "rfc822; x@sink.test"
+        assert fields["Action"] == "failed"
+        assert fields["Status"].startswith("4.")
+        assert any(" bounced " in l and "x@sink.test" in l for l in _queue(a))
+    finally:
+        a.stop()
+        sink.terminate()
+        sink.wait(timeout=10)
