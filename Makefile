@@ -57,6 +57,7 @@ test: lint typecheck template system-packages
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/edge_throughput.py
+	$(BIN)/python bench/delivery_throughput.py
 	$(BIN)/python bench/pipeline_latency.py
 
 build: $(SAM_VENV)/.installed

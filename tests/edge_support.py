@@ -62,10 +62,11 @@ async def _cancel_sessions() -> None:
 
 
 @contextmanager
-def running_edge(store: RawMessageStore | None = None, **overrides: object
+def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] = ("hamburger.edu",),
+                 accounts: dict[str, str] | None = None, **overrides: object
                  ) -> Iterator[RunningEdge]:
     store = store if store is not None else InMemoryRawMessageStore()
-    directory = InMemoryAccountDirectory(ACCOUNTS)
+    directory = InMemoryAccountDirectory(ACCOUNTS if accounts is None else accounts)
     with tempfile.TemporaryDirectory() as folder:
         cert_file, key_file = ensure_self_signed(Path(folder), "hamburger.edu")
         config = EdgeConfig(hostname="hamburger.edu", host="127.0.0.1", mx_port=free_port(),
@@ -74,7 +75,7 @@ def running_edge(store: RawMessageStore | None = None, **overrides: object
         config = dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
         executor = ThreadPoolExecutor(max_workers=16)
         cached = CachingAccountDirectory(directory)
-        domains = HostedDomains.of(["hamburger.edu"])
+        domains = HostedDomains.of(hosted)
         mx = EdgeHandler(store, cached, domains, config.hostname, executor, config.max_recipients)
         submission = SubmissionHandler(store, cached, domains, config.hostname, executor,
                                        config.max_recipients, limiter=AuthFailureLimiter())

@@ -25,7 +25,8 @@ from mailcore.services.delivery import deliver_job
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose jobs are all deferred is a normal outcome, not a function error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # One pool per invocation: jobs of a batch for the same next hop share a connection.
 _pool: SmtpClientPool | None = None
 

@@ -100,7 +100,7 @@ def test_alice_mails_bob_across_two_stacks(stacks):
                                 if m["subject"] == "Test Email"])
     assert received["from"] == f"Alice <{ALICE}>"
     assert [m["subject"] for m in _folder(a, ALICE, "Sent")] == ["Test Email"]
-    line = _wait(lambda: [l for l in _queue(a) if BOB in l and " delivered " in l])[0]
+    line = _wait(lambda: [row for row in _queue(a) if BOB in row and " delivered " in row])[0]
     assert "250 2.0.0 Ok: queued as" in line  # B's own reply, kept as the status
 
 
@@ -121,7 +121,7 @@ def test_receiver_down_defers_then_delivers_once_when_it_is_back(stacks):
     a, b = stacks["a"], stacks["b"]
     assert b.stop() == 0
     _submit(a, BOB, "while you were down")
-    line = _wait(lambda: [l for l in _queue(a) if "deferred" in l and BOB in l])[0]
+    line = _wait(lambda: [row for row in _queue(a) if "deferred" in row and BOB in row])[0]
     assert "4.4.1 connection to 127.0.0.1" in line
 
     b = stacks["b"] = start_stack(["hamburger.edu"], {BOB: PASSWORDS[BOB]},
@@ -148,7 +148,7 @@ def test_receiver_that_always_defers_bounces_after_the_give_up_time():
         assert fields["Final-Recipient"] == "rfc822; x@sink.test"
         assert fields["Action"] == "failed"
         assert fields["Status"].startswith("4.")
-        assert any(" bounced " in l and "x@sink.test" in l for l in _queue(a))
+        assert any(" bounced " in row and "x@sink.test" in row for row in _queue(a))
     finally:
         a.stop()
         sink.terminate()

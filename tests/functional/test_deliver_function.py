@@ -1,0 +1,88 @@
+"""The deliver function with the template's queue and table in moto, into a real edge."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from mailcore.adapters.aws import wiring
+from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.adapters.smtp_client import SmtpClientPool
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import new_message_id
+from mailcore.services.filing import file_inbound
+from tests.conftest import REGION, load_function
+from tests.edge_support import running_edge
+from tests.functional.test_store_inbound import Context
+
+
+@pytest.fixture
+def deliver(stack, monkeypatch):
+    monkeypatch.setenv("MAILPIPE_OUTGOING_QUEUE_URL", stack.outputs["OutgoingQueueUrl"])
+    monkeypatch.setenv("MAILPIPE_DELIVERY_MODE", "direct")
+    monkeypatch.setenv("MAILPIPE_HOSTNAME", "crepes.fr")
+    wiring.aws_adapters.cache_clear()
+    wiring.delivery_adapters.cache_clear()
+    yield load_function("deliver")
+    wiring.delivery_adapters.cache_clear()
+
+
+def _submit(count: int, recipient: str) -> None:
+    """Submitted mail from a hosted sender, filed as store_inbound would: jobs get queued."""
+    adapters = aws_adapters()
+    for number in range(count):
+        envelope = Envelope(mail_from="bob@hamburger.edu", rcpt_tos=(recipient,),
+                            peer="192.0.2.1", helo="laptop", tls=True,
+                            submitted_by="bob@hamburger.edu", received_at=datetime.now(UTC))
+        key = adapters.store.put(new_message_id(), f"From: bob@hamburger.edu\r\n"
+                                 f"Subject: {number}\r\n\r\nhi\r\n".encode(), envelope)
+        file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing)
+
+
+def _batch(stack) -> dict:
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages = sqs.receive_message(QueueUrl=stack.outputs["OutgoingQueueUrl"],
+                                   MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:out",
+        "awsRegion": REGION} for m in messages]}
+
+
+def test_a_batch_to_one_domain_goes_over_one_connection(deliver, stack, monkeypatch):
+    pools: list[SmtpClientPool] = []
+    original = wiring.DeliveryAdapters.new_pool
+
+    def recording_pool(self, hostname):
+        pools.append(original(self, hostname))
+        return pools[-1]
+
+    monkeypatch.setattr(wiring.DeliveryAdapters, "new_pool", recording_pool)
+    with running_edge(hosted=("elsewhere.test",), accounts={"zoe@elsewhere.test": "x"}) as edge:
+        monkeypatch.setenv("MAILPIPE_MX_OVERRIDES", f"elsewhere.test=127.0.0.1:{edge.mx_port}")
+        _submit(10, "zoe@elsewhere.test")
+        response = deliver.lambda_handler(_batch(stack), Context())
+    assert response == {"batchItemFailures": []}
+    assert [pool.connections_opened for pool in pools] == [1]
+    assert len(edge.store.message_keys()) == 10
+
+
+def test_deferred_job_stays_queued_with_its_retry_delay(deliver, stack, monkeypatch):
+    from mailpipe.local.launcher import free_port
+
+    monkeypatch.setenv("MAILPIPE_MX_OVERRIDES", f"elsewhere.test=127.0.0.1:{free_port()}")
+    _submit(1, "zoe@elsewhere.test")
+    batch = _batch(stack)
+
+    response = deliver.lambda_handler(batch, Context())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier":
+                                               batch["Records"][0]["messageId"]}]}
+    job = json.loads(batch["Records"][0]["body"])
+    statuses = wiring.delivery_adapters().ledger.statuses(job["message_id"], "elsewhere.test")
+    assert statuses["zoe@elsewhere.test"].state.value == "deferred"
+    assert "4.4.1 connection to 127.0.0.1" in statuses["zoe@elsewhere.test"].reply
