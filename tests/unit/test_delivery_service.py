@@ -110,3 +110,10 @@ def test_backoff_doubles_and_is_capped_by_default():
     waits = [policy_.delay_after(n).total_seconds() / 60 for n in range(1, 10)]
     assert waits == [5, 10, 20, 40, 80, 160, 240, 240, 240]
     assert policy_.give_up_after == timedelta(days=5)
+
+
+def test_a_job_bounces_before_sqs_would_dead_letter_it_silently():
+    sender = ScriptedSender({"bob@hamburger.edu": (451, "4.3.0 try later")})
+    outcome, *_ = _run(sender, attempt=45)
+    assert outcome.statuses[0].state is RecipientState.BOUNCED
+    assert outcome.dsn_message_id

@@ -25,12 +25,18 @@ class RetryPolicy:
     delays: tuple[timedelta, ...] = (
         *(timedelta(minutes=5 * 2**n) for n in range(6)), timedelta(hours=4))
     give_up_after: timedelta = timedelta(days=5)
+    # Below the outgoing queue's maxReceiveCount (50): a job bounces with a DSN before SQS
+    # would move it to the dead-letter queue unannounced, whatever the schedule.
+    max_attempts: int = 45
 
     @classmethod
     def parse(cls, schedule: str, give_up_after: str) -> RetryPolicy:
         """"2s,4s,8s" and "30s": compressed schedules for local runs and tests."""
         return cls(tuple(parse_duration(part) for part in schedule.split(",") if part.strip()),
                    parse_duration(give_up_after))
+
+    def gives_up(self, attempts: int, waited: timedelta) -> bool:
+        return waited >= self.give_up_after or attempts >= self.max_attempts
 
     def delay_after(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt (1 for the first)."""

@@ -64,7 +64,7 @@ def deliver_job(
     except TransientFailure as exc:
         replies = [RecipientReply(rcpt, 0, f"4.4.3 {exc}", None) for rcpt in pending]
 
-    expired = now - job.queued_at >= policy.give_up_after
+    expired = policy.gives_up(attempt, now - job.queued_at)
     retry_in = policy.delay_after(attempt)
     statuses = []
     for reply in replies:
