@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
-from mailcore.domain.delivery_status import FINAL_STATES
 
 
 @dataclass(frozen=True)
@@ -20,13 +19,13 @@ class QueueTarget:
 
 def list_jobs(target: QueueTarget) -> list[str]:
     lines = []
-    for message_id, domain, statuses in DynamoDeliveryLedger(target.dynamodb,
-                                                             target.table).all_jobs():
-        for status in statuses.values():
+    for job in _ledger(target).all_jobs():
+        for status in job.statuses.values():
             due = f" next {status.next_attempt}" if status.next_attempt and (
                 status.state.value == "deferred") else ""
-            lines.append(f"{message_id} {domain} {status.recipient} {status.state.value} "
-                         f"attempts={status.attempts}{due} {status.reply}".rstrip())
+            lines.append(f"{job.message_id} {job.domain} {status.recipient} "
+                         f"{status.state.value} attempts={status.attempts}{due} "
+                         f"{status.reply}".rstrip())
     dead = target.sqs.get_queue_attributes(
         QueueUrl=target.dead_letter_url,
         AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
@@ -38,20 +37,15 @@ def retry_deferred(target: QueueTarget) -> int:
     """Queue every job with a recipient still pending again, to be tried now. The copy
     still waiting in the queue finds those recipients done and sends nothing twice."""
     queued = 0
-    paginator = target.dynamodb.get_paginator("scan")
-    for page in paginator.paginate(TableName=target.table,
-                                   FilterExpression="begins_with(pk, :job)",
-                                   ExpressionAttributeValues={":job": {"S": "JOB#"}}):
-        for item in page.get("Items", []):
-            statuses = item.get("statuses", {}).get("M", {})
-            recipients = [entry["S"] for entry in item.get("recipients", {}).get("L", [])]
-            pending = [rcpt for rcpt in recipients
-                       if statuses.get(rcpt, {}).get("M", {}).get("state", {}).get("S")
-                       not in {state.value for state in FINAL_STATES}]
-            if pending and "job" in item:
-                target.sqs.send_message(QueueUrl=target.queue_url, MessageBody=item["job"]["S"])
-                queued += 1
+    for job in _ledger(target).all_jobs():
+        if job.pending and job.job_json:
+            target.sqs.send_message(QueueUrl=target.queue_url, MessageBody=job.job_json)
+            queued += 1
     return queued
+
+
+def _ledger(target: QueueTarget) -> DynamoDeliveryLedger:
+    return DynamoDeliveryLedger(target.dynamodb, target.table)
 
 
 def redrive(target: QueueTarget) -> int:

@@ -86,3 +86,36 @@ def test_deferred_job_stays_queued_with_its_retry_delay(deliver, stack, monkeypa
     statuses = wiring.delivery_adapters().ledger.statuses(job["message_id"], "elsewhere.test")
     assert statuses["zoe@elsewhere.test"].state.value == "deferred"
     assert "4.4.1 connection to 127.0.0.1" in statuses["zoe@elsewhere.test"].reply
+
+
+def _queue_depth(url: str) -> int:
+    attributes = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
+                                      "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def test_operator_lists_retries_and_redrives_jobs(deliver, stack, monkeypatch):
+    from mailpipe.local.launcher import free_port
+    from mailpipe.queue_admin import QueueTarget, list_jobs, redrive, retry_deferred
+
+    monkeypatch.setenv("MAILPIPE_MX_OVERRIDES", f"elsewhere.test=127.0.0.1:{free_port()}")
+    _submit(1, "zoe@elsewhere.test")
+    deliver.lambda_handler(_batch(stack), Context())  # deferred, now in flight
+    target = QueueTarget(boto3.client("sqs", region_name=REGION),
+                         boto3.client("dynamodb", region_name=REGION),
+                         stack.outputs["MailboxTableName"], stack.outputs["OutgoingQueueUrl"],
+                         stack.outputs["OutgoingDeadLetterQueueUrl"])
+
+    [line, dead] = list_jobs(target)
+    assert " elsewhere.test zoe@elsewhere.test deferred attempts=1 next " in line
+    assert dead == "dead-letter queue: 0 job(s)"
+
+    assert retry_deferred(target) == 1
+    assert _queue_depth(target.queue_url) == 2  # the waiting copy and the one to try now
+
+    boto3.client("sqs", region_name=REGION).send_message(
+        QueueUrl=target.dead_letter_url, MessageBody='{"dead": true}')
+    assert redrive(target) == 1
+    assert _queue_depth(target.dead_letter_url) == 0
+    assert _queue_depth(target.queue_url) == 3

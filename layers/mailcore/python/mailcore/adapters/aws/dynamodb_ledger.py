@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mailcore.domain.delivery_status import RecipientState, RecipientStatus
+from mailcore.domain.delivery_status import FINAL_STATES, RecipientState, RecipientStatus
 from mailcore.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    message_id: str
+    domain: str
+    statuses: dict[str, RecipientStatus]
+    job_json: str | None  # the queued job itself, to queue it again
+
+    @property
+    def pending(self) -> bool:
+        return any(status.state not in FINAL_STATES for status in self.statuses.values())
 
 
 def job_key(message_id: str, domain: str) -> dict[str, Any]:
@@ -50,7 +63,7 @@ class DynamoDeliveryLedger:
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable("recording delivery status failed") from exc
 
-    def all_jobs(self) -> list[tuple[str, str, dict[str, RecipientStatus]]]:
+    def all_jobs(self) -> list[JobRecord]:
         """Every job and its statuses (for the operator's `mailpipe queue`; a Scan)."""
         jobs = []
         paginator = self._client.get_paginator("scan")
@@ -63,7 +76,8 @@ class DynamoDeliveryLedger:
                 for entry in item.get("recipients", {}).get("L", []):
                     statuses.setdefault(entry["S"], RecipientStatus(entry["S"],
                                                                     RecipientState.QUEUED))
-                jobs.append((item["pk"]["S"][4:], item["sk"]["S"][7:], statuses))
+                jobs.append(JobRecord(item["pk"]["S"][4:], item["sk"]["S"][7:], statuses,
+                                      item.get("job", {}).get("S")))
         return jobs
 
 
