@@ -113,3 +113,25 @@ def test_replies_from_smtp_sink_fault_injection(options, expected):
         [reply] = pool.send(_hop(port), "alice@crepes.fr", ("x@sink.test",), RAW)
         pool.close()
     assert reply.code // 100 == expected // 100, reply
+
+
+def test_relay_mode_requires_tls_and_authenticates():
+    """The edge's submission port stands in for a smart host such as SES's SMTP endpoint."""
+    with running_edge() as edge:
+        pool = SmtpClientPool("crepes.fr", require_tls=True,
+                              credentials=("bob@hamburger.edu", "bob-password"),
+                              tls_context=edge.client_tls())
+        [reply] = pool.send(_hop(edge.submission_port), "bob@hamburger.edu",
+                            ("zoe@elsewhere.test",), RAW.replace(b"alice@crepes.fr",
+                                                                 b"bob@hamburger.edu"))
+        pool.close()
+        assert reply.code == 250, reply
+        [key] = edge.store.message_keys()
+        assert edge.store.get_envelope(key).submitted_by == "bob@hamburger.edu"
+
+        wrong = SmtpClientPool("crepes.fr", require_tls=True,
+                               credentials=("bob@hamburger.edu", "nope"),
+                               tls_context=edge.client_tls())
+        [refused] = wrong.send(_hop(edge.submission_port), "bob@hamburger.edu",
+                               ("zoe@elsewhere.test",), RAW)
+        assert refused.code == 0 and refused.text.startswith("4.4.1")  # deferred, not lost
