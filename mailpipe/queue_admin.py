@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
+from mailcore.domain.delivery import DeliveryJob
+from mailcore.errors import PermanentFailure
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,19 @@ def list_jobs(target: QueueTarget) -> list[str]:
             lines.append(f"{job.message_id} {job.domain} {status.recipient} "
                          f"{status.state.value} attempts={status.attempts}{due} "
                          f"{status.reply}".rstrip())
-    dead = target.sqs.get_queue_attributes(
+    depth = target.sqs.get_queue_attributes(
         QueueUrl=target.dead_letter_url,
         AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-    lines.append(f"dead-letter queue: {dead['ApproximateNumberOfMessages']} job(s)")
+    lines.append(f"dead-letter queue: {depth['ApproximateNumberOfMessages']} job(s)")
+    # A peek (visibility 0 leaves them where they are) at the first ten dead jobs.
+    for message in target.sqs.receive_message(QueueUrl=target.dead_letter_url,
+                                              MaxNumberOfMessages=10,
+                                              VisibilityTimeout=0).get("Messages", []):
+        try:
+            dead = DeliveryJob.from_json(message["Body"])
+            lines.append(f"dead {dead.message_id} {dead.domain} {' '.join(dead.recipients)}")
+        except PermanentFailure:
+            lines.append(f"dead (not a delivery job) {message['Body'][:80]}")
     return lines
 
 

@@ -116,6 +116,8 @@ def test_operator_lists_retries_and_redrives_jobs(deliver, stack, monkeypatch):
 
     boto3.client("sqs", region_name=REGION).send_message(
         QueueUrl=target.dead_letter_url, MessageBody='{"dead": true}')
+    assert list_jobs(target)[-2:] == ["dead-letter queue: 1 job(s)",
+                                      'dead (not a delivery job) {"dead": true}']
     assert redrive(target) == 1
     assert _queue_depth(target.dead_letter_url) == 0
     assert _queue_depth(target.queue_url) == 3
