@@ -229,16 +229,19 @@ class LocalStack:
 def run(options: StackOptions) -> None:
     logs.route_runtime_logs()
     stack = LocalStack(options)
-    stopping = threading.Event()
+    # A plain flag: a handler that takes a lock (Event.set) can deadlock against the main
+    # thread holding that lock when the signal lands (seen: a stack that ignored SIGTERM).
+    stop_requested: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
+        signal.signal(signum, lambda number, _: stop_requested.append(number))
     try:
         try:
             stack.start()
         except PortInUse as exc:
             raise SystemExit(f"mailpipe: {exc}") from None
         print(stack.banner(), flush=True)
-        stopping.wait()
+        while not stop_requested:
+            time.sleep(0.2)
         print("mailpipe is stopping", flush=True)
     finally:
         stack.stop()
