@@ -17,7 +17,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailcore.adapters.aws.clients import sqs_client
-from mailcore.adapters.aws.wiring import aws_adapters, delivery_adapters
+from mailcore.adapters.aws.delivery_wiring import delivery_adapters
+from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.smtp_client import SmtpClientPool
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState

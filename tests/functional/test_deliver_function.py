@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from mailcore.adapters.aws import wiring
+from mailcore.adapters.aws import delivery_wiring, wiring
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.smtp_client import SmtpClientPool
 from mailcore.domain.envelope import Envelope
@@ -25,9 +25,9 @@ def deliver(stack, monkeypatch):
     monkeypatch.setenv("MAILPIPE_DELIVERY_MODE", "direct")
     monkeypatch.setenv("MAILPIPE_HOSTNAME", "crepes.fr")
     wiring.aws_adapters.cache_clear()
-    wiring.delivery_adapters.cache_clear()
+    delivery_wiring.delivery_adapters.cache_clear()
     yield load_function("deliver")
-    wiring.delivery_adapters.cache_clear()
+    delivery_wiring.delivery_adapters.cache_clear()
 
 
 def _submit(count: int, recipient: str) -> None:
@@ -55,13 +55,13 @@ def _batch(stack) -> dict:
 
 def test_a_batch_to_one_domain_goes_over_one_connection(deliver, stack, monkeypatch):
     pools: list[SmtpClientPool] = []
-    original = wiring.DeliveryAdapters.new_pool
+    original = delivery_wiring.DeliveryAdapters.new_pool
 
     def recording_pool(self, hostname):
         pools.append(original(self, hostname))
         return pools[-1]
 
-    monkeypatch.setattr(wiring.DeliveryAdapters, "new_pool", recording_pool)
+    monkeypatch.setattr(delivery_wiring.DeliveryAdapters, "new_pool", recording_pool)
     with running_edge(hosted=("elsewhere.test",), accounts={"zoe@elsewhere.test": "x"}) as edge:
         monkeypatch.setenv("MAILPIPE_MX_OVERRIDES", f"elsewhere.test=127.0.0.1:{edge.mx_port}")
         _submit(10, "zoe@elsewhere.test")
@@ -83,7 +83,8 @@ def test_deferred_job_stays_queued_with_its_retry_delay(deliver, stack, monkeypa
     assert response == {"batchItemFailures": [{"itemIdentifier":
                                                batch["Records"][0]["messageId"]}]}
     job = json.loads(batch["Records"][0]["body"])
-    statuses = wiring.delivery_adapters().ledger.statuses(job["message_id"], "elsewhere.test")
+    ledger = delivery_wiring.delivery_adapters().ledger
+    statuses = ledger.statuses(job["message_id"], "elsewhere.test")
     assert statuses["zoe@elsewhere.test"].state.value == "deferred"
     assert "4.4.1 connection to 127.0.0.1" in statuses["zoe@elsewhere.test"].reply
 

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
 
 from mailcore.domain.address import try_parse_address
-from mailcore.ports import AccountDirectory
-
-
-class RecipientVerdict(Enum):
-    ACCEPT = "accept"
-    NO_SUCH_ACCOUNT = "no_such_account"  # hosted domain, unknown account: 550 5.1.1
-    RELAY_DENIED = "relay_denied"  # any other domain: 550 5.7.1
 
 
 @dataclass(frozen=True)
@@ -37,15 +29,3 @@ def hosted_candidate(rcpt: str, domains: HostedDomains) -> str | None:
         # domain anywhere in it still does not make it ours.
         return None
     return str(address)
-
-
-def judge_recipient(
-    rcpt: str, domains: HostedDomains, directory: AccountDirectory
-) -> tuple[RecipientVerdict, str | None]:
-    """Verdict plus the canonical address. Only hosted accounts are ever accepted."""
-    candidate = hosted_candidate(rcpt, domains)
-    if candidate is None:
-        return RecipientVerdict.RELAY_DENIED, None
-    if not directory.is_account(candidate):
-        return RecipientVerdict.NO_SUCH_ACCOUNT, None
-    return RecipientVerdict.ACCEPT, candidate
