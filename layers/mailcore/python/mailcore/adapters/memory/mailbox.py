@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
-
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage
 from mailcore.errors import InvalidRequest, MessageNotFound
 
@@ -17,7 +15,7 @@ class InMemoryMailboxRepository:
             key = (message.account, message.message_id)
             if key in self.messages:
                 return False
-            self.messages[key] = replace(message)
+            self.messages[key] = message
             return True
 
     def list_folder(self, account: str, folder: str, limit: int, cursor: str | None) -> Page:
