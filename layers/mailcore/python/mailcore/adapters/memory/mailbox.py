@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage
 from mailcore.errors import InvalidRequest, MessageNotFound
 
