@@ -14,13 +14,14 @@ from email import policy
 from email.parser import BytesHeaderParser
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
+from aiosmtpd.smtp import Session
 from aws_lambda_powertools import Logger
 
 from edge_smtp import replies
 from edge_smtp.accounts import CachingAccountDirectory
 from edge_smtp.auth_limits import AuthFailureLimiter
+from edge_smtp.protocol import EdgeSMTP
 from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
@@ -31,13 +32,13 @@ from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 logger = Logger(child=True)
 
+DEFAULT_MAX_RECIPIENTS = 100
+
+
 # The written policy for line endings (README, "SMTP edge"): a message with a CR or LF
 # that is not part of a CRLF pair is refused, on every port. This is what makes the
 # SMTP smuggling end sequences (\n.\n, \r.\r, ...) harmless: they can only arrive as
 # bare line endings inside one message, which is then refused as a whole.
-DEFAULT_MAX_RECIPIENTS = 100
-
-
 def has_bare_line_ending(content: bytes) -> bool:
     # Three memchr-speed counts; a regex with look-behind cost 200 µs per 10 KiB message.
     pairs = content.count(b"\r\n")
@@ -68,7 +69,7 @@ class EdgeHandler:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def handle_EHLO(
-        self, server: SMTP, session: Session, envelope: SmtpEnvelope, hostname: str,
+        self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, hostname: str,
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
@@ -79,17 +80,17 @@ class EdgeHandler:
         return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
 
     async def handle_PROXY(
-        self, server: SMTP, session: Session, envelope: SmtpEnvelope, proxy_data: Any
+        self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, proxy_data: Any
     ) -> bool:
         client = str(getattr(proxy_data, "src_addr", "") or "")
-        refusal = server.registry.identify(server, client) if client else None  # type: ignore[attr-defined]
+        refusal = server.registry.identify(server, client) if client else None
         if refusal is not None:
             await server.push(refusal)
             return False
         return True
 
     async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
+        self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, address: str,
         mail_options: list[str],
     ) -> str:
         envelope.mail_from = address
@@ -97,7 +98,7 @@ class EdgeHandler:
         return replies.SENDER_OK
 
     async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
+        self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, address: str,
         rcpt_options: list[str],
     ) -> str:
         if len(envelope.rcpt_tos) >= self._max_recipients:
@@ -110,13 +111,13 @@ class EdgeHandler:
         return replies.RECIPIENT_OK
 
     async def _judge_recipient(
-        self, server: SMTP, session: Session, address: str
+        self, server: EdgeSMTP, session: Session, address: str
     ) -> tuple[str | None, str]:
         """(canonical recipient, "") to accept, or (None, the refusal reply).
         The MX port accepts hosted accounts only."""
         candidate = hosted_candidate(address, self._domains)
         if candidate is None:
-            logger.info("relay denied", rcpt=address, peer=_client(server, session))
+            logger.info("relay denied", rcpt=address, peer=server.client_address)
             return None, replies.RELAY_DENIED
         # A cached answer costs no thread hop; only a miss asks the directory.
         is_account = self._directory.known(candidate)
@@ -127,16 +128,16 @@ class EdgeHandler:
                 logger.warning("recipient lookup failed", rcpt=address, exc_info=True)
                 return None, replies.LOOKUP_UNAVAILABLE
         if not is_account:
-            logger.info("unknown recipient", rcpt=address, peer=_client(server, session))
+            logger.info("unknown recipient", rcpt=address, peer=server.client_address)
             return None, replies.NO_SUCH_ACCOUNT
         return candidate, ""
 
     async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: SmtpEnvelope
+        self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope
     ) -> str:
         original = envelope.original_content or b""
         if has_bare_line_ending(original):
-            logger.info("bare line ending refused", peer=_client(server, session))
+            logger.info("bare line ending refused", peer=server.client_address)
             return replies.BARE_LINE_ENDING
         refusal = self._check_content(session, original)
         if refusal is not None:
@@ -147,11 +148,11 @@ class EdgeHandler:
         return None
 
     async def _store_message(
-        self, server: SMTP, session: Session, envelope: SmtpEnvelope, original: bytes
+        self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, original: bytes
     ) -> str:
         message_id = new_message_id()
         received_at = datetime.now(UTC)
-        client = _client(server, session)
+        client = server.client_address
         raw = self._received_header(session, envelope, client, message_id, received_at)
         raw += original
         stored_envelope = Envelope(
@@ -209,7 +210,7 @@ class SubmissionHandler(EdgeHandler):
         self._limiter = limiter
 
     async def verify_credentials(
-        self, server: Any, login: str, password: str
+        self, server: EdgeSMTP, login: str, password: str
     ) -> tuple[str, str | None]:
         """(reply, account) for an AUTH exchange; account is None unless it succeeded."""
         address = try_parse_address(login)
@@ -235,7 +236,7 @@ class SubmissionHandler(EdgeHandler):
         return replies.AUTH_SUCCEEDED, key
 
     async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
+        self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, address: str,
         mail_options: list[str],
     ) -> str:
         sender = try_parse_address(address)
@@ -244,7 +245,7 @@ class SubmissionHandler(EdgeHandler):
         return await super().handle_MAIL(server, session, envelope, str(sender), mail_options)
 
     async def _judge_recipient(
-        self, server: SMTP, session: Session, address: str
+        self, server: EdgeSMTP, session: Session, address: str
     ) -> tuple[str | None, str]:
         # An authenticated account may send to anyone with a plain address.
         recipient = try_parse_address(address)
@@ -270,7 +271,7 @@ def _account(session: Session) -> str | None:
     return data if isinstance(data, str) else None
 
 
-def _client(server: SMTP, session: Session) -> str:
+def _client(server: EdgeSMTP, session: Session) -> str:
     address = getattr(server, "client_address", None)
     if address:
         return str(address)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
-from edge_smtp.handler import EdgeHandler, SubmissionHandler
+from edge_smtp.handler import DEFAULT_MAX_RECIPIENTS, EdgeHandler, SubmissionHandler
 from edge_smtp.protocol import EdgeSMTP
 from edge_smtp.sessions import SessionRegistry
 
@@ -29,7 +29,7 @@ class EdgeConfig:
     submission_port: int | None = 587
     health_port: int | None = 8080
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    max_recipients: int = 100
+    max_recipients: int = DEFAULT_MAX_RECIPIENTS
     max_connections: int = 1000
     max_connections_per_client: int = 20
     command_timeout: float = 300.0
@@ -58,7 +58,7 @@ class EdgeConfig:
             submission_port=port("MAILPIPE_SUBMISSION_PORT", 587),
             health_port=port("MAILPIPE_HEALTH_PORT", 8080),
             max_message_size=int(number("MAILPIPE_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE)),
-            max_recipients=int(number("MAILPIPE_MAX_RECIPIENTS", 100)),
+            max_recipients=int(number("MAILPIPE_MAX_RECIPIENTS", DEFAULT_MAX_RECIPIENTS)),
             max_connections=int(number("MAILPIPE_MAX_CONNECTIONS", 1000)),
             max_connections_per_client=int(number("MAILPIPE_MAX_CONNECTIONS_PER_CLIENT", 20)),
             command_timeout=number("MAILPIPE_COMMAND_TIMEOUT", 300),
