@@ -15,7 +15,13 @@ from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.domain.retry import parse_duration
 from mailcore.errors import MailError
 from mailcore.services.accounts import add_account
-from mailpipe.local.stack import ROOT, StackOptions, local_session, outputs_file, run
+from mailpipe.local.stack import (
+    DEFAULT_STATE_DIR,
+    StackOptions,
+    local_session,
+    outputs_file,
+    run,
+)
 from mailpipe.queue_admin import QueueTarget, list_jobs, redrive, retry_deferred
 
 
@@ -66,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="waits between delivery attempts, e.g. 2s,4s,8s (the last repeats)")
     up.add_argument("--give-up-after", type=_duration, default="5d",
                     help="how long deferred mail is retried before it bounces, e.g. 30s")
-    up.add_argument("--state-dir", type=Path, default=ROOT / ".mailpipe",
+    up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
 
     user = commands.add_parser("user", help="manage accounts")
@@ -84,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _target(stack: str | None, aws_port: int) -> tuple[dict[str, str], Any]:
+def _target(stack: str | None, aws_port: int, state_dir: Path
+            ) -> tuple[dict[str, str], Any]:
     """The stack's outputs and a boto3 session that reaches it."""
     if stack:
         session = boto3.session.Session()
@@ -94,7 +101,7 @@ def _target(stack: str | None, aws_port: int) -> tuple[dict[str, str], Any]:
                 "Stacks"][0].get("Outputs", [])
         }
         return outputs, lambda service: session.client(service)
-    state = outputs_file(ROOT / ".mailpipe", aws_port)
+    state = outputs_file(state_dir, aws_port)
     if not state.exists():
         raise SystemExit(f"no local stack on AWS port {aws_port} (is `mailpipe up` running?)")
     session = local_session()
@@ -108,6 +115,8 @@ def _add_stack_options(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--aws-port", type=int, default=4566,
                         help="the running local stack's AWS port (default 4566)")
     target.add_argument("--stack", help="a deployed stack's name (uses your AWS credentials)")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                        help="the local stack's --state-dir (default .mailpipe)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             give_up_after=arguments.give_up_after,
         ))
         return 0
-    outputs, client = _target(arguments.stack, arguments.aws_port)
+    outputs, client = _target(arguments.stack, arguments.aws_port, arguments.state_dir)
     if arguments.command == "queue":
         target = QueueTarget(client("sqs"), client("dynamodb"), outputs["MailboxTableName"],
                              outputs["OutgoingQueueUrl"], outputs["OutgoingDeadLetterQueueUrl"])

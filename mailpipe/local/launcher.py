@@ -14,7 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from mailpipe.local.stack import DEFAULT_STATE_DIR, ROOT
+
 MAILPIPE = str(Path(sys.executable).parent / "mailpipe")
 
 
@@ -53,7 +54,7 @@ def start_stack(domains: list[str], users: dict[str, str], *extra: str,
                 smtp_port: int | None = None) -> StackProcess:
     smtp_port = smtp_port or free_port()
     http_port, aws_port, submission_port = (free_port() for _ in range(3))
-    state_dir = ROOT / ".mailpipe"
+    state_dir = DEFAULT_STATE_DIR
     command = [MAILPIPE, "up", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
                "--aws-port", str(aws_port), "--submission-port", str(submission_port),
                "--state-dir", str(state_dir), *extra]

@@ -30,6 +30,7 @@ log = logging.getLogger("mailpipe.local")
 REGION = "us-east-1"
 STACK_NAME = "mailpipe-local"
 ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STATE_DIR = ROOT / ".mailpipe"
 
 
 @dataclass
@@ -43,7 +44,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     root: Path = ROOT
     hostname: str | None = None
-    state_dir: Path = ROOT / ".mailpipe"
+    state_dir: Path = DEFAULT_STATE_DIR
     mx: dict[str, str] = field(default_factory=dict)  # domain -> host:port, bypassing DNS
     retry_schedule: str = "5m,10m,20m,40m,80m,160m,4h"
     give_up_after: str = "5d"
@@ -224,6 +225,8 @@ class LocalStack:
             function.stop()
         if self._moto is not None:
             self._moto.stop()
+        # A stopped stack must not be found by `mailpipe user add` or `mailpipe queue`.
+        outputs_file(self.options.state_dir, self.options.aws_port).unlink(missing_ok=True)
 
 
 def run(options: StackOptions) -> None:
