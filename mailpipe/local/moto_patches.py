@@ -7,13 +7,14 @@ plain clock gives the same numbers far faster.
 DynamoDB: moto backs up every table a TransactWriteItems touches with copy.deepcopy before it
 starts, so each transaction costs O(table size) and filing slows down quadratically
 (2,000 messages took minutes). DynamoDB itself evaluates every condition first and
-then writes all or nothing; this does the same, keeping a copy of just the items the
-transaction touches in case a write fails half-way.
+then writes all or nothing, isolated from other transactions; this does the same,
+keeping a copy of just the items the transaction touches in case a write fails half-way.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from typing import Any
 
@@ -42,7 +43,17 @@ def _key(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str
     return key
 
 
+# moto's server answers requests on many threads; DynamoDB transactions are serializable,
+# so here one runs at a time (otherwise two could pass the same condition, then both write).
+_TRANSACTIONS = threading.Lock()
+
+
 def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    with _TRANSACTIONS:
+        _transact_write_items(self, transact_items)
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
     planned = []

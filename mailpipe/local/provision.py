@@ -262,6 +262,9 @@ class Provisioner:
                 TableName=table,
                 PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
             )
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl:
+            self._dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
         resolver.refs[logical_id] = table
         resolver.attributes[(logical_id, "Arn")] = description["TableArn"]
 

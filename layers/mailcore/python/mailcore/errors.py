@@ -35,6 +35,28 @@ class FolderNotFound(MailError):
     public = "mailbox not found"
 
 
+class Conflict(MailError):
+    """The request contradicts the mailbox's current state (a name already taken)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.public = message
+
+
+class TooLarge(MailError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.public = message
+
+
+class Throttled(MailError):
+    public = "too many failed attempts, try again later"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unauthenticated(MailError):
     """No verified identity came with the request."""
 

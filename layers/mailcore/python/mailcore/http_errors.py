@@ -7,11 +7,14 @@ from typing import Any
 
 from mailcore.errors import (
     AuthenticationFailed,
+    Conflict,
     FolderNotFound,
     InvalidRequest,
     MailError,
     MessageNotFound,
     PermanentFailure,
+    Throttled,
+    TooLarge,
     TransientFailure,
     Unauthenticated,
 )
@@ -39,6 +42,9 @@ _BY_TYPE: list[tuple[type[MailError], int, str]] = [
     (Unauthenticated, 401, "unauthenticated"),
     (AuthenticationFailed, 401, "invalid_credentials"),
     (MessageNotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (TooLarge, 413, "too_large"),
+    (Throttled, 429, "throttled"),
     (FolderNotFound, 404, "not_found"),
     (TransientFailure, 503, "unavailable"),
     (PermanentFailure, 500, "internal"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +24,28 @@ class RawMessageStore(Protocol):
     def get_envelope(self, key: str) -> Envelope: ...
 
 
+class ObjectStore(Protocol):
+    """The rest of what the mailbox API keeps in the raw store: drafts, uploads, links."""
+
+    def put_object(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get_object(self, key: str, max_size: int) -> bytes:
+        """Raise MessageNotFound when absent, TooLarge when over max_size."""
+        ...
+
+    def delete_message(self, key: str) -> None:
+        """Delete a message (and its envelope); deleting what is gone does nothing."""
+        ...
+
+    def download_link(self, key: str, content_type: str, filename: str | None) -> str:
+        """A short-lived URL to GET the object (for bodies over the API's response limit)."""
+        ...
+
+    def upload_link(self, key: str, content_type: str) -> str:
+        """A short-lived URL to PUT an object of this content type."""
+        ...
+
+
 class MailboxRepository(Protocol):
     def file(self, message: StoredMessage) -> bool:
         """File once: False when this message is already in this account's mailbox."""
@@ -39,10 +62,61 @@ class MailboxRepository(Protocol):
     def folders(self, account: str) -> list[Folder]: ...
 
 
+class MailboxEditor(Protocol):
+    """Changes to a mailbox. Folder counts stay exact under concurrent changes."""
+
+    def folder_named(self, account: str, name: str) -> Folder:
+        """Raise FolderNotFound."""
+        ...
+
+    def create_folder(self, account: str, name: str) -> Folder:
+        """Raise Conflict when the name is taken."""
+        ...
+
+    def rename_folder(self, account: str, folder: Folder, new_name: str) -> Folder:
+        """Rename the folder and the folders under it; Conflict when a new name is taken."""
+        ...
+
+    def delete_folder(self, account: str, folder: Folder) -> None:
+        """Raise Conflict unless the folder is empty."""
+        ...
+
+    def update(self, account: str, message_id: str,
+               change: Callable[[StoredMessage], StoredMessage]) -> StoredMessage:
+        """Apply `change` to the current state of the message, atomically with the folder
+        counts it moves; `change` may run again when another writer came first. A move
+        into a folder that was deleted meanwhile raises FolderNotFound."""
+        ...
+
+    def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:
+        """Delete the stored message for good; True when no stored message refers to its
+        raw bytes any more."""
+        ...
+
+    def search(self, account: str, folder: str | None, words: str, limit: int,
+               cursor: str | None) -> Page:
+        """Messages whose from, to, subject or snippet contain `words` (lower case),
+        newest first, reading a bounded number of items; a page may be short, even
+        empty, while a cursor says there is more to look at."""
+        ...
+
+
 @dataclass(frozen=True)
 class Token:
     token: str
     expires_in: int
+
+
+class LoginThrottle(Protocol):
+    """Counts failed logins per address so that guessing passwords gets slow."""
+
+    def check(self, address: str) -> None:
+        """Raise Throttled while the address has too many recent failures."""
+        ...
+
+    def failed(self, address: str) -> None: ...
+
+    def succeeded(self, address: str) -> None: ...
 
 
 class AccountDirectory(Protocol):
@@ -89,5 +163,9 @@ class SmtpSender(Protocol):
 
 class DeliveryLedger(Protocol):
     def statuses(self, message_id: str, domain: str) -> dict[str, RecipientStatus]: ...
+
+    def statuses_of_message(self, message_id: str) -> dict[str, RecipientStatus]:
+        """Every remote recipient's status across the message's delivery jobs."""
+        ...
 
     def record(self, message_id: str, domain: str, statuses: list[RecipientStatus]) -> None: ...

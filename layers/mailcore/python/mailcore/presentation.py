@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from mailcore.domain.mailbox import Folder, StoredMessage
+from mailcore.domain.delivery_status import RecipientStatus
+from mailcore.domain.mailbox import Folder, Page, StoredMessage
 
 if TYPE_CHECKING:
     from mailcore.services.reading import MessageView
@@ -12,6 +14,7 @@ if TYPE_CHECKING:
 
 def folder_json(folder: Folder) -> dict[str, Any]:
     return {
+        "id": folder.id,
         "name": folder.name,
         "role": folder.role.value if folder.role else None,
         "total": folder.total,
@@ -19,11 +22,12 @@ def folder_json(folder: Folder) -> dict[str, Any]:
     }
 
 
-def message_summary_json(message: StoredMessage) -> dict[str, Any]:
+def message_summary_json(message: StoredMessage, folder_name: str) -> dict[str, Any]:
     summary = message.summary
     return {
         "id": message.message_id,
-        "mailbox": message.folder,
+        "thread_id": summary.thread_id or message.message_id,
+        "mailbox": folder_name,
         "received_at": message.received_at.isoformat(),
         "from": summary.from_,
         "to": list(summary.to),
@@ -42,7 +46,7 @@ def message_summary_json(message: StoredMessage) -> dict[str, Any]:
 def message_detail_json(view: MessageView) -> dict[str, Any]:
     content = view.content
     return {
-        **message_summary_json(view.stored),
+        **message_summary_json(view.stored, view.folder_name),
         "text": content.text,
         "html": content.html,
         "in_reply_to": content.in_reply_to,
@@ -57,3 +61,37 @@ def message_detail_json(view: MessageView) -> dict[str, Any]:
             for attachment in content.attachments
         ],
     }
+
+
+def page_json(page: Page, folder_names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "messages": [message_summary_json(message, folder_names.get(message.folder,
+                                                                     message.folder))
+                     for message in page.messages],
+        "cursor": page.cursor,
+    }
+
+
+def delivery_json(message_id: str, statuses: list[RecipientStatus]) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "recipients": [
+            {
+                "recipient": status.recipient,
+                "state": status.state.value,
+                "attempts": status.attempts,
+                "reply": status.reply or None,
+                "next_attempt": status.next_attempt,
+                "remote_mta": status.remote_mta,
+            }
+            for status in statuses
+        ],
+    }
+
+
+def attachment_disposition(filename: str) -> str:
+    """Content-Disposition for a download (RFC 6266): an ASCII fallback and the exact
+    name in RFC 5987 encoding."""
+    fallback = "".join(char if char.isascii() and char.isprintable() and char not in '"\\'
+                       else "_" for char in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"

@@ -1,7 +1,14 @@
-"""Mailboxes, folders and stored messages."""
+"""Mailboxes, folders and stored messages.
+
+A folder has an id that never changes and a name the user may change. The six role
+folders use their name as their id, so they exist before anything is stored in them;
+other folders get a fresh id when created, which makes renaming touch one item
+however many messages the folder holds.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -27,10 +34,38 @@ ROLE_FOLDERS: dict[str, FolderRole] = {
     "Archive": FolderRole.ARCHIVE,
 }
 INBOX = "Inbox"
+SENT = "Sent"
+DRAFTS = "Drafts"
+TRASH = "Trash"
+FOLDER_SEPARATOR = "/"
+MAX_FOLDER_NAME = 200
+# Flags a user may set; "draft" belongs to the Drafts folder and is not user-settable.
+USER_FLAGS = ("seen", "flagged", "answered")
+
+
+def is_role_name(name: str) -> bool:
+    """Role names are reserved in any letter case ("INBOX" is IMAP's spelling)."""
+    return name.casefold() in {role_name.casefold() for role_name in ROLE_FOLDERS}
+
+
+def folder_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a new folder, or None when it can."""
+    if not name or len(name) > MAX_FOLDER_NAME:
+        return f"a folder name has 1 to {MAX_FOLDER_NAME} characters"
+    if any(unicodedata.category(char).startswith("C") or char == "%" for char in name):
+        # "%" stays out so that a name means the same encoded in a URL path or not.
+        return "a folder name has no control characters and no '%'"
+    if any(not part.strip() or part != part.strip()
+           for part in name.split(FOLDER_SEPARATOR)):
+        return "each part of a folder name between '/' is non-empty, without outer spaces"
+    if is_role_name(name):
+        return "that name belongs to a role folder"
+    return None
 
 
 @dataclass(frozen=True)
 class Folder:
+    id: str
     name: str
     role: FolderRole | None
     total: int
@@ -43,7 +78,7 @@ class StoredMessage:
 
     account: str
     message_id: str
-    folder: str
+    folder: str  # the folder's id
     received_at: datetime
     raw_key: str
     size: int

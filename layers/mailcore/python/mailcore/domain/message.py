@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.errors
 import email.utils
+import hashlib
 import re
 from dataclasses import dataclass
 from email import policy
@@ -46,6 +47,7 @@ class MessageSummary:
     snippet: str
     has_attachments: bool
     parse_problem: str | None
+    thread_id: str | None = None  # None: the message starts its own thread
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,19 @@ class MessageContent:
     attachments: tuple[Attachment, ...]
     in_reply_to: str | None
     references: str | None
+
+
+@dataclass(frozen=True)
+class AttachmentContent:
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
+def search_text(summary: MessageSummary) -> str:
+    """What search matches against, in lower case: from, to, cc, subject and snippet."""
+    return "\n".join((summary.from_, *summary.to, *summary.cc, summary.subject,
+                      summary.snippet)).casefold()
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -87,7 +102,21 @@ def summarise(raw: bytes) -> MessageSummary:
         snippet=_SPACE.sub(" ", snippet_source).strip()[:SNIPPET_LENGTH],
         has_attachments=bool(_attachments(message, problems)),
         parse_problem=",".join(sorted(set(problems))) or None,
+        thread_id=_thread_id(message, problems),
     )
+
+
+def _thread_id(message: Message, problems: list[str]) -> str | None:
+    """Messages of one conversation share the id of its first message (the first of
+    References, else In-Reply-To, else their own Message-ID), hashed to a short id."""
+    candidates = [
+        *(_header(message, "References", problems) or "").split()[:1],
+        *(_header(message, "In-Reply-To", problems) or "").split()[:1],
+        *(_header(message, "Message-ID", problems) or "").split()[:1],
+    ]
+    if not candidates:
+        return None
+    return hashlib.sha256(candidates[0].encode("utf-8", "replace")).hexdigest()[:24]
 
 
 def read_content(raw: bytes) -> MessageContent:
@@ -101,6 +130,31 @@ def read_content(raw: bytes) -> MessageContent:
         in_reply_to=_header(message, "In-Reply-To", problems),
         references=_header(message, "References", problems),
     )
+
+
+def attachment_content(raw: bytes, index: int) -> AttachmentContent | None:
+    """The decoded attachment at `index` (as numbered by read_content), or None."""
+    message = parse(raw)
+    try:
+        parts = list(message.iter_attachments()) if message.is_multipart() else []
+        if not 0 <= index < len(parts):
+            return None
+        part = parts[index]
+        return AttachmentContent(part.get_filename(), part.get_content_type(), _part_bytes(part))
+    except _PARSE_ERRORS:
+        return None
+
+
+def _part_bytes(part: Message) -> bytes:
+    if part.is_multipart():
+        # An attached message (message/rfc822) is given as the message it carries.
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if not isinstance(inner, Message):
+            return b""
+        return inner.as_bytes(policy=inner.policy.clone(linesep="\r\n"))
+    decoded = part.get_payload(decode=True)
+    return decoded if isinstance(decoded, bytes) else b""
 
 
 def _header(message: Message, name: str, problems: list[str]) -> str | None:
@@ -155,14 +209,12 @@ def _attachments(message: EmailMessage, problems: list[str]) -> list[Attachment]
         return found
     for index, part in enumerate(parts):
         try:
-            payload = part.get_payload(decode=True)
-            size = len(payload) if isinstance(payload, bytes) else 0
             found.append(
                 Attachment(
                     index=index,
                     filename=part.get_filename(),
                     content_type=part.get_content_type(),
-                    size=size,
+                    size=len(_part_bytes(part)),
                 )
             )
         except _PARSE_ERRORS:

@@ -1,51 +1,141 @@
-"""What a user agent reads: folders, pages of messages, one message, its raw bytes."""
+"""What a user agent reads: folders, pages of messages, one message, its raw bytes,
+its attachments, its delivery status, and search."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailcore.domain.address import try_parse_address
+from mailcore.domain.delivery_status import RecipientState, RecipientStatus
+from mailcore.domain.ids import message_id_of_key
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage
-from mailcore.domain.message import MessageContent, read_content
-from mailcore.errors import FolderNotFound
-from mailcore.ports import MailboxRepository, RawMessageStore
+from mailcore.domain.message import MessageContent, attachment_content, read_content
+from mailcore.errors import InvalidRequest, MessageNotFound
+from mailcore.ports import (
+    DeliveryLedger,
+    MailboxEditor,
+    MailboxRepository,
+    ObjectStore,
+    RawMessageStore,
+)
+from mailcore.services.recipients import HostedDomains
 
 MAX_PAGE = 100
+MAX_SEARCH_WORDS = 200
+# Lambda answers at most 6 MB, and binary bodies travel base64-encoded (4/3 larger).
+INLINE_BODY_LIMIT = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class MessageView:
     stored: StoredMessage
+    folder_name: str
     content: MessageContent
 
 
+@dataclass(frozen=True)
+class Download:
+    """Bytes small enough to answer with, or a short-lived link to fetch them from."""
+
+    content_type: str
+    filename: str | None
+    data: bytes | None = None
+    link: str | None = None
+
+
 def list_mailboxes(account: str, mailboxes: MailboxRepository) -> list[Folder]:
-    """The six role folders always, plus any other folder the account has."""
-    stored = {folder.name: folder for folder in mailboxes.folders(account)}
+    """The six role folders always, then the account's other folders by name."""
+    stored = {folder.id: folder for folder in mailboxes.folders(account)}
     result = [
-        stored.get(name, Folder(name=name, role=role, total=0, unread=0))
+        stored.get(name, Folder(id=name, name=name, role=role, total=0, unread=0))
         for name, role in ROLE_FOLDERS.items()
     ]
-    result.extend(folder for name, folder in sorted(stored.items()) if name not in ROLE_FOLDERS)
+    result.extend(sorted((folder for folder in stored.values() if folder.role is None),
+                         key=lambda folder: folder.name))
     return result
 
 
-def list_messages(
-    account: str, folder: str, limit: int, cursor: str | None, mailboxes: MailboxRepository
-) -> Page:
-    if folder not in ROLE_FOLDERS and folder not in {f.name for f in mailboxes.folders(account)}:
-        raise FolderNotFound(folder)
-    return mailboxes.list_folder(account, folder, max(1, min(limit, MAX_PAGE)), cursor)
+def folder_names(account: str, mailboxes: MailboxRepository) -> dict[str, str]:
+    return {folder.id: folder.name for folder in list_mailboxes(account, mailboxes)}
 
 
-def read_message(
-    account: str, message_id: str, mailboxes: MailboxRepository, store: RawMessageStore
-) -> MessageView:
+def folder_name(account: str, folder_id: str, mailboxes: MailboxRepository) -> str:
+    if folder_id in ROLE_FOLDERS:
+        return folder_id
+    return folder_names(account, mailboxes).get(folder_id, folder_id)
+
+
+def page_limit(limit: int) -> int:
+    return max(1, min(limit, MAX_PAGE))
+
+
+def list_messages(account: str, folder_name: str, limit: int, cursor: str | None,
+                  editor: MailboxEditor, mailboxes: MailboxRepository) -> tuple[Folder, Page]:
+    folder = editor.folder_named(account, folder_name)
+    return folder, mailboxes.list_folder(account, folder.id, page_limit(limit), cursor)
+
+
+def search(account: str, words: str, folder_name: str | None, limit: int, cursor: str | None,
+           editor: MailboxEditor) -> Page:
+    words = " ".join(words.split()).casefold()
+    if not words or len(words) > MAX_SEARCH_WORDS:
+        raise InvalidRequest(f"q has 1 to {MAX_SEARCH_WORDS} characters", "q")
+    folder_id = editor.folder_named(account, folder_name).id if folder_name else None
+    return editor.search(account, folder_id, words, page_limit(limit), cursor)
+
+
+def read_message(account: str, message_id: str, mailboxes: MailboxRepository,
+                 store: RawMessageStore) -> MessageView:
     stored = mailboxes.get(account, message_id)
-    return MessageView(stored=stored, content=read_content(store.get_raw(stored.raw_key)))
+    return MessageView(stored=stored, folder_name=folder_name(account, stored.folder, mailboxes),
+                       content=read_content(store.get_raw(stored.raw_key)))
 
 
-def read_raw(
-    account: str, message_id: str, mailboxes: MailboxRepository, store: RawMessageStore
-) -> bytes:
+def read_raw(account: str, message_id: str, mailboxes: MailboxRepository,
+             store: RawMessageStore, objects: ObjectStore) -> Download:
     # The mailbox lookup is the access check: raw keys are never taken from the caller.
-    return store.get_raw(mailboxes.get(account, message_id).raw_key)
+    stored = mailboxes.get(account, message_id)
+    if stored.size > INLINE_BODY_LIMIT:
+        return Download("message/rfc822", None,
+                        link=objects.download_link(stored.raw_key, "message/rfc822", None))
+    return Download("message/rfc822", None, data=store.get_raw(stored.raw_key))
+
+
+def read_attachment(account: str, message_id: str, index: int, mailboxes: MailboxRepository,
+                    store: RawMessageStore, objects: ObjectStore) -> Download:
+    stored = mailboxes.get(account, message_id)
+    attachment = attachment_content(store.get_raw(stored.raw_key), index)
+    if attachment is None:
+        raise MessageNotFound(f"{message_id} has no attachment {index}")
+    if len(attachment.data) <= INLINE_BODY_LIMIT:
+        return Download(attachment.content_type, attachment.filename, data=attachment.data)
+    # Too large to answer with: decoded once into the store, then fetched from there.
+    key = f"parts/{message_id_of_key(stored.raw_key) or stored.message_id}/{index}"
+    objects.put_object(key, attachment.data, attachment.content_type)
+    return Download(attachment.content_type, attachment.filename,
+                    link=objects.download_link(key, attachment.content_type,
+                                               attachment.filename))
+
+
+def delivery_status(account: str, message_id: str, mailboxes: MailboxRepository,
+                    store: RawMessageStore, ledger: DeliveryLedger,
+                    domains: HostedDomains) -> list[RecipientStatus]:
+    """Each envelope recipient's fate, for mail this account sent; nothing for other mail
+    (its envelope would show another sender's Bcc recipients)."""
+    stored = mailboxes.get(account, message_id)
+    submitted_id = message_id_of_key(stored.raw_key)
+    if submitted_id is None:
+        return []  # a draft: never sent
+    envelope = store.get_envelope(stored.raw_key)
+    if envelope.submitted_by != account:
+        return []
+    remote = ledger.statuses_of_message(submitted_id)
+    statuses = []
+    for rcpt in dict.fromkeys(envelope.rcpt_tos):
+        address = try_parse_address(rcpt)
+        if address is not None and domains.hosts(address.domain):
+            statuses.append(RecipientStatus(rcpt, RecipientState.DELIVERED, attempts=1,
+                                            reply="filed in a hosted mailbox"))
+        else:
+            statuses.append(remote.get(rcpt, RecipientStatus(rcpt, RecipientState.QUEUED)))
+    return statuses

@@ -28,7 +28,9 @@ def _config(**extra: object) -> Config:
 def s3_client() -> S3Client:
     # moto's server answers on a bare host:port, so buckets cannot be virtual hosts there.
     style = "path" if os.environ.get("AWS_ENDPOINT_URL") else "auto"
-    return boto3.session.Session().client("s3", config=_config(s3={"addressing_style": style}))
+    # SigV4, so presigned links work in every region and with KMS-encrypted objects.
+    return boto3.session.Session().client("s3", config=_config(
+        s3={"addressing_style": style}, signature_version="s3v4"))
 
 
 @cache

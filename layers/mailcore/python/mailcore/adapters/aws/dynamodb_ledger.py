@@ -44,6 +44,20 @@ class DynamoDeliveryLedger:
         return {rcpt: _status(rcpt, value["M"])
                 for rcpt, value in item.get("statuses", {}).get("M", {}).items()}
 
+    def statuses_of_message(self, message_id: str) -> dict[str, RecipientStatus]:
+        try:
+            response = self._client.query(
+                TableName=self._table, KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"JOB#{message_id}"}},
+                ConsistentRead=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable("reading delivery status failed") from exc
+        found: dict[str, RecipientStatus] = {}
+        # A message has a job per destination domain: a handful of items.
+        for item in response.get("Items", []):
+            found.update(_job_statuses(item))
+        return found
+
     def record(self, message_id: str, domain: str, statuses: list[RecipientStatus]) -> None:
         names = {f"#r{index}": status.recipient for index, status in enumerate(statuses)}
         values = {f":r{index}": {"M": _attributes(status)}
@@ -71,14 +85,18 @@ class DynamoDeliveryLedger:
                                        FilterExpression="begins_with(pk, :job)",
                                        ExpressionAttributeValues={":job": {"S": "JOB#"}}):
             for item in page.get("Items", []):
-                statuses = {rcpt: _status(rcpt, value["M"])
-                            for rcpt, value in item.get("statuses", {}).get("M", {}).items()}
-                for entry in item.get("recipients", {}).get("L", []):
-                    statuses.setdefault(entry["S"], RecipientStatus(entry["S"],
-                                                                    RecipientState.QUEUED))
-                jobs.append(JobRecord(item["pk"]["S"][4:], item["sk"]["S"][7:], statuses,
-                                      item.get("job", {}).get("S")))
+                jobs.append(JobRecord(item["pk"]["S"][4:], item["sk"]["S"][7:],
+                                      _job_statuses(item), item.get("job", {}).get("S")))
         return jobs
+
+
+def _job_statuses(item: dict[str, Any]) -> dict[str, RecipientStatus]:
+    statuses = {rcpt: _status(rcpt, value["M"])
+                for rcpt, value in item.get("statuses", {}).get("M", {}).items()}
+    # A recipient without a recorded attempt is still waiting for its first.
+    for entry in item.get("recipients", {}).get("L", []):
+        statuses.setdefault(entry["S"], RecipientStatus(entry["S"], RecipientState.QUEUED))
+    return statuses
 
 
 def _attributes(status: RecipientStatus) -> dict[str, Any]:

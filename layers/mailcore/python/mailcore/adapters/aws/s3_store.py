@@ -8,12 +8,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import envelope_key, message_id_of_key, message_key
-from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable
+from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable, TooLarge
+from mailcore.presentation import attachment_disposition
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+LINK_SECONDS = 300
 
 
 class S3RawMessageStore:
@@ -48,6 +50,48 @@ class S3RawMessageStore:
             raise PermanentFailure(f"not a message key: {key!r}")
         return Envelope.from_json(self._get(envelope_key(message_id)))
 
+    def put_object(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=data,
+                                    ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"storing {key} failed") from exc
+
+    def get_object(self, key: str, max_size: int) -> bytes:
+        try:
+            size = self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise MessageNotFound(key) from exc
+            raise StorageUnavailable(f"reading {key} failed") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"reading {key} failed") from exc
+        if size > max_size:
+            raise TooLarge(f"larger than {max_size} bytes")
+        return self._get(key)
+
+    def delete_message(self, key: str) -> None:
+        message_id = message_id_of_key(key)
+        keys = [key] + ([envelope_key(message_id)] if message_id else [])
+        try:
+            self._client.delete_objects(Bucket=self._bucket, Delete={
+                "Objects": [{"Key": each} for each in keys], "Quiet": True})
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"deleting {key} failed") from exc
+
+    def download_link(self, key: str, content_type: str, filename: str | None) -> str:
+        params = {"Bucket": self._bucket, "Key": key, "ResponseContentType": content_type}
+        if filename:
+            params["ResponseContentDisposition"] = attachment_disposition(filename)
+        return self._client.generate_presigned_url("get_object", Params=params,
+                                                   ExpiresIn=LINK_SECONDS)
+
+    def upload_link(self, key: str, content_type: str) -> str:
+        return self._client.generate_presigned_url(
+            "put_object", Params={"Bucket": self._bucket, "Key": key,
+                                  "ContentType": content_type},
+            ExpiresIn=LINK_SECONDS)
+
     def _get(self, key: str) -> bytes:
         try:
             response = self._client.get_object(Bucket=self._bucket, Key=key)
@@ -58,3 +102,4 @@ class S3RawMessageStore:
             raise StorageUnavailable(f"reading {key} failed") from exc
         except BotoCoreError as exc:
             raise StorageUnavailable(f"reading {key} failed") from exc
+

@@ -13,10 +13,13 @@ from mailcore.adapters.aws.clients import (
     sqs_client,
 )
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
 from mailcore.adapters.aws.dynamodb_mailbox import DynamoMailboxRepository
+from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
 from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
 from mailcore.config import Settings
+from mailcore.services.composing import Composer
 from mailcore.services.recipients import HostedDomains
 
 
@@ -28,6 +31,14 @@ class AwsAdapters:
     directory: CognitoAccountDirectory
     domains: HostedDomains
     outgoing: SqsDeliveryQueue | None
+    ledger: DynamoDeliveryLedger
+    throttle: DynamoLoginThrottle
+
+    @property
+    def composer(self) -> Composer:
+        return Composer(mailboxes=self.mailboxes, editor=self.mailboxes, store=self.store,
+                        objects=self.store, directory=self.directory, domains=self.domains,
+                        hostname=self.settings.hostname)
 
 
 @cache
@@ -43,5 +54,7 @@ def aws_adapters() -> AwsAdapters:
         domains=HostedDomains.of(settings.domains),
         outgoing=SqsDeliveryQueue(sqs_client(), settings.outgoing_queue_url, dynamodb_client(),
                                   settings.table) if settings.outgoing_queue_url else None,
+        ledger=DynamoDeliveryLedger(dynamodb_client(), settings.table),
+        throttle=DynamoLoginThrottle(dynamodb_client(), settings.table),
     )
 

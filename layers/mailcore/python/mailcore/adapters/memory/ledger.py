@@ -13,3 +13,10 @@ class InMemoryDeliveryLedger:
     def record(self, message_id: str, domain: str, statuses: list[RecipientStatus]) -> None:
         entry = self.entries.setdefault((message_id, domain), {})
         entry.update({status.recipient: status for status in statuses})
+
+    def statuses_of_message(self, message_id: str) -> dict[str, RecipientStatus]:
+        found: dict[str, RecipientStatus] = {}
+        for (entry_message_id, _), statuses in self.entries.items():
+            if entry_message_id == message_id:
+                found.update(statuses)
+        return found

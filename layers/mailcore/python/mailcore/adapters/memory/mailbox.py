@@ -48,5 +48,5 @@ class InMemoryMailboxRepository:
                 total_unread = counts.setdefault(message.folder, [0, 0])
                 total_unread[0] += 1
                 total_unread[1] += 0 if message.seen else 1
-        return [Folder(name, ROLE_FOLDERS.get(name), total, unread)
+        return [Folder(name, name, ROLE_FOLDERS.get(name), total, unread)
                 for name, (total, unread) in counts.items()]

@@ -1,0 +1,63 @@
+"""Changing stored messages: flags, moves, deletion (to Trash, then for good)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from mailcore.domain.delivery_status import FINAL_STATES
+from mailcore.domain.ids import message_id_of_key
+from mailcore.domain.mailbox import TRASH, StoredMessage
+from mailcore.ports import DeliveryLedger, MailboxEditor, MailboxRepository, ObjectStore
+
+
+@dataclass(frozen=True)
+class MessageChange:
+    seen: bool | None = None
+    flagged: bool | None = None
+    answered: bool | None = None
+    mailbox: str | None = None  # a folder name: move there
+
+
+class Deletion(StrEnum):
+    MOVED_TO_TRASH = "moved_to_trash"
+    DELETED = "deleted"
+
+
+def change_message(account: str, message_id: str, change: MessageChange,
+                   editor: MailboxEditor) -> StoredMessage:
+    target = editor.folder_named(account, change.mailbox).id if change.mailbox else None
+    wanted = {"seen": change.seen, "flagged": change.flagged, "answered": change.answered}
+
+    def apply(message: StoredMessage) -> StoredMessage:
+        flags = set(message.flags)
+        for flag, on in wanted.items():
+            if on is True:
+                flags.add(flag)
+            elif on is False:
+                flags.discard(flag)
+        return replace(message, flags=frozenset(flags), folder=target or message.folder)
+
+    return editor.update(account, message_id, apply)
+
+
+def delete_message(account: str, message_id: str, mailboxes: MailboxRepository,
+                   editor: MailboxEditor, objects: ObjectStore,
+                   ledger: DeliveryLedger) -> Deletion:
+    """Outside Trash: move to Trash. In Trash: delete for good, and the raw bytes with
+    the last stored message that refers to them, unless a delivery still needs them."""
+    if mailboxes.get(account, message_id).folder != TRASH:
+        editor.update(account, message_id, lambda message: replace(message, folder=TRASH))
+        return Deletion.MOVED_TO_TRASH
+    removed, unreferenced = editor.remove(account, message_id)
+    if unreferenced and not _delivery_pending(removed, ledger):
+        objects.delete_message(removed.raw_key)
+    return Deletion.DELETED
+
+
+def _delivery_pending(message: StoredMessage, ledger: DeliveryLedger) -> bool:
+    submitted_id = message_id_of_key(message.raw_key)
+    if submitted_id is None:
+        return False  # a draft: never queued
+    return any(status.state not in FINAL_STATES
+               for status in ledger.statuses_of_message(submitted_id).values())

@@ -1,0 +1,202 @@
+"""Writing mail through the API: send, reply, forward, drafts and uploads.
+
+Sent mail takes the same path as mail submitted on the SMTP submission port: the
+message and its envelope go to the raw store, and filing (Sent copy, hosted
+recipients' Inboxes, delivery jobs for the others) follows from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from mailcore.domain.address import try_parse_address
+from mailcore.domain.compose import (
+    MAX_MESSAGE_BYTES,
+    AttachmentData,
+    Composition,
+    Original,
+    compose,
+    sendable_draft,
+)
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import is_message_id, new_message_id
+from mailcore.domain.mailbox import DRAFTS, StoredMessage
+from mailcore.domain.message import read_content, summarise
+from mailcore.errors import InvalidRequest, MessageNotFound
+from mailcore.ports import (
+    AccountDirectory,
+    MailboxEditor,
+    MailboxRepository,
+    ObjectStore,
+    RawMessageStore,
+)
+from mailcore.services.accept import accept_message
+from mailcore.services.recipients import HostedDomains
+
+DRAFT_FLAGS = frozenset({"seen", "draft"})
+UPLOAD_LINK_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class UploadRef:
+    upload_id: str
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    subject: str | None = None
+    text: str = ""
+    html: str | None = None
+    attachments: tuple[AttachmentData | UploadRef, ...] = ()
+    in_reply_to: str | None = None  # our id of a message in the author's mailbox
+    forward_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    message_id: str
+    message_id_header: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    upload_id: str
+    url: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class Composer:
+    """What writing mail needs, and who is writing from where."""
+
+    mailboxes: MailboxRepository
+    editor: MailboxEditor
+    store: RawMessageStore
+    objects: ObjectStore
+    directory: AccountDirectory
+    domains: HostedDomains
+    hostname: str
+
+    def send(self, account: str, request: ComposeRequest, client_ip: str) -> Submitted:
+        message_id, now = new_message_id(), datetime.now(UTC)
+        raw = compose(account, message_id, self._composition(account, request), now,
+                      in_reply_to=self._original(account, request.in_reply_to),
+                      forward_of=self._original(account, request.forward_of))
+        recipients = Composition(request.to, request.cc, request.bcc).recipients()
+        submitted = self._submit(account, message_id, raw, recipients, client_ip, now)
+        if request.in_reply_to:
+            self._mark_answered(account, request.in_reply_to)
+        return submitted
+
+    def save_draft(self, account: str, request: ComposeRequest,
+                   draft_id: str | None = None) -> StoredMessage:
+        """A new draft, or (with draft_id) a new text for an existing one."""
+        now = datetime.now(UTC)
+        current = self._draft(account, draft_id) if draft_id else None
+        message_id = draft_id or new_message_id()
+        raw = compose(account, message_id, self._composition(account, request), now,
+                      in_reply_to=self._original(account, request.in_reply_to),
+                      forward_of=self._original(account, request.forward_of),
+                      keep_bcc=True)
+        key = f"drafts/{message_id}/message.eml"
+        self.objects.put_object(key, raw, "message/rfc822")
+        summary = summarise(raw)
+        if current is None:
+            draft = StoredMessage(account=account, message_id=message_id, folder=DRAFTS,
+                                  received_at=now, raw_key=key, size=len(raw),
+                                  summary=summary, flags=DRAFT_FLAGS)
+            self.mailboxes.file(draft)
+            return draft
+        return self.editor.update(account, message_id, lambda stored: replace(
+            stored, received_at=now, size=len(raw), summary=summary))
+
+    def send_draft(self, account: str, draft_id: str, client_ip: str) -> Submitted:
+        draft = self._draft(account, draft_id)
+        message_id, now = new_message_id(), datetime.now(UTC)
+        raw, recipients = sendable_draft(self.store.get_raw(draft.raw_key), message_id,
+                                         account, now)
+        submitted = self._submit(account, message_id, raw, recipients, client_ip, now)
+        # Sent: the draft goes. Should this fail, the draft stays and the mail is sent.
+        self.editor.remove(account, draft_id)
+        self.objects.delete_message(draft.raw_key)
+        return submitted
+
+    def create_upload(self, account: str, content_type: str) -> Upload:
+        upload_id = new_message_id()
+        url = self.objects.upload_link(upload_key(account, upload_id), content_type)
+        return Upload(upload_id, url, UPLOAD_LINK_SECONDS)
+
+    # ---- helpers -----------------------------------------------------------------------
+    def _submit(self, account: str, message_id: str, raw: bytes, recipients: tuple[str, ...],
+                client_ip: str, now: datetime) -> Submitted:
+        if not recipients:
+            raise InvalidRequest("at least one recipient in to, cc or bcc", "to")
+        for recipient in recipients:
+            address = try_parse_address(recipient)
+            if (address is not None and self.domains.hosts(address.domain)
+                    and not self.directory.is_account(str(address))):
+                raise InvalidRequest(f"no mailbox {recipient} here", "to")
+        trace = (f"Received: from [{client_ip}]\r\n\tby {self.hostname} (mailpipe) with HTTPS"
+                 f" id {message_id};\r\n\t{email.utils.format_datetime(now)}\r\n").encode()
+        envelope = Envelope(mail_from=account, rcpt_tos=recipients, peer=client_ip,
+                            helo="mailbox-api", tls=True, received_at=now,
+                            submitted_by=account)
+        accept_message(self.store, message_id, trace + raw, envelope)
+        return Submitted(message_id, f"<{message_id}@{account.rsplit('@', 1)[-1]}>")
+
+    def _composition(self, account: str, request: ComposeRequest) -> Composition:
+        attachments: list[AttachmentData] = []
+        total = 0
+        for index, attachment in enumerate(request.attachments):
+            if isinstance(attachment, UploadRef):
+                if not is_message_id(attachment.upload_id):
+                    raise InvalidRequest("no such upload", f"attachments[{index}].upload_id")
+                try:
+                    data = self.objects.get_object(upload_key(account, attachment.upload_id),
+                                                   MAX_MESSAGE_BYTES - total)
+                except MessageNotFound as exc:
+                    raise InvalidRequest("no such upload",
+                                         f"attachments[{index}].upload_id") from exc
+                attachment = AttachmentData(attachment.filename, attachment.content_type, data)
+            total += len(attachment.data)
+            attachments.append(attachment)
+        return Composition(to=request.to, cc=request.cc, bcc=request.bcc,
+                           subject=request.subject, text=request.text, html=request.html,
+                           attachments=tuple(attachments))
+
+    def _original(self, account: str, message_id: str | None) -> Original | None:
+        if message_id is None:
+            return None
+        stored = self.mailboxes.get(account, message_id)  # another's id: MessageNotFound
+        raw = self.store.get_raw(stored.raw_key)
+        content = read_content(raw)
+        return Original(message_id_header=stored.summary.message_id_header,
+                        references=content.references, subject=stored.summary.subject,
+                        raw=raw)
+
+    def _draft(self, account: str, draft_id: str) -> StoredMessage:
+        stored = self.mailboxes.get(account, draft_id)
+        if "draft" not in stored.flags:
+            raise MessageNotFound(f"{draft_id} is not a draft")
+        return stored
+
+    def _mark_answered(self, account: str, message_id: str) -> None:
+        # Deleted meanwhile: the reply is sent all the same.
+        with contextlib.suppress(MessageNotFound):
+            self.editor.update(account, message_id, lambda stored: replace(
+                stored, flags=stored.flags | {"answered"}))
+
+
+def upload_key(account: str, upload_id: str) -> str:
+    # The account is part of the key, so another account's upload id finds nothing.
+    owner = hashlib.sha256(account.encode()).hexdigest()[:32]
+    return f"uploads/{owner}/{upload_id}"

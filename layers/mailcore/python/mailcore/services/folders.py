@@ -1,0 +1,33 @@
+"""Managing an account's folders: create, rename (with the folders under it), delete."""
+
+from __future__ import annotations
+
+from mailcore.domain.mailbox import Folder, folder_name_problem
+from mailcore.errors import InvalidRequest
+from mailcore.ports import MailboxEditor
+
+
+def create_folder(account: str, name: str, editor: MailboxEditor) -> Folder:
+    problem = folder_name_problem(name)
+    if problem:
+        raise InvalidRequest(problem, "name")
+    return editor.create_folder(account, name)
+
+
+def rename_folder(account: str, name: str, new_name: str, editor: MailboxEditor) -> Folder:
+    folder = editor.folder_named(account, name)
+    if folder.role is not None:
+        raise InvalidRequest("a role folder keeps its name", "name")
+    if new_name == folder.name:
+        return folder
+    problem = folder_name_problem(new_name)
+    if problem:
+        raise InvalidRequest(problem, "name")
+    return editor.rename_folder(account, folder, new_name)
+
+
+def delete_folder(account: str, name: str, editor: MailboxEditor) -> None:
+    folder = editor.folder_named(account, name)
+    if folder.role is not None:
+        raise InvalidRequest("a role folder cannot be deleted", "name")
+    editor.delete_folder(account, folder)
