@@ -76,12 +76,13 @@ class JwtVerifier:
 class Gateway:
     def __init__(self, host: str, port: int, routes: list[Route],
                  functions: dict[str, LocalFunction], verifier: JwtVerifier,
-                 api_id: str = "local") -> None:
+                 api_id: str = "local", documents: dict[str, bytes] | None = None) -> None:
         self._routes = sorted((_CompiledRoute.of(route) for route in routes),
                               key=lambda compiled: compiled.route.path.count("{"))
         self._functions = functions
         self._verifier = verifier
         self._api_id = api_id
+        self._documents = documents or {}  # static JSON served without auth (the OpenAPI)
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -116,6 +117,10 @@ class Gateway:
             return
         body = request.rfile.read(length) if length else b""
         method = request.command
+        if method in ("GET", "HEAD") and url.path in self._documents:
+            self._write(request, 200, self._documents[url.path],
+                        {"content-type": "application/json"}, [])
+            return
         for compiled in self._routes:
             match = compiled.pattern.match(url.path)
             if match and compiled.route.method in (method, "ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import yaml
 from moto.server import ThreadedMotoServer
 
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
@@ -31,6 +32,12 @@ REGION = "us-east-1"
 STACK_NAME = "mailpipe-local"
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = ROOT / ".mailpipe"
+OPENAPI_PATH = "/v1/openapi.json"
+
+
+def openapi_json(root: Path) -> bytes:
+    """openapi.yaml, the API's one description, as the JSON that tools fetch."""
+    return json.dumps(yaml.safe_load((root / "openapi.yaml").read_text())).encode()
 
 
 @dataclass
@@ -150,7 +157,8 @@ class LocalStack:
                 poller.start()
                 self._pollers.append(poller)
         self._gateway = Gateway(options.host, options.http_port, self.provisioned.routes,
-                                self._functions, JwtVerifier(self.endpoint))
+                                self._functions, JwtVerifier(self.endpoint),
+                                documents={OPENAPI_PATH: openapi_json(options.root)})
         self._gateway.start()
         self._start_edge(environment, outputs)
 
