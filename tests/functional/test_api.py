@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from mailcore.adapters.aws.wiring import aws_adapters
-from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import new_message_id
-from mailcore.services.filing import file_inbound
-from tests.conftest import load_event, load_function
-from tests.functional.test_store_inbound import Context
-
-BOB, CAROL = "bob@hamburger.edu", "carol@hamburger.edu"
+from tests.conftest import load_function
+from tests.functional.api_support import BOB, CAROL, call, deliver
 
 
 @pytest.fixture
@@ -24,39 +17,17 @@ def api(stack):
 
 
 def _deliver(subject: str, *rcpts: str, received_at: datetime | None = None) -> str:
-    adapters = aws_adapters()
-    raw = f"From: alice@crepes.fr\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n\r\nbody\r\n"
-    envelope = Envelope(mail_from="alice@crepes.fr", rcpt_tos=rcpts, peer="192.0.2.1",
-                        helo="crepes.fr", tls=False,
-                        received_at=received_at or datetime.now(UTC))
-    key = adapters.store.put(new_message_id(), raw.encode(), envelope)
-    return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains).message_id
+    return deliver(subject, *rcpts, received_at=received_at)
 
 
 def _call(api, method: str, path: str, account: str | None = BOB,
           query: dict[str, str] | None = None, body: dict | None = None) -> tuple[int, dict, str]:
-    event = load_event("apigw_list_messages.json")
-    event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["queryStringParameters"] = query or {}
-    event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in (query or {}).items())
-    event.pop("pathParameters", None)
-    if account is None:
-        event["requestContext"].pop("authorizer")
-    else:
-        event["requestContext"]["authorizer"]["jwt"]["claims"]["username"] = account
-    if body is not None:
-        event["body"] = json.dumps(body)
-    response = api.lambda_handler(event, Context())
-    text = response["body"]
-    if response.get("isBase64Encoded"):
-        text = base64.b64decode(text).decode()
+    reply = call(api, method, path, account, query, body)
     try:
-        document = json.loads(text)
+        document = reply.json
     except ValueError:
         document = {}
-    return response["statusCode"], document, text
+    return reply.status, document, reply.body.decode()
 
 
 def test_inbox_lists_newest_first_in_pages_joined_by_cursor(api):
