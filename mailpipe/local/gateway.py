@@ -93,6 +93,12 @@ class Gateway:
 
             do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
+            def __getattr__(self, name: str) -> Any:
+                # Any other method (TRACE, PROPFIND, ...) finds no route, as in AWS.
+                if name.startswith("do_"):
+                    return self.do_GET
+                raise AttributeError(name)
+
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("http %s", format % args)
 
@@ -160,7 +166,7 @@ class Gateway:
             query_parameters[name] = (f"{query_parameters[name]},{value}"
                                       if name in query_parameters else value)
         content_type = headers.get("content-type", "")
-        is_text = not body or content_type.startswith(_TEXT_TYPES)
+        is_text = not body or (content_type.startswith(_TEXT_TYPES) and _is_utf8(body))
         now = time.time()
         route_key = f"{route.method} {route.path}"
         event: dict[str, Any] = {
@@ -232,3 +238,11 @@ class Gateway:
         request.end_headers()
         if request.command != "HEAD":
             request.wfile.write(data)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True

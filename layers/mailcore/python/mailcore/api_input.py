@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
-from mailcore.domain.compose import AttachmentData
+from mailcore.domain.compose import AttachmentData, is_one_line
 from mailcore.errors import InvalidRequest
 from mailcore.services.changes import MessageChange
 from mailcore.services.composing import ComposeRequest, UploadRef
@@ -17,6 +18,7 @@ from mailcore.services.composing import ComposeRequest, UploadRef
 MAX_ADDRESSES = 100
 MAX_SUBJECT = 998  # RFC 5322's line limit; longer subjects are folded anyway
 MAX_FILENAME = 255
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+")  # RFC 6838 names
 
 
 def _unknown_fields(body: dict[str, Any], allowed: set[str]) -> None:
@@ -61,10 +63,11 @@ def _attachment(value: Any, index: int) -> AttachmentData | UploadRef:
         raise InvalidRequest("an attachment is an object", field)
     _unknown_fields(value, {"filename", "content_type", "content", "upload_id"})
     filename = string(value, "filename", required=True, max_length=MAX_FILENAME)
+    if filename is not None and not is_one_line(filename):
+        raise InvalidRequest("a filename is one line without control characters",
+                             f"{field}.filename")
     content_type = string(value, "content_type") or "application/octet-stream"
-    maintype, _, subtype = content_type.partition("/")
-    if not maintype or not subtype or any(not char.isprintable() or char.isspace()
-                                          for char in content_type):
+    if not _MEDIA_TYPE.fullmatch(content_type):
         raise InvalidRequest("content_type is type/subtype", f"{field}.content_type")
     assert filename is not None
     if ("content" in value) == ("upload_id" in value):
@@ -107,8 +110,8 @@ def compose_request(body: dict[str, Any]) -> ComposeRequest:
 
 def _header_text(body: dict[str, Any], name: str) -> str | None:
     value = string(body, name, max_length=MAX_SUBJECT)
-    if value is not None and any(char in value for char in "\r\n\0"):
-        raise InvalidRequest(f"{name} is one line", name)
+    if value is not None and not is_one_line(value):
+        raise InvalidRequest(f"{name} is one line without control characters", name)
     return value
 
 

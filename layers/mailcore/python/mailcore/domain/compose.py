@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,12 +64,19 @@ class Composition:
         return tuple(found)
 
 
+def is_one_line(text: str) -> bool:
+    """Fit for a header: no control characters (tab aside) and no line or paragraph
+    separators, all of which Python's email package (rightly) treats as line breaks."""
+    return not any((unicodedata.category(char) in {"Cc", "Zl", "Zp"} and char != "\t")
+                   for char in text)
+
+
 def recipient_address(text: str, field_name: str = "to") -> HeaderAddress:
     """`bob@example.com` or `Bob <bob@example.com>`; the address itself must be plain."""
     found = email.utils.getaddresses([text])
     name, spec = found[0] if len(found) == 1 else ("", "")
     parsed = try_parse_address(spec) if spec else None
-    if parsed is None or any(char in text for char in "\r\n\0"):
+    if parsed is None or not is_one_line(text):
         raise InvalidRequest(f"not a valid address: {text!r}", field_name)
     return HeaderAddress(display_name=name, username=spec.rsplit("@", 1)[0],
                          domain=spec.rsplit("@", 1)[1])
