@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="waits between delivery attempts, e.g. 2s,4s,8s (the last repeats)")
     up.add_argument("--give-up-after", type=_duration, default="5d",
                     help="how long deferred mail is retried before it bounces, e.g. 30s")
+    up.add_argument("--inbound-retry-after", type=int, default=180, metavar="SECONDS",
+                    help="wait before a message that failed to be filed is tried again")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
 
@@ -134,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             mx=dict(arguments.mx),
             retry_schedule=arguments.retry_schedule,
             give_up_after=arguments.give_up_after,
+            inbound_retry_after=arguments.inbound_retry_after,
         ))
         return 0
     outputs, client = _target(arguments.stack, arguments.aws_port, arguments.state_dir)

@@ -36,8 +36,13 @@ def record_handler(record: SQSRecord) -> None:
         # Keys arrive URL-encoded ("+" for space) in notifications.
         key = unquote_plus(s3_record.s3.get_object.key)
         logger.append_keys(s3_key=key)
+        faults = adapters.filing_faults  # None unless a durability test configured them
+        if faults:
+            faults.before_filing(key)
         result = file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains,
                               adapters.outgoing)
+        if faults:
+            faults.after_filing(key)
         logger.info("message filed", message_id=result.message_id,
                     recipients=len(result.filed_for), duplicates=len(result.already_filed_for),
                     queued=len(result.queued_for))

@@ -55,6 +55,7 @@ class StackOptions:
     mx: dict[str, str] = field(default_factory=dict)  # domain -> host:port, bypassing DNS
     retry_schedule: str = "5m,10m,20m,40m,80m,160m,4h"
     give_up_after: str = "5d"
+    inbound_retry_after: int = 180
 
 
 class PortInUse(RuntimeError):
@@ -130,6 +131,7 @@ class LocalStack:
             "MxOverrides": ",".join(f"{domain}={hop}" for domain, hop in options.mx.items()),
             "RetrySchedule": options.retry_schedule,
             "GiveUpAfter": options.give_up_after,
+            "InboundRetryAfter": str(options.inbound_retry_after),
         }
         self.provisioned = Provisioner(session, self.endpoint, options.root, STACK_NAME,
                                        REGION).provision(template, parameters)

@@ -6,6 +6,7 @@ import shutil
 import smtplib
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 import requests
 
 from mailpipe.local.launcher import StackProcess, start_stack
+from tests.e2e.aws_support import Aws
 
 pytestmark = pytest.mark.e2e
 BOB, PASSWORD = "bob@hamburger.edu", "bob-password"
@@ -57,31 +59,51 @@ def _wait_for_total(stack: StackProcess, token: str, expected: int, timeout: flo
     return total
 
 
-def test_storage_fault_mid_run_gives_4xx_exactly_for_what_was_not_stored():
+def test_storage_fault_mid_load_gives_4xx_exactly_for_what_was_not_stored():
+    """Four sessions send at once; storage goes down after 150 messages and comes back
+    after 300. Every 250 is filed, once; every other answer is 451 (try again)."""
     switch = Path(tempfile.mkdtemp()) / "storage-down"
     stack = start_stack(["hamburger.edu"], {BOB: PASSWORD},
                         environment={"MAILPIPE_FAULT_STORAGE_SWITCH": str(switch)})
     try:
         outcomes: dict[str, int] = {}
-        with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
-            client.ehlo("crepes.fr")
-            for number in range(60):
-                if number == 20:
-                    switch.touch()
-                if number == 40:
-                    switch.unlink()
-                subject = f"durable {number}"
-                client.mail("alice@crepes.fr")
-                client.rcpt(BOB)
-                code, _ = client.data(f"From: alice@crepes.fr\r\nTo: {BOB}\r\n"
-                                      f"Subject: {subject}\r\n\r\nbody\r\n".encode())
-                outcomes[subject] = code
+        sent = iter(range(600))
+        lock = threading.Lock()
+
+        def session() -> None:
+            with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
+                client.ehlo("crepes.fr")
+                while True:
+                    with lock:
+                        number = next(sent, None)
+                        if number == 150:
+                            switch.touch()
+                        if number == 300:
+                            switch.unlink()
+                    if number is None:
+                        return
+                    subject = f"durable {number}"
+                    client.mail("alice@crepes.fr")
+                    client.rcpt(BOB)
+                    try:
+                        code, _ = client.data(f"From: alice@crepes.fr\r\nTo: {BOB}\r\n"
+                                              f"Subject: {subject}\r\n\r\nbody\r\n".encode())
+                    except smtplib.SMTPDataError as exc:
+                        code = exc.smtp_code
+                    outcomes[subject] = code
+
+        threads = [threading.Thread(target=session) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+        assert len(outcomes) == 600
         accepted = {subject for subject, code in outcomes.items() if code == 250}
-        assert len(accepted) == 40
-        assert {code for code in outcomes.values() if code != 250} == {451}
+        refused = {code for code in outcomes.values() if code != 250}
+        assert refused == {451} and 300 <= len(accepted) < 600
 
         token = _token(stack)
-        assert _wait_for_total(stack, token, len(accepted), timeout=60) == len(accepted)
+        assert _wait_for_total(stack, token, len(accepted), timeout=120) == len(accepted)
         total, messages = _inbox(stack, token)
         assert sorted(m["subject"] for m in messages) == sorted(accepted)
         assert len({m["id"] for m in messages}) == total == len(accepted)
@@ -90,8 +112,8 @@ def test_storage_fault_mid_run_gives_4xx_exactly_for_what_was_not_stored():
         shutil.rmtree(switch.parent, ignore_errors=True)
 
 
-def test_smtp_source_load_of_2000_is_all_accepted_and_filed_once():
-    messages = 2000
+def test_smtp_source_load_of_10000_is_all_accepted_filed_once_and_queues_drain():
+    messages = 10_000
     stack = start_stack(["hamburger.edu"], {BOB: PASSWORD})
     try:
         result = subprocess.run(
@@ -101,11 +123,16 @@ def test_smtp_source_load_of_2000_is_all_accepted_and_filed_once():
             capture_output=True, text=True, timeout=600, check=False)
         assert result.returncode == 0, result.stderr[-2000:]
         token = _token(stack)
-        assert _wait_for_total(stack, token, messages, timeout=300) == messages
+        assert _wait_for_total(stack, token, messages, timeout=900) == messages
         total, listed = _inbox(stack, token)
         assert total == len(listed) == len({m["id"] for m in listed}) == messages
         # Every 250 the edge gave is in its log with the message's id.
         accepted = sum("message accepted" in line for line in stack.output)
         assert accepted == messages
+        aws = Aws(stack)
+        deadline = time.monotonic() + 60
+        while not aws.empty() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert aws.empty()
     finally:
         assert stack.stop() == 0

@@ -27,6 +27,7 @@ class Settings:
     mx_overrides: str = ""
     retry_schedule: str = ""
     give_up_after: str = ""
+    fault_filing: str = ""  # fault injection for durability tests (adapters/faults.py)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -52,4 +53,5 @@ class Settings:
             mx_overrides=environ.get("MAILPIPE_MX_OVERRIDES", ""),
             retry_schedule=environ.get("MAILPIPE_RETRY_SCHEDULE", ""),
             give_up_after=environ.get("MAILPIPE_GIVE_UP_AFTER", ""),
+            fault_filing=environ.get("MAILPIPE_FAULT_FILING", ""),
         )

@@ -18,6 +18,7 @@ from mailcore.adapters.aws.dynamodb_mailbox import DynamoMailboxRepository
 from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
 from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
+from mailcore.adapters.faults import FilingFaults
 from mailcore.config import Settings
 from mailcore.services.composing import Composer
 from mailcore.services.recipients import HostedDomains
@@ -33,6 +34,7 @@ class AwsAdapters:
     outgoing: SqsDeliveryQueue | None
     ledger: DynamoDeliveryLedger
     throttle: DynamoLoginThrottle
+    filing_faults: FilingFaults | None
 
     @property
     def composer(self) -> Composer:
@@ -56,5 +58,7 @@ def aws_adapters() -> AwsAdapters:
                                   settings.table) if settings.outgoing_queue_url else None,
         ledger=DynamoDeliveryLedger(dynamodb_client(), settings.table),
         throttle=DynamoLoginThrottle(dynamodb_client(), settings.table),
+        filing_faults=(FilingFaults.from_config(settings.fault_filing)
+                       if settings.fault_filing else None),
     )
 

@@ -1,0 +1,202 @@
+"""Faults under load on a running local stack: the filing function crashing on a share
+of messages, poison messages, and 2,000 malformed messages through SMTP."""
+
+from __future__ import annotations
+
+import json
+import random
+import smtplib
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote_plus
+
+import pytest
+import requests
+
+from mailcore.adapters.faults import chosen
+from mailpipe.local.launcher import StackProcess, start_stack
+from tests.e2e.aws_support import Aws
+
+pytestmark = pytest.mark.e2e
+BOB, PASSWORD = "bob@hamburger.edu", "bob-password"
+
+
+def _inbox(stack: StackProcess) -> tuple[int, list[dict]]:
+    session = requests.Session()
+    token = session.post(f"{stack.api}/session", json={"address": BOB, "password": PASSWORD},
+                         timeout=30).json()["token"]
+    session.headers["Authorization"] = f"Bearer {token}"
+    folders = session.get(f"{stack.api}/mailboxes", timeout=30).json()["mailboxes"]
+    total = next(f["total"] for f in folders if f["name"] == "Inbox")
+    listed: list[dict] = []
+    cursor = None
+    while True:
+        page = session.get(f"{stack.api}/mailboxes/Inbox/messages", timeout=30, params={
+            "limit": "100", **({"cursor": cursor} if cursor else {})}).json()
+        listed += page["messages"]
+        cursor = page["cursor"]
+        if not cursor:
+            return total, listed
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(1)
+    return condition()
+
+
+def _send(port: int, messages: list[bytes], outcomes: dict[int, tuple[int, str]],
+          offset: int) -> None:
+    """Each message in its own transaction; the reply to its DATA (code, and id or text)
+    for each. When the server has ended the session before a message's DATA (it closes
+    after too many errors), the message goes again on a new session; a message whose
+    DATA got no reply stays out of `outcomes`."""
+    client: smtplib.SMTP | None = None
+    for number, message in enumerate(messages, start=offset):
+        for _ in range(3):
+            try:
+                if client is None:
+                    client = smtplib.SMTP("127.0.0.1", port, timeout=60)
+                    client.ehlo("crepes.fr")
+                client.mail("alice@crepes.fr")
+                client.rcpt(BOB)
+            except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException):
+                client = None
+                continue
+            try:
+                code, reply = client.data(message)
+                outcomes[number] = (code, reply.decode(errors="replace").rsplit(" ", 1)[-1])
+            except smtplib.SMTPResponseException as exc:
+                outcomes[number] = (exc.smtp_code, exc.smtp_error.decode(errors="replace"))
+            except smtplib.SMTPServerDisconnected:
+                client = None
+            break
+    if client is not None:
+        client.quit()
+
+
+def test_crashing_filing_function_files_each_message_once_and_poison_goes_to_the_dlq():
+    state = Path(tempfile.mkdtemp())
+    stack = start_stack(["hamburger.edu"], {BOB: PASSWORD}, "--inbound-retry-after", "2",
+                        environment={"MAILPIPE_FAULT_FILING":
+                                     f"crash=0.3,poison=0.03,state={state}"})
+    try:
+        outcomes: dict[int, tuple[int, str]] = {}
+        _send(stack.smtp_port, [f"From: alice@crepes.fr\r\nTo: {BOB}\r\nSubject: n{n}\r\n\r\n"
+                                f"body {n}\r\n".encode() for n in range(300)], outcomes, 0)
+        accepted = {reply for code, reply in outcomes.values() if code == 250}
+        assert len(accepted) == 300
+
+        def key(message_id: str) -> str:
+            return f"messages/{message_id}/message.eml"
+
+        poison = {m for m in accepted if chosen(key(m), 0.03, "poison")}
+        crashed = {m for m in accepted - poison if chosen(key(m), 0.3, "crash")}
+        assert poison and crashed
+        aws = Aws(stack)
+        assert _wait(lambda: aws.depth("InboundDeadLetterQueueUrl") == len(poison)
+                     and aws.depth("InboundQueueUrl") == 0, timeout=180), (
+            aws.depth("InboundDeadLetterQueueUrl"), len(poison), aws.depth("InboundQueueUrl"))
+        total, listed = _inbox(stack)
+        # Every crash happened, was retried, and left one copy; poison was never filed.
+        assert len(list(state.iterdir())) == len(crashed)
+        assert total == len(listed) == len({m["id"] for m in listed}) == 300 - len(poison)
+        assert {m["id"] for m in listed} == accepted - poison
+        # The dead-letter alarm's metric (messages visible in the DLQ) is above its threshold 0.
+        dead = aws.sqs.receive_message(QueueUrl=aws.outputs["InboundDeadLetterQueueUrl"],
+                                       MaxNumberOfMessages=10, VisibilityTimeout=0)
+        dead_keys = {unquote_plus(record["s3"]["object"]["key"]) for message in dead["Messages"]
+                     for record in json.loads(message["Body"])["Records"]}
+        assert dead_keys <= {key(m) for m in poison}
+    finally:
+        assert stack.stop() == 0
+
+
+def _malformed(number: int, rng: random.Random) -> bytes:
+    kind = number % 12
+    head = f"From: alice@crepes.fr\r\nTo: {BOB}\r\nSubject: malformed {number}\r\n"
+    if kind == 0:  # boundary declared, parts never closed, or a different boundary used
+        return (head + "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=abc\r\n"
+                "\r\n--abd\r\nContent-Type: text/plain\r\n\r\nlost\r\n--abc\r\n").encode()
+    if kind == 1:  # bad transfer encodings and an unknown charset
+        return (head + "Content-Type: text/plain; charset=x-no-such-charset\r\n"
+                "Content-Transfer-Encoding: base64\r\n\r\n!!!not*base64@@@\r\n=ZZ=\r\n").encode()
+    if kind == 2:  # 8-bit bytes in headers, not valid UTF-8
+        return (b"From: \xe9lodie <e@crepes.fr>\r\nTo: " + BOB.encode()
+                + b"\r\nSubject: caf\xe9 \xff\xfe\r\n\r\nbody\r\n")
+    if kind == 3:  # lines far over 998 characters
+        return (head + "\r\n" + "x" * rng.randint(999, 20000) + "\r\n").encode()
+    if kind == 4:  # NUL bytes in header and body
+        return head.encode() + b"X-Nul: a\x00b\r\n\r\nbody\x00with\x00nuls\r\n"
+    if kind == 5:  # empty body
+        return head.encode() + b"\r\n"
+    if kind == 6:  # no headers at all
+        return b"\r\njust a body, no headers\r\n"
+    if kind == 7:  # nothing but a header line without a colon
+        return b"this is not a header\r\nnor this\r\n"
+    if kind == 8:  # bare LF line endings (refused: smuggling risk)
+        return head.encode().replace(b"\r\n", b"\n") + b"\nbody\n"
+    if kind == 9:  # multipart nested far deeper than any real message
+        depth = 60
+        opening = "".join(f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+                          for i in range(depth))
+        closing = "".join(f"\r\n--b{i}--" for i in reversed(range(depth)))
+        return (head + "MIME-Version: 1.0\r\n" + opening + "Content-Type: text/plain\r\n\r\n"
+                "deep" + closing + "\r\n").encode()
+    if kind == 10:  # random bytes in lines of legal length
+        noise = bytes(rng.randrange(256) for _ in range(rng.randint(1, 3000)))
+        noise = noise.replace(b"\r", b"").replace(b"\n", b"")
+        lines = [noise[start:start + 900] for start in range(0, len(noise), 900)]
+        return head.encode() + b"\r\n" + b"\r\n".join(lines) + b"\r\n"
+    # A header folded over many lines with a broken encoded word, and a bad date.
+    return (head.replace("Subject:", "X-Old-Subject:") + "Subject: =?utf-8?b?broken\r\n"
+            + "".join(f" continued {i}\r\n" for i in range(300))
+            + "Date: the day after tomorrow\r\n\r\nbody\r\n").encode()
+
+
+def test_two_thousand_malformed_messages_are_all_answered_and_accepted_ones_kept_exactly():
+    stack = start_stack(["hamburger.edu"], {BOB: PASSWORD})
+    try:
+        rng = random.Random(6)
+        messages = [_malformed(number, rng) for number in range(2000)]
+        outcomes: dict[int, tuple[int, str]] = {}
+        threads = [threading.Thread(target=_send, args=(
+            stack.smtp_port, messages[i * 500:(i + 1) * 500], outcomes, i * 500))
+            for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(600)
+        assert len(outcomes) == 2000, "a message got no reply"
+        codes = {code for code, _ in outcomes.values()}
+        assert codes <= {250, 500, 550}, codes
+        accepted = {number: reply for number, (code, reply) in outcomes.items() if code == 250}
+        refused_kinds = {number % 12 for number, (code, _) in outcomes.items() if code != 250}
+        # Refused: bare LF line endings (550 5.6.0, a smuggling risk) and lines over
+        # RFC 5321's 1,000 octets (500 5.5.2); everything else is kept as it came.
+        assert refused_kinds == {3, 8}, refused_kinds
+
+        aws = Aws(stack)
+        assert _wait(lambda: aws.depth("InboundQueueUrl") == 0
+                     and _inbox(stack)[0] >= len(accepted), timeout=300)
+        total, listed = _inbox(stack)
+        assert total == len(listed) == len(accepted)
+        assert {m["id"] for m in listed} == set(accepted.values())
+        assert aws.depth("InboundDeadLetterQueueUrl") == 0
+        for number, message_id in accepted.items():
+            stored = aws.raw(message_id)
+            # The edge adds its Received line; the rest is the message as sent (smtplib
+            # ends a message with CRLF when it does not).
+            sent = messages[number] if messages[number].endswith(b"\r\n") else (
+                messages[number] + b"\r\n")
+            assert stored.startswith(b"Received: ") and stored.endswith(sent), number
+        parse_problems = sum(1 for m in listed if m["parse_problem"])
+        assert parse_problems > 0
+    finally:
+        assert stack.stop() == 0
