@@ -55,10 +55,8 @@ system-packages:
 test: lint typecheck template system-packages
 	$(BIN)/pytest
 
-bench: $(BIN)/.installed
-	$(BIN)/python bench/edge_throughput.py
-	$(BIN)/python bench/delivery_throughput.py
-	$(BIN)/python bench/pipeline_latency.py
+bench: $(BIN)/.installed system-packages template
+	$(BIN)/python bench/run_all.py
 
 build: $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parameter-overrides PythonRuntime=$(RUNTIME)

@@ -78,11 +78,15 @@ class SqsPoller:
             return len(messages)
         finished = self._finished(messages, result)
         if finished:
-            self._sqs.delete_message_batch(
+            deleted = self._sqs.delete_message_batch(
                 QueueUrl=self._source.queue_url,
                 Entries=[{"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
                          for index, message in enumerate(finished)],
             )
+            for failure in deleted.get("Failed", []):
+                # The message comes back after its visibility timeout and is handled again.
+                log.warning("deleting a handled message from %s failed: %s %s",
+                            self._source.queue_arn, failure.get("Code"), failure.get("Message"))
         return len(messages)
 
     def _finished(self, messages: list[dict[str, Any]], result: Any) -> list[dict[str, Any]]:

@@ -8,10 +8,12 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from mailpipe.local.metering import Meter
 from mailpipe.local.provision import FunctionSpec
 
 
@@ -91,8 +93,10 @@ class LocalFunction:
     """Up to `concurrency` warm workers; a dead or timed-out worker is replaced."""
 
     def __init__(self, spec: FunctionSpec, environment: dict[str, str],
-                 log_line: Callable[[str, str], None], concurrency: int = 2) -> None:
+                 log_line: Callable[[str, str], None], concurrency: int = 2,
+                 meter: Meter | None = None) -> None:
         self.spec = spec
+        self._meter = meter
         self._environment = environment
         self._log_line = log_line
         self._idle: queue.Queue[_Worker] = queue.Queue()
@@ -118,9 +122,13 @@ class LocalFunction:
                 worker = self._idle.get_nowait()
             except queue.Empty:
                 worker = self._new_worker()
+            started = time.perf_counter()
             try:
                 return worker.invoke(event)
             finally:
+                if self._meter is not None:
+                    self._meter.invoked(self.spec.logical_id,
+                                        (time.perf_counter() - started) * 1000)
                 if worker.alive:
                     self._idle.put(worker)
                 else:

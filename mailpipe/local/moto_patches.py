@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+import moto.backends as moto_backends
 import moto.core.utils as moto_utils
 import moto.sqs.models as sqs_models
 from moto.dynamodb.comparisons import get_filter_expression
@@ -109,6 +110,81 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
         raise
 
 
+# moto's send_message and receive_message (once per message received) read a single
+# attribute of the queue through Queue.attributes, which counts the queue's messages
+# three times over (visible, in flight, delayed): O(backlog) per message, quadratic
+# under load (10,000 messages took 13 minutes). Inside those two calls the counts are
+# left out; GetQueueAttributes still has them.
+_SENDING = threading.local()
+_COUNTED = {"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+            "ApproximateNumberOfMessagesNotVisible"}
+_original_attributes = sqs_models.Queue.attributes.fget  # type: ignore[attr-defined]
+_original_send_message = sqs_models.SQSBackend.send_message
+_original_receive_message = sqs_models.SQSBackend.receive_message
+
+
+def _attributes(self: Any) -> dict[str, Any]:
+    if not getattr(_SENDING, "active", False):
+        return _original_attributes(self)  # type: ignore[no-any-return]
+    names = [name for name in type(self).BASE_ATTRIBUTES if name not in _COUNTED]
+    if self.fifo_queue:
+        names += type(self).FIFO_ATTRIBUTES
+    values = {name: getattr(self, moto_utils.camelcase_to_underscores(name)) for name in names}
+    return {name: str(value).lower() if isinstance(value, bool) else value
+            for name, value in values.items()}
+
+
+def _without_counts(operation: Any) -> Any:
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _SENDING.active = True
+        try:
+            return operation(self, *args, **kwargs)
+        finally:
+            _SENDING.active = False
+
+    return patched
+
+
+# moto's SQS is not safe across the server's threads: Queue.delete_message rebuilds the
+# message list and assigns it back, so two deletes at once bring a deleted message back
+# and a send during a delete is lost. SQS itself is atomic per call; so is this.
+_QUEUES = threading.RLock()
+_SERIALISED = ("send_message", "send_message_batch", "delete_message",
+               "delete_message_batch", "change_message_visibility",
+               "change_message_visibility_batch", "purge_queue", "get_queue_attributes")
+
+
+def _serialised(operation: Any) -> Any:
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _QUEUES:
+            return operation(self, *args, **kwargs)
+
+    return patched
+
+
+def _receive(self: Any, queue_name: str, count: int, wait_seconds_timeout: int,
+             *args: Any, **kwargs: Any) -> Any:
+    # A long poll waits outside the lock, asking again every 100 ms, so that sends
+    # (which the poll waits for) are not shut out.
+    deadline = time.monotonic() + (wait_seconds_timeout or 0)
+    while True:
+        with _QUEUES:
+            result = _without_counts(_original_receive_message)(self, queue_name, count, 0,
+                                                                 *args, **kwargs)
+        if result or time.monotonic() >= deadline:
+            return result
+        time.sleep(0.1)
+
+
+# moto's server finds the service of every request by listing its own package folder
+# (a directory scan per request); the list never changes while it runs.
+_MOTO_MODULES = tuple(moto_backends.list_of_moto_modules())
+
+
+def _list_of_moto_modules() -> tuple[str, ...]:
+    return _MOTO_MODULES
+
+
 def _unix_time(dt: Any = None) -> float:
     return time.time() if dt is None else float(moto_utils.unix_time(dt))
 
@@ -119,6 +195,17 @@ def _unix_time_millis(dt: Any = None) -> float:
 
 def apply() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    moto_backends.list_of_moto_modules = _list_of_moto_modules
+    sqs_models.Queue.attributes = property(_attributes)  # type: ignore[assignment,method-assign]
+    sqs_models.SQSBackend.send_message = _without_counts(  # type: ignore[method-assign]
+        _original_send_message)
+    sqs_models.SQSBackend.receive_message = _receive  # type: ignore[method-assign]
+    for name in _SERIALISED:
+        original = getattr(sqs_models.SQSBackend, name)
+        if not getattr(original, "serialised", False):
+            patched = _serialised(original)
+            patched.serialised = True
+            setattr(sqs_models.SQSBackend, name, patched)
     # moto.sqs.models reads the clock through names it imported from moto.core.utils.
     setattr(sqs_models, "unix_time", _unix_time)  # noqa: B010
     setattr(sqs_models, "unix_time_millis", _unix_time_millis)  # noqa: B010

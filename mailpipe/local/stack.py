@@ -24,6 +24,7 @@ from mailpipe.local import logs, moto_patches
 from mailpipe.local.event_sources import SqsPoller
 from mailpipe.local.functions import LocalFunction
 from mailpipe.local.gateway import Gateway, JwtVerifier
+from mailpipe.local.metering import Meter, MeteredMotoServer
 from mailpipe.local.provision import Provisioned, Provisioner
 from mailpipe.local.template import load_template, translate
 
@@ -103,6 +104,7 @@ class LocalStack:
         self.options = options
         self.endpoint = f"http://{options.host}:{options.aws_port}"
         self._moto: ThreadedMotoServer | None = None
+        self.meter = Meter()  # what this stack asks of AWS, as AWS would bill it
         self._functions: dict[str, LocalFunction] = {}
         self._pollers: list[SqsPoller] = []
         self._gateway: Gateway | None = None
@@ -116,8 +118,7 @@ class LocalStack:
             _ensure_free(options.host, port)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
         moto_patches.apply()
-        self._moto = ThreadedMotoServer(ip_address=options.host, port=options.aws_port,
-                                        verbose=False)
+        self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port)
         self._moto.start()
         session = local_session()
         template = translate(load_template(options.root / "template.yaml"), {
@@ -148,7 +149,7 @@ class LocalStack:
 
         environment = {**os.environ, **aws_environment(self.endpoint)}
         for logical_id, spec in self.provisioned.functions.items():
-            function = LocalFunction(spec, environment, logs.emit)
+            function = LocalFunction(spec, environment, self._function_log, meter=self.meter)
             function.warm()
             self._functions[logical_id] = function
         sqs = session.client("sqs", endpoint_url=self.endpoint)
@@ -219,6 +220,10 @@ class LocalStack:
             f"  accounts    {users}",
             "Ctrl-C stops it.",
         ])
+
+    def _function_log(self, function: str, line: str) -> None:
+        self.meter.logged(function, line)
+        logs.emit(function, line)
 
     def stop(self) -> None:
         if self._edge is not None and self._edge.poll() is None:

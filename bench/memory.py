@@ -1,0 +1,152 @@
+"""Peak memory of the functions on the largest message the edge accepts (25 MiB).
+
+The message (text, HTML and three binary attachments, 25 MiB in all) is stored in a
+moto server as the edge stores it; each handler then runs in a fresh process, as in a
+new Lambda execution environment, and reports its peak RSS after import (the
+baseline, same run) and after handling the message: store_inbound filing it, and the
+api function answering GET /v1/messages/{id} and GET .../attachments/0 for it. The
+functions have 512 MB (the template's MemorySize).
+
+    python bench/memory.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+ACCOUNT = "bob@example.test"
+LIMIT_MIB = 512
+MAX_MESSAGE = 25 * 1024 * 1024
+
+RUNNER = r"""
+import json, os, resource, sys, importlib.util
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+app = importlib.util.module_from_spec(spec); spec.loader.exec_module(app)
+class Context:
+    function_name = "bench"; memory_limit_in_mb = 512; aws_request_id = "bench"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+after_import = peak_mib()
+response = app.lambda_handler(json.loads(sys.argv[2]), Context())
+status = response.get("statusCode", 200) if isinstance(response, dict) else 200
+failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+print(json.dumps({"after_import": after_import, "peak": peak_mib(), "status": status,
+                  "failures": failures}))
+"""
+
+
+def _message() -> bytes:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "alice@crepes.fr", ACCOUNT, "big"
+    message.set_content("see the attachments\n" * 1000)
+    message.add_alternative("<p>see the attachments</p>\n" * 1000, subtype="html")
+    # base64 makes 3 bytes 4: three parts of this size fill the message to just under 25 MiB.
+    part = (MAX_MESSAGE - 200_000) * 3 // 4 // 3
+    for number in range(3):
+        message.add_attachment(os.urandom(part), maintype="application", subtype="octet-stream",
+                               filename=f"part{number}.bin")
+    data = message.as_bytes()
+    assert len(data) <= MAX_MESSAGE, len(data)
+    return data
+
+
+def _run(function: str, event: dict, environment: dict[str, str]) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(ROOT / "functions" / function / "app.py"),
+         json.dumps(event)], env=environment, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _api_event(path: str) -> dict:
+    event = json.loads((ROOT / "events/apigw_list_messages.json").read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["queryStringParameters"], event["rawQueryString"] = {}, ""
+    event.pop("pathParameters", None)
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["username"] = ACCOUNT
+    return event
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    from mailcore.adapters.aws.s3_store import S3RawMessageStore
+    from mailcore.domain.envelope import Envelope
+    from mailcore.domain.ids import new_message_id
+    from mailpipe.local import moto_patches
+    from mailpipe.local.launcher import free_port
+    from mailpipe.local.provision import Provisioner
+    from mailpipe.local.stack import local_session
+    from mailpipe.local.template import load_template, translate
+
+    port = free_port()
+    moto_patches.apply()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        template = translate(load_template(ROOT / "template.yaml"), {
+            "AWS::Region": REGION, "AWS::AccountId": "123456789012",
+            "AWS::StackName": "bench"}, REGION)
+        provisioned = Provisioner(local_session(), endpoint, ROOT, "bench", REGION).provision(
+            template, {"HostedDomains": "example.test"})
+        environment = {
+            **os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION, "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_NAMESPACE": "bench",
+            "PYTHONPATH": str(ROOT / "layers/mailcore/python"),
+            **{name: value for name, value in
+               provisioned.functions["StoreInboundFunction"].environment.items()
+               if name.startswith("MAILPIPE_")}}
+        bucket = provisioned.outputs["MessageBucketName"]
+        raw = _message()
+        message_id = new_message_id()
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                          aws_access_key_id="bench", aws_secret_access_key="bench")
+        key = S3RawMessageStore(s3, bucket).put(message_id, raw, Envelope(
+            mail_from="alice@crepes.fr", rcpt_tos=(ACCOUNT,), peer="192.0.2.1",
+            helo="crepes.fr", tls=True, received_at=datetime.now(UTC)))
+
+        event = json.loads((ROOT / "events/sqs_s3_object_created.json").read_text())
+        notification = json.loads(event["Records"][0]["body"])
+        notification["Records"][0]["s3"]["bucket"]["name"] = bucket
+        notification["Records"][0]["s3"]["object"]["key"] = key.replace("/", "%2F")
+        notification["Records"][0]["s3"]["object"]["size"] = len(raw)
+        event["Records"][0]["body"] = json.dumps(notification)
+
+        runs = [
+            ("store_inbound: file the message", "store_inbound", event),
+            ("api: GET /v1/messages/{id}", "api", _api_event(f"/v1/messages/{message_id}")),
+            ("api: GET .../attachments/0", "api",
+             _api_event(f"/v1/messages/{message_id}/attachments/0")),
+        ]
+        print(f"message: {len(raw) / 2**20:.1f} MiB (text, HTML, 3 attachments); "
+              f"functions have {LIMIT_MIB} MB\n")
+        print("| handler and request | peak RSS after import MiB (baseline) "
+              "| peak RSS handling MiB | share of 512 MB | answer |")
+        print("|---|---:|---:|---:|---|")
+        for title, function, request in runs:
+            figures = _run(function, request, environment)
+            answer = (f"{figures['status']}" if figures["failures"] is None
+                      else f"{len(figures['failures'])} failed records")
+            print(f"| {title} | {figures['after_import']:.0f} | {figures['peak']:.0f} "
+                  f"| {figures['peak'] / LIMIT_MIB:.0%} | {answer} |")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

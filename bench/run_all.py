@@ -1,0 +1,102 @@
+"""Run every benchmark and write docs/PERFORMANCE.md: the machine, the date, each
+command, what it measures (its docstring) and the figures it printed.
+
+    python bench/run_all.py [--quick]
+
+--quick runs smaller sizes (for trying the benchmarks out, not for publishing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "docs" / "PERFORMANCE.md"
+
+# (title, script, arguments, arguments with --quick)
+BENCHMARKS = [
+    ("1. Edge: throughput, reply latency and memory", "edge_throughput.py", [],
+     ["--messages-per-session", "10"]),
+    ("2. Pipeline: SMTP 250 to visible through the API", "pipeline_latency.py",
+     ["--messages", "1000"], ["--messages", "100"]),
+    ("3. Mailbox scale: items read per list page", "mailbox_scale.py",
+     ["--sizes", "100,10000,100000"], ["--sizes", "100,1000", "--requests", "5"]),
+    ("4. Cold start: handler import time and package size", "cold_start.py", [],
+     ["--runs", "3"]),
+    ("5. Cost per million messages on AWS", "cost_model.py", ["--messages", "300"],
+     ["--messages", "50"]),
+    ("6. Memory: functions on a 25 MiB message", "memory.py", [], []),
+    ("Delivery: persistent connections per destination", "delivery_throughput.py", [], []),
+]
+
+
+def _docstring(script: Path) -> str:
+    text = ast.get_docstring(ast.parse(script.read_text())) or ""
+    # The usage line is given as the command already.
+    return "\n".join(line for line in text.splitlines()
+                     if not line.strip().startswith("python bench/")).strip()
+
+
+def _machine() -> str:
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split()[1])
+        memory = f", {kib / 2**20:.0f} GiB"
+    versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in
+                         ("aiosmtpd", "moto", "boto3", "aws-lambda-powertools"))
+    return (f"{os.cpu_count()} cores{memory}, {platform.machine()}, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+            f"{versions}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    arguments = parser.parse_args()
+    sections = []
+    started = time.monotonic()
+    for title, script, full, quick in BENCHMARKS:
+        options = quick if arguments.quick else full
+        command = ["python", f"bench/{script}", *options]
+        print(f"== {title}: {' '.join(command)}", flush=True)
+        began = time.monotonic()
+        result = subprocess.run([sys.executable, f"bench/{script}", *options], cwd=ROOT,
+                                capture_output=True, text=True, check=False)
+        elapsed = time.monotonic() - began
+        output = result.stdout.strip()
+        print(output, flush=True)
+        if result.returncode != 0:
+            output += f"\n\n(exit status {result.returncode})\n{result.stderr[-3000:]}"
+            print(result.stderr[-3000:], file=sys.stderr)
+        sections.append(f"## {title}\n\nCommand: `{' '.join(command)}` ({elapsed:.0f} s)\n\n"
+                        f"{_docstring(ROOT / 'bench' / script)}\n\n```\n{output}\n```\n")
+    header = (
+        "# Performance\n\n"
+        "Written by `make bench` (`bench/run_all.py`): every figure below was printed by the\n"
+        "benchmark named above it, in one run on one machine. Ratios are against baselines\n"
+        "measured in the same run. Benchmarks print figures and never fail a test on timing.\n\n"
+        f"- Machine: {_machine()}\n"
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"{' (--quick: reduced sizes)' if arguments.quick else ''}\n"
+        f"- Whole run: {(time.monotonic() - started) / 60:.0f} minutes\n\n"
+        "Load and fault figures come from tests, not benchmarks: `make test` sends 10,000\n"
+        "messages with Postfix's smtp-source, crashes the filing function on a share of\n"
+        "messages, cuts storage mid-load and sends 2,000 malformed messages\n"
+        "(`tests/e2e/test_durability_and_load.py`, `tests/e2e/test_faults.py`).\n\n"
+    )
+    OUTPUT.write_text(header + "\n".join(sections))
+    print(f"wrote {OUTPUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
