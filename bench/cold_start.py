@@ -6,7 +6,7 @@ imported in a fresh process, as a new Lambda execution environment does, with th
 layer on the path and boto3 from this environment (Lambda's runtime provides it);
 `python -X importtime` says which imports cost most.
 
-    python bench/cold_start.py [--runs 7] [--build-dir .aws-sam/check/build]
+    python bench/cold_start.py [--runs 7] [--build-dir .aws-sam/check]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _size(path: Path) -> tuple[int, int]:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in sorted(path.rglob("*")):
-            if file.is_file() and "__pycache__" not in file.parts:
+            if file.is_file():
                 raw += file.stat().st_size
                 archive.write(file, file.relative_to(path))
     return raw, len(buffer.getvalue())
@@ -73,7 +73,7 @@ def _costliest(function: Path, layer: Path) -> list[tuple[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam/check/build")
+    parser.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam/check")
     arguments = parser.parse_args()
     build = arguments.build_dir
     if not (build / LAYER).is_dir():

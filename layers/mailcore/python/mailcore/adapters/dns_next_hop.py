@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import dns.exception
-import dns.resolver
-
 from mailcore.errors import PermanentFailure, TransientFailure
 from mailcore.ports import NextHop
 
@@ -30,6 +27,8 @@ class DnsNextHopResolver:
 
     def _dns(self) -> Any:
         if self._resolver is None:
+            import dns.resolver
+
             self._resolver = dns.resolver.Resolver()
             self._resolver.lifetime = 10.0
         return self._resolver
@@ -37,6 +36,9 @@ class DnsNextHopResolver:
     def resolve(self, domain: str) -> list[NextHop]:
         if domain in self._overrides:
             return [self._overrides[domain]]
+        import dns.exception
+        import dns.resolver
+
         try:
             answer = self._dns().resolve(domain, "MX")
         except dns.resolver.NXDOMAIN as exc:
