@@ -13,6 +13,7 @@ functions have 512 MB (the template's MemorySize).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -30,9 +31,13 @@ LIMIT_MIB = 512
 MAX_MESSAGE = 25 * 1024 * 1024
 
 RUNNER = r"""
-import json, os, resource, sys, importlib.util
+import json, os, sys, importlib.util
 def peak_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process's peak resident memory (ru_maxrss would count the parent's,
+    # from before exec).
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 app = importlib.util.module_from_spec(spec); spec.loader.exec_module(app)
 class Context:
@@ -52,8 +57,9 @@ def _message() -> bytes:
     message["From"], message["To"], message["Subject"] = "alice@crepes.fr", ACCOUNT, "big"
     message.set_content("see the attachments\n" * 1000)
     message.add_alternative("<p>see the attachments</p>\n" * 1000, subtype="html")
-    # base64 makes 3 bytes 4: three parts of this size fill the message to just under 25 MiB.
-    part = (MAX_MESSAGE - 200_000) * 3 // 4 // 3
+    # base64 makes 3 bytes 4, in lines of 76 plus CRLF: three parts of this size fill the
+    # message to just under 25 MiB.
+    part = (MAX_MESSAGE - 300_000) * 3 // 4 * 76 // 78 // 3
     for number in range(3):
         message.add_attachment(os.urandom(part), maintype="application", subtype="octet-stream",
                                filename=f"part{number}.bin")
@@ -92,6 +98,7 @@ def main() -> None:
     from mailpipe.local.template import load_template, translate
 
     port = free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto_patches.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

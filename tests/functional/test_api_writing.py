@@ -8,12 +8,11 @@ import email
 import json
 from email import policy
 
-import boto3
 import pytest
 
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.services.composing import upload_key
-from tests.conftest import REGION, load_function
+from tests.conftest import load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver, file_submitted
 
 
@@ -25,12 +24,9 @@ def api(stack):
 
 
 def _stored(stack, message_id: str) -> tuple[email.message.EmailMessage, dict]:
-    s3 = boto3.client("s3", region_name=REGION)
-    bucket = stack.outputs["MessageBucketName"]
-    raw = s3.get_object(Bucket=bucket, Key=f"messages/{message_id}/message.eml")["Body"].read()
-    envelope = s3.get_object(Bucket=bucket, Key=f"messages/{message_id}/envelope.json")
+    envelope, raw = aws_adapters().store.get_message(f"messages/{message_id}/message.eml")
     return (email.message_from_bytes(raw, policy=policy.default),
-            json.loads(envelope["Body"].read()))
+            json.loads(envelope.to_json()))
 
 
 def test_sent_message_is_well_formed_and_routed_by_envelope_with_bcc_hidden(api, stack):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
+from mailcore.adapters.aws.s3_store import ENVELOPE_METADATA
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
@@ -135,3 +136,21 @@ def test_submitted_mail_queues_one_job_per_remote_domain_once(stack, store_inbou
     assert len(_inbox("carol@hamburger.edu")) == 1
     sent = aws_adapters().mailboxes.list_folder("bob@hamburger.edu", "Sent", 10, None)
     assert [m.seen for m in sent.messages] == [True]
+
+
+def test_envelope_rides_on_the_message_object_unless_too_large_for_metadata(stack):
+    store, s3 = aws_adapters().store, boto3.client("s3", region_name=REGION)
+    bucket = stack.outputs["MessageBucketName"]
+    few = Envelope(mail_from="alice@crepes.fr", rcpt_tos=("bob@hamburger.edu",),
+                   peer="192.0.2.1", helo="crepes.fr", tls=True)
+    many = Envelope(mail_from="alice@crepes.fr", peer="192.0.2.1", helo="crepes.fr", tls=True,
+                    rcpt_tos=tuple(f"recipient-number-{n:03}@hamburger.edu" for n in range(100)))
+    for envelope, separate in ((few, False), (many, True)):
+        message_id = new_message_id()
+        key = store.put(message_id, b"Subject: x\r\n\r\nbody\r\n", envelope)
+        head = s3.head_object(Bucket=bucket, Key=key)
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"messages/{message_id}/")
+        assert (ENVELOPE_METADATA in head["Metadata"]) is not separate
+        assert listed["KeyCount"] == (2 if separate else 1)
+        assert store.get_message(key) == (envelope, b"Subject: x\r\n\r\nbody\r\n")
+        assert store.get_envelope(key) == envelope

@@ -23,6 +23,10 @@ class RawMessageStore(Protocol):
 
     def get_envelope(self, key: str) -> Envelope: ...
 
+    def get_message(self, key: str) -> tuple[Envelope, bytes]:
+        """Envelope and raw bytes together (one read where the store allows)."""
+        ...
+
 
 class ObjectStore(Protocol):
     """The rest of what the mailbox API keeps in the raw store: drafts, uploads, links."""

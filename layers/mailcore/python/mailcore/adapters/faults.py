@@ -31,6 +31,9 @@ class FaultInjectingStore:
     def get_envelope(self, key: str) -> Envelope:
         return self._store.get_envelope(key)
 
+    def get_message(self, key: str) -> tuple[Envelope, bytes]:
+        return self._store.get_message(key)
+
 
 @dataclass(frozen=True)
 class FilingFaults:

@@ -43,8 +43,7 @@ def file_inbound(
     message_id = message_id_of_key(key)
     if message_id is None:
         raise PermanentFailure(f"not a message key: {key!r}")
-    envelope = store.get_envelope(key)
-    raw = store.get_raw(key)
+    envelope, raw = store.get_message(key)
     summary = summarise(raw)
     filed: list[str] = []
     duplicate: list[str] = []

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+ENVELOPE_METADATA = "envelope"  # x-amz-meta-envelope
+MAX_ENVELOPE_METADATA = 1800  # S3 allows 2 KB of user metadata, names included
 LINK_SECONDS = 300
 
 
@@ -25,18 +27,21 @@ class S3RawMessageStore:
 
     def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
         key = message_key(message_id)
+        document = envelope.to_json()
+        metadata = {}
         try:
-            # Envelope first: the message object is what triggers filing, so when it
-            # exists its envelope does too.
-            self._client.put_object(
-                Bucket=self._bucket,
-                Key=envelope_key(message_id),
-                Body=envelope.to_json(),
-                ContentType="application/json",
-            )
-            self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=raw, ContentType="message/rfc822"
-            )
+            if len(document) <= MAX_ENVELOPE_METADATA and document.isascii():
+                # The usual envelope rides on the message object itself: one PUT (half of
+                # what a message costs in S3 requests), and one object that is there whole
+                # or not at all.
+                metadata[ENVELOPE_METADATA] = document.decode()
+            else:
+                # Too many recipients for S3's 2 KB of metadata. Envelope first: the message
+                # object is what triggers filing, so when it exists its envelope does too.
+                self._client.put_object(Bucket=self._bucket, Key=envelope_key(message_id),
+                                        Body=document, ContentType="application/json")
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=raw,
+                                    ContentType="message/rfc822", Metadata=metadata)
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable(f"storing {key} failed") from exc
         return key
@@ -45,9 +50,34 @@ class S3RawMessageStore:
         return self._get(key)
 
     def get_envelope(self, key: str) -> Envelope:
-        message_id = message_id_of_key(key)
-        if message_id is None:
-            raise PermanentFailure(f"not a message key: {key!r}")
+        message_id = _message_id(key)
+        try:
+            metadata = self._client.head_object(Bucket=self._bucket, Key=key)["Metadata"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise MessageNotFound(key) from exc
+            raise StorageUnavailable(f"reading {key} failed") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"reading {key} failed") from exc
+        return self._envelope(message_id, metadata)
+
+    def get_message(self, key: str) -> tuple[Envelope, bytes]:
+        message_id = _message_id(key)
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=key)
+            raw = response["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise MessageNotFound(key) from exc
+            raise StorageUnavailable(f"reading {key} failed") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"reading {key} failed") from exc
+        return self._envelope(message_id, response.get("Metadata", {})), raw
+
+    def _envelope(self, message_id: str, metadata: dict[str, str]) -> Envelope:
+        document = metadata.get(ENVELOPE_METADATA)
+        if document is not None:
+            return Envelope.from_json(document.encode())
         return Envelope.from_json(self._get(envelope_key(message_id)))
 
     def put_object(self, key: str, data: bytes, content_type: str) -> None:
@@ -103,3 +133,9 @@ class S3RawMessageStore:
         except BotoCoreError as exc:
             raise StorageUnavailable(f"reading {key} failed") from exc
 
+
+def _message_id(key: str) -> str:
+    message_id = message_id_of_key(key)
+    if message_id is None:
+        raise PermanentFailure(f"not a message key: {key!r}")
+    return message_id

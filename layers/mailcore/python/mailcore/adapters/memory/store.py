@@ -45,5 +45,8 @@ class InMemoryRawMessageStore:
         except KeyError:
             raise MessageNotFound(key) from None
 
+    def get_message(self, key: str) -> tuple[Envelope, bytes]:
+        return self.get_envelope(key), self.get_raw(key)
+
     def message_keys(self) -> list[str]:
         return [key for key in self.objects if message_id_of_key(key)]
