@@ -27,6 +27,7 @@ from mailcore.presentation import (
     page_json,
 )
 from mailcore.services import changes, folders, reading, session
+from mailcore.services.composing import Submitted
 from mailcore.services.reading import Download
 
 logger = Logger()
@@ -79,6 +80,11 @@ def _download(download: Download) -> Response[Any]:
         headers["Content-Disposition"] = attachment_disposition(download.filename)
     return Response(status_code=200, content_type=download.content_type,
                     body=download.data or b"", headers=headers)
+
+
+def _accepted(submitted: Submitted) -> Response[dict[str, Any]]:
+    return Response(status_code=202, content_type="application/json",
+                    body={"id": submitted.message_id, "message_id": submitted.message_id_header})
 
 
 # ---- session ---------------------------------------------------------------------------
@@ -193,10 +199,7 @@ def get_delivery(message_id: str) -> dict[str, Any]:
 @app.post("/v1/messages")
 def send_message() -> Response[dict[str, Any]]:
     request = api_input.compose_request(_json_body())
-    submitted = aws_adapters().composer.send(_account(), request, _client_ip())
-    return Response(status_code=202, content_type="application/json",
-                    body={"id": submitted.message_id,
-                          "message_id": submitted.message_id_header})
+    return _accepted(aws_adapters().composer.send(_account(), request, _client_ip()))
 
 
 @app.post("/v1/drafts")
@@ -216,10 +219,7 @@ def update_draft(draft_id: str) -> dict[str, Any]:
 
 @app.post("/v1/drafts/<draft_id>/send")
 def send_draft(draft_id: str) -> Response[dict[str, Any]]:
-    submitted = aws_adapters().composer.send_draft(_account(), draft_id, _client_ip())
-    return Response(status_code=202, content_type="application/json",
-                    body={"id": submitted.message_id,
-                          "message_id": submitted.message_id_header})
+    return _accepted(aws_adapters().composer.send_draft(_account(), draft_id, _client_ip()))
 
 
 @app.post("/v1/uploads")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -51,27 +53,15 @@ class S3RawMessageStore:
 
     def get_envelope(self, key: str) -> Envelope:
         message_id = _message_id(key)
-        try:
+        with _reading(key):
             metadata = self._client.head_object(Bucket=self._bucket, Key=key)["Metadata"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
-                raise MessageNotFound(key) from exc
-            raise StorageUnavailable(f"reading {key} failed") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(f"reading {key} failed") from exc
         return self._envelope(message_id, metadata)
 
     def get_message(self, key: str) -> tuple[Envelope, bytes]:
         message_id = _message_id(key)
-        try:
+        with _reading(key):
             response = self._client.get_object(Bucket=self._bucket, Key=key)
             raw = response["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
-                raise MessageNotFound(key) from exc
-            raise StorageUnavailable(f"reading {key} failed") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(f"reading {key} failed") from exc
         return self._envelope(message_id, response.get("Metadata", {})), raw
 
     def _envelope(self, message_id: str, metadata: dict[str, str]) -> Envelope:
@@ -88,14 +78,8 @@ class S3RawMessageStore:
             raise StorageUnavailable(f"storing {key} failed") from exc
 
     def get_object(self, key: str, max_size: int) -> bytes:
-        try:
+        with _reading(key):
             size = self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
-                raise MessageNotFound(key) from exc
-            raise StorageUnavailable(f"reading {key} failed") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(f"reading {key} failed") from exc
         if size > max_size:
             raise TooLarge(f"larger than {max_size} bytes")
         return self._get(key)
@@ -123,15 +107,21 @@ class S3RawMessageStore:
             ExpiresIn=LINK_SECONDS)
 
     def _get(self, key: str) -> bytes:
-        try:
-            response = self._client.get_object(Bucket=self._bucket, Key=key)
-            return response["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
-                raise MessageNotFound(key) from exc
-            raise StorageUnavailable(f"reading {key} failed") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(f"reading {key} failed") from exc
+        with _reading(key):
+            return self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+
+
+@contextmanager
+def _reading(key: str) -> Iterator[None]:
+    """S3's answers to a read, as domain errors: missing, or try again later."""
+    try:
+        yield
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _MISSING:
+            raise MessageNotFound(key) from exc
+        raise StorageUnavailable(f"reading {key} failed") from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"reading {key} failed") from exc
 
 
 def _message_id(key: str) -> str:
