@@ -33,6 +33,7 @@ from typing import Any
 
 import boto3
 
+from mailpipe.local import logs
 from mailpipe.local.launcher import free_port
 from mailpipe.local.stack import LocalStack, StackOptions, outputs_file
 
@@ -148,6 +149,8 @@ def main() -> None:
                            smtp_port=free_port(), submission_port=free_port(),
                            http_port=free_port(), aws_port=free_port(), state_dir=state,
                            mx={"remote.test": f"127.0.0.1:{sink_port}"})
+    # The stack's log lines are counted by the meter (CloudWatch Logs bytes), not printed.
+    logs.emit = lambda source, line: None
     stack = LocalStack(options)
     stack.start()
     try:
