@@ -162,6 +162,9 @@ def _serialised(operation: Any) -> Any:
     return patched
 
 
+_receive_once = _without_counts(_original_receive_message)
+
+
 def _receive(self: Any, queue_name: str, count: int, wait_seconds_timeout: int,
              *args: Any, **kwargs: Any) -> Any:
     # A long poll waits outside the lock, asking again every 100 ms, so that sends
@@ -169,8 +172,7 @@ def _receive(self: Any, queue_name: str, count: int, wait_seconds_timeout: int,
     deadline = time.monotonic() + (wait_seconds_timeout or 0)
     while True:
         with _QUEUES:
-            result = _without_counts(_original_receive_message)(self, queue_name, count, 0,
-                                                                 *args, **kwargs)
+            result = _receive_once(self, queue_name, count, 0, *args, **kwargs)
         if result or time.monotonic() >= deadline:
             return result
         time.sleep(0.1)

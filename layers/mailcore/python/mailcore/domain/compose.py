@@ -91,6 +91,11 @@ def validate_recipients(composition: Composition) -> None:
         raise InvalidRequest(f"at most {MAX_RECIPIENTS} recipients", "to")
 
 
+def message_id_header(message_id: str, author: str) -> str:
+    """The Message-ID of mail we write: our id, at the author's domain."""
+    return f"<{message_id}@{author.rsplit('@', 1)[-1]}>"
+
+
 def reply_subject(subject: str) -> str:
     return subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}"
 
@@ -104,7 +109,6 @@ def compose(author: str, message_id: str, composition: Composition, now: datetim
             keep_bcc: bool = False) -> bytes:
     """The message's bytes. `keep_bcc` is for drafts only: sent mail never shows Bcc."""
     validate_recipients(composition)
-    author_domain = author.rsplit("@", 1)[-1]
     message = EmailMessage(policy=_POLICY)
     message["From"] = recipient_address(author, "from")
     for header, values in (("To", composition.to), ("Cc", composition.cc)):
@@ -114,7 +118,7 @@ def compose(author: str, message_id: str, composition: Composition, now: datetim
         message["Bcc"] = [recipient_address(value) for value in composition.bcc]
     message["Subject"] = _subject(composition.subject, in_reply_to, forward_of)
     message["Date"] = email.utils.format_datetime(now)
-    message["Message-ID"] = f"<{message_id}@{author_domain}>"
+    message["Message-ID"] = message_id_header(message_id, author)
     if in_reply_to is not None and in_reply_to.message_id_header:
         message["In-Reply-To"] = in_reply_to.message_id_header
         earlier = (in_reply_to.references or "").split()
@@ -151,7 +155,7 @@ def sendable_draft(draft: bytes, message_id: str, author: str,
     del message["Date"]
     del message["Message-ID"]
     message["Date"] = email.utils.format_datetime(now)
-    message["Message-ID"] = f"<{message_id}@{author.rsplit('@', 1)[-1]}>"
+    message["Message-ID"] = message_id_header(message_id, author)
     data = message.as_bytes()
     if len(data) > MAX_MESSAGE_BYTES:
         raise TooLarge(f"the message would exceed {MAX_MESSAGE_BYTES} bytes")

@@ -39,13 +39,12 @@ DRAFTS = "Drafts"
 TRASH = "Trash"
 FOLDER_SEPARATOR = "/"
 MAX_FOLDER_NAME = 200
-# Flags a user may set; "draft" belongs to the Drafts folder and is not user-settable.
-USER_FLAGS = ("seen", "flagged", "answered")
 
 
-def is_role_name(name: str) -> bool:
-    """Role names are reserved in any letter case ("INBOX" is IMAP's spelling)."""
-    return name.casefold() in {role_name.casefold() for role_name in ROLE_FOLDERS}
+def role_folder_id(name: str) -> str | None:
+    """The role folder a name means, in any letter case ("INBOX" is IMAP's spelling)."""
+    return next((role_name for role_name in ROLE_FOLDERS
+                 if role_name.casefold() == name.casefold()), None)
 
 
 def folder_name_problem(name: str) -> str | None:
@@ -58,7 +57,7 @@ def folder_name_problem(name: str) -> str | None:
     if any(not part.strip() or part != part.strip()
            for part in name.split(FOLDER_SEPARATOR)):
         return "each part of a folder name between '/' is non-empty, without outer spaces"
-    if is_role_name(name):
+    if role_folder_id(name) is not None:
         return "that name belongs to a role folder"
     return None
 

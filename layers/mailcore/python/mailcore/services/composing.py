@@ -13,13 +13,13 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from mailcore.domain.address import try_parse_address
 from mailcore.domain.compose import (
     MAX_MESSAGE_BYTES,
     AttachmentData,
     Composition,
     Original,
     compose,
+    message_id_header,
     sendable_draft,
 )
 from mailcore.domain.envelope import Envelope
@@ -35,7 +35,7 @@ from mailcore.ports import (
     RawMessageStore,
 )
 from mailcore.services.accept import accept_message
-from mailcore.services.recipients import HostedDomains
+from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 DRAFT_FLAGS = frozenset({"seen", "draft"})
 UPLOAD_LINK_SECONDS = 300
@@ -141,9 +141,8 @@ class Composer:
         if not recipients:
             raise InvalidRequest("at least one recipient in to, cc or bcc", "to")
         for recipient in recipients:
-            address = try_parse_address(recipient)
-            if (address is not None and self.domains.hosts(address.domain)
-                    and not self.directory.is_account(str(address))):
+            hosted = hosted_candidate(recipient, self.domains)
+            if hosted is not None and not self.directory.is_account(hosted):
                 raise InvalidRequest(f"no mailbox {recipient} here", "to")
         trace = (f"Received: from [{client_ip}]\r\n\tby {self.hostname} (mailpipe) with HTTPS"
                  f" id {message_id};\r\n\t{email.utils.format_datetime(now)}\r\n").encode()
@@ -151,7 +150,7 @@ class Composer:
                             helo="mailbox-api", tls=True, received_at=now,
                             submitted_by=account)
         accept_message(self.store, message_id, trace + raw, envelope)
-        return Submitted(message_id, f"<{message_id}@{account.rsplit('@', 1)[-1]}>")
+        return Submitted(message_id, message_id_header(message_id, account))
 
     def _composition(self, account: str, request: ComposeRequest) -> Composition:
         attachments: list[AttachmentData] = []

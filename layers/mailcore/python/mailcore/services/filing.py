@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailcore.domain.address import try_parse_address
 from mailcore.domain.delivery import jobs_for
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import derived_message_id, message_id_of_key
-from mailcore.domain.mailbox import INBOX, StoredMessage
+from mailcore.domain.mailbox import INBOX, SENT, StoredMessage
 from mailcore.domain.message import MessageSummary, summarise
 from mailcore.errors import PermanentFailure
 from mailcore.observability import logger
 from mailcore.ports import DeliveryQueue, MailboxRepository, RawMessageStore
-from mailcore.services.recipients import HostedDomains
-
-SENT = "Sent"
+from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 
 @dataclass(frozen=True)
@@ -49,12 +46,12 @@ def file_inbound(
     duplicate: list[str] = []
     remote: list[str] = []
     for rcpt in dict.fromkeys(envelope.rcpt_tos):
-        address = try_parse_address(rcpt)
-        if address is None or not domains.hosts(address.domain):
+        account = hosted_candidate(rcpt, domains)
+        if account is None:
             remote.append(rcpt)
             continue
-        stored = _stored(str(address), message_id, INBOX, envelope, key, len(raw), summary)
-        (filed if mailboxes.file(stored) else duplicate).append(str(address))
+        stored = _stored(account, message_id, INBOX, envelope, key, len(raw), summary)
+        (filed if mailboxes.file(stored) else duplicate).append(account)
 
     queued: list[str] = []
     if envelope.submitted_by:

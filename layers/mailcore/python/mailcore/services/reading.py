@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailcore.domain.address import try_parse_address
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
 from mailcore.domain.ids import message_id_of_key
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage
@@ -18,7 +17,7 @@ from mailcore.ports import (
     ObjectStore,
     RawMessageStore,
 )
-from mailcore.services.recipients import HostedDomains
+from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 MAX_PAGE = 100
 MAX_SEARCH_WORDS = 200
@@ -132,8 +131,7 @@ def delivery_status(account: str, message_id: str, mailboxes: MailboxRepository,
     remote = ledger.statuses_of_message(submitted_id)
     statuses = []
     for rcpt in dict.fromkeys(envelope.rcpt_tos):
-        address = try_parse_address(rcpt)
-        if address is not None and domains.hosts(address.domain):
+        if hosted_candidate(rcpt, domains) is not None:
             statuses.append(RecipientStatus(rcpt, RecipientState.DELIVERED, attempts=1,
                                             reply="filed in a hosted mailbox"))
         else:

@@ -32,6 +32,7 @@ from mailcore.domain.mailbox import (
     Folder,
     Page,
     StoredMessage,
+    role_folder_id,
 )
 from mailcore.domain.message import MessageSummary, search_text
 from mailcore.errors import (
@@ -111,7 +112,7 @@ class DynamoMailboxRepository:
 
     # ---- folders -----------------------------------------------------------------------
     def folder_named(self, account: str, name: str) -> Folder:
-        role_id = _role_folder_id(name)
+        role_id = role_folder_id(name)
         if role_id is not None:
             item = self._get_item(_folder_key(account, role_id), "reading folder failed")
             return _folder(item) if item else Folder(role_id, role_id, ROLE_FOLDERS[role_id],
@@ -400,11 +401,6 @@ def _version_condition(version: int) -> dict[str, Any]:
         condition = "attribute_not_exists(version) OR " + condition
     return {"ConditionExpression": condition,
             "ExpressionAttributeValues": {":version": {"N": str(version)}}}
-
-
-def _role_folder_id(name: str) -> str | None:
-    return next((role_name for role_name in ROLE_FOLDERS
-                 if role_name.casefold() == name.casefold()), None)
 
 
 def _folder(item: dict[str, Any]) -> Folder:
