@@ -10,7 +10,7 @@ import binascii
 import re
 from typing import Any
 
-from mailcore.domain.compose import AttachmentData, is_one_line
+from mailcore.domain.compose import AttachmentData, Composition, is_one_line
 from mailcore.errors import InvalidRequest
 from mailcore.services.changes import MessageChange
 from mailcore.services.composing import ComposeRequest, UploadRef
@@ -96,13 +96,16 @@ def compose_request(body: dict[str, Any]) -> ComposeRequest:
     if body.get("in_reply_to") is not None and body.get("forward_of") is not None:
         raise InvalidRequest("a message replies or forwards, not both", "forward_of")
     return ComposeRequest(
-        to=_addresses(body, "to"),
-        cc=_addresses(body, "cc"),
-        bcc=_addresses(body, "bcc"),
-        subject=_header_text(body, "subject"),
-        text=string(body, "text") or "",
-        html=string(body, "html"),
-        attachments=tuple(_attachment(value, index) for index, value in enumerate(attachments)),
+        message=Composition(
+            to=_addresses(body, "to"),
+            cc=_addresses(body, "cc"),
+            bcc=_addresses(body, "bcc"),
+            subject=_header_text(body, "subject"),
+            text=string(body, "text") or "",
+            html=string(body, "html"),
+            attachments=tuple(_attachment(value, index)
+                              for index, value in enumerate(attachments)),
+        ),
         in_reply_to=string(body, "in_reply_to"),
         forward_of=string(body, "forward_of"),
     )

@@ -31,7 +31,12 @@ class RawMessageStore(Protocol):
 class ObjectStore(Protocol):
     """The rest of what the mailbox API keeps in the raw store: drafts, uploads, links."""
 
-    def put_object(self, key: str, data: bytes, content_type: str) -> None: ...
+    def put_object(self, key: str, data: bytes, content_type: str,
+                   filename: str | None = None) -> None:
+        """Store; `filename` makes downloads of it an attachment of that name."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
 
     def get_object(self, key: str, max_size: int) -> bytes:
         """Raise MessageNotFound when absent, TooLarge when over max_size."""
@@ -41,8 +46,9 @@ class ObjectStore(Protocol):
         """Delete a message (and its envelope); deleting what is gone does nothing."""
         ...
 
-    def download_link(self, key: str, content_type: str, filename: str | None) -> str:
-        """A short-lived URL to GET the object (for bodies over the API's response limit)."""
+    def download_link(self, key: str) -> str:
+        """A short-lived URL to GET the object, with the content type (and file name) it
+        was stored with: for bodies over the API's response limit."""
         ...
 
     def upload_link(self, key: str, content_type: str) -> str:

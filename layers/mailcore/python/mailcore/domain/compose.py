@@ -16,6 +16,7 @@ from datetime import datetime
 from email import policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
+from typing import Any, Generic, TypeVar
 
 from mailcore.domain.address import try_parse_address
 from mailcore.errors import InvalidRequest, TooLarge
@@ -36,6 +37,9 @@ class AttachmentData:
     data: bytes
 
 
+AttachmentT = TypeVar("AttachmentT")
+
+
 @dataclass(frozen=True)
 class Original:
     """The message replied to or forwarded, as the author's mailbox holds it."""
@@ -47,14 +51,17 @@ class Original:
 
 
 @dataclass(frozen=True)
-class Composition:
+class Composition(Generic[AttachmentT]):
+    """A message as its author asks for it. Attachments are given as data by the time it
+    is written (`compose`); a request may still name some by upload id."""
+
     to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
     subject: str | None = None
     text: str = ""
     html: str | None = None
-    attachments: tuple[AttachmentData, ...] = field(default_factory=tuple)
+    attachments: tuple[AttachmentT, ...] = field(default_factory=tuple)
 
     def recipients(self) -> tuple[str, ...]:
         """The envelope's RCPT TO list: every address once, Bcc included."""
@@ -82,7 +89,7 @@ def recipient_address(text: str, field_name: str = "to") -> HeaderAddress:
                          domain=spec.rsplit("@", 1)[1])
 
 
-def validate_recipients(composition: Composition) -> None:
+def validate_recipients(composition: Composition[Any]) -> None:
     for field_name, values in (("to", composition.to), ("cc", composition.cc),
                                ("bcc", composition.bcc)):
         for index, value in enumerate(values):
@@ -104,7 +111,8 @@ def forward_subject(subject: str) -> str:
     return subject if _FORWARD_PREFIX.match(subject) else f"Fwd: {subject}"
 
 
-def compose(author: str, message_id: str, composition: Composition, now: datetime, *,
+def compose(author: str, message_id: str, composition: Composition[AttachmentData],
+            now: datetime, *,
             in_reply_to: Original | None = None, forward_of: Original | None = None,
             keep_bcc: bool = False) -> bytes:
     """The message's bytes. `keep_bcc` is for drafts only: sent mail never shows Bcc."""
@@ -143,14 +151,9 @@ def sendable_draft(draft: bytes, message_id: str, author: str,
     """A draft (which we composed) made ready to send: fresh Date and Message-ID, Bcc
     taken out of the headers and kept for the envelope. Returns (message, recipients)."""
     message = email.message_from_bytes(draft, policy=_POLICY)
-    composition = Composition(
-        to=tuple(str(value) for value in message.get_all("To", [])),
-        cc=tuple(str(value) for value in message.get_all("Cc", [])),
-        bcc=tuple(str(value) for value in message.get_all("Bcc", [])),
-    )
+    headers = [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]
     recipients = tuple(recipient_address(address.strip()).addr_spec.lower()
-                       for _, address in email.utils.getaddresses(
-                           [*composition.to, *composition.cc, *composition.bcc]))
+                       for _, address in email.utils.getaddresses(headers))
     del message["Bcc"]
     del message["Date"]
     del message["Message-ID"]

@@ -12,6 +12,7 @@ import email.utils
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import cast
 
 from mailcore.domain.compose import (
     MAX_MESSAGE_BYTES,
@@ -50,13 +51,7 @@ class UploadRef:
 
 @dataclass(frozen=True)
 class ComposeRequest:
-    to: tuple[str, ...] = ()
-    cc: tuple[str, ...] = ()
-    bcc: tuple[str, ...] = ()
-    subject: str | None = None
-    text: str = ""
-    html: str | None = None
-    attachments: tuple[AttachmentData | UploadRef, ...] = ()
+    message: Composition[AttachmentData | UploadRef]
     in_reply_to: str | None = None  # our id of a message in the author's mailbox
     forward_of: str | None = None
 
@@ -91,7 +86,7 @@ class Composer:
         raw = compose(account, message_id, self._composition(account, request), now,
                       in_reply_to=self._original(account, request.in_reply_to),
                       forward_of=self._original(account, request.forward_of))
-        recipients = Composition(request.to, request.cc, request.bcc).recipients()
+        recipients = request.message.recipients()
         submitted = self._submit(account, message_id, raw, recipients, client_ip, now)
         if request.in_reply_to:
             self._mark_answered(account, request.in_reply_to)
@@ -152,10 +147,11 @@ class Composer:
         accept_message(self.store, message_id, trace + raw, envelope)
         return Submitted(message_id, message_id_header(message_id, account))
 
-    def _composition(self, account: str, request: ComposeRequest) -> Composition:
+    def _composition(self, account: str,
+                     request: ComposeRequest) -> Composition[AttachmentData]:
         attachments: list[AttachmentData] = []
         total = 0
-        for index, attachment in enumerate(request.attachments):
+        for index, attachment in enumerate(request.message.attachments):
             if isinstance(attachment, UploadRef):
                 if not is_message_id(attachment.upload_id):
                     raise InvalidRequest("no such upload", f"attachments[{index}].upload_id")
@@ -168,9 +164,9 @@ class Composer:
                 attachment = AttachmentData(attachment.filename, attachment.content_type, data)
             total += len(attachment.data)
             attachments.append(attachment)
-        return Composition(to=request.to, cc=request.cc, bcc=request.bcc,
-                           subject=request.subject, text=request.text, html=request.html,
-                           attachments=tuple(attachments))
+        # Uploads are now data: the same composition, with nothing left to fetch.
+        return cast("Composition[AttachmentData]",
+                    replace(request.message, attachments=tuple(attachments)))
 
     def _original(self, account: str, message_id: str | None) -> Original | None:
         if message_id is None:

@@ -36,8 +36,8 @@ class MessageView:
 class Download:
     """Bytes small enough to answer with, or a short-lived link to fetch them from."""
 
-    content_type: str
-    filename: str | None
+    content_type: str = ""
+    filename: str | None = None
     data: bytes | None = None
     link: str | None = None
 
@@ -95,25 +95,27 @@ def read_raw(account: str, message_id: str, mailboxes: MailboxRepository,
     # The mailbox lookup is the access check: raw keys are never taken from the caller.
     stored = mailboxes.get(account, message_id)
     if stored.size > INLINE_BODY_LIMIT:
-        return Download("message/rfc822", None,
-                        link=objects.download_link(stored.raw_key, "message/rfc822", None))
+        return Download(link=objects.download_link(stored.raw_key))
     return Download("message/rfc822", None, data=store.get_raw(stored.raw_key))
 
 
 def read_attachment(account: str, message_id: str, index: int, mailboxes: MailboxRepository,
                     store: RawMessageStore, objects: ObjectStore) -> Download:
     stored = mailboxes.get(account, message_id)
+    # Received and sent messages never change, so a large part decoded once is kept
+    # (parts/ expires after a day) and not decoded again; a draft may change.
+    received_id = message_id_of_key(stored.raw_key)
+    key = f"parts/{received_id or stored.message_id}/{index}"
+    if received_id and stored.size > INLINE_BODY_LIMIT and objects.exists(key):
+        return Download(link=objects.download_link(key))
     attachment = attachment_content(store.get_raw(stored.raw_key), index)
     if attachment is None:
         raise MessageNotFound(f"{message_id} has no attachment {index}")
     if len(attachment.data) <= INLINE_BODY_LIMIT:
         return Download(attachment.content_type, attachment.filename, data=attachment.data)
-    # Too large to answer with: decoded once into the store, then fetched from there.
-    key = f"parts/{message_id_of_key(stored.raw_key) or stored.message_id}/{index}"
-    objects.put_object(key, attachment.data, attachment.content_type)
-    return Download(attachment.content_type, attachment.filename,
-                    link=objects.download_link(key, attachment.content_type,
-                                               attachment.filename))
+    # Too large to answer with: into the store, and fetched from there.
+    objects.put_object(key, attachment.data, attachment.content_type, attachment.filename)
+    return Download(link=objects.download_link(key))
 
 
 def delivery_status(account: str, message_id: str, mailboxes: MailboxRepository,

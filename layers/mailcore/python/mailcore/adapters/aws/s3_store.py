@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -70,10 +70,14 @@ class S3RawMessageStore:
             return Envelope.from_json(document.encode())
         return Envelope.from_json(self._get(envelope_key(message_id)))
 
-    def put_object(self, key: str, data: bytes, content_type: str) -> None:
+    def put_object(self, key: str, data: bytes, content_type: str,
+                   filename: str | None = None) -> None:
+        request: dict[str, Any] = {"Bucket": self._bucket, "Key": key, "Body": data,
+                                   "ContentType": content_type}
+        if filename:
+            request["ContentDisposition"] = attachment_disposition(filename)
         try:
-            self._client.put_object(Bucket=self._bucket, Key=key, Body=data,
-                                    ContentType=content_type)
+            self._client.put_object(**request)
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable(f"storing {key} failed") from exc
 
@@ -93,12 +97,17 @@ class S3RawMessageStore:
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable(f"deleting {key} failed") from exc
 
-    def download_link(self, key: str, content_type: str, filename: str | None) -> str:
-        params = {"Bucket": self._bucket, "Key": key, "ResponseContentType": content_type}
-        if filename:
-            params["ResponseContentDisposition"] = attachment_disposition(filename)
-        return self._client.generate_presigned_url("get_object", Params=params,
-                                                   ExpiresIn=LINK_SECONDS)
+    def exists(self, key: str) -> bool:
+        try:
+            with _reading(key):
+                self._client.head_object(Bucket=self._bucket, Key=key)
+        except MessageNotFound:
+            return False
+        return True
+
+    def download_link(self, key: str) -> str:
+        return self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=LINK_SECONDS)
 
     def upload_link(self, key: str, content_type: str) -> str:
         return self._client.generate_presigned_url(
