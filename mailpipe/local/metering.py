@@ -77,36 +77,31 @@ class Meter:
         def metered(environ: dict[str, Any], start_response: Callable[..., Any]
                     ) -> Iterable[bytes]:
             access_key, service, operation = _identify(environ)
-            if access_key in self.ignored_access_keys:
+            if not service or access_key in self.ignored_access_keys:
                 return app(environ, start_response)
             body = b""
             if service == "dynamodb":
                 length = int(environ.get("CONTENT_LENGTH") or 0)
                 body = environ["wsgi.input"].read(length) if length else b""
                 environ["wsgi.input"] = io.BytesIO(body)
-            if not service:
-                return app(environ, start_response)
+            response = app(environ, start_response)
+            # Only what is priced by its answer is read whole here (not S3's bodies).
+            inspected = operation == "ReceiveMessage" or (
+                service == "dynamodb" and operation in _READS)
+            data = b"".join(response) if inspected else b""
+            if operation == "ReceiveMessage" and b"Message" not in data.replace(
+                    b"ReceiveMessageResponse", b""):
+                # An empty receive: Lambda's pollers make these too, but long-polled, a
+                # fixed cost per queue rather than one per message.
+                operation = "ReceiveMessage(empty)"
             with self.lock:
                 self.requests[(service, operation)] += 1
-                if operation in _WRITES:
+                if service == "dynamodb" and operation in _WRITES:
                     self.write_units += _write_units(operation, body)
-            response = app(environ, start_response)
-            if service == "sqs" and operation == "ReceiveMessage":
-                data = b"".join(response)
-                if b"Message" not in data.replace(b"ReceiveMessageResponse", b""):
-                    # An empty receive: Lambda's pollers make these too, but long-polled,
-                    # a fixed cost per queue rather than one per message.
-                    with self.lock:
-                        self.requests[(service, operation)] -= 1
-                        self.requests[(service, "ReceiveMessage(empty)")] += 1
-                return [data]
-            if service == "dynamodb" and operation in _READS:
-                data = b"".join(response)
-                consistent = b'"ConsistentRead": true' in body or b'"ConsistentRead":true' in body
-                with self.lock:
+                if service == "dynamodb" and operation in _READS:
+                    consistent = b'"ConsistentRead":true' in body.replace(b" ", b"")
                     self.read_units += _read_units(data, consistent)
-                return [data]
-            return response
+            return [data] if inspected else response
 
         return metered
 
