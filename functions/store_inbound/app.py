@@ -19,14 +19,22 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.domain.message import PARSE_SECONDS
+from mailcore.errors import TransientFailure
 from mailcore.services.filing import file_inbound
 
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+# Fetching, parsing (at most PARSE_SECONDS) and filing one message, with room to spare.
+SECONDS_PER_MESSAGE = PARSE_SECONDS + 5
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    # A timed-out invocation fails its whole batch; a record that cannot finish in time
+    # fails alone instead, and comes back after the queue's visibility timeout.
+    if lambda_context.get_remaining_time_in_millis() < SECONDS_PER_MESSAGE * 1000:
+        raise TransientFailure("not enough time left in this invocation")
     notification = S3Event(json.loads(record.body))
     adapters = aws_adapters()
     # s3:TestEvent (sent when notifications are configured) has no Records.

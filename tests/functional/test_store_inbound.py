@@ -25,9 +25,12 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:store_inbound"
     aws_request_id = "test-request"
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
+    def __init__(self, *remaining_ms: int) -> None:
+        # Each call tells the next figure; the last one repeats.
+        self._remaining_ms = list(remaining_ms or (30_000,))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms.pop(0) if len(self._remaining_ms) > 1 else self._remaining_ms[0]
 
 
 @pytest.fixture
@@ -109,6 +112,42 @@ def test_record_that_fails_is_reported_alone_and_the_rest_are_filed(stack, store
 
     assert response == {"batchItemFailures": [{"itemIdentifier": missing["messageId"]}]}
     assert len(_inbox("bob@hamburger.edu")) == 1
+
+
+def test_hostile_messages_are_filed_beside_their_batch_mates_and_read(stack, store_inbound):
+    from mailcore.services.reading import read_message
+    from tests.unit.test_hostile_mime import huge_header, many_parts, nested, nested_rfc822
+
+    hostile = [nested(400, "mixed"), nested_rfc822(400), many_parts(4000, b"\r\n"),
+               huge_header(b"Cc", b"(", 4000)]
+    keys = [_store(raw, "bob@hamburger.edu") for raw in [SEED, *hostile]]
+    event = _notifications(stack)
+    assert len(event["Records"]) == len(keys)
+
+    assert store_inbound.lambda_handler(event, Context()) == {"batchItemFailures": []}
+
+    adapters = aws_adapters()
+    inbox = {message.raw_key: message for message in _inbox("bob@hamburger.edu")}
+    assert set(inbox) == set(keys)
+    assert inbox[keys[0]].summary.parse_problem is None
+    for key in keys[1:]:
+        assert inbox[key].summary.parse_problem  # flagged, filed, and readable
+        view = read_message("bob@hamburger.edu", inbox[key].message_id, adapters.mailboxes,
+                            adapters.store)
+        assert view.stored.summary.from_ == "Mallory <mallory@evil.example>"
+
+
+def test_records_the_invocation_has_no_time_left_for_fail_alone(stack, store_inbound):
+    first, second = _store(SEED, "bob@hamburger.edu"), _store(SEED, "bob@hamburger.edu")
+    event = _notifications(stack)
+    event["Records"].sort(key=lambda record: second in record["body"])
+
+    # Time for the first record; the second finds less than one message may take.
+    response = store_inbound.lambda_handler(event, Context(30_000, 3_000))
+
+    assert response == {"batchItemFailures": [
+        {"itemIdentifier": event["Records"][1]["messageId"]}]}
+    assert [message.raw_key for message in _inbox("bob@hamburger.edu")] == [first]
 
 
 def test_s3_test_event_is_acknowledged_without_filing(stack, store_inbound):

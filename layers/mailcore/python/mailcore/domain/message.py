@@ -1,29 +1,52 @@
 """Reading RFC 5322 messages for display. The raw bytes stay the source of truth.
 
-Parsing never raises: a message the `email` package cannot make sense of is still
-a message, summarised as far as possible and marked with its parse problem.
+Parsing never raises and is bounded, whatever the input: a message the `email` package
+cannot make sense of, or one too complex to parse within the bounds below, is still a
+message, summarised as far as possible from its header lines and marked with its parse
+problem. Its raw bytes are kept and served whole.
 """
 
 from __future__ import annotations
 
 import email
 import email.errors
+import email.header
 import email.utils
 import hashlib
 import re
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
+from typing import TypeVar
 
 SNIPPET_LENGTH = 200
+# Bounds on what the email package is given (issue: hostile MIME). Measured on 2 cores:
+# 400 nested multiparts overflow Python's recursion limit, and 16,000 parts take 4 s per
+# parse, growing faster than linear; 1,000 parts take under 0.1 s. A header field of 8,000
+# quote characters takes 0.6 s to parse (again superlinear), and nested comments recurse.
+MAX_PARTS = 1000  # lines that start with "--": an upper bound on MIME parts
+MAX_NESTING = 100  # multipart/* and message/* declarations: an upper bound on depth
+MAX_HEADER_FIELD = 8 * 1024  # a longer field is shown unparsed (its parser is superlinear)
+MAX_HEADER_BLOCK = 1024 * 1024  # past this the header lines are not read for display
+PARSE_SECONDS = 5.0  # wall-clock backstop for whatever the bounds above do not foresee
 _PARSE_ERRORS = (
     ValueError,
     LookupError,
     TypeError,
     AttributeError,
     AssertionError,
+    RecursionError,
     email.errors.MessageError,
 )
+# A declaration that opens a level; folded or commented ones escape this count, and then
+# the recursion limit and the clock still bound the parse (see _bounded).
+_NESTING = re.compile(rb"(?i)(?:\A|\n)content-type[ \t]*:[ \t]*(?:\r?\n[ \t]+)?"
+                      rb"(?:multipart|message)/")
+_T = TypeVar("_T")
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 
@@ -72,24 +95,87 @@ def search_text(summary: MessageSummary) -> str:
                       summary.snippet)).casefold()
 
 
+class ParseTimeout(Exception):
+    """Parsing took longer than PARSE_SECONDS."""
+
+
 def parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=policy.default)
 
 
+def complexity_problem(raw: bytes) -> str | None:
+    """Why `raw` is beyond what is parsed structurally, or None. Counting costs one pass."""
+    if raw.count(b"\n--") + raw.startswith(b"--") > MAX_PARTS:
+        return "TooManyParts"
+    for declarations, _ in enumerate(_NESTING.finditer(raw), start=1):
+        if declarations > MAX_NESTING:
+            return "TooDeeplyNested"
+    if _header_block_size(raw) > MAX_HEADER_BLOCK:
+        return "OversizedHeader"
+    return None
+
+
 def summarise(raw: bytes) -> MessageSummary:
+    return _bounded(raw, _summarise, _summary_from_header_lines)
+
+
+def read_content(raw: bytes) -> MessageContent:
+    return _bounded(raw, _read_content, _content_from_header_lines)
+
+
+def attachment_content(raw: bytes, index: int) -> AttachmentContent | None:
+    """The decoded attachment at `index` (as numbered by read_content), or None."""
+    return _bounded(raw, lambda whole: _attachment_content(whole, index),
+                    lambda whole, problem: None)
+
+
+def _bounded(raw: bytes, parsed: Callable[[bytes], _T],
+             fallback: Callable[[bytes, str], _T]) -> _T:
+    """`parsed(raw)` within the bounds, else `fallback(raw, problem)` from header lines."""
+    problem = complexity_problem(raw)
+    if problem is not None:
+        return fallback(raw, problem)
+    try:
+        with _time_limit(PARSE_SECONDS):
+            return parsed(raw)
+    except ParseTimeout:
+        return fallback(raw, "ParseTimeout")
+    except RecursionError:
+        return fallback(raw, "TooDeeplyNested")
+    except Exception:  # noqa: BLE001
+        # The promise is "every accepted message is filed and readable": a parser bug
+        # nobody foresaw must degrade this one message, not fail its filing forever.
+        return fallback(raw, "Unparseable")
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise ParseTimeout in the parse after `seconds` (a real-time timer: Lambda runs
+    handlers on the main thread). Elsewhere, or with a timer already set, no limit."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise ParseTimeout(f"parse took over {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _summarise(raw: bytes) -> MessageSummary:
     problems: list[str] = []
     message = parse(raw)
     problems.extend(type(defect).__name__ for defect in message.defects)
     if not message.keys():
         problems.append("NoHeaders")
-    date = None
-    date_header = _header(message, "Date", problems)
-    if date_header:
-        try:
-            parsed = email.utils.parsedate_to_datetime(date_header)
-            date = parsed.isoformat()
-        except _PARSE_ERRORS:
-            problems.append("InvalidDate")
+    date = _iso_date(_header(message, "Date", problems), problems)
     text, html = _bodies(message, problems)
     snippet_source = text if text is not None else _TAG.sub(" ", html or "")
     return MessageSummary(
@@ -101,25 +187,12 @@ def summarise(raw: bytes) -> MessageSummary:
         message_id_header=_header(message, "Message-ID", problems),
         snippet=_SPACE.sub(" ", snippet_source).strip()[:SNIPPET_LENGTH],
         has_attachments=bool(_attachments(message, problems)),
-        parse_problem=",".join(sorted(set(problems))) or None,
-        thread_id=_thread_id(message, problems),
+        parse_problem=_problems(problems),
+        thread_id=_thread_id(lambda name: _header(message, name, problems)),
     )
 
 
-def _thread_id(message: Message, problems: list[str]) -> str | None:
-    """Messages of one conversation share the id of its first message (the first of
-    References, else In-Reply-To, else their own Message-ID), hashed to a short id."""
-    candidates = [
-        *(_header(message, "References", problems) or "").split()[:1],
-        *(_header(message, "In-Reply-To", problems) or "").split()[:1],
-        *(_header(message, "Message-ID", problems) or "").split()[:1],
-    ]
-    if not candidates:
-        return None
-    return hashlib.sha256(candidates[0].encode("utf-8", "replace")).hexdigest()[:24]
-
-
-def read_content(raw: bytes) -> MessageContent:
+def _read_content(raw: bytes) -> MessageContent:
     problems: list[str] = []
     message = parse(raw)
     text, html = _bodies(message, problems)
@@ -132,8 +205,7 @@ def read_content(raw: bytes) -> MessageContent:
     )
 
 
-def attachment_content(raw: bytes, index: int) -> AttachmentContent | None:
-    """The decoded attachment at `index` (as numbered by read_content), or None."""
+def _attachment_content(raw: bytes, index: int) -> AttachmentContent | None:
     message = parse(raw)
     try:
         parts = list(message.iter_attachments()) if message.is_multipart() else []
@@ -143,6 +215,97 @@ def attachment_content(raw: bytes, index: int) -> AttachmentContent | None:
         return AttachmentContent(part.get_filename(), part.get_content_type(), _part_bytes(part))
     except _PARSE_ERRORS:
         return None
+
+
+# ---- beyond the bounds: the header lines, read without the email package -------------------
+def _summary_from_header_lines(raw: bytes, problem: str) -> MessageSummary:
+    fields = _header_lines(raw)
+
+    def field(name: str) -> str | None:
+        return fields.get(name.lower())
+
+    problems = [problem]
+    return MessageSummary(
+        from_=field("From") or "",
+        to=tuple(filter(None, [field("To")])),
+        cc=tuple(filter(None, [field("Cc")])),
+        subject=field("Subject") or "",
+        date=_iso_date(field("Date"), problems),
+        message_id_header=field("Message-ID"),
+        snippet="",
+        has_attachments=False,
+        parse_problem=_problems(problems),
+        thread_id=_thread_id(field),
+    )
+
+
+def _content_from_header_lines(raw: bytes, problem: str) -> MessageContent:
+    fields = _header_lines(raw)
+    return MessageContent(text=None, html=None, attachments=(),
+                          in_reply_to=fields.get("in-reply-to"),
+                          references=fields.get("references"))
+
+
+_DISPLAY_FIELDS = frozenset({"from", "to", "cc", "subject", "date", "message-id",
+                             "in-reply-to", "references"})
+
+
+def _header_lines(raw: bytes) -> dict[str, str]:
+    """The first of each displayed field among the header lines, unfolded and with
+    encoded words decoded, each at most MAX_HEADER_FIELD characters: linear in the input."""
+    block = raw[:min(_header_block_size(raw), MAX_HEADER_BLOCK)]
+    fields: dict[str, str] = {}
+    name, value = "", ""
+    for line in [*block.replace(b"\r\n", b"\n").split(b"\n"), b""]:
+        if line[:1] in (b" ", b"\t") and name:
+            if len(value) < MAX_HEADER_FIELD:
+                value += " " + line.strip().decode("utf-8", "replace")
+            continue
+        if name in _DISPLAY_FIELDS and name not in fields:
+            fields[name] = _decoded_words(value.strip()[:MAX_HEADER_FIELD])
+        head, colon, rest = line.partition(b":")
+        name = head.strip().decode("ascii", "replace").lower() if colon else ""
+        value = rest.decode("utf-8", "replace")
+    return fields
+
+
+def _decoded_words(value: str) -> str:
+    try:
+        return str(email.header.make_header(email.header.decode_header(value)))
+    except _PARSE_ERRORS:
+        return value
+
+
+def _header_block_size(raw: bytes) -> int:
+    ends = [end for end in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if end >= 0]
+    return min(ends) if ends else len(raw)
+
+
+def _problems(problems: list[str]) -> str | None:
+    return ",".join(sorted(set(problems))) or None
+
+
+def _iso_date(date_header: str | None, problems: list[str]) -> str | None:
+    if not date_header:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(date_header).isoformat()
+    except _PARSE_ERRORS:
+        problems.append("InvalidDate")
+        return None
+
+
+def _thread_id(field: Callable[[str], str | None]) -> str | None:
+    """Messages of one conversation share the id of its first message (the first of
+    References, else In-Reply-To, else their own Message-ID), hashed to a short id."""
+    candidates = [
+        *(field("References") or "").split()[:1],
+        *(field("In-Reply-To") or "").split()[:1],
+        *(field("Message-ID") or "").split()[:1],
+    ]
+    if not candidates:
+        return None
+    return hashlib.sha256(candidates[0].encode("utf-8", "replace")).hexdigest()[:24]
 
 
 def _part_bytes(part: Message) -> bytes:
@@ -159,16 +322,29 @@ def _part_bytes(part: Message) -> bytes:
 
 def _header(message: Message, name: str, problems: list[str]) -> str | None:
     try:
-        value = message.get(name)
+        value = _field(message, name, problems)
         return None if value is None else str(value)
     except _PARSE_ERRORS:
         problems.append(f"Unreadable{name.replace('-', '')}")
         return None
 
 
+def _field(message: Message, name: str, problems: list[str]) -> object | None:
+    """The first `name` field, parsed, unless it is too long to parse safely (the
+    structured header parser recurses per nested comment); then its raw text."""
+    for found, raw_value in message.raw_items():
+        if found.lower() != name.lower():
+            continue
+        if len(raw_value) > MAX_HEADER_FIELD:
+            problems.append(f"Oversized{name.replace('-', '')}")
+            return raw_value[:MAX_HEADER_FIELD]
+        return message.policy.header_fetch_parse(found, raw_value)
+    return None
+
+
 def _addresses(message: Message, name: str, problems: list[str]) -> tuple[str, ...]:
     try:
-        header = message.get(name)
+        header = _field(message, name, problems)
         if header is None:
             return ()
         addresses = getattr(header, "addresses", None)
