@@ -108,23 +108,23 @@ class DynamoMailboxRepository:
             "ExpressionAttributeValues": {":pk": {"S": _account_pk(account)},
                                           ":folder": {"S": "FOLDER#"}},
         }, "listing folders failed")
-        return [_folder(item) for item in response.get("Items", [])]
+        found = (_folder(item) for item in response.get("Items", []))
+        return [folder for folder in found if folder is not None]
 
     # ---- folders -----------------------------------------------------------------------
     def folder_named(self, account: str, name: str) -> Folder:
         role_id = role_folder_id(name)
         if role_id is not None:
             item = self._get_item(_folder_key(account, role_id), "reading folder failed")
-            return _folder(item) if item else Folder(role_id, role_id, ROLE_FOLDERS[role_id],
-                                                     0, 0)
+            return _folder(item) or Folder(role_id, role_id, ROLE_FOLDERS[role_id], 0, 0)
         name_item = self._get_item(_folder_name_key(account, name), "reading folder failed")
-        if not name_item:
+        folder_id = name_item.get("folder_id", {}).get("S")
+        item = self._get_item(_folder_key(account, folder_id),
+                              "reading folder failed") if folder_id else {}
+        folder = _folder(item, name)
+        if folder is None:
             raise FolderNotFound(name)
-        item = self._get_item(_folder_key(account, name_item["folder_id"]["S"]),
-                              "reading folder failed")
-        if not item:
-            raise FolderNotFound(name)
-        return _folder(item)
+        return folder
 
     def create_folder(self, account: str, name: str) -> Folder:
         folder_id = new_message_id()
@@ -403,14 +403,24 @@ def _version_condition(version: int) -> dict[str, Any]:
             "ExpressionAttributeValues": {":version": {"N": str(version)}}}
 
 
-def _folder(item: dict[str, Any]) -> Folder:
+def _folder(item: dict[str, Any], name: str | None = None) -> Folder | None:
+    """The folder an item describes, or None for no item. Every attribute but the key may
+    be missing: a role folder's item is made by the first counter update that reaches it
+    (moto applies an update's clauses one by one, so a reader can see counters before the
+    name), and an item read between a rename's or delete's writes may be gone."""
+    if "sk" not in item:
+        return None
     folder_id = item["sk"]["S"].removeprefix("FOLDER#")
+    role = ROLE_FOLDERS.get(folder_id)
+    stored_name = item.get("folder_name", {}).get("S") or (folder_id if role else name)
+    if stored_name is None:
+        return None
     return Folder(
         id=folder_id,
-        name=item["folder_name"]["S"],
-        role=ROLE_FOLDERS.get(folder_id),
-        total=int(item.get("total", {"N": "0"})["N"]),
-        unread=int(item.get("unread", {"N": "0"})["N"]),
+        name=stored_name,
+        role=role,
+        total=int(item.get("total", {}).get("N", "0")),
+        unread=int(item.get("unread", {}).get("N", "0")),
     )
 
 
