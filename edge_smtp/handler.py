@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from email import policy
@@ -82,8 +83,9 @@ class EdgeHandler:
     async def handle_PROXY(
         self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, proxy_data: Any
     ) -> bool:
-        client = str(getattr(proxy_data, "src_addr", "") or "")
-        refusal = server.registry.identify(server, client) if client else None
+        # LOCAL and UNKNOWN headers carry no address: the session counts against the peer,
+        # never against nobody (an empty client would escape the per-client limit).
+        refusal = server.registry.identify(server, server.client_address)
         if refusal is not None:
             await server.push(refusal)
             return False
@@ -247,23 +249,59 @@ class SubmissionHandler(EdgeHandler):
     async def _judge_recipient(
         self, server: EdgeSMTP, session: Session, address: str
     ) -> tuple[str | None, str]:
-        # An authenticated account may send to anyone with a plain address.
+        # An authenticated account may send to anyone with a plain address; at a hosted
+        # domain, to an account that exists (as the API does), never to an owner-less box.
         recipient = try_parse_address(address)
         if recipient is None:
             return None, replies.BAD_RECIPIENT
+        if hosted_candidate(str(recipient), self._domains) is not None:
+            return await super()._judge_recipient(server, session, address)
         return str(recipient), ""
 
     def _check_content(self, session: Session, original: bytes) -> str | None:
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(original)
+        """The header section must be well formed with exactly one From, naming only the
+        account. Python's parser forgives what other clients read differently: `From :`,
+        `From<TAB>:`, a Unix `From ` line, a second From after a malformed line."""
+        block = header_section(original)
+        if block is None or any(not _HEADER_LINE.match(line)
+                                for line in block.split(b"\r\n") if line):
+            return replies.MALFORMED_HEADER
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(block + b"\r\n")
+        if headers.defects:
+            return replies.MALFORMED_HEADER
+        authors = [value for name, value in headers.raw_items() if name.lower() == "from"]
+        if len(authors) != 1:
+            return replies.ONE_FROM_REQUIRED
+        if len(authors[0]) > MAX_SUBMITTED_FROM:
+            return replies.FROM_NOT_YOURS
         try:
-            authors = headers.get_all("From") or []
-            addresses = [str(address.addr_spec).lower()
-                         for header in authors for address in header.addresses]
-        except (ValueError, TypeError, AttributeError, IndexError):
-            addresses = []
-        if not addresses or any(address != _account(session) for address in addresses):
+            author = policy.default.header_factory("From", authors[0])
+            addresses = [str(address.addr_spec).lower() for address in author.addresses]
+        except (ValueError, TypeError, AttributeError, IndexError, RecursionError):
+            return replies.FROM_NOT_YOURS  # nested comments recurse in the parser
+        if (author.defects or not addresses
+                or any(address != _account(session) for address in addresses)):
             return replies.FROM_NOT_YOURS
         return None
+
+
+# A field starts with its name (printable ASCII but the colon, no space) and a colon, or
+# continues the one before with white space (RFC 5322 §2.2, §3.6.8).
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")
+# The submission check reads at most this much header; a longer section is refused.
+MAX_SUBMITTED_HEADER = 256 * 1024
+MAX_SUBMITTED_FROM = 2048  # one mailbox with a display name fits in far less
+
+
+def header_section(message: bytes) -> bytes | None:
+    """The header lines before the first empty line (CRLF-ended, as the edge accepts
+    only those), or None when the section is longer than MAX_SUBMITTED_HEADER."""
+    end = message.find(b"\r\n\r\n", 0, MAX_SUBMITTED_HEADER)
+    if end >= 0:
+        return message[:end]
+    if len(message) > MAX_SUBMITTED_HEADER:
+        return None
+    return message.removesuffix(b"\r\n")
 
 
 def _account(session: Session) -> str | None:

@@ -26,6 +26,13 @@ AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
 AUTH_SUCCEEDED = "235 2.7.0 Authentication successful"
 NOT_YOUR_ADDRESS = "553 5.7.1 Sender address is not yours"
 FROM_NOT_YOURS = "553 5.7.1 From header must name only your own address"
+ONE_FROM_REQUIRED = "550 5.6.0 A message needs exactly one From header field"
+MALFORMED_HEADER = "550 5.6.0 Malformed header section"
+INSUFFICIENT_STORAGE = "452 4.3.1 Insufficient system storage, try again later"
+TOO_MUCH_DATA = "552 5.3.4 Message too big"
+LINE_TOO_LONG = "500 5.5.2 Line too long"
+SESSION_TOO_OLD = "421 4.4.2 Session too long, closing connection"
+PROXY_REFUSED = "554 5.7.0 PROXY header not accepted from your address"
 
 # RFC 2034 §3: every reply carries an enhanced code, except the greeting, the EHLO
 # lines and the intermediate 334/354 replies.

@@ -4,21 +4,30 @@ endpoint, and a graceful stop on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
+from edge_smtp.data_budget import DataBudget
 from edge_smtp.handler import DEFAULT_MAX_RECIPIENTS, EdgeHandler, SubmissionHandler
-from edge_smtp.protocol import EdgeSMTP
+from edge_smtp.protocol import EdgeSMTP, Network, SessionLimits
 from edge_smtp.sessions import SessionRegistry
 
 logger = Logger(child=True)
 
 DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024
+# Message bytes all sessions may hold at once. A held message costs about twice its size
+# at its peak (the buffer, then the stored copy with its trace header), so 128 MiB keeps a
+# 512 MB task under ~300 MiB beside its ~50 MiB baseline (bench/edge_memory.py).
+DEFAULT_DATA_MEMORY_BUDGET = 128 * 1024 * 1024
+# Where PROXY headers may come from unless MAILPIPE_PROXY_TRUSTED_NETWORKS says (the
+# template passes the VPC's CIDR, where the load balancer's nodes are).
+DEFAULT_PROXY_TRUSTED = "127.0.0.0/8,::1/128"
 
 
 @dataclass(frozen=True)
@@ -35,9 +44,15 @@ class EdgeConfig:
     command_timeout: float = 300.0
     max_errors: int = 20
     proxy_protocol: bool = False
+    proxy_trusted: tuple[Network, ...] = field(
+        default_factory=lambda: networks(DEFAULT_PROXY_TRUSTED))
     tls_cert: Path | None = None
     tls_key: Path | None = None
     grace_seconds: float = 30.0
+    data_memory_budget: int = DEFAULT_DATA_MEMORY_BUDGET
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    # Per command name in one session (aiosmtpd's call limit), then 421 4.7.0.
+    max_commands: int = 10_000
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], hostname: str) -> EdgeConfig:
@@ -64,20 +79,38 @@ class EdgeConfig:
             command_timeout=number("MAILPIPE_COMMAND_TIMEOUT", 300),
             max_errors=int(number("MAILPIPE_MAX_ERRORS", 20)),
             proxy_protocol=environ.get("MAILPIPE_PROXY_PROTOCOL", "").lower() in ("1", "true"),
+            proxy_trusted=networks(environ.get("MAILPIPE_PROXY_TRUSTED_NETWORKS")
+                                   or DEFAULT_PROXY_TRUSTED),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
             grace_seconds=number("MAILPIPE_SHUTDOWN_GRACE", 30),
+            data_memory_budget=int(number("MAILPIPE_DATA_MEMORY_BUDGET",
+                                          DEFAULT_DATA_MEMORY_BUDGET)),
+            limits=SessionLimits(
+                max_line_length=int(number("MAILPIPE_MAX_LINE_LENGTH", 64 * 1024)),
+                min_data_rate=number("MAILPIPE_MIN_DATA_RATE", 500),
+                max_session_seconds=number("MAILPIPE_MAX_SESSION_SECONDS", 3600)),
+            max_commands=int(number("MAILPIPE_MAX_COMMANDS", 10_000)),
         )
 
 
+def networks(text: str) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in text.split(",") if part.strip())
+
+
 def smtp_factory(handler: EdgeHandler, config: EdgeConfig, registry: SessionRegistry,
-                 tls_context: ssl.SSLContext | None) -> EdgeSMTP:
+                 tls_context: ssl.SSLContext | None, budget: DataBudget) -> EdgeSMTP:
     submission = isinstance(handler, SubmissionHandler)
     return EdgeSMTP(
         handler,
         registry=registry,
         max_errors=config.max_errors,
         proxy_protocol=config.proxy_protocol,
+        proxy_trusted=config.proxy_trusted,
+        budget=budget,
+        limits=config.limits,
+        command_call_limit=config.max_commands,
         hostname=config.hostname,
         ident="mailpipe ESMTP",
         data_size_limit=config.max_message_size,
@@ -100,6 +133,7 @@ class Edge:
                  tls_context: ssl.SSLContext | None) -> None:
         self.config = config
         self.registry = SessionRegistry(config.max_connections, config.max_connections_per_client)
+        self.budget = DataBudget(config.data_memory_budget)
         self._mx = mx
         self._submission = submission
         self._tls = tls_context
@@ -113,7 +147,7 @@ class Edge:
             listeners.append((config.submission_port, self._submission))
         for port, handler in listeners:
             def factory(handler: EdgeHandler = handler) -> EdgeSMTP:
-                return smtp_factory(handler, config, self.registry, self._tls)
+                return smtp_factory(handler, config, self.registry, self._tls, self.budget)
 
             self._servers.append(await loop.create_server(factory, host=config.host, port=port))
             logger.info("edge listening", host=config.host, port=port,

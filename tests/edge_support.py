@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 import ssl
+import struct
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -94,3 +96,44 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             executor.shutdown(wait=False)
+
+
+class Wire:
+    """A raw SMTP connection: what was sent is exactly what the server sees."""
+
+    def __init__(self, port: int) -> None:
+        self.socket = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.reader = self.socket.makefile("rb")
+
+    def reply(self) -> list[bytes]:
+        lines = []
+        while True:
+            line = self.reader.readline()
+            if not line:
+                raise ConnectionError("closed")
+            lines.append(line.rstrip(b"\r\n"))
+            if line[3:4] != b"-":
+                return lines
+
+    def send(self, data: bytes) -> None:
+        self.socket.sendall(data)
+
+    def command(self, line: bytes) -> list[bytes]:
+        self.send(line + b"\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def start_tls(self, context: ssl.SSLContext) -> None:
+        """After the server's 220 to STARTTLS: the same connection, encrypted."""
+        self.socket = context.wrap_socket(self.socket)
+        self.reader = self.socket.makefile("rb")
+
+
+def proxy_v2_header(source: str, port: int) -> bytes:
+    """A PROXY protocol v2 header for a TCP/IPv4 client at source:port."""
+    addresses = socket.inet_aton(source) + socket.inet_aton("127.0.0.1") + struct.pack(
+        "!HH", port, 25)
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(addresses))
+            + addresses)

@@ -5,45 +5,16 @@ from __future__ import annotations
 import re
 import smtplib
 import socket
-import struct
 import threading
 import time
 
 import pytest
 
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
-from tests.edge_support import running_edge
+from tests.edge_support import Wire, proxy_v2_header, running_edge
 
 MESSAGE = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: hi\r\n\r\nHello\r\n"
 ENHANCED = re.compile(rb"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
-
-
-class Wire:
-    """A raw SMTP connection: what was sent is exactly what the server sees."""
-
-    def __init__(self, port: int) -> None:
-        self.socket = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.reader = self.socket.makefile("rb")
-
-    def reply(self) -> list[bytes]:
-        lines = []
-        while True:
-            line = self.reader.readline()
-            if not line:
-                raise ConnectionError("closed")
-            lines.append(line.rstrip(b"\r\n"))
-            if line[3:4] != b"-":
-                return lines
-
-    def send(self, data: bytes) -> None:
-        self.socket.sendall(data)
-
-    def command(self, line: bytes) -> list[bytes]:
-        self.send(line + b"\r\n")
-        return self.reply()
-
-    def close(self) -> None:
-        self.socket.close()
 
 
 def _ehlo(port: int) -> tuple[Wire, list[bytes]]:
@@ -249,18 +220,11 @@ def test_too_many_errors_close_the_session():
             wire.reply()
 
 
-def _proxy_v2_header(source: str, port: int) -> bytes:
-    addresses = socket.inet_aton(source) + socket.inet_aton("127.0.0.1") + struct.pack(
-        "!HH", port, 25)
-    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(addresses))
-            + addresses)
-
-
 def test_proxy_protocol_v2_gives_the_real_client_address():
     store = InMemoryRawMessageStore()
     with running_edge(store, proxy_protocol=True) as edge:
         wire = Wire(edge.mx_port)
-        wire.send(_proxy_v2_header("203.0.113.7", 40000))
+        wire.send(proxy_v2_header("203.0.113.7", 40000))
         assert wire.reply()[0].startswith(b"220")
         wire.command(b"HELO crepes.fr")
         wire.command(b"MAIL FROM:<alice@crepes.fr>")

@@ -101,3 +101,56 @@ def test_from_header_must_be_the_accounts_own_address():
             client.sendmail(BOB, ["zoe@elsewhere.test"], forged)
         assert (refused.value.smtp_code, refused.value.smtp_error[:5]) == (553, b"5.7.1")
     assert store.message_keys() == []
+
+
+FORGERIES = {
+    "space before the colon": b"From : ceo@bank.example\r\nFrom: bob@hamburger.edu\r\n",
+    "tab before the colon": b"From: bob@hamburger.edu\r\nFrom\t: ceo@bank.example\r\n",
+    "unix From line first": b"From ceo@bank.example\r\nFrom: bob@hamburger.edu\r\n",
+    "second From after a malformed line": (b"From: bob@hamburger.edu\r\nnot a header\r\n"
+                                           b"From: ceo@bank.example\r\n"),
+    "two From fields": b"From: bob@hamburger.edu\r\nFrom: ceo@bank.example\r\n",
+    "no From at all": b"Sender: bob@hamburger.edu\r\n",
+    "two mailboxes in one From": b"From: bob@hamburger.edu, ceo@bank.example\r\n",
+    "folded first line": b" From: ceo@bank.example\r\nFrom: bob@hamburger.edu\r\n",
+    "group syntax": b"From: Staff: ceo@bank.example;\r\n",
+    "nested comments": b"From: " + b"(" * 2000 + b"bob@hamburger.edu\r\n",
+    "encoded-word address": b"From: =?utf-8?q?ceo=40bank.example?=\r\n",
+}
+
+
+@pytest.mark.parametrize("headers", FORGERIES.values(), ids=FORGERIES.keys())
+def test_submitted_header_section_must_be_well_formed_with_one_from_of_your_own(headers):
+    store = InMemoryRawMessageStore()
+    with running_edge(store) as edge:
+        client = _session(edge)
+        client.login(BOB, "bob-password")
+        message = headers + b"To: zoe@elsewhere.test\r\nSubject: out\r\n\r\nHello\r\n"
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(BOB, ["zoe@elsewhere.test"], message)
+        assert refused.value.smtp_code in (550, 553)
+        assert refused.value.smtp_error[:5] in (b"5.6.0", b"5.7.1")
+    assert store.message_keys() == []
+
+
+def test_your_own_from_with_a_display_name_and_folded_fields_is_accepted():
+    store = InMemoryRawMessageStore()
+    with running_edge(store) as edge:
+        client = _session(edge)
+        client.login(BOB, "bob-password")
+        message = (b"From: \"Bob, of Hamburger\" <bob@hamburger.edu>\r\nTo: zoe@elsewhere.test,"
+                   b"\r\n yan@elsewhere.test\r\nSubject: a long\r\n\tsubject\r\n\r\nHi\r\n")
+        assert client.sendmail(BOB, ["zoe@elsewhere.test"], message) == {}
+    assert len(store.message_keys()) == 1
+
+
+def test_a_hosted_recipient_without_an_account_is_refused_at_rcpt():
+    store = InMemoryRawMessageStore()
+    with running_edge(store) as edge:
+        client = _session(edge)
+        client.login(BOB, "bob-password")
+        client.mail(BOB)
+        code, reply = client.rcpt("nobody@hamburger.edu")
+        assert (code, reply[:5]) == (550, b"5.1.1")
+        assert client.rcpt("carol@hamburger.edu")[0] == 250
+        assert client.rcpt("zoe@elsewhere.test")[0] == 250
