@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # SAM CLI pins its own boto3 and translator versions, so it lives in its own environment.
 SAM_VENV := .venv-sam
+# checkov pins many packages of its own, so it too has its own environment.
+CHECKOV_VENV := .venv-checkov
 ARGS ?= --user alice@example.test:password123
 # `sam build` needs this Python on the build machine (see README, "Deploying").
 RUNTIME ?= python3.12
@@ -26,6 +28,12 @@ $(SAM_VENV)/.installed: $(BIN)/.installed
 	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.120'
 	touch $@
 
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+	touch $@
+
 run: $(BIN)/.installed
 	$(BIN)/mailpipe up $(ARGS)
 
@@ -37,8 +45,11 @@ typecheck: $(BIN)/.installed
 	# Every function's module is `app`, as Lambda imports it: one mypy run each.
 	for function in functions/*/app.py; do $(BIN)/mypy $$function || exit 1; done
 
-template: $(BIN)/.installed $(SAM_VENV)/.installed
+template: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
+	@# Every finding is fixed or justified next to its resource (Metadata: checkov: skip).
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet \
+		--compact --skip-download
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
 	@# The deployable artefacts build with this machine's Python (the runtime parameter).
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parameter-overrides \
@@ -62,4 +73,4 @@ build: $(SAM_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parameter-overrides PythonRuntime=$(RUNTIME)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

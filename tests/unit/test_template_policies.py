@@ -1,0 +1,109 @@
+"""Least privilege, read from template.yaml as `sam deploy` would expand it.
+
+The Internet-facing API once had S3CrudPolicy on the whole bucket: it could delete object
+versions and set lifecycle rules, so one bug or stolen role could destroy all mail. Each
+role now names its actions, and S3 writes name their key prefixes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailpipe.local.template import load_template, translate
+
+ROOT = Path(__file__).resolve().parents[2]
+# AWS managed policies the roles may carry: execution basics only, no data access.
+ALLOWED_MANAGED = {
+    "AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess", "AWSLambdaSQSQueueExecutionRole",
+    "AWSLambdaVPCAccessExecutionRole", "AmazonECSTaskExecutionRolePolicy",
+}
+# S3 actions that change objects; each must be scoped to a key prefix.
+S3_OBJECT_WRITES = ("s3:PutObject", "s3:DeleteObject", "s3:RestoreObject", "s3:PutObjectAcl",
+                    "s3:PutObjectTagging", "s3:AbortMultipartUpload")
+# Never for a function or task: they destroy history or change the bucket's rules.
+S3_FORBIDDEN = ("s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration", "s3:PutBucket*",
+                "s3:DeleteBucket*", "s3:PutObjectVersion*", "s3:PutReplicationConfiguration")
+
+
+def _translated() -> dict[str, Any]:
+    return translate(load_template(ROOT / "template.yaml"), {
+        "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+        "AWS::StackName": "policy-test"}, "us-east-1")
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for policy in role["Properties"].get("Policies", []):
+        if "Fn::If" in policy:  # a conditional policy: both branches count
+            policy = policy["Fn::If"][1]
+        for statement in policy["PolicyDocument"]["Statement"]:
+            found.append(statement)
+    return found
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_text(resource: Any) -> str:
+    return json.dumps(resource, sort_keys=True)
+
+
+ROLES = {logical_id: resource for logical_id, resource in _translated()["Resources"].items()
+         if resource["Type"] == "AWS::IAM::Role"}
+
+
+def test_every_function_and_the_edge_has_a_role_checked_here():
+    assert {"StoreInboundFunctionRole", "DeliverFunctionRole", "ApiFunctionRole",
+            "EdgeTaskRole", "EdgeExecutionRole"} <= set(ROLES)
+
+
+@pytest.mark.parametrize("role_id", sorted(ROLES))
+def test_no_role_has_a_wildcard_action(role_id):
+    for statement in _statements(ROLES[role_id]):
+        for action in _listed(statement["Action"]):
+            assert "*" not in action, f"{role_id}: {action}"
+
+
+@pytest.mark.parametrize("role_id", sorted(ROLES))
+def test_s3_writes_name_a_key_prefix_and_nothing_destroys_history(role_id):
+    for statement in _statements(ROLES[role_id]):
+        actions = _listed(statement["Action"])
+        for action in actions:
+            assert not any(fnmatch.fnmatch(action, pattern) for pattern in S3_FORBIDDEN), (
+                f"{role_id}: {action}")
+        if not any(action in S3_OBJECT_WRITES for action in actions):
+            continue
+        for resource in _listed(statement["Resource"]):
+            text = _resource_text(resource)
+            # "${MessageBucket.Arn}/<prefix>/*", never the bucket or all of its keys.
+            assert '"${MessageBucket.Arn}/' in text, f"{role_id}: {text}"
+            assert '"${MessageBucket.Arn}/*"' not in text, f"{role_id}: {text}"
+
+
+@pytest.mark.parametrize("role_id", sorted(ROLES))
+def test_only_execution_managed_policies(role_id):
+    for arn in ROLES[role_id]["Properties"].get("ManagedPolicyArns", []):
+        name = _resource_text(arn).rsplit("/", 1)[-1].strip('"}')
+        assert name in ALLOWED_MANAGED, f"{role_id}: {arn}"
+
+
+def test_the_api_cannot_delete_object_versions_or_touch_bucket_settings():
+    actions = {action for statement in _statements(ROLES["ApiFunctionRole"])
+               for action in _listed(statement["Action"])}
+    assert {action for action in actions if action.startswith("s3:")} == {
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+
+
+def test_the_edge_touches_only_its_counters_in_the_table():
+    [dynamodb] = [statement for statement in _statements(ROLES["EdgeTaskRole"])
+                  if any(action.startswith("dynamodb:") for action in
+                         _listed(statement["Action"]))]
+    assert _listed(dynamodb["Action"]) == ["dynamodb:UpdateItem"]
+    assert dynamodb["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
+        "SENT#*"]
