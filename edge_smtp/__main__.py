@@ -61,7 +61,8 @@ def main() -> None:
     if tls_context is not None:
         submission = SubmissionHandler(store, directory, adapters.domains,
                                        config.hostname, executor, config.max_recipients,
-                                       limiter=AuthFailureLimiter())
+                                       limiter=AuthFailureLimiter(),
+                                       sending_limit=adapters.sending_limit)
     asyncio.run(serve(Edge(config, mx, submission, tls_context)))
 
 

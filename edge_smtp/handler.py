@@ -26,8 +26,8 @@ from edge_smtp.protocol import EdgeSMTP
 from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
-from mailcore.errors import AuthenticationFailed, TransientFailure
-from mailcore.ports import RawMessageStore
+from mailcore.errors import AuthenticationFailed, SendingLimitReached, TransientFailure
+from mailcore.ports import RawMessageStore, SendingLimit
 from mailcore.services.accept import accept_message
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 
@@ -141,12 +141,16 @@ class EdgeHandler:
         if has_bare_line_ending(original):
             logger.info("bare line ending refused", peer=server.client_address)
             return replies.BARE_LINE_ENDING
-        refusal = self._check_content(session, original)
+        refusal = self._check_content(session, original) or await self._admit(session, envelope)
         if refusal is not None:
             return refusal
         return await self._store_message(server, session, envelope, original)
 
     def _check_content(self, session: Session, original: bytes) -> str | None:
+        return None
+
+    async def _admit(self, session: Session, envelope: SmtpEnvelope) -> str | None:
+        """The last word before the message is stored: None, or the refusal."""
         return None
 
     async def _store_message(
@@ -207,9 +211,11 @@ class SubmissionHandler(EdgeHandler):
 
     offers_auth = True
 
-    def __init__(self, *args: Any, limiter: AuthFailureLimiter, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limiter: AuthFailureLimiter, sending_limit: SendingLimit,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limiter = limiter
+        self._sending_limit = sending_limit
 
     async def verify_credentials(
         self, server: EdgeSMTP, login: str, password: str
@@ -257,6 +263,20 @@ class SubmissionHandler(EdgeHandler):
         if hosted_candidate(str(recipient), self._domains) is not None:
             return await super()._judge_recipient(server, session, address)
         return str(recipient), ""
+
+    async def _admit(self, session: Session, envelope: SmtpEnvelope) -> str | None:
+        account = _account(session)
+        assert account is not None  # no MAIL before AUTH on this port
+        try:
+            await self._off_loop(self._sending_limit.charge, account, len(envelope.rcpt_tos))
+        except SendingLimitReached:
+            logger.warning("sending limit reached", account=account,
+                           recipients=len(envelope.rcpt_tos))
+            return replies.SENDING_LIMIT
+        except TransientFailure:
+            logger.warning("sending limit unavailable", exc_info=True)
+            return replies.TEMPORARY_ERROR
+        return None
 
     def _check_content(self, session: Session, original: bytes) -> str | None:
         """The header section must be well formed with exactly one From, naming only the

@@ -21,6 +21,7 @@ from edge_smtp.handler import EdgeHandler, SubmissionHandler
 from edge_smtp.server import Edge, EdgeConfig
 from edge_smtp.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
+from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
 from mailcore.ports import RawMessageStore
 from mailcore.services.recipients import HostedDomains
@@ -65,7 +66,8 @@ async def _cancel_sessions() -> None:
 
 @contextmanager
 def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] = ("hamburger.edu",),
-                 accounts: dict[str, str] | None = None, **overrides: object
+                 accounts: dict[str, str] | None = None,
+                 sending_limit: InMemorySendingLimit | None = None, **overrides: object
                  ) -> Iterator[RunningEdge]:
     store = store if store is not None else InMemoryRawMessageStore()
     directory = InMemoryAccountDirectory(ACCOUNTS if accounts is None else accounts)
@@ -80,7 +82,8 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
         domains = HostedDomains.of(hosted)
         mx = EdgeHandler(store, cached, domains, config.hostname, executor, config.max_recipients)
         submission = SubmissionHandler(store, cached, domains, config.hostname, executor,
-                                       config.max_recipients, limiter=AuthFailureLimiter())
+                                       config.max_recipients, limiter=AuthFailureLimiter(),
+                                       sending_limit=sending_limit or InMemorySendingLimit())
         edge = Edge(config, mx, submission, server_context(cert_file, key_file))
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)

@@ -59,9 +59,14 @@ def _json_body() -> dict[str, Any]:
 
 def _limit() -> int:
     text = app.current_event.get_query_string_value("limit", "50") or "50"
-    if not text.isdigit() or not 1 <= int(text) <= reading.MAX_PAGE:
+    if not _is_number(text) or not 1 <= int(text) <= reading.MAX_PAGE:
         raise InvalidRequest(f"limit must be an integer from 1 to {reading.MAX_PAGE}", "limit")
     return int(text)
+
+
+def _is_number(text: str) -> bool:
+    # str.isdigit() is true for "²" and other digits int() refuses.
+    return text.isascii() and text.isdigit()
 
 
 def _path_name(name: str) -> str:
@@ -179,7 +184,7 @@ def get_raw(message_id: str) -> Response[Any]:
 
 @app.get("/v1/messages/<message_id>/attachments/<index>")
 def get_attachment(message_id: str, index: str) -> Response[Any]:
-    if not index.isdigit() or len(index) > 6:
+    if not _is_number(index) or len(index) > 6:
         raise MessageNotFound(f"attachment {index!r}")
     adapters = aws_adapters()
     return _download(reading.read_attachment(_account(), message_id, int(index),
@@ -230,8 +235,9 @@ def create_upload() -> Response[dict[str, Any]]:
     upload = aws_adapters().composer.create_upload(
         _account(), content_type or "application/octet-stream")
     return Response(status_code=201, content_type="application/json",
-                    body={"upload_id": upload.upload_id, "url": upload.url, "method": "PUT",
-                          "expires_in": upload.expires_in})
+                    body={"upload_id": upload.upload_id, "url": upload.form.url,
+                          "method": "POST", "fields": upload.form.fields,
+                          "max_size": upload.max_size, "expires_in": upload.expires_in})
 
 
 # ---- errors ----------------------------------------------------------------------------

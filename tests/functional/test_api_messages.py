@@ -118,8 +118,17 @@ def test_attachment_is_returned_decoded_with_its_type_and_name(api):
     assert part.body == ATTACHMENT
     assert part.headers["content-type"] == "application/pdf"
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9.pdf" in part.headers["content-disposition"]
-    for index in ("1", "x", "-1"):
+    for index in ("1", "x", "-1", "\u00b2", "\u0663", "\u00bd"):
         assert call(api, "GET", f"/v1/messages/{message_id}/attachments/{index}").status == 404
+
+
+@pytest.mark.parametrize("limit", ["\u00b2", "\u0663", "\u00bd", "\uff11", "0", "x", ""])
+def test_a_limit_that_is_not_an_ascii_number_is_400(api, limit):
+    reply = call(api, "GET", "/v1/mailboxes/Inbox/messages", query={"limit": limit})
+    if limit == "":
+        assert reply.status == 200  # absent: the default page
+    else:
+        assert (reply.status, reply.error["field"]) == (400, "limit")
 
 
 def test_bodies_over_the_response_limit_are_a_redirect_to_a_short_lived_link(api):

@@ -126,8 +126,13 @@ def test_a_message_over_the_size_limit_is_413(api):
 def test_upload_is_attached_by_its_id_and_only_by_its_owner(api, stack):
     upload = call(api, "POST", "/v1/uploads", body={"filename": "big.bin",
                                                     "content_type": "application/zip"})
-    assert upload.status == 201 and upload.json["method"] == "PUT"
-    assert "X-Amz-Signature=" in upload.json["url"]
+    assert upload.status == 201 and upload.json["method"] == "POST"
+    # The signed policy that S3 enforces: this key, this type, at most max_size bytes.
+    policy_document = json.loads(base64.b64decode(upload.json["fields"]["policy"]))
+    conditions = policy_document["conditions"]
+    assert ["content-length-range", 1, upload.json["max_size"]] in conditions
+    assert {"Content-Type": "application/zip"} in conditions
+    assert {"key": upload_key(BOB, upload.json["upload_id"])} in conditions
     aws_adapters().store.put_object(upload_key(BOB, upload.json["upload_id"]), b"PK\x03\x04",
                                     "application/zip")
     attachment = {"filename": "big.zip", "content_type": "application/zip",
@@ -184,3 +189,48 @@ def test_repeated_login_failures_are_throttled_alike_for_unknown_addresses(api):
                 body={"address": BOB, "password": "correct horse"}).status == 429
     assert call(api, "POST", "/v1/session", account=None,
                 body={"address": CAROL, "password": "correct horse"}).status == 200
+
+
+def test_sending_beyond_the_hourly_limit_is_429_and_counts_nothing(api, monkeypatch):
+    monkeypatch.setenv("MAILPIPE_SENDING_LIMIT_PER_HOUR", "3")
+    aws_adapters.cache_clear()
+    assert call(api, "POST", "/v1/messages", body={
+        "to": [CAROL, "zoe@crepes.fr"], "text": "two"}).status == 202
+    refused = call(api, "POST", "/v1/messages", body={
+        "to": [CAROL, "zoe@crepes.fr"], "text": "two more"})
+    assert (refused.status, refused.error["code"]) == (429, "throttled")
+    assert 0 < int(refused.headers["retry-after"]) <= 3600
+    assert call(api, "POST", "/v1/messages", body={"to": [CAROL], "text": "one"}).status == 202
+    assert call(api, "POST", "/v1/messages", body={"to": [CAROL], "text": "one"}).status == 429
+
+
+@pytest.mark.parametrize("decoded", ["line\r\nInjected: yes", "bare\nlf", "tab\there",
+                                     "nul\x00byte"])
+def test_a_reply_to_a_subject_with_control_characters_is_sent(api, stack, decoded):
+    encoded = f"=?utf-8?b?{base64.b64encode(decoded.encode()).decode()}?="
+    message_id = deliver("placeholder", BOB, extra_headers="")
+    raw = aws_adapters().store.get_raw(aws_adapters().mailboxes.get(BOB, message_id).raw_key)
+    hostile = raw.replace(b"Subject: placeholder", b"Subject: " + encoded.encode())
+    hostile_id = _deliver_raw(hostile)
+
+    reply = call(api, "POST", "/v1/messages", body={"to": [CAROL], "text": "ok",
+                                                    "in_reply_to": hostile_id})
+
+    assert reply.status == 202, reply.body
+    sent, _ = _stored(stack, reply.json["id"])
+    assert "Injected" not in sent.keys()
+    assert sent["Subject"].startswith("Re: ")
+
+
+def _deliver_raw(raw: bytes) -> str:
+    from datetime import UTC, datetime
+
+    from mailcore.domain.envelope import Envelope
+    from mailcore.domain.ids import new_message_id
+    from mailcore.services.filing import file_inbound
+
+    adapters = aws_adapters()
+    key = adapters.store.put(new_message_id(), raw, Envelope(
+        mail_from="alice@crepes.fr", rcpt_tos=(BOB,), peer="192.0.2.1", helo="crepes.fr",
+        tls=False, received_at=datetime.now(UTC)))
+    return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains).message_id

@@ -154,3 +154,19 @@ def test_a_hosted_recipient_without_an_account_is_refused_at_rcpt():
         assert (code, reply[:5]) == (550, b"5.1.1")
         assert client.rcpt("carol@hamburger.edu")[0] == 250
         assert client.rcpt("zoe@elsewhere.test")[0] == 250
+
+
+def test_recipients_beyond_the_hourly_sending_limit_get_450_4_7_1():
+    from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
+
+    store = InMemoryRawMessageStore()
+    with running_edge(store, sending_limit=InMemorySendingLimit(per_hour=3)) as edge:
+        client = _session(edge)
+        client.login(BOB, "bob-password")
+        assert client.sendmail(BOB, ["zoe@elsewhere.test", "yan@elsewhere.test"],
+                               OWN_MESSAGE) == {}
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail(BOB, ["zoe@elsewhere.test", "yan@elsewhere.test"], OWN_MESSAGE)
+        assert (refused.value.smtp_code, refused.value.smtp_error[:5]) == (450, b"4.7.1")
+        assert client.sendmail(BOB, ["zoe@elsewhere.test"], OWN_MESSAGE) == {}
+    assert len(store.message_keys()) == 2

@@ -28,6 +28,7 @@ class Settings:
     retry_schedule: str = ""
     give_up_after: str = ""
     fault_filing: str = ""  # fault injection for durability tests (adapters/faults.py)
+    sending_limit_per_hour: int = 1000  # recipients per account (template parameter)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -54,4 +55,6 @@ class Settings:
             retry_schedule=environ.get("MAILPIPE_RETRY_SCHEDULE", ""),
             give_up_after=environ.get("MAILPIPE_GIVE_UP_AFTER", ""),
             fault_filing=environ.get("MAILPIPE_FAULT_FILING", ""),
+            sending_limit_per_hour=int(environ.get("MAILPIPE_SENDING_LIMIT_PER_HOUR")
+                                       or 1000),
         )

@@ -57,6 +57,10 @@ class Throttled(MailError):
         self.retry_after = retry_after
 
 
+class SendingLimitReached(Throttled):
+    public = "sending limit reached, try again later"
+
+
 class Unauthenticated(MailError):
     """No verified identity came with the request."""
 

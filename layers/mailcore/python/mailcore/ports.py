@@ -28,6 +28,12 @@ class RawMessageStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class UploadForm:
+    url: str
+    fields: dict[str, str]  # form fields to send before the file's
+
+
 class ObjectStore(Protocol):
     """The rest of what the mailbox API keeps in the raw store: drafts, uploads, links."""
 
@@ -51,8 +57,9 @@ class ObjectStore(Protocol):
         was stored with: for bodies over the API's response limit."""
         ...
 
-    def upload_link(self, key: str, content_type: str) -> str:
-        """A short-lived URL to PUT an object of this content type."""
+    def upload_form(self, key: str, content_type: str, max_size: int) -> UploadForm:
+        """A short-lived form to POST one object of this content type and at most
+        `max_size` bytes to (the store refuses a larger one)."""
         ...
 
 
@@ -127,6 +134,15 @@ class LoginThrottle(Protocol):
     def failed(self, address: str) -> None: ...
 
     def succeeded(self, address: str) -> None: ...
+
+
+class SendingLimit(Protocol):
+    """Recipients an account may send to in an hour, on every way of sending."""
+
+    def charge(self, account: str, recipients: int) -> None:
+        """Count `recipients` for this hour; raise SendingLimitReached, counting nothing,
+        when they would go over the limit."""
+        ...
 
 
 class AccountDirectory(Protocol):

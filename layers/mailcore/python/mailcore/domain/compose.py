@@ -74,8 +74,7 @@ class Composition(Generic[AttachmentT]):
 def is_one_line(text: str) -> bool:
     """Fit for a header: no control characters (tab aside) and no line or paragraph
     separators, all of which Python's email package (rightly) treats as line breaks."""
-    return not any((unicodedata.category(char) in {"Cc", "Zl", "Zp"} and char != "\t")
-                   for char in text)
+    return one_line(text) == text
 
 
 def recipient_address(text: str, field_name: str = "to") -> HeaderAddress:
@@ -103,11 +102,20 @@ def message_id_header(message_id: str, author: str) -> str:
     return f"<{message_id}@{author.rsplit('@', 1)[-1]}>"
 
 
+def one_line(text: str) -> str:
+    """`text` fit for a header: what is_one_line refuses becomes a space. A received
+    subject may decode (from encoded words) to CR, LF or NUL."""
+    return "".join(" " if (unicodedata.category(char) in {"Cc", "Zl", "Zp"} and char != "\t")
+                   else char for char in text)
+
+
 def reply_subject(subject: str) -> str:
+    subject = one_line(subject)
     return subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}"
 
 
 def forward_subject(subject: str) -> str:
+    subject = one_line(subject)
     return subject if _FORWARD_PREFIX.match(subject) else f"Fwd: {subject}"
 
 

@@ -34,6 +34,8 @@ from mailcore.ports import (
     MailboxRepository,
     ObjectStore,
     RawMessageStore,
+    SendingLimit,
+    UploadForm,
 )
 from mailcore.services.accept import accept_message
 from mailcore.services.recipients import HostedDomains, hosted_candidate
@@ -65,7 +67,8 @@ class Submitted:
 @dataclass(frozen=True)
 class Upload:
     upload_id: str
-    url: str
+    form: UploadForm
+    max_size: int
     expires_in: int
 
 
@@ -79,6 +82,7 @@ class Composer:
     objects: ObjectStore
     directory: AccountDirectory
     domains: HostedDomains
+    sending_limit: SendingLimit
     hostname: str
 
     def send(self, account: str, request: ComposeRequest, client_ip: str) -> Submitted:
@@ -127,8 +131,9 @@ class Composer:
 
     def create_upload(self, account: str, content_type: str) -> Upload:
         upload_id = new_message_id()
-        url = self.objects.upload_link(upload_key(account, upload_id), content_type)
-        return Upload(upload_id, url, UPLOAD_LINK_SECONDS)
+        form = self.objects.upload_form(upload_key(account, upload_id), content_type,
+                                        MAX_MESSAGE_BYTES)
+        return Upload(upload_id, form, MAX_MESSAGE_BYTES, UPLOAD_LINK_SECONDS)
 
     # ---- helpers -----------------------------------------------------------------------
     def _submit(self, account: str, message_id: str, raw: bytes, recipients: tuple[str, ...],
@@ -139,6 +144,7 @@ class Composer:
             hosted = hosted_candidate(recipient, self.domains)
             if hosted is not None and not self.directory.is_account(hosted):
                 raise InvalidRequest(f"no mailbox {recipient} here", "to")
+        self.sending_limit.charge(account, len(recipients))
         trace = (f"Received: from [{client_ip}]\r\n\tby {self.hostname} (mailpipe) with HTTPS"
                  f" id {message_id};\r\n\t{email.utils.format_datetime(now)}\r\n").encode()
         envelope = Envelope(mail_from=account, rcpt_tos=recipients, peer=client_ip,

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import envelope_key, message_id_of_key, message_key
 from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable, TooLarge
+from mailcore.ports import UploadForm
 from mailcore.presentation import attachment_disposition
 
 if TYPE_CHECKING:
@@ -109,11 +110,15 @@ class S3RawMessageStore:
         return self._client.generate_presigned_url(
             "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=LINK_SECONDS)
 
-    def upload_link(self, key: str, content_type: str) -> str:
-        return self._client.generate_presigned_url(
-            "put_object", Params={"Bucket": self._bucket, "Key": key,
-                                  "ContentType": content_type},
+    def upload_form(self, key: str, content_type: str, max_size: int) -> UploadForm:
+        # A presigned POST, unlike a presigned PUT, carries a policy that S3 enforces:
+        # this key, this type, at most max_size bytes.
+        post = self._client.generate_presigned_post(
+            Bucket=self._bucket, Key=key, Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_size]],
             ExpiresIn=LINK_SECONDS)
+        return UploadForm(post["url"], {name: str(value)
+                                        for name, value in post["fields"].items()})
 
     def _get(self, key: str) -> bytes:
         with _reading(key):

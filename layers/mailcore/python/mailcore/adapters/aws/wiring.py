@@ -15,6 +15,7 @@ from mailcore.adapters.aws.clients import (
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
 from mailcore.adapters.aws.dynamodb_mailbox import DynamoMailboxRepository
+from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
 from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
 from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
@@ -34,13 +35,14 @@ class AwsAdapters:
     outgoing: SqsDeliveryQueue | None
     ledger: DynamoDeliveryLedger
     throttle: DynamoLoginThrottle
+    sending_limit: DynamoSendingLimit
     filing_faults: FilingFaults | None
 
     @property
     def composer(self) -> Composer:
         return Composer(mailboxes=self.mailboxes, editor=self.mailboxes, store=self.store,
                         objects=self.store, directory=self.directory, domains=self.domains,
-                        hostname=self.settings.hostname)
+                        sending_limit=self.sending_limit, hostname=self.settings.hostname)
 
 
 @cache
@@ -58,6 +60,8 @@ def aws_adapters() -> AwsAdapters:
                                   settings.table) if settings.outgoing_queue_url else None,
         ledger=DynamoDeliveryLedger(dynamodb_client(), settings.table),
         throttle=DynamoLoginThrottle(dynamodb_client(), settings.table),
+        sending_limit=DynamoSendingLimit(dynamodb_client(), settings.table,
+                                         settings.sending_limit_per_hour),
         filing_faults=(FilingFaults.from_config(settings.fault_filing)
                        if settings.fault_filing else None),
     )
