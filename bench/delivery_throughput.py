@@ -25,7 +25,7 @@ MESSAGE = (b"From: alice@crepes.fr\r\nTo: bob@hamburger.test\r\nSubject: bench\r
 
 
 def _send(port: int, messages: int, per_pool: int) -> tuple[float, int]:
-    hops = [NextHop("127.0.0.1", port)]
+    hops = [NextHop("127.0.0.1", port, operator_named=True)]
     connections = 0
     started = time.perf_counter()
     for first in range(0, messages, per_pool):

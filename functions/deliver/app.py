@@ -32,15 +32,31 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 _pool: SmtpClientPool | None = None
 
 
+# What one job may take: connecting, EHLO, STARTTLS, AUTH and the transaction, each
+# bounded by the SMTP client's timeout; a job that may not finish is not started.
+SECONDS_PER_JOB = 60
+
+
 class DeliveryDeferred(Exception):
     """Leaves the job on the queue; its visibility timeout is the wait before the retry."""
 
 
-def record_handler(record: SQSRecord) -> None:
+def _retry_later(record: SQSRecord, seconds: int) -> None:
+    sqs_client().change_message_visibility(
+        QueueUrl=aws_adapters().settings.outgoing_queue_url or "",
+        ReceiptHandle=record.receipt_handle, VisibilityTimeout=max(0, seconds))
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     assert _pool is not None
     adapters, delivery = aws_adapters(), delivery_adapters()
     job = DeliveryJob.from_json(record.body)
     logger.append_keys(message_id=job.message_id, domain=job.domain)
+    if lambda_context.get_remaining_time_in_millis() < SECONDS_PER_JOB * 1000:
+        # Past the timeout the whole batch would fail and come back; this job alone
+        # comes back at once instead, to the next invocation.
+        _retry_later(record, 0)
+        raise DeliveryDeferred("not enough time left in this invocation")
     outcome = deliver_job(
         job, attempt=int(record.attributes.approximate_receive_count), now=datetime.now(UTC),
         store=adapters.store, hops=delivery.hops, sender=_pool, ledger=delivery.ledger,
@@ -50,10 +66,7 @@ def record_handler(record: SQSRecord) -> None:
         if count:
             metrics.add_metric(f"Recipients{state.value.title()}", MetricUnit.Count, count)
     if outcome.retry_in is not None:
-        sqs_client().change_message_visibility(
-            QueueUrl=adapters.settings.outgoing_queue_url or "",
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=max(1, int(outcome.retry_in.total_seconds())))
+        _retry_later(record, max(1, int(outcome.retry_in.total_seconds())))
         raise DeliveryDeferred(f"retry in {outcome.retry_in}")
 
 

@@ -65,7 +65,7 @@ def test_a_batch_to_one_domain_goes_over_one_connection(deliver, stack, monkeypa
     with running_edge(hosted=("elsewhere.test",), accounts={"zoe@elsewhere.test": "x"}) as edge:
         monkeypatch.setenv("MAILPIPE_MX_OVERRIDES", f"elsewhere.test=127.0.0.1:{edge.mx_port}")
         _submit(10, "zoe@elsewhere.test")
-        response = deliver.lambda_handler(_batch(stack), Context())
+        response = deliver.lambda_handler(_batch(stack), Context(120_000))
     assert response == {"batchItemFailures": []}
     assert [pool.connections_opened for pool in pools] == [1]
     assert len(edge.store.message_keys()) == 10
@@ -78,7 +78,7 @@ def test_deferred_job_stays_queued_with_its_retry_delay(deliver, stack, monkeypa
     _submit(1, "zoe@elsewhere.test")
     batch = _batch(stack)
 
-    response = deliver.lambda_handler(batch, Context())
+    response = deliver.lambda_handler(batch, Context(120_000))
 
     assert response == {"batchItemFailures": [{"itemIdentifier":
                                                batch["Records"][0]["messageId"]}]}
@@ -87,6 +87,24 @@ def test_deferred_job_stays_queued_with_its_retry_delay(deliver, stack, monkeypa
     statuses = ledger.statuses(job["message_id"], "elsewhere.test")
     assert statuses["zoe@elsewhere.test"].state.value == "deferred"
     assert "4.4.1 connection to 127.0.0.1" in statuses["zoe@elsewhere.test"].reply
+
+
+def test_jobs_the_invocation_has_no_time_left_for_go_back_to_the_queue_at_once(
+        deliver, stack, monkeypatch):
+    with running_edge(hosted=("elsewhere.test",), accounts={"zoe@elsewhere.test": "x"}) as edge:
+        monkeypatch.setenv("MAILPIPE_MX_OVERRIDES", f"elsewhere.test=127.0.0.1:{edge.mx_port}")
+        _submit(3, "zoe@elsewhere.test")
+        batch = _batch(stack)
+        assert len(batch["Records"]) == 3
+        # Time for two jobs; the third finds less than one job may take.
+        response = deliver.lambda_handler(batch, Context(120_000, 120_000, 30_000))
+    assert response == {"batchItemFailures": [
+        {"itemIdentifier": batch["Records"][2]["messageId"]}]}
+    assert len(edge.store.message_keys()) == 2
+    # Visible again at once, not after the queue's 12-minute visibility timeout.
+    again = boto3.client("sqs", region_name=REGION).receive_message(
+        QueueUrl=stack.outputs["OutgoingQueueUrl"], MaxNumberOfMessages=10)["Messages"]
+    assert [message["Body"] for message in again] == [batch["Records"][2]["body"]]
 
 
 def _queue_depth(url: str) -> int:
@@ -102,7 +120,7 @@ def test_operator_lists_retries_and_redrives_jobs(deliver, stack, monkeypatch):
 
     monkeypatch.setenv("MAILPIPE_MX_OVERRIDES", f"elsewhere.test=127.0.0.1:{free_port()}")
     _submit(1, "zoe@elsewhere.test")
-    deliver.lambda_handler(_batch(stack), Context())  # deferred, now in flight
+    deliver.lambda_handler(_batch(stack), Context(120_000))  # deferred, now in flight
     target = QueueTarget(boto3.client("sqs", region_name=REGION),
                          boto3.client("dynamodb", region_name=REGION),
                          stack.outputs["MailboxTableName"], stack.outputs["OutgoingQueueUrl"],

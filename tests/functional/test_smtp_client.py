@@ -22,7 +22,7 @@ RAW = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: hi\r\n\r\nbod
 
 
 def _hop(port: int) -> list[NextHop]:
-    return [NextHop("127.0.0.1", port)]
+    return [NextHop("127.0.0.1", port, operator_named=True)]
 
 
 def test_one_connection_carries_many_messages_with_rset_between():
@@ -75,7 +75,8 @@ def test_message_over_the_peers_size_is_refused_without_sending():
 def test_unreachable_hop_falls_through_to_the_next_mx():
     with running_edge() as edge:
         pool = SmtpClientPool("crepes.fr")
-        [reply] = pool.send([NextHop("127.0.0.1", free_port()), NextHop("127.0.0.1", edge.mx_port)],
+        [reply] = pool.send([NextHop("127.0.0.1", free_port(), operator_named=True),
+                             NextHop("127.0.0.1", edge.mx_port, operator_named=True)],
                             "alice@crepes.fr", (BOB,), RAW)
         pool.close()
         assert reply.code == 250
@@ -135,3 +136,25 @@ def test_relay_mode_requires_tls_and_authenticates():
         [refused] = wrong.send(_hop(edge.submission_port), "bob@hamburger.edu",
                                ("zoe@elsewhere.test",), RAW)
         assert refused.code == 0 and refused.text.startswith("4.4.1")  # deferred, not lost
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "169.254.169.254",
+                                  "10.1.2.3", "192.168.0.1", "0.0.0.0"])
+def test_a_next_hop_from_dns_on_a_non_public_address_is_never_connected_to(host):
+    """An MX record is anyone's to write: pointed at loopback, the VPC or the instance
+    metadata address, it must not make our SMTP client connect there."""
+    with running_edge() as edge:
+        pool = SmtpClientPool("crepes.fr", timeout=2)
+        [reply] = pool.send([NextHop(host, edge.mx_port)], "alice@crepes.fr", (BOB,), RAW)
+        pool.close()
+        assert (reply.code, reply.text[:5]) == (550, "5.4.4")
+        assert edge.store.message_keys() == []
+
+
+def test_an_operator_named_hop_may_be_on_loopback():
+    with running_edge() as edge:
+        pool = SmtpClientPool("crepes.fr")
+        [reply] = pool.send([NextHop("localhost", edge.mx_port, operator_named=True)],
+                            "alice@crepes.fr", (BOB,), RAW)
+        pool.close()
+        assert reply.code == 250

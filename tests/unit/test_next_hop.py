@@ -67,5 +67,5 @@ def test_overrides_bypass_dns():
     resolver = FakeResolver({})
     hops = DnsNextHopResolver(resolver, overrides=parse_overrides(
         "Hamburger.edu=127.0.0.1:2525, crepes.fr=localhost:3525"))
-    assert hops.resolve("hamburger.edu") == [NextHop("127.0.0.1", 2525)]
+    assert hops.resolve("hamburger.edu") == [NextHop("127.0.0.1", 2525, operator_named=True)]
     assert resolver.asked == []

@@ -163,6 +163,10 @@ class DeliveryQueue(Protocol):
 class NextHop:
     host: str
     port: int
+    # Named by the operator (the relay, an --mx override): it may be on any address. A
+    # hop found in DNS must have a public one, or anyone's MX record could point our
+    # SMTP client at loopback, the VPC or the metadata service.
+    operator_named: bool = False
 
 
 class NextHopResolver(Protocol):

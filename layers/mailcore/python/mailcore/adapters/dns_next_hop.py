@@ -67,7 +67,8 @@ class RelayNextHop:
 
 def parse_hop(text: str, default_port: int = 25) -> NextHop:
     host, _, port = text.strip().rpartition(":") if ":" in text else (text.strip(), "", "")
-    return NextHop(host or text.strip(), int(port) if port else default_port)
+    return NextHop(host or text.strip(), int(port) if port else default_port,
+                   operator_named=True)
 
 
 def parse_overrides(text: str) -> dict[str, NextHop]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
 import smtplib
+import socket
 import ssl
 
 from mailcore.observability import logger
@@ -15,6 +17,11 @@ _LINE_ENDING = re.compile(rb"\r\n|\r|\n")
 
 class TlsRequired(smtplib.SMTPException):
     pass
+
+
+class NoPublicAddress(OSError):
+    """A next hop from DNS whose addresses are all loopback, private, link-local or
+    otherwise not on the public Internet: we do not connect there."""
 
 
 class SmtpClientPool:
@@ -42,9 +49,15 @@ class SmtpClientPool:
     def send(self, hops: list[NextHop], mail_from: str, recipients: tuple[str, ...],
              raw: bytes) -> list[RecipientReply]:
         failure = "no next hop"
+        not_public = 0
         for hop in hops:
             try:
                 client = self._connection(hop)
+            except NoPublicAddress as exc:
+                not_public += 1
+                failure = f"4.4.1 {exc}"
+                logger.warning("next hop refused", host=hop.host, port=hop.port, error=str(exc))
+                continue
             except (OSError, smtplib.SMTPException) as exc:
                 failure = f"4.4.1 connection to {hop.host}:{hop.port} failed: {exc}"
                 logger.info("next hop unavailable", host=hop.host, port=hop.port, error=str(exc))
@@ -54,6 +67,11 @@ class SmtpClientPool:
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop(hop)
                 failure = f"4.4.2 connection to {hop.host} lost: {exc}"
+        if hops and not_public == len(hops):
+            # Every MX host points inside: a misconfigured or hostile domain, not a
+            # passing fault (as Postfix bounces mail whose MX loops back to itself).
+            return [RecipientReply(rcpt, 550, "5.4.4 no next hop with a public address",
+                                   None) for rcpt in recipients]
         return [RecipientReply(rcpt, 0, failure, None) for rcpt in recipients]
 
     def close(self) -> None:
@@ -70,7 +88,10 @@ class SmtpClientPool:
                 return client
             except (OSError, smtplib.SMTPException):
                 self._drop(hop)
-        client = smtplib.SMTP(hop.host, hop.port, local_hostname=self._local_hostname,
+        # Connect to the address checked, not to the name again (DNS could answer
+        # differently a second time).
+        address = hop.host if hop.operator_named else public_address(hop)
+        client = smtplib.SMTP(address, hop.port, local_hostname=self._local_hostname,
                               timeout=self._timeout)
         try:
             client.ehlo()
@@ -137,3 +158,16 @@ class SmtpClientPool:
     def _all(recipients: tuple[str, ...], code: int, text: str,
              hop: NextHop) -> list[RecipientReply]:
         return [RecipientReply(rcpt, code, text, hop.host) for rcpt in recipients]
+
+
+def public_address(hop: NextHop) -> str:
+    """The first public address of `hop` (its A/AAAA records), or NoPublicAddress."""
+    try:
+        found = socket.getaddrinfo(hop.host, hop.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OSError(f"{hop.host} does not resolve: {exc}") from exc
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address.is_global:
+            return str(address)
+    raise NoPublicAddress(f"{hop.host} has no public address")
