@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     queue.add_argument("action", nargs="?", choices=["list", "retry", "redrive"],
                        default="list", help="list jobs (default); retry deferred jobs now; "
                        "move dead-lettered jobs back to the queue")
+    queue.add_argument("--inbound", action="store_true",
+                       help="with redrive: the inbound dead-letter queue (messages that "
+                       "could not be filed) back to the inbound queue")
     _add_stack_options(queue)
     return parser
 
@@ -145,8 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                              outputs["OutgoingQueueUrl"], outputs["OutgoingDeadLetterQueueUrl"])
         if arguments.action == "retry":
             print(f"{retry_deferred(target)} job(s) queued again")
+        elif arguments.action == "redrive" and arguments.inbound:
+            moved = redrive(target.sqs, outputs["InboundDeadLetterQueueUrl"],
+                            outputs["InboundQueueUrl"])
+            print(f"{moved} message(s) moved back from the inbound dead-letter queue")
         elif arguments.action == "redrive":
-            print(f"{redrive(target)} job(s) moved back from the dead-letter queue")
+            moved = redrive(target.sqs, target.dead_letter_url, target.queue_url)
+            print(f"{moved} job(s) moved back from the dead-letter queue")
         else:
             print("\n".join(list_jobs(target)))
         return 0

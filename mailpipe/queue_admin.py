@@ -1,4 +1,5 @@
-"""`mailpipe queue`: what the outgoing queue holds, and putting jobs back on it."""
+"""`mailpipe queue`: what the outgoing queue holds, and putting jobs (or inbound messages
+that could not be filed) back on their queues."""
 
 from __future__ import annotations
 
@@ -59,16 +60,17 @@ def _ledger(target: QueueTarget) -> DynamoDeliveryLedger:
     return DynamoDeliveryLedger(target.dynamodb, target.table)
 
 
-def redrive(target: QueueTarget) -> int:
-    """Move dead-lettered jobs back to the outgoing queue."""
+def redrive(sqs: Any, dead_letter_url: str, queue_url: str) -> int:
+    """Move what a dead-letter queue holds back to its queue: delivery jobs to the outgoing
+    queue, or (after a fix) messages that could not be filed to the inbound queue. Both
+    consumers are idempotent, so a message moved twice does no harm."""
     moved = 0
     while True:
-        messages = target.sqs.receive_message(QueueUrl=target.dead_letter_url,
-                                              MaxNumberOfMessages=10).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=dead_letter_url,
+                                       MaxNumberOfMessages=10).get("Messages", [])
         if not messages:
             return moved
         for message in messages:
-            target.sqs.send_message(QueueUrl=target.queue_url, MessageBody=message["Body"])
-            target.sqs.delete_message(QueueUrl=target.dead_letter_url,
-                                      ReceiptHandle=message["ReceiptHandle"])
+            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1

@@ -137,6 +137,6 @@ def test_operator_lists_retries_and_redrives_jobs(deliver, stack, monkeypatch):
         QueueUrl=target.dead_letter_url, MessageBody='{"dead": true}')
     assert list_jobs(target)[-2:] == ["dead-letter queue: 1 job(s)",
                                       'dead (not a delivery job) {"dead": true}']
-    assert redrive(target) == 1
+    assert redrive(target.sqs, target.dead_letter_url, target.queue_url) == 1
     assert _queue_depth(target.dead_letter_url) == 0
     assert _queue_depth(target.queue_url) == 3

@@ -193,3 +193,25 @@ def test_envelope_rides_on_the_message_object_unless_too_large_for_metadata(stac
         assert listed["KeyCount"] == (2 if separate else 1)
         assert store.get_message(key) == (envelope, b"Subject: x\r\n\r\nbody\r\n")
         assert store.get_envelope(key) == envelope
+
+
+def test_operator_redrives_the_inbound_dead_letter_queue_and_the_messages_are_filed(
+        stack, store_inbound):
+    from mailpipe.cli import _parser
+    from mailpipe.queue_admin import redrive
+
+    key = _store(SEED, "bob@hamburger.edu")
+    sqs = boto3.client("sqs", region_name=REGION)
+    inbound, dead = stack.outputs["InboundQueueUrl"], stack.outputs["InboundDeadLetterQueueUrl"]
+    # As after five failed receives: the notification waits in the dead-letter queue.
+    for message in sqs.receive_message(QueueUrl=inbound, MaxNumberOfMessages=10)["Messages"]:
+        sqs.send_message(QueueUrl=dead, MessageBody=message["Body"])
+        sqs.delete_message(QueueUrl=inbound, ReceiptHandle=message["ReceiptHandle"])
+
+    arguments = _parser().parse_args(["queue", "redrive", "--inbound"])
+    assert (arguments.action, arguments.inbound) == ("redrive", True)
+    assert redrive(sqs, dead, inbound) >= 1
+    assert store_inbound.lambda_handler(_notifications(stack), Context()) == {
+        "batchItemFailures": []}
+    assert [message.raw_key for message in _inbox("bob@hamburger.edu")] == [key]
+    assert "Messages" not in sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10)
