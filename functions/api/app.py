@@ -171,7 +171,7 @@ def change_message(message_id: str) -> dict[str, Any]:
 def delete_message(message_id: str) -> dict[str, Any]:
     adapters = aws_adapters()
     result = changes.delete_message(_account(), message_id, adapters.mailboxes,
-                                    adapters.mailboxes, adapters.store, adapters.ledger)
+                                    adapters.mailboxes, adapters.store)
     return {"id": message_id, "result": result.value}
 
 

@@ -60,7 +60,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     outcome = deliver_job(
         job, attempt=int(record.attributes.approximate_receive_count), now=datetime.now(UTC),
         store=adapters.store, hops=delivery.hops, sender=_pool, ledger=delivery.ledger,
-        policy=delivery.policy, reporting_mta=adapters.settings.hostname)
+        policy=delivery.policy, reporting_mta=adapters.settings.hostname,
+        references=adapters.references, objects=adapters.store)
     for state in RecipientState:
         count = sum(status.state is state for status in outcome.statuses)
         if count:

@@ -48,7 +48,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         if faults:
             faults.before_filing(key)
         result = file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains,
-                              adapters.outgoing)
+                              adapters.outgoing, references=adapters.references)
         if faults:
             faults.after_filing(key)
         logger.info("message filed", message_id=result.message_id,

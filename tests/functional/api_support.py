@@ -80,14 +80,15 @@ def deliver(subject: str, *rcpts: str, received_at: datetime | None = None,
                         helo="crepes.fr", tls=False,
                         received_at=received_at or datetime.now(UTC))
     key = adapters.store.put(new_message_id(), raw.encode(), envelope)
-    return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains).message_id
+    return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains,
+                        references=adapters.references).message_id
 
 
 def file_submitted(message_id: str) -> None:
     """What store_inbound does when the submitted message's object appears."""
     adapters = aws_adapters()
     file_inbound(f"messages/{message_id}/message.eml", adapters.store, adapters.mailboxes,
-                 adapters.domains, adapters.outgoing)
+                 adapters.domains, adapters.outgoing, references=adapters.references)
 
 
 def counts(api: Any, account: str = BOB) -> dict[str, tuple[int, int]]:

@@ -233,4 +233,5 @@ def _deliver_raw(raw: bytes) -> str:
     key = adapters.store.put(new_message_id(), raw, Envelope(
         mail_from="alice@crepes.fr", rcpt_tos=(BOB,), peer="192.0.2.1", helo="crepes.fr",
         tls=False, received_at=datetime.now(UTC)))
-    return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains).message_id
+    return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains,
+                        references=adapters.references).message_id

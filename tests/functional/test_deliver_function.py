@@ -39,7 +39,8 @@ def _submit(count: int, recipient: str) -> None:
                             submitted_by="bob@hamburger.edu", received_at=datetime.now(UTC))
         key = adapters.store.put(new_message_id(), f"From: bob@hamburger.edu\r\n"
                                  f"Subject: {number}\r\n\r\nhi\r\n".encode(), envelope)
-        file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing)
+        file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing,
+                     references=adapters.references)
 
 
 def _batch(stack) -> dict:

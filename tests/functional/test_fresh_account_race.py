@@ -39,7 +39,8 @@ def test_reading_a_fresh_accounts_folders_while_its_first_mail_is_filed(stack, r
 
     def file_all() -> None:
         for key in keys:
-            file_inbound(key, store, mailboxes, adapters.domains)
+            file_inbound(key, store, mailboxes, adapters.domains,
+                         references=adapters.references)
         filed.set()
 
     def read_until_filed(account: str) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 
 from mailcore.adapters.memory.ledger import InMemoryDeliveryLedger
+from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState
@@ -35,17 +36,20 @@ class ScriptedSender:
         return [RecipientReply(rcpt, *self.codes[rcpt], hops[0].host) for rcpt in recipients]
 
 
-def _run(sender, job=None, attempt=1, now=NOW, ledger=None, store=None):
+def _run(sender, job=None, attempt=1, now=NOW, ledger=None, store=None, references=None):
     store = store or InMemoryRawMessageStore()
+    references = references or InMemoryRawReferences()
     if job is None:
         key = store.put(new_message_id(), RAW, Envelope("alice@crepes.fr", ("x",), "p", "h",
                                                          False))
         job = DeliveryJob(new_message_id(), key, "alice@crepes.fr", "hamburger.edu",
                           tuple(sender.codes), queued_at=NOW)
     ledger = ledger or InMemoryDeliveryLedger()
+    references.hold(job.raw_key, 1)  # the job's own reference (filing holds it)
     outcome = deliver_job(job, attempt=attempt, now=now, store=store, hops=OneHop(),
                           sender=sender, ledger=ledger,
-                          policy=RetryPolicy.parse("5m,10m", "5d"), reporting_mta="crepes.fr")
+                          policy=RetryPolicy.parse("5m,10m", "5d"), reporting_mta="crepes.fr",
+                          references=references, objects=store)
     return outcome, job, ledger, store
 
 
@@ -100,9 +104,11 @@ def test_no_dsn_about_a_message_from_the_null_sender():
     key = store.put(new_message_id(), RAW, Envelope("", ("x",), "p", "h", False))
     job = DeliveryJob(new_message_id(), key, "", "hamburger.edu", ("nobody@hamburger.edu",),
                       queued_at=NOW)
-    outcome, *_ = _run(sender, job=job, store=store)
+    references = InMemoryRawReferences()
+    references.hold(key, 2)  # the job's and the Sent copy's
+    outcome, *_ = _run(sender, job=job, store=store, references=references)
     assert outcome.dsn_message_id is None
-    assert len(store.message_keys()) == 1
+    assert store.message_keys() == [key]  # no DSN stored beside the message
 
 
 def test_backoff_doubles_and_is_capped_by_default():

@@ -6,6 +6,7 @@ import pytest
 
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.outgoing import InMemoryDeliveryQueue
+from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
@@ -15,6 +16,8 @@ from mailcore.services.filing import file_inbound
 from mailcore.services.recipients import HostedDomains
 
 DOMAINS = HostedDomains.of(["hamburger.edu"])
+# Filing holds the raw bytes' references; their accounting is tested on its own.
+REFERENCES = InMemoryRawReferences()
 HEADERS_NAME_DAVE = (
     b"From: alice@crepes.fr\r\nTo: dave@hamburger.edu\r\nSubject: Hi\r\n\r\nHello\r\n"
 )
@@ -30,7 +33,7 @@ def test_bcc_recipient_in_envelope_receives_and_header_only_recipient_does_not()
     store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu")
 
-    result = file_inbound(key, store, mailboxes, DOMAINS)
+    result = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
 
     assert result.filed_for == ("bob@hamburger.edu",)
     assert mailboxes.list_folder("bob@hamburger.edu", INBOX, 10, None).messages
@@ -41,8 +44,8 @@ def test_same_object_filed_twice_yields_one_stored_message_per_recipient():
     store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "carol@hamburger.edu")
 
-    first = file_inbound(key, store, mailboxes, DOMAINS)
-    second = file_inbound(key, store, mailboxes, DOMAINS)
+    first = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
+    second = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
 
     assert set(first.filed_for) == {"bob@hamburger.edu", "carol@hamburger.edu"}
     assert second.filed_for == ()
@@ -55,7 +58,7 @@ def test_remote_recipients_of_unauthenticated_mail_are_neither_filed_nor_queued(
                                   InMemoryDeliveryQueue())
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "zoe@crepes.fr")
 
-    result = file_inbound(key, store, mailboxes, DOMAINS, outgoing)
+    result = file_inbound(key, store, mailboxes, DOMAINS, outgoing, references=REFERENCES)
 
     assert result.queued_for == ()
     assert outgoing.jobs == []
@@ -73,7 +76,7 @@ def test_submitted_mail_is_filed_for_hosted_recipients_sent_copy_and_queued_per_
     key = store.put(new_message_id(), b"From: bob@hamburger.edu\r\n\r\nhi\r\n", envelope)
 
     for _ in range(2):  # at-least-once events
-        result = file_inbound(key, store, mailboxes, DOMAINS, outgoing)
+        result = file_inbound(key, store, mailboxes, DOMAINS, outgoing, references=REFERENCES)
 
     assert [(job.domain, job.recipients) for job in outgoing.jobs] == [
         ("crepes.fr", ("zoe@crepes.fr", "yan@crepes.fr")), ("other.test", ("x@other.test",))]
@@ -89,7 +92,7 @@ def test_unparseable_message_is_filed_with_raw_kept_and_flagged():
     garbage = b"\x00\xff no headers at all \r\n\x00"
     key = _stored(store, garbage, "bob@hamburger.edu")
 
-    file_inbound(key, store, mailboxes, DOMAINS)
+    file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
 
     [stored] = mailboxes.list_folder("bob@hamburger.edu", INBOX, 10, None).messages
     assert stored.summary.parse_problem
@@ -99,4 +102,5 @@ def test_unparseable_message_is_filed_with_raw_kept_and_flagged():
 def test_missing_message_object_is_an_error_not_a_silent_skip():
     store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
     with pytest.raises(MessageNotFound):
-        file_inbound(f"messages/{new_message_id()}/message.eml", store, mailboxes, DOMAINS)
+        file_inbound(f"messages/{new_message_id()}/message.eml", store, mailboxes, DOMAINS,
+                     references=REFERENCES)

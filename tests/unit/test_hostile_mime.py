@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
+from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
@@ -31,6 +32,8 @@ from mailcore.services.reading import read_message
 from mailcore.services.recipients import HostedDomains
 
 DOMAINS = HostedDomains.of(["hamburger.edu"])
+# Filing holds the raw bytes' references; their accounting is tested on its own.
+REFERENCES = InMemoryRawReferences()
 BOB = "bob@hamburger.edu"
 # Generous for a 2-core machine under a parallel test run; an unbounded parse of these
 # inputs takes from seconds to a RecursionError.
@@ -109,8 +112,8 @@ def test_every_hostile_message_is_filed_once_and_readable(raw: bytes) -> None:
     store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
     key = _stored(store, raw)
 
-    first = file_inbound(key, store, mailboxes, DOMAINS)
-    again = file_inbound(key, store, mailboxes, DOMAINS)
+    first = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
+    again = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
 
     assert first.filed_for == (BOB,)
     assert again.filed_for == () and again.already_filed_for == (BOB,)

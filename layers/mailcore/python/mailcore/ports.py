@@ -136,6 +136,25 @@ class LoginThrottle(Protocol):
     def succeeded(self, address: str) -> None: ...
 
 
+class RawReferences(Protocol):
+    """Who still needs a message's raw bytes: its mailbox copies and its delivery jobs.
+    A copy deleted for good gives its reference back in MailboxEditor.remove."""
+
+    def hold(self, raw_key: str, references: int) -> None:
+        """Hold every reference the message will have, before its first copy is filed;
+        a repeat (filing tried again) changes nothing."""
+        ...
+
+    def release_job(self, raw_key: str, domain: str) -> bool:
+        """The delivery job for `domain` is done with the bytes (counted once, however
+        often said); True when nothing needs them any more: the caller deletes them."""
+        ...
+
+    def released(self, raw_key: str) -> bool:
+        """True once every reference was given back: the bytes are gone, or going."""
+        ...
+
+
 class SendingLimit(Protocol):
     """Recipients an account may send to in an hour, on every way of sending."""
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from mailcore.domain.delivery_status import FINAL_STATES
-from mailcore.domain.ids import message_id_of_key
 from mailcore.domain.mailbox import TRASH, StoredMessage
-from mailcore.ports import DeliveryLedger, MailboxEditor, MailboxRepository, ObjectStore
+from mailcore.ports import MailboxEditor, MailboxRepository, ObjectStore
 
 
 @dataclass(frozen=True)
@@ -42,22 +40,14 @@ def change_message(account: str, message_id: str, change: MessageChange,
 
 
 def delete_message(account: str, message_id: str, mailboxes: MailboxRepository,
-                   editor: MailboxEditor, objects: ObjectStore,
-                   ledger: DeliveryLedger) -> Deletion:
+                   editor: MailboxEditor, objects: ObjectStore) -> Deletion:
     """Outside Trash: move to Trash. In Trash: delete for good, and the raw bytes with
-    the last stored message that refers to them, unless a delivery still needs them."""
+    the last reference to them (copies still to be filed and pending deliveries hold
+    theirs: see RawReferences)."""
     if mailboxes.get(account, message_id).folder != TRASH:
         editor.update(account, message_id, lambda message: replace(message, folder=TRASH))
         return Deletion.MOVED_TO_TRASH
     removed, unreferenced = editor.remove(account, message_id)
-    if unreferenced and not _delivery_pending(removed, ledger):
+    if unreferenced:
         objects.delete_message(removed.raw_key)
     return Deletion.DELETED
-
-
-def _delivery_pending(message: StoredMessage, ledger: DeliveryLedger) -> bool:
-    submitted_id = message_id_of_key(message.raw_key)
-    if submitted_id is None:
-        return False  # a draft: never queued
-    return any(status.state not in FINAL_STATES
-               for status in ledger.statuses_of_message(submitted_id).values())

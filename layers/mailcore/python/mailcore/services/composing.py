@@ -34,6 +34,7 @@ from mailcore.ports import (
     MailboxRepository,
     ObjectStore,
     RawMessageStore,
+    RawReferences,
     SendingLimit,
     UploadForm,
 )
@@ -83,6 +84,7 @@ class Composer:
     directory: AccountDirectory
     domains: HostedDomains
     sending_limit: SendingLimit
+    references: RawReferences
     hostname: str
 
     def send(self, account: str, request: ComposeRequest, client_ip: str) -> Submitted:
@@ -110,6 +112,7 @@ class Composer:
         self.objects.put_object(key, raw, "message/rfc822")
         summary = summarise(raw)
         if current is None:
+            self.references.hold(key, 1)  # one copy, in Drafts
             draft = StoredMessage(account=account, message_id=message_id, folder=DRAFTS,
                                   received_at=now, raw_key=key, size=len(raw),
                                   summary=summary, flags=DRAFT_FLAGS)

@@ -21,7 +21,9 @@ from mailcore.observability import logger
 from mailcore.ports import (
     DeliveryLedger,
     NextHopResolver,
+    ObjectStore,
     RawMessageStore,
+    RawReferences,
     RecipientReply,
     SmtpSender,
 )
@@ -47,6 +49,8 @@ def deliver_job(
     ledger: DeliveryLedger,
     policy: RetryPolicy,
     reporting_mta: str,
+    references: RawReferences,
+    objects: ObjectStore,
 ) -> DeliveryOutcome:
     """One delivery attempt. Safe to repeat: recipients already delivered or bounced are
     left alone, so a job delivered twice by SQS sends nothing twice."""
@@ -54,6 +58,8 @@ def deliver_job(
     pending = tuple(rcpt for rcpt in job.recipients
                     if rcpt not in known or known[rcpt].state not in FINAL_STATES)
     if not pending:
+        # Done before; giving the reference back may not have happened (a crash).
+        _done_with_raw(job, references, objects)
         return DeliveryOutcome(list(known.values()), None)
     raw = store.get_raw(job.raw_key)
     try:
@@ -78,11 +84,20 @@ def deliver_job(
     if bounced and job.mail_from:  # never a DSN about a DSN (null reverse-path)
         dsn_id = _bounce(job, raw, bounced, store, reporting_mta, now)
     deferred = any(status.state is RecipientState.DEFERRED for status in statuses)
+    if not deferred:
+        _done_with_raw(job, references, objects)  # after the DSN, which quotes it
     logger.info("delivery attempt", message_id=job.message_id, domain=job.domain,
                 attempt=attempt, delivered=sum(s.state is RecipientState.DELIVERED
                                                for s in statuses),
                 deferred=deferred, bounced=len(bounced))
     return DeliveryOutcome(statuses, retry_in if deferred else None, dsn_id)
+
+
+def _done_with_raw(job: DeliveryJob, references: RawReferences, objects: ObjectStore) -> None:
+    if references.release_job(job.raw_key, job.domain):
+        # The Sent copy and every other copy were deleted while this job was pending.
+        objects.delete_message(job.raw_key)
+        logger.info("raw message deleted after delivery", message_id=job.message_id)
 
 
 def _status(reply: RecipientReply, attempts: int, expired: bool,

@@ -10,9 +10,9 @@ from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import derived_message_id, message_id_of_key
 from mailcore.domain.mailbox import INBOX, SENT, StoredMessage
 from mailcore.domain.message import MessageSummary, summarise
-from mailcore.errors import PermanentFailure
+from mailcore.errors import MessageNotFound, PermanentFailure
 from mailcore.observability import logger
-from mailcore.ports import DeliveryQueue, MailboxRepository, RawMessageStore
+from mailcore.ports import DeliveryQueue, MailboxRepository, RawMessageStore, RawReferences
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 
@@ -30,38 +30,54 @@ def file_inbound(
     mailboxes: MailboxRepository,
     domains: HostedDomains,
     outgoing: DeliveryQueue | None = None,
+    *,
+    references: RawReferences,
 ) -> FilingResult:
     """File the message at `key` for each envelope recipient; safe to repeat.
 
     The edge accepts RCPT TO on the MX port only for existing accounts, so the envelope
     is the routing list; headers are never consulted. A recipient who already has this
-    message gets no second copy, and a delivery job is queued once per domain.
+    message gets no second copy, and a delivery job is queued once per domain. Every
+    reference to the raw bytes is held before the first copy exists.
     """
     message_id = message_id_of_key(key)
     if message_id is None:
         raise PermanentFailure(f"not a message key: {key!r}")
-    envelope, raw = store.get_message(key)
+    try:
+        envelope, raw = store.get_message(key)
+    except MessageNotFound:
+        if references.released(key):
+            # A late duplicate of a notification: filed, then deleted by its owners.
+            logger.info("message already filed and deleted", message_id=message_id)
+            return FilingResult(message_id, (), (), ())
+        raise
     summary = summarise(raw)
-    filed: list[str] = []
-    duplicate: list[str] = []
+    accounts: list[str] = []
     remote: list[str] = []
     for rcpt in dict.fromkeys(envelope.rcpt_tos):
         account = hosted_candidate(rcpt, domains)
-        if account is None:
-            remote.append(rcpt)
-            continue
+        (remote if account is None else accounts).append(account or rcpt)
+    accounts = list(dict.fromkeys(accounts))  # two spellings of one account: one copy
+    jobs = []
+    if envelope.submitted_by and remote:
+        if outgoing is None:
+            raise PermanentFailure("remote recipients but no outgoing queue configured")
+        jobs = jobs_for(message_id, key, envelope.mail_from, remote)
+    sent_copies = 1 if envelope.submitted_by else 0
+    references.hold(key, len(accounts) + sent_copies + len(jobs))
+
+    filed: list[str] = []
+    duplicate: list[str] = []
+    for account in accounts:
         stored = _stored(account, message_id, INBOX, envelope, key, len(raw), summary)
         (filed if mailboxes.file(stored) else duplicate).append(account)
-
     queued: list[str] = []
     if envelope.submitted_by:
         _file_sent_copy(envelope.submitted_by, message_id, envelope, key, raw, summary, mailboxes)
-        if remote:
-            if outgoing is None:
-                raise PermanentFailure("remote recipients but no outgoing queue configured")
-            for job in jobs_for(message_id, key, envelope.mail_from, remote):
-                outgoing.enqueue(job)
-                queued.extend(job.recipients)
+        for job in jobs:
+            assert outgoing is not None
+            outgoing.enqueue(job)
+            queued.extend(job.recipients)
     elif remote:
         # Only submitted mail may go to other domains; the MX refuses them at RCPT.
         logger.warning("remote recipients on unauthenticated mail ignored",

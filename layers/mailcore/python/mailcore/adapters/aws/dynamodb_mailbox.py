@@ -5,7 +5,8 @@ Items (pk, sk):
                                          folder; `version` orders concurrent changes
   ACCOUNT#<address>, FOLDER#<folder id>  a folder's name and counters
   ACCOUNT#<address>, FOLDERNAME#<name>   a user folder's name, held once (unique names)
-  RAW#<raw key>, REFS                    how many stored messages share those raw bytes
+  RAW#<raw key>, REFS                    who still needs those raw bytes
+                                         (dynamodb_raw_references.py)
 The `by_folder` index (folder_pk = <address>#<folder id>, folder_sk = <received>#<id>)
 serves newest-first pages that read O(page) items whatever the folder's size.
 Every change that moves a count is one transaction with the counters it moves.
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences, reference_change
 from mailcore.domain.ids import is_message_id, new_message_id
 from mailcore.domain.mailbox import (
     FOLDER_SEPARATOR,
@@ -60,17 +62,18 @@ class DynamoMailboxRepository:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
+        self._references = DynamoRawReferences(client, table)
 
     # ---- filing and reading ------------------------------------------------------------
     def file(self, message: StoredMessage) -> bool:
         try:
             # One transaction: the message appears once and the folder counts move with it,
             # or neither happens (a repeated event is cancelled by the condition).
+            # The raw bytes' reference was held before (RawReferences.hold).
             self._transact([
                 {"Put": {"TableName": self._table, "Item": _message_item(message, 0),
                          "ConditionExpression": "attribute_not_exists(pk)"}},
                 self._counter(message.account, message.folder, 1, 0 if message.seen else 1),
-                self._raw_references(message.raw_key, 1),
             ])
         except _Cancelled as cancelled:
             if cancelled.failed_condition(0):
@@ -233,9 +236,9 @@ class DynamoMailboxRepository:
                                                                                message_id),
                                 **_version_condition(version)}},
                     self._counter(account, current.folder, -1, 0 if current.seen else -1),
-                    self._raw_references(current.raw_key, -1),
+                    reference_change(self._table, current.raw_key, -1),
                 ])
-                return current, self._forget_raw(current.raw_key)
+                return current, self._references.let_go_if_unreferenced(current.raw_key)
             except _Cancelled as cancelled:
                 if not cancelled.retryable:
                     raise StorageUnavailable("deleting message failed") from cancelled
@@ -307,25 +310,6 @@ class DynamoMailboxRepository:
             # A user folder must still exist: a move into a deleted one fails.
             update["ConditionExpression"] = "attribute_exists(pk)"
         return {"Update": update}
-
-    def _raw_references(self, raw_key: str, delta: int) -> _TransactItem:
-        return {"Update": {"TableName": self._table, "Key": _raw_key(raw_key),
-                           "UpdateExpression": "ADD refs :delta",
-                           "ExpressionAttributeValues": {":delta": {"N": str(delta)}}}}
-
-    def _forget_raw(self, raw_key: str) -> bool:
-        try:
-            self._client.delete_item(
-                TableName=self._table, Key=_raw_key(raw_key),
-                ConditionExpression="attribute_not_exists(refs) OR refs <= :zero",
-                ExpressionAttributeValues={":zero": {"N": "0"}})
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise StorageUnavailable("releasing raw message failed") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable("releasing raw message failed") from exc
-        return True
 
     def _message_item(self, account: str, message_id: str) -> dict[str, Any]:
         if not is_message_id(message_id):
@@ -438,10 +422,6 @@ def _message_key(account: str, message_id: str) -> dict[str, AttributeValueTypeD
 
 def _folder_name_key(account: str, name: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": {"S": _account_pk(account)}, "sk": {"S": f"FOLDERNAME#{name}"}}
-
-
-def _raw_key(raw_key: str) -> dict[str, AttributeValueTypeDef]:
-    return {"pk": {"S": f"RAW#{raw_key}"}, "sk": {"S": "REFS"}}
 
 
 _TABLE_KEYS = ("pk", "sk")

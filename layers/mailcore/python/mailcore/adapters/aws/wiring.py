@@ -15,6 +15,7 @@ from mailcore.adapters.aws.clients import (
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
 from mailcore.adapters.aws.dynamodb_mailbox import DynamoMailboxRepository
+from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
 from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
 from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
@@ -30,6 +31,7 @@ class AwsAdapters:
     settings: Settings
     store: S3RawMessageStore
     mailboxes: DynamoMailboxRepository
+    references: DynamoRawReferences
     directory: CognitoAccountDirectory
     domains: HostedDomains
     outgoing: SqsDeliveryQueue | None
@@ -42,7 +44,8 @@ class AwsAdapters:
     def composer(self) -> Composer:
         return Composer(mailboxes=self.mailboxes, editor=self.mailboxes, store=self.store,
                         objects=self.store, directory=self.directory, domains=self.domains,
-                        sending_limit=self.sending_limit, hostname=self.settings.hostname)
+                        sending_limit=self.sending_limit, references=self.references,
+                        hostname=self.settings.hostname)
 
 
 @cache
@@ -52,6 +55,7 @@ def aws_adapters() -> AwsAdapters:
         settings=settings,
         store=S3RawMessageStore(s3_client(), settings.bucket),
         mailboxes=DynamoMailboxRepository(dynamodb_client(), settings.table),
+        references=DynamoRawReferences(dynamodb_client(), settings.table),
         directory=CognitoAccountDirectory(
             cognito_client(), settings.user_pool_id, settings.user_pool_client_id
         ),

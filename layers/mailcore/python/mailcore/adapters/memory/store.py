@@ -48,5 +48,13 @@ class InMemoryRawMessageStore:
     def get_message(self, key: str) -> tuple[Envelope, bytes]:
         return self.get_envelope(key), self.get_raw(key)
 
+    def delete_message(self, key: str) -> None:
+        """ObjectStore.delete_message: the message and its envelope."""
+        message_id = message_id_of_key(key)
+        with self._lock:
+            self.objects.pop(key, None)
+            if message_id:
+                self.objects.pop(envelope_key(message_id), None)
+
     def message_keys(self) -> list[str]:
         return [key for key in self.objects if message_id_of_key(key)]
