@@ -47,6 +47,10 @@ async def _serve(kind: str, port: int) -> None:
         server = await loop.create_server(
             lambda: SMTP(BareHandler(), hostname="bench", data_size_limit=LIMIT),
             host="127.0.0.1", port=port)
+        print("ready", flush=True)
+        async with server:
+            await server.serve_forever()
+        return
     else:
         from edge_smtp.accounts import CachingAccountDirectory
         from edge_smtp.handler import EdgeHandler
@@ -60,8 +64,8 @@ async def _serve(kind: str, port: int) -> None:
         handler = EdgeHandler(DiscardingStore(), directory, HostedDomains.of(["hamburger.edu"]),
                               "bench", ThreadPoolExecutor(max_workers=8))
         await Edge(config, handler, None, None).start()
-    print("ready", flush=True)
-    await asyncio.Event().wait()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
 
 
 async def _send(port: int, body: bytes) -> bytes:
