@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from edge_throughput import begin_message, open_session, reply
+
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: memory\r\n\r\n"
 LIMIT = 26 * 1024 * 1024  # both servers' SIZE; the messages stay under it
@@ -69,25 +71,14 @@ async def _serve(kind: str, port: int) -> None:
 
 
 async def _send(port: int, body: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-
-    async def reply() -> bytes:
-        while True:
-            line = await reader.readline()
-            if line[3:4] != b"-":
-                return line
-
-    await reply()
-    for command in (b"EHLO client.bench", b"MAIL FROM:<alice@crepes.fr>",
-                    b"RCPT TO:<bob@hamburger.edu>", b"DATA"):
-        writer.write(command + b"\r\n")
-        await reply()
+    reader, writer = await open_session(port)
+    await begin_message(reader, writer)
     view = memoryview(body)
     for start in range(0, len(body), 1024 * 1024):
         writer.write(view[start:start + 1024 * 1024])
         await writer.drain()
     writer.write(b".\r\n")
-    answer = await reply()
+    answer = await reply(reader)
     writer.close()
     return answer
 

@@ -62,33 +62,42 @@ async def _serve(kind: str, port: int) -> None:
 
 
 # -- the client ----------------------------------------------------------------------------
-async def _session(port: int, messages: int, latencies: list[float]) -> None:
+async def reply(reader: asyncio.StreamReader) -> bytes:
+    """The last line of an SMTP reply."""
+    while True:
+        line = await reader.readline()
+        if line[3:4] != b"-":
+            return line
+
+
+async def open_session(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connected, greeted and EHLO said."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-
-    async def reply() -> bytes:
-        while True:
-            line = await reader.readline()
-            if line[3:4] != b"-":
-                return line
-
-    await reply()
+    await reply(reader)
     writer.write(b"EHLO client.bench\r\n")
-    await reply()
+    await reply(reader)
+    return reader, writer
+
+
+async def begin_message(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """MAIL, RCPT and DATA: the server waits for the message."""
+    for command in (b"MAIL FROM:<alice@crepes.fr>", b"RCPT TO:<bob@hamburger.edu>", b"DATA"):
+        writer.write(command + b"\r\n")
+        await reply(reader)
+
+
+async def _session(port: int, messages: int, latencies: list[float]) -> None:
+    reader, writer = await open_session(port)
     for _ in range(messages):
-        writer.write(b"MAIL FROM:<alice@crepes.fr>\r\n")
-        await reply()
-        writer.write(b"RCPT TO:<bob@hamburger.edu>\r\n")
-        await reply()
-        writer.write(b"DATA\r\n")
-        await reply()
+        await begin_message(reader, writer)
         writer.write(MESSAGE + b".\r\n")
         started = time.perf_counter()
-        line = await reply()
+        line = await reply(reader)
         latencies.append(time.perf_counter() - started)
         if not line.startswith(b"250"):
             raise RuntimeError(f"not accepted: {line!r}")
     writer.write(b"QUIT\r\n")
-    await reply()
+    await reply(reader)
     writer.close()
 
 
