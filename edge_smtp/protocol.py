@@ -62,6 +62,7 @@ class EdgeSMTP(SMTP):
         self._greeted = False
         self._in_ehlo = False
         self._receiving_until: float | None = None  # the DATA deadline, while receiving
+        self._in_data = False  # from 354 to the reply: receiving, then storing
         self._expired = False
         self._expiry: asyncio.TimerHandle | None = None
 
@@ -153,7 +154,7 @@ class EdgeSMTP(SMTP):
         self.close_with(replies.TIMEOUT)
 
     def _age_cb(self) -> None:
-        if self._receiving_until is not None:
+        if self._in_data:
             self._expired = True  # the message in flight ends first (see smtp_DATA)
             return
         logger.info("session too old", peer=self.client_address)
@@ -178,6 +179,7 @@ class EdgeSMTP(SMTP):
                            in_use=self._budget.in_use)
             await self.push(replies.INSUFFICIENT_STORAGE)
             return
+        self._in_data = True
         try:
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             refusal = await self._receive(reservation)
@@ -191,6 +193,7 @@ class EdgeSMTP(SMTP):
                 self._set_post_data_state()  # type: ignore[no-untyped-call]
                 await self.push(status)
         finally:
+            self._in_data = False
             reservation.release()
         if self.registry.draining:
             self.close_with(replies.SHUTTING_DOWN)
