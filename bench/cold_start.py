@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ["StoreInboundFunction", "ApiFunction", "DeliverFunction"]
+FUNCTIONS = ["FileMessageFunction", "ServeApiFunction", "DeliverMailFunction"]
 LAYER = "MailcoreLayer"
 TARGET_MS = 300
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")

@@ -36,7 +36,7 @@ PAGE = 50
 
 
 class Context:
-    function_name = "api"
+    function_name = "serve_api"
     memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
     aws_request_id = "bench"
@@ -60,7 +60,7 @@ class ReadCounter:
 
 
 def _load_api() -> Any:
-    spec = importlib.util.spec_from_file_location("api_app", ROOT / "functions/api/app.py")
+    spec = importlib.util.spec_from_file_location("api_app", ROOT / "functions/serve_api/app.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -158,7 +158,7 @@ def main() -> None:
         provisioned = Provisioner(boto3.session.Session(region_name=REGION), None, ROOT,
                                   "bench", REGION).provision(template,
                                                              {"HostedDomains": "example.test"})
-        for name, value in provisioned.functions["ApiFunction"].environment.items():
+        for name, value in provisioned.functions["ServeApiFunction"].environment.items():
             if name.startswith("MAILPIPE_"):
                 os.environ[name] = value
         api = _load_api()

@@ -3,7 +3,7 @@
 The message (text, HTML and three binary attachments, 25 MiB in all) is stored in a
 moto server as the edge stores it; each handler then runs in a fresh process, as in a
 new Lambda execution environment, and reports its peak RSS after import (the
-baseline, same run) and after handling the message: store_inbound filing it, and the
+baseline, same run) and after handling the message: file_message filing it, and the
 api function answering GET /v1/messages/{id} and GET .../attachments/0 for it. The
 functions have 512 MB (the template's MemorySize).
 
@@ -116,7 +116,7 @@ def main() -> None:
             "POWERTOOLS_METRICS_NAMESPACE": "bench",
             "PYTHONPATH": str(ROOT / "layers/mailcore/python"),
             **{name: value for name, value in
-               provisioned.functions["StoreInboundFunction"].environment.items()
+               provisioned.functions["FileMessageFunction"].environment.items()
                if name.startswith("MAILPIPE_")}}
         bucket = provisioned.outputs["MessageBucketName"]
         raw = _message()
@@ -135,9 +135,10 @@ def main() -> None:
         event["Records"][0]["body"] = json.dumps(notification)
 
         runs = [
-            ("store_inbound: file the message", "store_inbound", event),
-            ("api: GET /v1/messages/{id}", "api", _api_event(f"/v1/messages/{message_id}")),
-            ("api: GET .../attachments/0", "api",
+            ("file_message: file the message", "file_message", event),
+            ("serve_api: GET /v1/messages/{id}", "serve_api",
+             _api_event(f"/v1/messages/{message_id}")),
+            ("serve_api: GET .../attachments/0", "serve_api",
              _api_event(f"/v1/messages/{message_id}/attachments/0")),
         ]
         print(f"message: {len(raw) / 2**20:.1f} MiB (text, HTML, 3 attachments); "

@@ -61,7 +61,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Provisioned:
             "AWS::StackName": "test"}, REGION)
         provisioned = Provisioner(boto3.session.Session(region_name=REGION), None, ROOT,
                                   "test", REGION).provision(template, {"HostedDomains": DOMAIN})
-        for name, value in provisioned.functions["StoreInboundFunction"].environment.items():
+        for name, value in provisioned.functions["FileMessageFunction"].environment.items():
             if name.startswith("MAILPIPE_"):
                 monkeypatch.setenv(name, value)
         _reset_adapter_caches()

@@ -21,7 +21,7 @@ BOB, CAROL = "bob@hamburger.edu", "carol@hamburger.edu"
 
 
 class Context:
-    function_name = "api"
+    function_name = "serve_api"
     memory_limit_in_mb = 512
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
     aws_request_id = "test-request"
@@ -71,7 +71,7 @@ def call(api: Any, method: str, path: str, account: str | None = BOB,
 
 def deliver(subject: str, *rcpts: str, received_at: datetime | None = None,
             body: str = "body", extra_headers: str = "") -> str:
-    """Mail from outside, filed as store_inbound files it; returns its id."""
+    """Mail from outside, filed as file_message files it; returns its id."""
     adapters = aws_adapters()
     raw = (f"From: alice@crepes.fr\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n"
            f"Message-ID: <{subject.replace(' ', '.')}@crepes.fr>\r\n{extra_headers}"
@@ -85,7 +85,7 @@ def deliver(subject: str, *rcpts: str, received_at: datetime | None = None,
 
 
 def file_submitted(message_id: str) -> None:
-    """What store_inbound does when the submitted message's object appears."""
+    """What file_message does when the submitted message's object appears."""
     adapters = aws_adapters()
     file_inbound(f"messages/{message_id}/message.eml", adapters.store, adapters.mailboxes,
                  adapters.domains, adapters.outgoing, references=adapters.references)

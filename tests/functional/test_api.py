@@ -13,7 +13,7 @@ from tests.functional.api_support import BOB, CAROL, call, deliver
 
 @pytest.fixture
 def api(stack):
-    return load_function("api")
+    return load_function("serve_api")
 
 
 def _deliver(subject: str, *rcpts: str, received_at: datetime | None = None) -> str:

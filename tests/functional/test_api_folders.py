@@ -12,7 +12,7 @@ ROLE_NAMES = ["Inbox", "Sent", "Drafts", "Trash", "Junk", "Archive"]
 
 @pytest.fixture
 def api(stack):
-    return load_function("api")
+    return load_function("serve_api")
 
 
 def test_every_account_has_the_six_role_folders_before_any_mail(api):

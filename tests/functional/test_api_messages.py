@@ -29,7 +29,7 @@ MULTIPART_BODY = (
 
 @pytest.fixture
 def api(stack):
-    return load_function("api")
+    return load_function("serve_api")
 
 
 def _object_exists(stack, key: str) -> bool:

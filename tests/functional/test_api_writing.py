@@ -20,7 +20,7 @@ from tests.functional.api_support import BOB, CAROL, call, counts, deliver, file
 def api(stack):
     for account in (BOB, CAROL):
         aws_adapters().directory.create_account(account, "correct horse")
-    return load_function("api")
+    return load_function("serve_api")
 
 
 def _stored(stack, message_id: str) -> tuple[email.message.EmailMessage, dict]:

@@ -35,9 +35,9 @@ DOMAINS = HostedDomains.of(["hamburger.edu"])
 # Filing holds the raw bytes' references; their accounting is tested on its own.
 REFERENCES = InMemoryRawReferences()
 BOB = "bob@hamburger.edu"
-# Generous for a 2-core machine under a parallel test run; an unbounded parse of these
-# inputs takes from seconds to a RecursionError.
-READ_SECONDS = 8.0
+# Not a speed target (bench/ has those): a read that had not answered by now would have
+# hung. Each parse is bounded by PARSE_SECONDS, and a read parses at most three times.
+HUNG_SECONDS = 60.0
 
 MULTIPART_KINDS = ("mixed", "alternative", "related", "digest", "parallel", "signed", "report")
 CHARSETS = ("utf-8", "x-unknown", "iso-8859-1", "utf-7", "", "\"", "utf-8''")
@@ -121,7 +121,7 @@ def test_every_hostile_message_is_filed_once_and_readable(raw: bytes) -> None:
     started = time.monotonic()
     view = read_message(BOB, stored.message_id, mailboxes, store)
     attachment_content(store.get_raw(key), 0)
-    assert time.monotonic() - started < READ_SECONDS
+    assert time.monotonic() - started < HUNG_SECONDS
     assert view.stored.message_id == stored.message_id
     assert store.get_raw(key) == raw  # the raw bytes are what is served, whole
 
@@ -135,10 +135,9 @@ def test_nesting_beyond_the_recursion_limit_is_summarised_from_its_header_lines(
 
 
 def test_thousands_of_parts_are_not_parsed_structurally() -> None:
+    # Parsed structurally, this input took 4 s a parse on an idle 2-core machine.
     raw = many_parts(16_000, b"Content-Disposition: attachment\r\n\r\nx\r\n")
-    started = time.monotonic()
     summary, content = summarise(raw), read_content(raw)
-    assert time.monotonic() - started < 1.0  # parsed, this input takes 4 s here
     assert summary.parse_problem == "TooManyParts"
     assert (content.text, content.attachments) == (None, ())
 

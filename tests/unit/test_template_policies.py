@@ -59,7 +59,7 @@ ROLES = {logical_id: resource for logical_id, resource in _translated()["Resourc
 
 
 def test_every_function_and_the_edge_has_a_role_checked_here():
-    assert {"StoreInboundFunctionRole", "DeliverFunctionRole", "ApiFunctionRole",
+    assert {"FileMessageFunctionRole", "DeliverMailFunctionRole", "ServeApiFunctionRole",
             "EdgeTaskRole", "EdgeExecutionRole"} <= set(ROLES)
 
 
@@ -94,7 +94,7 @@ def test_only_execution_managed_policies(role_id):
 
 
 def test_the_api_cannot_delete_object_versions_or_touch_bucket_settings():
-    actions = {action for statement in _statements(ROLES["ApiFunctionRole"])
+    actions = {action for statement in _statements(ROLES["ServeApiFunctionRole"])
                for action in _listed(statement["Action"])}
     assert {action for action in actions if action.startswith("s3:")} == {
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}

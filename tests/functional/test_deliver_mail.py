@@ -16,7 +16,7 @@ from mailcore.domain.ids import new_message_id
 from mailcore.services.filing import file_inbound
 from tests.conftest import REGION, load_function
 from tests.edge_support import running_edge
-from tests.functional.test_store_inbound import Context
+from tests.functional.test_file_message import Context
 
 
 @pytest.fixture
@@ -26,12 +26,12 @@ def deliver(stack, monkeypatch):
     monkeypatch.setenv("MAILPIPE_HOSTNAME", "crepes.fr")
     wiring.aws_adapters.cache_clear()
     delivery_wiring.delivery_adapters.cache_clear()
-    yield load_function("deliver")
+    yield load_function("deliver_mail")
     delivery_wiring.delivery_adapters.cache_clear()
 
 
 def _submit(count: int, recipient: str) -> None:
-    """Submitted mail from a hosted sender, filed as store_inbound would: jobs get queued."""
+    """Submitted mail from a hosted sender, filed as file_message would: jobs get queued."""
     adapters = aws_adapters()
     for number in range(count):
         envelope = Envelope(mail_from="bob@hamburger.edu", rcpt_tos=(recipient,),

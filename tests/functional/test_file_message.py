@@ -1,4 +1,4 @@
-"""store_inbound against the template's own S3 bucket, queue and table, in moto."""
+"""file_message against the template's own S3 bucket, queue and table, in moto."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ SEED = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
 
 
 class Context:
-    function_name = "store_inbound"
+    function_name = "file_message"
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:store_inbound"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:file_message"
     aws_request_id = "test-request"
 
     def __init__(self, *remaining_ms: int) -> None:
@@ -34,8 +34,8 @@ class Context:
 
 
 @pytest.fixture
-def store_inbound(stack):
-    return load_function("store_inbound")
+def file_message(stack):
+    return load_function("file_message")
 
 
 def _store(raw: bytes, *rcpts: str) -> str:
@@ -62,12 +62,12 @@ def _inbox(account: str):
     return aws_adapters().mailboxes.list_folder(account, INBOX, 50, None).messages
 
 
-def test_s3_notification_files_message_into_each_envelope_recipients_inbox(stack, store_inbound):
+def test_s3_notification_files_message_into_each_envelope_recipients_inbox(stack, file_message):
     key = _store(SEED, "bob@hamburger.edu", "carol@hamburger.edu")
     event = _notifications(stack)
     assert len(event["Records"]) == 1
 
-    response = store_inbound.lambda_handler(event, Context())
+    response = file_message.lambda_handler(event, Context())
 
     assert response == {"batchItemFailures": []}
     for account in ("bob@hamburger.edu", "carol@hamburger.edu"):
@@ -78,12 +78,12 @@ def test_s3_notification_files_message_into_each_envelope_recipients_inbox(stack
     assert (folders[INBOX].total, folders[INBOX].unread) == (1, 1)
 
 
-def test_repeated_event_does_not_duplicate_messages_or_counts(stack, store_inbound):
+def test_repeated_event_does_not_duplicate_messages_or_counts(stack, file_message):
     _store(SEED, "bob@hamburger.edu")
     event = _notifications(stack)
 
-    store_inbound.lambda_handler(event, Context())
-    store_inbound.lambda_handler(event, Context())
+    file_message.lambda_handler(event, Context())
+    file_message.lambda_handler(event, Context())
 
     assert len(_inbox("bob@hamburger.edu")) == 1
     [inbox] = [f for f in aws_adapters().mailboxes.folders("bob@hamburger.edu")
@@ -91,30 +91,30 @@ def test_repeated_event_does_not_duplicate_messages_or_counts(stack, store_inbou
     assert inbox.total == 1
 
 
-def test_url_encoded_key_in_notification_is_decoded(stack, store_inbound):
+def test_url_encoded_key_in_notification_is_decoded(stack, file_message):
     key = _store(SEED, "bob@hamburger.edu")
     event = load_event("sqs_s3_object_created.json")
     body = json.loads(event["Records"][0]["body"])
     body["Records"][0]["s3"]["object"]["key"] = key.replace("/", "%2F")
     event["Records"][0]["body"] = json.dumps(body)
 
-    assert store_inbound.lambda_handler(event, Context()) == {"batchItemFailures": []}
+    assert file_message.lambda_handler(event, Context()) == {"batchItemFailures": []}
     assert [m.raw_key for m in _inbox("bob@hamburger.edu")] == [key]
 
 
-def test_record_that_fails_is_reported_alone_and_the_rest_are_filed(stack, store_inbound):
+def test_record_that_fails_is_reported_alone_and_the_rest_are_filed(stack, file_message):
     _store(SEED, "bob@hamburger.edu")
     event = _notifications(stack)
     missing = load_event("sqs_s3_object_created.json")["Records"][0]  # names no stored object
     event["Records"].append(missing)
 
-    response = store_inbound.lambda_handler(event, Context())
+    response = file_message.lambda_handler(event, Context())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": missing["messageId"]}]}
     assert len(_inbox("bob@hamburger.edu")) == 1
 
 
-def test_hostile_messages_are_filed_beside_their_batch_mates_and_read(stack, store_inbound):
+def test_hostile_messages_are_filed_beside_their_batch_mates_and_read(stack, file_message):
     from mailcore.services.reading import read_message
     from tests.unit.test_hostile_mime import huge_header, many_parts, nested, nested_rfc822
 
@@ -124,7 +124,7 @@ def test_hostile_messages_are_filed_beside_their_batch_mates_and_read(stack, sto
     event = _notifications(stack)
     assert len(event["Records"]) == len(keys)
 
-    assert store_inbound.lambda_handler(event, Context()) == {"batchItemFailures": []}
+    assert file_message.lambda_handler(event, Context()) == {"batchItemFailures": []}
 
     adapters = aws_adapters()
     inbox = {message.raw_key: message for message in _inbox("bob@hamburger.edu")}
@@ -137,25 +137,25 @@ def test_hostile_messages_are_filed_beside_their_batch_mates_and_read(stack, sto
         assert view.stored.summary.from_ == "Mallory <mallory@evil.example>"
 
 
-def test_records_the_invocation_has_no_time_left_for_fail_alone(stack, store_inbound):
+def test_records_the_invocation_has_no_time_left_for_fail_alone(stack, file_message):
     first, second = _store(SEED, "bob@hamburger.edu"), _store(SEED, "bob@hamburger.edu")
     event = _notifications(stack)
     event["Records"].sort(key=lambda record: second in record["body"])
 
     # Time for the first record; the second finds less than one message may take.
-    response = store_inbound.lambda_handler(event, Context(30_000, 3_000))
+    response = file_message.lambda_handler(event, Context(30_000, 3_000))
 
     assert response == {"batchItemFailures": [
         {"itemIdentifier": event["Records"][1]["messageId"]}]}
     assert [message.raw_key for message in _inbox("bob@hamburger.edu")] == [first]
 
 
-def test_s3_test_event_is_acknowledged_without_filing(stack, store_inbound):
-    response = store_inbound.lambda_handler(load_event("sqs_s3_test_event.json"), Context())
+def test_s3_test_event_is_acknowledged_without_filing(stack, file_message):
+    response = file_message.lambda_handler(load_event("sqs_s3_test_event.json"), Context())
     assert response == {"batchItemFailures": []}
 
 
-def test_submitted_mail_queues_one_job_per_remote_domain_once(stack, store_inbound):
+def test_submitted_mail_queues_one_job_per_remote_domain_once(stack, file_message):
     envelope = Envelope(mail_from="bob@hamburger.edu",
                         rcpt_tos=("carol@hamburger.edu", "zoe@crepes.fr", "yan@crepes.fr"),
                         peer="192.0.2.1", helo="laptop", tls=True,
@@ -164,8 +164,8 @@ def test_submitted_mail_queues_one_job_per_remote_domain_once(stack, store_inbou
         b"From: Alice <alice@crepes.fr>", b"From: bob@hamburger.edu"), envelope)
     event = _notifications(stack)
 
-    store_inbound.lambda_handler(event, Context())
-    store_inbound.lambda_handler(event, Context())
+    file_message.lambda_handler(event, Context())
+    file_message.lambda_handler(event, Context())
 
     sqs = boto3.client("sqs", region_name=REGION)
     outgoing_url = stack.outputs["OutgoingQueueUrl"]
@@ -196,7 +196,7 @@ def test_envelope_rides_on_the_message_object_unless_too_large_for_metadata(stac
 
 
 def test_operator_redrives_the_inbound_dead_letter_queue_and_the_messages_are_filed(
-        stack, store_inbound):
+        stack, file_message):
     from mailpipe.cli import _parser
     from mailpipe.queue_admin import redrive
 
@@ -211,7 +211,7 @@ def test_operator_redrives_the_inbound_dead_letter_queue_and_the_messages_are_fi
     arguments = _parser().parse_args(["queue", "redrive", "--inbound"])
     assert (arguments.action, arguments.inbound) == ("redrive", True)
     assert redrive(sqs, dead, inbound) >= 1
-    assert store_inbound.lambda_handler(_notifications(stack), Context()) == {
+    assert file_message.lambda_handler(_notifications(stack), Context()) == {
         "batchItemFailures": []}
     assert [message.raw_key for message in _inbox("bob@hamburger.edu")] == [key]
     assert "Messages" not in sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10)
