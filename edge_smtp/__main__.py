@@ -12,7 +12,6 @@ from pathlib import Path
 from aws_lambda_powertools import Logger
 
 from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.auth_limits import AuthFailureLimiter
 from edge_smtp.handler import EdgeHandler, SubmissionHandler
 from edge_smtp.server import Edge, EdgeConfig, serve
 from edge_smtp.tls import ensure_self_signed, server_context
@@ -61,7 +60,7 @@ def main() -> None:
     if tls_context is not None:
         submission = SubmissionHandler(store, directory, adapters.domains,
                                        config.hostname, executor, config.max_recipients,
-                                       limiter=AuthFailureLimiter(),
+                                       throttle=adapters.throttle,
                                        sending_limit=adapters.sending_limit)
     asyncio.run(serve(Edge(config, mx, submission, tls_context)))
 

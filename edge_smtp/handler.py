@@ -21,14 +21,14 @@ from aws_lambda_powertools import Logger
 
 from edge_smtp import replies
 from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.auth_limits import AuthFailureLimiter
 from edge_smtp.protocol import EdgeSMTP
 from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
-from mailcore.errors import AuthenticationFailed, SendingLimitReached, TransientFailure
-from mailcore.ports import RawMessageStore, SendingLimit
+from mailcore.errors import AuthenticationFailed, SendingLimitReached, Throttled, TransientFailure
+from mailcore.ports import LoginThrottle, RawMessageStore, SendingLimit
 from mailcore.services.accept import accept_message
+from mailcore.services.login import log_in
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 logger = Logger(child=True)
@@ -211,37 +211,32 @@ class SubmissionHandler(EdgeHandler):
 
     offers_auth = True
 
-    def __init__(self, *args: Any, limiter: AuthFailureLimiter, sending_limit: SendingLimit,
+    def __init__(self, *args: Any, throttle: LoginThrottle, sending_limit: SendingLimit,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._limiter = limiter
+        self._throttle = throttle
         self._sending_limit = sending_limit
 
     async def verify_credentials(
         self, server: EdgeSMTP, login: str, password: str
     ) -> tuple[str, str | None]:
-        """(reply, account) for an AUTH exchange; account is None unless it succeeded."""
-        address = try_parse_address(login)
+        """(reply, account) for an AUTH exchange; account is None unless it succeeded.
+        The lockout is the one the API and every other task count (services.login)."""
         client = server.client_address
-        key = str(address) if address else login.lower()
-        if self._limiter.blocked(key, client):
-            logger.warning("authentication throttled", login=key, peer=client)
-            return replies.AUTH_THROTTLED, None
-        if address is None:
-            self._limiter.record_failure(key, client)
-            return replies.AUTH_INVALID, None
         try:
-            await self._off_loop(self._directory.authenticate, str(address), password)
+            logged_in = await self._off_loop(log_in, login, password, client,
+                                             self._directory, self._throttle)
+        except Throttled:
+            logger.warning("authentication throttled", peer=client)
+            return replies.AUTH_THROTTLED, None
         except AuthenticationFailed:
-            self._limiter.record_failure(key, client)
-            logger.info("authentication failed", login=key, peer=client)
+            logger.info("authentication failed", peer=client)
             return replies.AUTH_INVALID, None
         except TransientFailure:
             logger.warning("authentication unavailable", exc_info=True)
             return replies.AUTH_UNAVAILABLE, None
-        self._limiter.record_success(key)
-        logger.info("authenticated", account=key, peer=client)
-        return replies.AUTH_SUCCEEDED, key
+        logger.info("authenticated", account=logged_in.account, peer=client)
+        return replies.AUTH_SUCCEEDED, logged_in.account
 
     async def handle_MAIL(
         self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, address: str,

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.auth_limits import AuthFailureLimiter
 from edge_smtp.handler import EdgeHandler, SubmissionHandler
 from edge_smtp.server import Edge, EdgeConfig
 from edge_smtp.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
+from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
-from mailcore.ports import RawMessageStore
+from mailcore.ports import LoginThrottle, RawMessageStore, SendingLimit
 from mailcore.services.recipients import HostedDomains
 from mailpipe.local.launcher import free_port
 
@@ -67,7 +67,8 @@ async def _cancel_sessions() -> None:
 @contextmanager
 def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] = ("hamburger.edu",),
                  accounts: dict[str, str] | None = None,
-                 sending_limit: InMemorySendingLimit | None = None, **overrides: object
+                 sending_limit: SendingLimit | None = None,
+                 throttle: LoginThrottle | None = None, **overrides: object
                  ) -> Iterator[RunningEdge]:
     store = store if store is not None else InMemoryRawMessageStore()
     directory = InMemoryAccountDirectory(ACCOUNTS if accounts is None else accounts)
@@ -82,7 +83,8 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
         domains = HostedDomains.of(hosted)
         mx = EdgeHandler(store, cached, domains, config.hostname, executor, config.max_recipients)
         submission = SubmissionHandler(store, cached, domains, config.hostname, executor,
-                                       config.max_recipients, limiter=AuthFailureLimiter(),
+                                       config.max_recipients,
+                                       throttle=throttle or InMemoryLoginThrottle(),
                                        sending_limit=sending_limit or InMemorySendingLimit())
         edge = Edge(config, mx, submission, server_context(cert_file, key_file))
         loop = asyncio.new_event_loop()

@@ -26,7 +26,7 @@ from mailcore.presentation import (
     message_summary_json,
     page_json,
 )
-from mailcore.services import changes, folders, reading, session
+from mailcore.services import changes, folders, login, reading
 from mailcore.services.composing import Submitted
 from mailcore.services.reading import Download
 
@@ -100,8 +100,9 @@ def create_session() -> dict[str, Any]:
     password = api_input.string(body, "password", required=True, max_length=256)
     assert address is not None and password is not None
     adapters = aws_adapters()
-    token = session.log_in(address, password, adapters.directory, adapters.throttle)
-    return {"token": token.token, "expires_in": token.expires_in}
+    logged_in = login.log_in(address, password, _client_ip(), adapters.directory,
+                             adapters.throttle)
+    return {"token": logged_in.token.token, "expires_in": logged_in.token.expires_in}
 
 
 # ---- folders ---------------------------------------------------------------------------

@@ -44,11 +44,12 @@ class Reply:
 
 def call(api: Any, method: str, path: str, account: str | None = BOB,
          query: dict[str, str] | None = None, body: Any = None,
-         raw_body: str | None = None) -> Reply:
+         raw_body: str | None = None, client_ip: str = "192.0.2.10") -> Reply:
     event = load_event("apigw_list_messages.json")
     event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {path}"
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
+    event["requestContext"]["http"]["sourceIp"] = client_ip
     event["queryStringParameters"] = query or {}
     event["rawQueryString"] = "&".join(f"{k}={quote(v)}" for k, v in (query or {}).items())
     event.pop("pathParameters", None)

@@ -179,8 +179,8 @@ def test_a_received_message_is_not_a_draft(api):
 
 
 def test_repeated_login_failures_are_throttled_alike_for_unknown_addresses(api):
-    for address in (BOB, "nobody@hamburger.edu"):
-        answers = [call(api, "POST", "/v1/session", account=None,
+    for number, address in enumerate((BOB, "nobody@hamburger.edu")):
+        answers = [call(api, "POST", "/v1/session", account=None, client_ip=f"192.0.2.{number}",
                         body={"address": address, "password": "guess"}) for _ in range(6)]
         assert [a.status for a in answers] == [401] * 5 + [429]
         assert int(answers[-1].headers["retry-after"]) > 0
@@ -188,6 +188,16 @@ def test_repeated_login_failures_are_throttled_alike_for_unknown_addresses(api):
     assert call(api, "POST", "/v1/session", account=None,
                 body={"address": BOB, "password": "correct horse"}).status == 429
     assert call(api, "POST", "/v1/session", account=None,
+                body={"address": CAROL, "password": "correct horse"}).status == 200
+
+
+def test_one_client_guessing_at_many_addresses_is_throttled(api):
+    guesses = [call(api, "POST", "/v1/session", account=None, client_ip="198.51.100.66",
+                    body={"address": f"user{number}@hamburger.edu", "password": "guess"})
+               for number in range(11)]
+    assert [answer.status for answer in guesses] == [401] * 10 + [429]
+    # Carol, from elsewhere, logs in.
+    assert call(api, "POST", "/v1/session", account=None, client_ip="203.0.113.5",
                 body={"address": CAROL, "password": "correct horse"}).status == 200
 
 

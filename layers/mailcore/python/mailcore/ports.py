@@ -125,13 +125,14 @@ class Token:
 
 
 class LoginThrottle(Protocol):
-    """Counts failed logins per address so that guessing passwords gets slow."""
+    """Failed logins per address and per client address, counted alike on every port
+    (the API, SMTP AUTH, and next IMAP), so guessing gets slow everywhere at once."""
 
-    def check(self, address: str) -> None:
-        """Raise Throttled while the address has too many recent failures."""
+    def check(self, address: str, client: str) -> None:
+        """Raise Throttled while the address or the client has too many recent failures."""
         ...
 
-    def failed(self, address: str) -> None: ...
+    def failed(self, address: str, client: str) -> None: ...
 
     def succeeded(self, address: str) -> None: ...
 

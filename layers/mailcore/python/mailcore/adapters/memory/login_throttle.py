@@ -1,4 +1,4 @@
-"""Failed logins per address and per client, in a sliding window, against guessing."""
+"""The LoginThrottle port in memory (sliding windows), for tests and the edge's tests."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 
+from mailcore.errors import Throttled
 
-class AuthFailureLimiter:
+
+class InMemoryLoginThrottle:
     def __init__(self, max_per_address: int = 5, max_per_client: int = 10,
                  window_seconds: float = 900.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -18,18 +20,19 @@ class AuthFailureLimiter:
         self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def blocked(self, address: str, client: str) -> bool:
+    def check(self, address: str, client: str) -> None:
         with self._lock:
-            return (self._count(("address", address)) >= self._limits["address"]
-                    or self._count(("client", client)) >= self._limits["client"])
+            for kind, subject in (("address", address), ("client", client)):
+                if self._count((kind, subject)) >= self._limits[kind]:
+                    raise Throttled(f"too many failed logins for {kind}", int(self._window))
 
-    def record_failure(self, address: str, client: str) -> None:
+    def failed(self, address: str, client: str) -> None:
         now = self._clock()
         with self._lock:
             self._failures[("address", address)].append(now)
             self._failures[("client", client)].append(now)
 
-    def record_success(self, address: str) -> None:
+    def succeeded(self, address: str) -> None:
         with self._lock:
             self._failures.pop(("address", address), None)
 
@@ -40,7 +43,4 @@ class AuthFailureLimiter:
         horizon = self._clock() - self._window
         while failures and failures[0] < horizon:
             failures.popleft()
-        if not failures:
-            del self._failures[key]
-            return 0
         return len(failures)
