@@ -9,6 +9,7 @@ starts, so each transaction costs O(table size) and filing slows down quadratica
 (2,000 messages took minutes). DynamoDB itself evaluates every condition first and
 then writes all or nothing, isolated from other transactions; this does the same,
 keeping a copy of just the items the transaction touches in case a write fails half-way.
+Every other item call and query is atomic too, as in DynamoDB.
 """
 
 from __future__ import annotations
@@ -46,12 +47,26 @@ def _key(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str
 
 # moto's server answers requests on many threads; DynamoDB transactions are serializable,
 # so here one runs at a time (otherwise two could pass the same condition, then both write).
-_TRANSACTIONS = threading.Lock()
+# Single-item calls and queries take the same lock: DynamoDB applies an item's update at
+# once, where moto applies its clauses one by one (a reader saw a folder's counters before
+# its name), and a query walking a table while another thread adds an item raised
+# "dictionary changed size during iteration" (tests/functional/test_fresh_account_race.py).
+_TABLES = threading.RLock()
+_TABLE_CALLS = ("put_item", "get_item", "update_item", "delete_item", "query", "scan")
 
 
 def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-    with _TRANSACTIONS:
+    with _TABLES:
         _transact_write_items(self, transact_items)
+
+
+def _one_at_a_time(operation: Any) -> Any:
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _TABLES:
+            return operation(self, *args, **kwargs)
+
+    patched.serialised = True  # type: ignore[attr-defined]
+    return patched
 
 
 def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
@@ -197,6 +212,10 @@ def _unix_time_millis(dt: Any = None) -> float:
 
 def apply() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    for name in _TABLE_CALLS:
+        original = getattr(DynamoDBBackend, name, None)
+        if original is not None and not getattr(original, "serialised", False):
+            setattr(DynamoDBBackend, name, _one_at_a_time(original))
     moto_backends.list_of_moto_modules = _list_of_moto_modules
     sqs_models.Queue.attributes = property(_attributes)  # type: ignore[assignment,method-assign]
     sqs_models.SQSBackend.send_message = _without_counts(  # type: ignore[method-assign]
