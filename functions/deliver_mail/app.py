@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mailcore.adapters.aws.clients import sqs_client
 from mailcore.adapters.aws.delivery_wiring import delivery_adapters
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.smtp_client import SmtpClientPool
@@ -42,9 +41,9 @@ class DeliveryDeferred(Exception):
 
 
 def _retry_later(record: SQSRecord, seconds: int) -> None:
-    sqs_client().change_message_visibility(
-        QueueUrl=aws_adapters().settings.outgoing_queue_url or "",
-        ReceiptHandle=record.receipt_handle, VisibilityTimeout=max(0, seconds))
+    outgoing = aws_adapters().outgoing
+    assert outgoing is not None  # the template gives this function the outgoing queue
+    outgoing.queue.retry_later(record.receipt_handle, seconds)
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:

@@ -124,17 +124,18 @@ def test_a_recipient_deleting_before_another_is_filed_leaves_the_bytes_for_them(
 def test_the_sent_copy_deleted_before_the_job_is_queued_leaves_the_bytes_for_delivery(
         outgoing, monkeypatch):
     key = _store((ZOE,), submitted_by=BOB)
-    queue = aws_adapters().outgoing
-    assert queue is not None
-    original_enqueue = type(queue).enqueue
+    outgoing_ports = aws_adapters().outgoing
+    assert outgoing_ports is not None
+    queue = outgoing_ports.queue
+    original_send = type(queue).send
 
     def crash(self, job):
         raise Crash("the function died between the Sent copy and the job")
 
-    monkeypatch.setattr(type(queue), "enqueue", crash)
+    monkeypatch.setattr(type(queue), "send", crash)
     with pytest.raises(Crash):
         _file(key)
-    monkeypatch.setattr(type(queue), "enqueue", original_enqueue)
+    monkeypatch.setattr(type(queue), "send", original_send)
 
     message_id = key.split("/")[1]
     _delete_for_good(BOB, message_id)  # Bob deletes his Sent copy at once

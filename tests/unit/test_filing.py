@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mailcore.adapters.memory.ledger import InMemoryDeliveryLedger
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.outgoing import InMemoryDeliveryQueue
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
@@ -12,7 +13,7 @@ from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
 from mailcore.errors import MessageNotFound
-from mailcore.services.filing import file_inbound
+from mailcore.services.filing import Outgoing, file_inbound
 from mailcore.services.recipients import HostedDomains
 
 DOMAINS = HostedDomains.of(["hamburger.edu"])
@@ -54,20 +55,20 @@ def test_same_object_filed_twice_yields_one_stored_message_per_recipient():
 
 
 def test_remote_recipients_of_unauthenticated_mail_are_neither_filed_nor_queued():
-    store, mailboxes, outgoing = (InMemoryRawMessageStore(), InMemoryMailboxRepository(),
-                                  InMemoryDeliveryQueue())
+    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    outgoing = Outgoing(InMemoryDeliveryQueue(), InMemoryDeliveryLedger())
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "zoe@crepes.fr")
 
     result = file_inbound(key, store, mailboxes, DOMAINS, outgoing, references=REFERENCES)
 
     assert result.queued_for == ()
-    assert outgoing.jobs == []
+    assert outgoing.queue.jobs == []
     assert [account for account, _ in mailboxes.messages] == ["bob@hamburger.edu"]
 
 
 def test_submitted_mail_is_filed_for_hosted_recipients_sent_copy_and_queued_per_domain():
-    store, mailboxes, outgoing = (InMemoryRawMessageStore(), InMemoryMailboxRepository(),
-                                  InMemoryDeliveryQueue())
+    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    outgoing = Outgoing(InMemoryDeliveryQueue(), InMemoryDeliveryLedger())
     envelope = Envelope(mail_from="bob@hamburger.edu",
                         rcpt_tos=("carol@hamburger.edu", "zoe@crepes.fr", "yan@crepes.fr",
                                   "x@other.test", "bob@hamburger.edu"),
@@ -78,7 +79,7 @@ def test_submitted_mail_is_filed_for_hosted_recipients_sent_copy_and_queued_per_
     for _ in range(2):  # at-least-once events
         result = file_inbound(key, store, mailboxes, DOMAINS, outgoing, references=REFERENCES)
 
-    assert [(job.domain, job.recipients) for job in outgoing.jobs] == [
+    assert [(job.domain, job.recipients) for job in outgoing.queue.jobs] == [
         ("crepes.fr", ("zoe@crepes.fr", "yan@crepes.fr")), ("other.test", ("x@other.test",))]
     assert mailboxes.list_folder("carol@hamburger.edu", INBOX, 10, None).messages
     [inbox_copy] = mailboxes.list_folder("bob@hamburger.edu", INBOX, 10, None).messages

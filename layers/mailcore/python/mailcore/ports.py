@@ -174,8 +174,14 @@ class AccountDirectory(Protocol):
 
 
 class DeliveryQueue(Protocol):
-    def enqueue(self, job: DeliveryJob) -> None:
-        """Queue once per (message, domain): a repeated call for a queued job does nothing."""
+    """The outgoing queue (SQS): jobs wait there, and deferred ones wait there again."""
+
+    def send(self, job: DeliveryJob) -> None:
+        """Put the job on the queue (services.routing decides whether it is new)."""
+        ...
+
+    def retry_later(self, receipt: str, seconds: int) -> None:
+        """The job received with `receipt` comes back after `seconds` (0: at once)."""
         ...
 
 
@@ -212,6 +218,14 @@ class SmtpSender(Protocol):
 
 
 class DeliveryLedger(Protocol):
+    """Each delivery job's record: that it was queued, and each recipient's status."""
+
+    def was_queued(self, message_id: str, domain: str) -> bool: ...
+
+    def record_queued(self, job: DeliveryJob) -> None:
+        """The job is on the queue; the record keeps it, to be queued again by an operator."""
+        ...
+
     def statuses(self, message_id: str, domain: str) -> dict[str, RecipientStatus]: ...
 
     def statuses_of_message(self, message_id: str) -> dict[str, RecipientStatus]:

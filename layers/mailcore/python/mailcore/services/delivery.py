@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,9 +11,6 @@ from mailcore.domain.delivery_status import (
     RecipientState,
     RecipientStatus,
 )
-from mailcore.domain.dsn import FailedRecipient, build_dsn
-from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import new_message_id
 from mailcore.domain.retry import RetryPolicy
 from mailcore.errors import PermanentFailure, TransientFailure
 from mailcore.observability import logger
@@ -27,8 +23,7 @@ from mailcore.ports import (
     RecipientReply,
     SmtpSender,
 )
-
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
+from mailcore.services.bounce import bounce
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,7 @@ def deliver_job(
     bounced = [status for status in statuses if status.state is RecipientState.BOUNCED]
     dsn_id = None
     if bounced and job.mail_from:  # never a DSN about a DSN (null reverse-path)
-        dsn_id = _bounce(job, raw, bounced, store, reporting_mta, now)
+        dsn_id = bounce(job, raw, bounced, store, reporting_mta, now)
     deferred = any(status.state is RecipientState.DEFERRED for status in statuses)
     if not deferred:
         _done_with_raw(job, references, objects)  # after the DSN, which quotes it
@@ -114,35 +109,3 @@ def _status(reply: RecipientReply, attempts: int, expired: bool,
                                f"{text} (gave up retrying)", remote_mta=reply.remote_mta)
     return RecipientStatus(reply.recipient, RecipientState.DEFERRED, attempts, text,
                            next_attempt.isoformat(), reply.remote_mta)
-
-
-def enhanced_status(status: RecipientStatus) -> str:
-    reply = status.reply.split(" ", 1)
-    candidate = reply[1] if reply[0].isdigit() and len(reply) > 1 else status.reply
-    match = _ENHANCED.match(candidate)
-    if match:
-        return match.group(0)
-    # No enhanced code in the reply: the class of the failure is all we know.
-    return "5.0.0" if status.reply[:1] == "5" else "4.4.7"
-
-
-def _bounce(job: DeliveryJob, raw: bytes, bounced: list[RecipientStatus],
-            store: RawMessageStore, reporting_mta: str, now: datetime) -> str:
-    dsn_id = new_message_id()
-    failures = [FailedRecipient(
-        address=status.recipient,
-        status=enhanced_status(status),
-        diagnostic=f"smtp; {status.reply}" if status.reply[:1].isdigit() else status.reply,
-        remote_mta=status.remote_mta,
-    ) for status in bounced]
-    dsn = build_dsn(reporting_mta=reporting_mta, original_sender=job.mail_from,
-                    original_raw=raw, arrival_date=job.queued_at, failures=failures,
-                    message_id=dsn_id)
-    # Stored like any inbound message: the filing pipeline puts it in the sender's Inbox.
-    store.put(dsn_id, dsn, Envelope(mail_from="", rcpt_tos=(job.mail_from,), peer="127.0.0.1",
-                                    helo=reporting_mta, tls=False, received_at=now))
-    logger.info("dsn stored", message_id=job.message_id, dsn_message_id=dsn_id,
-                recipients=len(failures))
-    return dsn_id
-
-

@@ -5,15 +5,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailcore.domain.delivery import jobs_for
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import derived_message_id, message_id_of_key
 from mailcore.domain.mailbox import INBOX, SENT, StoredMessage
 from mailcore.domain.message import MessageSummary, summarise
 from mailcore.errors import MessageNotFound, PermanentFailure
 from mailcore.observability import logger
-from mailcore.ports import DeliveryQueue, MailboxRepository, RawMessageStore, RawReferences
+from mailcore.ports import (
+    DeliveryLedger,
+    DeliveryQueue,
+    MailboxRepository,
+    RawMessageStore,
+    RawReferences,
+)
 from mailcore.services.recipients import HostedDomains, hosted_candidate
+from mailcore.services.routing import delivery_jobs, queue_once
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Where submitted mail for other domains goes: the queue, and the jobs' record."""
+
+    queue: DeliveryQueue
+    ledger: DeliveryLedger
 
 
 @dataclass(frozen=True)
@@ -29,7 +43,7 @@ def file_inbound(
     store: RawMessageStore,
     mailboxes: MailboxRepository,
     domains: HostedDomains,
-    outgoing: DeliveryQueue | None = None,
+    outgoing: Outgoing | None = None,
     *,
     references: RawReferences,
 ) -> FilingResult:
@@ -62,7 +76,7 @@ def file_inbound(
     if envelope.submitted_by and remote:
         if outgoing is None:
             raise PermanentFailure("remote recipients but no outgoing queue configured")
-        jobs = jobs_for(message_id, key, envelope.mail_from, remote)
+        jobs = delivery_jobs(message_id, key, envelope.mail_from, remote)
     sent_copies = 1 if envelope.submitted_by else 0
     references.hold(key, len(accounts) + sent_copies + len(jobs))
 
@@ -76,7 +90,7 @@ def file_inbound(
         _file_sent_copy(envelope.submitted_by, message_id, envelope, key, raw, summary, mailboxes)
         for job in jobs:
             assert outgoing is not None
-            outgoing.enqueue(job)
+            queue_once(job, outgoing.queue, outgoing.ledger)
             queued.extend(job.recipients)
     elif remote:
         # Only submitted mail may go to other domains; the MX refuses them at RCPT.

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import FINAL_STATES, RecipientState, RecipientStatus
 from mailcore.errors import StorageUnavailable
 
@@ -34,6 +35,25 @@ class DynamoDeliveryLedger:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
+
+    def was_queued(self, message_id: str, domain: str) -> bool:
+        try:
+            return "Item" in self._client.get_item(TableName=self._table,
+                                                   Key=job_key(message_id, domain),
+                                                   ConsistentRead=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable("reading delivery job failed") from exc
+
+    def record_queued(self, job: DeliveryJob) -> None:
+        try:
+            self._client.put_item(TableName=self._table, Item={
+                **job_key(job.message_id, job.domain),
+                "recipients": {"L": [{"S": rcpt} for rcpt in job.recipients]},
+                "queued_at": {"S": job.queued_at.isoformat()},
+                "job": {"S": job.to_json()},
+            })
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable("recording delivery job failed") from exc
 
     def statuses(self, message_id: str, domain: str) -> dict[str, RecipientStatus]:
         try:

@@ -23,6 +23,7 @@ from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
 from mailcore.adapters.faults import FilingFaults
 from mailcore.config import Settings
 from mailcore.services.composing import Composer
+from mailcore.services.filing import Outgoing
 from mailcore.services.recipients import HostedDomains
 
 
@@ -34,7 +35,7 @@ class AwsAdapters:
     references: DynamoRawReferences
     directory: CognitoAccountDirectory
     domains: HostedDomains
-    outgoing: SqsDeliveryQueue | None
+    outgoing: Outgoing | None
     ledger: DynamoDeliveryLedger
     throttle: DynamoLoginThrottle
     sending_limit: DynamoSendingLimit
@@ -60,8 +61,9 @@ def aws_adapters() -> AwsAdapters:
             cognito_client(), settings.user_pool_id, settings.user_pool_client_id
         ),
         domains=HostedDomains.of(settings.domains),
-        outgoing=SqsDeliveryQueue(sqs_client(), settings.outgoing_queue_url, dynamodb_client(),
-                                  settings.table) if settings.outgoing_queue_url else None,
+        outgoing=Outgoing(SqsDeliveryQueue(sqs_client(), settings.outgoing_queue_url),
+                          DynamoDeliveryLedger(dynamodb_client(), settings.table))
+        if settings.outgoing_queue_url else None,
         ledger=DynamoDeliveryLedger(dynamodb_client(), settings.table),
         throttle=DynamoLoginThrottle(dynamodb_client(), settings.table),
         sending_limit=DynamoSendingLimit(dynamodb_client(), settings.table,

@@ -1,11 +1,21 @@
+"""The DeliveryLedger port in memory, for tests."""
+
 from __future__ import annotations
 
+from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientStatus
 
 
 class InMemoryDeliveryLedger:
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], dict[str, RecipientStatus]] = {}
+        self.queued: dict[tuple[str, str], DeliveryJob] = {}
+
+    def was_queued(self, message_id: str, domain: str) -> bool:
+        return (message_id, domain) in self.queued
+
+    def record_queued(self, job: DeliveryJob) -> None:
+        self.queued[(job.message_id, job.domain)] = job
 
     def statuses(self, message_id: str, domain: str) -> dict[str, RecipientStatus]:
         return dict(self.entries.get((message_id, domain), {}))

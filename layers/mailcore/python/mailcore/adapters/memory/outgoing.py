@@ -1,3 +1,5 @@
+"""The DeliveryQueue port in memory, for tests."""
+
 from __future__ import annotations
 
 from mailcore.domain.delivery import DeliveryJob
@@ -6,10 +8,10 @@ from mailcore.domain.delivery import DeliveryJob
 class InMemoryDeliveryQueue:
     def __init__(self) -> None:
         self.jobs: list[DeliveryJob] = []
-        self._queued: set[tuple[str, str]] = set()
+        self.deferred: dict[str, int] = {}  # receipt -> seconds
 
-    def enqueue(self, job: DeliveryJob) -> None:
-        if (job.message_id, job.domain) in self._queued:
-            return
-        self._queued.add((job.message_id, job.domain))
+    def send(self, job: DeliveryJob) -> None:
         self.jobs.append(job)
+
+    def retry_later(self, receipt: str, seconds: int) -> None:
+        self.deferred[receipt] = seconds
