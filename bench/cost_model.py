@@ -33,6 +33,7 @@ from typing import Any
 
 import boto3
 
+from mailcore.adapters.aws.mailboxes.schema import folder_key
 from mailpipe.local import logs
 from mailpipe.local.launcher import free_port
 from mailpipe.local.stack import LocalStack, StackOptions, outputs_file
@@ -160,8 +161,8 @@ def main() -> None:
         dynamodb = boto3.client("dynamodb", **aws)
 
         def inbox_total() -> int:
-            item = dynamodb.get_item(TableName=outputs["MailboxTableName"], Key={
-                "pk": {"S": f"ACCOUNT#{ACCOUNT}"}, "sk": {"S": "FOLDER#Inbox"}}).get("Item")
+            item = dynamodb.get_item(TableName=outputs["MailboxTableName"],
+                                     Key=folder_key(ACCOUNT, "Inbox")).get("Item")
             return int(item["total"]["N"]) if item else 0
 
         def delivered() -> int:

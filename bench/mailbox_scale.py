@@ -78,7 +78,8 @@ def _event(account: str, path: str, query: dict[str, str]) -> dict[str, Any]:
 
 
 def _load_folder(table: str, account: str, size: int) -> None:
-    from mailcore.adapters.aws.dynamodb_mailbox import _message_item
+    from mailcore.adapters.aws.mailboxes.codec import message_item
+    from mailcore.adapters.aws.mailboxes.schema import folder_key
     from mailcore.domain.ids import new_message_id
     from mailcore.domain.mailbox import StoredMessage
     from mailcore.domain.message import summarise
@@ -95,14 +96,14 @@ def _load_folder(table: str, account: str, size: int) -> None:
                                received_at=start + timedelta(seconds=number),
                                raw_key=f"messages/{message_id}/message.eml", size=len(raw),
                                summary=summarise(raw))
-        batch.append({"PutRequest": {"Item": _message_item(stored, 0)}})
+        batch.append({"PutRequest": {"Item": message_item(stored, 0)}})
         if len(batch) == 25:
             client.batch_write_item(RequestItems={table: batch})
             batch = []
     if batch:
         client.batch_write_item(RequestItems={table: batch})
     client.put_item(TableName=table, Item={
-        "pk": {"S": f"ACCOUNT#{account}"}, "sk": {"S": "FOLDER#Inbox"},
+        **folder_key(account, "Inbox"),
         "folder_name": {"S": "Inbox"}, "total": {"N": str(size)}, "unread": {"N": str(size)}})
 
 

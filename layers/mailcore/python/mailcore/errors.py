@@ -78,3 +78,10 @@ class InvalidRequest(MailError):
         super().__init__(message)
         self.public = message
         self.field = field
+
+
+class InvalidCursor(InvalidRequest):
+    """A paging cursor that is not one we gave out for this folder and account."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid cursor", field="cursor")

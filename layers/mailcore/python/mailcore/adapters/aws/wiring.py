@@ -14,10 +14,10 @@ from mailcore.adapters.aws.clients import (
 )
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
-from mailcore.adapters.aws.dynamodb_mailbox import DynamoMailboxRepository
 from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
 from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
 from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
+from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
 from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
 from mailcore.adapters.faults import FilingFaults

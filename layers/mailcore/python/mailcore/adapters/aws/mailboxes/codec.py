@@ -1,0 +1,138 @@
+"""Stored messages and folders as DynamoDB items, and paging cursors, both ways."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mailcore.adapters.aws.mailboxes.schema import (
+    FOLDER_PREFIX,
+    folder_partition,
+    message_key,
+    received_sort_key,
+)
+from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, StoredMessage
+from mailcore.domain.message import MessageSummary, search_text
+from mailcore.errors import InvalidCursor
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+
+def message_item(message: StoredMessage, version: int) -> dict[str, AttributeValueTypeDef]:
+    summary = message.summary
+    return {
+        **message_key(message.account, message.message_id),
+        "version": {"N": str(version)},
+        "search": {"S": search_text(summary)},
+        "folder_pk": {"S": folder_partition(message.account, message.folder)},
+        "folder_sk": {"S": received_sort_key(message.received_at, message.message_id)},
+        "account": {"S": message.account},
+        "message_id": {"S": message.message_id},
+        "folder": {"S": message.folder},
+        "received_at": {"S": message.received_at.astimezone(UTC).isoformat()},
+        "raw_key": {"S": message.raw_key},
+        "size": {"N": str(message.size)},
+        "flags": _strings(tuple(sorted(message.flags))),
+        "from": {"S": summary.from_},
+        "to": _strings(summary.to),
+        "cc": _strings(summary.cc),
+        "subject": {"S": summary.subject},
+        "date": _optional(summary.date),
+        "message_id_header": _optional(summary.message_id_header),
+        "snippet": {"S": summary.snippet},
+        "has_attachments": {"BOOL": summary.has_attachments},
+        "parse_problem": _optional(summary.parse_problem),
+        "thread_id": _optional(summary.thread_id),
+    }
+
+
+def stored_message(item: dict[str, Any]) -> StoredMessage:
+    return StoredMessage(
+        account=item["account"]["S"],
+        message_id=item["message_id"]["S"],
+        folder=item["folder"]["S"],
+        received_at=datetime.fromisoformat(item["received_at"]["S"]),
+        raw_key=item["raw_key"]["S"],
+        size=int(item["size"]["N"]),
+        flags=frozenset(_list(item, "flags")),
+        summary=MessageSummary(
+            from_=item["from"]["S"],
+            to=_list(item, "to"),
+            cc=_list(item, "cc"),
+            subject=item["subject"]["S"],
+            date=_text(item, "date"),
+            message_id_header=_text(item, "message_id_header"),
+            snippet=item["snippet"]["S"],
+            has_attachments=bool(item["has_attachments"]["BOOL"]),
+            parse_problem=_text(item, "parse_problem"),
+            thread_id=_text(item, "thread_id"),
+        ),
+    )
+
+
+def version(item: dict[str, Any]) -> int:
+    return int(item.get("version", {"N": "0"})["N"])
+
+
+def folder(item: dict[str, Any], name: str | None = None) -> Folder | None:
+    """The folder an item describes, or None for no item. Every attribute but the key may
+    be missing: a role folder's item is made by the first counter update that reaches it,
+    and an item read between a rename's or delete's writes may be gone."""
+    if "sk" not in item:
+        return None
+    folder_id = item["sk"]["S"].removeprefix(FOLDER_PREFIX)
+    role = ROLE_FOLDERS.get(folder_id)
+    stored_name = item.get("folder_name", {}).get("S") or (folder_id if role else name)
+    if stored_name is None:
+        return None
+    return Folder(
+        id=folder_id,
+        name=stored_name,
+        role=role,
+        total=int(item.get("total", {}).get("N", "0")),
+        unread=int(item.get("unread", {}).get("N", "0")),
+    )
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    plain = {name: value["S"] for name, value in key.items()}
+    return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str, fixed: dict[str, str],
+                  names: tuple[str, ...]) -> dict[str, AttributeValueTypeDef]:
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        valid = (
+            isinstance(plain, dict)
+            and set(plain) == set(names)
+            and all(isinstance(value, str) for value in plain.values())
+            and all(plain[name] == value for name, value in fixed.items())
+        )
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidCursor from exc
+    if not valid:
+        # A cursor from another folder or account is just as invalid as garbage.
+        raise InvalidCursor
+    return {name: {"S": value} for name, value in plain.items()}
+
+
+def _strings(values: tuple[str, ...]) -> AttributeValueTypeDef:
+    return {"L": [{"S": value} for value in values]}
+
+
+def _optional(value: str | None) -> AttributeValueTypeDef:
+    return {"NULL": True} if value is None else {"S": value}
+
+
+def _text(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name, {"NULL": True})
+    return None if "NULL" in value else str(value["S"])
+
+
+def _list(item: dict[str, Any], name: str) -> tuple[str, ...]:
+    return tuple(str(value["S"]) for value in item.get(name, {"L": []})["L"])

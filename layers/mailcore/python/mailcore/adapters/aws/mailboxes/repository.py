@@ -1,0 +1,19 @@
+"""The mailbox ports (MailboxRepository, MailboxEditor) on one DynamoDB table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
+from mailcore.adapters.aws.mailboxes.folders import Folders
+from mailcore.adapters.aws.mailboxes.messages import Messages
+from mailcore.adapters.aws.mailboxes.search import Search
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class DynamoMailboxRepository(Messages, Folders, Search):
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        super().__init__(client, table)
+        self._references = DynamoRawReferences(client, table)

@@ -1,0 +1,86 @@
+"""Reading and writing the table: one place for its calls, all-or-nothing writes, and why
+a transaction was cancelled, read from the reasons DynamoDB gives item by item."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mailcore.errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+# Transaction items are built from parts (conditions, counters), so typed loosely here.
+TransactItem = dict[str, Any]
+ATTEMPTS = 8  # optimistic retries of a change that another writer got to first
+
+
+class Cancelled(Exception):
+    """A cancelled transaction, with the reason of each of its items."""
+
+    def __init__(self, exc: ClientError) -> None:
+        super().__init__(str(exc))
+        reasons = exc.response.get("CancellationReasons", [])
+        self.codes = [str(reason.get("Code") or "None") for reason in reasons]
+
+    def failed_condition(self, index: int) -> bool:
+        return index < len(self.codes) and self.codes[index] == "ConditionalCheckFailed"
+
+    @property
+    def conditions_failed(self) -> bool:
+        return "ConditionalCheckFailed" in self.codes
+
+    @property
+    def retryable(self) -> bool:
+        # Another writer came first (our version condition) or was busy with the same item.
+        return all(code in {"None", "ConditionalCheckFailed", "TransactionConflict"}
+                   for code in self.codes)
+
+
+class Table:
+    """The table's calls, with AWS's errors as domain errors."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _get_item(self, key: dict[str, AttributeValueTypeDef], failure: str) -> dict[str, Any]:
+        try:
+            return dict(self._client.get_item(TableName=self._table, Key=key,
+                                              ConsistentRead=True).get("Item", {}))
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(failure) from exc
+
+    def _query(self, query: dict[str, Any], failure: str) -> dict[str, Any]:
+        try:
+            return dict(self._client.query(**query))
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(failure) from exc
+
+    def _transact(self, items: list[TransactItem]) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=cast(Any, items))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise Cancelled(exc) from exc
+            raise StorageUnavailable("transaction failed") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable("transaction failed") from exc
+
+
+def back_off(attempt: int) -> None:
+    # Jitter only spreads retries apart; it needs no secrecy.
+    time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))  # noqa: S311
+
+
+def version_condition(version: int) -> dict[str, Any]:
+    condition = "version = :version"
+    if version == 0:
+        condition = "attribute_not_exists(version) OR " + condition
+    return {"ConditionExpression": condition,
+            "ExpressionAttributeValues": {":version": {"N": str(version)}}}
