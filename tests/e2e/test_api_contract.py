@@ -7,7 +7,6 @@ import email
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
@@ -17,6 +16,7 @@ import requests
 import yaml
 
 from mailpipe.local.launcher import StackProcess, start_stack
+from tests.e2e.api_client import ApiClient
 
 pytestmark = pytest.mark.e2e
 
@@ -32,30 +32,6 @@ def stack() -> Iterator[StackProcess]:
     running.stop()
 
 
-class Client:
-    def __init__(self, stack: StackProcess, address: str) -> None:
-        self.api = stack.api
-        token = requests.post(f"{self.api}/session", timeout=10, json={
-            "address": address, "password": PASSWORDS[address]}).json()["token"]
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def get(self, path: str, **kwargs: object) -> requests.Response:
-        return self.session.get(f"{self.api}{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
-
-    def post(self, path: str, body: dict) -> requests.Response:
-        return self.session.post(f"{self.api}{path}", json=body, timeout=30)
-
-    def wait_for(self, folder: str, count: int, timeout: float = 30) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            messages = self.get(f"/mailboxes/{folder}/messages").json()["messages"]
-            if len(messages) >= count:
-                return messages
-            time.sleep(0.2)
-        raise AssertionError(f"{folder} did not reach {count} messages")
-
-
 def test_openapi_document_is_served_as_json(stack):
     served = requests.get(f"{stack.api}/openapi.json", timeout=10)
     assert served.status_code == 200
@@ -63,7 +39,7 @@ def test_openapi_document_is_served_as_json(stack):
 
 
 def test_reply_reaches_the_sender_threaded_with_the_original(stack):
-    bob, carol = Client(stack, BOB), Client(stack, CAROL)
+    bob, carol = ApiClient(stack, BOB, PASSWORDS[BOB]), ApiClient(stack, CAROL, PASSWORDS[CAROL])
     sent = bob.post("/messages", {"to": [CAROL], "subject": "Dinner?", "text": "At 8?"})
     assert sent.status_code == 202, sent.text
     [received] = carol.wait_for("Inbox", 1)
@@ -87,7 +63,7 @@ def test_reply_reaches_the_sender_threaded_with_the_original(stack):
 
 
 def test_large_attachment_goes_up_and_down_through_short_lived_links(stack):
-    bob, carol = Client(stack, BOB), Client(stack, CAROL)
+    bob, carol = ApiClient(stack, BOB, PASSWORDS[BOB]), ApiClient(stack, CAROL, PASSWORDS[CAROL])
     data = os.urandom(6 * 1024 * 1024)  # over Lambda's 6 MB response limit
     upload = bob.post("/uploads", {"filename": "photos.zip",
                                    "content_type": "application/zip"}).json()

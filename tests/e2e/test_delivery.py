@@ -13,34 +13,22 @@ from collections.abc import Iterator
 from email import policy
 
 import pytest
-import requests
 
 from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, start_stack
+from tests.e2e.api_client import ApiClient, wait_until
 
 pytestmark = pytest.mark.e2e
 ALICE, BOB = "alice@crepes.fr", "bob@hamburger.edu"
 PASSWORDS = {ALICE: "alice-password", BOB: "bob-password"}
 
 
-def _token(stack: StackProcess, address: str) -> str:
-    return requests.post(f"{stack.api}/session", timeout=30, json={
-        "address": address, "password": PASSWORDS[address]}).json()["token"]
-
-
 def _folder(stack: StackProcess, address: str, folder: str) -> list[dict]:
-    headers = {"Authorization": f"Bearer {_token(stack, address)}"}
-    return requests.get(f"{stack.api}/mailboxes/{folder}/messages", headers=headers,
-                        timeout=30).json()["messages"]
+    client = ApiClient(stack, address, PASSWORDS[address])
+    return list(client.get(f"/mailboxes/{folder}/messages").json()["messages"])
 
 
-def _wait(condition, timeout: float = 60, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+def _wait(condition, timeout: float = 60):
+    return wait_until(condition, timeout, interval=0.5)
 
 
 def _submit(stack: StackProcess, to: str, subject: str) -> None:
@@ -60,9 +48,8 @@ def _queue(stack: StackProcess) -> list[str]:
 
 
 def _raw(stack: StackProcess, address: str, message_id: str) -> bytes:
-    headers = {"Authorization": f"Bearer {_token(stack, address)}"}
-    return requests.get(f"{stack.api}/messages/{message_id}/raw", headers=headers,
-                        timeout=30).content
+    return ApiClient(stack, address, PASSWORDS[address]).get(
+        f"/messages/{message_id}/raw").content
 
 
 def _dsn_fields(raw: bytes) -> dict[str, str]:

@@ -11,52 +11,24 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from mailpipe.local.launcher import StackProcess, start_stack
+from mailpipe.local.launcher import start_stack
+from tests.e2e.api_client import ApiClient, wait_until
 from tests.e2e.aws_support import Aws
 
 pytestmark = pytest.mark.e2e
 BOB, PASSWORD = "bob@hamburger.edu", "bob-password"
 
 
-def _inbox_total(stack: StackProcess, token: str) -> int:
-    headers = {"Authorization": f"Bearer {token}"}
-    folders = requests.get(f"{stack.api}/mailboxes", headers=headers, timeout=30).json()
-    return int(next(f["total"] for f in folders["mailboxes"] if f["name"] == "Inbox"))
-
-
-def _inbox(stack: StackProcess, token: str) -> tuple[int, list[dict]]:
-    """(the Inbox's counted total, every message listed page by page)."""
-    headers = {"Authorization": f"Bearer {token}"}
-    total = _inbox_total(stack, token)
-    messages: list[dict] = []
-    cursor = None
-    while True:
-        params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
-        page = requests.get(f"{stack.api}/mailboxes/Inbox/messages", headers=headers,
-                            params=params, timeout=30).json()
-        messages += page["messages"]
-        cursor = page["cursor"]
-        if not cursor:
-            return total, messages
-
-
-def _token(stack: StackProcess) -> str:
-    return requests.post(f"{stack.api}/session", json={"address": BOB, "password": PASSWORD},
-                         timeout=30).json()["token"]
-
-
-def _wait_for_total(stack: StackProcess, token: str, expected: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    total = -1
-    while time.monotonic() < deadline:
-        total = _inbox_total(stack, token)
-        if total >= expected:
-            time.sleep(2)  # anything beyond expected would be a duplicate: let it show
-            return _inbox_total(stack, token)
-        time.sleep(0.5)
-    return total
+def _wait_for_total(client: ApiClient, expected: int, timeout: float) -> int:
+    """The Inbox's total once it reaches `expected`, after a pause in which anything
+    beyond `expected` (a duplicate) would show; the last total seen on timeout."""
+    try:
+        wait_until(lambda: client.folder_total() >= expected, timeout, interval=0.5)
+    except AssertionError:
+        return client.folder_total()
+    time.sleep(2)
+    return client.folder_total()
 
 
 def test_storage_fault_mid_load_gives_4xx_exactly_for_what_was_not_stored():
@@ -102,9 +74,9 @@ def test_storage_fault_mid_load_gives_4xx_exactly_for_what_was_not_stored():
         refused = {code for code in outcomes.values() if code != 250}
         assert refused == {451} and 300 <= len(accepted) < 600
 
-        token = _token(stack)
-        assert _wait_for_total(stack, token, len(accepted), timeout=120) == len(accepted)
-        total, messages = _inbox(stack, token)
+        bob = ApiClient(stack, BOB, PASSWORD)
+        assert _wait_for_total(bob, len(accepted), timeout=120) == len(accepted)
+        total, messages = bob.folder_total(), bob.messages()
         assert sorted(m["subject"] for m in messages) == sorted(accepted)
         assert len({m["id"] for m in messages}) == total == len(accepted)
     finally:
@@ -122,17 +94,13 @@ def test_smtp_source_load_of_10000_is_all_accepted_filed_once_and_queues_drain()
              f"127.0.0.1:{stack.smtp_port}"],
             capture_output=True, text=True, timeout=600, check=False)
         assert result.returncode == 0, result.stderr[-2000:]
-        token = _token(stack)
-        assert _wait_for_total(stack, token, messages, timeout=900) == messages
-        total, listed = _inbox(stack, token)
+        bob = ApiClient(stack, BOB, PASSWORD)
+        assert _wait_for_total(bob, messages, timeout=900) == messages
+        total, listed = bob.folder_total(), bob.messages()
         assert total == len(listed) == len({m["id"] for m in listed}) == messages
         # Every 250 the edge gave is in its log with the message's id.
         accepted = sum("message accepted" in line for line in stack.output)
         assert accepted == messages
-        aws = Aws(stack)
-        deadline = time.monotonic() + 60
-        while not aws.empty() and time.monotonic() < deadline:
-            time.sleep(1)
-        assert aws.empty()
+        wait_until(Aws(stack).empty, 60, interval=1, what="every queue empty")
     finally:
         assert stack.stop() == 0

@@ -8,16 +8,14 @@ import random
 import smtplib
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
-import requests
 
 from mailcore.adapters.faults import chosen
 from mailpipe.local.launcher import StackProcess, start_stack
+from tests.e2e.api_client import ApiClient, wait_until
 from tests.e2e.aws_support import Aws
 
 pytestmark = pytest.mark.e2e
@@ -25,30 +23,9 @@ BOB, PASSWORD = "bob@hamburger.edu", "bob-password"
 
 
 def _inbox(stack: StackProcess) -> tuple[int, list[dict]]:
-    session = requests.Session()
-    token = session.post(f"{stack.api}/session", json={"address": BOB, "password": PASSWORD},
-                         timeout=30).json()["token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    folders = session.get(f"{stack.api}/mailboxes", timeout=30).json()["mailboxes"]
-    total = next(f["total"] for f in folders if f["name"] == "Inbox")
-    listed: list[dict] = []
-    cursor = None
-    while True:
-        page = session.get(f"{stack.api}/mailboxes/Inbox/messages", timeout=30, params={
-            "limit": "100", **({"cursor": cursor} if cursor else {})}).json()
-        listed += page["messages"]
-        cursor = page["cursor"]
-        if not cursor:
-            return total, listed
-
-
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(1)
-    return condition()
+    """(Bob's Inbox total as counted, every message listed page by page)."""
+    bob = ApiClient(stack, BOB, PASSWORD)
+    return bob.folder_total(), bob.messages()
 
 
 def _send(port: int, messages: list[bytes], outcomes: dict[int, tuple[int, str]],
@@ -100,9 +77,9 @@ def test_crashing_filing_function_files_each_message_once_and_poison_goes_to_the
         crashed = {m for m in accepted - poison if chosen(key(m), 0.3, "crash")}
         assert poison and crashed
         aws = Aws(stack)
-        assert _wait(lambda: aws.depth("InboundDeadLetterQueueUrl") == len(poison)
-                     and aws.depth("InboundQueueUrl") == 0, timeout=180), (
-            aws.depth("InboundDeadLetterQueueUrl"), len(poison), aws.depth("InboundQueueUrl"))
+        wait_until(lambda: aws.depth("InboundDeadLetterQueueUrl") == len(poison)
+                   and aws.depth("InboundQueueUrl") == 0, 180, interval=1,
+                   what=f"exactly the {len(poison)} poison messages dead-lettered")
         total, listed = _inbox(stack)
         # Every crash happened, was retried, and left one copy; poison was never filed.
         assert len(list(state.iterdir())) == len(crashed)
@@ -183,8 +160,9 @@ def test_two_thousand_malformed_messages_are_all_answered_and_accepted_ones_kept
         assert refused_kinds == {8}, refused_kinds
 
         aws = Aws(stack)
-        assert _wait(lambda: aws.depth("InboundQueueUrl") == 0
-                     and _inbox(stack)[0] >= len(accepted), timeout=300)
+        wait_until(lambda: aws.depth("InboundQueueUrl") == 0
+                   and _inbox(stack)[0] >= len(accepted), 300, interval=1,
+                   what="every accepted message filed")
         total, listed = _inbox(stack)
         assert total == len(listed) == len(accepted)
         assert {m["id"] for m in listed} == set(accepted.values())

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, start_stack
+from tests.e2e.api_client import ApiClient, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -32,22 +33,17 @@ class RunningStack:
         self.api = stack.api
 
     def token(self, address: str, password: str | None = None) -> str:
-        response = requests.post(f"{self.api}/session", timeout=10, json={
-            "address": address, "password": password or PASSWORDS[address]})
-        assert response.status_code == 200, response.text
-        return response.json()["token"]
+        return ApiClient(self.stack, address, password or PASSWORDS[address]).token
 
     def wait_for_inbox(self, token: str, count: int = 1, timeout: float = 20) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def enough() -> list[dict]:
             response = requests.get(f"{self.api}/mailboxes/Inbox/messages", timeout=10,
                                     headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200, response.text
-            messages = response.json()["messages"]
-            if len(messages) >= count:
-                return messages
-            time.sleep(0.1)
-        raise AssertionError(f"inbox did not reach {count} messages")
+            messages: list[dict] = response.json()["messages"]
+            return messages if len(messages) >= count else []
+
+        return wait_until(enough, timeout, interval=0.1, what=f"{count} messages in the Inbox")
 
 
 @pytest.fixture(scope="module")
