@@ -42,8 +42,10 @@ lint: $(BIN)/.installed
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy layers/mailcore/python/mailcore edge_smtp mailpipe
-	# Every function's module is `app`, as Lambda imports it: one mypy run each.
-	for function in functions/*/app.py; do $(BIN)/mypy $$function || exit 1; done
+	# Every function's module is `app`, as Lambda imports it: one mypy run each, with the
+	# function's own folder on the path as in Lambda.
+	for function in functions/*/app.py; do \
+		MYPYPATH=$$(dirname $$function) $(BIN)/mypy $$function || exit 1; done
 
 template: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml

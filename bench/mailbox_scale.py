@@ -60,6 +60,8 @@ class ReadCounter:
 
 
 def _load_api() -> Any:
+    # As in Lambda, the function's own folder is on the path (its mailbox_api package).
+    sys.path.insert(0, str(ROOT / "functions/serve_api"))
     spec = importlib.util.spec_from_file_location("api_app", ROOT / "functions/serve_api/app.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -71,7 +71,8 @@ def _message() -> bytes:
 def _run(function: str, event: dict, environment: dict[str, str]) -> dict:
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(ROOT / "functions" / function / "app.py"),
-         json.dumps(event)], env=environment, capture_output=True, text=True, check=False)
+         json.dumps(event)], env=environment, capture_output=True, text=True, check=False,
+        cwd=ROOT / "functions" / function)  # on the path, as Lambda's task folder is
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
     return json.loads(result.stdout.strip().splitlines()[-1])

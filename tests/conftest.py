@@ -30,6 +30,9 @@ def load_event(name: str) -> dict:
 def load_function(name: str) -> ModuleType:
     """Import functions/<name>/app.py under a unique module name (each is `app` in Lambda)."""
     path = ROOT / "functions" / name / "app.py"
+    # As in Lambda, the function's own folder is on the path (serve_api's mailbox_api).
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(f"{name}_app", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore.adapters.content_disposition import attachment_disposition
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import envelope_key, message_id_of_key, message_key
 from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable, TooLarge
 from mailcore.ports import UploadForm
-from mailcore.presentation import attachment_disposition
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -1,9 +1,8 @@
-"""JSON shapes of the mailbox API, kept beside the domain objects they show."""
+"""JSON shapes of the mailbox API (openapi.yaml describes them)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from mailcore.domain.delivery_status import RecipientStatus
 from mailcore.domain.mailbox import Folder, Page, StoredMessage
@@ -87,11 +86,3 @@ def delivery_json(message_id: str, statuses: list[RecipientStatus]) -> dict[str,
             for status in statuses
         ],
     }
-
-
-def attachment_disposition(filename: str) -> str:
-    """Content-Disposition for a download (RFC 6266): an ASCII fallback and the exact
-    name in RFC 5987 encoding."""
-    fallback = "".join(char if char.isascii() and char.isprintable() and char not in '"\\'
-                       else "_" for char in filename)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"

@@ -1,0 +1,1 @@
+"""The mailbox API's routes by area, request bodies, JSON shapes and HTTP errors."""
