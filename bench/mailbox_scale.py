@@ -149,18 +149,13 @@ def main() -> None:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     sys.path.insert(0, str(ROOT))
     from mailpipe.local import moto_patches
-    from mailpipe.local.provision import Provisioner
-    from mailpipe.local.template import load_template, translate
+    from mailpipe.local.provision import provision
 
     moto_patches.apply()
     results: list[dict[str, Any]] = []
     with mock_aws():
-        template = translate(load_template(ROOT / "template.yaml"), {
-            "AWS::Region": REGION, "AWS::AccountId": "123456789012",
-            "AWS::StackName": "bench"}, REGION)
-        provisioned = Provisioner(boto3.session.Session(region_name=REGION), None, ROOT,
-                                  "bench", REGION).provision(template,
-                                                             {"HostedDomains": "example.test"})
+        provisioned = provision(ROOT, "bench", {"HostedDomains": "example.test"},
+                                boto3.session.Session(region_name=REGION), region=REGION)
         for name, value in provisioned.functions["ServeApiFunction"].environment.items():
             if name.startswith("MAILPIPE_"):
                 os.environ[name] = value

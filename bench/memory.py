@@ -94,9 +94,8 @@ def main() -> None:
     from mailcore.domain.ids import new_message_id
     from mailpipe.local import moto_patches
     from mailpipe.local.launcher import free_port
-    from mailpipe.local.provision import Provisioner
+    from mailpipe.local.provision import provision
     from mailpipe.local.stack import local_session
-    from mailpipe.local.template import load_template, translate
 
     port = free_port()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -105,11 +104,8 @@ def main() -> None:
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        template = translate(load_template(ROOT / "template.yaml"), {
-            "AWS::Region": REGION, "AWS::AccountId": "123456789012",
-            "AWS::StackName": "bench"}, REGION)
-        provisioned = Provisioner(local_session(), endpoint, ROOT, "bench", REGION).provision(
-            template, {"HostedDomains": "example.test"})
+        provisioned = provision(ROOT, "bench", {"HostedDomains": "example.test"},
+                                local_session(), endpoint, REGION)
         environment = {
             **os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION,

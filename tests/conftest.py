@@ -15,8 +15,7 @@ from moto import mock_aws
 
 from mailpipe.local import moto_patches
 from mailpipe.local.launcher import free_port  # noqa: F401 (shared by the tests)
-from mailpipe.local.provision import Provisioned, Provisioner
-from mailpipe.local.template import load_template, translate
+from mailpipe.local.provision import Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -57,13 +56,10 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Provisioned:
                         "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
                         "POWERTOOLS_METRICS_NAMESPACE": "mailpipe-test"}.items():
         monkeypatch.setenv(name, value)
-    moto_patches.apply()  # what the local runtime runs with; its semantics are tested here too
-    with mock_aws():
-        template = translate(load_template(ROOT / "template.yaml"), {
-            "AWS::Region": REGION, "AWS::AccountId": "123456789012",
-            "AWS::StackName": "test"}, REGION)
-        provisioned = Provisioner(boto3.session.Session(region_name=REGION), None, ROOT,
-                                  "test", REGION).provision(template, {"HostedDomains": DOMAIN})
+    # moto as the local runtime runs it: its patched semantics are tested here too.
+    with moto_patches.patched(), mock_aws():
+        provisioned = provision(ROOT, "test", {"HostedDomains": DOMAIN},
+                                boto3.session.Session(region_name=REGION), region=REGION)
         for name, value in provisioned.functions["FileMessageFunction"].environment.items():
             if name.startswith("MAILPIPE_"):
                 monkeypatch.setenv(name, value)

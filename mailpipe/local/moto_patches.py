@@ -15,8 +15,12 @@ Every other item call and query is atomic too, as in DynamoDB.
 from __future__ import annotations
 
 import copy
+import importlib.metadata
+import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import moto.backends as moto_backends
@@ -61,12 +65,11 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
 
 
 def _one_at_a_time(operation: Any) -> Any:
-    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def one_at_a_time(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _TABLES:
             return operation(self, *args, **kwargs)
 
-    patched.serialised = True  # type: ignore[attr-defined]
-    return patched
+    return one_at_a_time
 
 
 def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
@@ -170,11 +173,11 @@ _SERIALISED = ("send_message", "send_message_batch", "delete_message",
 
 
 def _serialised(operation: Any) -> Any:
-    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
         with _QUEUES:
             return operation(self, *args, **kwargs)
 
-    return patched
+    return serialised
 
 
 _receive_once = _without_counts(_original_receive_message)
@@ -210,23 +213,75 @@ def _unix_time_millis(dt: Any = None) -> float:
     return _unix_time(dt) * 1000.0
 
 
-def apply() -> None:
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+# The moto releases these patches were written against and tested with: they replace moto
+# internals (DynamoDBBackend's methods, SQS's Queue.attributes, moto.backends' module list),
+# which another release may rename or rework.
+SUPPORTED_MOTO = ((5, 0), (5, 99))
+
+
+class UnsupportedMoto(RuntimeError):
+    pass
+
+
+def check_moto_version(version: str | None = None) -> None:
+    """Refuse to patch a moto these patches were not written for, saying what to do."""
+    found = version or importlib.metadata.version("moto")
+    numbers = tuple(int(part) for part in re.findall(r"\d+", found)[:2])
+    low, high = SUPPORTED_MOTO
+    if not low <= numbers <= high:
+        raise UnsupportedMoto(
+            f"moto {found} is installed; mailpipe's local runtime patches moto "
+            f"{low[0]}.{low[1]} to {high[0]}.x (mailpipe/local/moto_patches.py). Install a "
+            f"supported moto (pip install 'moto[server]>=5.0.10,<6'), or check the patches "
+            f"against this release and widen SUPPORTED_MOTO.")
+
+
+def _patches() -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, replacement) for every patch."""
+    patches: list[tuple[Any, str, Any]] = [
+        (DynamoDBBackend, "transact_write_items", transact_write_items),
+        (moto_backends, "list_of_moto_modules", _list_of_moto_modules),
+        (sqs_models.Queue, "attributes", property(_attributes)),
+        (sqs_models.SQSBackend, "send_message", _without_counts(_original_send_message)),
+        (sqs_models.SQSBackend, "receive_message", _receive),
+        # moto.sqs.models reads the clock through names it imported from moto.core.utils.
+        (sqs_models, "unix_time", _unix_time),
+        (sqs_models, "unix_time_millis", _unix_time_millis),
+    ]
     for name in _TABLE_CALLS:
-        original = getattr(DynamoDBBackend, name, None)
-        if original is not None and not getattr(original, "serialised", False):
-            setattr(DynamoDBBackend, name, _one_at_a_time(original))
-    moto_backends.list_of_moto_modules = _list_of_moto_modules
-    sqs_models.Queue.attributes = property(_attributes)  # type: ignore[assignment,method-assign]
-    sqs_models.SQSBackend.send_message = _without_counts(  # type: ignore[method-assign]
-        _original_send_message)
-    sqs_models.SQSBackend.receive_message = _receive  # type: ignore[method-assign]
+        patches.append((DynamoDBBackend, name, _one_at_a_time(getattr(DynamoDBBackend, name))))
     for name in _SERIALISED:
-        original = getattr(sqs_models.SQSBackend, name)
-        if not getattr(original, "serialised", False):
-            patched = _serialised(original)
-            patched.serialised = True
-            setattr(sqs_models.SQSBackend, name, patched)
-    # moto.sqs.models reads the clock through names it imported from moto.core.utils.
-    setattr(sqs_models, "unix_time", _unix_time)  # noqa: B010
-    setattr(sqs_models, "unix_time_millis", _unix_time_millis)  # noqa: B010
+        patches.append((sqs_models.SQSBackend, name,
+                        _serialised(getattr(sqs_models.SQSBackend, name))))
+    return patches
+
+
+_applied: list[tuple[Any, str, Any]] = []  # (owner, attribute, original) while applied
+
+
+def apply() -> None:
+    """Patch moto for the rest of the process (the local runtime's moto server)."""
+    if _applied:
+        return
+    check_moto_version()
+    for owner, name, replacement in _patches():
+        _applied.append((owner, name, owner.__dict__.get(name, getattr(owner, name))))
+        setattr(owner, name, replacement)
+
+
+def undo() -> None:
+    while _applied:
+        owner, name, original = _applied.pop()
+        setattr(owner, name, original)
+
+
+@contextmanager
+def patched() -> Iterator[None]:
+    """moto as the local runtime runs it, for the duration (tests and benchmarks)."""
+    was_applied = bool(_applied)
+    apply()
+    try:
+        yield
+    finally:
+        if not was_applied:
+            undo()

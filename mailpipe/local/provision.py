@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from mailpipe.local.template import Resolver, Unresolved
+from mailpipe.local.template import Resolver, Unresolved, load_template, translate
 
 PSEUDO_ACCOUNT = "123456789012"
 
@@ -328,3 +328,16 @@ class Provisioner:
                             )
                 routes.append(Route(method.upper(), path, function, authorizer))
         return routes
+
+
+def provision(root: Path, stack_name: str, parameters: dict[str, str],
+              session: boto3.session.Session, endpoint: str | None = None,
+              region: str = "us-east-1") -> Provisioned:
+    """`root`/template.yaml, expanded as `sam deploy` expands it, created in moto: the one
+    way the local stack, the tests and the benchmarks build their AWS. `endpoint` is
+    moto's server, or None for moto in this process (mock_aws)."""
+    template = translate(load_template(root / "template.yaml"), {
+        "AWS::Region": region, "AWS::AccountId": PSEUDO_ACCOUNT,
+        "AWS::StackName": stack_name}, region)
+    return Provisioner(session, endpoint, root, stack_name, region).provision(template,
+                                                                              parameters)

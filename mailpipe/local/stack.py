@@ -25,8 +25,7 @@ from mailpipe.local.event_sources import SqsPoller
 from mailpipe.local.functions import LocalFunction
 from mailpipe.local.gateway import Gateway, JwtVerifier
 from mailpipe.local.metering import Meter, MeteredMotoServer
-from mailpipe.local.provision import Provisioned, Provisioner
-from mailpipe.local.template import load_template, translate
+from mailpipe.local.provision import Provisioned, provision
 
 log = logging.getLogger("mailpipe.local")
 REGION = "us-east-1"
@@ -121,9 +120,6 @@ class LocalStack:
         self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port)
         self._moto.start()
         session = local_session()
-        template = translate(load_template(options.root / "template.yaml"), {
-            "AWS::Region": REGION, "AWS::AccountId": "123456789012",
-            "AWS::StackName": STACK_NAME}, REGION)
         parameters = {
             "HostedDomains": ",".join(options.domains),
             "EdgeHostname": options.hostname or options.domains[0],
@@ -134,8 +130,8 @@ class LocalStack:
             "GiveUpAfter": options.give_up_after,
             "InboundRetryAfter": str(options.inbound_retry_after),
         }
-        self.provisioned = Provisioner(session, self.endpoint, options.root, STACK_NAME,
-                                       REGION).provision(template, parameters)
+        self.provisioned = provision(options.root, STACK_NAME, parameters, session,
+                                     self.endpoint, REGION)
         outputs = self.provisioned.outputs
         # What `mailpipe user add` and `mailpipe queue` read to find this stack.
         options.state_dir.mkdir(parents=True, exist_ok=True)
