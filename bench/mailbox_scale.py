@@ -97,6 +97,7 @@ def _load_folder(table: str, account: str, size: int) -> None:
         stored = StoredMessage(account=account, message_id=message_id, folder="Inbox",
                                received_at=start + timedelta(seconds=number),
                                raw_key=f"messages/{message_id}/message.eml", size=len(raw),
+                               accepted_id=message_id,
                                summary=summarise(raw))
         batch.append({"PutRequest": {"Item": message_item(stored, 0)}})
         if len(batch) == 25:

@@ -11,7 +11,6 @@ from email import policy
 import pytest
 
 from mailcore.adapters.aws.wiring import aws_adapters
-from mailcore.services.composing import upload_key
 from tests.conftest import load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver, file_submitted
 
@@ -116,7 +115,7 @@ def test_a_message_over_the_size_limit_is_413(api):
     uploads = []
     for _ in range(3):
         upload = call(api, "POST", "/v1/uploads", body={"content_type": "application/zip"}).json
-        aws_adapters().store.put_object(upload_key(BOB, upload["upload_id"]),
+        aws_adapters().store.put_object(aws_adapters().store.upload_key(BOB, upload["upload_id"]),
                                         base64.b64decode(chunk), "application/zip")
         uploads.append({"filename": "part.zip", "upload_id": upload["upload_id"]})
     reply = call(api, "POST", "/v1/messages", body={"to": [CAROL], "attachments": uploads})
@@ -132,9 +131,10 @@ def test_upload_is_attached_by_its_id_and_only_by_its_owner(api, stack):
     conditions = policy_document["conditions"]
     assert ["content-length-range", 1, upload.json["max_size"]] in conditions
     assert {"Content-Type": "application/zip"} in conditions
-    assert {"key": upload_key(BOB, upload.json["upload_id"])} in conditions
-    aws_adapters().store.put_object(upload_key(BOB, upload.json["upload_id"]), b"PK\x03\x04",
-                                    "application/zip")
+    store = aws_adapters().store
+    key = store.upload_key(BOB, upload.json["upload_id"])
+    assert {"key": key} in conditions
+    store.put_object(key, b"PK\x03\x04", "application/zip")
     attachment = {"filename": "big.zip", "content_type": "application/zip",
                   "upload_id": upload.json["upload_id"]}
 

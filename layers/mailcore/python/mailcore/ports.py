@@ -35,7 +35,18 @@ class UploadForm:
 
 
 class ObjectStore(Protocol):
-    """The rest of what the mailbox API keeps in the raw store: drafts, uploads, links."""
+    """The rest of what the mailbox API keeps in the raw store: drafts, uploads, links.
+    Where each thing lives is the store's to say (draft_key, part_key, upload_key)."""
+
+    def draft_key(self, draft_id: str) -> str: ...
+
+    def part_key(self, accepted_id: str, index: int) -> str:
+        """Where a large decoded part of an accepted (never changing) message is kept."""
+        ...
+
+    def upload_key(self, account: str, upload_id: str) -> str:
+        """An upload's place, under its owner: another account's upload id finds nothing."""
+        ...
 
     def put_object(self, key: str, data: bytes, content_type: str,
                    filename: str | None = None) -> None:

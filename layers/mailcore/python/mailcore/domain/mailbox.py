@@ -83,6 +83,9 @@ class StoredMessage:
     size: int
     summary: MessageSummary
     flags: frozenset[str] = field(default_factory=frozenset)
+    # The id its raw bytes were accepted under (by the edge, or sent through the API):
+    # those bytes never change. None for a draft, whose bytes are written again.
+    accepted_id: str | None = None
 
     @property
     def seen(self) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import cast
@@ -108,7 +107,7 @@ class Composer:
                       in_reply_to=self._original(account, request.in_reply_to),
                       forward_of=self._original(account, request.forward_of),
                       keep_bcc=True)
-        key = f"drafts/{message_id}/message.eml"
+        key = self.objects.draft_key(message_id)
         self.objects.put_object(key, raw, "message/rfc822")
         summary = summarise(raw)
         if current is None:
@@ -134,7 +133,7 @@ class Composer:
 
     def create_upload(self, account: str, content_type: str) -> Upload:
         upload_id = new_message_id()
-        form = self.objects.upload_form(upload_key(account, upload_id), content_type,
+        form = self.objects.upload_form(self.objects.upload_key(account, upload_id), content_type,
                                         MAX_MESSAGE_BYTES)
         return Upload(upload_id, form, MAX_MESSAGE_BYTES, UPLOAD_LINK_SECONDS)
 
@@ -165,7 +164,8 @@ class Composer:
                 if not is_message_id(attachment.upload_id):
                     raise InvalidRequest("no such upload", f"attachments[{index}].upload_id")
                 try:
-                    data = self.objects.get_object(upload_key(account, attachment.upload_id),
+                    data = self.objects.get_object(
+                        self.objects.upload_key(account, attachment.upload_id),
                                                    MAX_MESSAGE_BYTES - total)
                 except MessageNotFound as exc:
                     raise InvalidRequest("no such upload",
@@ -198,9 +198,3 @@ class Composer:
         with contextlib.suppress(MessageNotFound):
             self.editor.update(account, message_id, lambda stored: replace(
                 stored, flags=stored.flags | {"answered"}))
-
-
-def upload_key(account: str, upload_id: str) -> str:
-    # The account is part of the key, so another account's upload id finds nothing.
-    owner = hashlib.sha256(account.encode()).hexdigest()[:32]
-    return f"uploads/{owner}/{upload_id}"

@@ -114,5 +114,6 @@ def _file_sent_copy(sender: str, message_id: str, envelope: Envelope, key: str, 
 def _stored(account: str, message_id: str, folder: str, envelope: Envelope, key: str, size: int,
             summary: MessageSummary, flags: frozenset[str] = frozenset()) -> StoredMessage:
     return StoredMessage(account=account, message_id=message_id, folder=folder,
+                         accepted_id=message_id_of_key(key),
                          received_at=envelope.received_at, raw_key=key, size=size,
                          summary=summary, flags=flags)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
-from mailcore.domain.ids import message_id_of_key
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage
 from mailcore.domain.message import MessageContent, attachment_content, read_content
 from mailcore.errors import InvalidRequest, MessageNotFound
@@ -103,10 +102,10 @@ def read_attachment(account: str, message_id: str, index: int, mailboxes: Mailbo
                     store: RawMessageStore, objects: ObjectStore) -> Download:
     stored = mailboxes.get(account, message_id)
     # Received and sent messages never change, so a large part decoded once is kept
-    # (parts/ expires after a day) and not decoded again; a draft may change.
-    received_id = message_id_of_key(stored.raw_key)
-    key = f"parts/{received_id or stored.message_id}/{index}"
-    if received_id and stored.size > INLINE_BODY_LIMIT and objects.exists(key):
+    # (for a day) and not decoded again; a draft may change.
+    accepted_id = stored.accepted_id
+    key = objects.part_key(accepted_id or stored.message_id, index)
+    if accepted_id and stored.size > INLINE_BODY_LIMIT and objects.exists(key):
         return Download(link=objects.download_link(key))
     attachment = attachment_content(store.get_raw(stored.raw_key), index)
     if attachment is None:
@@ -124,7 +123,7 @@ def delivery_status(account: str, message_id: str, mailboxes: MailboxRepository,
     """Each envelope recipient's fate, for mail this account sent; nothing for other mail
     (its envelope would show another sender's Bcc recipients)."""
     stored = mailboxes.get(account, message_id)
-    submitted_id = message_id_of_key(stored.raw_key)
+    submitted_id = stored.accepted_id
     if submitted_id is None:
         return []  # a draft: never sent
     envelope = store.get_envelope(stored.raw_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,19 @@ class S3RawMessageStore:
     def __init__(self, client: S3Client, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
+
+    # Key layout: messages/<id>/message.eml (domain/ids.py: what the inbound queue is
+    # notified of), drafts/<id>/message.eml, parts/<id>/<index>, uploads/<owner>/<id>;
+    # the lifecycle rules of template.yaml expire parts/ and uploads/.
+    def draft_key(self, draft_id: str) -> str:
+        return f"drafts/{draft_id}/message.eml"
+
+    def part_key(self, accepted_id: str, index: int) -> str:
+        return f"parts/{accepted_id}/{index}"
+
+    def upload_key(self, account: str, upload_id: str) -> str:
+        owner = hashlib.sha256(account.encode()).hexdigest()[:32]
+        return f"uploads/{owner}/{upload_id}"
 
     def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
         key = message_key(message_id)

@@ -14,6 +14,7 @@ from mailcore.adapters.aws.mailboxes.schema import (
     message_key,
     received_sort_key,
 )
+from mailcore.domain.ids import message_id_of_key
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, StoredMessage
 from mailcore.domain.message import MessageSummary, search_text
 from mailcore.errors import InvalidCursor
@@ -47,6 +48,7 @@ def message_item(message: StoredMessage, version: int) -> dict[str, AttributeVal
         "has_attachments": {"BOOL": summary.has_attachments},
         "parse_problem": _optional(summary.parse_problem),
         "thread_id": _optional(summary.thread_id),
+        "accepted_id": _optional(message.accepted_id),
     }
 
 
@@ -71,6 +73,9 @@ def stored_message(item: dict[str, Any]) -> StoredMessage:
             parse_problem=_text(item, "parse_problem"),
             thread_id=_text(item, "thread_id"),
         ),
+        # Items written before the field: the raw key of an accepted message names its id.
+        accepted_id=(_text(item, "accepted_id") if "accepted_id" in item
+                     else message_id_of_key(item["raw_key"]["S"])),
     )
 
 
