@@ -47,7 +47,7 @@ def test_reading_a_fresh_accounts_folders_while_its_first_mail_is_filed(stack, r
         while True:
             done = filed.is_set()
             folders = {folder.name: folder for folder in list_mailboxes(account, mailboxes)}
-            folder, page = list_messages(account, INBOX, 10, None, mailboxes, mailboxes)
+            folder, page = list_messages(account, INBOX, 10, None, mailboxes)
             assert folder.name == INBOX and folders[INBOX].name == INBOX
             seen_totals.append(folders[INBOX].total)
             if done:

@@ -51,8 +51,7 @@ def _file(key: str) -> None:
 def _delete_for_good(account: str, message_id: str) -> None:
     adapters = aws_adapters()
     for _ in range(2):  # to Trash, then for good
-        delete_message(account, message_id, adapters.mailboxes, adapters.mailboxes,
-                       adapters.store)
+        delete_message(account, message_id, adapters.mailboxes, adapters.store)
 
 
 def _exists(key: str) -> bool:

@@ -53,8 +53,7 @@ def get_messages(name: str) -> dict[str, Any]:
     event, mailboxes = router.current_event, aws_adapters().mailboxes
     folder, page = reading.list_messages(requests.account(event), requests.path_name(name),
                                          requests.limit(event),
-                                         event.get_query_string_value("cursor"),
-                                         mailboxes, mailboxes)
+                                         event.get_query_string_value("cursor"), mailboxes)
     return presentation.page_json(page, {folder.id: folder.name})
 
 

@@ -40,7 +40,7 @@ def change_message(message_id: str) -> dict[str, Any]:
 def delete_message(message_id: str) -> dict[str, Any]:
     adapters = aws_adapters()
     result = changes.delete_message(requests.account(router.current_event), message_id,
-                                    adapters.mailboxes, adapters.mailboxes, adapters.store)
+                                    adapters.mailboxes, adapters.store)
     return {"id": message_id, "result": result.value}
 
 
@@ -48,7 +48,7 @@ def delete_message(message_id: str) -> dict[str, Any]:
 def get_raw(message_id: str) -> Response[Any]:
     adapters = aws_adapters()
     return _download(reading.read_raw(requests.account(router.current_event), message_id,
-                                      adapters.mailboxes, adapters.store, adapters.store))
+                                      adapters.mailboxes, adapters.store))
 
 
 @router.get("/v1/messages/<message_id>/attachments/<index>")
@@ -58,7 +58,7 @@ def get_attachment(message_id: str, index: str) -> Response[Any]:
     adapters = aws_adapters()
     return _download(reading.read_attachment(requests.account(router.current_event),
                                              message_id, int(index), adapters.mailboxes,
-                                             adapters.store, adapters.store))
+                                             adapters.store))
 
 
 @router.get("/v1/messages/<message_id>/delivery")

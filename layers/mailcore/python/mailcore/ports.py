@@ -74,27 +74,42 @@ class ObjectStore(Protocol):
         ...
 
 
-class MailboxRepository(Protocol):
-    def file(self, message: StoredMessage) -> bool:
-        """File once: False when this message is already in this account's mailbox."""
-        ...
+class MessageStore(RawMessageStore, ObjectStore, Protocol):
+    """The raw store as the API uses it: messages, and drafts, parts, uploads and links."""
 
-    def list_folder(
-        self, account: str, folder: str, limit: int, cursor: str | None
-    ) -> Page: ...
+
+class MailboxReader(Protocol):
+    """Reading an account's mailbox: messages, folders, search."""
 
     def get(self, account: str, message_id: str) -> StoredMessage:
         """Raise MessageNotFound unless the message is in this account's mailbox."""
         ...
 
+    def list_folder(
+        self, account: str, folder: str, limit: int, cursor: str | None
+    ) -> Page:
+        """Newest first; a cursor not given out for this folder raises InvalidCursor."""
+        ...
+
     def folders(self, account: str) -> list[Folder]: ...
-
-
-class MailboxEditor(Protocol):
-    """Changes to a mailbox. Folder counts stay exact under concurrent changes."""
 
     def folder_named(self, account: str, name: str) -> Folder:
         """Raise FolderNotFound."""
+        ...
+
+    def search(self, account: str, folder: str | None, words: str, limit: int,
+               cursor: str | None) -> Page:
+        """Messages whose from, to, subject or snippet contain `words` (lower case),
+        newest first, reading a bounded number of items; a page may be short, even
+        empty, while a cursor says there is more to look at."""
+        ...
+
+
+class MailboxWriter(Protocol):
+    """Changing an account's mailbox. Folder counts stay exact under concurrent changes."""
+
+    def file(self, message: StoredMessage) -> bool:
+        """File once: False when this message is already in this account's mailbox."""
         ...
 
     def create_folder(self, account: str, name: str) -> Folder:
@@ -117,16 +132,13 @@ class MailboxEditor(Protocol):
         ...
 
     def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:
-        """Delete the stored message for good; True when no stored message refers to its
-        raw bytes any more."""
+        """Delete the stored message for good, giving back its reference to the raw
+        bytes; True when nothing needs those bytes any more (the caller deletes them)."""
         ...
 
-    def search(self, account: str, folder: str | None, words: str, limit: int,
-               cursor: str | None) -> Page:
-        """Messages whose from, to, subject or snippet contain `words` (lower case),
-        newest first, reading a bounded number of items; a page may be short, even
-        empty, while a cursor says there is more to look at."""
-        ...
+
+class Mailboxes(MailboxReader, MailboxWriter, Protocol):
+    """For what reads and changes at once (a move finds its folder, then moves)."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +162,7 @@ class LoginThrottle(Protocol):
 
 class RawReferences(Protocol):
     """Who still needs a message's raw bytes: its mailbox copies and its delivery jobs.
-    A copy deleted for good gives its reference back in MailboxEditor.remove."""
+    A copy deleted for good gives its reference back in MailboxWriter.remove."""
 
     def hold(self, raw_key: str, references: int) -> None:
         """Hold every reference the message will have, before its first copy is filed;

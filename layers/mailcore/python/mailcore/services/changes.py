@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from mailcore.domain.mailbox import TRASH, StoredMessage
-from mailcore.ports import MailboxEditor, MailboxRepository, ObjectStore
+from mailcore.ports import Mailboxes, ObjectStore
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,8 @@ class Deletion(StrEnum):
 
 
 def change_message(account: str, message_id: str, change: MessageChange,
-                   editor: MailboxEditor) -> StoredMessage:
-    target = editor.folder_named(account, change.mailbox).id if change.mailbox else None
+                   mailboxes: Mailboxes) -> StoredMessage:
+    target = mailboxes.folder_named(account, change.mailbox).id if change.mailbox else None
     wanted = {"seen": change.seen, "flagged": change.flagged, "answered": change.answered}
 
     def apply(message: StoredMessage) -> StoredMessage:
@@ -36,18 +36,18 @@ def change_message(account: str, message_id: str, change: MessageChange,
                 flags.discard(flag)
         return replace(message, flags=frozenset(flags), folder=target or message.folder)
 
-    return editor.update(account, message_id, apply)
+    return mailboxes.update(account, message_id, apply)
 
 
-def delete_message(account: str, message_id: str, mailboxes: MailboxRepository,
-                   editor: MailboxEditor, objects: ObjectStore) -> Deletion:
+def delete_message(account: str, message_id: str, mailboxes: Mailboxes,
+                   objects: ObjectStore) -> Deletion:
     """Outside Trash: move to Trash. In Trash: delete for good, and the raw bytes with
     the last reference to them (copies still to be filed and pending deliveries hold
     theirs: see RawReferences)."""
     if mailboxes.get(account, message_id).folder != TRASH:
-        editor.update(account, message_id, lambda message: replace(message, folder=TRASH))
+        mailboxes.update(account, message_id, lambda message: replace(message, folder=TRASH))
         return Deletion.MOVED_TO_TRASH
-    removed, unreferenced = editor.remove(account, message_id)
+    removed, unreferenced = mailboxes.remove(account, message_id)
     if unreferenced:
         objects.delete_message(removed.raw_key)
     return Deletion.DELETED

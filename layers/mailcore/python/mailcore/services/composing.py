@@ -29,10 +29,8 @@ from mailcore.domain.message import read_content, summarise
 from mailcore.errors import InvalidRequest, MessageNotFound
 from mailcore.ports import (
     AccountDirectory,
-    MailboxEditor,
-    MailboxRepository,
-    ObjectStore,
-    RawMessageStore,
+    Mailboxes,
+    MessageStore,
     RawReferences,
     SendingLimit,
     UploadForm,
@@ -76,10 +74,8 @@ class Upload:
 class Composer:
     """What writing mail needs, and who is writing from where."""
 
-    mailboxes: MailboxRepository
-    editor: MailboxEditor
-    store: RawMessageStore
-    objects: ObjectStore
+    mailboxes: Mailboxes
+    store: MessageStore
     directory: AccountDirectory
     domains: HostedDomains
     sending_limit: SendingLimit
@@ -107,8 +103,8 @@ class Composer:
                       in_reply_to=self._original(account, request.in_reply_to),
                       forward_of=self._original(account, request.forward_of),
                       keep_bcc=True)
-        key = self.objects.draft_key(message_id)
-        self.objects.put_object(key, raw, "message/rfc822")
+        key = self.store.draft_key(message_id)
+        self.store.put_object(key, raw, "message/rfc822")
         summary = summarise(raw)
         if current is None:
             self.references.hold(key, 1)  # one copy, in Drafts
@@ -117,7 +113,7 @@ class Composer:
                                   summary=summary, flags=DRAFT_FLAGS)
             self.mailboxes.file(draft)
             return draft
-        return self.editor.update(account, message_id, lambda stored: replace(
+        return self.mailboxes.update(account, message_id, lambda stored: replace(
             stored, received_at=now, size=len(raw), summary=summary))
 
     def send_draft(self, account: str, draft_id: str, client_ip: str) -> Submitted:
@@ -127,14 +123,14 @@ class Composer:
                                          account, now)
         submitted = self._submit(account, message_id, raw, recipients, client_ip, now)
         # Sent: the draft goes. Should this fail, the draft stays and the mail is sent.
-        self.editor.remove(account, draft_id)
-        self.objects.delete_message(draft.raw_key)
+        self.mailboxes.remove(account, draft_id)
+        self.store.delete_message(draft.raw_key)
         return submitted
 
     def create_upload(self, account: str, content_type: str) -> Upload:
         upload_id = new_message_id()
-        form = self.objects.upload_form(self.objects.upload_key(account, upload_id), content_type,
-                                        MAX_MESSAGE_BYTES)
+        form = self.store.upload_form(self.store.upload_key(account, upload_id), content_type,
+                                      MAX_MESSAGE_BYTES)
         return Upload(upload_id, form, MAX_MESSAGE_BYTES, UPLOAD_LINK_SECONDS)
 
     # ---- helpers -----------------------------------------------------------------------
@@ -164,8 +160,8 @@ class Composer:
                 if not is_message_id(attachment.upload_id):
                     raise InvalidRequest("no such upload", f"attachments[{index}].upload_id")
                 try:
-                    data = self.objects.get_object(
-                        self.objects.upload_key(account, attachment.upload_id),
+                    data = self.store.get_object(
+                        self.store.upload_key(account, attachment.upload_id),
                                                    MAX_MESSAGE_BYTES - total)
                 except MessageNotFound as exc:
                     raise InvalidRequest("no such upload",
@@ -196,5 +192,5 @@ class Composer:
     def _mark_answered(self, account: str, message_id: str) -> None:
         # Deleted meanwhile: the reply is sent all the same.
         with contextlib.suppress(MessageNotFound):
-            self.editor.update(account, message_id, lambda stored: replace(
+            self.mailboxes.update(account, message_id, lambda stored: replace(
                 stored, flags=stored.flags | {"answered"}))

@@ -14,7 +14,7 @@ from mailcore.observability import logger
 from mailcore.ports import (
     DeliveryLedger,
     DeliveryQueue,
-    MailboxRepository,
+    MailboxWriter,
     RawMessageStore,
     RawReferences,
 )
@@ -41,7 +41,7 @@ class FilingResult:
 def file_inbound(
     key: str,
     store: RawMessageStore,
-    mailboxes: MailboxRepository,
+    mailboxes: MailboxWriter,
     domains: HostedDomains,
     outgoing: Outgoing | None = None,
     *,
@@ -103,7 +103,7 @@ def file_inbound(
 
 
 def _file_sent_copy(sender: str, message_id: str, envelope: Envelope, key: str, raw: bytes,
-                    summary: MessageSummary, mailboxes: MailboxRepository) -> None:
+                    summary: MessageSummary, mailboxes: MailboxWriter) -> None:
     # Mail to oneself is in the Inbox under its own id; the Sent copy then needs another.
     sent_id = message_id if sender not in envelope.rcpt_tos else derived_message_id(
         message_id, SENT)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from mailcore.domain.mailbox import Folder, folder_name_problem
 from mailcore.errors import InvalidRequest
-from mailcore.ports import MailboxEditor
+from mailcore.ports import Mailboxes
 
 
-def create_folder(account: str, name: str, editor: MailboxEditor) -> Folder:
+def create_folder(account: str, name: str, mailboxes: Mailboxes) -> Folder:
     problem = folder_name_problem(name)
     if problem:
         raise InvalidRequest(problem, "name")
-    return editor.create_folder(account, name)
+    return mailboxes.create_folder(account, name)
 
 
-def rename_folder(account: str, name: str, new_name: str, editor: MailboxEditor) -> Folder:
-    folder = editor.folder_named(account, name)
+def rename_folder(account: str, name: str, new_name: str, mailboxes: Mailboxes) -> Folder:
+    folder = mailboxes.folder_named(account, name)
     if folder.role is not None:
         raise InvalidRequest("a role folder keeps its name", "name")
     if new_name == folder.name:
@@ -23,11 +23,11 @@ def rename_folder(account: str, name: str, new_name: str, editor: MailboxEditor)
     problem = folder_name_problem(new_name)
     if problem:
         raise InvalidRequest(problem, "name")
-    return editor.rename_folder(account, folder, new_name)
+    return mailboxes.rename_folder(account, folder, new_name)
 
 
-def delete_folder(account: str, name: str, editor: MailboxEditor) -> None:
-    folder = editor.folder_named(account, name)
+def delete_folder(account: str, name: str, mailboxes: Mailboxes) -> None:
+    folder = mailboxes.folder_named(account, name)
     if folder.role is not None:
         raise InvalidRequest("a role folder cannot be deleted", "name")
-    editor.delete_folder(account, folder)
+    mailboxes.delete_folder(account, folder)

@@ -9,13 +9,7 @@ from mailcore.domain.delivery_status import RecipientState, RecipientStatus
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage
 from mailcore.domain.message import MessageContent, attachment_content, read_content
 from mailcore.errors import InvalidRequest, MessageNotFound
-from mailcore.ports import (
-    DeliveryLedger,
-    MailboxEditor,
-    MailboxRepository,
-    ObjectStore,
-    RawMessageStore,
-)
+from mailcore.ports import DeliveryLedger, MailboxReader, MessageStore, RawMessageStore
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 MAX_PAGE = 100
@@ -41,7 +35,7 @@ class Download:
     link: str | None = None
 
 
-def list_mailboxes(account: str, mailboxes: MailboxRepository) -> list[Folder]:
+def list_mailboxes(account: str, mailboxes: MailboxReader) -> list[Folder]:
     """The six role folders always, then the account's other folders by name."""
     stored = {folder.id: folder for folder in mailboxes.folders(account)}
     result = [
@@ -53,11 +47,11 @@ def list_mailboxes(account: str, mailboxes: MailboxRepository) -> list[Folder]:
     return result
 
 
-def folder_names(account: str, mailboxes: MailboxRepository) -> dict[str, str]:
+def folder_names(account: str, mailboxes: MailboxReader) -> dict[str, str]:
     return {folder.id: folder.name for folder in list_mailboxes(account, mailboxes)}
 
 
-def folder_name(account: str, folder_id: str, mailboxes: MailboxRepository) -> str:
+def folder_name(account: str, folder_id: str, mailboxes: MailboxReader) -> str:
     if folder_id in ROLE_FOLDERS:
         return folder_id
     return folder_names(account, mailboxes).get(folder_id, folder_id)
@@ -68,56 +62,56 @@ def page_limit(limit: int) -> int:
 
 
 def list_messages(account: str, folder_name: str, limit: int, cursor: str | None,
-                  editor: MailboxEditor, mailboxes: MailboxRepository) -> tuple[Folder, Page]:
-    folder = editor.folder_named(account, folder_name)
+                  mailboxes: MailboxReader) -> tuple[Folder, Page]:
+    folder = mailboxes.folder_named(account, folder_name)
     return folder, mailboxes.list_folder(account, folder.id, page_limit(limit), cursor)
 
 
 def search(account: str, words: str, folder_name: str | None, limit: int, cursor: str | None,
-           editor: MailboxEditor) -> Page:
+           mailboxes: MailboxReader) -> Page:
     words = " ".join(words.split()).casefold()
     if not words or len(words) > MAX_SEARCH_WORDS:
         raise InvalidRequest(f"q has 1 to {MAX_SEARCH_WORDS} characters", "q")
-    folder_id = editor.folder_named(account, folder_name).id if folder_name else None
-    return editor.search(account, folder_id, words, page_limit(limit), cursor)
+    folder_id = mailboxes.folder_named(account, folder_name).id if folder_name else None
+    return mailboxes.search(account, folder_id, words, page_limit(limit), cursor)
 
 
-def read_message(account: str, message_id: str, mailboxes: MailboxRepository,
+def read_message(account: str, message_id: str, mailboxes: MailboxReader,
                  store: RawMessageStore) -> MessageView:
     stored = mailboxes.get(account, message_id)
     return MessageView(stored=stored, folder_name=folder_name(account, stored.folder, mailboxes),
                        content=read_content(store.get_raw(stored.raw_key)))
 
 
-def read_raw(account: str, message_id: str, mailboxes: MailboxRepository,
-             store: RawMessageStore, objects: ObjectStore) -> Download:
+def read_raw(account: str, message_id: str, mailboxes: MailboxReader,
+             store: MessageStore) -> Download:
     # The mailbox lookup is the access check: raw keys are never taken from the caller.
     stored = mailboxes.get(account, message_id)
     if stored.size > INLINE_BODY_LIMIT:
-        return Download(link=objects.download_link(stored.raw_key))
+        return Download(link=store.download_link(stored.raw_key))
     return Download("message/rfc822", None, data=store.get_raw(stored.raw_key))
 
 
-def read_attachment(account: str, message_id: str, index: int, mailboxes: MailboxRepository,
-                    store: RawMessageStore, objects: ObjectStore) -> Download:
+def read_attachment(account: str, message_id: str, index: int, mailboxes: MailboxReader,
+                    store: MessageStore) -> Download:
     stored = mailboxes.get(account, message_id)
     # Received and sent messages never change, so a large part decoded once is kept
     # (for a day) and not decoded again; a draft may change.
     accepted_id = stored.accepted_id
-    key = objects.part_key(accepted_id or stored.message_id, index)
-    if accepted_id and stored.size > INLINE_BODY_LIMIT and objects.exists(key):
-        return Download(link=objects.download_link(key))
+    key = store.part_key(accepted_id or stored.message_id, index)
+    if accepted_id and stored.size > INLINE_BODY_LIMIT and store.exists(key):
+        return Download(link=store.download_link(key))
     attachment = attachment_content(store.get_raw(stored.raw_key), index)
     if attachment is None:
         raise MessageNotFound(f"{message_id} has no attachment {index}")
     if len(attachment.data) <= INLINE_BODY_LIMIT:
         return Download(attachment.content_type, attachment.filename, data=attachment.data)
     # Too large to answer with: into the store, and fetched from there.
-    objects.put_object(key, attachment.data, attachment.content_type, attachment.filename)
-    return Download(link=objects.download_link(key))
+    store.put_object(key, attachment.data, attachment.content_type, attachment.filename)
+    return Download(link=store.download_link(key))
 
 
-def delivery_status(account: str, message_id: str, mailboxes: MailboxRepository,
+def delivery_status(account: str, message_id: str, mailboxes: MailboxReader,
                     store: RawMessageStore, ledger: DeliveryLedger,
                     domains: HostedDomains) -> list[RecipientStatus]:
     """Each envelope recipient's fate, for mail this account sent; nothing for other mail

@@ -43,8 +43,8 @@ class AwsAdapters:
 
     @property
     def composer(self) -> Composer:
-        return Composer(mailboxes=self.mailboxes, editor=self.mailboxes, store=self.store,
-                        objects=self.store, directory=self.directory, domains=self.domains,
+        return Composer(mailboxes=self.mailboxes, store=self.store,
+                        directory=self.directory, domains=self.domains,
                         sending_limit=self.sending_limit, references=self.references,
                         hostname=self.settings.hostname)
 

@@ -7,6 +7,10 @@ from mailcore.errors import InvalidRequest, MessageNotFound
 
 
 class InMemoryMailboxRepository:
+    """MailboxWriter.file and MailboxReader's get, list_folder and folders, in memory:
+    what filing and its tests use (folder and message changes are the DynamoDB
+    adapter's, tested on moto)."""
+
     def __init__(self) -> None:
         self.messages: dict[tuple[str, str], StoredMessage] = {}
         self._lock = threading.Lock()

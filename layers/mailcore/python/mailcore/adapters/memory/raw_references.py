@@ -17,7 +17,7 @@ class InMemoryRawReferences:
             self.references.setdefault(raw_key, references)
 
     def give_back(self, raw_key: str) -> bool:
-        """What MailboxEditor.remove does for a copy deleted for good."""
+        """What MailboxWriter.remove does for a copy deleted for good."""
         with self._lock:
             self.references[raw_key] -= 1
             return self._let_go(raw_key)

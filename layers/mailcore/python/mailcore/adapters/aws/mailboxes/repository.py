@@ -1,4 +1,4 @@
-"""The mailbox ports (MailboxRepository, MailboxEditor) on one DynamoDB table."""
+"""The mailbox ports (MailboxReader, MailboxWriter: Mailboxes) on one DynamoDB table."""
 
 from __future__ import annotations
 
