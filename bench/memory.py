@@ -4,7 +4,7 @@ The message (text, HTML and three binary attachments, 25 MiB in all) is stored i
 moto server as the edge stores it; each handler then runs in a fresh process, as in a
 new Lambda execution environment, and reports its peak RSS after import (the
 baseline, same run) and after handling the message: file_message filing it, and the
-api function answering GET /v1/messages/{id} and GET .../attachments/0 for it. The
+serve_api function answering GET /v1/messages/{id} and GET .../attachments/0 for it. The
 functions have 512 MB (the template's MemorySize).
 
     python bench/memory.py
@@ -43,6 +43,7 @@ app = importlib.util.module_from_spec(spec); spec.loader.exec_module(app)
 class Context:
     function_name = "bench"; memory_limit_in_mb = 512; aws_request_id = "bench"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    def get_remaining_time_in_millis(self): return 30_000  # the template's Timeout
 after_import = peak_mib()
 response = app.lambda_handler(json.loads(sys.argv[2]), Context())
 status = response.get("statusCode", 200) if isinstance(response, dict) else 200

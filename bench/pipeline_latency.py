@@ -3,7 +3,7 @@
 Starts `mailpipe up` as a user would, sends N messages with smtplib (one session),
 and after each 250 polls GET /v1/messages/{id} (the id is in the 250 reply) until it
 answers 200. Baseline in the same run: the latency of that same GET once the message
-is visible, i.e. one API round trip through the local gateway and the api function.
+is visible, i.e. one API round trip through the local gateway and the serve_api function.
 
     python bench/pipeline_latency.py [--messages 200]
 """
