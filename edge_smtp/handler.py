@@ -324,13 +324,5 @@ def _account(session: Session) -> str | None:
     return data if isinstance(data, str) else None
 
 
-def _client(server: EdgeSMTP, session: Session) -> str:
-    address = getattr(server, "client_address", None)
-    if address:
-        return str(address)
-    peer = session.peer
-    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer or "")
-
-
 def _sanitise(text: str) -> str:
     return "".join(char for char in text if char.isprintable() and char not in "()\r\n")[:255]
