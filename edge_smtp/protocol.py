@@ -230,7 +230,8 @@ class EdgeSMTP(SMTP):
                         # No end in the reader's buffer: take all but its last bytes,
                         # which may start the end marker (asyncio keeps them).
                         piece = await self._reader.read(min(overrun.consumed, max_line))
-                tail = (tail + piece)[-len(END_OF_DATA):]
+                # Only the last bytes matter: no copy of the whole piece per read.
+                tail = (tail + piece[-len(END_OF_DATA):])[-len(END_OF_DATA):]
                 ended = tail.endswith(END_OF_DATA)
                 received += len(piece)
                 line_length, too_long = _line_lengths(piece, line_length, max_line)

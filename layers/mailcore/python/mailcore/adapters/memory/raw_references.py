@@ -16,12 +16,6 @@ class InMemoryRawReferences:
         with self._lock:
             self.references.setdefault(raw_key, references)
 
-    def give_back(self, raw_key: str) -> bool:
-        """What MailboxWriter.remove does for a copy deleted for good."""
-        with self._lock:
-            self.references[raw_key] -= 1
-            return self._let_go(raw_key)
-
     def release_job(self, raw_key: str, domain: str) -> bool:
         with self._lock:
             if (raw_key, domain) in self.released_jobs:
