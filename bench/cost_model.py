@@ -35,7 +35,7 @@ import boto3
 
 from mailcore.adapters.aws.mailboxes.schema import folder_key
 from mailpipe.local import logs
-from mailpipe.local.launcher import free_port
+from mailpipe.local.launcher import free_ports
 from mailpipe.local.stack import LocalStack, StackOptions, outputs_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,12 +143,12 @@ def main() -> None:
     messages = arguments.messages
 
     state = Path(tempfile.mkdtemp())
-    sink_port = free_port()
+    sink_port, smtp_port, submission_port, http_port, aws_port = free_ports(5)
     sink = subprocess.Popen(["smtp-sink", "-u", "nobody", f"127.0.0.1:{sink_port}", "100"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     options = StackOptions(domains=["example.test"], users=[(ACCOUNT, PASSWORD)],
-                           smtp_port=free_port(), submission_port=free_port(),
-                           http_port=free_port(), aws_port=free_port(), state_dir=state,
+                           smtp_port=smtp_port, submission_port=submission_port,
+                           http_port=http_port, aws_port=aws_port, state_dir=state,
                            mx={"remote.test": f"127.0.0.1:{sink_port}"})
     # The stack's log lines are counted by the meter (CloudWatch Logs bytes), not printed.
     logs.emit = lambda source, line: None

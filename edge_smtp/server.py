@@ -138,6 +138,9 @@ class Edge:
         self._submission = submission
         self._tls = tls_context
         self._servers: list[asyncio.Server] = []
+        # Role -> the port actually bound: with port 0 in the config the kernel picks one, which
+        # is how tests get distinct ports without a probe-then-bind race.
+        self.bound_ports: dict[str, int] = {}
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -149,12 +152,17 @@ class Edge:
             def factory(handler: EdgeHandler = handler) -> EdgeSMTP:
                 return smtp_factory(handler, config, self.registry, self._tls, self.budget)
 
-            self._servers.append(await loop.create_server(factory, host=config.host, port=port))
-            logger.info("edge listening", host=config.host, port=port,
-                        role="submission" if isinstance(handler, SubmissionHandler) else "mx")
+            server = await loop.create_server(factory, host=config.host, port=port)
+            role = "submission" if isinstance(handler, SubmissionHandler) else "mx"
+            self._listen(role, server)
         if config.health_port is not None:
-            self._servers.append(await asyncio.start_server(
+            self._listen("health", await asyncio.start_server(
                 self._health, host=config.host, port=config.health_port))
+
+    def _listen(self, role: str, server: asyncio.Server) -> None:
+        self._servers.append(server)
+        self.bound_ports[role] = int(server.sockets[0].getsockname()[1])
+        logger.info("edge listening", host=self.config.host, port=self.bound_ports[role], role=role)
 
     async def _health(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

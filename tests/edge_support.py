@@ -25,7 +25,6 @@ from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
 from mailcore.adapters.memory.store import InMemoryRawMessageStore
 from mailcore.ports import LoginThrottle, RawMessageStore, SendingLimit
 from mailcore.services.recipients import HostedDomains
-from mailpipe.local.launcher import free_port
 
 ACCOUNTS = {"bob@hamburger.edu": "bob-password", "carol@hamburger.edu": "carol-password"}
 
@@ -40,12 +39,15 @@ class RunningEdge:
 
     @property
     def mx_port(self) -> int:
-        return self.edge.config.mx_port
+        return self.edge.bound_ports["mx"]
 
     @property
     def submission_port(self) -> int:
-        assert self.edge.config.submission_port is not None
-        return self.edge.config.submission_port
+        return self.edge.bound_ports["submission"]
+
+    @property
+    def health_port(self) -> int:
+        return self.edge.bound_ports["health"]
 
     def client_tls(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.cert_file))
@@ -74,8 +76,8 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
     directory = InMemoryAccountDirectory(ACCOUNTS if accounts is None else accounts)
     with tempfile.TemporaryDirectory() as folder:
         cert_file, key_file = ensure_self_signed(Path(folder), "hamburger.edu")
-        config = EdgeConfig(hostname="hamburger.edu", host="127.0.0.1", mx_port=free_port(),
-                            submission_port=free_port(), health_port=free_port(),
+        config = EdgeConfig(hostname="hamburger.edu", host="127.0.0.1", mx_port=0,
+                            submission_port=0, health_port=0,
                             grace_seconds=5)
         config = dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
         executor = ThreadPoolExecutor(max_workers=16)

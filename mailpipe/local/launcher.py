@@ -19,10 +19,25 @@ from mailpipe.local.stack import DEFAULT_STATE_DIR, ROOT
 MAILPIPE = str(Path(sys.executable).parent / "mailpipe")
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports for another process to bind, all distinct.
+
+    Every probe stays open until all are chosen: probing one at a time lets the kernel hand
+    out the same just-closed port twice (seen in CI: two listeners of one edge on one port).
+    """
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    [port] = free_ports(1)
+    return port
 
 
 @dataclass
@@ -52,8 +67,10 @@ class StackProcess:
 def start_stack(domains: list[str], users: dict[str, str], *extra: str,
                 timeout: float = 90, environment: dict[str, str] | None = None,
                 smtp_port: int | None = None) -> StackProcess:
-    smtp_port = smtp_port or free_port()
-    http_port, aws_port, submission_port = (free_port() for _ in range(3))
+    # One more than needed, so a caller's own port can be left out without a second probe.
+    chosen = [port for port in free_ports(5) if port != smtp_port]
+    smtp_port = smtp_port or chosen.pop()
+    http_port, aws_port, submission_port = chosen[:3]
     state_dir = DEFAULT_STATE_DIR
     command = [MAILPIPE, "up", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
                "--aws-port", str(aws_port), "--submission-port", str(submission_port),

@@ -14,7 +14,7 @@ from email import policy
 
 import pytest
 
-from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, start_stack
+from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, free_ports, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +66,7 @@ def _dsn_fields(raw: bytes) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def stacks() -> Iterator[dict[str, object]]:
-    a_port, b_port = free_port(), free_port()
+    a_port, b_port = free_ports(2)
     a = start_stack(["crepes.fr"], {ALICE: PASSWORDS[ALICE]},
                     "--mx", f"hamburger.edu=127.0.0.1:{b_port}",
                     "--retry-schedule", "1s,2s", "--give-up-after", "5m", smtp_port=a_port)

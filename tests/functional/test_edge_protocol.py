@@ -264,7 +264,7 @@ def test_health_endpoint_says_ok_then_draining():
             return connection.makefile("rb").readline()
 
     with running_edge(grace_seconds=1) as edge:
-        port = edge.edge.config.health_port
+        port = edge.health_port
         assert health(port).startswith(b"HTTP/1.1 200")
         busy, _ = _ehlo(edge.mx_port)
         busy.command(b"MAIL FROM:<alice@crepes.fr>")  # keeps the drain waiting
