@@ -47,11 +47,11 @@ async def _serve(kind: str, port: int) -> None:
     from edge_smtp.handler import EdgeHandler
     from edge_smtp.server import Edge, EdgeConfig
     from mailcore.adapters.memory.directory import InMemoryAccountDirectory
-    from mailcore.adapters.memory.store import InMemoryRawMessageStore
+    from mailcore.adapters.memory.store import InMemoryMessageStore
     from mailcore.services.recipients import HostedDomains
 
     latency = 0.05 if kind == "edge-50ms" else 0.0
-    store = InMemoryRawMessageStore(latency_seconds=latency)
+    store = InMemoryMessageStore(latency_seconds=latency)
     directory = CachingAccountDirectory(InMemoryAccountDirectory({"bob@hamburger.edu": "x"}))
     config = EdgeConfig(hostname="bench", host="127.0.0.1", mx_port=port, submission_port=None,
                         health_port=None, max_connections_per_client=1000)

@@ -22,7 +22,7 @@ from edge_smtp.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
-from mailcore.adapters.memory.store import InMemoryRawMessageStore
+from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.ports import LoginThrottle, RawMessageStore, SendingLimit
 from mailcore.services.recipients import HostedDomains
 
@@ -72,7 +72,7 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
                  sending_limit: SendingLimit | None = None,
                  throttle: LoginThrottle | None = None, **overrides: object
                  ) -> Iterator[RunningEdge]:
-    store = store if store is not None else InMemoryRawMessageStore()
+    store = store if store is not None else InMemoryMessageStore()
     directory = InMemoryAccountDirectory(ACCOUNTS if accounts is None else accounts)
     with tempfile.TemporaryDirectory() as folder:
         cert_file, key_file = ensure_self_signed(Path(folder), "hamburger.edu")

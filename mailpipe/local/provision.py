@@ -57,10 +57,20 @@ class Route:
     authorizer: JwtAuthorizer | None
 
 
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One container of an ECS task definition: what the local runtime needs to start it."""
+
+    task_definition: str  # logical id
+    name: str
+    environment: dict[str, str]
+
+
 @dataclass
 class Provisioned:
     outputs: dict[str, str] = field(default_factory=dict)
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    containers: dict[str, ContainerSpec] = field(default_factory=dict)  # by container name
     queue_sources: list[QueueSource] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
 
@@ -110,6 +120,10 @@ class Provisioner:
         result = Provisioned()
         for logical_id, resource in deferred_actions:
             self._wire(logical_id, resource, resolver, result)
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::ECS::TaskDefinition":
+                for container in self._containers(logical_id, resource, resolver):
+                    result.containers[container.name] = container
         for name, output in template.get("Outputs", {}).items():
             if resolver.conditions.get(output.get("Condition", ""), True):
                 result.outputs[name] = str(resolver.resolve(output["Value"]))
@@ -302,6 +316,22 @@ class Provisioner:
             ))
         elif kind == "AWS::ApiGatewayV2::Api":
             result.routes.extend(self._routes(properties["Body"], resolver))
+
+    @staticmethod
+    def _containers(logical_id: str, resource: dict[str, Any],
+                    resolver: Resolver) -> list[ContainerSpec]:
+        """Whatever the task's condition says: it guards the VPC, load balancer and service that
+        exist only in AWS, while the container itself runs locally as a process. Only the
+        environment is resolved: the image, roles, secrets and log group are AWS's alone."""
+        return [
+            ContainerSpec(
+                task_definition=logical_id,
+                name=container["Name"],
+                environment={entry["Name"]: str(resolver.resolve(entry["Value"]))
+                             for entry in container.get("Environment", [])},
+            )
+            for container in resource["Properties"]["ContainerDefinitions"]
+        ]
 
     def _routes(self, body: dict[str, Any], resolver: Resolver) -> list[Route]:
         schemes = body.get("components", {}).get("securitySchemes", {})

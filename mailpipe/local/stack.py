@@ -98,6 +98,25 @@ def local_session() -> boto3.session.Session:
     )
 
 
+def local_edge_overrides(options: StackOptions) -> dict[str, str]:
+    """What differs from the template's edge container when it runs here as a process.
+
+    In AWS the load balancer sits in front (PROXY v2, fixed container ports, health checks)
+    and the TLS pair comes from Secrets Manager; here clients connect directly to the ports
+    chosen on the command line.
+    """
+    return {
+        "MAILPIPE_SMTP_HOST": options.host,
+        "MAILPIPE_SMTP_PORT": str(options.smtp_port),
+        "MAILPIPE_SUBMISSION_PORT": str(options.submission_port),
+        "MAILPIPE_HEALTH_PORT": "off",
+        "MAILPIPE_PROXY_PROTOCOL": "false",
+        # The local runtime makes a self-signed pair on first start.
+        "MAILPIPE_TLS_SELF_SIGNED_DIR": str(options.state_dir / "tls"),
+        "PYTHONPATH": str(options.root),
+    }
+
+
 class LocalStack:
     def __init__(self, options: StackOptions) -> None:
         self.options = options
@@ -159,26 +178,15 @@ class LocalStack:
                                 self._functions, JwtVerifier(self.endpoint),
                                 documents={OPENAPI_PATH: openapi_json(options.root)})
         self._gateway.start()
-        self._start_edge(environment, outputs)
+        self._start_edge(environment)
 
-    def _start_edge(self, environment: dict[str, str], outputs: dict[str, str]) -> None:
+    def _start_edge(self, environment: dict[str, str]) -> None:
+        assert self.provisioned is not None
         options = self.options
         edge_environment = {
             **environment,
-            "POWERTOOLS_SERVICE_NAME": "edge_smtp",
-            "MAILPIPE_BUCKET": outputs["MessageBucketName"],
-            "MAILPIPE_TABLE": outputs["MailboxTableName"],
-            "MAILPIPE_USER_POOL_ID": outputs["UserPoolId"],
-            "MAILPIPE_USER_POOL_CLIENT_ID": outputs["UserPoolClientId"],
-            "MAILPIPE_DOMAINS": ",".join(options.domains),
-            "MAILPIPE_SMTP_HOST": options.host,
-            "MAILPIPE_SMTP_PORT": str(options.smtp_port),
-            "MAILPIPE_SUBMISSION_PORT": str(options.submission_port),
-            "MAILPIPE_HEALTH_PORT": "off",
-            # The local runtime makes a self-signed pair on first start.
-            "MAILPIPE_TLS_SELF_SIGNED_DIR": str(options.state_dir / "tls"),
-            "MAILPIPE_HOSTNAME": options.hostname or options.domains[0],
-            "PYTHONPATH": str(options.root),
+            **self.provisioned.containers["edge"].environment,
+            **local_edge_overrides(options),
         }
         self._edge = subprocess.Popen(
             [sys.executable, "-m", "edge_smtp"], env=edge_environment, cwd=options.root,

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from edge_smtp.protocol import SessionLimits
-from mailcore.adapters.memory.store import InMemoryRawMessageStore
+from mailcore.adapters.memory.store import InMemoryMessageStore
 from tests.edge_support import Wire, proxy_v2_header, running_edge
 
 HEAD = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: hi\r\n\r\n"
@@ -35,7 +35,7 @@ def _rss_peak_kib() -> int:
 # ---- DATA: long lines, dots, pipelining ----------------------------------------------------
 @pytest.mark.parametrize("length", [999, 1001, 5000, 64 * 1024 - 2])
 def test_long_lines_up_to_64_kib_are_accepted_and_stored_as_they_came(length):
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     body = HEAD + b"y" * length + b"\r\nend\r\n"
     with running_edge(store) as edge:
         wire = _transaction(edge.mx_port)
@@ -48,7 +48,7 @@ def test_long_lines_up_to_64_kib_are_accepted_and_stored_as_they_came(length):
 
 @pytest.mark.parametrize("length", [64 * 1024 + 1, 300_000])
 def test_a_line_over_64_kib_is_refused_after_the_data_and_the_session_goes_on(length):
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         wire = _transaction(edge.mx_port)
         wire.command(b"DATA")
@@ -65,7 +65,7 @@ def test_a_line_over_64_kib_is_refused_after_the_data_and_the_session_goes_on(le
 def test_end_of_data_and_dot_stuffing_on_every_boundary(body):
     """RFC 5321 §4.5.2: the lone dot ends the data; one leading dot is removed per line;
     what is pipelined after the end is the next command, never part of the message."""
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         wire = _transaction(edge.mx_port)
         wire.command(b"DATA")
@@ -80,7 +80,7 @@ def test_end_of_data_and_dot_stuffing_on_every_boundary(body):
 
 
 def test_end_of_data_split_across_every_write_boundary():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     ending = b"last line\r\n.\r\n"
     with running_edge(store) as edge:
         for cut in range(1, len(ending)):
@@ -98,7 +98,7 @@ def test_end_of_data_split_across_every_write_boundary():
 
 # ---- memory ----------------------------------------------------------------------------------
 def test_data_beyond_the_process_budget_gets_452_4_3_1_and_the_budget_comes_back():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store, data_memory_budget=2 * MiB) as edge:
         # A message larger than the whole budget: read to its end, then refused.
         wire = _transaction(edge.mx_port)
@@ -130,7 +130,7 @@ def test_blank_line_floods_from_several_connections_stay_in_memory_and_the_edge_
     about 1.6 GiB. Now a flood costs about its own size, and other clients are served."""
     flood = b"\r\n" * (6 * MiB)
     before = _rss_peak_kib()
-    with running_edge(InMemoryRawMessageStore()) as edge:
+    with running_edge(InMemoryMessageStore()) as edge:
         replies: list[bytes] = []
 
         def flood_once() -> None:
@@ -159,7 +159,7 @@ def test_blank_line_floods_from_several_connections_stay_in_memory_and_the_edge_
 
 # ---- time ------------------------------------------------------------------------------------
 def test_slow_but_steady_data_outlives_the_command_timeout():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     limits = SessionLimits(min_data_rate=1000)
     with running_edge(store, command_timeout=1.5, limits=limits) as edge:
         wire = _transaction(edge.mx_port)
@@ -204,7 +204,7 @@ def test_noop_forever_is_ended_by_the_session_age_limit():
 
 
 def test_a_message_in_flight_finishes_before_the_age_limit_closes_the_session():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store, limits=SessionLimits(max_session_seconds=1)) as edge:
         wire = _transaction(edge.mx_port)
         wire.command(b"DATA")
@@ -245,7 +245,7 @@ def _auth_plain(wire: Wire, login: str, password: str) -> bytes:
 
 
 def test_proxy_client_survives_starttls_so_one_guesser_locks_out_only_itself():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store, proxy_protocol=True) as edge:
         guesser = _behind_proxy(edge, "203.0.113.7", edge.submission_port)
         for number in range(10):  # the per-client limit, with a new login each time
@@ -269,7 +269,7 @@ def test_proxy_client_survives_starttls_so_one_guesser_locks_out_only_itself():
 def test_proxy_header_from_an_untrusted_peer_is_refused():
     from ipaddress import ip_network
 
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store, proxy_protocol=True,
                       proxy_trusted=(ip_network("10.0.0.0/8"),)) as edge:
         # Version 1, as a command line: refused and closed.

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mailcore.adapters.memory.store import InMemoryRawMessageStore
+from mailcore.adapters.memory.store import InMemoryMessageStore
 from tests.edge_support import Wire, proxy_v2_header, running_edge
 
 MESSAGE = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: hi\r\n\r\nHello\r\n"
@@ -68,7 +68,7 @@ def test_declared_size_over_the_limit_is_refused_at_mail():
 
 
 def test_undeclared_oversize_body_is_refused_after_data_and_not_stored():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store, max_message_size=50_000) as edge:
         wire, _ = _ehlo(edge.mx_port)
         wire.command(b"MAIL FROM:<alice@crepes.fr>")
@@ -81,7 +81,7 @@ def test_undeclared_oversize_body_is_refused_after_data_and_not_stored():
 
 
 def test_starttls_then_mail_is_traced_with_tls_version():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge, smtplib.SMTP("127.0.0.1", edge.mx_port) as client:
         client.ehlo("crepes.fr")
         assert client.starttls(context=edge.client_tls())[0] == 220
@@ -96,7 +96,7 @@ def test_starttls_then_mail_is_traced_with_tls_version():
 
 
 def test_commands_pipelined_before_starttls_are_discarded():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         wire, _ = _ehlo(edge.mx_port)
         # A man in the middle could append these before the handshake (CVE-2011-0411).
@@ -117,7 +117,7 @@ def test_commands_pipelined_before_starttls_are_discarded():
 
 
 def test_pipelined_transaction_gets_its_replies_in_order():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         wire, _ = _ehlo(edge.mx_port)
         wire.send(b"MAIL FROM:<alice@crepes.fr>\r\nRCPT TO:<bob@hamburger.edu>\r\n"
@@ -136,7 +136,7 @@ SMUGGLING_ENDS = [b"\n.\n", b"\r.\r", b"\r.\n", b"\n.\r", b"\n.\r\n", b"\r\n.\n"
 
 @pytest.mark.parametrize("fake_end", SMUGGLING_ENDS, ids=repr)
 def test_smuggled_end_of_data_never_makes_a_second_message(fake_end):
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     smuggled = (b"MAIL FROM:<admin@hamburger.edu>\r\nRCPT TO:<carol@hamburger.edu>\r\n"
                 b"DATA\r\nFrom: admin@hamburger.edu\r\nSubject: smuggled\r\n\r\nowned\r\n")
     with running_edge(store) as edge:
@@ -160,7 +160,7 @@ def test_smuggled_end_of_data_never_makes_a_second_message(fake_end):
 
 @pytest.mark.parametrize("body", [b"line one\nline two\r\n", b"line one\rline two\r\n"])
 def test_bare_line_endings_are_refused_with_a_clear_code(body):
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge, smtplib.SMTP("127.0.0.1", edge.mx_port) as client:
         client.ehlo("crepes.fr")
         client.mail("alice@crepes.fr")
@@ -221,7 +221,7 @@ def test_too_many_errors_close_the_session():
 
 
 def test_proxy_protocol_v2_gives_the_real_client_address():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store, proxy_protocol=True) as edge:
         wire = Wire(edge.mx_port)
         wire.send(proxy_v2_header("203.0.113.7", 40000))
@@ -238,7 +238,7 @@ def test_proxy_protocol_v2_gives_the_real_client_address():
 
 
 def test_sigterm_finishes_transactions_in_flight_and_refuses_new_sessions():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store, grace_seconds=10) as edge:
         busy, _ = _ehlo(edge.mx_port)
         busy.command(b"MAIL FROM:<alice@crepes.fr>")
@@ -290,7 +290,7 @@ RELAY_VECTORS = [
 
 
 def test_relay_vectors_on_the_wire_are_refused_unless_they_resolve_to_a_hosted_account():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         wire, _ = _ehlo(edge.mx_port)
         wire.command(b"MAIL FROM:<alice@crepes.fr>")

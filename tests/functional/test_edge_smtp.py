@@ -6,7 +6,7 @@ import smtplib
 import threading
 
 from mailcore.adapters.aws.wiring import aws_adapters
-from mailcore.adapters.memory.store import InMemoryRawMessageStore
+from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.domain.ids import message_id_of_key
 from tests.edge_support import running_edge
 
@@ -15,7 +15,7 @@ SEED = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
 
 
 def test_seed_transcript_is_accepted_and_stored_with_envelope_and_trace_header():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge, smtplib.SMTP("127.0.0.1", edge.mx_port) as client:
         assert client.helo("crepes.fr")[0] == 250
         assert client.mail("alice@crepes.fr")[0] == 250
@@ -48,7 +48,7 @@ def test_foreign_domain_is_refused_at_rcpt_as_relaying_with_5_7_1():
 
 
 def test_storage_fault_answers_451_and_stores_nothing():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     store.available = False
     with running_edge(store) as edge, smtplib.SMTP("127.0.0.1", edge.mx_port) as client:
         client.ehlo("crepes.fr")
@@ -61,7 +61,7 @@ def test_storage_fault_answers_451_and_stores_nothing():
 
 def test_slow_storage_does_not_stop_other_sessions():
     """A blocking store call on the event loop would hold the second session's replies."""
-    store = InMemoryRawMessageStore(latency_seconds=2.0)
+    store = InMemoryMessageStore(latency_seconds=2.0)
     with running_edge(store) as edge:
         first_done = threading.Event()
 

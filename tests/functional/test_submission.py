@@ -6,7 +6,7 @@ import smtplib
 
 import pytest
 
-from mailcore.adapters.memory.store import InMemoryRawMessageStore
+from mailcore.adapters.memory.store import InMemoryMessageStore
 from tests.edge_support import running_edge
 
 BOB = "bob@hamburger.edu"
@@ -35,7 +35,7 @@ def test_nothing_but_starttls_before_tls_and_no_auth_offered():
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
 def test_account_authenticates_and_sends_to_any_recipient(mechanism):
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         client = _session(edge)
         assert set(client.esmtp_features["auth"].split()) == {"PLAIN", "LOGIN"}
@@ -92,7 +92,7 @@ def test_mail_from_must_be_the_accounts_own_address():
 
 
 def test_from_header_must_be_the_accounts_own_address():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         client = _session(edge)
         client.login(BOB, "bob-password")
@@ -121,7 +121,7 @@ FORGERIES = {
 
 @pytest.mark.parametrize("headers", FORGERIES.values(), ids=FORGERIES.keys())
 def test_submitted_header_section_must_be_well_formed_with_one_from_of_your_own(headers):
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         client = _session(edge)
         client.login(BOB, "bob-password")
@@ -134,7 +134,7 @@ def test_submitted_header_section_must_be_well_formed_with_one_from_of_your_own(
 
 
 def test_your_own_from_with_a_display_name_and_folded_fields_is_accepted():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         client = _session(edge)
         client.login(BOB, "bob-password")
@@ -145,7 +145,7 @@ def test_your_own_from_with_a_display_name_and_folded_fields_is_accepted():
 
 
 def test_a_hosted_recipient_without_an_account_is_refused_at_rcpt():
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store) as edge:
         client = _session(edge)
         client.login(BOB, "bob-password")
@@ -159,7 +159,7 @@ def test_a_hosted_recipient_without_an_account_is_refused_at_rcpt():
 def test_recipients_beyond_the_hourly_sending_limit_get_450_4_7_1():
     from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
 
-    store = InMemoryRawMessageStore()
+    store = InMemoryMessageStore()
     with running_edge(store, sending_limit=InMemorySendingLimit(per_hour=3)) as edge:
         client = _session(edge)
         client.login(BOB, "bob-password")

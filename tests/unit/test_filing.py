@@ -8,7 +8,7 @@ from mailcore.adapters.memory.ledger import InMemoryDeliveryLedger
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.outgoing import InMemoryDeliveryQueue
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
-from mailcore.adapters.memory.store import InMemoryRawMessageStore
+from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
@@ -31,7 +31,7 @@ def _stored(store, raw, *rcpts):
 
 
 def test_bcc_recipient_in_envelope_receives_and_header_only_recipient_does_not():
-    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu")
 
     result = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
@@ -42,7 +42,7 @@ def test_bcc_recipient_in_envelope_receives_and_header_only_recipient_does_not()
 
 
 def test_same_object_filed_twice_yields_one_stored_message_per_recipient():
-    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "carol@hamburger.edu")
 
     first = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
@@ -55,7 +55,7 @@ def test_same_object_filed_twice_yields_one_stored_message_per_recipient():
 
 
 def test_remote_recipients_of_unauthenticated_mail_are_neither_filed_nor_queued():
-    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     outgoing = Outgoing(InMemoryDeliveryQueue(), InMemoryDeliveryLedger())
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "zoe@crepes.fr")
 
@@ -67,7 +67,7 @@ def test_remote_recipients_of_unauthenticated_mail_are_neither_filed_nor_queued(
 
 
 def test_submitted_mail_is_filed_for_hosted_recipients_sent_copy_and_queued_per_domain():
-    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     outgoing = Outgoing(InMemoryDeliveryQueue(), InMemoryDeliveryLedger())
     envelope = Envelope(mail_from="bob@hamburger.edu",
                         rcpt_tos=("carol@hamburger.edu", "zoe@crepes.fr", "yan@crepes.fr",
@@ -89,7 +89,7 @@ def test_submitted_mail_is_filed_for_hosted_recipients_sent_copy_and_queued_per_
 
 
 def test_unparseable_message_is_filed_with_raw_kept_and_flagged():
-    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     garbage = b"\x00\xff no headers at all \r\n\x00"
     key = _stored(store, garbage, "bob@hamburger.edu")
 
@@ -101,7 +101,7 @@ def test_unparseable_message_is_filed_with_raw_kept_and_flagged():
 
 
 def test_missing_message_object_is_an_error_not_a_silent_skip():
-    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     with pytest.raises(MessageNotFound):
         file_inbound(f"messages/{new_message_id()}/message.eml", store, mailboxes, DOMAINS,
                      references=REFERENCES)

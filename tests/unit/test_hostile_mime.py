@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
-from mailcore.adapters.memory.store import InMemoryRawMessageStore
+from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
@@ -99,7 +99,7 @@ hostile_messages = st.one_of(
 )
 
 
-def _stored(store: InMemoryRawMessageStore, raw: bytes) -> str:
+def _stored(store: InMemoryMessageStore, raw: bytes) -> str:
     envelope = Envelope(mail_from="mallory@evil.example", rcpt_tos=(BOB,), peer="192.0.2.1",
                         helo="evil.example", tls=False, received_at=datetime.now(UTC))
     return store.put(new_message_id(), raw, envelope)
@@ -109,7 +109,7 @@ def _stored(store: InMemoryRawMessageStore, raw: bytes) -> str:
                                                                  HealthCheck.data_too_large])
 @given(raw=hostile_messages)
 def test_every_hostile_message_is_filed_once_and_readable(raw: bytes) -> None:
-    store, mailboxes = InMemoryRawMessageStore(), InMemoryMailboxRepository()
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     key = _stored(store, raw)
 
     first = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)

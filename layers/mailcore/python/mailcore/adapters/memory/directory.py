@@ -1,3 +1,5 @@
+"""The AccountDirectory port in memory (addresses and passwords), for tests and the edge's."""
+
 from __future__ import annotations
 
 import hmac

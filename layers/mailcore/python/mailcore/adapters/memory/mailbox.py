@@ -1,56 +1,215 @@
+"""The Mailboxes port (MailboxReader and MailboxWriter) in memory, for tests.
+
+It keeps the promises the DynamoDB adapter keeps, checked by the same contract tests
+(tests/contract): filing once, exact folder counts, role folders made by their first
+message, unique user-folder names, moves into a deleted folder refused, cursors valid only
+for the folder (or account) they were given for, and a removed copy giving back its
+reference to the raw bytes.
+"""
+
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC
 
-from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage
-from mailcore.errors import InvalidRequest, MessageNotFound
+from mailcore.adapters.memory.raw_references import InMemoryRawReferences
+from mailcore.domain.ids import is_message_id, new_message_id
+from mailcore.domain.mailbox import (
+    FOLDER_SEPARATOR,
+    ROLE_FOLDERS,
+    Folder,
+    Page,
+    StoredMessage,
+    role_folder_id,
+)
+from mailcore.domain.message import search_text
+from mailcore.errors import Conflict, FolderNotFound, InvalidCursor, MessageNotFound
+
+
+@dataclass
+class _FolderState:
+    name: str
+    total: int = 0
+    unread: int = 0
+
+
+def _newest_first(message: StoredMessage) -> tuple[str, str]:
+    return message.received_at.astimezone(UTC).isoformat(), message.message_id
 
 
 class InMemoryMailboxRepository:
-    """MailboxWriter.file and MailboxReader's get, list_folder and folders, in memory:
-    what filing and its tests use (folder and message changes are the DynamoDB
-    adapter's, tested on moto)."""
-
-    def __init__(self) -> None:
+    def __init__(self, references: InMemoryRawReferences | None = None) -> None:
         self.messages: dict[tuple[str, str], StoredMessage] = {}
-        self._lock = threading.Lock()
+        self.references = references if references is not None else InMemoryRawReferences()
+        self._folders: dict[str, dict[str, _FolderState]] = {}  # account -> folder id -> state
+        self._lock = threading.RLock()
 
+    # -- MailboxWriter ---------------------------------------------------------------------
     def file(self, message: StoredMessage) -> bool:
         with self._lock:
             key = (message.account, message.message_id)
             if key in self.messages:
                 return False
+            self._count(message.account, message.folder, 1, 0 if message.seen else 1)
             self.messages[key] = message
             return True
 
-    def list_folder(self, account: str, folder: str, limit: int, cursor: str | None) -> Page:
-        in_folder = sorted(
-            (m for (owner, _), m in self.messages.items()
-             if owner == account and m.folder == folder),
-            key=lambda m: (m.received_at, m.message_id),
-            reverse=True,
-        )
-        start = 0
-        if cursor:
-            if not cursor.isdigit():
-                raise InvalidRequest("invalid cursor", field="cursor")
-            start = int(cursor)
-        page = in_folder[start : start + limit]
-        more = start + limit < len(in_folder)
-        return Page(messages=tuple(page), cursor=str(start + limit) if more else None)
+    def create_folder(self, account: str, name: str) -> Folder:
+        with self._lock:
+            if self._folder_id_named(account, name) is not None:
+                raise Conflict(f"a folder named {name!r} exists")
+            folder_id = new_message_id()
+            self._account_folders(account)[folder_id] = _FolderState(name)
+            return Folder(folder_id, name, None, 0, 0)
 
+    def rename_folder(self, account: str, folder: Folder, new_name: str) -> Folder:
+        with self._lock:
+            folders = self._account_folders(account)
+            if folders.get(folder.id, _FolderState("")).name != folder.name:
+                raise Conflict("the folder changed meanwhile; try again")
+            prefix = folder.name + FOLDER_SEPARATOR
+            moving = [folder_id for folder_id, state in folders.items()
+                      if folder_id not in ROLE_FOLDERS
+                      and (folder_id == folder.id or state.name.startswith(prefix))]
+            targets = {folder_id: new_name + folders[folder_id].name[len(folder.name):]
+                       for folder_id in moving}
+            staying = {state.name for folder_id, state in folders.items()
+                       if folder_id not in targets}
+            if staying & set(targets.values()):
+                raise Conflict(f"a folder named {new_name!r} exists")
+            for folder_id, target in targets.items():
+                folders[folder_id].name = target
+            return replace(folder, name=new_name)
+
+    def delete_folder(self, account: str, folder: Folder) -> None:
+        with self._lock:
+            folders = self._account_folders(account)
+            state = folders.get(folder.id)
+            if state is None or state.total != 0:
+                raise Conflict("only an empty folder can be deleted")
+            del folders[folder.id]
+
+    def update(self, account: str, message_id: str,
+               change: Callable[[StoredMessage], StoredMessage]) -> StoredMessage:
+        with self._lock:
+            current = self._message(account, message_id)
+            changed = change(current)
+            if changed == current:
+                return current
+            if changed.folder != current.folder:
+                if (changed.folder not in ROLE_FOLDERS
+                        and changed.folder not in self._account_folders(account)):
+                    raise FolderNotFound(changed.folder)
+                self._count(account, current.folder, -1, -int(not current.seen))
+                self._count(account, changed.folder, 1, int(not changed.seen))
+            elif changed.seen != current.seen:
+                self._count(account, current.folder, 0, int(current.seen) - int(changed.seen))
+            self.messages[(account, message_id)] = changed
+            return changed
+
+    def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:
+        with self._lock:
+            current = self._message(account, message_id)
+            del self.messages[(account, message_id)]
+            self._count(account, current.folder, -1, 0 if current.seen else -1)
+            return current, self.references.give_back(current.raw_key)
+
+    # -- MailboxReader ---------------------------------------------------------------------
     def get(self, account: str, message_id: str) -> StoredMessage:
+        with self._lock:
+            return self._message(account, message_id)
+
+    def list_folder(self, account: str, folder: str, limit: int, cursor: str | None) -> Page:
+        return self._page(f"{account}#{folder}",
+                          (message for message in self._messages_of(account)
+                           if message.folder == folder), limit, cursor)
+
+    def folders(self, account: str) -> list[Folder]:
+        with self._lock:
+            return [self._folder(folder_id, state)
+                    for folder_id, state in self._account_folders(account).items()]
+
+    def folder_named(self, account: str, name: str) -> Folder:
+        with self._lock:
+            role_id = role_folder_id(name)
+            folders = self._account_folders(account)
+            if role_id is not None:
+                return self._folder(role_id, folders.get(role_id, _FolderState(role_id)))
+            folder_id = self._folder_id_named(account, name)
+            if folder_id is None:
+                raise FolderNotFound(name)
+            return self._folder(folder_id, folders[folder_id])
+
+    def search(self, account: str, folder: str | None, words: str, limit: int,
+               cursor: str | None) -> Page:
+        scope = f"{account}#{folder}" if folder is not None else account
+        matching = (message for message in self._messages_of(account)
+                    if (folder is None or message.folder == folder)
+                    and words in search_text(message.summary))
+        return self._page(scope, matching, limit, cursor)
+
+    # -- inside ----------------------------------------------------------------------------
+    def _messages_of(self, account: str) -> list[StoredMessage]:
+        with self._lock:
+            return [message for (owner, _), message in self.messages.items() if owner == account]
+
+    @staticmethod
+    def _page(scope: str, messages: Iterable[StoredMessage], limit: int,
+              cursor: str | None) -> Page:
+        ordered = sorted(messages, key=_newest_first, reverse=True)
+        if cursor:
+            after = _decode_cursor(cursor, scope)
+            ordered = [message for message in ordered if _newest_first(message) < after]
+        page = ordered[:limit]
+        more = len(ordered) > limit
+        return Page(messages=tuple(page),
+                    cursor=_encode_cursor(scope, _newest_first(page[-1])) if more else None)
+
+    def _message(self, account: str, message_id: str) -> StoredMessage:
+        if not is_message_id(message_id):
+            raise MessageNotFound(message_id)
         try:
             return self.messages[(account, message_id)]
         except KeyError:
             raise MessageNotFound(message_id) from None
 
-    def folders(self, account: str) -> list[Folder]:
-        counts: dict[str, list[int]] = {}
-        for (owner, _), message in self.messages.items():
-            if owner == account:
-                total_unread = counts.setdefault(message.folder, [0, 0])
-                total_unread[0] += 1
-                total_unread[1] += 0 if message.seen else 1
-        return [Folder(name, name, ROLE_FOLDERS.get(name), total, unread)
-                for name, (total, unread) in counts.items()]
+    def _account_folders(self, account: str) -> dict[str, _FolderState]:
+        return self._folders.setdefault(account, {})
+
+    def _folder_id_named(self, account: str, name: str) -> str | None:
+        return next((folder_id for folder_id, state in self._account_folders(account).items()
+                     if folder_id not in ROLE_FOLDERS and state.name == name), None)
+
+    def _count(self, account: str, folder_id: str, total: int, unread: int) -> None:
+        folders = self._account_folders(account)
+        if folder_id not in folders:
+            if folder_id not in ROLE_FOLDERS:
+                raise FolderNotFound(folder_id)
+            folders[folder_id] = _FolderState(folder_id)  # made by its first message
+        folders[folder_id].total += total
+        folders[folder_id].unread += unread
+
+    @staticmethod
+    def _folder(folder_id: str, state: _FolderState) -> Folder:
+        return Folder(folder_id, state.name, ROLE_FOLDERS.get(folder_id), state.total,
+                      state.unread)
+
+
+def _encode_cursor(scope: str, after: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([scope, *after]).encode()).decode()
+
+
+def _decode_cursor(cursor: str, scope: str) -> tuple[str, str]:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidCursor from exc
+    if not (isinstance(decoded, list) and len(decoded) == 3 and decoded[0] == scope
+            and all(isinstance(part, str) for part in decoded)):
+        raise InvalidCursor  # another folder's or account's cursor is as invalid as garbage
+    return decoded[1], decoded[2]

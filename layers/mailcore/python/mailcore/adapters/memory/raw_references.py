@@ -1,4 +1,4 @@
-"""The RawReferences port in memory, for tests."""
+"""The RawReferences port in memory, for tests (and the in-memory mailboxes' removals)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,19 @@ class InMemoryRawReferences:
             if (raw_key, domain) in self.released_jobs:
                 return False
             self.released_jobs.add((raw_key, domain))
-            self.references[raw_key] -= 1
-            return self._let_go(raw_key)
+            return self._give_back(raw_key)
 
     def released(self, raw_key: str) -> bool:
         return raw_key in self.let_go
 
-    def _let_go(self, raw_key: str) -> bool:
+    def give_back(self, raw_key: str) -> bool:
+        """A copy removed for good: as the DynamoDB adapter does inside its delete."""
+        with self._lock:
+            return self._give_back(raw_key)
+
+    def _give_back(self, raw_key: str) -> bool:
+        # Bytes never held (a draft's) count from zero, so their one copy lets them go.
+        self.references[raw_key] = self.references.get(raw_key, 0) - 1
         if self.references[raw_key] > 0 or raw_key in self.let_go:
             return False
         self.let_go.add(raw_key)

@@ -1,23 +1,39 @@
-"""In-memory adapters: for unit tests and for benchmarks of the edge without AWS."""
+"""The MessageStore port (RawMessageStore and ObjectStore) in memory: for unit tests and for
+benchmarks of the edge without AWS. `available` and `latency_seconds` stand in for S3
+faults and round trips."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
+from urllib.parse import quote
 
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import envelope_key, message_id_of_key, message_key
-from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable
+from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable, TooLarge
+from mailcore.ports import UploadForm
+
+LINK_BASE = "memory://objects/"
 
 
-class InMemoryRawMessageStore:
+@dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    content_type: str
+    filename: str | None
+
+
+class InMemoryMessageStore:
     def __init__(self, latency_seconds: float = 0.0) -> None:
         self.objects: dict[str, bytes] = {}
+        self.metadata: dict[str, StoredObject] = {}
         self.available = True
         self.latency_seconds = latency_seconds
         self.put_started = threading.Event()
         self._lock = threading.Lock()
 
+    # -- RawMessageStore -------------------------------------------------------------------
     def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
         self.put_started.set()
         if self.latency_seconds:
@@ -48,13 +64,48 @@ class InMemoryRawMessageStore:
     def get_message(self, key: str) -> tuple[Envelope, bytes]:
         return self.get_envelope(key), self.get_raw(key)
 
+    # -- ObjectStore -----------------------------------------------------------------------
+    def draft_key(self, draft_id: str) -> str:
+        return f"drafts/{draft_id}"
+
+    def part_key(self, accepted_id: str, index: int) -> str:
+        return f"parts/{accepted_id}/{index}"
+
+    def upload_key(self, account: str, upload_id: str) -> str:
+        return f"uploads/{quote(account, safe='')}/{upload_id}"
+
+    def put_object(self, key: str, data: bytes, content_type: str,
+                   filename: str | None = None) -> None:
+        if not self.available:
+            raise StorageUnavailable("store made unavailable")
+        with self._lock:
+            self.objects[key] = data
+            self.metadata[key] = StoredObject(data, content_type, filename)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def get_object(self, key: str, max_size: int) -> bytes:
+        data = self.get_raw(key)
+        if len(data) > max_size:
+            raise TooLarge(f"larger than {max_size} bytes")
+        return data
+
     def delete_message(self, key: str) -> None:
-        """ObjectStore.delete_message: the message and its envelope."""
         message_id = message_id_of_key(key)
         with self._lock:
             self.objects.pop(key, None)
+            self.metadata.pop(key, None)
             if message_id:
                 self.objects.pop(envelope_key(message_id), None)
 
+    def download_link(self, key: str) -> str:
+        return LINK_BASE + quote(key)
+
+    def upload_form(self, key: str, content_type: str, max_size: int) -> UploadForm:
+        return UploadForm(LINK_BASE, {"key": key, "Content-Type": content_type,
+                                      "max-size": str(max_size)})
+
+    # -- for tests -------------------------------------------------------------------------
     def message_keys(self) -> list[str]:
         return [key for key in self.objects if message_id_of_key(key)]
