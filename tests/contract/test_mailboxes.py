@@ -1,0 +1,206 @@
+"""The Mailboxes port (MailboxReader, MailboxWriter): in memory and on DynamoDB alike."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailcore.domain.ids import message_key, new_message_id
+from mailcore.domain.mailbox import FolderRole, StoredMessage
+from mailcore.domain.message import MessageSummary
+from mailcore.errors import Conflict, FolderNotFound, InvalidCursor, MessageNotFound
+from mailcore.ports import Mailboxes
+from tests.contract.conftest import MailboxSide
+
+BOB, CAROL = "bob@hamburger.edu", "carol@hamburger.edu"
+START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def _message(account: str = BOB, folder: str = "Inbox", minutes: int = 0,
+             subject: str = "hello", flags: frozenset[str] = frozenset()) -> StoredMessage:
+    message_id = new_message_id(int((START + timedelta(minutes=minutes)).timestamp() * 1000))
+    return StoredMessage(
+        account=account, message_id=message_id, folder=folder,
+        received_at=START + timedelta(minutes=minutes), raw_key=message_key(message_id),
+        size=100, flags=flags, accepted_id=message_id,
+        summary=MessageSummary(from_="alice@crepes.fr", to=(account,), cc=(), subject=subject,
+                               date=None, message_id_header=None, snippet="a snippet",
+                               has_attachments=False, parse_problem=None))
+
+
+def _counts(mailboxes: Mailboxes, account: str, name: str) -> tuple[int, int]:
+    folder = mailboxes.folder_named(account, name)
+    return folder.total, folder.unread
+
+
+def _all_pages(read: object, limit: int = 2) -> list[str]:
+    ids: list[str] = []
+    cursor = None
+    for _ in range(100):
+        page = read(limit, cursor)  # type: ignore[operator]
+        ids += [message.message_id for message in page.messages]
+        cursor = page.cursor
+        if cursor is None:
+            return ids
+    raise AssertionError("paging never ended")
+
+
+def test_a_message_is_filed_once_and_counted_once(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    message = _message()
+    assert mailboxes.file(message) is True
+    assert mailboxes.file(message) is False  # the same event again
+    assert mailboxes.get(BOB, message.message_id) == message
+    assert _counts(mailboxes, BOB, "Inbox") == (1, 1)
+    assert [(f.id, f.role) for f in mailboxes.folders(BOB)] == [("Inbox", FolderRole.INBOX)]
+
+
+def test_role_folders_exist_before_their_first_message_in_any_letter_case(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    assert _counts(mailboxes, BOB, "Trash") == (0, 0)
+    assert mailboxes.folder_named(BOB, "INBOX").id == "Inbox"
+    with pytest.raises(FolderNotFound):
+        mailboxes.folder_named(BOB, "Receipts")
+
+
+def test_another_accounts_message_is_not_found(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    message = _message()
+    mailboxes.file(message)
+    for account, message_id in ((CAROL, message.message_id), (BOB, "not-an-id")):
+        with pytest.raises(MessageNotFound):
+            mailboxes.get(account, message_id)
+    assert mailboxes.list_folder(CAROL, "Inbox", 10, None).messages == ()
+
+
+def test_a_folder_is_listed_newest_first_a_page_at_a_time(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    messages = [_message(minutes=minutes) for minutes in (3, 1, 4, 0, 2)]
+    for message in messages:
+        mailboxes.file(message)
+    mailboxes.file(_message(folder="Sent", minutes=5))
+    newest_first = [m.message_id for m in sorted(messages, key=lambda m: m.received_at,
+                                                 reverse=True)]
+    assert _all_pages(lambda limit, cursor: mailboxes.list_folder(BOB, "Inbox", limit,
+                                                                  cursor)) == newest_first
+
+
+def test_a_cursor_is_valid_only_where_it_was_given(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    for minutes in range(3):
+        mailboxes.file(_message(minutes=minutes))
+        mailboxes.file(_message(folder="Sent", minutes=minutes))
+    cursor = mailboxes.list_folder(BOB, "Inbox", 1, None).cursor
+    assert cursor is not None
+    for account, folder, given in ((BOB, "Sent", cursor), (CAROL, "Inbox", cursor),
+                                   (BOB, "Inbox", "garbage!"), (BOB, "Inbox", "e30=")):
+        with pytest.raises(InvalidCursor):
+            mailboxes.list_folder(account, folder, 1, given)
+
+
+def test_flags_and_moves_keep_the_counts_exact(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    first, second = _message(minutes=0), _message(minutes=1)
+    mailboxes.file(first)
+    mailboxes.file(second)
+    receipts = mailboxes.create_folder(BOB, "Receipts")
+
+    seen = mailboxes.update(BOB, first.message_id,
+                            lambda m: replace(m, flags=m.flags | {"seen"}))
+    assert seen.seen and _counts(mailboxes, BOB, "Inbox") == (2, 1)
+    unchanged = mailboxes.update(BOB, first.message_id, lambda m: m)
+    assert unchanged == seen and _counts(mailboxes, BOB, "Inbox") == (2, 1)
+
+    mailboxes.update(BOB, second.message_id, lambda m: replace(m, folder=receipts.id))
+    assert _counts(mailboxes, BOB, "Inbox") == (1, 0)
+    assert _counts(mailboxes, BOB, "Receipts") == (1, 1)
+    mailboxes.update(BOB, first.message_id, lambda m: replace(m, folder="Trash"))
+    assert _counts(mailboxes, BOB, "Trash") == (1, 0)
+    assert mailboxes.get(BOB, first.message_id).folder == "Trash"
+    assert [m.message_id for m in mailboxes.list_folder(BOB, receipts.id, 10,
+                                                        None).messages] == [second.message_id]
+
+
+def test_a_move_into_a_deleted_folder_is_refused(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    message = _message()
+    mailboxes.file(message)
+    gone = mailboxes.create_folder(BOB, "Gone")
+    mailboxes.delete_folder(BOB, gone)
+    with pytest.raises(FolderNotFound):
+        mailboxes.update(BOB, message.message_id, lambda m: replace(m, folder=gone.id))
+    assert mailboxes.get(BOB, message.message_id).folder == "Inbox"
+    assert _counts(mailboxes, BOB, "Inbox") == (1, 1)
+
+
+def test_folder_names_are_unique_and_renames_carry_the_folders_under(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    work = mailboxes.create_folder(BOB, "Work")
+    mailboxes.create_folder(BOB, "Work/2026")
+    mailboxes.create_folder(BOB, "Play")
+    with pytest.raises(Conflict):
+        mailboxes.create_folder(BOB, "Work")
+    with pytest.raises(Conflict):
+        mailboxes.rename_folder(BOB, work, "Play")
+    mailboxes.create_folder(CAROL, "Work")  # names are per account
+
+    renamed = mailboxes.rename_folder(BOB, work, "Jobs")
+    assert (renamed.id, renamed.name) == (work.id, "Jobs")
+    assert sorted(f.name for f in mailboxes.folders(BOB)) == ["Jobs", "Jobs/2026", "Play"]
+    assert mailboxes.folder_named(BOB, "Jobs").id == work.id
+    with pytest.raises(FolderNotFound):
+        mailboxes.folder_named(BOB, "Work/2026")
+    mailboxes.create_folder(BOB, "Work")  # the old name is free again
+
+
+def test_only_an_empty_folder_is_deleted(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    folder = mailboxes.create_folder(BOB, "Full")
+    message = _message()
+    mailboxes.file(message)
+    mailboxes.update(BOB, message.message_id, lambda m: replace(m, folder=folder.id))
+    with pytest.raises(Conflict):
+        mailboxes.delete_folder(BOB, mailboxes.folder_named(BOB, "Full"))
+    mailboxes.update(BOB, message.message_id, lambda m: replace(m, folder="Inbox"))
+    mailboxes.delete_folder(BOB, mailboxes.folder_named(BOB, "Full"))
+    with pytest.raises(FolderNotFound):
+        mailboxes.folder_named(BOB, "Full")
+
+
+def test_search_finds_matches_newest_first_in_one_folder_or_all(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    wanted = [_message(minutes=1, subject="Invoice 1"), _message(minutes=3, subject="invoice 2"),
+              _message(folder="Sent", minutes=2, subject="Re: INVOICE")]
+    for message in [*wanted, _message(minutes=4, subject="lunch"),
+                    _message(CAROL, minutes=5, subject="invoice for carol")]:
+        mailboxes.file(message)
+    everywhere = [m.message_id for m in sorted(wanted, key=lambda m: m.received_at,
+                                               reverse=True)]
+    assert _all_pages(lambda limit, cursor: mailboxes.search(
+        BOB, None, "invoice", limit, cursor)) == everywhere
+    assert _all_pages(lambda limit, cursor: mailboxes.search(
+        BOB, "Inbox", "invoice", limit, cursor)) == [wanted[1].message_id, wanted[0].message_id]
+
+
+def test_removing_copies_lets_the_bytes_go_with_the_last(mailbox_side: MailboxSide) -> None:
+    mailboxes, references = mailbox_side.mailboxes, mailbox_side.references
+    bob_copy = _message(flags=frozenset({"seen"}))
+    carol_copy = replace(bob_copy, account=CAROL, flags=frozenset())
+    references.hold(bob_copy.raw_key, 2)
+    mailboxes.file(bob_copy)
+    mailboxes.file(carol_copy)
+
+    removed, last = mailboxes.remove(BOB, bob_copy.message_id)
+    assert (removed, last) == (bob_copy, False)
+    assert _counts(mailboxes, BOB, "Inbox") == (0, 0)
+    with pytest.raises(MessageNotFound):
+        mailboxes.get(BOB, bob_copy.message_id)
+    _, last = mailboxes.remove(CAROL, carol_copy.message_id)
+    assert last is True and references.released(bob_copy.raw_key)
+    with pytest.raises(MessageNotFound):
+        mailboxes.remove(CAROL, carol_copy.message_id)
