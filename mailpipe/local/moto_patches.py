@@ -10,6 +10,10 @@ starts, so each transaction costs O(table size) and filing slows down quadratica
 then writes all or nothing, isolated from other transactions; this does the same,
 keeping a copy of just the items the transaction touches in case a write fails half-way.
 Every other item call and query is atomic too, as in DynamoDB.
+
+Each patch has a test in tests/unit/test_moto_patches.py that shows its defect on moto as
+installed and its absence on moto as patched: when a moto release fixes one, its
+"as installed" case fails and says the patch can go.
 """
 
 from __future__ import annotations
@@ -237,22 +241,25 @@ def check_moto_version(version: str | None = None) -> None:
 
 
 def _patches() -> list[tuple[Any, str, Any]]:
-    """(owner, attribute, replacement) for every patch."""
+    """(owner, attribute, replacement) for every patch, one per attribute: where two
+    patches meet on one method they are composed (send_message skips the counts and is
+    serialised), since a second setattr would drop the first."""
+    sqs_backend = sqs_models.SQSBackend
+    sqs_methods: dict[str, Any] = {name: getattr(sqs_backend, name) for name in _SERIALISED}
+    sqs_methods["send_message"] = _without_counts(_original_send_message)
     patches: list[tuple[Any, str, Any]] = [
         (DynamoDBBackend, "transact_write_items", transact_write_items),
         (moto_backends, "list_of_moto_modules", _list_of_moto_modules),
         (sqs_models.Queue, "attributes", property(_attributes)),
-        (sqs_models.SQSBackend, "send_message", _without_counts(_original_send_message)),
-        (sqs_models.SQSBackend, "receive_message", _receive),
+        (sqs_backend, "receive_message", _receive),
         # moto.sqs.models reads the clock through names it imported from moto.core.utils.
         (sqs_models, "unix_time", _unix_time),
         (sqs_models, "unix_time_millis", _unix_time_millis),
     ]
     for name in _TABLE_CALLS:
         patches.append((DynamoDBBackend, name, _one_at_a_time(getattr(DynamoDBBackend, name))))
-    for name in _SERIALISED:
-        patches.append((sqs_models.SQSBackend, name,
-                        _serialised(getattr(sqs_models.SQSBackend, name))))
+    for name, method in sqs_methods.items():
+        patches.append((sqs_backend, name, _serialised(method)))
     return patches
 
 

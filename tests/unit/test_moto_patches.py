@@ -3,7 +3,21 @@ undone after a test that wanted them."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import moto.backends as moto_backends
+import moto.core.utils as moto_utils
+import moto.sqs.models as sqs_models
 import pytest
+from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
 from mailpipe.local import moto_patches
@@ -29,3 +43,217 @@ def test_patches_are_undone_after_the_context():
         assert DynamoDBBackend.transact_write_items is moto_patches.transact_write_items
     assert DynamoDBBackend.query is original_query
     assert DynamoDBBackend.transact_write_items is not moto_patches.transact_write_items
+
+
+def test_each_attribute_is_patched_once():
+    """A second patch of one attribute would silently drop the first (send_message's
+    count-skipping was lost that way behind its lock): they are composed instead."""
+    targets = [(id(owner), name) for owner, name, _ in moto_patches._patches()]
+    assert len(set(targets)) == len(targets)
+
+
+# Each patch below has a scenario that shows the defect it fixes. The scenario is run
+# against moto as installed (the defect must still be there: when a moto release fixes it,
+# that test says the patch can go) and against moto as patched (the defect is gone).
+
+REGION = "us-east-1"
+PAUSE_SECONDS = 2.0
+
+
+@pytest.fixture(params=["as installed", "as patched"])
+def patched(request: pytest.FixtureRequest) -> Iterator[bool]:
+    with contextlib.ExitStack() as stack:
+        if request.param == "as patched":
+            stack.enter_context(moto_patches.patched())
+        stack.enter_context(mock_aws())
+        yield request.param == "as patched"
+
+
+def _paused_once(owner: Any, name: str, call_number: int, paused: threading.Event,
+                 resume: threading.Event) -> Any:
+    """Wrap owner.name so that its call_number-th call waits (bounded) once it has run."""
+    original = getattr(owner, name)
+    calls = itertools.count(1)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if next(calls) == call_number:
+            paused.set()
+            resume.wait(PAUSE_SECONDS)
+        return result
+
+    return wrapper
+
+
+def _race(first: Callable[[], object], second: Callable[[], object],
+          paused: threading.Event, resume: threading.Event) -> object:
+    """Run `first` until it pauses inside moto, then `second` beside it; `second`'s result.
+    With a lock around both, `second` waits for `first` (which resumes after a bound)."""
+    results: dict[str, object] = {}
+    one = threading.Thread(target=first)
+    one.start()
+    assert paused.wait(PAUSE_SECONDS), "the first call never reached the pause"
+    two = threading.Thread(target=lambda: results.setdefault("second", second()))
+    two.start()
+    two.join(PAUSE_SECONDS / 4)
+    resume.set()
+    one.join(10)
+    two.join(10)
+    return results["second"]
+
+
+def test_a_read_never_sees_half_of_an_update(patched: bool,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies an UpdateItem at once; moto clause by clause (the item lock)."""
+    from moto.dynamodb.parsing import executors
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    client.put_item(TableName="t", Item={"pk": {"S": "k"}, "a": {"N": "0"}, "b": {"N": "0"}})
+    paused, resume = threading.Event(), threading.Event()
+    monkeypatch.setattr(executors.SetExecutor, "execute",
+                        _paused_once(executors.SetExecutor, "execute", 1, paused, resume))
+
+    def update() -> None:
+        client.update_item(TableName="t", Key={"pk": {"S": "k"}},
+                           UpdateExpression="SET a = :one, b = :one",
+                           ExpressionAttributeValues={":one": {"N": "1"}})
+
+    def read() -> tuple[str, str]:
+        item = client.get_item(TableName="t", Key={"pk": {"S": "k"}})["Item"]
+        return item["a"]["N"], item["b"]["N"]
+
+    seen = _race(update, read, paused, resume)
+    assert (seen == ("1", "1")) is patched, f"read {seen} mid-update"
+
+
+def _queue(name: str = "q") -> tuple[Any, Any, str]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    client = boto3.client("sqs", region_name=REGION)
+    url = client.create_queue(QueueName=name)["QueueUrl"]
+    return client, sqs_backends[DEFAULT_ACCOUNT_ID][REGION], url
+
+
+def test_two_deletes_at_once_both_delete(patched: bool,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's delete rebuilds the queue's message list and assigns it back, so a delete
+    that ran meanwhile is undone: its message comes back (the SQS lock)."""
+    client, backend, url = _queue()
+    client.send_message(QueueUrl=url, MessageBody="first")
+    client.send_message(QueueUrl=url, MessageBody="second")
+    first, second = client.receive_message(QueueUrl=url, MaxNumberOfMessages=2)["Messages"]
+    paused, resume = threading.Event(), threading.Event()
+    # Call 1 finds the first receipt known; call 2 drops its message from the rebuilt list.
+    monkeypatch.setattr(sqs_models.Message, "had_receipt_handle", _paused_once(
+        sqs_models.Message, "had_receipt_handle", 2, paused, resume))
+
+    _race(lambda: backend.delete_message("q", first["ReceiptHandle"]),
+          lambda: backend.delete_message("q", second["ReceiptHandle"]), paused, resume)
+    left = [message.body for message in backend.get_queue("q")._messages]
+    assert (left == []) is patched, f"deleted, yet still queued: {left}"
+
+
+def test_a_long_poll_lets_sends_in_and_returns_what_they_sent(patched: bool) -> None:
+    """The lock is not held while a receive waits (else a long poll shuts out every send)."""
+    client, _, url = _queue()
+    polled: list[list[str]] = []
+    poll = threading.Thread(target=lambda: polled.append([
+        message["Body"] for message in client.receive_message(
+            QueueUrl=url, WaitTimeSeconds=5).get("Messages", [])]))
+    poll.start()
+    started = time.monotonic()
+    client.send_message(QueueUrl=url, MessageBody="while polling")
+    assert time.monotonic() - started < 1.0  # a send is not held up for the poll's 5 s
+    poll.join(10)
+    assert polled == [["while polling"]]
+
+
+def test_sending_and_receiving_do_not_count_the_queue(patched: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto counts the whole backlog on every send and every message received (quadratic
+    under load); SQS's counts are still answered by GetQueueAttributes."""
+    client, _, url = _queue()
+    counted = itertools.count()
+    original = sqs_models.Queue.approximate_number_of_messages.fget  # type: ignore[attr-defined]
+
+    def counting(self: Any) -> int:
+        next(counted)
+        return original(self)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(sqs_models.Queue, "approximate_number_of_messages", property(counting))
+    for number in range(5):
+        client.send_message(QueueUrl=url, MessageBody=str(number))
+    client.receive_message(QueueUrl=url, MaxNumberOfMessages=2)
+    assert (next(counted) == 0) is patched
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attributes["ApproximateNumberOfMessages"],
+            attributes["ApproximateNumberOfMessagesNotVisible"]) == ("3", "2")
+
+
+def test_the_queue_reads_the_plain_clock(patched: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's SQS reads the time through datetime arithmetic, several times per message on
+    every receive; the patched clock gives the same seconds without it."""
+    client, _, url = _queue()
+    for number in range(5):
+        client.send_message(QueueUrl=url, MessageBody=str(number))
+    through_datetime = itertools.count()
+    original_utcnow = moto_utils.utcnow
+
+    def counting_utcnow() -> Any:
+        next(through_datetime)
+        return original_utcnow()
+
+    monkeypatch.setattr(moto_utils, "utcnow", counting_utcnow)
+    before = time.time()
+    client.receive_message(QueueUrl=url, MaxNumberOfMessages=5)
+    assert (next(through_datetime) == 0) is patched
+    assert abs(sqs_models.unix_time() - before) < 5
+
+
+def test_the_server_does_not_list_moto_s_folder_per_request(
+        patched: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's server lists its package folder on every request to find the service."""
+    listed = itertools.count()
+    original_listdir = os.listdir
+
+    def counting_listdir(path: Any) -> list[str]:
+        next(listed)
+        return original_listdir(path)
+
+    expected = sorted(moto_backends.list_of_moto_modules())
+    monkeypatch.setattr(os, "listdir", counting_listdir)
+    assert sorted(moto_backends.list_of_moto_modules()) == expected
+    assert (next(listed) == 0) is patched
+
+
+def test_a_transaction_does_not_copy_the_tables_it_touches(
+        patched: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto backs up every table a transaction touches with deepcopy: O(table) per
+    transaction, quadratic filing. The patch keeps copies of the touched items alone
+    (tests/functional/test_moto_transactions.py: still all or nothing)."""
+    from moto.dynamodb.models.table import Table
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    tables_copied = itertools.count()
+    original_deepcopy = copy.deepcopy
+
+    def counting_deepcopy(value: Any, *args: Any) -> Any:
+        if isinstance(value, Table):
+            next(tables_copied)
+        return original_deepcopy(value, *args)
+
+    monkeypatch.setattr(copy, "deepcopy", counting_deepcopy)
+    client.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}}}},
+        {"Update": {"TableName": "t", "Key": {"pk": {"S": "b"}},
+                    "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}}}}])
+    assert (next(tables_copied) == 0) is patched
+    assert client.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"]["n"] == {"N": "1"}
