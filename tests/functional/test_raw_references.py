@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.adapters.memory.delivery import InMemoryNextHops, InMemorySmtpSender
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
@@ -24,7 +25,6 @@ from mailcore.services.delivery import deliver_job
 from mailcore.services.filing import file_inbound
 from mailcore.services.reading import read_message
 from tests.conftest import REGION
-from tests.unit.test_delivery_service import OneHop, ScriptedSender
 
 BOB, CAROL, DAVE = "bob@hamburger.edu", "carol@hamburger.edu", "dave@hamburger.edu"
 ZOE = "zoe@elsewhere.test"
@@ -64,8 +64,9 @@ def _exists(key: str) -> bool:
 
 def _deliver(job: DeliveryJob, code: int = 250) -> None:
     adapters = aws_adapters()
-    deliver_job(job, attempt=1, now=datetime.now(UTC), store=adapters.store, hops=OneHop(),
-                sender=ScriptedSender({rcpt: (code, "2.0.0 ok") for rcpt in job.recipients}),
+    deliver_job(job, attempt=1, now=datetime.now(UTC), store=adapters.store,
+                hops=InMemoryNextHops(),
+                sender=InMemorySmtpSender({rcpt: (code, "2.0.0 ok") for rcpt in job.recipients}),
                 ledger=adapters.ledger, policy=RetryPolicy(), reporting_mta="hamburger.edu",
                 references=adapters.references, objects=adapters.store)
 
