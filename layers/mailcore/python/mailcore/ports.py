@@ -9,7 +9,7 @@ from typing import Protocol
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientStatus
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.mailbox import Folder, Page, StoredMessage
+from mailcore.domain.mailbox import Folder, FolderChanges, Page, StoredMessage, UidEntry
 
 
 class RawMessageStore(Protocol):
@@ -104,12 +104,23 @@ class MailboxReader(Protocol):
         empty, while a cursor says there is more to look at."""
         ...
 
+    def list_by_uid(self, account: str, folder: str, first_uid: int,
+                    limit: int) -> list[UidEntry]:
+        """At most `limit` of the folder's messages with a UID of `first_uid` or more,
+        ascending: what a client asks with UID FETCH n:*."""
+        ...
+
+    def changes_since(self, account: str, folder: str, modseq: int) -> FolderChanges:
+        """What changed in the folder after `modseq` (its highest MODSEQ then)."""
+        ...
+
 
 class MailboxWriter(Protocol):
     """Changing an account's mailbox. Folder counts stay exact under concurrent changes."""
 
     def file(self, message: StoredMessage) -> bool:
-        """File once: False when this message is already in this account's mailbox."""
+        """File once: False when this message is already in this account's mailbox.
+        The message gets the folder's next UID in the same write that makes it visible."""
         ...
 
     def create_folder(self, account: str, name: str) -> Folder:
@@ -128,7 +139,9 @@ class MailboxWriter(Protocol):
                change: Callable[[StoredMessage], StoredMessage]) -> StoredMessage:
         """Apply `change` to the current state of the message, atomically with the folder
         counts it moves; `change` may run again when another writer came first. A move
-        into a folder that was deleted meanwhile raises FolderNotFound."""
+        into a folder that was deleted meanwhile raises FolderNotFound. Every change
+        advances the folder's MODSEQ; a move gives the message a new UID in its new
+        folder and expunges the old one."""
         ...
 
     def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:

@@ -8,6 +8,7 @@ however many messages the folder holds.
 
 from __future__ import annotations
 
+import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,13 +63,28 @@ def folder_name_problem(name: str) -> str | None:
     return None
 
 
+def new_uid_validity() -> int:
+    """A folder's UIDVALIDITY (RFC 3501 2.3.1.1): 32 bits, nonzero, chosen once when the
+    folder comes into being. Random rather than the clock, so a folder deleted and made
+    again within the same second still gets another value (equal by chance: 1 in 2^32)."""
+    return secrets.randbelow(0xFFFFFFFF) + 1
+
+
 @dataclass(frozen=True)
 class Folder:
+    """A folder with its counters and its IMAP state: the UID the next message will get
+    at the least (UIDs only grow, in the order messages become visible) and the MODSEQ
+    of its latest change (RFC 7162). A role folder before its first message has no
+    UIDVALIDITY yet (0)."""
+
     id: str
     name: str
     role: FolderRole | None
     total: int
     unread: int
+    uid_validity: int = 0
+    uid_next: int = 1
+    highest_modseq: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,10 +102,41 @@ class StoredMessage:
     # The id its raw bytes were accepted under (by the edge, or sent through the API):
     # those bytes never change. None for a draft, whose bytes are written again.
     accepted_id: str | None = None
+    # Given by the mailbox when the message becomes visible in its folder (filed or moved
+    # in): its UID there, and the folder's MODSEQ of its latest change. 0 before.
+    uid: int = 0
+    modseq: int = 0
 
     @property
     def seen(self) -> bool:
         return "seen" in self.flags
+
+    @property
+    def uid_entry(self) -> UidEntry:
+        return UidEntry(self.uid, self.message_id, self.flags, self.modseq, self.size,
+                        self.received_at)
+
+
+@dataclass(frozen=True)
+class UidEntry:
+    """A message as an IMAP client sees it in a folder listing: what UID FETCH 1:* (FLAGS)
+    needs, without the summary (the by-UID index holds just this)."""
+
+    uid: int
+    message_id: str
+    flags: frozenset[str]
+    modseq: int
+    size: int
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class FolderChanges:
+    """What changed in a folder after a MODSEQ: for CONDSTORE, IDLE and (later) QRESYNC."""
+
+    highest_modseq: int
+    changed: tuple[UidEntry, ...]  # added, moved in or with new flags, by UID
+    expunged: tuple[int, ...]  # UIDs gone (deleted for good, or moved out), ascending
 
 
 @dataclass(frozen=True)

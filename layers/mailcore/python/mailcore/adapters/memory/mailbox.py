@@ -14,7 +14,7 @@ import binascii
 import json
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
@@ -23,8 +23,11 @@ from mailcore.domain.mailbox import (
     FOLDER_SEPARATOR,
     ROLE_FOLDERS,
     Folder,
+    FolderChanges,
     Page,
     StoredMessage,
+    UidEntry,
+    new_uid_validity,
     role_folder_id,
 )
 from mailcore.domain.message import search_text
@@ -32,10 +35,27 @@ from mailcore.errors import Conflict, FolderNotFound, InvalidCursor, MessageNotF
 
 
 @dataclass
+class _Change:
+    modseq: int
+    uid: int
+    message_id: str
+    expunged: bool
+
+
+@dataclass
 class _FolderState:
     name: str
     total: int = 0
     unread: int = 0
+    uid_validity: int = field(default_factory=new_uid_validity)
+    uid_next: int = 1
+    modseq: int = 0
+    log: list[_Change] = field(default_factory=list)
+
+    def advance(self, uid: int, message_id: str, expunged: bool = False) -> int:
+        self.modseq += 1
+        self.log.append(_Change(self.modseq, uid, message_id, expunged))
+        return self.modseq
 
 
 def _newest_first(message: StoredMessage) -> tuple[str, str]:
@@ -56,7 +76,7 @@ class InMemoryMailboxRepository:
             if key in self.messages:
                 return False
             self._count(message.account, message.folder, 1, 0 if message.seen else 1)
-            self.messages[key] = message
+            self.messages[key] = self._made_visible(message)
             return True
 
     def create_folder(self, account: str, name: str) -> Folder:
@@ -64,8 +84,8 @@ class InMemoryMailboxRepository:
             if self._folder_id_named(account, name) is not None:
                 raise Conflict(f"a folder named {name!r} exists")
             folder_id = new_message_id()
-            self._account_folders(account)[folder_id] = _FolderState(name)
-            return Folder(folder_id, name, None, 0, 0)
+            state = self._account_folders(account)[folder_id] = _FolderState(name)
+            return self._folder(folder_id, state)
 
     def rename_folder(self, account: str, folder: Folder, new_name: str) -> Folder:
         with self._lock:
@@ -107,8 +127,17 @@ class InMemoryMailboxRepository:
                     raise FolderNotFound(changed.folder)
                 self._count(account, current.folder, -1, -int(not current.seen))
                 self._count(account, changed.folder, 1, int(not changed.seen))
-            elif changed.seen != current.seen:
+                if current.uid:
+                    self._account_folders(account)[current.folder].advance(
+                        current.uid, message_id, expunged=True)
+                changed = self._made_visible(changed)
+            else:
                 self._count(account, current.folder, 0, int(current.seen) - int(changed.seen))
+                if current.uid:
+                    state = self._account_folders(account)[current.folder]
+                    changed = replace(changed, modseq=state.advance(current.uid, message_id))
+                else:
+                    changed = self._made_visible(changed)
             self.messages[(account, message_id)] = changed
             return changed
 
@@ -117,6 +146,11 @@ class InMemoryMailboxRepository:
             current = self._message(account, message_id)
             del self.messages[(account, message_id)]
             self._count(account, current.folder, -1, 0 if current.seen else -1)
+            state = self._account_folders(account)[current.folder]
+            if current.uid:
+                state.advance(current.uid, message_id, expunged=True)
+            else:
+                state.modseq += 1
             return current, self.references.give_back(current.raw_key)
 
     # -- MailboxReader ---------------------------------------------------------------------
@@ -139,7 +173,9 @@ class InMemoryMailboxRepository:
             role_id = role_folder_id(name)
             folders = self._account_folders(account)
             if role_id is not None:
-                return self._folder(role_id, folders.get(role_id, _FolderState(role_id)))
+                if role_id not in folders:  # before its first message: no UIDVALIDITY yet
+                    return Folder(role_id, role_id, ROLE_FOLDERS[role_id], 0, 0)
+                return self._folder(role_id, folders[role_id])
             folder_id = self._folder_id_named(account, name)
             if folder_id is None:
                 raise FolderNotFound(name)
@@ -153,7 +189,34 @@ class InMemoryMailboxRepository:
                     and words in search_text(message.summary))
         return self._page(scope, matching, limit, cursor)
 
+    def list_by_uid(self, account: str, folder: str, first_uid: int,
+                    limit: int) -> list[UidEntry]:
+        entries = sorted((message.uid_entry for message in self._messages_of(account)
+                          if message.folder == folder and message.uid >= first_uid),
+                         key=lambda entry: entry.uid)
+        return entries[:limit]
+
+    def changes_since(self, account: str, folder: str, modseq: int) -> FolderChanges:
+        with self._lock:
+            state = self._account_folders(account).get(folder, _FolderState(folder))
+            latest = {change.uid: change for change in state.log if change.modseq > modseq}
+            changed = [self.messages[(account, change.message_id)].uid_entry
+                       for change in latest.values() if not change.expunged
+                       and (account, change.message_id) in self.messages]
+            return FolderChanges(
+                highest_modseq=state.modseq,
+                changed=tuple(sorted(changed, key=lambda entry: entry.uid)),
+                expunged=tuple(sorted(uid for uid, change in latest.items() if change.expunged)),
+            )
+
     # -- inside ----------------------------------------------------------------------------
+    def _made_visible(self, message: StoredMessage) -> StoredMessage:
+        """The message gets its folder's next UID, at the folder's next MODSEQ."""
+        state = self._account_folders(message.account)[message.folder]
+        uid = state.uid_next
+        state.uid_next += 1
+        return replace(message, uid=uid, modseq=state.advance(uid, message.message_id))
+
     def _messages_of(self, account: str) -> list[StoredMessage]:
         with self._lock:
             return [message for (owner, _), message in self.messages.items() if owner == account]
@@ -197,7 +260,8 @@ class InMemoryMailboxRepository:
     @staticmethod
     def _folder(folder_id: str, state: _FolderState) -> Folder:
         return Folder(folder_id, state.name, ROLE_FOLDERS.get(folder_id), state.total,
-                      state.unread)
+                      state.unread, uid_validity=state.uid_validity, uid_next=state.uid_next,
+                      highest_modseq=state.modseq)
 
 
 def _encode_cursor(scope: str, after: tuple[str, str]) -> str:

@@ -15,7 +15,7 @@ from mailcore.adapters.aws.mailboxes.schema import (
     received_sort_key,
 )
 from mailcore.domain.ids import message_id_of_key
-from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, StoredMessage
+from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, StoredMessage, UidEntry
 from mailcore.domain.message import MessageSummary, search_text
 from mailcore.errors import InvalidCursor
 
@@ -49,7 +49,14 @@ def message_item(message: StoredMessage, version: int) -> dict[str, AttributeVal
         "parse_problem": _optional(summary.parse_problem),
         "thread_id": _optional(summary.thread_id),
         "accepted_id": _optional(message.accepted_id),
+        # Keys of the by_uid index (so a message without a UID yet is not in it).
+        **({"uid": {"N": str(message.uid)}} if message.uid else {}),
+        "modseq": {"N": str(message.modseq)},
     }
+
+
+# What the by_uid index keeps of each message besides its keys (template.yaml).
+UID_INDEX_ATTRIBUTES = ("message_id", "flags", "modseq", "size", "received_at")
 
 
 def stored_message(item: dict[str, Any]) -> StoredMessage:
@@ -76,6 +83,20 @@ def stored_message(item: dict[str, Any]) -> StoredMessage:
         # Items written before the field: the raw key of an accepted message names its id.
         accepted_id=(_text(item, "accepted_id") if "accepted_id" in item
                      else message_id_of_key(item["raw_key"]["S"])),
+        uid=_number(item, "uid"),
+        modseq=_number(item, "modseq"),
+    )
+
+
+def uid_entry(item: dict[str, Any]) -> UidEntry:
+    """A by_uid index item (or a whole message item) as a listing entry."""
+    return UidEntry(
+        uid=_number(item, "uid"),
+        message_id=item["message_id"]["S"],
+        flags=frozenset(_list(item, "flags")),
+        modseq=_number(item, "modseq"),
+        size=_number(item, "size"),
+        received_at=datetime.fromisoformat(item["received_at"]["S"]),
     )
 
 
@@ -98,8 +119,11 @@ def folder(item: dict[str, Any], name: str | None = None) -> Folder | None:
         id=folder_id,
         name=stored_name,
         role=role,
-        total=int(item.get("total", {}).get("N", "0")),
-        unread=int(item.get("unread", {}).get("N", "0")),
+        total=_number(item, "total"),
+        unread=_number(item, "unread"),
+        uid_validity=_number(item, "uid_validity"),
+        uid_next=_number(item, "uid_next") or 1,
+        highest_modseq=_number(item, "modseq"),
     )
 
 
@@ -137,6 +161,10 @@ def _optional(value: str | None) -> AttributeValueTypeDef:
 def _text(item: dict[str, Any], name: str) -> str | None:
     value = item.get(name, {"NULL": True})
     return None if "NULL" in value else str(value["S"])
+
+
+def _number(item: dict[str, Any], name: str) -> int:
+    return int(item.get(name, {}).get("N", "0"))
 
 
 def _list(item: dict[str, Any], name: str) -> tuple[str, ...]:

@@ -3,19 +3,23 @@ names and counters that move in the same transaction as the messages they count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mailcore.adapters.aws.mailboxes import codec
-from mailcore.adapters.aws.mailboxes.schema import account_pk, folder_key, folder_name_key
+from mailcore.adapters.aws.mailboxes.schema import (
+    account_pk,
+    change_key,
+    folder_key,
+    folder_name_key,
+)
 from mailcore.adapters.aws.mailboxes.transactions import Cancelled, Table, TransactItem
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import (
     FOLDER_SEPARATOR,
     ROLE_FOLDERS,
     Folder,
-    StoredMessage,
+    new_uid_validity,
     role_folder_id,
 )
 from mailcore.errors import Conflict, FolderNotFound, InvalidRequest, StorageUnavailable
@@ -23,39 +27,78 @@ from mailcore.errors import Conflict, FolderNotFound, InvalidRequest, StorageUna
 MAX_RENAMED_FOLDERS = 33  # three transaction items each, within DynamoDB's 100
 
 
-def counter_change(table: str, account: str, folder: str, total: int,
-                   unread: int) -> TransactItem:
-    update: dict[str, Any] = {
-        "TableName": table,
-        "Key": folder_key(account, folder),
-        "UpdateExpression": "ADD #total :total, #unread :unread",
-        "ExpressionAttributeNames": {"#total": "total", "#unread": "unread"},
-        "ExpressionAttributeValues": {":total": {"N": str(total)},
-                                      ":unread": {"N": str(unread)}},
-    }
-    if folder in ROLE_FOLDERS:
+@dataclass(frozen=True)
+class FolderState:
+    """A folder's IMAP counters as read before a change. The change is written only while
+    the folder's MODSEQ is still this one, so changes to one folder are applied one after
+    another: a UID is handed out in the very write that makes its message visible, and
+    no message can become visible later with a lower one (RFC 3501 2.3.1.1)."""
+
+    account: str
+    folder_id: str
+    exists: bool
+    modseq: int
+    uid_next: int
+
+    @property
+    def next_modseq(self) -> int:
+        return self.modseq + 1
+
+
+def folder_change(table: str, state: FolderState, *, total: int = 0, unread: int = 0,
+                  allocate_uid: bool = False) -> TransactItem:
+    """The folder's side of a change: its MODSEQ advanced (and a UID taken, and counters
+    moved), on the condition that nobody else changed it since `state` was read."""
+    names = {"#total": "total", "#unread": "unread", "#modseq": "modseq"}
+    values: dict[str, Any] = {":total": {"N": str(total)}, ":unread": {"N": str(unread)},
+                              ":modseq": {"N": str(state.next_modseq)},
+                              ":seen": {"N": str(state.modseq)},
+                              ":validity": {"N": str(new_uid_validity())}}
+    assignments = ["#modseq = :modseq", "uid_validity = if_not_exists(uid_validity, :validity)"]
+    if allocate_uid:
+        assignments.append("uid_next = :uid_next")
+        values[":uid_next"] = {"N": str(state.uid_next + 1)}
+    condition = "#modseq = :seen"
+    if state.modseq == 0:
+        condition = "(attribute_not_exists(#modseq) OR #modseq = :seen)"
+    if state.folder_id in ROLE_FOLDERS:
         # Role folders come into being with their first message.
-        update["UpdateExpression"] = "SET folder_name = :name " + update["UpdateExpression"]
-        update["ExpressionAttributeValues"][":name"] = {"S": folder}
+        assignments.append("folder_name = :name")
+        values[":name"] = {"S": state.folder_id}
     else:
         # A user folder must still exist: a move into a deleted one fails.
-        update["ConditionExpression"] = "attribute_exists(pk)"
-    return {"Update": update}
+        condition += " AND attribute_exists(pk)"
+    return {"Update": {
+        "TableName": table,
+        "Key": folder_key(state.account, state.folder_id),
+        "UpdateExpression": f"SET {', '.join(assignments)} ADD #total :total, #unread :unread",
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }}
 
 
-def count_moves(table: str, before: StoredMessage,
-                after: StoredMessage) -> Iterable[TransactItem]:
-    unread_before, unread_after = int(not before.seen), int(not after.seen)
-    if before.folder == after.folder:
-        if unread_after != unread_before:
-            yield counter_change(table, after.account, after.folder, 0,
-                                 unread_after - unread_before)
-        return
-    yield counter_change(table, before.account, before.folder, -1, -unread_before)
-    yield counter_change(table, after.account, after.folder, 1, unread_after)
+def change_entry(table: str, state: FolderState, uid: int, message_id: str,
+                 expunged: bool) -> TransactItem:
+    """The folder's change log: this UID changed (or went) at the folder's next MODSEQ."""
+    return {"Put": {"TableName": table, "Item": {
+        **change_key(state.account, state.folder_id, state.next_modseq),
+        "change_uid": {"N": str(uid)},
+        "message_id": {"S": message_id},
+        "expunged": {"BOOL": expunged},
+    }}}
 
 
-class Folders(Table):
+class FolderStates(Table):
+    def _folder_state(self, account: str, folder_id: str) -> FolderState:
+        item = self._get_item(folder_key(account, folder_id), "reading folder failed")
+        folder = codec.folder(item, "")
+        return FolderState(account, folder_id, exists=bool(item),
+                           modseq=folder.highest_modseq if folder else 0,
+                           uid_next=folder.uid_next if folder else 1)
+
+
+class Folders(FolderStates):
     def folders(self, account: str) -> list[Folder]:
         response = self._query({
             "TableName": self._table,
@@ -81,7 +124,9 @@ class Folders(Table):
         return folder
 
     def create_folder(self, account: str, name: str) -> Folder:
-        folder_id = new_message_id()
+        # A new id and a new UIDVALIDITY: a folder made again under an old name is another
+        # folder to a client that knew the old one.
+        folder_id, uid_validity = new_message_id(), new_uid_validity()
         try:
             self._transact([
                 {"Put": {"TableName": self._table,
@@ -91,13 +136,15 @@ class Folders(Table):
                 {"Put": {"TableName": self._table,
                          "Item": {**folder_key(account, folder_id),
                                   "folder_name": {"S": name}, "total": {"N": "0"},
-                                  "unread": {"N": "0"}}}},
+                                  "unread": {"N": "0"},
+                                  "uid_validity": {"N": str(uid_validity)},
+                                  "uid_next": {"N": "1"}, "modseq": {"N": "0"}}}},
             ])
         except Cancelled as cancelled:
             if cancelled.failed_condition(0):
                 raise Conflict(f"a folder named {name!r} exists") from cancelled
             raise StorageUnavailable("creating folder failed") from cancelled
-        return Folder(folder_id, name, None, 0, 0)
+        return Folder(folder_id, name, None, 0, 0, uid_validity=uid_validity)
 
     def rename_folder(self, account: str, folder: Folder, new_name: str) -> Folder:
         prefix = folder.name + FOLDER_SEPARATOR

@@ -1,52 +1,75 @@
-"""Stored messages: filed once, listed a page at a time, changed by versioned
-transactions that move the folder counters with them, removed for good."""
+"""Stored messages: filed once, listed a page at a time (newest first for the API, by UID
+for IMAP), changed by versioned transactions that move the folder's counters, MODSEQ and
+change log with them, removed for good."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences, reference_change
 from mailcore.adapters.aws.mailboxes import codec
-from mailcore.adapters.aws.mailboxes.folders import count_moves, counter_change
+from mailcore.adapters.aws.mailboxes.folders import (
+    FolderState,
+    FolderStates,
+    change_entry,
+    folder_change,
+)
 from mailcore.adapters.aws.mailboxes.schema import (
     FOLDER_INDEX,
     INDEX_KEYS,
+    UID_INDEX,
+    account_pk,
+    change_sort_key,
     folder_partition,
     message_key,
 )
 from mailcore.adapters.aws.mailboxes.transactions import (
     ATTEMPTS,
     Cancelled,
-    Table,
     TransactItem,
     back_off,
     version_condition,
 )
 from mailcore.domain.ids import is_message_id
-from mailcore.domain.mailbox import Page, StoredMessage
+from mailcore.domain.mailbox import ROLE_FOLDERS, FolderChanges, Page, StoredMessage, UidEntry
 from mailcore.errors import FolderNotFound, MessageNotFound, StorageUnavailable
 
+# Filing into one folder takes its turn behind every other change of that folder (the
+# MODSEQ condition); parallel deliveries to one mailbox retry more often than one
+# user's changes to one message do.
+FILING_ATTEMPTS = 4 * ATTEMPTS
+HIGHEST_MODSEQ = 10**20 - 1
 
-class Messages(Table):
+
+class Messages(FolderStates):
     _references: DynamoRawReferences
 
     def file(self, message: StoredMessage) -> bool:
-        try:
-            # One transaction: the message appears once and the folder counts move with it,
-            # or neither happens (a repeated event is cancelled by the condition).
-            # The raw bytes' reference was held before (RawReferences.hold).
-            self._transact([
-                {"Put": {"TableName": self._table, "Item": codec.message_item(message, 0),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                counter_change(self._table, message.account, message.folder, 1,
-                               0 if message.seen else 1),
-            ])
-        except Cancelled as cancelled:
-            if cancelled.failed_condition(0):
-                return False
-            raise StorageUnavailable("filing failed") from cancelled
-        return True
+        # One transaction: the message appears once, with the folder's next UID, and the
+        # folder's counters, MODSEQ and change log move with it, or none of it happens (a
+        # repeated event is cancelled by the first condition). The raw bytes' reference
+        # was held before (RawReferences.hold).
+        for attempt in range(FILING_ATTEMPTS):
+            folder = self._folder_state(message.account, message.folder)
+            filed = replace(message, uid=folder.uid_next, modseq=folder.next_modseq)
+            try:
+                self._transact([
+                    {"Put": {"TableName": self._table, "Item": codec.message_item(filed, 0),
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                    folder_change(self._table, folder, total=1, unread=int(not filed.seen),
+                                  allocate_uid=True),
+                    change_entry(self._table, folder, filed.uid, filed.message_id, False),
+                ])
+                return True
+            except Cancelled as cancelled:
+                if cancelled.failed_condition(0):
+                    return False
+                if not cancelled.retryable:
+                    raise StorageUnavailable("filing failed") from cancelled
+            back_off(attempt)
+        raise StorageUnavailable("the folder kept changing; filing again later")
 
     def list_folder(self, account: str, folder: str, limit: int, cursor: str | None) -> Page:
         partition = folder_partition(account, folder)
@@ -68,6 +91,50 @@ class Messages(Table):
             cursor=codec.encode_cursor(last) if last else None,
         )
 
+    def list_by_uid(self, account: str, folder: str, first_uid: int,
+                    limit: int) -> list[UidEntry]:
+        response = self._query({
+            "TableName": self._table,
+            "IndexName": UID_INDEX,
+            "KeyConditionExpression": "folder_pk = :partition AND #uid >= :first",
+            "ExpressionAttributeNames": {"#uid": "uid"},
+            "ExpressionAttributeValues": {":partition": {"S": folder_partition(account, folder)},
+                                          ":first": {"N": str(max(first_uid, 1))}},
+            "Limit": limit,
+        }, "listing by UID failed")
+        return [codec.uid_entry(item) for item in response.get("Items", [])]
+
+    def changes_since(self, account: str, folder: str, modseq: int) -> FolderChanges:
+        highest = self._folder_state(account, folder).modseq
+        latest: dict[int, tuple[str, bool]] = {}  # uid -> (message id, expunged)
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :after AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": account_pk(account)},
+                ":after": {"S": change_sort_key(folder, modseq + 1)},
+                ":last": {"S": change_sort_key(folder, HIGHEST_MODSEQ)}},
+        }
+        while True:
+            response = self._query(query, "reading changes failed")
+            for item in response.get("Items", []):  # in MODSEQ order: the last one counts
+                latest[int(item["change_uid"]["N"])] = (item["message_id"]["S"],
+                                                        bool(item["expunged"]["BOOL"]))
+                highest = max(highest, int(item["sk"]["S"].rsplit("#", 1)[1]))
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        present = {uid: message_id for uid, (message_id, gone) in latest.items() if not gone}
+        items = self._batch_get([message_key(account, message_id)
+                                 for message_id in present.values()], "reading changes failed")
+        changed = [entry for entry in (codec.uid_entry(item) for item in items)
+                   if present.get(entry.uid) == entry.message_id]
+        return FolderChanges(
+            highest_modseq=highest,
+            changed=tuple(sorted(changed, key=lambda entry: entry.uid)),
+            expunged=tuple(sorted(uid for uid, (_, gone) in latest.items() if gone)),
+        )
+
     def get(self, account: str, message_id: str) -> StoredMessage:
         return codec.stored_message(self._message_item(account, message_id))
 
@@ -79,42 +146,81 @@ class Messages(Table):
             changed = change(current)
             if changed == current:
                 return current
-            items: list[TransactItem] = [
-                {"Put": {"TableName": self._table,
-                         "Item": codec.message_item(changed, version + 1),
-                         **version_condition(version)}},
-                *count_moves(self._table, current, changed),
-            ]
+            source = self._folder_state(account, current.folder)
+            if changed.folder == current.folder and current.uid:
+                changed = replace(changed, modseq=source.next_modseq)
+                items = [
+                    self._put(changed, version),
+                    folder_change(self._table, source,
+                                  unread=int(not changed.seen) - int(not current.seen)),
+                    change_entry(self._table, source, changed.uid, message_id, False),
+                ]
+            else:
+                # A move, or a message filed before folders had UIDs: it becomes visible
+                # in its folder now, with that folder's next UID.
+                items, changed = self._becoming_visible(current, changed, source, version)
             try:
                 self._transact(items)
                 return changed
             except Cancelled as cancelled:
-                if changed.folder != current.folder and cancelled.failed_condition(2):
-                    raise FolderNotFound(changed.folder) from cancelled
                 if not cancelled.retryable:
                     raise StorageUnavailable("changing message failed") from cancelled
             back_off(attempt)
         raise StorageUnavailable("message kept changing; try again")
 
+    def _becoming_visible(self, current: StoredMessage, changed: StoredMessage,
+                          source: FolderState,
+                          version: int) -> tuple[list[TransactItem], StoredMessage]:
+        moving = changed.folder != current.folder
+        target = self._folder_state(current.account, changed.folder) if moving else source
+        if not target.exists and target.folder_id not in ROLE_FOLDERS:
+            raise FolderNotFound(changed.folder)
+        changed = replace(changed, uid=target.uid_next, modseq=target.next_modseq)
+        if not moving:
+            return [self._put(changed, version),
+                    folder_change(self._table, source, allocate_uid=True,
+                                  unread=int(not changed.seen) - int(not current.seen)),
+                    change_entry(self._table, source, changed.uid, changed.message_id,
+                                 False)], changed
+        items = [
+            self._put(changed, version),
+            folder_change(self._table, source, total=-1, unread=-int(not current.seen)),
+            folder_change(self._table, target, total=1, unread=int(not changed.seen),
+                          allocate_uid=True),
+            change_entry(self._table, target, changed.uid, changed.message_id, False),
+        ]
+        if current.uid:
+            items.append(change_entry(self._table, source, current.uid, current.message_id,
+                                      True))
+        return items, changed
+
     def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:
         for attempt in range(ATTEMPTS):
             item = self._message_item(account, message_id)
             current, version = codec.stored_message(item), codec.version(item)
+            folder = self._folder_state(account, current.folder)
+            items: list[TransactItem] = [
+                {"Delete": {"TableName": self._table,
+                            "Key": message_key(account, message_id),
+                            **version_condition(version)}},
+                folder_change(self._table, folder, total=-1, unread=-int(not current.seen)),
+                reference_change(self._table, current.raw_key, -1),
+            ]
+            if current.uid:
+                items.append(change_entry(self._table, folder, current.uid, message_id, True))
             try:
-                self._transact([
-                    {"Delete": {"TableName": self._table,
-                                "Key": message_key(account, message_id),
-                                **version_condition(version)}},
-                    counter_change(self._table, account, current.folder, -1,
-                                   0 if current.seen else -1),
-                    reference_change(self._table, current.raw_key, -1),
-                ])
+                self._transact(items)
                 return current, self._references.let_go_if_unreferenced(current.raw_key)
             except Cancelled as cancelled:
                 if not cancelled.retryable:
                     raise StorageUnavailable("deleting message failed") from cancelled
             back_off(attempt)
         raise StorageUnavailable("message kept changing; try again")
+
+    def _put(self, message: StoredMessage, version: int) -> TransactItem:
+        return {"Put": {"TableName": self._table,
+                        "Item": codec.message_item(message, version + 1),
+                        **version_condition(version)}}
 
     def _message_item(self, account: str, message_id: str) -> dict[str, Any]:
         if not is_message_id(message_id):

@@ -5,8 +5,12 @@ Items (pk, sk):
                                          folder; `version` orders concurrent changes
   ACCOUNT#<address>, FOLDER#<folder id>  a folder's name and counters
   ACCOUNT#<address>, FOLDERNAME#<name>   a user folder's name, held once (unique names)
+  ACCOUNT#<address>, CHANGE#<folder id>#<modseq, 20 digits>
+                                         one change of a folder: a UID added or changed,
+                                         or expunged (what CONDSTORE and IDLE ask for)
 The `by_folder` index (folder_pk = <address>#<folder id>, folder_sk = <received>#<id>)
-serves newest-first pages that read O(page) items whatever the folder's size. Other items
+serves newest-first pages that read O(page) items whatever the folder's size; `by_uid`
+(folder_pk, uid) serves IMAP's UID ranges with just what a flags listing needs. Other items
 in the table: RAW#, JOB#, LOGIN#, LOGINFROM#, SENT# (their adapters say what they hold).
 """
 
@@ -19,10 +23,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 FOLDER_INDEX = "by_folder"
+UID_INDEX = "by_uid"
 TABLE_KEYS = ("pk", "sk")
 INDEX_KEYS = ("pk", "sk", "folder_pk", "folder_sk")
 MESSAGE_PREFIX = "MESSAGE#"
 FOLDER_PREFIX = "FOLDER#"
+CHANGE_PREFIX = "CHANGE#"
 
 
 def account_pk(account: str) -> str:
@@ -48,3 +54,11 @@ def folder_name_key(account: str, name: str) -> dict[str, AttributeValueTypeDef]
 def received_sort_key(received_at: datetime, message_id: str) -> str:
     received = received_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return f"{received}#{message_id}"
+
+
+def change_key(account: str, folder_id: str, modseq: int) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": {"S": account_pk(account)}, "sk": {"S": change_sort_key(folder_id, modseq)}}
+
+
+def change_sort_key(folder_id: str, modseq: int) -> str:
+    return f"{CHANGE_PREFIX}{folder_id}#{modseq:020d}"

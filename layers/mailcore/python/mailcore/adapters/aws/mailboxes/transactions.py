@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # Transaction items are built from parts (conditions, counters), so typed loosely here.
 TransactItem = dict[str, Any]
 ATTEMPTS = 8  # optimistic retries of a change that another writer got to first
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 
 
 class Cancelled(Exception):
@@ -61,6 +62,27 @@ class Table:
             return dict(self._client.query(**query))
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable(failure) from exc
+
+    def _batch_get(self, keys: list[dict[str, AttributeValueTypeDef]],
+                   failure: str) -> list[dict[str, Any]]:
+        """Every item of `keys` that exists, in no particular order."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            pending: Any = {self._table: {"Keys": keys[start:start + BATCH_GET_LIMIT],
+                                          "ConsistentRead": True}}
+            for attempt in range(ATTEMPTS):
+                try:
+                    response = self._client.batch_get_item(RequestItems=pending)
+                except (ClientError, BotoCoreError) as exc:
+                    raise StorageUnavailable(failure) from exc
+                found += response.get("Responses", {}).get(self._table, [])
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                back_off(attempt)  # throttled: DynamoDB returns what it could not read
+            else:
+                raise StorageUnavailable(failure)
+        return found
 
     def _transact(self, items: list[TransactItem]) -> None:
         try:
