@@ -6,7 +6,10 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
+import pytest
+
 from mailcore.domain.mailbox import UidEntry
+from mailcore.errors import FolderNotFound
 from mailcore.ports import Mailboxes
 from tests.contract.conftest import MailboxSide
 from tests.contract.test_mailboxes import BOB, _message
@@ -139,3 +142,46 @@ def test_uids_never_appear_below_one_already_seen_while_filing_in_parallel(
     assert problems == []
     assert len(seen) == writers * per_writer  # each once (gaps would be allowed)
     assert mailboxes.folder_named(BOB, "Inbox").total == writers * per_writer
+
+
+def test_a_copy_is_a_new_message_sharing_the_bytes_until_the_last_goes(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes, references = mailbox_side.mailboxes, mailbox_side.references
+    original = _message(flags=frozenset({"seen"}))
+    references.hold(original.raw_key, 1)
+    mailboxes.file(original)
+    archive = mailboxes.create_folder(BOB, "Kept")
+
+    copied = mailboxes.copy(BOB, original.message_id, archive.id)
+    assert copied.message_id != original.message_id
+    assert (copied.folder, copied.uid, copied.raw_key, copied.flags) == (
+        archive.id, 1, original.raw_key, frozenset({"seen"}))
+    assert mailboxes.get(BOB, copied.message_id) == copied
+    assert mailboxes.folder_named(BOB, "Kept").total == 1
+    assert mailboxes.changes_since(BOB, archive.id, 0).changed[0].uid == 1
+
+    _, last = mailboxes.remove(BOB, original.message_id)
+    assert last is False  # the copy still needs the bytes
+    _, last = mailboxes.remove(BOB, copied.message_id)
+    assert last is True
+    gone = _message(minutes=1)
+    references.hold(gone.raw_key, 1)
+    mailboxes.file(gone)
+    mailboxes.remove(BOB, mailboxes.copy(BOB, gone.message_id, "Archive").message_id)
+    _, last = mailboxes.remove(BOB, gone.message_id)
+    assert last is True
+
+
+def test_opening_a_role_folder_gives_it_a_uidvalidity_once(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    trash = mailboxes.open_folder(BOB, "Trash")
+    assert 0 < trash.uid_validity < 2**32 and (trash.total, trash.uid_next) == (0, 1)
+    assert mailboxes.open_folder(BOB, "Trash").uid_validity == trash.uid_validity
+    assert "Trash" in {folder.id for folder in mailboxes.folders(BOB)}
+    mailboxes.file(_message(folder="Trash"))
+    assert mailboxes.folder_named(BOB, "Trash").uid_validity == trash.uid_validity
+    work = mailboxes.create_folder(BOB, "Work")
+    assert mailboxes.open_folder(BOB, work.id).uid_validity == work.uid_validity
+    mailboxes.delete_folder(BOB, work)
+    with pytest.raises(FolderNotFound):
+        mailboxes.open_folder(BOB, work.id)

@@ -48,6 +48,11 @@ class ObjectStore(Protocol):
         """An upload's place, under its owner: another account's upload id finds nothing."""
         ...
 
+    def appended_key(self, message_id: str) -> str:
+        """Where a message a client put into a folder itself (IMAP APPEND) is kept: like
+        accepted mail its bytes never change, but it is not mail to file or deliver."""
+        ...
+
     def put_object(self, key: str, data: bytes, content_type: str,
                    filename: str | None = None) -> None:
         """Store; `filename` makes downloads of it an attachment of that name."""
@@ -135,6 +140,12 @@ class MailboxWriter(Protocol):
         """Raise Conflict unless the folder is empty."""
         ...
 
+    def open_folder(self, account: str, folder_id: str) -> Folder:
+        """The folder with its UIDVALIDITY given, once: a role folder before its first
+        message has none yet (nor does a folder made before folders had UIDs).
+        FolderNotFound for a user folder that is gone."""
+        ...
+
     def update(self, account: str, message_id: str,
                change: Callable[[StoredMessage], StoredMessage]) -> StoredMessage:
         """Apply `change` to the current state of the message, atomically with the folder
@@ -147,6 +158,12 @@ class MailboxWriter(Protocol):
     def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:
         """Delete the stored message for good, giving back its reference to the raw
         bytes; True when nothing needs those bytes any more (the caller deletes them)."""
+        ...
+
+    def copy(self, account: str, message_id: str, folder: str) -> StoredMessage:
+        """A second copy of the message in `folder` (another id, the folder's next UID),
+        holding one more reference to the same raw bytes in the same write. Raise
+        MessageNotFound when the message, or its bytes, are gone; FolderNotFound."""
         ...
 
 

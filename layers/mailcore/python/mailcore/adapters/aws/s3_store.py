@@ -30,7 +30,8 @@ class S3RawMessageStore:
         self._bucket = bucket
 
     # Key layout: messages/<id>/message.eml (domain/ids.py: what the inbound queue is
-    # notified of), drafts/<id>/message.eml, parts/<id>/<index>, uploads/<owner>/<id>;
+    # notified of), drafts/<id>/message.eml, appended/<id>/message.eml (IMAP APPEND),
+    # parts/<id>/<index>, uploads/<owner>/<id>;
     # the lifecycle rules of template.yaml expire parts/ and uploads/.
     def draft_key(self, draft_id: str) -> str:
         return f"drafts/{draft_id}/message.eml"
@@ -41,6 +42,9 @@ class S3RawMessageStore:
     def upload_key(self, account: str, upload_id: str) -> str:
         owner = hashlib.sha256(account.encode()).hexdigest()[:32]
         return f"uploads/{owner}/{upload_id}"
+
+    def appended_key(self, message_id: str) -> str:
+        return f"appended/{message_id}/message.eml"
 
     def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
         key = message_key(message_id)

@@ -114,6 +114,15 @@ class InMemoryMailboxRepository:
                 raise Conflict("only an empty folder can be deleted")
             del folders[folder.id]
 
+    def open_folder(self, account: str, folder_id: str) -> Folder:
+        with self._lock:
+            folders = self._account_folders(account)
+            if folder_id not in folders:
+                if folder_id not in ROLE_FOLDERS:
+                    raise FolderNotFound(folder_id)
+                folders[folder_id] = _FolderState(folder_id)
+            return self._folder(folder_id, folders[folder_id])
+
     def update(self, account: str, message_id: str,
                change: Callable[[StoredMessage], StoredMessage]) -> StoredMessage:
         with self._lock:
@@ -152,6 +161,19 @@ class InMemoryMailboxRepository:
             else:
                 state.modseq += 1
             return current, self.references.give_back(current.raw_key)
+
+    def copy(self, account: str, message_id: str, folder: str) -> StoredMessage:
+        with self._lock:
+            source = self._message(account, message_id)
+            if folder not in ROLE_FOLDERS and folder not in self._account_folders(account):
+                raise FolderNotFound(folder)
+            if not self.references.share(source.raw_key):
+                raise MessageNotFound(message_id)
+            copied = replace(source, message_id=new_message_id(), folder=folder)
+            self._count(account, folder, 1, int(not copied.seen))
+            copied = self._made_visible(copied)
+            self.messages[(account, copied.message_id)] = copied
+            return copied
 
     # -- MailboxReader ---------------------------------------------------------------------
     def get(self, account: str, message_id: str) -> StoredMessage:

@@ -26,6 +26,15 @@ class InMemoryRawReferences:
     def released(self, raw_key: str) -> bool:
         return raw_key in self.let_go
 
+    def share(self, raw_key: str) -> bool:
+        """One more copy of bytes still held, as the DynamoDB adapter's copy does; False
+        when they were let go (or never held)."""
+        with self._lock:
+            if raw_key not in self.references or raw_key in self.let_go:
+                return False
+            self.references[raw_key] += 1
+            return True
+
     def give_back(self, raw_key: str) -> bool:
         """A copy removed for good: as the DynamoDB adapter does inside its delete."""
         with self._lock:

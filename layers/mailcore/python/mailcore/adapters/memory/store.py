@@ -74,6 +74,9 @@ class InMemoryMessageStore:
     def upload_key(self, account: str, upload_id: str) -> str:
         return f"uploads/{quote(account, safe='')}/{upload_id}"
 
+    def appended_key(self, message_id: str) -> str:
+        return f"appended/{message_id}"
+
     def put_object(self, key: str, data: bytes, content_type: str,
                    filename: str | None = None) -> None:
         if not self.available:

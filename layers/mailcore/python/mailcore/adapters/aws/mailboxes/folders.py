@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from mailcore.adapters.aws.mailboxes import codec
 from mailcore.adapters.aws.mailboxes.schema import (
     account_pk,
@@ -145,6 +147,32 @@ class Folders(FolderStates):
                 raise Conflict(f"a folder named {name!r} exists") from cancelled
             raise StorageUnavailable("creating folder failed") from cancelled
         return Folder(folder_id, name, None, 0, 0, uid_validity=uid_validity)
+
+    def open_folder(self, account: str, folder_id: str) -> Folder:
+        values: dict[str, Any] = {":validity": {"N": str(new_uid_validity())},
+                                  ":one": {"N": "1"}}
+        assignments = ["uid_validity = if_not_exists(uid_validity, :validity)",
+                       "uid_next = if_not_exists(uid_next, :one)"]
+        update: dict[str, Any] = {"TableName": self._table, "Key": folder_key(account, folder_id),
+                                  "ReturnValues": "ALL_NEW"}
+        if folder_id in ROLE_FOLDERS:
+            assignments.append("folder_name = if_not_exists(folder_name, :name)")
+            values[":name"] = {"S": folder_id}
+        else:
+            update["ConditionExpression"] = "attribute_exists(pk)"
+        update.update(UpdateExpression="SET " + ", ".join(assignments),
+                      ExpressionAttributeValues=values)
+        try:
+            item = self._client.update_item(**update)["Attributes"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise FolderNotFound(folder_id) from exc
+            raise StorageUnavailable("opening folder failed") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable("opening folder failed") from exc
+        folder = codec.folder(dict(item))
+        assert folder is not None  # the item was just written
+        return folder
 
     def rename_folder(self, account: str, folder: Folder, new_name: str) -> Folder:
         prefix = folder.name + FOLDER_SEPARATOR

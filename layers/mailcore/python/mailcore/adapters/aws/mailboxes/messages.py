@@ -32,7 +32,7 @@ from mailcore.adapters.aws.mailboxes.transactions import (
     back_off,
     version_condition,
 )
-from mailcore.domain.ids import is_message_id
+from mailcore.domain.ids import is_message_id, new_message_id
 from mailcore.domain.mailbox import ROLE_FOLDERS, FolderChanges, Page, StoredMessage, UidEntry
 from mailcore.errors import FolderNotFound, MessageNotFound, StorageUnavailable
 
@@ -216,6 +216,36 @@ class Messages(FolderStates):
                     raise StorageUnavailable("deleting message failed") from cancelled
             back_off(attempt)
         raise StorageUnavailable("message kept changing; try again")
+
+    def copy(self, account: str, message_id: str, folder: str) -> StoredMessage:
+        source = self.get(account, message_id)
+        copy_id = new_message_id()
+        for attempt in range(FILING_ATTEMPTS):
+            target = self._folder_state(account, folder)
+            if not target.exists and folder not in ROLE_FOLDERS:
+                raise FolderNotFound(folder)
+            copied = replace(source, message_id=copy_id, folder=folder, uid=target.uid_next,
+                             modseq=target.next_modseq)
+            try:
+                self._transact([
+                    {"Put": {"TableName": self._table, "Item": codec.message_item(copied, 0),
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                    folder_change(self._table, target, total=1, unread=int(not copied.seen),
+                                  allocate_uid=True),
+                    change_entry(self._table, target, copied.uid, copy_id, False),
+                    # The copy's own reference, while the bytes are still there to share.
+                    {"Update": {**reference_change(self._table, source.raw_key, 1)["Update"],
+                                "ConditionExpression": "attribute_exists(pk) AND "
+                                                       "attribute_not_exists(released)"}},
+                ])
+                return copied
+            except Cancelled as cancelled:
+                if cancelled.failed_condition(3):
+                    raise MessageNotFound(message_id) from cancelled
+                if not cancelled.retryable:
+                    raise StorageUnavailable("copying message failed") from cancelled
+            back_off(attempt)
+        raise StorageUnavailable("the folder kept changing; try again")
 
     def _put(self, message: StoredMessage, version: int) -> TransactItem:
         return {"Put": {"TableName": self._table,
