@@ -143,12 +143,14 @@ def main() -> None:
     messages = arguments.messages
 
     state = Path(tempfile.mkdtemp())
-    sink_port, smtp_port, submission_port, http_port, aws_port = free_ports(5)
+    (sink_port, smtp_port, submission_port, http_port, aws_port, imap_port,
+     imaps_port) = free_ports(7)
     sink = subprocess.Popen(["smtp-sink", "-u", "nobody", f"127.0.0.1:{sink_port}", "100"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     options = StackOptions(domains=["example.test"], users=[(ACCOUNT, PASSWORD)],
                            smtp_port=smtp_port, submission_port=submission_port,
-                           http_port=http_port, aws_port=aws_port, state_dir=state,
+                           http_port=http_port, aws_port=aws_port, imap_port=imap_port,
+                           imaps_port=imaps_port, state_dir=state,
                            mx={"remote.test": f"127.0.0.1:{sink_port}"})
     # The stack's log lines are counted by the meter (CloudWatch Logs bytes), not printed.
     logs.emit = lambda source, line: None

@@ -6,11 +6,14 @@ import asyncio
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
+from edge_imap.backend import Blocking, ImapStorage
+from edge_imap.server import ImapLimits, start_imap
 from edge_smtp.accounts import CachingAccountDirectory
 from edge_smtp.handler import EdgeHandler, SubmissionHandler
 from edge_smtp.server import Edge, EdgeConfig, serve
@@ -62,7 +65,20 @@ def main() -> None:
                                        config.hostname, executor, config.max_recipients,
                                        throttle=adapters.throttle,
                                        sending_limit=adapters.sending_limit)
-    asyncio.run(serve(Edge(config, mx, submission, tls_context)))
+    start_imap_listeners = None
+    if tls_context is not None and (config.imap_port or config.imaps_port):
+        imap_context = tls_context
+        storage = ImapStorage(mailboxes=adapters.mailboxes, store=adapters.store,
+                              references=adapters.references, directory=adapters.directory,
+                              throttle=adapters.throttle, blocking=Blocking(executor))
+
+        async def start_imap_listeners() -> Callable[[], None]:
+            listeners = await start_imap(storage, config.hostname, config.host,
+                                         config.imap_port, config.imaps_port, imap_context,
+                                         ImapLimits(append_limit=config.max_message_size))
+            return listeners.close
+
+    asyncio.run(serve(Edge(config, mx, submission, tls_context), start_imap_listeners))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--smtp-port", type=int, default=2525, help="MX port (default 2525)")
     up.add_argument("--submission-port", type=int, default=2587,
                     help="submission port (default 2587)")
+    up.add_argument("--imap-port", type=int, default=2143,
+                    help="IMAP port, STARTTLS (default 2143)")
+    up.add_argument("--imaps-port", type=int, default=2993,
+                    help="IMAP port, implicit TLS (default 2993)")
     up.add_argument("--http-port", type=int, default=8025, help="HTTP API port (default 8025)")
     up.add_argument("--aws-port", type=int, default=4566,
                     help="port of the embedded AWS, moto (default 4566)")
@@ -132,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             users=arguments.users,
             smtp_port=arguments.smtp_port,
             submission_port=arguments.submission_port,
+            imap_port=arguments.imap_port,
+            imaps_port=arguments.imaps_port,
             http_port=arguments.http_port,
             aws_port=arguments.aws_port,
             hostname=arguments.hostname,

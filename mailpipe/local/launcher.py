@@ -47,6 +47,8 @@ class StackProcess:
     http_port: int
     aws_port: int
     submission_port: int
+    imap_port: int
+    imaps_port: int
     state_dir: Path
     output: list[str] = field(default_factory=list)
 
@@ -68,12 +70,13 @@ def start_stack(domains: list[str], users: dict[str, str], *extra: str,
                 timeout: float = 90, environment: dict[str, str] | None = None,
                 smtp_port: int | None = None) -> StackProcess:
     # One more than needed, so a caller's own port can be left out without a second probe.
-    chosen = [port for port in free_ports(5) if port != smtp_port]
+    chosen = [port for port in free_ports(7) if port != smtp_port]
     smtp_port = smtp_port or chosen.pop()
-    http_port, aws_port, submission_port = chosen[:3]
+    http_port, aws_port, submission_port, imap_port, imaps_port = chosen[:5]
     state_dir = DEFAULT_STATE_DIR
     command = [MAILPIPE, "up", "--smtp-port", str(smtp_port), "--http-port", str(http_port),
                "--aws-port", str(aws_port), "--submission-port", str(submission_port),
+               "--imap-port", str(imap_port), "--imaps-port", str(imaps_port),
                "--state-dir", str(state_dir), *extra]
     for domain in domains:
         command += ["--domain", domain]
@@ -82,7 +85,8 @@ def start_stack(domains: list[str], users: dict[str, str], *extra: str,
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,  # noqa: S603
                                stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, **(environment or {})})
-    stack = StackProcess(process, smtp_port, http_port, aws_port, submission_port, state_dir)
+    stack = StackProcess(process, smtp_port, http_port, aws_port, submission_port, imap_port,
+                         imaps_port, state_dir)
     ready = threading.Event()
 
     def read() -> None:

@@ -46,6 +46,8 @@ class StackOptions:
     users: list[tuple[str, str]] = field(default_factory=list)
     smtp_port: int = 2525
     submission_port: int = 2587
+    imap_port: int = 2143
+    imaps_port: int = 2993
     http_port: int = 8025
     aws_port: int = 4566
     host: str = "127.0.0.1"
@@ -109,6 +111,8 @@ def local_edge_overrides(options: StackOptions) -> dict[str, str]:
         "MAILPIPE_SMTP_HOST": options.host,
         "MAILPIPE_SMTP_PORT": str(options.smtp_port),
         "MAILPIPE_SUBMISSION_PORT": str(options.submission_port),
+        "MAILPIPE_IMAP_PORT": str(options.imap_port),
+        "MAILPIPE_IMAPS_PORT": str(options.imaps_port),
         "MAILPIPE_HEALTH_PORT": "off",
         "MAILPIPE_PROXY_PROTOCOL": "false",
         # The local runtime makes a self-signed pair on first start.
@@ -132,7 +136,7 @@ class LocalStack:
     def start(self) -> None:
         options = self.options
         for port in (options.aws_port, options.http_port, options.smtp_port,
-                     options.submission_port):
+                     options.submission_port, options.imap_port, options.imaps_port):
             _ensure_free(options.host, port)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
         moto_patches.apply()
@@ -193,7 +197,8 @@ class LocalStack:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         threading.Thread(target=self._pipe_edge_logs, daemon=True).start()
         deadline = time.monotonic() + 30
-        waiting = [options.smtp_port, options.submission_port]
+        waiting = [options.smtp_port, options.submission_port, options.imap_port,
+                   options.imaps_port]
         while waiting and time.monotonic() < deadline:
             if self._edge.poll() is not None:
                 raise RuntimeError("the SMTP edge exited at start")
@@ -217,6 +222,8 @@ class LocalStack:
             "mailpipe is up",
             f"  SMTP (MX)   {options.host}:{options.smtp_port}",
             f"  submission  {options.host}:{options.submission_port} (STARTTLS, then AUTH)",
+            f"  IMAP        {options.host}:{options.imap_port} (STARTTLS), "
+            f"{options.host}:{options.imaps_port} (TLS)",
             f"  TLS cert    {options.state_dir / 'tls' / 'cert.pem'} (self-signed)",
             f"  HTTP API    http://{options.host}:{options.http_port}/v1",
             f"  AWS (moto)  {self.endpoint}",

@@ -1,0 +1,505 @@
+"""pymap's backend interfaces on mailpipe's mailboxes: the folders, messages and flags the
+API shows, read and changed through the same ports. Every storage call is blocking
+(boto3), so each runs on the edge's thread pool, never on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pymap.backend.mailbox import MailboxDataInterface, MailboxSetInterface
+from pymap.backend.session import BaseSession
+from pymap.concurrent import Event
+from pymap.config import BackendCapability, IMAPConfig
+from pymap.exceptions import InvalidAuth, MailboxHasChildren, NotAllowedError, TemporaryFailure
+from pymap.flags import FlagOp
+from pymap.interfaces.login import IdentityInterface, LoginInterface
+from pymap.interfaces.message import CachedMessage
+from pymap.interfaces.token import TokensInterface
+from pymap.listtree import ListTree
+from pymap.mailbox import MailboxSnapshot
+from pymap.message import BaseLoadedMessage, BaseMessage
+from pymap.mime import MessageContent
+from pymap.parsing.message import AppendMessage
+from pymap.parsing.specials import FetchRequirement, ObjectId
+from pymap.parsing.specials.flag import Flag, Recent, Wildcard, get_system_flags
+from pymap.selected import SelectedMailbox, SelectedSet
+from pymap.token import AllTokens
+from pymap.user import UserMetadata
+from pysasl.creds.server import ServerCredentials
+from pysasl.identity import Identity
+
+from edge_imap.flags import imap_flags, stored_flags
+from mailcore.domain.mailbox import (
+    FOLDER_SEPARATOR,
+    INBOX,
+    ROLE_FOLDERS,
+    Folder,
+    FolderRole,
+    StoredMessage,
+    UidEntry,
+    folder_name_problem,
+    role_folder_id,
+)
+from mailcore.errors import (
+    AuthenticationFailed,
+    Conflict,
+    FolderNotFound,
+    MessageNotFound,
+    Throttled,
+    TransientFailure,
+)
+from mailcore.ports import AccountDirectory, LoginThrottle, Mailboxes, MessageStore, RawReferences
+from mailcore.services.appending import append_message, copy_message
+from mailcore.services.login import log_in
+
+T = TypeVar("T")
+IMAP_INBOX = "INBOX"  # RFC 3501 5.1: INBOX in any case is the Inbox
+LISTING_PAGE = 1000  # UID entries read per query when a client selects a folder
+IDLE_POLL_SECONDS = 2.0  # how often an idle client's folder is looked at (issue: < 5 s)
+SPECIAL_USE = {FolderRole.SENT: b"Sent", FolderRole.DRAFTS: b"Drafts",
+               FolderRole.TRASH: b"Trash", FolderRole.JUNK: b"Junk",
+               FolderRole.ARCHIVE: b"Archive"}  # pymap adds the backslash
+
+
+class Blocking:
+    """Runs a blocking storage call on the edge's thread pool and awaits it."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    async def __call__(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor,
+                                              functools.partial(function, *args))
+        except TransientFailure as exc:
+            raise TemporaryFailure("storage unavailable, try again later") from exc
+
+
+@dataclass(frozen=True)
+class ImapStorage:
+    mailboxes: Mailboxes
+    store: MessageStore
+    references: RawReferences
+    directory: AccountDirectory
+    throttle: LoginThrottle
+    blocking: Blocking
+
+
+def imap_name(folder: Folder) -> str:
+    return IMAP_INBOX if folder.id == INBOX else folder.name
+
+
+class ImapMessage(BaseMessage):
+    """A message as listed by UID; its bytes are read from the store only when a FETCH
+    or SEARCH needs more than flags, dates and sizes."""
+
+    __slots__ = ["_account", "_storage", "entry"]
+
+    def __init__(self, entry: UidEntry, account: str, storage: ImapStorage,
+                 expunged: bool = False) -> None:
+        super().__init__(entry.uid, entry.received_at, imap_flags(entry.flags),
+                         email_id=ObjectId(entry.message_id.encode()), expunged=expunged)
+        self.entry = entry
+        self._account = account
+        self._storage = storage
+
+    def expunged_copy(self) -> ImapMessage:
+        return ImapMessage(self.entry, self._account, self._storage, expunged=True)
+
+    async def load_content(self, requirement: FetchRequirement) -> BaseLoadedMessage:
+        if requirement.has_none(FetchRequirement.CONTENT):
+            return BaseLoadedMessage(self, requirement, None)
+        raw = await self._storage.blocking(self._raw)
+        return BaseLoadedMessage(self, requirement, MessageContent.parse(raw))
+
+    def _raw(self) -> bytes:
+        stored = self._storage.mailboxes.get(self._account, self.entry.message_id)
+        return self._storage.store.get_raw(stored.raw_key)
+
+
+class ImapFolder(MailboxDataInterface[ImapMessage]):
+    """One folder of one account, as IMAP sees it."""
+
+    def __init__(self, account: str, folder: Folder, storage: ImapStorage,
+                 selected_set: SelectedSet) -> None:
+        self.account = account
+        self.folder = folder
+        self._storage = storage
+        self._selected_set = selected_set
+
+    @property
+    def mailbox_id(self) -> ObjectId:
+        return ObjectId(self.folder.id.encode())
+
+    @property
+    def readonly(self) -> bool:
+        return False
+
+    @property
+    def uid_validity(self) -> int:
+        return self.folder.uid_validity
+
+    @property
+    def permanent_flags(self) -> frozenset[Flag]:
+        # Keywords too (\*): $Junk, $Forwarded and the like are kept as they are.
+        return (get_system_flags() - {Recent}) | {Wildcard}
+
+    @property
+    def selected_set(self) -> SelectedSet:
+        return self._selected_set
+
+    async def update_selected(self, selected: SelectedMailbox, *,
+                              wait_on: Event | None = None) -> SelectedMailbox:
+        if wait_on is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wait_on.wait(), IDLE_POLL_SECONDS)
+        mailboxes, blocking = self._storage.mailboxes, self._storage.blocking
+        if selected.mod_sequence is None:
+            # The folder's MODSEQ first: whatever changes during the listing is newer
+            # and comes with the next update.
+            folder = await blocking(mailboxes.folder_named, self.account, self.folder.name
+                                    if self.folder.role is None else self.folder.id)
+            entries = await self._all_entries()
+            selected.add_updates([self._message(entry) for entry in entries], [])
+            selected.mod_sequence = folder.highest_modseq
+            return selected
+        changes = await blocking(mailboxes.changes_since, self.account, self.folder.id,
+                                 selected.mod_sequence)
+        selected.add_updates([self._message(entry) for entry in changes.changed],
+                             changes.expunged)
+        selected.mod_sequence = changes.highest_modseq
+        return selected
+
+    async def _all_entries(self) -> list[UidEntry]:
+        entries: list[UidEntry] = []
+        while True:
+            first = entries[-1].uid + 1 if entries else 1
+            page = await self._storage.blocking(self._storage.mailboxes.list_by_uid,
+                                                self.account, self.folder.id, first,
+                                                LISTING_PAGE)
+            entries += page
+            if len(page) < LISTING_PAGE:
+                return entries
+
+    def _message(self, entry: UidEntry) -> ImapMessage:
+        return ImapMessage(entry, self.account, self._storage)
+
+    async def append(self, append_msg: AppendMessage, *,
+                     recent: bool = False) -> ImapMessage:
+        storage = self._storage
+        stored = await storage.blocking(
+            append_message, self.account, self.folder.id, bytes(append_msg.literal),
+            stored_flags(append_msg.flag_set), append_msg.when or datetime.now(UTC),
+            storage.store, storage.references, storage.mailboxes)
+        return self._message(stored.uid_entry)
+
+    async def copy(self, uid: int, destination: ImapFolder, *,
+                   recent: bool = False) -> int | None:
+        message_id = await self._message_id(uid)
+        if message_id is None:
+            return None
+        storage = self._storage
+        try:
+            copied = await storage.blocking(copy_message, self.account, message_id,
+                                            destination.folder.id, storage.store,
+                                            storage.references, storage.mailboxes)
+        except MessageNotFound:
+            return None
+        return copied.uid
+
+    async def move(self, uid: int, destination: ImapFolder, *,
+                   recent: bool = False) -> int | None:
+        message_id = await self._message_id(uid)
+        if message_id is None:
+            return None
+        target = destination.folder.id
+
+        def into_destination(message: StoredMessage) -> StoredMessage:
+            return replace(message, folder=target) if message.uid == uid else message
+
+        try:
+            moved = await self._storage.blocking(self._storage.mailboxes.update, self.account,
+                                                 message_id, into_destination)
+        except MessageNotFound:
+            return None
+        return moved.uid if moved.folder == target else None
+
+    async def get(self, uid: int, cached_msg: CachedMessage) -> ImapMessage:
+        # The selected state is brought up to date after every command, so what it holds
+        # is what the mailbox held then.
+        if not isinstance(cached_msg, ImapMessage):
+            raise TypeError(cached_msg)
+        return cached_msg
+
+    async def update(self, uid: int, cached_msg: CachedMessage, flag_set: frozenset[Flag],
+                     mode: FlagOp) -> ImapMessage:
+        if not isinstance(cached_msg, ImapMessage):
+            raise TypeError(cached_msg)
+        message_id = cached_msg.entry.message_id
+
+        def with_flags(message: StoredMessage) -> StoredMessage:
+            if message.uid != uid or message.folder != self.folder.id:
+                raise MessageNotFound(message_id)  # moved or copied over meanwhile
+            flags = stored_flags(mode.apply(imap_flags(message.flags), flag_set))
+            return replace(message, flags=flags)
+
+        try:
+            changed = await self._storage.blocking(self._storage.mailboxes.update,
+                                                   self.account, message_id, with_flags)
+        except MessageNotFound:
+            return cached_msg.expunged_copy()
+        return self._message(changed.uid_entry)
+
+    async def delete(self, uids: Iterable[int]) -> None:
+        storage = self._storage
+        for uid in uids:
+            message_id = await self._message_id(uid)
+            if message_id is None:
+                continue
+            with contextlib.suppress(MessageNotFound):
+                removed, unreferenced = await storage.blocking(
+                    storage.mailboxes.remove, self.account, message_id)
+                if unreferenced:
+                    await storage.blocking(storage.store.delete_message, removed.raw_key)
+
+    async def _message_id(self, uid: int) -> str | None:
+        entries = await self._storage.blocking(self._storage.mailboxes.list_by_uid,
+                                               self.account, self.folder.id, uid, 1)
+        return entries[0].message_id if entries and entries[0].uid == uid else None
+
+    async def claim_recent(self, selected: SelectedMailbox) -> None:
+        """\\Recent is not kept (RFC 9051 drops it): no message is ever recent."""
+
+    async def cleanup(self) -> None:
+        pass
+
+    async def snapshot(self) -> MailboxSnapshot:
+        folder = self.folder
+        return MailboxSnapshot(self.mailbox_id, self.readonly, folder.uid_validity,
+                               self.permanent_flags, self.session_flags, folder.total, 0,
+                               folder.unread, None, folder.uid_next)
+
+
+class ImapFolders(MailboxSetInterface[ImapFolder]):
+    """An account's folders: the six role folders always, then the account's own."""
+
+    def __init__(self, account: str, storage: ImapStorage,
+                 selected_sets: dict[tuple[str, str], SelectedSet]) -> None:
+        self.account = account
+        self._storage = storage
+        self._selected_sets = selected_sets
+
+    @property
+    def delimiter(self) -> str:
+        return FOLDER_SEPARATOR
+
+    async def set_subscribed(self, name: str, subscribed: bool) -> None:
+        """Every folder is subscribed: LSUB lists them all, as LIST does."""
+
+    async def list_subscribed(self) -> ListTree:
+        return await self.list_mailboxes()
+
+    async def list_mailboxes(self) -> ListTree:
+        folders = await self._storage.blocking(self._storage.mailboxes.folders, self.account)
+        names = {imap_name(folder) for folder in folders}
+        names |= {IMAP_INBOX if role_id == INBOX else role_id for role_id in ROLE_FOLDERS}
+        return ListTree(self.delimiter).update(IMAP_INBOX, *sorted(names - {IMAP_INBOX}))
+
+    async def get_mailbox(self, name: str) -> ImapFolder:
+        mailboxes = self._storage.mailboxes
+        try:
+            folder = await self._storage.blocking(mailboxes.folder_named, self.account, name)
+            if not folder.uid_validity:
+                # A role folder before its first message, or a folder made before folders
+                # had UIDs: it gets its UIDVALIDITY now, once.
+                folder = await self._storage.blocking(mailboxes.open_folder, self.account,
+                                                      folder.id)
+        except FolderNotFound as exc:
+            raise KeyError(name) from exc
+        selected_set = self._selected_sets.setdefault((self.account, folder.id), SelectedSet())
+        return ImapFolder(self.account, folder, self._storage, selected_set)
+
+    async def add_mailbox(self, name: str) -> ObjectId:
+        problem = folder_name_problem(name)
+        if problem is not None:
+            if role_folder_id(name) is not None:
+                raise ValueError(name)  # it exists: [ALREADYEXISTS]
+            raise NotAllowedError(problem)
+        try:
+            folder = await self._storage.blocking(self._storage.mailboxes.create_folder,
+                                                  self.account, name)
+        except Conflict as exc:
+            raise ValueError(name) from exc
+        return ObjectId(folder.id.encode())
+
+    async def delete_mailbox(self, name: str) -> None:
+        if role_folder_id(name) is not None:
+            raise NotAllowedError("a role folder cannot be deleted")
+        folder = await self.get_mailbox(name)
+        tree = await self.list_mailboxes()
+        if any(entry.name.startswith(name + FOLDER_SEPARATOR)
+               for entry in tree.list_matching("", "*")):
+            raise MailboxHasChildren(name)
+        # RFC 3501 6.3.4: its messages go with it.
+        entries = await folder._all_entries()
+        await folder.delete(entry.uid for entry in entries)
+        try:
+            await self._storage.blocking(self._storage.mailboxes.delete_folder,
+                                         self.account, folder.folder)
+        except Conflict as exc:
+            raise TemporaryFailure("the folder changed meanwhile; try again") from exc
+
+    async def rename_mailbox(self, before: str, after: str) -> None:
+        if role_folder_id(before) is not None:
+            raise NotAllowedError("a role folder cannot be renamed")
+        problem = folder_name_problem(after)
+        if problem is not None:
+            if role_folder_id(after) is not None:
+                raise ValueError(after)
+            raise NotAllowedError(problem)
+        folder = await self.get_mailbox(before)
+        try:
+            await self._storage.blocking(self._storage.mailboxes.rename_folder, self.account,
+                                         folder.folder, after)
+        except Conflict as exc:
+            raise ValueError(after) from exc
+
+
+class ImapSession(BaseSession[ImapMessage]):
+    def __init__(self, account: str, config: IMAPConfig, folders: ImapFolders) -> None:
+        super().__init__(account)
+        self._config = config
+        self._folders = folders
+
+    @property
+    def config(self) -> IMAPConfig:
+        return self._config
+
+    @property
+    def mailbox_set(self) -> ImapFolders:
+        return self._folders
+
+    async def list_mailboxes(self, ref_name: str, filter_: str, subscribed: bool = False,
+                             selected: SelectedMailbox | None = None
+                             ) -> tuple[Iterable[tuple[str, str | None, Sequence[bytes]]],
+                                        SelectedMailbox | None]:
+        listed, updated = await super().list_mailboxes(ref_name, filter_, subscribed, selected)
+        # SPECIAL-USE (RFC 6154): role folders say what they are for, so a client finds
+        # Sent, Drafts and Trash whatever language it speaks.
+        return [(name, delimiter, [*attributes, *self._special_use(name)])
+                for name, delimiter, attributes in listed], updated
+
+    @staticmethod
+    def _special_use(name: str) -> list[bytes]:
+        role_id = role_folder_id(name)
+        role = ROLE_FOLDERS.get(role_id) if role_id else None
+        return [SPECIAL_USE[role]] if role in SPECIAL_USE else []
+
+
+class _PasswordGiven(Identity):
+    """pysasl keeps a password inside its credentials and only compares it with a stored
+    one; here the check is Cognito's, over the network, so the password is taken as
+    given and checked by the login service off the event loop."""
+
+    def __init__(self, authcid: str) -> None:
+        self._authcid = authcid
+        self.secret: str | None = None
+
+    @property
+    def authcid(self) -> str:
+        return self._authcid
+
+    def compare_authcid(self, authcid: str) -> bool:
+        return authcid == self._authcid
+
+    def compare_secret(self, secret: str) -> bool:
+        self.secret = secret
+        return True
+
+    def get_clear_secret(self) -> str | None:
+        return None
+
+
+class ImapLogin(LoginInterface):
+    """Logging in through mailpipe's one login service: the same accounts, passwords and
+    lockout as SMTP AUTH and the API."""
+
+    def __init__(self, config: IMAPConfig, storage: ImapStorage) -> None:
+        self.config = config
+        self.storage = storage
+        self._tokens = AllTokens(config)
+        self._selected_sets: dict[tuple[str, str], SelectedSet] = {}
+
+    @property
+    def tokens(self) -> TokensInterface:
+        return self._tokens
+
+    async def authenticate(self, credentials: ServerCredentials) -> ImapIdentity:
+        from pymap.context import socket_info
+
+        peer = socket_info.get().peername_ip
+        client = str(peer) if peer is not None else ""
+        storage = self.storage
+        given = _PasswordGiven(credentials.authcid)
+        if not credentials.verify(given) or given.secret is None:
+            raise InvalidAuth()  # a mechanism without a password (EXTERNAL, tokens)
+        try:
+            logged_in = await storage.blocking(log_in, credentials.authcid, given.secret,
+                                               client, storage.directory, storage.throttle)
+        except Throttled as exc:
+            raise InvalidAuth("too many failed logins; try again later") from exc
+        except AuthenticationFailed as exc:
+            raise InvalidAuth() from exc
+        return ImapIdentity(logged_in.account, self)
+
+    async def authorize(self, authenticated: IdentityInterface, authzid: str) -> ImapIdentity:
+        if authzid and authzid.lower() != authenticated.name.lower():
+            raise InvalidAuth("acting for another account is not allowed")
+        assert isinstance(authenticated, ImapIdentity)
+        return authenticated
+
+    def folders_of(self, account: str) -> ImapFolders:
+        return ImapFolders(account, self.storage, self._selected_sets)
+
+
+class ImapIdentity(IdentityInterface):
+    def __init__(self, account: str, login: ImapLogin) -> None:
+        self._account = account
+        self._login = login
+
+    @property
+    def name(self) -> str:
+        return self._account
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset()
+
+    async def new_token(self, *, expiration: datetime | None = None) -> str | None:
+        return None
+
+    @asynccontextmanager
+    async def new_session(self) -> AsyncIterator[ImapSession]:
+        yield ImapSession(self._account, self._login.config,
+                          self._login.folders_of(self._account))
+
+    async def get(self) -> UserMetadata:
+        return UserMetadata(self._login.config, self._account)
+
+    async def set(self, metadata: UserMetadata) -> int:
+        raise NotAllowedError("accounts are managed with mailpipe user add")
+
+    async def delete(self) -> None:
+        raise NotAllowedError("accounts are managed with mailpipe user add")
+
+
+BACKEND_CAPABILITY = BackendCapability(idle=True, object_id=True, multi_append=True)

@@ -1,0 +1,242 @@
+"""The IMAP listeners of the edge: STARTTLS on one port, implicit TLS on another, pymap's
+protocol engine with mailpipe's backend, and the limits a public server needs that pymap
+leaves to its host (line and literal sizes, idle time, connections per client and per
+account)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from argparse import Namespace
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, closing, contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+from aws_lambda_powertools import Logger
+from proxyprotocol.reader import ProxyProtocolReader
+from proxyprotocol.sock import SocketInfo
+from pymap.config import BackendCapability, IMAPConfig
+from pymap.context import connection_exit
+from pymap.exceptions import NotAllowedError
+from pymap.imap import IMAPConnection, IMAPServer
+from pymap.imap.state import ConnectionState
+from pymap.parsing.command import Command
+from pymap.parsing.command.select import IdleCommand
+from pymap.parsing.commands import InvalidCommand
+from pymap.parsing.response import CommandResponse, ResponseBad, ResponseBye, ResponseCode
+
+from edge_imap.backend import BACKEND_CAPABILITY, ImapIdentity, ImapLogin, ImapSession, ImapStorage
+
+logger = Logger(child=True)
+
+MAX_LINE = 64 * 1024  # a command line without its literals (RFC 7162 asks for >= 8 KiB)
+_LITERAL_PLUS = re.compile(rb"\{(\d+)\+\}\r?\n$")
+
+
+@dataclass(frozen=True)
+class ImapLimits:
+    append_limit: int = 25 * 1024 * 1024  # the largest message, as on SMTP
+    idle_seconds: float = 30 * 60  # RFC 3501 5.4: at least 30 minutes once logged in
+    login_seconds: float = 60  # before login: enough for a client, little for a squatter
+    per_client: int = 20
+    per_account: int = 20
+
+
+class ImapConfig(IMAPConfig):
+    def __init__(self, hostname: str, tls_context: ssl.SSLContext | None, starttls: bool,
+                 limits: ImapLimits) -> None:
+        super().__init__(
+            Namespace(passlib_cfg=None, proxy_protocol=None),
+            host=None, port=0, ssl_context=tls_context or ssl.create_default_context(),
+            # STARTTLS listener: nothing but STARTTLS before TLS. Implicit TLS listener:
+            # TLS from the first byte, so logging in is allowed at once.
+            tls_enabled=starttls, reject_dnsbl=False, invalid_user_sleep=0.0,
+            max_append_len=limits.append_limit, bad_command_limit=5)
+        self.hostname = hostname
+        self.limits = limits
+
+    @property
+    def backend_capability(self) -> BackendCapability:
+        return BACKEND_CAPABILITY
+
+    @property
+    def greeting(self) -> bytes:
+        return b"mailpipe IMAP4rev1 ready " + self.hostname.encode("ascii", "replace")
+
+
+class _NoLoopbackFavour:
+    """The connection's socket facts, except that a client on the loopback is not let
+    log in without TLS (pymap's default): the local runtime behaves as AWS does."""
+
+    def __init__(self, inner: SocketInfo) -> None:
+        self._inner = inner
+
+    from_localhost = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class ImapConnectionState(ConnectionState):
+    async def do_command(self, cmd: Command) -> CommandResponse:
+        # pymap answers a command it could not parse with a bare BAD; the reason it found
+        # (TOOBIG: a literal over APPENDLIMIT, refused before it was sent) is the client's
+        # to see (RFC 7889, RFC 4469).
+        if isinstance(cmd, InvalidCommand) and cmd.parse_exc is not None \
+                and cmd.parse_exc.code is not None:
+            return ResponseBad(cmd.tag, cmd.message, cmd.parse_exc.code)
+        return await super().do_command(cmd)
+
+
+class CommandTooLong(EOFError):
+    """Ends the connection: the client sent more than a command may hold."""
+
+
+class ImapConnection(IMAPConnection):
+    async def readline(self) -> memoryview:
+        limits = cast(ImapConfig, self.config).limits
+        budget = limits.append_limit + MAX_LINE
+        buffer = bytearray(await self._bounded_line())
+        while True:
+            if not buffer.endswith(b"\n"):
+                raise EOFError()
+            literal = _LITERAL_PLUS.search(buffer[-32:])
+            if literal is None:
+                return memoryview(buffer)
+            # RFC 7888: a non-synchronizing literal arrives whatever the answer, so one
+            # over the limit ends the connection before its bytes are read.
+            length = int(literal.group(1))
+            if length > limits.append_limit or len(buffer) + length > budget:
+                await self._bye(b"[TOOBIG] Literal larger than APPENDLIMIT.")
+                raise CommandTooLong()
+            buffer += await self.reader.readexactly(length)
+            buffer += await self._bounded_line()
+
+    async def _bounded_line(self) -> bytes:
+        try:
+            return await self.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
+        except asyncio.LimitOverrunError as exc:
+            await self._bye(b"Command line too long.")
+            raise CommandTooLong() from exc
+
+    async def read_command(self, state: ConnectionState) -> Command:
+        limits = cast(ImapConfig, self.config).limits
+        seconds = limits.idle_seconds if state._session is not None else limits.login_seconds
+        try:
+            return await asyncio.wait_for(super().read_command(state), seconds)
+        except TimeoutError:
+            await self._bye(b"Idle for too long.")
+            raise EOFError() from None
+
+    async def read_idle_done(self, cmd: IdleCommand) -> bool:
+        limits = cast(ImapConfig, self.config).limits
+        try:
+            return await asyncio.wait_for(super().read_idle_done(cmd), limits.idle_seconds)
+        except TimeoutError:
+            await self._bye(b"Idle for too long.")
+            raise EOFError() from None
+
+    async def _bye(self, text: bytes) -> None:
+        await self.write_response(ResponseBye(text, ResponseCode.of(b"LIMIT")))
+
+
+class ImapServer(IMAPServer):
+    """pymap's per-connection entry, with mailpipe's connection class and limits."""
+
+    def __init__(self, login: ImapLogin, config: ImapConfig, clients: Counter[str]) -> None:
+        super().__init__(login, config)
+        self._clients = clients
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       sock_info: SocketInfo) -> None:
+        config = cast(ImapConfig, self._config)
+        reader._limit = MAX_LINE  # type: ignore[attr-defined]  # asyncio's line limit
+        client = str(sock_info.peername_ip or "")
+        with self._counted(client) as allowed:
+            if not allowed:
+                writer.write(b"* BYE [LIMIT] Too many connections from your address.\r\n")
+                writer.close()
+                return
+            info = cast(SocketInfo, _NoLoopbackFavour(sock_info))
+            connection = ImapConnection(self.commands, config, reader, writer, info)
+            state = ImapConnectionState(self._login, config)
+            async with AsyncExitStack() as stack:
+                connection_exit.set(stack)
+                stack.enter_context(closing(connection))
+                await connection.run(state)
+
+    @contextmanager
+    def _counted(self, client: str) -> Iterator[bool]:
+        limit = cast(ImapConfig, self._config).limits.per_client
+        self._clients[client] += 1
+        try:
+            yield self._clients[client] <= limit
+        finally:
+            self._clients[client] -= 1
+            if not self._clients[client]:
+                del self._clients[client]
+
+
+class CountedLogin(ImapLogin):
+    """Sessions per account, counted across both listeners of this task."""
+
+    def __init__(self, config: ImapConfig, storage: ImapStorage) -> None:
+        super().__init__(config, storage)
+        self.sessions: Counter[str] = Counter()
+
+    async def authenticate(self, credentials: Any) -> ImapIdentity:
+        identity = await super().authenticate(credentials)
+        return _CountedIdentity(identity.name, self)
+
+
+class _CountedIdentity(ImapIdentity):
+    @asynccontextmanager
+    async def new_session(self) -> AsyncIterator[ImapSession]:
+        login = cast(CountedLogin, self._login)
+        limit = cast(ImapConfig, login.config).limits.per_account
+        if login.sessions[self.name] >= limit:
+            raise NotAllowedError("Too many connections for this account.")
+        login.sessions[self.name] += 1
+        try:
+            async with super().new_session() as session:
+                yield session
+        finally:
+            login.sessions[self.name] -= 1
+
+
+@dataclass
+class ImapListeners:
+    servers: list[asyncio.Server]
+    ports: dict[str, int]  # "imap" (STARTTLS), "imaps" (implicit TLS) -> bound port
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+
+
+async def start_imap(storage: ImapStorage, hostname: str, host: str, imap_port: int | None,
+                     imaps_port: int | None, tls_context: ssl.SSLContext,
+                     limits: ImapLimits | None = None) -> ImapListeners:
+    """Both listeners (a port of None is not opened; 0 lets the kernel choose)."""
+    limits = limits or ImapLimits()
+    clients: Counter[str] = Counter()
+    listeners = ImapListeners([], {})
+    for name, port, starttls in (("imap", imap_port, True), ("imaps", imaps_port, False)):
+        if port is None:
+            continue
+        config = ImapConfig(hostname, tls_context, starttls, limits)
+        config.apply_context()
+        server = ImapServer(CountedLogin(config, storage), config, clients)
+        callback = ProxyProtocolReader(config.proxy_protocol).get_callback(server)
+        listening = await asyncio.start_server(
+            callback, host=host, port=port, ssl=None if starttls else tls_context,
+            limit=MAX_LINE)
+        listeners.servers.append(listening)
+        listeners.ports[name] = int(listening.sockets[0].getsockname()[1])
+        logger.info("imap listening", host=host, port=listeners.ports[name], role=name)
+    return listeners
