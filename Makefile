@@ -57,12 +57,15 @@ template: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parameter-overrides \
 		PythonRuntime=$(LOCAL_RUNTIME) --build-dir .aws-sam/check >/dev/null
 
-# Real peers for the tests: swaks, Postfix and its smtp-source/smtp-sink (Debian).
+# Real peers for the tests (Debian): swaks, Postfix and its smtp-source/smtp-sink; the
+# IMAP clients mbsync (isync), offlineimap3 and fetchmail.
 system-packages:
 	@if ! command -v swaks >/dev/null || ! command -v postfix >/dev/null \
-		|| ! command -v smtp-source >/dev/null; then \
+		|| ! command -v smtp-source >/dev/null || ! command -v mbsync >/dev/null \
+		|| ! command -v offlineimap >/dev/null || ! command -v fetchmail >/dev/null; then \
 		echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix swaks; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix swaks \
+			isync offlineimap3 fetchmail; \
 	fi
 
 test: lint typecheck template system-packages
