@@ -67,6 +67,7 @@ IDLE_POLL_SECONDS = 2.0  # how often an idle client's folder is looked at (issue
 SPECIAL_USE = {FolderRole.SENT: b"Sent", FolderRole.DRAFTS: b"Drafts",
                FolderRole.TRASH: b"Trash", FolderRole.JUNK: b"Junk",
                FolderRole.ARCHIVE: b"Archive"}  # pymap adds the backslash
+SPECIAL_USE_ATTRIBUTES = frozenset(SPECIAL_USE.values())
 
 
 class Blocking:

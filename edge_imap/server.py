@@ -10,7 +10,7 @@ import re
 import ssl
 from argparse import Namespace
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -19,16 +19,42 @@ from aws_lambda_powertools import Logger
 from proxyprotocol.reader import ProxyProtocolReader
 from proxyprotocol.sock import SocketInfo
 from pymap.config import BackendCapability, IMAPConfig
-from pymap.context import connection_exit
+from pymap.context import connection_exit, current_command
 from pymap.exceptions import NotAllowedError
 from pymap.imap import IMAPConnection, IMAPServer
 from pymap.imap.state import ConnectionState
 from pymap.parsing.command import Command
+from pymap.parsing.command.auth import ListCommand
 from pymap.parsing.command.select import IdleCommand
-from pymap.parsing.commands import InvalidCommand
-from pymap.parsing.response import CommandResponse, ResponseBad, ResponseBye, ResponseCode
+from pymap.parsing.commands import Commands, InvalidCommand
+from pymap.parsing.response import (
+    CommandResponse,
+    ResponseBad,
+    ResponseBye,
+    ResponseCode,
+    ResponseOk,
+    UntaggedResponse,
+)
+from pymap.parsing.response.specials import ListResponse
+from pysasl.creds.server import ServerCredentials
+from pysasl.exception import AuthenticationError
+from pysasl.mechanism import ChallengeResponse, ServerChallenge
 
-from edge_imap.backend import BACKEND_CAPABILITY, ImapIdentity, ImapLogin, ImapSession, ImapStorage
+from edge_imap.backend import (
+    BACKEND_CAPABILITY,
+    SPECIAL_USE_ATTRIBUTES,
+    ImapIdentity,
+    ImapLogin,
+    ImapSession,
+    ImapStorage,
+)
+from edge_imap.commands import (
+    ExtendedListCommand,
+    InitialResponseAuthenticate,
+    NamespaceCommand,
+    UnselectCommand,
+    mailpipe_commands,
+)
 
 logger = Logger(child=True)
 
@@ -63,6 +89,18 @@ class ImapConfig(IMAPConfig):
         return BACKEND_CAPABILITY
 
     @property
+    def commands(self) -> Commands:
+        return mailpipe_commands()
+
+    @property
+    def initial_capability(self) -> Sequence[bytes]:
+        return [*super().initial_capability, b"SASL-IR"]
+
+    @property
+    def login_capability(self) -> Sequence[bytes]:
+        return [*super().login_capability, b"NAMESPACE", b"UNSELECT", b"SPECIAL-USE"]
+
+    @property
     def greeting(self) -> bytes:
         return b"mailpipe IMAP4rev1 ready " + self.hostname.encode("ascii", "replace")
 
@@ -81,6 +119,27 @@ class _NoLoopbackFavour:
 
 
 class ImapConnectionState(ConnectionState):
+    async def do_namespace(self, cmd: NamespaceCommand) -> tuple[CommandResponse, None]:
+        response = ResponseOk(cmd.tag, b"NAMESPACE completed.")
+        # One personal namespace, the account's own folders; nobody else's, nothing shared.
+        response.add_untagged(UntaggedResponse(b'NAMESPACE (("" "/")) NIL NIL'))
+        return response, None
+
+    async def do_unselect(self, cmd: UnselectCommand) -> tuple[CommandResponse, None]:
+        self._selected = None
+        return ResponseOk(cmd.tag, b"UNSELECT completed."), None
+
+    async def do_list(self, cmd: ListCommand) -> Any:
+        if not (isinstance(cmd, ExtendedListCommand) and cmd.special_use_only):
+            return await super().do_list(cmd)
+        listed, updates = await self.session.list_mailboxes(
+            cmd.ref_name, cmd.filter, selected=self._selected)
+        response = ResponseOk(cmd.tag, b"LIST completed.")
+        for name, delimiter, attributes in listed:
+            if SPECIAL_USE_ATTRIBUTES & set(attributes):
+                response.add_untagged(ListResponse(name, delimiter, attributes))
+        return response, updates
+
     async def do_command(self, cmd: Command) -> CommandResponse:
         # pymap answers a command it could not parse with a bare BAD; the reason it found
         # (TOOBIG: a literal over APPENDLIMIT, refused before it was sent) is the client's
@@ -96,6 +155,21 @@ class CommandTooLong(EOFError):
 
 
 class ImapConnection(IMAPConnection):
+    async def authenticate(self, state: ConnectionState,
+                           mech_name: bytes) -> ServerCredentials | None:
+        command = current_command.get()
+        if not isinstance(command, InitialResponseAuthenticate) or command.initial is None:
+            return await super().authenticate(state, mech_name)
+        mechanism = state.auth.get_server(mech_name)
+        if mechanism is None:
+            return None
+        try:
+            credentials, _ = mechanism.server_attempt([ChallengeResponse(b"", command.initial)])
+        except ServerChallenge as exc:
+            raise AuthenticationError("an initial response only for single-step mechanisms"
+                                      ) from exc
+        return credentials
+
     async def readline(self) -> memoryview:
         limits = cast(ImapConfig, self.config).limits
         budget = limits.append_limit + MAX_LINE

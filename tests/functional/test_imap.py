@@ -3,6 +3,7 @@ same ports the API uses; tests/e2e/test_imap_stack.py runs it against the local 
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import re
 import socket
@@ -272,3 +273,41 @@ def test_the_mailbox_repository_used_is_the_apis() -> None:
         assert mailboxes.get(BOB, filed.message_id).uid == 1
         client = imap.logged_in()
         assert client.select("INBOX") == ("OK", [b"1"])
+
+
+def test_namespace_unselect_sasl_ir_and_special_use_listing() -> None:
+    with running_imap() as imap:
+        client = imaplib.IMAP4_SSL("127.0.0.1", imap.imaps_port, ssl_context=imap.client_tls())
+        assert "SASL-IR" in client.capabilities
+        initial = base64.b64encode(f"\0{BOB}\0{ACCOUNTS[BOB]}".encode()).decode()
+        status, _ = client._simple_command("AUTHENTICATE", "PLAIN", initial)
+        assert status == "OK"
+        client.state = "AUTH"
+        capabilities = set(client.capability()[1][0].decode().split())
+        assert {"NAMESPACE", "UNSELECT", "SPECIAL-USE"} <= capabilities
+        assert client.namespace() == ("OK", [b'(("" "/")) NIL NIL'])
+
+        _file(imap)
+        client.select("INBOX")
+        client.store("1", "+FLAGS", r"(\Deleted)")
+        assert client.unselect()[0] == "OK"
+        assert imap.storage.mailboxes.folder_named(BOB, "Inbox").total == 1  # not expunged
+
+        client.create("Receipts")
+        status, listed = client._simple_command("LIST", "(SPECIAL-USE)", '""', "*")
+        names = {line.decode().rsplit(" ", 1)[-1]
+                 for line in client._untagged_response(status, listed, "LIST")[1]}
+        assert names == {"Sent", "Drafts", "Trash", "Junk", "Archive"}
+        status, listed = client._simple_command("LIST", '""', "*", "RETURN", "(SPECIAL-USE)")
+        assert status == "OK"
+        assert len(client._untagged_response(status, listed, "LIST")[1]) == 7
+
+
+def test_a_wrong_initial_response_is_refused() -> None:
+    with running_imap() as imap:
+        client = imaplib.IMAP4_SSL("127.0.0.1", imap.imaps_port, ssl_context=imap.client_tls())
+        wrong = base64.b64encode(f"\0{BOB}\0nope".encode()).decode()
+        assert client._simple_command("AUTHENTICATE", "PLAIN", wrong) == (
+            "NO", [b"[AUTHENTICATIONFAILED] Invalid authentication credentials."])
+        with pytest.raises(imaplib.IMAP4.error):
+            client._simple_command("AUTHENTICATE", "PLAIN", "not*base64")
