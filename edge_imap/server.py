@@ -6,6 +6,7 @@ account)."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import ssl
 from argparse import Namespace
@@ -16,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger
+from proxyprotocol import ProxyProtocol
 from proxyprotocol.reader import ProxyProtocolReader
 from proxyprotocol.sock import SocketInfo
+from proxyprotocol.version import ProxyProtocolVersion
 from pymap.config import BackendCapability, IMAPConfig
 from pymap.context import connection_exit, current_command
 from pymap.exceptions import NotAllowedError
@@ -73,9 +76,9 @@ class ImapLimits:
 
 class ImapConfig(IMAPConfig):
     def __init__(self, hostname: str, tls_context: ssl.SSLContext | None, starttls: bool,
-                 limits: ImapLimits) -> None:
+                 limits: ImapLimits, proxy_protocol: ProxyProtocol | None = None) -> None:
         super().__init__(
-            Namespace(passlib_cfg=None, proxy_protocol=None),
+            Namespace(passlib_cfg=None, proxy_protocol=None), proxy_protocol=proxy_protocol,
             host=None, port=0, ssl_context=tls_context or ssl.create_default_context(),
             # STARTTLS listener: nothing but STARTTLS before TLS. Implicit TLS listener:
             # TLS from the first byte, so logging in is allowed at once.
@@ -219,16 +222,26 @@ class ImapConnection(IMAPConnection):
         await self.write_response(ResponseBye(text, ResponseCode.of(b"LIMIT")))
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 class ImapServer(IMAPServer):
     """pymap's per-connection entry, with mailpipe's connection class and limits."""
 
-    def __init__(self, login: ImapLogin, config: ImapConfig, clients: Counter[str]) -> None:
+    def __init__(self, login: ImapLogin, config: ImapConfig, clients: Counter[str],
+                 proxy_trusted: tuple[Network, ...] | None) -> None:
         super().__init__(login, config)
         self._clients = clients
+        self._proxy_trusted = proxy_trusted
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                        sock_info: SocketInfo) -> None:
         config = cast(ImapConfig, self._config)
+        if not self._from_trusted_proxy(writer):
+            logger.warning("PROXY header from outside the trusted networks",
+                           peer=str(writer.get_extra_info("peername")))
+            writer.close()
+            return
         reader._limit = MAX_LINE  # type: ignore[attr-defined]  # asyncio's line limit
         client = str(sock_info.peername_ip or "")
         with self._counted(client) as allowed:
@@ -243,6 +256,16 @@ class ImapServer(IMAPServer):
                 connection_exit.set(stack)
                 stack.enter_context(closing(connection))
                 await connection.run(state)
+
+    def _from_trusted_proxy(self, writer: asyncio.StreamWriter) -> bool:
+        if self._proxy_trusted is None:
+            return True
+        peer = writer.get_extra_info("peername")
+        try:
+            address = ipaddress.ip_address(peer[0])
+        except (TypeError, ValueError, IndexError):
+            return False
+        return any(address in network for network in self._proxy_trusted)
 
     @contextmanager
     def _counted(self, client: str) -> Iterator[bool]:
@@ -259,9 +282,10 @@ class ImapServer(IMAPServer):
 class CountedLogin(ImapLogin):
     """Sessions per account, counted across both listeners of this task."""
 
-    def __init__(self, config: ImapConfig, storage: ImapStorage) -> None:
+    def __init__(self, config: ImapConfig, storage: ImapStorage,
+                 sessions: Counter[str]) -> None:
         super().__init__(config, storage)
-        self.sessions: Counter[str] = Counter()
+        self.sessions = sessions
 
     async def authenticate(self, credentials: Any) -> ImapIdentity:
         identity = await super().authenticate(credentials)
@@ -295,21 +319,31 @@ class ImapListeners:
 
 async def start_imap(storage: ImapStorage, hostname: str, host: str, imap_port: int | None,
                      imaps_port: int | None, tls_context: ssl.SSLContext,
-                     limits: ImapLimits | None = None) -> ImapListeners:
-    """Both listeners (a port of None is not opened; 0 lets the kernel choose)."""
+                     limits: ImapLimits | None = None,
+                     proxy_trusted: tuple[Network, ...] | None = None) -> ImapListeners:
+    """Both listeners (a port of None is not opened; 0 lets the kernel choose).
+
+    With `proxy_trusted` (in AWS) every connection starts with a PROXY v2 header from those
+    networks, the load balancer's nodes, as on the SMTP ports; and the load balancer's TLS
+    listener has already done port 993's TLS (a PROXY header precedes the client's first
+    byte, and asyncio cannot start TLS on bytes a stream has already read). Without it
+    (locally) the implicit-TLS port does its TLS itself."""
     limits = limits or ImapLimits()
     clients: Counter[str] = Counter()
+    sessions: Counter[str] = Counter()
     listeners = ImapListeners([], {})
+    proxy = ProxyProtocolVersion.V2.value if proxy_trusted is not None else None
     for name, port, starttls in (("imap", imap_port, True), ("imaps", imaps_port, False)):
         if port is None:
             continue
-        config = ImapConfig(hostname, tls_context, starttls, limits)
+        config = ImapConfig(hostname, tls_context, starttls, limits, proxy)
         config.apply_context()
-        server = ImapServer(CountedLogin(config, storage), config, clients)
+        server = ImapServer(CountedLogin(config, storage, sessions), config, clients,
+                            proxy_trusted)
         callback = ProxyProtocolReader(config.proxy_protocol).get_callback(server)
-        listening = await asyncio.start_server(
-            callback, host=host, port=port, ssl=None if starttls else tls_context,
-            limit=MAX_LINE)
+        own_tls = None if starttls or proxy_trusted is not None else tls_context
+        listening = await asyncio.start_server(callback, host=host, port=port, ssl=own_tls,
+                                               limit=MAX_LINE)
         listeners.servers.append(listening)
         listeners.ports[name] = int(listening.sockets[0].getsockname()[1])
         logger.info("imap listening", host=host, port=listeners.ports[name], role=name)

@@ -73,9 +73,10 @@ def main() -> None:
                               throttle=adapters.throttle, blocking=Blocking(executor))
 
         async def start_imap_listeners() -> Callable[[], None]:
-            listeners = await start_imap(storage, config.hostname, config.host,
-                                         config.imap_port, config.imaps_port, imap_context,
-                                         ImapLimits(append_limit=config.max_message_size))
+            listeners = await start_imap(
+                storage, config.hostname, config.host, config.imap_port, config.imaps_port,
+                imap_context, ImapLimits(append_limit=config.max_message_size),
+                config.proxy_trusted if config.proxy_protocol else None)
             return listeners.close
 
     asyncio.run(serve(Edge(config, mx, submission, tls_context), start_imap_listeners))

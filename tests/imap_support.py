@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_imap.backend import Blocking, ImapStorage
-from edge_imap.server import ImapLimits, ImapListeners, start_imap
+from edge_imap.server import ImapLimits, ImapListeners, Network, start_imap
 from edge_smtp.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
@@ -55,7 +55,8 @@ def running_imap(mailboxes: Mailboxes | None = None, store: MessageStore | None 
                  references: RawReferences | None = None,
                  directory: AccountDirectory | None = None,
                  throttle: LoginThrottle | None = None,
-                 limits: ImapLimits | None = None) -> Iterator[RunningImap]:
+                 limits: ImapLimits | None = None,
+                 proxy_trusted: tuple[Network, ...] | None = None) -> Iterator[RunningImap]:
     memory_mailboxes = InMemoryMailboxRepository()
     executor = ThreadPoolExecutor(max_workers=8)
     storage = ImapStorage(
@@ -72,7 +73,7 @@ def running_imap(mailboxes: Mailboxes | None = None, store: MessageStore | None 
         thread.start()
         listeners = asyncio.run_coroutine_threadsafe(start_imap(
             storage, "hamburger.edu", "127.0.0.1", 0, 0, server_context(cert_file, key_file),
-            limits), loop).result(timeout=10)
+            limits, proxy_trusted), loop).result(timeout=10)
         try:
             yield RunningImap(listeners, storage, cert_file)
         finally:

@@ -90,7 +90,7 @@ class Resolver:
 
     def _condition(self, value: Any, definitions: dict[str, Any]) -> bool:
         (name, argument), = value.items()
-        if name == "Condition":
+        if name in ("Condition", "Fn::Condition"):  # the YAML tag's spelling, and JSON's
             if argument not in self.conditions:
                 self.conditions[argument] = self._condition(definitions[argument], definitions)
             return self.conditions[argument]

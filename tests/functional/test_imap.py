@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import imaplib
+import ipaddress
 import re
 import socket
 import ssl
@@ -16,12 +17,14 @@ from datetime import UTC, datetime
 import pytest
 
 from edge_imap.server import ImapLimits
+from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import StoredMessage
 from mailcore.domain.message import summarise
 from mailcore.errors import MessageNotFound
+from tests.edge_support import proxy_v2_header
 from tests.imap_support import ACCOUNTS, RunningImap, running_imap
 
 BOB, CAROL = "bob@hamburger.edu", "carol@hamburger.edu"
@@ -311,3 +314,38 @@ def test_a_wrong_initial_response_is_refused() -> None:
             "NO", [b"[AUTHENTICATIONFAILED] Invalid authentication credentials."])
         with pytest.raises(imaplib.IMAP4.error):
             client._simple_command("AUTHENTICATE", "PLAIN", "not*base64")
+
+
+def _behind_proxy(imap: RunningImap, client_address: str) -> socket.socket:
+    """What the load balancer's TLS listener sends on to port 993's listener: a PROXY v2
+    header, then the client's decrypted bytes."""
+    connection = socket.create_connection(("127.0.0.1", imap.imaps_port), timeout=10)
+    connection.sendall(proxy_v2_header(client_address, 40000))
+    assert connection.recv(4096).startswith(b"* OK")
+    return connection
+
+
+def test_behind_the_load_balancer_the_lockout_counts_the_real_client() -> None:
+    """PROXY v2 from the trusted networks only; the address it names is the one the login
+    throttle counts."""
+    loopback = (ipaddress.ip_network("127.0.0.0/8"),)
+    with running_imap(proxy_trusted=loopback, throttle=InMemoryLoginThrottle(
+            max_per_address=100, max_per_client=3)) as imap:
+        for number in range(3):
+            connection = _behind_proxy(imap, "198.51.100.7")
+            connection.sendall(f"a LOGIN user{number}@hamburger.edu wrong\r\n".encode())
+            assert b"a NO" in connection.recv(4096)
+            connection.close()
+        guesser = _behind_proxy(imap, "198.51.100.7")
+        guesser.sendall(b"a LOGIN bob@hamburger.edu bob-password\r\n")
+        assert b"too many failed logins" in guesser.recv(4096)
+        neighbour = _behind_proxy(imap, "198.51.100.8")
+        neighbour.sendall(b"a LOGIN bob@hamburger.edu bob-password\r\n")
+        assert b"a OK" in neighbour.recv(4096)
+        starttls_port = socket.create_connection(("127.0.0.1", imap.imap_port), timeout=10)
+        starttls_port.sendall(proxy_v2_header("198.51.100.9", 40000))
+        assert b"LOGINDISABLED" in starttls_port.recv(4096)  # TLS first, even behind it
+    with running_imap(proxy_trusted=(ipaddress.ip_network("10.0.0.0/8"),)) as imap:
+        raw = socket.create_connection(("127.0.0.1", imap.imaps_port), timeout=10)
+        raw.sendall(proxy_v2_header("198.51.100.7", 40000))
+        assert raw.recv(4096) == b""  # closed: a header from outside the load balancer

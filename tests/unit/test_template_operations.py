@@ -39,7 +39,7 @@ def test_the_http_api_is_throttled():
 
 def test_edge_ports_admit_only_the_vpc_and_proxy_headers_are_trusted_only_from_it():
     ingress = RESOURCES["EdgeSecurityGroup"]["Properties"]["SecurityGroupIngress"]
-    assert {rule["FromPort"] for rule in ingress} == {2525, 2587, 8080}
+    assert {rule["FromPort"] for rule in ingress} == {2525, 2587, 2143, 2993, 8080}
     for rule in ingress:
         assert rule["CidrIp"] == {"Ref": "EdgeVpcCidr"}, rule
     [container] = RESOURCES["EdgeTaskDefinition"]["Properties"]["ContainerDefinitions"]

@@ -100,11 +100,18 @@ def test_the_api_cannot_delete_object_versions_or_touch_bucket_settings():
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 
 
-def test_the_edge_touches_only_its_counters_in_the_table():
-    [dynamodb] = [statement for statement in _statements(ROLES["EdgeTaskRole"])
+def test_the_edge_touches_only_counters_mailboxes_and_references_in_the_table():
+    statements = [statement for statement in _statements(ROLES["EdgeTaskRole"])
                   if any(action.startswith("dynamodb:") for action in
                          _listed(statement["Action"]))]
-    assert "dynamodb:Query" not in _listed(dynamodb["Action"])
-    # The key prefixes of dynamodb_throttle.py and dynamodb_sending_limit.py.
-    assert dynamodb["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
-        "SENT#*", "LOGIN#*", "LOGINFROM#*"]
+    on_table = [statement for statement in statements
+                if statement["Resource"] == {"Fn::GetAtt": ["MailboxTable", "Arn"]}]
+    # SMTP: the key prefixes of dynamodb_throttle.py and dynamodb_sending_limit.py.
+    # IMAP: an account's items (mailboxes/schema.py) and raw references.
+    assert sorted(tuple(statement["Condition"]["ForAllValues:StringLike"][
+        "dynamodb:LeadingKeys"]) for statement in on_table) == [
+        ("ACCOUNT#*", "RAW#*"), ("SENT#*", "LOGIN#*", "LOGINFROM#*")]
+    assert all("dynamodb:Scan" not in _listed(statement["Action"]) for statement in statements)
+    [index] = [statement for statement in statements if statement not in on_table]
+    assert _listed(index["Action"]) == ["dynamodb:Query"]
+    assert index["Resource"] == {"Fn::Sub": "${MailboxTable.Arn}/index/by_uid"}
