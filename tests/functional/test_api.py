@@ -132,3 +132,21 @@ def test_session_without_password_is_400(api):
     status, document, _ = _call(api, "POST", "/v1/session", account=None,
                                 body={"address": BOB})
     assert (status, document["error"]["field"]) == (400, "password")
+
+
+@pytest.mark.parametrize("path", ["/.well-known/autoconfig/mail/config-v1.1.xml",
+                                  "/mail/config-v1.1.xml"])
+def test_autoconfig_tells_a_client_where_imap_and_submission_are(api, path):
+    from xml.etree import ElementTree
+
+    reply = call(api, "GET", path, account=None, query={"emailaddress": BOB})
+    assert reply.status == 200, reply.body
+    assert reply.headers["content-type"] == "application/xml"
+    provider = ElementTree.fromstring(reply.body).find("emailProvider")
+    assert [domain.text for domain in provider.findall("domain")] == ["hamburger.edu"]
+    servers = [(server.get("type"), server.findtext("port"), server.findtext("socketType"),
+                server.findtext("username"))
+               for server in provider if server.tag.endswith("Server")]
+    # No 993 here: only a stack whose load balancer has the certificate offers it.
+    assert servers == [("imap", "143", "STARTTLS", "%EMAILADDRESS%"),
+                       ("smtp", "587", "STARTTLS", "%EMAILADDRESS%")]
