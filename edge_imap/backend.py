@@ -10,7 +10,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -85,6 +85,64 @@ class Blocking:
             raise TemporaryFailure("storage unavailable, try again later") from exc
 
 
+class FolderWatch:
+    """Tells idle clients that their folder changed, with one poll per watched folder in
+    this process however many connections idle on it (a phone, a laptop and a tablet on
+    one Inbox cost what one does): each poll is one small, eventually consistent read of
+    the folder's MODSEQ; only when it moved do the clients read what changed."""
+
+    def __init__(self, storage: ImapStorage, interval: float = IDLE_POLL_SECONDS) -> None:
+        self._storage = storage
+        self._interval = interval
+        self._watches: dict[tuple[str, str], _Watch] = {}
+
+    async def wait(self, account: str, folder: str, known: int, stop: Event) -> None:
+        """Return once the folder's MODSEQ is above `known`, or `stop` is set."""
+        key = (account, folder)
+        watch = self._watches.get(key)
+        if watch is None:
+            watch = self._watches[key] = _Watch()
+            watch.task = asyncio.create_task(self._poll(key, watch))
+        watch.waiters += 1
+        try:
+            stopping = asyncio.create_task(stop.wait())
+            while watch.modseq <= known and not stop.is_set():
+                changed = asyncio.create_task(watch.changed.wait())
+                await asyncio.wait({changed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+            stopping.cancel()
+        finally:
+            watch.waiters -= 1
+
+    async def _poll(self, key: tuple[str, str], watch: _Watch) -> None:
+        try:
+            while watch.waiters or watch.fresh:
+                watch.fresh = False
+                with contextlib.suppress(TemporaryFailure):
+                    modseq = await self._storage.blocking(self._storage.mailboxes.highest_modseq,
+                                                          *key)
+                    if modseq > watch.modseq:
+                        watch.modseq = modseq
+                        watch.changed.set()
+                        watch.changed = asyncio.Event()
+                await asyncio.sleep(self._interval)
+        finally:
+            del self._watches[key]
+
+    @property
+    def watched(self) -> int:
+        return len(self._watches)
+
+
+@dataclass
+class _Watch:
+    modseq: int = 0
+    waiters: int = 0
+    fresh: bool = True  # not yet polled: keeps the task alive until its first read
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
 @dataclass(frozen=True)
 class ImapStorage:
     mailboxes: Mailboxes
@@ -131,11 +189,12 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
     """One folder of one account, as IMAP sees it."""
 
     def __init__(self, account: str, folder: Folder, storage: ImapStorage,
-                 selected_set: SelectedSet) -> None:
+                 selected_set: SelectedSet, watch: FolderWatch) -> None:
         self.account = account
         self.folder = folder
         self._storage = storage
         self._selected_set = selected_set
+        self._watch = watch
 
     @property
     def mailbox_id(self) -> ObjectId:
@@ -160,9 +219,10 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
 
     async def update_selected(self, selected: SelectedMailbox, *,
                               wait_on: Event | None = None) -> SelectedMailbox:
-        if wait_on is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wait_on.wait(), IDLE_POLL_SECONDS)
+        if wait_on is not None and selected.mod_sequence is not None:
+            # IDLE: back when the folder changed (or the client said DONE).
+            await self._watch.wait(self.account, self.folder.id, selected.mod_sequence,
+                                   wait_on)
         mailboxes, blocking = self._storage.mailboxes, self._storage.blocking
         if selected.mod_sequence is None:
             # The folder's MODSEQ first: whatever changes during the listing is newer
@@ -294,10 +354,11 @@ class ImapFolders(MailboxSetInterface[ImapFolder]):
     """An account's folders: the six role folders always, then the account's own."""
 
     def __init__(self, account: str, storage: ImapStorage,
-                 selected_sets: dict[tuple[str, str], SelectedSet]) -> None:
+                 selected_sets: dict[tuple[str, str], SelectedSet], watch: FolderWatch) -> None:
         self.account = account
         self._storage = storage
         self._selected_sets = selected_sets
+        self._watch = watch
 
     @property
     def delimiter(self) -> str:
@@ -327,7 +388,7 @@ class ImapFolders(MailboxSetInterface[ImapFolder]):
         except FolderNotFound as exc:
             raise KeyError(name) from exc
         selected_set = self._selected_sets.setdefault((self.account, folder.id), SelectedSet())
-        return ImapFolder(self.account, folder, self._storage, selected_set)
+        return ImapFolder(self.account, folder, self._storage, selected_set, self._watch)
 
     async def add_mailbox(self, name: str) -> ObjectId:
         problem = folder_name_problem(name)
@@ -434,11 +495,13 @@ class ImapLogin(LoginInterface):
     """Logging in through mailpipe's one login service: the same accounts, passwords and
     lockout as SMTP AUTH and the API."""
 
-    def __init__(self, config: IMAPConfig, storage: ImapStorage) -> None:
+    def __init__(self, config: IMAPConfig, storage: ImapStorage,
+                 watch: FolderWatch | None = None) -> None:
         self.config = config
         self.storage = storage
         self._tokens = AllTokens(config)
         self._selected_sets: dict[tuple[str, str], SelectedSet] = {}
+        self.watch = watch or FolderWatch(storage)
 
     @property
     def tokens(self) -> TokensInterface:
@@ -469,7 +532,7 @@ class ImapLogin(LoginInterface):
         return authenticated
 
     def folders_of(self, account: str) -> ImapFolders:
-        return ImapFolders(account, self.storage, self._selected_sets)
+        return ImapFolders(account, self.storage, self._selected_sets, self.watch)
 
 
 class ImapIdentity(IdentityInterface):

@@ -45,7 +45,9 @@ from pysasl.mechanism import ChallengeResponse, ServerChallenge
 
 from edge_imap.backend import (
     BACKEND_CAPABILITY,
+    IDLE_POLL_SECONDS,
     SPECIAL_USE_ATTRIBUTES,
+    FolderWatch,
     ImapIdentity,
     ImapLogin,
     ImapSession,
@@ -72,6 +74,7 @@ class ImapLimits:
     login_seconds: float = 60  # before login: enough for a client, little for a squatter
     per_client: int = 20
     per_account: int = 20
+    idle_poll_seconds: float = IDLE_POLL_SECONDS  # an idle folder's poll (issue: < 5 s)
 
 
 class ImapConfig(IMAPConfig):
@@ -282,9 +285,9 @@ class ImapServer(IMAPServer):
 class CountedLogin(ImapLogin):
     """Sessions per account, counted across both listeners of this task."""
 
-    def __init__(self, config: ImapConfig, storage: ImapStorage,
-                 sessions: Counter[str]) -> None:
-        super().__init__(config, storage)
+    def __init__(self, config: ImapConfig, storage: ImapStorage, sessions: Counter[str],
+                 watch: FolderWatch) -> None:
+        super().__init__(config, storage, watch)
         self.sessions = sessions
 
     async def authenticate(self, credentials: Any) -> ImapIdentity:
@@ -311,6 +314,7 @@ class _CountedIdentity(ImapIdentity):
 class ImapListeners:
     servers: list[asyncio.Server]
     ports: dict[str, int]  # "imap" (STARTTLS), "imaps" (implicit TLS) -> bound port
+    watch: FolderWatch
 
     def close(self) -> None:
         for server in self.servers:
@@ -331,14 +335,15 @@ async def start_imap(storage: ImapStorage, hostname: str, host: str, imap_port: 
     limits = limits or ImapLimits()
     clients: Counter[str] = Counter()
     sessions: Counter[str] = Counter()
-    listeners = ImapListeners([], {})
+    watch = FolderWatch(storage, limits.idle_poll_seconds)
+    listeners = ImapListeners([], {}, watch)
     proxy = ProxyProtocolVersion.V2.value if proxy_trusted is not None else None
     for name, port, starttls in (("imap", imap_port, True), ("imaps", imaps_port, False)):
         if port is None:
             continue
         config = ImapConfig(hostname, tls_context, starttls, limits, proxy)
         config.apply_context()
-        server = ImapServer(CountedLogin(config, storage, sessions), config, clients,
+        server = ImapServer(CountedLogin(config, storage, sessions, watch), config, clients,
                             proxy_trusted)
         callback = ProxyProtocolReader(config.proxy_protocol).get_callback(server)
         own_tls = None if starttls or proxy_trusted is not None else tls_context

@@ -185,3 +185,13 @@ def test_opening_a_role_folder_gives_it_a_uidvalidity_once(mailbox_side: Mailbox
     mailboxes.delete_folder(BOB, work)
     with pytest.raises(FolderNotFound):
         mailboxes.open_folder(BOB, work.id)
+
+
+def test_the_highest_modseq_is_what_changes_since_says(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    assert mailboxes.highest_modseq(BOB, "Inbox") == 0
+    message = _message()
+    mailboxes.file(message)
+    mailboxes.update(BOB, message.message_id, lambda m: replace(m, flags=frozenset({"seen"})))
+    assert mailboxes.highest_modseq(BOB, "Inbox") == mailboxes.changes_since(
+        BOB, "Inbox", 0).highest_modseq == 2

@@ -349,3 +349,40 @@ def test_behind_the_load_balancer_the_lockout_counts_the_real_client() -> None:
         raw = socket.create_connection(("127.0.0.1", imap.imaps_port), timeout=10)
         raw.sendall(proxy_v2_header("198.51.100.7", 40000))
         assert raw.recv(4096) == b""  # closed: a header from outside the load balancer
+
+
+class CountingMailboxes(InMemoryMailboxRepository):
+    """The in-memory mailboxes, counting the reads a watcher makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modseq_reads = 0
+
+    def highest_modseq(self, account: str, folder: str) -> int:
+        self.modseq_reads += 1
+        return super().highest_modseq(account, folder)
+
+
+def _idle(client: imaplib.IMAP4) -> str:
+    client.select("INBOX")
+    tag = client._new_tag().decode()
+    client.send(f"{tag} IDLE\r\n".encode())
+    assert client.readline().startswith(b"+")
+    return tag
+
+
+def test_idle_clients_of_one_folder_share_one_poll() -> None:
+    mailboxes = CountingMailboxes()
+    with running_imap(mailboxes=mailboxes, limits=ImapLimits(idle_poll_seconds=0.2)) as imap:
+        _file(imap)
+        clients = [imap.logged_in() for _ in range(10)]
+        for client in clients:
+            _idle(client)
+        time.sleep(2.0)
+        polls = mailboxes.modseq_reads
+        # One folder watched: about 2.0 / 0.2 reads, not ten times that.
+        assert 5 <= polls <= 15, polls
+        assert imap.listeners.watch.watched == 1
+        _file(imap)
+        for client in clients:
+            assert client.readline() == b"* 2 EXISTS\r\n"

@@ -119,6 +119,11 @@ class MailboxReader(Protocol):
         """What changed in the folder after `modseq` (its highest MODSEQ then)."""
         ...
 
+    def highest_modseq(self, account: str, folder: str) -> int:
+        """The folder's MODSEQ, read cheaply and possibly a moment behind: what a watcher
+        polls to learn that something changed (then it asks changes_since)."""
+        ...
+
 
 class MailboxWriter(Protocol):
     """Changing an account's mailbox. Folder counts stay exact under concurrent changes."""

@@ -231,6 +231,11 @@ class InMemoryMailboxRepository:
                 expunged=tuple(sorted(uid for uid, change in latest.items() if change.expunged)),
             )
 
+    def highest_modseq(self, account: str, folder: str) -> int:
+        with self._lock:
+            state = self._account_folders(account).get(folder)
+            return state.modseq if state else 0
+
     # -- inside ----------------------------------------------------------------------------
     def _made_visible(self, message: StoredMessage) -> StoredMessage:
         """The message gets its folder's next UID, at the folder's next MODSEQ."""

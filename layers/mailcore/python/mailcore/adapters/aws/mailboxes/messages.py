@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences, reference_change
 from mailcore.adapters.aws.mailboxes import codec
 from mailcore.adapters.aws.mailboxes.folders import (
@@ -22,6 +24,7 @@ from mailcore.adapters.aws.mailboxes.schema import (
     UID_INDEX,
     account_pk,
     change_sort_key,
+    folder_key,
     folder_partition,
     message_key,
 )
@@ -134,6 +137,16 @@ class Messages(FolderStates):
             changed=tuple(sorted(changed, key=lambda entry: entry.uid)),
             expunged=tuple(sorted(uid for uid, (_, gone) in latest.items() if gone)),
         )
+
+    def highest_modseq(self, account: str, folder: str) -> int:
+        # Eventually consistent (half the read's price) and just the one attribute: this is
+        # what every watched folder costs while clients idle on it.
+        try:
+            item = self._client.get_item(TableName=self._table, Key=folder_key(account, folder),
+                                         ProjectionExpression="modseq").get("Item", {})
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable("reading folder failed") from exc
+        return int(item.get("modseq", {}).get("N", "0"))
 
     def get(self, account: str, message_id: str) -> StoredMessage:
         return codec.stored_message(self._message_item(account, message_id))
