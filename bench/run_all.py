@@ -38,6 +38,8 @@ BENCHMARKS = [
      ["--messages", "50"]),
     ("6. Memory: functions on a 25 MiB message", "memory.py", [], []),
     ("Delivery: persistent connections per destination", "delivery_throughput.py", [], []),
+    ("7. IMAP IDLE: storage reads and memory per idle connection", "imap_idle.py", [],
+     ["--clients", "100", "--seconds", "10"]),
 ]
 
 
