@@ -153,6 +153,22 @@ class ImapStorage:
     blocking: Blocking
 
 
+def give_uids(mailboxes: Mailboxes, account: str, folder: str) -> int:
+    """UIDs for a folder's messages filed before folders had them (an update that changes
+    nothing gives one); how many got one. Reads the folder a page at a time."""
+    given, cursor = 0, None
+    while True:
+        page = mailboxes.list_folder(account, folder, LISTING_PAGE, cursor)
+        for message in page.messages:
+            if not message.uid:
+                with contextlib.suppress(MessageNotFound):
+                    mailboxes.update(account, message.message_id, lambda same: same)
+                    given += 1
+        cursor = page.cursor
+        if cursor is None:
+            return given
+
+
 def imap_name(folder: Folder) -> str:
     return IMAP_INBOX if folder.id == INBOX else folder.name
 
@@ -177,12 +193,13 @@ class ImapMessage(BaseMessage):
     async def load_content(self, requirement: FetchRequirement) -> BaseLoadedMessage:
         if requirement.has_none(FetchRequirement.CONTENT):
             return BaseLoadedMessage(self, requirement, None)
-        raw = await self._storage.blocking(self._raw)
-        return BaseLoadedMessage(self, requirement, MessageContent.parse(raw))
+        content = await self._storage.blocking(self._content)
+        return BaseLoadedMessage(self, requirement, content)
 
-    def _raw(self) -> bytes:
+    def _content(self) -> MessageContent:
+        # Read and parsed off the event loop: a 25 MiB message takes a while to parse.
         stored = self._storage.mailboxes.get(self._account, self.entry.message_id)
-        return self._storage.store.get_raw(stored.raw_key)
+        return MessageContent.parse(self._storage.store.get_raw(stored.raw_key))
 
 
 class ImapFolder(MailboxDataInterface[ImapMessage]):
@@ -225,13 +242,18 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
                                    wait_on)
         mailboxes, blocking = self._storage.mailboxes, self._storage.blocking
         if selected.mod_sequence is None:
-            # The folder's MODSEQ first: whatever changes during the listing is newer
-            # and comes with the next update.
-            folder = await blocking(mailboxes.folder_named, self.account, self.folder.name
-                                    if self.folder.role is None else self.folder.id)
+            # The folder's MODSEQ first: whatever changes during the listing is newer and
+            # comes again with the next update (a read a moment behind only repeats some).
+            modseq = await blocking(mailboxes.highest_modseq, self.account, self.folder.id)
             entries = await self._all_entries()
+            if len(entries) < self.folder.total:
+                # Messages filed before folders had UIDs: they get theirs now, once.
+                await blocking(give_uids, mailboxes, self.account, self.folder.id)
+                modseq = await blocking(mailboxes.highest_modseq, self.account,
+                                        self.folder.id)
+                entries = await self._all_entries()
             selected.add_updates([self._message(entry) for entry in entries], [])
-            selected.mod_sequence = folder.highest_modseq
+            selected.mod_sequence = modseq
             return selected
         changes = await blocking(mailboxes.changes_since, self.account, self.folder.id,
                                  selected.mod_sequence)

@@ -157,7 +157,8 @@ class MailboxWriter(Protocol):
         counts it moves; `change` may run again when another writer came first. A move
         into a folder that was deleted meanwhile raises FolderNotFound. Every change
         advances the folder's MODSEQ; a move gives the message a new UID in its new
-        folder and expunges the old one."""
+        folder and expunges the old one. A message filed before folders had UIDs gets
+        one at its first update, even one that changes nothing else."""
         ...
 
     def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:

@@ -128,7 +128,7 @@ class InMemoryMailboxRepository:
         with self._lock:
             current = self._message(account, message_id)
             changed = change(current)
-            if changed == current:
+            if changed == current and current.uid:
                 return current
             if changed.folder != current.folder:
                 if (changed.folder not in ROLE_FOLDERS

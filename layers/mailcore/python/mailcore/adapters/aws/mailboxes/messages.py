@@ -157,7 +157,7 @@ class Messages(FolderStates):
             item = self._message_item(account, message_id)
             current, version = codec.stored_message(item), codec.version(item)
             changed = change(current)
-            if changed == current:
+            if changed == current and current.uid:
                 return current
             source = self._folder_state(account, current.folder)
             if changed.folder == current.folder and current.uid:
