@@ -6,6 +6,7 @@ from __future__ import annotations
 import imaplib
 import smtplib
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 
@@ -73,6 +74,47 @@ def test_mail_from_smtp_is_read_and_changed_over_imap_and_the_api_alike(
     sent = b"From: bob@hamburger.edu\r\nTo: alice@crepes.fr\r\nSubject: sent copy\r\n\r\nhi\r\n"
     assert client.append("Sent", r"(\Seen)", None, sent)[0] == "OK"
     assert [message["subject"] for message in api.messages("Sent")] == ["sent copy"]
+    client.logout()
+
+
+def test_uids_only_grow_while_parallel_smtp_sessions_fill_a_folder(
+        stack: StackProcess) -> None:
+    """A client asking UID FETCH <next>:* again and again while eight SMTP sessions send
+    to one mailbox sees every message once, and never a UID below one it has seen."""
+    client = _imap(stack)
+    client.select("INBOX")
+    already = len(client.uid("SEARCH", "ALL")[1][0].split())
+    sessions, per_session = 8, 10
+    errors: list[BaseException] = []
+
+    def send_some(session: int) -> None:
+        try:
+            for number in range(per_session):
+                _send(stack, f"parallel {session}.{number}")
+        except Exception as exc:  # the test reports it, after the threads
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send_some, args=(n,)) for n in range(sessions)]
+    for thread in threads:
+        thread.start()
+    expected = already + sessions * per_session
+    uids: list[int] = []
+    deadline = time.monotonic() + 90
+    while len(uids) < expected and time.monotonic() < deadline:
+        first = uids[-1] + 1 if uids else 1
+        _, found = client.uid("FETCH", f"{first}:*", "(UID)")
+        for line in found:
+            if not isinstance(line, bytes) or b"UID " not in line:
+                continue
+            uid = int(line.split(b"UID ")[1].split(b")")[0])
+            if uid >= first:  # "n:*" also answers the last message when none is >= n
+                assert not uids or uid > uids[-1], (uid, uids[-1])
+                uids.append(uid)
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert len(uids) == len(set(uids)) == expected
     client.logout()
 
 
