@@ -58,14 +58,16 @@ template: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 		PythonRuntime=$(LOCAL_RUNTIME) --build-dir .aws-sam/check >/dev/null
 
 # Real peers for the tests (Debian): swaks, Postfix and its smtp-source/smtp-sink; the
-# IMAP clients mbsync (isync), offlineimap3 and fetchmail.
+# IMAP clients mbsync (isync), offlineimap3 and fetchmail; Dovecot as the reference IMAP
+# server (a private instance per test run, from its own configuration).
 system-packages:
 	@if ! command -v swaks >/dev/null || ! command -v postfix >/dev/null \
 		|| ! command -v smtp-source >/dev/null || ! command -v mbsync >/dev/null \
-		|| ! command -v offlineimap >/dev/null || ! command -v fetchmail >/dev/null; then \
+		|| ! command -v offlineimap >/dev/null || ! command -v fetchmail >/dev/null \
+		|| ! command -v dovecot >/dev/null; then \
 		echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix swaks \
-			isync offlineimap3 fetchmail; \
+			isync offlineimap3 fetchmail dovecot-imapd; \
 	fi
 
 test: lint typecheck template system-packages

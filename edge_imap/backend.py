@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from pymap.backend.mailbox import MailboxDataInterface, MailboxSetInterface
 from pymap.backend.session import BaseSession
+from pymap.bytes import Writeable
 from pymap.concurrent import Event
 from pymap.config import BackendCapability, IMAPConfig
 from pymap.exceptions import InvalidAuth, MailboxHasChildren, NotAllowedError, TemporaryFailure
@@ -36,6 +37,7 @@ from pymap.user import UserMetadata
 from pysasl.creds.server import ServerCredentials
 from pysasl.identity import Identity
 
+from edge_imap import structure
 from edge_imap.flags import imap_flags, stored_flags
 from mailcore.domain.mailbox import (
     FOLDER_SEPARATOR,
@@ -173,6 +175,43 @@ def imap_name(folder: Folder) -> str:
     return IMAP_INBOX if folder.id == INBOX else folder.name
 
 
+class _Written(Writeable):
+    def __init__(self, data: bytes, extended: bytes | None = None) -> None:
+        self._data = data
+        self.extended = _Written(extended) if extended is not None else self
+
+    def __bytes__(self) -> bytes:
+        return self._data
+
+
+class RawLoadedMessage(BaseLoadedMessage):
+    """pymap's loaded message, with ENVELOPE and BODYSTRUCTURE read from the raw bytes
+    (edge_imap/structure.py says why)."""
+
+    def __init__(self, message: ImapMessage, requirement: FetchRequirement,
+                 content: MessageContent, raw: bytes) -> None:
+        super().__init__(message, requirement, content)
+        self._part = structure.split_message(raw)
+
+    def get_envelope_structure(self) -> Any:
+        return _Written(structure.envelope(self._part))
+
+    def get_body_structure(self) -> Any:
+        return _Written(structure.body_structure(self._part, extended=False),
+                        structure.body_structure(self._part))
+
+    def get_body(self, section: Sequence[int] | None = None,
+                 binary: bool = False) -> Writeable:
+        if not section:
+            return super().get_body(section, binary)
+        # A part's body ends before the line break that precedes the next boundary
+        # (RFC 2046 5.1.1), where pymap's would keep it.
+        part = structure.section(self._part, list(section))
+        if part is None:
+            return Writeable.empty()
+        return Writeable.wrap(structure.decoded_body(part) if binary else part.body)
+
+
 class ImapMessage(BaseMessage):
     """A message as listed by UID; its bytes are read from the store only when a FETCH
     or SEARCH needs more than flags, dates and sizes."""
@@ -193,13 +232,13 @@ class ImapMessage(BaseMessage):
     async def load_content(self, requirement: FetchRequirement) -> BaseLoadedMessage:
         if requirement.has_none(FetchRequirement.CONTENT):
             return BaseLoadedMessage(self, requirement, None)
-        content = await self._storage.blocking(self._content)
-        return BaseLoadedMessage(self, requirement, content)
+        return await self._storage.blocking(self._loaded, requirement)
 
-    def _content(self) -> MessageContent:
+    def _loaded(self, requirement: FetchRequirement) -> RawLoadedMessage:
         # Read and parsed off the event loop: a 25 MiB message takes a while to parse.
         stored = self._storage.mailboxes.get(self._account, self.entry.message_id)
-        return MessageContent.parse(self._storage.store.get_raw(stored.raw_key))
+        raw = self._storage.store.get_raw(stored.raw_key)
+        return RawLoadedMessage(self, requirement, MessageContent.parse(raw), raw)
 
 
 class ImapFolder(MailboxDataInterface[ImapMessage]):
