@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
@@ -191,7 +192,11 @@ class RawLoadedMessage(BaseLoadedMessage):
     def __init__(self, message: ImapMessage, requirement: FetchRequirement,
                  content: MessageContent, raw: bytes) -> None:
         super().__init__(message, requirement, content)
+        self._raw = raw
         self._part = structure.split_message(raw)
+
+    def get_size(self, section: Sequence[int] | None = None) -> int:
+        return len(self._raw) if not section else super().get_size(section)
 
     def get_envelope_structure(self) -> Any:
         return _Written(structure.envelope(self._part))
@@ -203,13 +208,26 @@ class RawLoadedMessage(BaseLoadedMessage):
     def get_body(self, section: Sequence[int] | None = None,
                  binary: bool = False) -> Writeable:
         if not section:
-            return super().get_body(section, binary)
+            # The whole message is its stored bytes, exactly (even when pymap could parse
+            # it only as one plain part).
+            return Writeable.wrap(self._raw) if not binary else super().get_body(
+                section, binary)
         # A part's body ends before the line break that precedes the next boundary
         # (RFC 2046 5.1.1), where pymap's would keep it.
         part = structure.section(self._part, list(section))
         if part is None:
             return Writeable.empty()
         return Writeable.wrap(structure.decoded_body(part) if binary else part.body)
+
+
+def _parsed(raw: bytes) -> MessageContent:
+    """pymap's parse, or, for a message it cannot parse (thousands of nested parts exhaust
+    its recursion), the same bytes read as one plain part: still shown, never a crash."""
+    try:
+        return MessageContent.parse(raw)
+    except (RecursionError, ValueError, LookupError):
+        flat = re.sub(rb"(?im)^content-type:", b"X-Unparsed-Content-Type:", raw)
+        return MessageContent.parse(flat)
 
 
 class ImapMessage(BaseMessage):
@@ -238,7 +256,7 @@ class ImapMessage(BaseMessage):
         # Read and parsed off the event loop: a 25 MiB message takes a while to parse.
         stored = self._storage.mailboxes.get(self._account, self.entry.message_id)
         raw = self._storage.store.get_raw(stored.raw_key)
-        return RawLoadedMessage(self, requirement, MessageContent.parse(raw), raw)
+        return RawLoadedMessage(self, requirement, _parsed(raw), raw)
 
 
 class ImapFolder(MailboxDataInterface[ImapMessage]):

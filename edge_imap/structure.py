@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 
 NIL = b"NIL"
+# Bounds as filing's parser has (mailcore/domain/message.py): deeper nesting or more parts
+# are shown as one opaque part, not followed (hostile mail must not exhaust the stack).
+MAX_DEPTH = 50
+MAX_PARTS = 1000
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _PARAMETER = re.compile(rb'\s*;\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)', re.S)
 
@@ -104,7 +108,7 @@ def _children(body: bytes, boundary: bytes) -> list[tuple[bytes, bytes]]:
     starts = [match.start() for match in re.finditer(rb"(?:^|(?<=\n))" + re.escape(delimiter),
                                                      body)]
     parts = []
-    for index, start in enumerate(starts):
+    for index, start in enumerate(starts[:MAX_PARTS + 1]):
         after = start + len(delimiter)
         if body[after:after + 2] == b"--":
             break
@@ -118,6 +122,14 @@ def _children(body: bytes, boundary: bytes) -> list[tuple[bytes, bytes]]:
             end -= len(line_break)
         parts.append((body[line_end + 1:max(end, line_end + 1)], line_break))
     return parts
+
+
+def _opaque(part: Part, extended: bool) -> bytes:
+    fields = [b'"application" "octet-stream" NIL NIL NIL', _string(
+        part.header(b"content-transfer-encoding") or b"7bit"), b"%d" % len(part.body)]
+    if extended:
+        fields.append(b"NIL NIL NIL NIL")
+    return b"(" + b" ".join(fields) + b")"
 
 
 def envelope(part: Part) -> bytes:
@@ -148,14 +160,18 @@ def envelope(part: Part) -> bytes:
 
 
 def body_structure(part: Part, extended: bool = True,
-                   default: bytes = b"text/plain") -> bytes:
+                   default: bytes = b"text/plain", depth: int = 0) -> bytes:
+    if depth > MAX_DEPTH:
+        return _opaque(part, extended)
     major, minor, parameters = _content_type(part, default)
     if major == b"multipart":
         boundary = dict(parameters).get(b"boundary")
         children = _children(part.body, boundary) if boundary else []
         child_default = b"message/rfc822" if minor == b"digest" else b"text/plain"
-        inner = b"".join(body_structure(split_message(child), extended, child_default)
-                         for child, _ in children) or body_structure(Part([], b""), extended)
+        inner = b"".join(body_structure(split_message(child), extended, child_default,
+                                        depth + 1)
+                         for child, _ in children[:MAX_PARTS]) or body_structure(
+            Part([], b""), extended)
         fields = [inner, _string(minor)]
         if extended:
             fields += [_parameter_list(parameters), _disposition(part),
@@ -172,7 +188,8 @@ def body_structure(part: Part, extended: bool = True,
     lines = b"%d" % part.body.count(b"\n")
     if major == b"message" and minor == b"rfc822":
         enclosed = split_message(part.body)
-        fields += [envelope(enclosed), body_structure(enclosed, extended), lines]
+        fields += [envelope(enclosed), body_structure(enclosed, extended, depth=depth + 1),
+                   lines]
     elif major == b"text":
         fields.append(lines)
     if extended:
@@ -220,7 +237,12 @@ def decoded_body(part: Part) -> bytes:
     """The body without its transfer encoding (BINARY, RFC 3516)."""
     encoding = (part.header(b"content-transfer-encoding") or b"7bit").strip().lower()
     if encoding == b"base64":
-        return binascii.a2b_base64(re.sub(rb"[^A-Za-z0-9+/=]", b"", part.body) or b"")
+        # Lenient, as readers are: characters outside the alphabet skipped, padding added.
+        letters = re.sub(rb"[^A-Za-z0-9+/]", b"", part.body)
+        try:
+            return binascii.a2b_base64(letters + b"=" * (-len(letters) % 4))
+        except binascii.Error:  # a lone trailing character: what decodes before it
+            return binascii.a2b_base64(letters[:len(letters) // 4 * 4])
     if encoding == b"quoted-printable":
         return quopri.decodestring(part.body)
     return part.body

@@ -387,3 +387,18 @@ def test_idle_clients_of_one_folder_share_one_poll() -> None:
         _file(imap)
         for client in clients:
             assert client.readline() == b"* 2 EXISTS\r\n"
+
+
+def test_a_hostile_message_is_fetched_whole_not_a_crash() -> None:
+    nested = (b"Subject: deep\r\nContent-Type: message/rfc822\r\n\r\n" * 3000) + b"body\r\n"
+    parts = (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+             + b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" * 5000 + b"--b--\r\n")
+    with running_imap() as imap:
+        for raw in (nested, parts):
+            _file(imap, raw=raw)
+        client = imap.logged_in()
+        client.select("INBOX")
+        for number, raw in ((1, nested), (2, parts)):
+            status, fetched = client.fetch(str(number), "(BODYSTRUCTURE ENVELOPE BODY.PEEK[])")
+            assert status == "OK" and fetched[0][1] == raw
+        assert client.noop()[0] == "OK"  # the connection is still there
