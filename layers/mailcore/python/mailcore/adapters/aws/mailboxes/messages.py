@@ -58,13 +58,7 @@ class Messages(FolderStates):
             folder = self._folder_state(message.account, message.folder)
             filed = replace(message, uid=folder.uid_next, modseq=folder.next_modseq)
             try:
-                self._transact([
-                    {"Put": {"TableName": self._table, "Item": codec.message_item(filed, 0),
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                    folder_change(self._table, folder, total=1, unread=int(not filed.seen),
-                                  allocate_uid=True),
-                    change_entry(self._table, folder, filed.uid, filed.message_id, False),
-                ])
+                self._transact(self._arrival(filed, folder))
                 return True
             except Cancelled as cancelled:
                 if cancelled.failed_condition(0):
@@ -241,11 +235,7 @@ class Messages(FolderStates):
                              modseq=target.next_modseq)
             try:
                 self._transact([
-                    {"Put": {"TableName": self._table, "Item": codec.message_item(copied, 0),
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                    folder_change(self._table, target, total=1, unread=int(not copied.seen),
-                                  allocate_uid=True),
-                    change_entry(self._table, target, copied.uid, copy_id, False),
+                    *self._arrival(copied, target),
                     # The copy's own reference, while the bytes are still there to share.
                     {"Update": {**reference_change(self._table, source.raw_key, 1)["Update"],
                                 "ConditionExpression": "attribute_exists(pk) AND "
@@ -259,6 +249,17 @@ class Messages(FolderStates):
                     raise StorageUnavailable("copying message failed") from cancelled
             back_off(attempt)
         raise StorageUnavailable("the folder kept changing; try again")
+
+    def _arrival(self, message: StoredMessage, folder: FolderState) -> list[TransactItem]:
+        """A new message made visible in `folder` with the UID it was given: the message
+        once (its first condition), the folder's counters, UID and MODSEQ, the change."""
+        return [
+            {"Put": {"TableName": self._table, "Item": codec.message_item(message, 0),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            folder_change(self._table, folder, total=1, unread=int(not message.seen),
+                          allocate_uid=True),
+            change_entry(self._table, folder, message.uid, message.message_id, False),
+        ]
 
     def _put(self, message: StoredMessage, version: int) -> TransactItem:
         return {"Put": {"TableName": self._table,
