@@ -66,6 +66,7 @@ from mailcore.services.login import log_in
 T = TypeVar("T")
 IMAP_INBOX = "INBOX"  # RFC 3501 5.1: INBOX in any case is the Inbox
 LISTING_PAGE = 1000  # UID entries read per query when a client selects a folder
+RECENT_CHANGES = 50  # changes read again after a SELECT's listing (see update_selected)
 IDLE_POLL_SECONDS = 2.0  # how often an idle client's folder is looked at (issue: < 5 s)
 SPECIAL_USE = {FolderRole.SENT: b"Sent", FolderRole.DRAFTS: b"Drafts",
                FolderRole.TRASH: b"Trash", FolderRole.JUNK: b"Junk",
@@ -107,14 +108,18 @@ class FolderWatch:
             watch = self._watches[key] = _Watch()
             watch.task = asyncio.create_task(self._poll(key, watch))
         watch.waiters += 1
+        stopping = asyncio.create_task(stop.wait())
         try:
-            stopping = asyncio.create_task(stop.wait())
             while watch.modseq <= known and not stop.is_set():
                 changed = asyncio.create_task(watch.changed.wait())
-                await asyncio.wait({changed, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                changed.cancel()
-            stopping.cancel()
+                try:
+                    await asyncio.wait({changed, stopping},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
         finally:
+            # Also when the connection goes mid-IDLE: no task is left waiting behind it.
+            stopping.cancel()
             watch.waiters -= 1
 
     async def _poll(self, key: tuple[str, str], watch: _Watch) -> None:
@@ -310,7 +315,11 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
                                         self.folder.id)
                 entries = await self._all_entries()
             selected.add_updates([self._message(entry) for entry in entries], [])
-            selected.mod_sequence = modseq
+            # The by_uid index is eventually consistent: a message filed just before the
+            # listing may be missing from it. The next update asks again for the last
+            # changes before this MODSEQ as well (the change log is read consistently),
+            # so such a message arrives then; what was listed already is not told twice.
+            selected.mod_sequence = max(0, modseq - RECENT_CHANGES)
             return selected
         changes = await blocking(mailboxes.changes_since, self.account, self.folder.id,
                                  selected.mod_sequence)

@@ -402,3 +402,27 @@ def test_a_hostile_message_is_fetched_whole_not_a_crash() -> None:
             status, fetched = client.fetch(str(number), "(BODYSTRUCTURE ENVELOPE BODY.PEEK[])")
             assert status == "OK" and fetched[0][1] == raw
         assert client.noop()[0] == "OK"  # the connection is still there
+
+
+class LaggingIndex(InMemoryMailboxRepository):
+    """The by_uid index as DynamoDB may answer just after a write: the newest entry not
+    there yet (a global secondary index is eventually consistent)."""
+
+    lagging = False
+
+    def list_by_uid(self, account, folder, first_uid, limit):  # type: ignore[no-untyped-def]
+        entries = super().list_by_uid(account, folder, first_uid, limit)
+        return entries[:-1] if self.lagging and entries else entries
+
+
+def test_a_message_the_index_had_not_caught_up_with_arrives_at_the_next_command() -> None:
+    mailboxes = LaggingIndex()
+    with running_imap(mailboxes=mailboxes) as imap:
+        _file(imap)
+        _file(imap)
+        mailboxes.lagging = True
+        client = imap.logged_in()
+        assert client.select("INBOX") == ("OK", [b"1"])
+        mailboxes.lagging = False
+        client.noop()
+        assert client.response("EXISTS")[1][-1] == b"2"

@@ -106,6 +106,8 @@ class Messages(FolderStates):
         latest: dict[int, tuple[str, bool]] = {}  # uid -> (message id, expunged)
         query: dict[str, Any] = {
             "TableName": self._table,
+            # Consistent: a change written before this read is in its answer.
+            "ConsistentRead": True,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :after AND :last",
             "ExpressionAttributeValues": {
                 ":pk": {"S": account_pk(account)},
