@@ -20,7 +20,13 @@ from pymap.backend.session import BaseSession
 from pymap.bytes import Writeable
 from pymap.concurrent import Event
 from pymap.config import BackendCapability, IMAPConfig
-from pymap.exceptions import InvalidAuth, MailboxHasChildren, NotAllowedError, TemporaryFailure
+from pymap.exceptions import (
+    InvalidAuth,
+    MailboxHasChildren,
+    MailboxReadOnly,
+    NotAllowedError,
+    TemporaryFailure,
+)
 from pymap.flags import FlagOp
 from pymap.interfaces.login import IdentityInterface, LoginInterface
 from pymap.interfaces.message import CachedMessage
@@ -30,7 +36,7 @@ from pymap.mailbox import MailboxSnapshot
 from pymap.message import BaseLoadedMessage, BaseMessage
 from pymap.mime import MessageContent
 from pymap.parsing.message import AppendMessage
-from pymap.parsing.specials import FetchRequirement, ObjectId
+from pymap.parsing.specials import FetchRequirement, ObjectId, SequenceSet
 from pymap.parsing.specials.flag import Flag, Recent, Wildcard, get_system_flags
 from pymap.selected import SelectedMailbox, SelectedSet
 from pymap.token import AllTokens
@@ -315,12 +321,12 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
                                         self.folder.id)
                 entries = await self._all_entries()
             selected.add_updates([self._message(entry) for entry in entries], [])
-            # The by_uid index is eventually consistent: a message filed just before the
-            # listing may be missing from it. The next update asks again for the last
-            # changes before this MODSEQ as well (the change log is read consistently),
-            # so such a message arrives then; what was listed already is not told twice.
+            # The by_uid index is eventually consistent: a message filed, flagged or moved
+            # just before the listing may be missing from it or shown as it was. The last
+            # changes before the listing's MODSEQ are read again from the change log, which
+            # is read consistently, so the folder a client selects is the folder as it is,
+            # and the HIGHESTMODSEQ it is told covers everything it was shown.
             selected.mod_sequence = max(0, modseq - RECENT_CHANGES)
-            return selected
         changes = await blocking(mailboxes.changes_since, self.account, self.folder.id,
                                  selected.mod_sequence)
         selected.add_updates([self._message(entry) for entry in changes.changed],
@@ -390,7 +396,9 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
         return cached_msg
 
     async def update(self, uid: int, cached_msg: CachedMessage, flag_set: frozenset[Flag],
-                     mode: FlagOp) -> ImapMessage:
+                     mode: FlagOp, *, unchanged_since: int | None = None) -> ImapMessage:
+        """`unchanged_since`: CONDSTORE's STORE (UNCHANGEDSINCE n); the message as stored,
+        not as this session last saw it, is compared, within the conditional update."""
         if not isinstance(cached_msg, ImapMessage):
             raise TypeError(cached_msg)
         message_id = cached_msg.entry.message_id
@@ -398,6 +406,8 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
         def with_flags(message: StoredMessage) -> StoredMessage:
             if message.uid != uid or message.folder != self.folder.id:
                 raise MessageNotFound(message_id)  # moved or copied over meanwhile
+            if unchanged_since is not None and message.modseq > unchanged_since:
+                raise ModifiedSince(uid)
             flags = stored_flags(mode.apply(imap_flags(message.flags), flag_set))
             return replace(message, flags=flags)
 
@@ -436,6 +446,14 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
         return MailboxSnapshot(self.mailbox_id, self.readonly, folder.uid_validity,
                                self.permanent_flags, self.session_flags, folder.total, 0,
                                folder.unread, None, folder.uid_next)
+
+
+class ModifiedSince(Exception):  # named as RFC 7162's MODIFIED response code
+    """A conditional STORE's message changed after the MODSEQ the client gave."""
+
+    def __init__(self, uid: int) -> None:
+        super().__init__(uid)
+        self.uid = uid
 
 
 class ImapFolders(MailboxSetInterface[ImapFolder]):
@@ -547,6 +565,37 @@ class ImapSession(BaseSession[ImapMessage]):
         # Sent, Drafts and Trash whatever language it speaks.
         return [(name, delimiter, [*attributes, *self._special_use(name)])
                 for name, delimiter, attributes in listed], updated
+
+    async def store_unless_changed(
+            self, selected: SelectedMailbox, sequence_set: SequenceSet,
+            flag_set: frozenset[Flag], mode: FlagOp, unchanged_since: int | None
+    ) -> tuple[list[tuple[int, ImapMessage]], list[tuple[int, ImapMessage]],
+               SelectedMailbox]:
+        """pymap's update_flags with CONDSTORE's condition (RFC 7162 3.1.3): the messages
+        changed, those left as they were because they changed after `unchanged_since`,
+        and the selected folder brought up to date."""
+        if selected.readonly:
+            raise MailboxReadOnly()
+        folder = await self.mailbox_set.get_mailbox(selected.lookup)
+        permanent_flags = selected.permanent_flags & flag_set
+        changed: list[tuple[int, ImapMessage]] = []
+        modified: list[tuple[int, ImapMessage]] = []
+        for seq, cached in selected.messages.get_all(sequence_set):
+            assert isinstance(cached, ImapMessage)
+            try:
+                message = await folder.update(cached.uid, cached, permanent_flags, mode,
+                                              unchanged_since=unchanged_since)
+            except ModifiedSince:
+                modified.append((seq, cached))
+                continue
+            if not message.expunged:
+                selected.session_flags.update(cached.uid, flag_set, mode)
+            changed.append((seq, message))
+        return changed, modified, await folder.update_selected(selected)
+
+    async def highest_modseq(self, name: str) -> int:
+        folder = await self.mailbox_set.get_mailbox(name)
+        return folder.folder.highest_modseq
 
     @staticmethod
     def _special_use(name: str) -> list[bytes]:

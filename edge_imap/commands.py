@@ -9,7 +9,7 @@ from base64 import b64decode
 from binascii import Error as Base64Error
 
 from pymap.parsing import EndLine, Params, Space
-from pymap.parsing.command import CommandAuth, CommandNoArgs, CommandSelect
+from pymap.parsing.command import Command, CommandAuth, CommandNoArgs, CommandSelect
 from pymap.parsing.command.auth import ListCommand
 from pymap.parsing.command.nonauth import AuthenticateCommand
 from pymap.parsing.commands import Commands
@@ -17,6 +17,8 @@ from pymap.parsing.exceptions import NotParseable
 from pymap.parsing.modutf7 import modutf7_decode
 from pymap.parsing.primitives import Atom, String
 from pymap.parsing.specials import Mailbox
+
+from edge_imap.condstore import condstore_commands
 
 
 class NamespaceCommand(CommandNoArgs, CommandAuth):
@@ -102,7 +104,9 @@ class ExtendedListCommand(ListCommand):
 
 def mailpipe_commands() -> Commands:
     commands = Commands()
-    for command in (NamespaceCommand, UnselectCommand, InitialResponseAuthenticate,
-                    ExtendedListCommand):
+    ours: list[type[Command]] = [NamespaceCommand, UnselectCommand,
+                                 InitialResponseAuthenticate, ExtendedListCommand,
+                                 *condstore_commands()]
+    for command in ours:
         commands.register(command)
     return commands

@@ -11,7 +11,7 @@ import re
 import ssl
 from argparse import Namespace
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -21,15 +21,18 @@ from proxyprotocol import ProxyProtocol
 from proxyprotocol.reader import ProxyProtocolReader
 from proxyprotocol.sock import SocketInfo
 from proxyprotocol.version import ProxyProtocolVersion
+from pymap.bytes import MaybeBytes
+from pymap.concurrent import Event
 from pymap.config import BackendCapability, IMAPConfig
 from pymap.context import connection_exit, current_command
 from pymap.exceptions import NotAllowedError
 from pymap.imap import IMAPConnection, IMAPServer
 from pymap.imap.state import ConnectionState
 from pymap.parsing.command import Command
-from pymap.parsing.command.auth import ListCommand
-from pymap.parsing.command.select import IdleCommand
+from pymap.parsing.command.auth import ListCommand, SelectCommand, StatusCommand
+from pymap.parsing.command.select import FetchCommand, IdleCommand, SearchCommand, StoreCommand
 from pymap.parsing.commands import Commands, InvalidCommand
+from pymap.parsing.primitives import List, Number
 from pymap.parsing.response import (
     CommandResponse,
     ResponseBad,
@@ -38,7 +41,9 @@ from pymap.parsing.response import (
     ResponseOk,
     UntaggedResponse,
 )
-from pymap.parsing.response.specials import ListResponse
+from pymap.parsing.response.specials import FetchResponse, ListResponse, StatusResponse
+from pymap.parsing.specials import FetchAttribute, SequenceSet, StatusAttribute
+from pymap.parsing.specials.fetchattr import FetchValue
 from pysasl.creds.server import ServerCredentials
 from pysasl.exception import AuthenticationError
 from pysasl.mechanism import ChallengeResponse, ServerChallenge
@@ -59,6 +64,17 @@ from edge_imap.commands import (
     NamespaceCommand,
     UnselectCommand,
     mailpipe_commands,
+)
+from edge_imap.condstore import (
+    CONDSTORE,
+    HIGHESTMODSEQ,
+    CondstoreAttributes,
+    CondstoreFetch,
+    CondstoreSearch,
+    CondstoreStore,
+    EnableCommand,
+    ModseqAttribute,
+    modseq_of,
 )
 
 logger = Logger(child=True)
@@ -104,7 +120,8 @@ class ImapConfig(IMAPConfig):
 
     @property
     def login_capability(self) -> Sequence[bytes]:
-        return [*super().login_capability, b"NAMESPACE", b"UNSELECT", b"SPECIAL-USE"]
+        return [*super().login_capability, b"NAMESPACE", b"UNSELECT", b"SPECIAL-USE",
+                b"ENABLE", CONDSTORE]
 
     @property
     def greeting(self) -> bytes:
@@ -125,6 +142,135 @@ class _NoLoopbackFavour:
 
 
 class ImapConnectionState(ConnectionState):
+    # RFC 7162 3.1: once a client has used CONDSTORE, every FETCH it is sent with FLAGS
+    # also carries the message's MODSEQ.
+    condstore = False
+
+    @property
+    def session(self) -> ImapSession:
+        return cast(ImapSession, super().session)
+
+    async def do_enable(self, cmd: EnableCommand) -> tuple[CommandResponse, None]:
+        response = ResponseOk(cmd.tag, b"ENABLE completed.")
+        enabled = [name for name in dict.fromkeys(cmd.capabilities) if name == CONDSTORE]
+        self.condstore = self.condstore or bool(enabled)
+        response.add_untagged(UntaggedResponse(b" ".join([b"ENABLED", *enabled])))
+        return response, None
+
+    async def do_select(self, cmd: SelectCommand) -> Any:
+        if cmd.options.has(CONDSTORE):
+            self.condstore = True
+        response, selected = await super().do_select(cmd)
+        if isinstance(response, ResponseOk) and selected is not None:
+            response.add_untagged_ok(b"Highest", ResponseCode.of(
+                b"HIGHESTMODSEQ %d" % selected.mod_sequence))
+        return response, selected
+
+    async def do_status(self, cmd: StatusCommand) -> Any:
+        wanted = [item.value for item in cmd.status_list]
+        if HIGHESTMODSEQ not in wanted:
+            return await super().do_status(cmd)
+        self.condstore = True
+        snapshot, updates = await self.session.get_mailbox(cmd.mailbox, selected=self._selected)
+        highest = await self.session.highest_modseq(cmd.mailbox)
+        values = {b"MESSAGES": snapshot.exists, b"RECENT": 0, b"UNSEEN": snapshot.unseen,
+                  b"UIDNEXT": snapshot.next_uid, b"UIDVALIDITY": snapshot.uid_validity,
+                  HIGHESTMODSEQ: highest}
+        data: dict[StatusAttribute, MaybeBytes] = {
+            item: (snapshot.mailbox_id.parens if item.value == b"MAILBOXID"
+                   else Number(values[item.value]))
+            for item in cmd.status_list}
+        response = ResponseOk(cmd.tag, b"STATUS completed.")
+        response.add_untagged(StatusResponse(cmd.mailbox, data))
+        return response, updates
+
+    async def do_fetch(self, cmd: FetchCommand) -> Any:
+        if not isinstance(cmd, CondstoreFetch):
+            return await super().do_fetch(cmd)
+        if cmd.changed_since is not None or cmd.wants_modseq:
+            self.condstore = True
+        if self.condstore and not cmd.wants_modseq \
+                and any(attribute.value == b"FLAGS" for attribute in cmd.attributes):
+            cmd.attributes = [*cmd.attributes, ModseqAttribute()]
+        selected = self.selected
+        if not cmd.uid:
+            selected.hide_expunged = True
+        if cmd.changed_since is not None:
+            since = cmd.changed_since
+            uids = [message.uid for _, message in selected.messages.get_all(cmd.sequence_set)
+                    if modseq_of(message) > since]
+            if not uids:
+                updates = await self.session.check_mailbox(selected)
+                return ResponseOk(cmd.tag, cmd.command + b" completed."), updates
+            cmd.sequence_set = SequenceSet.build(uids, uid=True)
+        set_seen = not selected.readonly and any(attr.set_seen for attr in cmd.attributes)
+        messages, updates = await self.session.fetch_messages(selected, cmd.sequence_set,
+                                                              set_seen)
+        response = ResponseOk(cmd.tag, cmd.command + b" completed.")
+        for seq, message in messages:
+            if message.expunged:
+                response.code = ResponseCode.of(b"EXPUNGEISSUED")
+            attributes = CondstoreAttributes(message, selected, cmd.attributes)
+            response.add_untagged(FetchResponse(seq, attributes,
+                                                writing_hook=attributes.load_hook()))
+        return response, updates
+
+    async def do_store(self, cmd: StoreCommand) -> Any:
+        unchanged_since = cmd.unchanged_since if isinstance(cmd, CondstoreStore) else None
+        if unchanged_since is None and not self.condstore:
+            return await super().do_store(cmd)
+        self.condstore = True
+        selected = self.selected
+        if not cmd.uid:
+            selected.hide_expunged = True
+        if cmd.silent:
+            selected.silence(cmd.sequence_set, cmd.flag_set, cmd.mode)
+        changed, modified, updates = await self.session.store_unless_changed(
+            selected, cmd.sequence_set, cmd.flag_set, cmd.mode, unchanged_since)
+        code: ResponseCode | None = None
+        untagged: list[FetchResponse] = []
+        for seq, message in changed:
+            if message.expunged:
+                code = ResponseCode.of(b"EXPUNGEISSUED")
+                continue
+            data = [] if cmd.silent else [FetchValue.of(
+                _FLAGS_ITEM,
+                List(message.get_flags(selected.session_flags), sort=True))]
+            if cmd.uid:
+                data.append(FetchValue.of(FetchAttribute(b"UID"), Number(message.uid)))
+            # Even a .SILENT STORE tells the new MODSEQ (RFC 7162 3.1.3).
+            data.append(_modseq_value(message))
+            untagged.append(FetchResponse(seq, data))
+        text = cmd.command + b" completed."
+        if modified:
+            numbers = [message.uid if cmd.uid else seq for seq, message in modified]
+            code = ResponseCode.of(b"MODIFIED " + bytes(SequenceSet.build(numbers,
+                                                                           uid=cmd.uid)))
+            text = b"Conditional STORE failed for some messages."
+        response = ResponseOk(cmd.tag, text, code)
+        response.add_untagged(*untagged)
+        return response, updates
+
+    async def do_search(self, cmd: SearchCommand) -> Any:
+        if not isinstance(cmd, CondstoreSearch) or cmd.modseq_at_least is None:
+            return await super().do_search(cmd)
+        self.condstore = True
+        least = cmd.modseq_at_least
+        if not cmd.uid:
+            self.selected.hide_expunged = True
+        messages, updates = await self.session.search_mailbox(self.selected, cmd.keys)
+        response = ResponseOk(cmd.tag, cmd.command + b" completed.")
+        found = [(seq, message) for seq, message in messages if modseq_of(message) >= least]
+        if any(message.expunged for _, message in found):
+            response.code = ResponseCode.of(b"EXPUNGEISSUED")
+        numbers = [message.uid if cmd.uid else seq for seq, message in found]
+        text = b" ".join([b"SEARCH", *(b"%d" % number for number in numbers)])
+        if found:
+            # RFC 7162 3.1.5: the highest MODSEQ of the messages found.
+            text += b" (MODSEQ %d)" % max(modseq_of(message) for _, message in found)
+        response.add_untagged(UntaggedResponse(text))
+        return response, updates
+
     async def do_namespace(self, cmd: NamespaceCommand) -> tuple[CommandResponse, None]:
         response = ResponseOk(cmd.tag, b"NAMESPACE completed.")
         # One personal namespace, the account's own folders; nobody else's, nothing shared.
@@ -153,7 +299,38 @@ class ImapConnectionState(ConnectionState):
         if isinstance(cmd, InvalidCommand) and cmd.parse_exc is not None \
                 and cmd.parse_exc.code is not None:
             return ResponseBad(cmd.tag, cmd.message, cmd.parse_exc.code)
-        return await super().do_command(cmd)
+        response = await super().do_command(cmd)
+        if self.condstore and self._selected is not None:
+            # The FETCH FLAGS pymap sends for changes made elsewhere, numbered as the
+            # folder now is.
+            # pymap keeps a response's untagged part to itself; it is read, not changed.
+            self._add_modseq(untagged for untagged in response._untagged
+                             if isinstance(untagged, FetchResponse))
+        return response
+
+    async def receive_updates(self, cmd: IdleCommand, done: Event) -> Iterable[UntaggedResponse]:
+        untagged = list(await super().receive_updates(cmd, done))
+        if self.condstore:
+            self._add_modseq(response for response in untagged
+                             if isinstance(response, FetchResponse))
+        return untagged
+
+    def _add_modseq(self, fetches: Iterable[FetchResponse]) -> None:
+        messages = self.selected.messages
+        for fetch in fetches:
+            if _MODSEQ_ITEM in fetch.data or _FLAGS_ITEM not in fetch.data:
+                continue
+            found = messages.get_all(SequenceSet.build([fetch.seq]))
+            if found:
+                fetch.data[_MODSEQ_ITEM] = _modseq_value(found[0][1])
+
+
+_MODSEQ_ITEM = ModseqAttribute()
+_FLAGS_ITEM = FetchAttribute(b"FLAGS")
+
+
+def _modseq_value(message: object) -> FetchValue:
+    return FetchValue.of(_MODSEQ_ITEM, b"(%d)" % modseq_of(message))
 
 
 class CommandTooLong(EOFError):

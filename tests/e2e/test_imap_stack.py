@@ -4,6 +4,7 @@ API change one and the same mailbox (flags, moves, APPEND), on the DynamoDB adap
 from __future__ import annotations
 
 import imaplib
+import re
 import smtplib
 import ssl
 import threading
@@ -60,12 +61,20 @@ def test_mail_from_smtp_is_read_and_changed_over_imap_and_the_api_alike(
     client.store("1", "+FLAGS", r"(\Flagged)")
     assert wait_until(lambda: "flagged" in api.get(f"/messages/{listed['id']}").json()["flags"],
                       10, what="the IMAP flag in the API")
+    _, fetched = client.fetch("1", "(MODSEQ)")
+    known = int(re.search(rb"MODSEQ \((\d+)\)", fetched[-1]).group(1))  # type: ignore[union-attr]
     response = api.session.patch(f"{api.api}/messages/{listed['id']}", json={"seen": True},
                                  timeout=30)
     assert response.status_code == 200, response.text
-    client.noop()
-    _, fetched = client.fetch("1", "(FLAGS)")
+    # CONDSTORE on DynamoDB: the API's change moved the MODSEQ; a STORE conditional on the
+    # old one is refused for that message, and CHANGEDSINCE finds it.
+    assert client.uid("STORE", "1", f"(UNCHANGEDSINCE {known})", "+FLAGS",
+                      r"(\Answered)")[0] == "OK"
+    assert client.response("MODIFIED")[1] == [b"1"]
+    _, fetched = client.uid("FETCH", "1:*", f"(FLAGS) (CHANGEDSINCE {known})")
     assert rb"\Seen" in fetched[-1] and rb"\Flagged" in fetched[-1]
+    assert rb"\Answered" not in fetched[-1]
+    assert int(re.search(rb"MODSEQ \((\d+)\)", fetched[-1]).group(1)) > known  # type: ignore[union-attr]
 
     assert client.uid("MOVE", "1:*", "Archive")[0] == "OK"
     assert [message["id"] for message in api.messages("Archive")] == [listed["id"]]
