@@ -1,20 +1,25 @@
 """CONDSTORE (RFC 7162 section 3.1) on pymap's parser, which knows none of it: ENABLE (RFC
 5161), the MODSEQ fetch item, FETCH's CHANGEDSINCE and STORE's UNCHANGEDSINCE modifiers,
 the SEARCH MODSEQ criterion and STATUS HIGHESTMODSEQ. The values are the folders' own
-MODSEQs, the ones every filing, flag change, move and expunge advances."""
+MODSEQs, the ones every filing, flag change, move and expunge advances.
+
+The FETCH parser here is also where BINARY (RFC 3516) is answered as clients expect:
+BINARY.PEEK[n] named BINARY[n], and a literal8 (~{n}) only for data holding a NUL."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from pymap.fetch import DynamicFetchValue, MessageAttributes
+from pymap.bytes import MaybeBytes
+from pymap.fetch import DynamicFetchValue, DynamicLoadedFetchValue, MessageAttributes
+from pymap.interfaces.message import LoadedMessageInterface
 from pymap.parsing import EndLine, Params, Space
 from pymap.parsing.command import Command, CommandAuth
 from pymap.parsing.command.auth import StatusCommand
 from pymap.parsing.command.select import FetchCommand, SearchCommand, StoreCommand
 from pymap.parsing.exceptions import NotParseable
-from pymap.parsing.primitives import Atom, List, Number
+from pymap.parsing.primitives import Atom, List, LiteralString, Number
 from pymap.parsing.specials import ExtensionOptions, FetchAttribute, SearchKey, SequenceSet
 from pymap.parsing.specials.fetchattr import FetchRequirement
 from pymap.parsing.specials.mailbox import Mailbox
@@ -48,14 +53,42 @@ class ModseqAttribute(FetchAttribute):
         return FetchRequirement.METADATA
 
 
+class BinaryPeekAttribute(FetchAttribute):
+    """BINARY.PEEK[...] is answered as BINARY[...] (RFC 3516 4.2), as BODY.PEEK is as BODY;
+    pymap names it BINARY.PEEK, which clients do not match with what they asked."""
+
+    @property
+    def raw(self) -> bytes:
+        return b"BINARY" + super().raw[len(b"BINARY.PEEK"):]
+
+    @property
+    def for_response(self) -> FetchAttribute:
+        response = super().for_response
+        if response is self:
+            return self
+        return BinaryPeekAttribute(response.value, response.section, response.partial)
+
+
 class _ModseqValue(DynamicFetchValue):
     def get_value(self) -> bytes:
         return b"(%d)" % modseq_of(self.message)
 
 
+class _BinaryValue(DynamicLoadedFetchValue):
+    def get_value(self, loaded_msg: LoadedMessageInterface) -> MaybeBytes:
+        attribute = self.attribute
+        data = self._get_data(attribute.section, attribute.partial, loaded_msg, binary=True)
+        # A literal8 where a plain literal would do breaks clients that do not know it
+        # (Python's imaplib among them); Dovecot too sends decoded text as a literal.
+        return LiteralString(data, b"\x00" in bytes(data))
+
+
 class CondstoreAttributes(MessageAttributes):
     _simple_attrs: Mapping[bytes, type[DynamicFetchValue]] = {
         **MessageAttributes._simple_attrs, MODSEQ: _ModseqValue}
+    _loaded_attrs: Mapping[bytes, type[DynamicLoadedFetchValue]] = {
+        **MessageAttributes._loaded_attrs, b"BINARY": _BinaryValue,
+        b"BINARY.PEEK": _BinaryValue}
 
 
 def _mod_sequence(option: List | None, buf: memoryview) -> int | None:
@@ -156,6 +189,9 @@ class CondstoreFetch(FetchCommand):
         if modseq is not None:
             return [ModseqAttribute()], buf[modseq.end(0):]
         attribute, buf = FetchAttribute.parse(buf, params)
+        if attribute.value == b"BINARY.PEEK":
+            attribute = BinaryPeekAttribute(attribute.value, attribute.section,
+                                            attribute.partial)
         return [attribute], buf
 
 
