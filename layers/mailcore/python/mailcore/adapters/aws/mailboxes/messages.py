@@ -90,7 +90,7 @@ class Messages(FolderStates):
 
     def list_by_uid(self, account: str, folder: str, first_uid: int,
                     limit: int) -> list[UidEntry]:
-        response = self._query({
+        query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": UID_INDEX,
             "KeyConditionExpression": "folder_pk = :partition AND #uid >= :first",
@@ -98,8 +98,17 @@ class Messages(FolderStates):
             "ExpressionAttributeValues": {":partition": {"S": folder_partition(account, folder)},
                                           ":first": {"N": str(max(first_uid, 1))}},
             "Limit": limit,
-        }, "listing by UID failed")
-        return [codec.uid_entry(item) for item in response.get("Items", [])]
+        }
+        entries: list[UidEntry] = []
+        while True:
+            response = self._query(query, "listing by UID failed")
+            entries += [codec.uid_entry(item) for item in response.get("Items", [])]
+            # A query stops at 1 MB read whatever its Limit: fewer entries than asked for
+            # is the end of the folder only when DynamoDB says so.
+            if len(entries) >= limit or "LastEvaluatedKey" not in response:
+                return entries[:limit]
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            query["Limit"] = limit - len(entries)
 
     def changes_since(self, account: str, folder: str, modseq: int) -> FolderChanges:
         highest = self._folder_state(account, folder).modseq
