@@ -242,6 +242,24 @@ def test_a_literal_over_appendlimit_is_refused_before_it_is_read() -> None:
         assert b"* BYE [LIMIT]" in _until_closed(connection)
 
 
+def test_literals_without_end_in_one_command_end_the_connection() -> None:
+    # Each synchronizing literal is within the 4 KiB pymap allows outside APPEND; their sum
+    # in one command is not allowed past APPENDLIMIT (plus a command line).
+    with running_imap(limits=ImapLimits(append_limit=1000)) as imap:
+        connection = _raw_tls(imap)
+        connection.sendall(b"a LOGIN bob@hamburger.edu bob-password\r\n")
+        assert b"a OK" in connection.recv(4096)
+        connection.sendall(b"b SEARCH TEXT {4000}\r\n")
+        answers = b""
+        for _ in range(40):
+            answers += connection.recv(4096)
+            if b"BYE" in answers:
+                break
+            assert answers.endswith(b"\r\n") and b"+ " in answers
+            connection.sendall(b"x" * 4000 + b" TEXT {4000}\r\n")
+        assert b"* BYE [LIMIT]" in answers + _until_closed(connection)
+
+
 def test_a_command_line_too_long_ends_the_connection() -> None:
     with running_imap() as imap:
         connection = _raw_tls(imap)
