@@ -8,8 +8,8 @@ MODSEQ per poll, 0.5 read request unit). Clients log in over TLS, select INBOX a
 IDLE; they are spread over `--accounts` accounts, one Inbox each, so several clients of
 one account share a folder as a phone and a laptop do. Printed beside the baseline of one
 poll per connection (what a server that polls per connection would read), with the cost
-of 1,000 idle clients a month at DynamoDB on-demand prices, and the server's RSS per idle
-connection.
+of 1,000 idle clients a month at DynamoDB on-demand prices, and the server's memory per
+idle connection beside a private Dovecot's (all its processes) with as many idle clients.
 """
 
 from __future__ import annotations
@@ -57,11 +57,22 @@ def _server(accounts: int, ready: multiprocessing.Queue, commands: multiprocessi
                 ready.put(mailboxes.modseq_reads)
 
 
-def _idle_client(port: int, context: ssl.SSLContext, account: str) -> ssl.SSLSocket:
+def _pss_kib(pids: list[int]) -> int:
+    """Proportional set size: shared pages counted once across the processes."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+    return total
+
+
+def _idle_client(port: int, context: ssl.SSLContext, account: str,
+                 password: str = "password") -> ssl.SSLSocket:
     connection = context.wrap_socket(socket.create_connection(("127.0.0.1", port)))
     reader = connection.makefile("rb")
     reader.readline()
-    for tag, command in ((b"a", b"LOGIN %s password" % account.encode()),
+    for tag, command in ((b"a", b"LOGIN %s %s" % (account.encode(), password.encode())),
                          (b"b", b"SELECT INBOX")):
         connection.sendall(tag + b" " + command + b"\r\n")
         while not (line := reader.readline()).startswith(tag + b" "):
@@ -91,6 +102,7 @@ def main() -> None:
     context.check_hostname = False
     time.sleep(1)
     rss_before = _rss_kib(server.pid)
+    pss_before = _pss_kib([server.pid])
     clients = [_idle_client(port, context, f"user{n % arguments.accounts}@bench.test")
                for n in range(arguments.clients)]
     time.sleep(2)  # every watch has started polling
@@ -100,6 +112,7 @@ def main() -> None:
     commands.put("reads")
     reads_after = ready.get(timeout=30)
     rss_after = _rss_kib(server.pid)
+    pss_after = _pss_kib([server.pid])
     for client in clients:
         client.close()
     commands.put("stop")
@@ -126,7 +139,43 @@ def main() -> None:
     print(f"  server RSS per idle connection: "
           f"{(rss_after - rss_before) / arguments.clients:.1f} KiB "
           f"({rss_before / 1024:.0f} MiB before, {rss_after / 1024:.0f} MiB with them)")
+    dovecot_before, dovecot_after = _dovecot_memory(arguments.clients, arguments.accounts)
+    print(f"\nmemory per idle connection (PSS: shared pages counted once), "
+          f"{arguments.clients} clients, Dovecot measured in the same run")
+    print("| server | before | with the clients | per idle connection |")
+    print("|---|---:|---:|---:|")
+    for name, before, after in (("Dovecot (all its processes)", dovecot_before,
+                                 dovecot_after),
+                                ("mailpipe (the edge process)", pss_before, pss_after)):
+        print(f"| {name} | {before / 1024:.0f} MiB | {after / 1024:.0f} MiB "
+              f"| {(after - before) / arguments.clients:.0f} KiB |")
 
+
+def _dovecot_memory(clients: int, accounts: int) -> tuple[int, int]:
+    """Dovecot as Debian configures it (a login process and an imap process per client,
+    the login one doing the TLS), with its process and per-user limits raised so that
+    every client is let in."""
+    from edge_smtp.tls import ensure_self_signed
+    from tests.dovecot_support import PASSWORD, private_dovecot
+
+    folder = Path(tempfile.mkdtemp())
+    cert_file, key_file = ensure_self_signed(folder, "localhost")
+    context = ssl.create_default_context(cafile=str(cert_file))
+    context.check_hostname = False
+    limits = (f"default_process_limit = {clients + 100}\n"
+              f"default_client_limit = {4 * clients + 100}\n"
+              f"protocol imap {{\n  mail_max_userip_connections = {clients}\n}}\n")
+    with private_dovecot((cert_file, key_file), limits) as dovecot:
+        time.sleep(1)
+        before = _pss_kib(dovecot.pids())
+        connections = [_idle_client(dovecot.imaps_port, context,
+                                    f"user{n % accounts}@bench.test", PASSWORD)
+                       for n in range(clients)]
+        time.sleep(2)
+        after = _pss_kib(dovecot.pids())
+        for connection in connections:
+            connection.close()
+    return before, after
 
 if __name__ == "__main__":
     main()

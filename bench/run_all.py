@@ -40,6 +40,8 @@ BENCHMARKS = [
     ("Delivery: persistent connections per destination", "delivery_throughput.py", [], []),
     ("7. IMAP IDLE: storage reads and memory per idle connection", "imap_idle.py", [],
      ["--clients", "100", "--seconds", "10"]),
+    ("7b. IMAP on a 10,000-message folder, beside Dovecot", "imap_folder.py", [],
+     ["--messages", "1000", "--appends", "100"]),
 ]
 
 
