@@ -66,6 +66,13 @@ NOTES = """## Notes from development
 - Mailbox scale: moto evaluates a query on a secondary index by walking the whole table,
   so its latency grows with the table where DynamoDB's does not; the items read per page
   are what carries over to AWS.
+- IMAP APPEND: a client that writes the literal and its closing CRLF apart (Python's
+  imaplib) waited about 44 ms per APPEND: Nagle's algorithm held the CRLF until the
+  literal was ACKed, and the server's kernel delayed that ACK. With TCP_QUICKACK set
+  after each continuation, a raw-socket probe measures 1.6-3.7 ms (Dovecot: 1.0-3.0 ms).
+- IMAP SELECT: the first 10,000-message run listed 981 messages: a query page ends at
+  1 MB read (moto counts whole items) and the listing took a short page for the end of
+  the folder. It now follows LastEvaluatedKey.
 """
 
 
