@@ -70,8 +70,10 @@ system-packages:
 			isync offlineimap3 fetchmail dovecot-imapd; \
 	fi
 
+# Two workers, as this machine has two cores; a whole file to a worker, so a file's
+# module-scoped stack starts once. `pytest -m "not e2e"` is the fast subset to iterate with.
 test: lint typecheck template system-packages
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: $(BIN)/.installed system-packages template
 	$(BIN)/python bench/run_all.py

@@ -22,6 +22,16 @@ REGION = "us-east-1"
 DOMAIN = "hamburger.edu"
 
 
+# The longest file: 10,000 messages through the local stack, about 12 minutes of a run.
+# `make test` runs two workers (pytest-xdist, a file to a worker); this file first lets
+# the other worker take everything else meanwhile, instead of starting it last.
+LONGEST_FIRST = "tests/e2e/test_durability_and_load.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != LONGEST_FIRST)  # stable
+
+
 def load_event(name: str) -> dict:
     return copy.deepcopy(json.loads((ROOT / "events" / name).read_text()))
 
