@@ -1,9 +1,12 @@
 """Edge throughput and reply latency, 10 KiB messages over 50 concurrent sessions.
 
-Three servers in one run, each in its own process, driven by the same asyncio client:
+Four servers in one run, each in its own process, driven by the same asyncio client:
   (a) bare aiosmtpd whose handler stores nothing (the baseline),
   (b) the mailpipe edge with a zero-latency store,
-  (c) the mailpipe edge with 50 ms injected storage latency (an S3 PUT's order).
+  (c) the mailpipe edge with 50 ms injected storage latency (an S3 PUT's order),
+  (d) the mailpipe edge with its real S3 adapter (botocore: signing, checksums, HTTP)
+      against a minimal S3 endpoint in another process that answers every PUT at once:
+      the edge's own cost per message, which (b) leaves out.
 A store call that blocked the event loop would serialise (c) at 20 messages/s.
 
     python bench/edge_throughput.py [--sessions 50] [--messages-per-session 40]
@@ -20,6 +23,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MESSAGE = (b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: bench\r\n\r\n"
@@ -50,8 +54,14 @@ async def _serve(kind: str, port: int) -> None:
     from mailcore.adapters.memory.store import InMemoryMessageStore
     from mailcore.services.recipients import HostedDomains
 
-    latency = 0.05 if kind == "edge-50ms" else 0.0
-    store = InMemoryMessageStore(latency_seconds=latency)
+    store: Any
+    if kind == "edge-s3":
+        from mailcore.adapters.aws.clients import s3_client
+        from mailcore.adapters.aws.s3_store import S3RawMessageStore
+
+        store = S3RawMessageStore(s3_client(), "bench")
+    else:
+        store = InMemoryMessageStore(latency_seconds=0.05 if kind == "edge-50ms" else 0.0)
     directory = CachingAccountDirectory(InMemoryAccountDirectory({"bob@hamburger.edu": "x"}))
     config = EdgeConfig(hostname="bench", host="127.0.0.1", mx_port=port, submission_port=None,
                         health_port=None, max_connections_per_client=1000)
@@ -59,6 +69,32 @@ async def _serve(kind: str, port: int) -> None:
                           ThreadPoolExecutor(max_workers=64))
     await Edge(config, handler, None, None).start()
     await asyncio.Event().wait()
+
+
+# -- a minimal S3 endpoint (run as: python bench/edge_throughput.py --s3 PORT) -------------
+async def _answer_s3(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """HTTP/1.1 with keep-alive: reads each request whole and answers 200 at once."""
+    try:
+        await _answer_requests(reader, writer)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()  # the client went: the end of this connection, not an error
+
+
+async def _answer_requests(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while head := await reader.readuntil(b"\r\n\r\n"):
+        headers = {line.split(b":", 1)[0].strip().lower(): line.split(b":", 1)[1].strip()
+                   for line in head.split(b"\r\n")[1:] if b":" in line}
+        if headers.get(b"expect", b"").lower() == b"100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        await reader.readexactly(int(headers.get(b"content-length", b"0")))
+        writer.write(b'HTTP/1.1 200 OK\r\nETag: "bench"\r\nContent-Length: 0\r\n\r\n')
+        await writer.drain()
+
+
+async def _serve_s3(port: int) -> None:
+    server = await asyncio.start_server(_answer_s3, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -116,11 +152,17 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 def _measure(kind: str, sessions: int, messages: int) -> dict[str, float]:
-    from mailpipe.local.launcher import free_port
+    from mailpipe.local.launcher import free_ports
 
-    port = free_port()
+    port, s3_port = free_ports(2)
+    environment = {**os.environ, "POWERTOOLS_LOG_LEVEL": "ERROR",
+                   "AWS_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+                   "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                   "AWS_DEFAULT_REGION": "us-east-1"}
+    s3 = subprocess.Popen([sys.executable, __file__, "--s3", str(s3_port)], cwd=ROOT,
+                          env=environment) if kind == "edge-s3" else None
     server = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(port)], cwd=ROOT,
-                              env={**os.environ, "POWERTOOLS_LOG_LEVEL": "ERROR"})
+                              env=environment)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -140,13 +182,16 @@ def _measure(kind: str, sessions: int, messages: int) -> dict[str, float]:
             "rss": _peak_rss_mib(server.pid),
         }
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, s3):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"))
+    parser.add_argument("--s3", type=int, metavar="PORT")
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--messages-per-session", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3,
@@ -155,10 +200,13 @@ def main() -> None:
     if arguments.serve:
         asyncio.run(_serve(arguments.serve[0], int(arguments.serve[1])))
         return
+    if arguments.s3:
+        asyncio.run(_serve_s3(arguments.s3))
+        return
     sessions, messages = arguments.sessions, arguments.messages_per_session
     print(f"{sessions} sessions x {messages} messages of {len(MESSAGE)} bytes, "
           f"{os.cpu_count()} cores, median of {arguments.rounds} interleaved rounds")
-    kinds = ("bare", "edge-0ms", "edge-50ms")
+    kinds = ("bare", "edge-0ms", "edge-50ms", "edge-s3")
     # Interleaved rounds, so that noise from the rest of the machine hits all three alike.
     runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     for _ in range(arguments.rounds):
@@ -168,16 +216,19 @@ def main() -> None:
                for kind in kinds}
     baseline = results["bare"]["rate"]
     labels = {"bare": "(a) bare aiosmtpd, stores nothing", "edge-0ms": "(b) edge, 0 ms store",
-              "edge-50ms": "(c) edge, 50 ms store"}
+              "edge-50ms": "(c) edge, 50 ms store",
+              "edge-s3": "(d) edge, real S3 client, instant S3"}
     for kind, figures in results.items():
         ratio = figures["rate"] / baseline
-        print(f"{labels[kind]:36} {figures['rate']:7.0f} msg/s  ratio {ratio:.2f}"
+        print(f"{labels[kind]:38} {figures['rate']:7.0f} msg/s  ratio {ratio:.2f}"
               f"  p50 {figures['p50']:6.1f} ms  p99 {figures['p99']:6.1f} ms"
               f"  peak RSS {figures['rss']:.0f} MiB")
     print("targets: (b) >= 0.5 x (a): "
           f"{'met' if results['edge-0ms']['rate'] >= 0.5 * baseline else 'NOT met'}; "
           "(c) >= 0.3 x (a): "
-          f"{'met' if results['edge-50ms']['rate'] >= 0.3 * baseline else 'NOT met'}")
+          f"{'met' if results['edge-50ms']['rate'] >= 0.3 * baseline else 'NOT met'}; "
+          "(d) >= 0.5 x (a): "
+          f"{'met' if results['edge-s3']['rate'] >= 0.5 * baseline else 'NOT met'}")
 
 
 if __name__ == "__main__":
