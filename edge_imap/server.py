@@ -306,8 +306,8 @@ class ImapConnectionState(ConnectionState):
         response = await super().do_command(cmd)
         if self.condstore and self._selected is not None:
             # The FETCH FLAGS pymap sends for changes made elsewhere, numbered as the
-            # folder now is.
-            # pymap keeps a response's untagged part to itself; it is read, not changed.
+            # folder now is, get their MODSEQ. pymap keeps a response's list of untagged
+            # responses to itself: the list is only read here, its FETCHes extended.
             self._add_modseq(untagged for untagged in response._untagged
                              if isinstance(untagged, FetchResponse))
         return response
