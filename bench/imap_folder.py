@@ -42,6 +42,8 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from mailbox_scale import ReadCounter  # noqa: E402  (bench/ is on the path above)
+
 REGION = "us-east-1"
 ACCOUNT = "bench@example.test"
 REPEATS = 5
@@ -56,27 +58,26 @@ def _message(number: int) -> bytes:
             + f"line {number} of a message body of about two kilobytes\r\n" * 40).encode()
 
 
-class Requests:
-    """DynamoDB and S3 requests, DynamoDB items read, and the wall time spent waiting on
-    them (on moto here), from botocore's before- and after-call events."""
+class Requests(ReadCounter):
+    """DynamoDB requests and items read (mailbox_scale's counter), S3 requests, and the
+    wall time spent waiting on them (on moto here), from botocore's call events."""
 
     def __init__(self) -> None:
-        self.dynamodb = self.items = self.s3 = 0
+        super().__init__()
+        self.s3 = 0
         self.waited = 0.0
+
+    @property
+    def dynamodb(self) -> int:
+        return self.calls
 
     def started(self, context: dict[str, Any], **_: Any) -> None:
         context["bench_started"] = time.perf_counter()
 
     def dynamodb_call(self, parsed: dict[str, Any], model: Any, context: dict[str, Any],
                       **_: Any) -> None:
-        self.dynamodb += 1
+        self(parsed, model)
         self._waited(context)
-        if model.name in ("Query", "Scan"):
-            self.items += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
-        elif model.name == "GetItem":
-            self.items += 1 if "Item" in parsed else 0
-        elif model.name == "BatchGetItem":
-            self.items += sum(len(items) for items in parsed.get("Responses", {}).values())
 
     def s3_call(self, context: dict[str, Any], **_: Any) -> None:
         self.s3 += 1
@@ -87,7 +88,7 @@ class Requests:
             self.waited += time.perf_counter() - context.pop("bench_started")
 
     def reset(self) -> None:
-        self.dynamodb = self.items = self.s3 = 0
+        self.calls = self.items = self.s3 = 0
         self.waited = 0.0
 
     def register(self, dynamodb: Any, s3: Any) -> None:

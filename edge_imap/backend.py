@@ -441,11 +441,23 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
     async def cleanup(self) -> None:
         pass
 
-    async def snapshot(self) -> MailboxSnapshot:
+    async def snapshot(self) -> FolderSnapshot:
         folder = self.folder
-        return MailboxSnapshot(self.mailbox_id, self.readonly, folder.uid_validity,
-                               self.permanent_flags, self.session_flags, folder.total, 0,
-                               folder.unread, None, folder.uid_next)
+        return FolderSnapshot(self.mailbox_id, self.readonly, folder.uid_validity,
+                              self.permanent_flags, self.session_flags, folder.total, 0,
+                              folder.unread, None, folder.uid_next,
+                              highest_modseq=folder.highest_modseq)
+
+
+class FolderSnapshot(MailboxSnapshot):
+    """pymap's snapshot, with the folder's MODSEQ read in the same folder read (STATUS
+    HIGHESTMODSEQ)."""
+
+    __slots__ = ["highest_modseq"]
+
+    def __init__(self, *args: Any, highest_modseq: int) -> None:
+        super().__init__(*args)
+        self.highest_modseq = highest_modseq
 
 
 class ModifiedSince(Exception):  # named as RFC 7162's MODIFIED response code
@@ -592,10 +604,6 @@ class ImapSession(BaseSession[ImapMessage]):
                 selected.session_flags.update(cached.uid, flag_set, mode)
             changed.append((seq, message))
         return changed, modified, await folder.update_selected(selected)
-
-    async def highest_modseq(self, name: str) -> int:
-        folder = await self.mailbox_set.get_mailbox(name)
-        return folder.folder.highest_modseq
 
     @staticmethod
     def _special_use(name: str) -> list[bytes]:

@@ -21,9 +21,11 @@ from pymap.parsing.command.select import FetchCommand, SearchCommand, StoreComma
 from pymap.parsing.exceptions import NotParseable
 from pymap.parsing.primitives import Atom, List, LiteralString, Number
 from pymap.parsing.specials import ExtensionOptions, FetchAttribute, SearchKey, SequenceSet
-from pymap.parsing.specials.fetchattr import FetchRequirement
+from pymap.parsing.specials.fetchattr import FetchRequirement, FetchValue
 from pymap.parsing.specials.mailbox import Mailbox
 from pymap.parsing.specials.statusattr import StatusAttribute
+
+from edge_imap.backend import ImapMessage
 
 CONDSTORE = b"CONDSTORE"
 MODSEQ = b"MODSEQ"
@@ -38,8 +40,9 @@ _MODSEQ_CRITERION = re.compile(
 
 
 def modseq_of(message: object) -> int:
-    entry = getattr(message, "entry", None)
-    return int(getattr(entry, "modseq", 0))
+    if not isinstance(message, ImapMessage):
+        raise TypeError(message)
+    return message.entry.modseq
 
 
 class ModseqAttribute(FetchAttribute):
@@ -67,6 +70,14 @@ class BinaryPeekAttribute(FetchAttribute):
         if response is self:
             return self
         return BinaryPeekAttribute(response.value, response.section, response.partial)
+
+
+MODSEQ_ITEM = ModseqAttribute()
+
+
+def modseq_value(message: object) -> FetchValue:
+    """A message's MODSEQ as a FETCH data item, for answers pymap builds without one."""
+    return FetchValue.of(MODSEQ_ITEM, b"(%d)" % modseq_of(message))
 
 
 class _ModseqValue(DynamicFetchValue):

@@ -56,6 +56,7 @@ from edge_imap.backend import (
     BACKEND_CAPABILITY,
     IDLE_POLL_SECONDS,
     SPECIAL_USE_ATTRIBUTES,
+    FolderSnapshot,
     FolderWatch,
     ImapIdentity,
     ImapLogin,
@@ -72,6 +73,7 @@ from edge_imap.commands import (
 from edge_imap.condstore import (
     CONDSTORE,
     HIGHESTMODSEQ,
+    MODSEQ_ITEM,
     CondstoreAttributes,
     CondstoreFetch,
     CondstoreSearch,
@@ -79,6 +81,7 @@ from edge_imap.condstore import (
     EnableCommand,
     ModseqAttribute,
     modseq_of,
+    modseq_value,
 )
 
 logger = Logger(child=True)
@@ -176,10 +179,10 @@ class ImapConnectionState(ConnectionState):
             return await super().do_status(cmd)
         self.condstore = True
         snapshot, updates = await self.session.get_mailbox(cmd.mailbox, selected=self._selected)
-        highest = await self.session.highest_modseq(cmd.mailbox)
+        assert isinstance(snapshot, FolderSnapshot)
         values = {b"MESSAGES": snapshot.exists, b"RECENT": 0, b"UNSEEN": snapshot.unseen,
                   b"UIDNEXT": snapshot.next_uid, b"UIDVALIDITY": snapshot.uid_validity,
-                  HIGHESTMODSEQ: highest}
+                  HIGHESTMODSEQ: snapshot.highest_modseq}
         data: dict[StatusAttribute, MaybeBytes] = {
             item: (snapshot.mailbox_id.parens if item.value == b"MAILBOXID"
                    else Number(values[item.value]))
@@ -243,7 +246,7 @@ class ImapConnectionState(ConnectionState):
             if cmd.uid:
                 data.append(FetchValue.of(FetchAttribute(b"UID"), Number(message.uid)))
             # Even a .SILENT STORE tells the new MODSEQ (RFC 7162 3.1.3).
-            data.append(_modseq_value(message))
+            data.append(modseq_value(message))
             untagged.append(FetchResponse(seq, data))
         text = cmd.command + b" completed."
         if modified:
@@ -322,19 +325,14 @@ class ImapConnectionState(ConnectionState):
     def _add_modseq(self, fetches: Iterable[FetchResponse]) -> None:
         messages = self.selected.messages
         for fetch in fetches:
-            if _MODSEQ_ITEM in fetch.data or _FLAGS_ITEM not in fetch.data:
+            if MODSEQ_ITEM in fetch.data or _FLAGS_ITEM not in fetch.data:
                 continue
             found = messages.get_all(SequenceSet.build([fetch.seq]))
             if found:
-                fetch.data[_MODSEQ_ITEM] = _modseq_value(found[0][1])
+                fetch.data[MODSEQ_ITEM] = modseq_value(found[0][1])
 
 
-_MODSEQ_ITEM = ModseqAttribute()
 _FLAGS_ITEM = FetchAttribute(b"FLAGS")
-
-
-def _modseq_value(message: object) -> FetchValue:
-    return FetchValue.of(_MODSEQ_ITEM, b"(%d)" % modseq_of(message))
 
 
 class CommandTooLong(EOFError):
