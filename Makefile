@@ -11,7 +11,7 @@ ARGS ?= --user alice@example.test:password123
 RUNTIME ?= python3.12
 LOCAL_RUNTIME := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
 
-.PHONY: run test lint typecheck template bench build clean system-packages
+.PHONY: run test lint typecheck template bench build clean system-packages screenshots
 
 $(BIN)/.installed: pyproject.toml
 	@# Debian's python3 needs python3-venv for `-m venv`; install it when it is missing.
@@ -34,7 +34,13 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
 	touch $@
 
-run: $(BIN)/.installed
+# The webmail's runtime modules (and axe-core for its tests), exactly as the lock file pins
+# them, into an ignored folder; nothing of them is committed.
+webmail/node_modules/.installed: webmail/package.json webmail/package-lock.json
+	cd webmail && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(BIN)/.installed webmail/node_modules/.installed
 	$(BIN)/mailpipe up $(ARGS)
 
 lint: $(BIN)/.installed
@@ -59,21 +65,26 @@ template: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 # Real peers for the tests (Debian): swaks, Postfix and its smtp-source/smtp-sink; the
 # IMAP clients mbsync (isync), offlineimap3 and fetchmail; Dovecot as the reference IMAP
-# server (a private instance per test run, from its own configuration).
+# server (a private instance per test run, from its own configuration); Chromium for the
+# webmail's browser tests.
 system-packages:
 	@if ! command -v swaks >/dev/null || ! command -v postfix >/dev/null \
 		|| ! command -v smtp-source >/dev/null || ! command -v mbsync >/dev/null \
 		|| ! command -v offlineimap >/dev/null || ! command -v fetchmail >/dev/null \
-		|| ! command -v dovecot >/dev/null; then \
+		|| ! command -v dovecot >/dev/null || ! command -v chromium >/dev/null; then \
 		echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix swaks \
-			isync offlineimap3 fetchmail dovecot-imapd; \
+			isync offlineimap3 fetchmail dovecot-imapd chromium; \
 	fi
 
 # Two workers, as this machine has two cores; a whole file to a worker, so a file's
 # module-scoped stack starts once. `pytest -m "not e2e"` is the fast subset to iterate with.
-test: lint typecheck template system-packages
+test: lint typecheck template system-packages webmail/node_modules/.installed
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# The README's screenshots, taken by the webmail's browser tests.
+screenshots: $(BIN)/.installed system-packages webmail/node_modules/.installed
+	MAILPIPE_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -p no:randomly tests/e2e/test_webmail.py -k screenshots
 
 bench: $(BIN)/.installed system-packages template
 	$(BIN)/python bench/run_all.py

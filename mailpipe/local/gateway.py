@@ -23,6 +23,7 @@ import jwt
 
 from mailpipe.local.functions import FunctionError, LocalFunction
 from mailpipe.local.provision import JwtAuthorizer, Route
+from mailpipe.webmail import WebmailSite
 
 log = logging.getLogger("mailpipe.local")
 
@@ -76,13 +77,17 @@ class JwtVerifier:
 class Gateway:
     def __init__(self, host: str, port: int, routes: list[Route],
                  functions: dict[str, LocalFunction], verifier: JwtVerifier,
-                 api_id: str = "local", documents: dict[str, bytes] | None = None) -> None:
+                 api_id: str = "local", documents: dict[str, bytes] | None = None,
+                 site: WebmailSite | None = None) -> None:
         self._routes = sorted((_CompiledRoute.of(route) for route in routes),
                               key=lambda compiled: compiled.route.path.count("{"))
         self._functions = functions
         self._verifier = verifier
         self._api_id = api_id
         self._documents = documents or {}  # static JSON served without auth (the OpenAPI)
+        # The webmail, on the API's origin as CloudFront serves it in AWS (the API's
+        # routes come first there too: CloudFront sends /v1/* to the API).
+        self._site = site
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -132,7 +137,8 @@ class Gateway:
             if match and compiled.route.method in (method, "ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD"):
                 break
         else:
-            self._send(request, 404, {"message": "Not Found"})
+            if not self._serve_static(request, method, url.path):
+                self._send(request, 404, {"message": "Not Found"})
             return
         route = compiled.route
         claims = None
@@ -153,6 +159,21 @@ class Gateway:
             return
         self._reply(request, result)
         log.debug("%s %s in %.1f ms", method, url.path, (time.monotonic() - started) * 1000)
+
+    def _serve_static(self, request: BaseHTTPRequestHandler, method: str, path: str) -> bool:
+        if self._site is None or method not in ("GET", "HEAD"):
+            return False
+        found = self._site.file(path)
+        if found is None:
+            return False
+        headers = {"content-type": found.content_type, **self._site.headers()}
+        body = found.body
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            body = found.gzipped()
+            headers["content-encoding"] = "gzip"
+            headers["vary"] = "accept-encoding"
+        self._write(request, 200, body, headers, [])
+        return True
 
     def _event(self, request: BaseHTTPRequestHandler, route: Route, path: str, query: str,
                body: bytes, path_parameters: dict[str, str],

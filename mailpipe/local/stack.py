@@ -26,6 +26,7 @@ from mailpipe.local.functions import LocalFunction
 from mailpipe.local.gateway import Gateway, JwtVerifier
 from mailpipe.local.metering import Meter, MeteredMotoServer
 from mailpipe.local.provision import Provisioned, provision
+from mailpipe.webmail import WebmailSite
 
 log = logging.getLogger("mailpipe.local")
 REGION = "us-east-1"
@@ -180,7 +181,8 @@ class LocalStack:
                 self._pollers.append(poller)
         self._gateway = Gateway(options.host, options.http_port, self.provisioned.routes,
                                 self._functions, JwtVerifier(self.endpoint),
-                                documents={OPENAPI_PATH: openapi_json(options.root)})
+                                documents={OPENAPI_PATH: openapi_json(options.root)},
+                                site=WebmailSite(options.root / "webmail"))
         self._gateway.start()
         self._start_edge(environment)
 
@@ -225,6 +227,7 @@ class LocalStack:
             f"  IMAP        {options.host}:{options.imap_port} (STARTTLS), "
             f"{options.host}:{options.imaps_port} (TLS)",
             f"  TLS cert    {options.state_dir / 'tls' / 'cert.pem'} (self-signed)",
+            f"  webmail     http://{options.host}:{options.http_port}/",
             f"  HTTP API    http://{options.host}:{options.http_port}/v1",
             f"  AWS (moto)  {self.endpoint}",
             f"  domains     {', '.join(options.domains)}",

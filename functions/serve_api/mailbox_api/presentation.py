@@ -56,6 +56,7 @@ def message_detail_json(view: MessageView) -> dict[str, Any]:
                 "filename": attachment.filename,
                 "content_type": attachment.content_type,
                 "size": attachment.size,
+                "content_id": attachment.content_id,
             }
             for attachment in content.attachments
         ],

@@ -57,6 +57,8 @@ class Attachment:
     filename: str | None
     content_type: str
     size: int
+    # Set on a part that an HTML body shows inline (`<img src="cid:...">`), without <>.
+    content_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,8 @@ def _summarise(raw: bytes) -> MessageSummary:
         date=date,
         message_id_header=_header(message, "Message-ID", problems),
         snippet=_SPACE.sub(" ", snippet_source).strip()[:SNIPPET_LENGTH],
-        has_attachments=bool(_attachments(message, problems)),
+        has_attachments=any(attachment.content_id is None
+                            for attachment in _attachments(message, problems)),
         parse_problem=_problems(problems),
         thread_id=_thread_id(lambda name: _header(message, name, problems)),
     )
@@ -208,10 +211,10 @@ def _read_content(raw: bytes) -> MessageContent:
 def _attachment_content(raw: bytes, index: int) -> AttachmentContent | None:
     message = parse(raw)
     try:
-        parts = list(message.iter_attachments()) if message.is_multipart() else []
+        parts = _attachment_parts(message)
         if not 0 <= index < len(parts):
             return None
-        part = parts[index]
+        part, _ = parts[index]
         return AttachmentContent(part.get_filename(), part.get_content_type(), _part_bytes(part))
     except _PARSE_ERRORS:
         return None
@@ -376,14 +379,37 @@ def _bodies(message: EmailMessage, problems: list[str]) -> tuple[str | None, str
     return text, html
 
 
+def _attachment_parts(message: EmailMessage) -> list[tuple[EmailMessage, str | None]]:
+    """The attachments, then the parts an HTML body shows inline (RFC 2387).
+
+    iter_attachments leaves out the parts of a multipart/related that holds the body, so
+    those come after, in the order they appear: every earlier index stays what it was.
+    """
+    if not message.is_multipart():
+        return []
+    parts: list[tuple[EmailMessage, str | None]] = [
+        (part, None) for part in message.iter_attachments()]
+    listed = {id(part) for part, _ in parts}
+    for container in message.walk():
+        if container.get_content_type() != "multipart/related":
+            continue
+        # The first part is the related's root, the body itself (RFC 2387 section 3.2).
+        for part in list(container.iter_parts())[1:]:
+            content_id = str(part.get("Content-ID") or "").strip().strip("<>").strip()
+            if content_id and id(part) not in listed and not part.is_multipart():
+                parts.append((part, content_id))  # type: ignore[arg-type]
+                listed.add(id(part))
+    return parts
+
+
 def _attachments(message: EmailMessage, problems: list[str]) -> list[Attachment]:
     found: list[Attachment] = []
     try:
-        parts = list(message.iter_attachments()) if message.is_multipart() else []
+        parts = _attachment_parts(message)
     except _PARSE_ERRORS:
         problems.append("UnreadableAttachments")
         return found
-    for index, part in enumerate(parts):
+    for index, (part, content_id) in enumerate(parts):
         try:
             found.append(
                 Attachment(
@@ -391,6 +417,7 @@ def _attachments(message: EmailMessage, problems: list[str]) -> list[Attachment]
                     filename=part.get_filename(),
                     content_type=part.get_content_type(),
                     size=len(_part_bytes(part)),
+                    content_id=content_id,
                 )
             )
         except _PARSE_ERRORS:

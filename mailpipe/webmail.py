@@ -1,0 +1,97 @@
+"""The webmail's static files, and the Content-Security-Policy they are served with.
+
+The webmail is plain ES modules with no build step: `webmail/site.json` maps each URL to
+a file, ours or one from `webmail/node_modules` (installed from the npm lock file). The
+local runtime serves that map on the API's own origin; in AWS the same files go to the
+webmail bucket behind CloudFront, whose response-headers policy must carry the same
+policy (a test compares the template's with `content_security_policy`).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import mimetypes
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WEBMAIL_DIR = ROOT / "webmail"
+
+# An import map has to be inline (browsers load no external ones), so the policy names
+# its hash rather than allowing inline scripts at all.
+_IMPORT_MAP = re.compile(r'<script type="importmap">(.*?)</script>', re.DOTALL)
+
+
+def content_security_policy(index_html: str) -> str:
+    match = _IMPORT_MAP.search(index_html)
+    if match is None:
+        raise ValueError("index.html has no import map")
+    digest = base64.b64encode(hashlib.sha256(match.group(1).encode()).digest()).decode()
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src 'self' 'sha256-{digest}'",
+            "connect-src 'self'",
+            # A message's HTML is shown in a srcdoc frame, which inherits this policy on top of
+            # its own: mail's inline styles need 'unsafe-inline' here (scripts never do), and
+            # remote images, once the reader allows them for a message, need https:/http:.
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob: https: http:",
+            "frame-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: str
+
+    def gzipped(self) -> bytes:
+        return gzip.compress(self.body, compresslevel=9, mtime=0)
+
+
+class WebmailSite:
+    """URL -> file, read from disk at each request so an edited file shows at reload."""
+
+    def __init__(self, directory: Path = WEBMAIL_DIR) -> None:
+        self._directory = directory
+        self._routes: dict[str, str] = json.loads((directory / "site.json").read_text())
+
+    def missing(self) -> list[str]:
+        return [file for file in self._routes.values() if not (self._directory / file).is_file()]
+
+    def paths(self) -> list[str]:
+        return list(self._routes)
+
+    def file(self, path: str) -> StaticFile | None:
+        relative = self._routes.get(path)
+        if relative is None:
+            return None
+        location = self._directory / relative
+        content_type = mimetypes.guess_type(location.name)[0] or "application/octet-stream"
+        if location.suffix in (".mjs", ".js"):
+            content_type = "text/javascript"
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
+        return StaticFile(location.read_bytes(), content_type)
+
+    def headers(self) -> dict[str, str]:
+        index = (self._directory / self._routes["/"]).read_text()
+        return {
+            "content-security-policy": content_security_policy(index),
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+            "cross-origin-opener-policy": "same-origin",
+            "permissions-policy": "camera=(), microphone=(), geolocation=()",
+            # The files change with the code; the browser asks again each time.
+            "cache-control": "no-cache",
+        }

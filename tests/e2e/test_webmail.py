@@ -1,0 +1,285 @@
+"""The webmail in a real Chromium against `mailpipe up`: what a person does, by role and
+label, from signing in to sending, reading, replying, forwarding, saving and deleting."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import re
+import smtplib
+import threading
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from mailpipe.local.launcher import StackProcess, start_stack
+from tests.e2e.api_client import ApiClient, wait_until
+from tests.webmail_support import (
+    Watched,
+    chromium,
+    sign_in,
+)
+
+pytestmark = pytest.mark.e2e
+ALICE, BOB, CAROL = "alice@example.test", "bob@example.test", "carol@example.test"
+PASSWORDS = {ALICE: "alice-password", BOB: "bob-password", CAROL: "carol-password"}
+ATTACHMENT = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary, so a text round trip would show
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[StackProcess]:
+    stack = start_stack(["example.test"], PASSWORDS)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
+
+
+def origin(stack: StackProcess) -> str:
+    return f"http://127.0.0.1:{stack.http_port}"
+
+
+@pytest.fixture
+def watched(stack: StackProcess, browser: Browser) -> Iterator[Watched]:
+    session = Watched(browser, origin(stack))
+    yield session
+    assert session.errors == [], "the page threw"
+    session.close()
+
+
+def row(page: Page, subject: str) -> Locator:
+    return page.get_by_role("list", name="Messages").get_by_role(
+        "button", name=re.compile(re.escape(subject))
+    )
+
+
+def send_from_compose(
+    page: Page, to: str, subject: str, text: str, files: list[dict] | None = None
+) -> None:
+    page.get_by_role("button", name="Compose").click()
+    page.get_by_label("To", exact=True).fill(to)
+    page.get_by_label("Subject").fill(subject)
+    page.get_by_label("Message text").fill(text)
+    if files:
+        page.get_by_label("Attach files").set_input_files(files)  # type: ignore[arg-type]
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
+
+
+def open_folder(page: Page, name: str) -> None:
+    page.get_by_role("navigation", name="Folders").get_by_role(
+        "button", name=re.compile(f"^{name}")
+    ).click()
+    page.get_by_role("heading", name=name, exact=True).wait_for()
+
+
+def test_mail_goes_from_one_account_to_another_and_back(
+    stack: StackProcess, browser: Browser
+) -> None:
+    web = origin(stack)
+    alice = Watched(browser, web)
+    sign_in(alice.page, web, ALICE, PASSWORDS[ALICE])
+    send_from_compose(
+        alice.page,
+        BOB,
+        "Quarterly figures",
+        "Bob,\nthe figures are attached.",
+        [{"name": "figures.pdf", "mimeType": "application/pdf", "buffer": ATTACHMENT}],
+    )
+
+    # Bob sees it unread, with its attachment, and reads it.
+    bob = Watched(browser, web)
+    page = bob.page
+    sign_in(page, web, BOB, PASSWORDS[BOB])
+    wait_until(
+        lambda: ApiClient(stack, BOB, PASSWORDS[BOB]).messages(), 30, what="the message filed"
+    )
+    page.reload()
+    page.get_by_role("heading", name="Inbox").wait_for()
+    listed = row(page, "Quarterly figures")
+    expect(listed).to_have_accessible_name(
+        re.compile(r"^Unread, .*Quarterly figures, has attachments")
+    )
+    expect(page.get_by_role("button", name=re.compile(r"^Inbox, 1 unread"))).to_be_visible()
+    listed.click()
+    expect(page.get_by_role("heading", name="Quarterly figures")).to_be_visible()
+    expect(page.get_by_role("article").get_by_text("the figures are attached.")).to_be_visible()
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Download figures.pdf").click()
+    assert downloading.value.path().read_bytes() == ATTACHMENT
+    expect(listed).not_to_have_accessible_name(re.compile("^Unread"))
+
+    # Save as .eml gives the message's bytes exactly as stored.
+    api = ApiClient(stack, BOB, PASSWORDS[BOB])
+    [stored] = api.messages()
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Save as .eml").click()
+    assert downloading.value.suggested_filename == "Quarterly figures.eml"
+    raw = api.get(f"/messages/{stored['id']}/raw").content
+    assert downloading.value.path().read_bytes() == raw
+
+    # Bob replies; Alice sees the reply in her Inbox, in one conversation with what she sent.
+    page.get_by_role("button", name="Reply", exact=True).click()
+    expect(page.get_by_label("To", exact=True)).to_have_value(ALICE)
+    expect(page.get_by_label("Message text")).to_have_value(
+        re.compile(r"> the figures are attached\.")
+    )
+    page.get_by_label("Message text").press("Control+Home")
+    page.get_by_label("Message text").press_sequentially("Thanks, Alice!")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
+
+    alice_api = ApiClient(stack, ALICE, PASSWORDS[ALICE])
+    wait_until(lambda: alice_api.messages(), 30, what="the reply filed for Alice")
+    open_folder(alice.page, "Sent")
+    open_folder(alice.page, "Inbox")
+    row(alice.page, "Re: Quarterly figures").click()
+    expect(alice.page.get_by_role("article").get_by_text("Thanks, Alice!")).to_be_visible()
+    conversation = alice.page.get_by_role("region", name="Conversation")
+    expect(
+        conversation.get_by_role("button", name=re.compile("Quarterly figures.*Sent"))
+    ).to_be_visible()
+
+    # Alice forwards it to Carol; the original travels with its attachment.
+    alice.page.get_by_role("button", name="Forward").click()
+    alice.page.get_by_label("To", exact=True).fill(CAROL)
+    alice.page.get_by_role("button", name="Send").click()
+    expect(alice.page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
+    carol_api = ApiClient(stack, CAROL, PASSWORDS[CAROL])
+    [forwarded] = wait_until(lambda: carol_api.messages(), 30, what="the forward filed for Carol")
+    assert forwarded["subject"] == "Fwd: Re: Quarterly figures"
+    detail = carol_api.get(f"/messages/{forwarded['id']}").json()
+    assert [part["content_type"] for part in detail["attachments"]] == ["message/rfc822"]
+    inner = carol_api.get(f"/messages/{forwarded['id']}/attachments/0").content
+    assert b"Re: Quarterly figures" in inner
+
+    # Bob deletes the message: it is in Trash, and search still finds it.
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status").filter(has_text="Moved to Trash")).to_be_visible()
+    expect(row(page, "Quarterly figures")).to_have_count(0)
+    open_folder(page, "Trash")
+    expect(row(page, "Quarterly figures")).to_be_visible()
+    page.get_by_label("Search mail").fill("figures")
+    page.get_by_label("Search mail").press("Enter")
+    page.get_by_role("heading", name=re.compile("Search results")).wait_for()
+    expect(row(page, "Quarterly figures")).to_be_visible()
+    for session in (alice, bob):
+        assert session.errors == [] and session.foreign == []
+        session.close()
+
+
+class RemoteHost:
+    """Another origin on this machine standing in for a tracker: it counts what reaches it."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        hits = self.hits
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("content-type", "image/gif")
+                self.end_headers()
+                self.wfile.write(PIXEL)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
+
+
+def hostile_corpus(remote: str) -> dict[str, str]:
+    """Subject -> HTML body: what arrives by mail every day, each trying to run a script,
+    fetch something off the app's origin, or move the page somewhere else."""
+    flag = "top.__pwned"
+    return {
+        "script tag": f"<p>hi</p><script>{flag}='script'</script>",
+        "onerror": f"<img src=x onerror=\"{flag}='onerror'\">",
+        "onload": f"<body onload=\"{flag}='onload'\"><p>body</p></body>",
+        "javascript link": f"<a id=go href=\"javascript:{flag}='link'\">click me</a>",
+        "svg script": f"<svg><script>{flag}='svg'</script><circle r=5 /></svg>",
+        "svg onload": f"<svg onload=\"{flag}='svg-onload'\"></svg>",
+        "mutation": f"<math><mtext><table><mglyph><style><img src=x onerror=\"{flag}='mx'\">",
+        "meta refresh": '<meta http-equiv=refresh content="0;url=http://evil.invalid/">x',
+        "form": '<form action="http://evil.invalid/"><input name=q><button>Go</button></form>',
+        "css import": f"<style>@import url({remote}/import.css); p{{color:red}}</style><p>css</p>",
+        "css url": f'<div style="background:url({remote}/inline.png)">bg</div>'
+        f"<style>body{{background-image:url({remote}/body.png)}}</style>",
+        "remote image": f'<p>pixel</p><img src="{remote}/pixel.gif" alt=pixel>',
+        "srcset": f'<img srcset="{remote}/srcset.gif 2x" alt=srcset>',
+        "base": '<base href="http://evil.invalid/"><a href="relative">relative</a>',
+        "frames": f'<iframe src="{remote}/frame"></iframe><object data="{remote}/o"></object>'
+        f'<embed src="{remote}/e">',
+        "link stylesheet": f'<link rel=stylesheet href="{remote}/style.css"><p>linked</p>',
+        "video poster": f'<video poster="{remote}/poster.gif"></video>',
+    }
+
+
+def deliver_html(stack: StackProcess, to: str, subject: str, body: str) -> None:
+    message = (
+        f"From: mallory@elsewhere.example\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
+        client.sendmail("mallory@elsewhere.example", [to], message.encode())
+
+
+def test_hostile_html_runs_no_script_fetches_nothing_and_navigates_nowhere(
+    stack: StackProcess, browser: Browser
+) -> None:
+    remote = RemoteHost()
+    corpus = hostile_corpus(remote.url)
+    for subject, body in corpus.items():
+        deliver_html(stack, CAROL, f"hostile: {subject}", body)
+    api = ApiClient(stack, CAROL, PASSWORDS[CAROL])
+    wait_until(
+        lambda: (
+            sum(message["subject"].startswith("hostile:") for message in api.messages())
+            == len(corpus)
+        ),
+        60,
+        what="the hostile corpus filed",
+    )
+    web = origin(stack)
+    session = Watched(browser, web)
+    page = session.page
+    sign_in(page, web, CAROL, PASSWORDS[CAROL])
+    for subject in corpus:
+        row(page, f"hostile: {subject}").click()
+        expect(page.get_by_role("heading", name=f"hostile: {subject}")).to_be_visible()
+        frame = page.frame_locator("iframe[title='Message content']")
+        expect(frame.locator("body")).to_be_attached()
+        if subject == "javascript link":
+            frame.get_by_text("click me").click()
+        page.wait_for_timeout(300)  # room for anything that would fire on load
+        assert page.evaluate("window.__pwned") is None, subject
+        assert page.url == web + "/", subject
+        assert [child.url for child in page.main_frame.child_frames] == ["about:srcdoc"], subject
+    assert remote.hits == [], "a remote fetch left the page before it was allowed"
+    assert session.foreign == [], "a request went off the app's origin"
+    assert session.errors == []
+
+    # Remote images are held back, not broken: allowing them for one message fetches them.
+    row(page, "hostile: remote image").click()
+    expect(page.get_by_text("Remote images in this message were blocked")).to_be_visible()
+    session.context.unroute("**/*")
+    page.get_by_role("button", name="Show remote images").click()
+    wait_until(lambda: "/pixel.gif" in remote.hits, 10, what="the allowed image fetched")
+    assert page.evaluate("window.__pwned") is None
+    session.close()
+    remote.close()

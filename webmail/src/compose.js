@@ -1,0 +1,122 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { html } from './html.js';
+import { size, splitAddresses } from './format.js';
+
+// The API takes at most 10 MB a request; base64 makes a file a third larger.
+export const MAX_ATTACHMENTS_BYTES = 7 * 1024 * 1024;
+const AUTOSAVE_AFTER_MS = 1500;
+
+export function emptyComposition(fields = {}) {
+  return { to: '', cc: '', bcc: '', subject: '', text: '', attachments: [],
+           in_reply_to: null, forward_of: null, draftId: null, saved: 'new', ...fields };
+}
+
+// What the API's Composition schema takes, from what the form holds.
+export function compositionBody(compose) {
+  const body = {
+    to: splitAddresses(compose.to),
+    cc: splitAddresses(compose.cc),
+    bcc: splitAddresses(compose.bcc),
+    text: compose.text,
+    attachments: compose.attachments.map(({ filename, content_type, content }) => ({ filename, content_type, content })),
+  };
+  // On a reply or forward with the subject left as it was, the server writes Re:/Fwd:.
+  if (compose.subject || !(compose.in_reply_to || compose.forward_of)) body.subject = compose.subject;
+  if (compose.in_reply_to) body.in_reply_to = compose.in_reply_to;
+  if (compose.forward_of) body.forward_of = compose.forward_of;
+  return body;
+}
+
+function readFile(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({
+      filename: file.name,
+      content_type: file.type || 'application/octet-stream',
+      content: String(reader.result).split(',', 2)[1] || '',
+      size: file.size,
+    });
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+export function Compose({ compose, onChange, onSend, onDiscard, onSaveDraft, busy, error }) {
+  const [dragging, setDragging] = useState(false);
+  const [fileError, setFileError] = useState('');
+  const first = useRef(null);
+  useEffect(() => {
+    first.current && first.current.focus();
+  }, []);
+  // Drafts are saved as you type: a pause of AUTOSAVE_AFTER_MS after the last change.
+  useEffect(() => {
+    if (compose.saved !== 'dirty') return undefined;
+    const timer = setTimeout(onSaveDraft, AUTOSAVE_AFTER_MS);
+    return () => clearTimeout(timer);
+  }, [compose]);
+
+  const set = (field) => (event) => onChange({ ...compose, [field]: event.target.value, saved: 'dirty' });
+
+  async function addFiles(files) {
+    setFileError('');
+    const added = await Promise.all([...files].map(readFile));
+    const total = [...compose.attachments, ...added].reduce((sum, part) => sum + part.size, 0);
+    if (total > MAX_ATTACHMENTS_BYTES) {
+      setFileError(`Attachments can be ${size(MAX_ATTACHMENTS_BYTES)} in all; these would be ${size(total)}.`);
+      return;
+    }
+    onChange({ ...compose, attachments: [...compose.attachments, ...added], saved: 'dirty' });
+  }
+
+  function drop(event) {
+    event.preventDefault();
+    setDragging(false);
+    if (event.dataTransfer && event.dataTransfer.files.length) addFiles(event.dataTransfer.files);
+  }
+
+  const title = compose.in_reply_to ? 'Reply' : compose.forward_of ? 'Forward' : 'New message';
+  const savedWords = { new: '', dirty: 'Not saved yet', saving: 'Saving draft…', saved: 'Draft saved', failed: 'Draft not saved' }[compose.saved];
+  return html`
+    <section class=${`compose${dragging ? ' dragging' : ''}`} aria-labelledby="compose-title"
+             onDragOver=${(e) => { e.preventDefault(); setDragging(true); }}
+             onDragLeave=${() => setDragging(false)} onDrop=${drop}>
+      <h2 id="compose-title">${title}</h2>
+      <form onSubmit=${(e) => { e.preventDefault(); onSend(); }}>
+        <label for="compose-to">To</label>
+        <input id="compose-to" ref=${first} value=${compose.to} onInput=${set('to')} autocomplete="off"
+               placeholder="name@example.com, another@example.com" />
+        <label for="compose-cc">Cc</label>
+        <input id="compose-cc" value=${compose.cc} onInput=${set('cc')} autocomplete="off" />
+        <label for="compose-bcc">Bcc</label>
+        <input id="compose-bcc" value=${compose.bcc} onInput=${set('bcc')} autocomplete="off" />
+        <label for="compose-subject">Subject</label>
+        <input id="compose-subject" value=${compose.subject} onInput=${set('subject')} maxlength="998"
+               placeholder=${compose.in_reply_to || compose.forward_of ? 'Leave empty to keep the original subject' : ''} />
+        <label for="compose-text">Message text</label>
+        <textarea id="compose-text" rows="14" value=${compose.text} onInput=${set('text')}></textarea>
+        ${compose.forward_of && html`<p class="notice">The original message goes with it as an attachment, with its own attachments.</p>`}
+        <div class="attach">
+          <label for="compose-files" class="button">Attach files</label>
+          <input id="compose-files" type="file" multiple class="visually-hidden"
+                 onChange=${(e) => { addFiles(e.target.files); e.target.value = ''; }} />
+          <span class="hint">or drop files here</span>
+        </div>
+        ${fileError && html`<p class="error" role="alert">${fileError}</p>`}
+        ${compose.attachments.length > 0 && html`
+          <ul class="attached" aria-label="Attached files">
+            ${compose.attachments.map((part, index) => html`
+              <li>${part.filename} <span class="size">${size(part.size)}</span>
+                <button type="button" aria-label=${`Remove ${part.filename}`}
+                        onClick=${() => onChange({ ...compose, attachments: compose.attachments.filter((_, i) => i !== index), saved: 'dirty' })}>Remove</button>
+              </li>`)}
+          </ul>`}
+        ${error && html`<p class="error" role="alert">${error}</p>`}
+        <div class="row">
+          <button type="submit" class="primary" disabled=${busy}>${busy ? 'Sending…' : 'Send'}</button>
+          <button type="button" onClick=${onSaveDraft} disabled=${busy}>Save draft</button>
+          <button type="button" onClick=${onDiscard} disabled=${busy}>Discard</button>
+          <span class="saved" role="status">${savedWords}</span>
+        </div>
+      </form>
+    </section>`;
+}

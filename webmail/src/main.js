@@ -1,0 +1,428 @@
+// The app's state and the actions on it; each screen is its own module.
+import { render } from 'preact';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { html } from './html.js';
+import { api, currentSession, onSessionEnded, plainWords, signOut } from './api.js';
+import { bareAddress, fullDate } from './format.js';
+import { SignIn } from './signin.js';
+import { FolderList } from './folders.js';
+import { MessageList } from './list.js';
+import { Reader, saveBlob } from './reader.js';
+import { Compose, compositionBody, emptyComposition } from './compose.js';
+import { Help } from './help.js';
+
+const PAGE_SIZE = 50;
+
+function plainText(message) {
+  if (message.text) return message.text;
+  // An inert document: nothing in it loads or runs; only its text is taken.
+  const document_ = new DOMParser().parseFromString(message.html || '', 'text/html');
+  return (document_.body && document_.body.textContent) || '';
+}
+
+function quoted(message) {
+  const lines = plainText(message).replace(/\s+$/, '').split('\n').map((line) => `> ${line}`);
+  return `\n\nOn ${fullDate(message.date || message.received_at)}, ${message.from} wrote:\n${lines.join('\n')}\n`;
+}
+
+function forwarded(message) {
+  return ['', '', '---------- Forwarded message ----------', `From: ${message.from}`,
+          `Date: ${fullDate(message.date || message.received_at)}`, `Subject: ${message.subject}`,
+          `To: ${message.to.join(', ')}`, '', plainText(message)].join('\n');
+}
+
+function isTyping(target) {
+  return target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName));
+}
+
+function App() {
+  const [session, setSession] = useState(currentSession());
+  const [notice, setNotice] = useState('');
+  const [folders, setFolders] = useState([]);
+  const [view, setView] = useState({ folder: null, query: null });
+  const [list, setList] = useState({ messages: [], cursor: null, loading: false, error: '' });
+  const [selectedId, setSelectedId] = useState(null);
+  const [open, setOpen] = useState({ message: null, loading: false, error: '' });
+  const [conversation, setConversation] = useState([]);
+  const [compose, setCompose] = useState(null);
+  const [sending, setSending] = useState(false);
+  const [composeError, setComposeError] = useState('');
+  const [toast, setToast] = useState('');
+  const [help, setHelp] = useState(false);
+  const listRequest = useRef(0);
+  const composeRef = useRef(null);
+  composeRef.current = compose;
+
+  const say = (words) => { setToast(words); setTimeout(() => setToast((now) => (now === words ? '' : now)), 6000); };
+  const fail = (failure) => say(plainWords(failure));
+  const role = (name) => folders.find((folder) => folder.role === name);
+
+  useEffect(() => onSessionEnded(() => {
+    // The compose in progress stays in memory: it is there again after signing in.
+    setSession(null);
+    setNotice('Your session has ended. Sign in again to go on; nothing you were writing is lost.');
+  }), []);
+
+  const refreshFolders = useCallback(async () => {
+    try {
+      const { mailboxes } = await api.folders();
+      setFolders(mailboxes);
+      return mailboxes;
+    } catch (failure) {
+      fail(failure);
+      return null;
+    }
+  }, []);
+
+  useEffect(() => {
+    if (!session) return;
+    refreshFolders().then((mailboxes) => {
+      if (mailboxes && !view.folder && !view.query) {
+        const inbox = mailboxes.find((folder) => folder.role === 'inbox');
+        setView({ folder: inbox ? inbox.name : mailboxes[0].name, query: null });
+      }
+    });
+  }, [session]);
+
+  const loadPage = useCallback(async (cursor) => {
+    if (!view.folder && !view.query) return;
+    const request = ++listRequest.current;
+    setList((now) => ({ ...now, loading: true, error: '' }));
+    try {
+      const page = view.query ? await api.search(view.query, cursor)
+        : await api.messages(view.folder, cursor, PAGE_SIZE);
+      if (request !== listRequest.current) return;
+      setList((now) => ({ messages: cursor ? [...now.messages, ...page.messages] : page.messages,
+                          cursor: page.cursor, loading: false, error: '' }));
+    } catch (failure) {
+      if (request === listRequest.current) setList((now) => ({ ...now, loading: false, error: plainWords(failure) }));
+    }
+  }, [view]);
+
+  useEffect(() => {
+    if (!session) return;
+    setList({ messages: [], cursor: null, loading: true, error: '' });
+    setSelectedId(null);
+    setOpen({ message: null, loading: false, error: '' });
+    loadPage(null);
+  }, [session, view]);
+
+  const loadMore = useCallback(() => {
+    if (list.cursor && !list.loading) loadPage(list.cursor);
+  }, [list, loadPage]);
+
+  function patchListed(id, change) {
+    setList((now) => ({ ...now, messages: now.messages.map((m) => (m.id === id ? { ...m, ...change } : m)) }));
+  }
+
+  function dropListed(id) {
+    const index = list.messages.findIndex((m) => m.id === id);
+    const next = list.messages[index + 1] || list.messages[index - 1];
+    setList((now) => ({ ...now, messages: now.messages.filter((m) => m.id !== id) }));
+    setOpen({ message: null, loading: false, error: '' });
+    setSelectedId(next ? next.id : null);
+  }
+
+  async function findConversation(message) {
+    if (!message.in_reply_to && !message.references) return [];
+    // The rest of a conversation is usually in Inbox and Sent: look at their newest pages.
+    const places = [role('inbox'), role('sent')].filter(Boolean).map((folder) => folder.name);
+    const pages = await Promise.all(places.map((name) => api.messages(name, null, PAGE_SIZE).catch(() => ({ messages: [] }))));
+    return pages.flatMap((page) => page.messages)
+      .filter((other) => other.thread_id === message.thread_id && other.id !== message.id)
+      .sort((a, b) => a.received_at.localeCompare(b.received_at));
+  }
+
+  async function openMessage(id) {
+    setSelectedId(id);
+    setOpen({ message: null, loading: true, error: '' });
+    setConversation([]);
+    document.body.dataset.pane = 'reader';
+    try {
+      const message = await api.message(id);
+      setOpen({ message, loading: false, error: '' });
+      if (!message.flags.includes('seen')) {
+        const changed = await api.change(id, { seen: true });
+        setOpen((now) => (now.message && now.message.id === id ? { ...now, message: { ...now.message, flags: changed.flags } } : now));
+        patchListed(id, { flags: changed.flags });
+        refreshFolders();
+      }
+      setConversation(await findConversation(message));
+    } catch (failure) {
+      setOpen({ message: null, loading: false, error: plainWords(failure) });
+    }
+  }
+
+  async function change(id, fields, words) {
+    try {
+      const changed = await api.change(id, fields);
+      if (fields.mailbox && !view.query) {
+        dropListed(id);
+      } else {
+        patchListed(id, { flags: changed.flags, mailbox: changed.mailbox });
+        setOpen((now) => (now.message && now.message.id === id ? { ...now, message: { ...now.message, ...changed } } : now));
+      }
+      refreshFolders();
+      if (words) say(words);
+    } catch (failure) {
+      fail(failure);
+    }
+  }
+
+  const target = () => open.message || list.messages.find((m) => m.id === selectedId) || null;
+
+  const actions = {
+    fail,
+    reply: () => startReply(false),
+    replyAll: () => startReply(true),
+    forward: () => {
+      const message = open.message;
+      if (message) startCompose({ forward_of: message.id, text: forwarded(message) });
+    },
+    archive: () => {
+      const message = target();
+      const archive = role('archive');
+      if (message && archive) change(message.id, { mailbox: archive.name }, 'Archived.');
+    },
+    remove: async () => {
+      const message = target();
+      if (!message) return;
+      try {
+        const { result } = await api.remove(message.id);
+        dropListed(message.id);
+        refreshFolders();
+        say(result === 'deleted' ? 'Deleted for good.' : 'Moved to Trash.');
+      } catch (failure) {
+        fail(failure);
+      }
+    },
+    markUnread: () => {
+      const message = target();
+      if (message) change(message.id, { seen: false }, 'Marked unread.');
+    },
+    toggleFlag: () => {
+      const message = target();
+      if (message) change(message.id, { flagged: !message.flags.includes('flagged') });
+    },
+    move: (name) => {
+      const message = target();
+      if (message) change(message.id, { mailbox: name }, `Moved to ${name}.`);
+    },
+    saveRaw: async (filename) => {
+      try {
+        saveBlob(await api.raw(open.message.id), `${filename}.eml`);
+      } catch (failure) {
+        fail(failure);
+      }
+    },
+  };
+
+  function startCompose(fields = {}) {
+    if (composeRef.current && composeRef.current.saved === 'dirty' && !window.confirm('Discard the message you are writing?')) return;
+    setComposeError('');
+    setCompose(emptyComposition(fields));
+    document.body.dataset.pane = 'compose';
+  }
+
+  function startReply(all) {
+    const message = open.message;
+    if (!message) return;
+    const me = bareAddress(session.address);
+    const others = (addresses) => addresses.filter((address) => bareAddress(address) !== me);
+    const to = all ? others([message.from, ...message.to]) : [message.from];
+    startCompose({ in_reply_to: message.id, to: to.join(', '),
+                   cc: all ? others(message.cc).join(', ') : '', text: quoted(message) });
+  }
+
+  async function saveDraft() {
+    const now = composeRef.current;
+    if (!now) return;
+    setCompose({ ...now, saved: 'saving' });
+    try {
+      const body = compositionBody(now);
+      const draft = now.draftId ? await api.updateDraft(now.draftId, body) : await api.createDraft(body);
+      // What was typed while saving stays marked as unsaved.
+      setCompose((latest) => latest && ({ ...latest, draftId: draft.id,
+                                            saved: latest.saved === 'saving' ? 'saved' : latest.saved }));
+    } catch (failure) {
+      setCompose((latest) => latest && ({ ...latest, saved: 'failed' }));
+      setComposeError(plainWords(failure));
+    }
+  }
+
+  async function send() {
+    const now = composeRef.current;
+    if (!compositionBody(now).to.length && !compositionBody(now).cc.length && !compositionBody(now).bcc.length) {
+      setComposeError('Add at least one recipient.');
+      return;
+    }
+    setSending(true);
+    setComposeError('');
+    try {
+      const body = compositionBody(now);
+      if (now.draftId) {
+        await api.updateDraft(now.draftId, body);
+        await api.sendDraft(now.draftId);
+      } else {
+        await api.send(body);
+      }
+      setCompose(null);
+      document.body.dataset.pane = 'list';
+      say('Message sent. Its delivery status is shown with it in Sent.');
+      refreshFolders();
+      const sent = role('sent');
+      if (sent && view.folder === sent.name) loadPage(null);
+    } catch (failure) {
+      setComposeError(plainWords(failure));
+    } finally {
+      setSending(false);
+    }
+  }
+
+  async function discard() {
+    const now = composeRef.current;
+    setCompose(null);
+    document.body.dataset.pane = open.message ? 'reader' : 'list';
+    if (now && now.draftId) {
+      try {
+        // A discarded draft goes for good: once to Trash, then out of Trash.
+        const { result } = await api.remove(now.draftId);
+        if (result === 'moved_to_trash') await api.remove(now.draftId);
+      } catch (failure) {
+        fail(failure);
+      }
+      refreshFolders();
+    }
+  }
+
+  async function createFolder(name) {
+    try {
+      await api.createFolder(name);
+      await refreshFolders();
+      say(`Folder ${name} created.`);
+      return true;
+    } catch (failure) {
+      fail(failure);
+      return false;
+    }
+  }
+
+  async function renameFolder(name, newName) {
+    try {
+      await api.renameFolder(name, newName);
+      await refreshFolders();
+      setView({ folder: newName, query: null });
+      say(`Folder renamed to ${newName}.`);
+      return true;
+    } catch (failure) {
+      fail(failure);
+      return false;
+    }
+  }
+
+  async function deleteFolder(name) {
+    if (!window.confirm(`Delete the folder ${name}? Only an empty folder can be deleted.`)) return;
+    try {
+      await api.deleteFolder(name);
+      const inbox = role('inbox');
+      setView({ folder: inbox ? inbox.name : null, query: null });
+      await refreshFolders();
+      say(`Folder ${name} deleted.`);
+    } catch (failure) {
+      fail(failure);
+    }
+  }
+
+  // Keyboard shortcuts (help.js lists them); never while typing or in a dialog.
+  useEffect(() => {
+    function onKey(event) {
+      if (!session || help || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.key === 'Escape') {
+        if (document.body.dataset.pane === 'reader') document.body.dataset.pane = 'list';
+        return;
+      }
+      if (isTyping(event.target) || compose) return;
+      const messages = list.messages;
+      const index = messages.findIndex((m) => m.id === selectedId);
+      const focusRow = (i) => {
+        const row = messages[i] && document.querySelector(`#row-${messages[i].id} button`);
+        if (row) row.focus();
+      };
+      const handlers = {
+        j: () => focusRow(Math.min(index + 1, messages.length - 1)),
+        k: () => focusRow(Math.max(index - 1, 0)),
+        o: () => selectedId && openMessage(selectedId),
+        r: actions.reply,
+        a: actions.replyAll,
+        f: actions.forward,
+        c: () => startCompose(),
+        e: actions.archive,
+        '#': actions.remove,
+        u: actions.markUnread,
+        s: actions.toggleFlag,
+        '/': () => document.getElementById('search').focus(),
+        '?': () => setHelp(true),
+      };
+      const handler = handlers[event.key];
+      if (handler) {
+        event.preventDefault();
+        handler();
+      }
+    }
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  });
+
+  if (!session) {
+    return html`<${SignIn} notice=${notice} onSignedIn=${(signedIn) => { setNotice(''); setSession(signedIn); }} />`;
+  }
+
+  const sentFolder = role('sent');
+  const title = view.query ? `Search results for “${view.query}”` : view.folder || 'Loading…';
+  return html`
+    <div class="app">
+      <a class="skip" href="#list-title">Skip to messages</a>
+      <header class="top">
+        <h1>mailpipe</h1>
+        <button type="button" class="phone-only" onClick=${() => { document.body.dataset.pane = 'folders'; }}>Folders</button>
+        <form role="search" class="search" onSubmit=${(e) => {
+          e.preventDefault();
+          const q = e.target.elements.q.value.trim();
+          if (q) setView({ folder: null, query: q });
+        }}>
+          <label for="search" class="visually-hidden">Search mail</label>
+          <input id="search" name="q" type="search" placeholder="Search mail" maxlength="200" />
+          <button type="submit">Search</button>
+        </form>
+        <button type="button" class="primary" onClick=${() => startCompose()}>Compose</button>
+        <button type="button" aria-label="Keyboard shortcuts" onClick=${() => setHelp(true)}>?</button>
+        <span class="account">${session.address}</span>
+        <button type="button" onClick=${() => { signOut(); setSession(null); setCompose(null); setNotice('You have signed out.'); }}>Sign out</button>
+      </header>
+      <div class="panes">
+        <${FolderList} folders=${folders} current=${view.folder}
+                       onSelect=${(name) => { setView({ folder: name, query: null }); document.body.dataset.pane = 'list'; }}
+                       onCreate=${createFolder} onRename=${renameFolder} onDelete=${deleteFolder} />
+        <${MessageList} title=${title} messages=${list.messages} selectedId=${selectedId} loading=${list.loading}
+                        hasMore=${Boolean(list.cursor)} error=${list.error} onOpen=${openMessage}
+                        onSelect=${setSelectedId} onMore=${loadMore}
+                        sentFolder=${Boolean(sentFolder && view.folder === sentFolder.name)} />
+        <main class="main-pane">
+          ${compose ? html`
+            <${Compose} compose=${compose} onChange=${setCompose} onSend=${send} onDiscard=${discard}
+                        onSaveDraft=${saveDraft} busy=${sending} error=${composeError} />`
+          : html`
+            <${Reader} message=${open.message} loading=${open.loading} error=${open.error} folders=${folders}
+                       conversation=${conversation} actions=${actions} onOpen=${openMessage}
+                       isSent=${Boolean(open.message && sentFolder && open.message.mailbox === sentFolder.name)}
+                       onBack=${() => { document.body.dataset.pane = 'list'; }} />`}
+        </main>
+      </div>
+      <p class="toast" role="status" aria-live="polite">${toast}</p>
+      ${help && html`<${Help} onClose=${() => setHelp(false)} />`}
+    </div>`;
+}
+
+const root = document.getElementById('app');
+root.textContent = ''; // the "Loading" line, shown until the modules have arrived
+render(html`<${App} />`, root);
