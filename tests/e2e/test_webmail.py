@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import base64
 import http.server
+import json
 import re
 import smtplib
 import threading
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 from mailpipe.local.launcher import StackProcess, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
-from tests.webmail_support import (
-    Watched,
-    chromium,
-    sign_in,
-)
+from tests.webmail_support import PHONE, Watched, axe_violations, chromium, sign_in
 
 pytestmark = pytest.mark.e2e
 ALICE, BOB, CAROL = "alice@example.test", "bob@example.test", "carol@example.test"
@@ -71,6 +68,10 @@ def send_from_compose(
     expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
 
 
+def actions(page: Page) -> Locator:
+    return page.get_by_role("toolbar", name="Message actions")
+
+
 def open_folder(page: Page, name: str) -> None:
     page.get_by_role("navigation", name="Folders").get_by_role(
         "button", name=re.compile(f"^{name}")
@@ -103,9 +104,9 @@ def test_mail_goes_from_one_account_to_another_and_back(
     page.get_by_role("heading", name="Inbox").wait_for()
     listed = row(page, "Quarterly figures")
     expect(listed).to_have_accessible_name(
-        re.compile(r"^Unread, .*Quarterly figures, has attachments")
+        re.compile(r"^Unread, alice@example\.test\W+has attachments.*Quarterly figures")
     )
-    expect(page.get_by_role("button", name=re.compile(r"^Inbox, 1 unread"))).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile(r"^Inbox 1 unread"))).to_be_visible()
     listed.click()
     expect(page.get_by_role("heading", name="Quarterly figures")).to_be_visible()
     expect(page.get_by_role("article").get_by_text("the figures are attached.")).to_be_visible()
@@ -167,7 +168,9 @@ def test_mail_goes_from_one_account_to_another_and_back(
     page.get_by_label("Search mail").fill("figures")
     page.get_by_label("Search mail").press("Enter")
     page.get_by_role("heading", name=re.compile("Search results")).wait_for()
-    expect(row(page, "Quarterly figures")).to_be_visible()
+    # The original, from Trash, and Bob's reply in Sent.
+    expect(row(page, "alice@example.test")).to_have_accessible_name(re.compile("Quarterly figures"))
+    expect(row(page, "Quarterly figures")).to_have_count(2)
     for session in (alice, bob):
         assert session.errors == [] and session.foreign == []
         session.close()
@@ -283,3 +286,193 @@ def test_hostile_html_runs_no_script_fetches_nothing_and_navigates_nowhere(
     assert page.evaluate("window.__pwned") is None
     session.close()
     remote.close()
+
+
+def deliver_text(stack: StackProcess, to: str, subject: str, text: str) -> None:
+    message = (
+        f"From: Dave <dave@elsewhere.example>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '.')}@elsewhere.example>\r\n\r\n{text}\r\n"
+    )
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
+        client.sendmail("dave@elsewhere.example", [to], message.encode())
+
+
+def focused(page: Page) -> str:
+    return str(
+        page.evaluate(
+            "() => { const e = document.activeElement;"
+            " return e.getAttribute('aria-label') || e.labels?.[0]?.textContent || e.textContent; }"
+        )
+    )
+
+
+def test_a_person_reads_replies_and_sends_with_the_keyboard_alone(
+    stack: StackProcess, browser: Browser
+) -> None:
+    deliver_text(stack, BOB, "Lunch on Friday", "Shall we meet at noon?")
+    api = ApiClient(stack, BOB, PASSWORDS[BOB])
+    wait_until(
+        lambda: any(m["subject"] == "Lunch on Friday" for m in api.messages()),
+        30,
+        what="the message filed",
+    )
+    web = origin(stack)
+    session = Watched(browser, web)
+    page = session.page
+    page.goto(web + "/")
+    page.keyboard.press("Tab")
+    page.keyboard.type(BOB)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORDS[BOB])
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Inbox").wait_for()
+    expect(row(page, "Lunch on Friday")).to_be_visible()
+
+    page.keyboard.press("j")  # the newest message
+    assert "Lunch on Friday" in focused(page)
+    page.keyboard.press("o")
+    expect(page.get_by_role("heading", name="Lunch on Friday")).to_be_visible()
+    page.keyboard.press("r")
+    expect(page.get_by_role("heading", name="Reply")).to_be_visible()
+    assert focused(page) == "To"
+    for _ in range(4):  # To -> Cc -> Bcc -> Subject -> Message text
+        page.keyboard.press("Tab")
+    assert focused(page) == "Message text"
+    page.keyboard.press("Control+Home")
+    page.keyboard.type("Noon works for me.")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if focused(page) == "Send":
+            break
+    assert focused(page) == "Send"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
+
+    sent = wait_until(
+        lambda: [m for m in api.messages("Sent") if m["subject"] == "Re: Lunch on Friday"],
+        30,
+        what="the reply in Sent",
+    )
+    detail = api.get(f"/messages/{sent[0]['id']}").json()
+    assert detail["text"].startswith("Noon works for me.")
+    assert "> Shall we meet at noon?" in detail["text"]
+    assert detail["to"] == ["Dave <dave@elsewhere.example>"]
+
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    expect(page.get_by_role("dialog").get_by_role("cell", name="Reply to all")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert session.errors == [] and session.foreign == []
+    session.close()
+
+
+def test_an_expired_session_asks_to_sign_in_again_and_keeps_the_message_being_written(
+    stack: StackProcess, watched: Watched
+) -> None:
+    web, page = origin(stack), watched.page
+    sign_in(page, web, ALICE, PASSWORDS[ALICE])
+    page.get_by_role("button", name="Compose").click()
+    page.get_by_label("To", exact=True).fill(CAROL)
+    page.get_by_label("Subject").fill("Written before the session ended")
+    page.get_by_label("Message text").fill("Every word of this must survive.")
+
+    # The token ends while Alice writes: every API call now answers 401, as API Gateway does.
+    def expired(route: Route) -> None:
+        route.fulfill(
+            status=401,
+            content_type="application/json",
+            body=json.dumps({"message": "Unauthorized"}),
+        )
+
+    page.route("**/v1/**", expired)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("heading", name="Sign in to mailpipe")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="session has ended")).to_be_visible()
+    page.unroute("**/v1/**", expired)
+
+    page.get_by_label("Email address").fill(ALICE)
+    page.get_by_label("Password").fill(PASSWORDS[ALICE])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_label("Subject")).to_have_value("Written before the session ended")
+    expect(page.get_by_label("Message text")).to_have_value("Every word of this must survive.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
+    # The token is in session storage only, never in the address bar.
+    assert "token" not in page.url and "eyJ" not in page.url
+
+
+def test_folders_are_made_renamed_and_deleted_and_mail_is_moved_and_flagged(
+    stack: StackProcess, watched: Watched
+) -> None:
+    deliver_text(stack, ALICE, "Invoice 42", "Please find the invoice.")
+    api = ApiClient(stack, ALICE, PASSWORDS[ALICE])
+    wait_until(
+        lambda: any(m["subject"] == "Invoice 42" for m in api.messages()),
+        30,
+        what="the message filed",
+    )
+    web, page = origin(stack), watched.page
+    sign_in(page, web, ALICE, PASSWORDS[ALICE])
+    folders = page.get_by_role("navigation", name="Folders")
+    folders.get_by_role("button", name="New folder").click()
+    page.get_by_label("New folder name").fill("Receipts")
+    page.get_by_role("button", name="Create").click()
+    expect(folders.get_by_role("button", name="Receipts")).to_be_visible()
+
+    open_folder(page, "Inbox")
+    row(page, "Invoice 42").click()
+    page.get_by_role("button", name="Flag", exact=True).click()
+    expect(page.get_by_role("button", name="Unflag")).to_be_visible()
+    page.get_by_label("Move to").select_option("Receipts")
+    page.get_by_role("button", name="Move", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="Moved to Receipts")).to_be_visible()
+    expect(row(page, "Invoice 42")).to_have_count(0)
+
+    open_folder(page, "Receipts")
+    expect(row(page, "Invoice 42")).to_have_accessible_name(re.compile("^Flagged, "))
+    row(page, "Invoice 42").click()
+    page.get_by_role("button", name="Mark unread").click()
+    expect(row(page, "Invoice 42")).to_have_accessible_name(re.compile("^Unread, Flagged, "))
+    folders.get_by_role("button", name="Rename folder").click()
+    page.get_by_label("Rename Receipts to").fill("Paid")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    page.get_by_role("heading", name="Paid", exact=True).wait_for()
+    expect(row(page, "Invoice 42")).to_be_visible()
+    [moved] = api.messages("Paid")
+    assert moved["subject"] == "Invoice 42" and "flagged" in moved["flags"]
+
+    # A folder with mail in it is not deleted; the reason is said in plain words.
+    page.on("dialog", lambda dialog: dialog.accept())
+    folders.get_by_role("button", name="Delete folder").click()
+    expect(
+        page.get_by_role("status").filter(has_text=re.compile("empty|not empty", re.I))
+    ).to_be_visible()
+    row(page, "Invoice 42").click()
+    actions(page).get_by_role("button", name="Archive").click()
+    expect(page.get_by_role("status").filter(has_text="Archived")).to_be_visible()
+    folders.get_by_role("button", name="Delete folder").click()
+    expect(folders.get_by_role("button", name="Paid")).to_have_count(0)
+    assert [m["subject"] for m in api.messages("Archive")] == ["Invoice 42"]
+
+
+def test_axe_finds_no_serious_accessibility_problem_on_any_screen(
+    stack: StackProcess, watched: Watched
+) -> None:
+    deliver_text(stack, CAROL, "Accessible", "Plain words.")
+    web, page = origin(stack), watched.page
+    page.goto(web + "/")
+    page.get_by_role("heading", name="Sign in to mailpipe").wait_for()
+    problems = {"sign-in": axe_violations(page)}
+    sign_in(page, web, CAROL, PASSWORDS[CAROL])
+    expect(row(page, "Accessible")).to_be_visible()
+    problems["inbox"] = axe_violations(page)
+    row(page, "Accessible").click()
+    expect(page.get_by_role("heading", name="Accessible")).to_be_visible()
+    problems["reader"] = axe_violations(page)
+    page.get_by_role("button", name="Compose").click()
+    expect(page.get_by_role("heading", name="New message")).to_be_visible()
+    problems["compose"] = axe_violations(page)
+    page.set_viewport_size(PHONE)
+    problems["compose on a phone"] = axe_violations(page)
+    assert problems == {screen: [] for screen in problems}, json.dumps(problems, indent=1)

@@ -34,10 +34,9 @@ export function FolderList({ folders, current, onSelect, onCreate, onRename, onD
             <li key=${folder.id} style=${{ paddingInlineStart: `${depth * 0.9}rem` }}>
               <button type="button" class=${folder.name === current ? 'current' : ''}
                       aria-current=${folder.name === current ? 'page' : undefined}
-                      aria-label=${`${folder.name}${folder.unread ? `, ${folder.unread} unread` : ''}`}
                       onClick=${() => onSelect(folder.name)}>
                 <span class="name">${label}</span>
-                ${folder.unread > 0 && html`<span class="count" aria-hidden="true">${folder.unread}</span>`}
+                ${folder.unread > 0 && html`<span class="count">${folder.unread}<span class="visually-hidden"> unread</span></span>`}
               </button>
             </li>`;
         })}

@@ -51,6 +51,7 @@ function App() {
   const [help, setHelp] = useState(false);
   const listRequest = useRef(0);
   const composeRef = useRef(null);
+  const keyHandler = useRef(() => {});
   composeRef.current = compose;
 
   const say = (words) => { setToast(words); setTimeout(() => setToast((now) => (now === words ? '' : now)), 6000); };
@@ -333,45 +334,48 @@ function App() {
     }
   }
 
-  // Keyboard shortcuts (help.js lists them); never while typing or in a dialog.
-  useEffect(() => {
-    function onKey(event) {
-      if (!session || help || event.ctrlKey || event.metaKey || event.altKey) return;
-      if (event.key === 'Escape') {
-        if (document.body.dataset.pane === 'reader') document.body.dataset.pane = 'list';
-        return;
-      }
-      if (isTyping(event.target) || compose) return;
-      const messages = list.messages;
-      const index = messages.findIndex((m) => m.id === selectedId);
-      const focusRow = (i) => {
-        const row = messages[i] && document.querySelector(`#row-${messages[i].id} button`);
-        if (row) row.focus();
-      };
-      const handlers = {
-        j: () => focusRow(Math.min(index + 1, messages.length - 1)),
-        k: () => focusRow(Math.max(index - 1, 0)),
-        o: () => selectedId && openMessage(selectedId),
-        r: actions.reply,
-        a: actions.replyAll,
-        f: actions.forward,
-        c: () => startCompose(),
-        e: actions.archive,
-        '#': actions.remove,
-        u: actions.markUnread,
-        s: actions.toggleFlag,
-        '/': () => document.getElementById('search').focus(),
-        '?': () => setHelp(true),
-      };
-      const handler = handlers[event.key];
-      if (handler) {
-        event.preventDefault();
-        handler();
-      }
+  // Keyboard shortcuts (help.js lists them); never while typing or in a dialog. The one
+  // listener calls the handler of the latest render: an effect re-registering it would lag
+  // a render behind (effects run after paint), and a key pressed then would see old state.
+  keyHandler.current = (event) => {
+    if (!session || help || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === 'Escape') {
+      if (document.body.dataset.pane === 'reader') document.body.dataset.pane = 'list';
+      return;
     }
+    if (isTyping(event.target) || compose) return;
+    const messages = list.messages;
+    const index = messages.findIndex((m) => m.id === selectedId);
+    const focusRow = (i) => {
+      const row = messages[i] && document.querySelector(`#row-${messages[i].id} button`);
+      if (row) row.focus();
+    };
+    const handlers = {
+      j: () => focusRow(Math.min(index + 1, messages.length - 1)),
+      k: () => focusRow(Math.max(index - 1, 0)),
+      o: () => selectedId && openMessage(selectedId),
+      r: actions.reply,
+      a: actions.replyAll,
+      f: actions.forward,
+      c: () => startCompose(),
+      e: actions.archive,
+      '#': actions.remove,
+      u: actions.markUnread,
+      s: actions.toggleFlag,
+      '/': () => document.getElementById('search').focus(),
+      '?': () => setHelp(true),
+    };
+    const handler = handlers[event.key];
+    if (handler) {
+      event.preventDefault();
+      handler();
+    }
+  };
+  useEffect(() => {
+    const onKey = (event) => keyHandler.current(event);
     document.addEventListener('keydown', onKey);
     return () => document.removeEventListener('keydown', onKey);
-  });
+  }, []);
 
   if (!session) {
     return html`<${SignIn} notice=${notice} onSignedIn=${(signedIn) => { setNotice(''); setSession(signedIn); }} />`;
