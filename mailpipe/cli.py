@@ -23,6 +23,7 @@ from mailpipe.local.stack import (
     run,
 )
 from mailpipe.queue_admin import QueueTarget, list_jobs, redrive, retry_deferred
+from mailpipe.webmail import publish
 
 
 def _user(text: str) -> tuple[str, str]:
@@ -96,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="with redrive: the inbound dead-letter queue (messages that "
                        "could not be filed) back to the inbound queue")
     _add_stack_options(queue)
+
+    webmail = commands.add_parser(
+        "webmail", help="put the webmail's files in a deployed stack's webmail bucket")
+    webmail.add_argument("action", choices=["publish"])
+    _add_stack_options(webmail)
     return parser
 
 
@@ -163,6 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{moved} job(s) moved back from the dead-letter queue")
         else:
             print("\n".join(list_jobs(target)))
+        return 0
+    if arguments.command == "webmail":
+        if "WebmailBucketName" not in outputs:
+            raise SystemExit("this stack has no webmail bucket")
+        keys = publish(client("s3"), outputs["WebmailBucketName"], outputs["ApiUrl"],
+                       cloudfront=client("cloudfront"),
+                       distribution_id=outputs.get("WebmailDistributionId"))
+        print(f"{len(keys)} file(s) published; the webmail is at {outputs.get('WebmailUrl')}")
         return 0
     if arguments.command == "user" and arguments.user_command == "add":
         directory = CognitoAccountDirectory(client("cognito-idp"), outputs["UserPoolId"],

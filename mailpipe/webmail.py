@@ -15,8 +15,10 @@ import hashlib
 import json
 import mimetypes
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 WEBMAIL_DIR = ROOT / "webmail"
@@ -26,7 +28,9 @@ WEBMAIL_DIR = ROOT / "webmail"
 _IMPORT_MAP = re.compile(r'<script type="importmap">(.*?)</script>', re.DOTALL)
 
 
-def content_security_policy(index_html: str) -> str:
+def content_security_policy(index_html: str, api_origin: str = "") -> str:
+    """The page's policy; `api_origin` is where the API is when it is not on the page's
+    own origin (in AWS: the HttpApi's execute-api address, beside CloudFront's)."""
     match = _IMPORT_MAP.search(index_html)
     if match is None:
         raise ValueError("index.html has no import map")
@@ -35,7 +39,7 @@ def content_security_policy(index_html: str) -> str:
         [
             "default-src 'none'",
             f"script-src 'self' 'sha256-{digest}'",
-            "connect-src 'self'",
+            f"connect-src 'self' {api_origin}".strip(),
             # A message's HTML is shown in a srcdoc frame, which inherits this policy on top of
             # its own: mail's inline styles need 'unsafe-inline' here (scripts never do), and
             # remote images, once the reader allows them for a message, need https:/http:.
@@ -95,3 +99,39 @@ class WebmailSite:
             # The files change with the code; the browser asks again each time.
             "cache-control": "no-cache",
         }
+
+
+_API_META = re.compile(r'(<meta name="mailpipe-api" content=")[^"]*(">)')
+
+
+def with_api_origin(index_html: str, api_origin: str) -> str:
+    """index.html told where the API is (only the meta changes: the import map, and so
+    the policy's hash of it, stays as it is)."""
+    if not _API_META.search(index_html):
+        raise ValueError("index.html has no mailpipe-api meta")
+    return _API_META.sub(lambda match: match.group(1) + api_origin + match.group(2), index_html)
+
+
+def publish(s3: Any, bucket: str, api_origin: str, site: WebmailSite | None = None,
+            cloudfront: Any = None, distribution_id: str | None = None) -> list[str]:
+    """Put the site's files in the webmail bucket (CloudFront serves them from there) and,
+    given a distribution, have CloudFront fetch them again. Returns the keys written."""
+    site = site or WebmailSite()
+    written = []
+    for path in site.paths():
+        found = site.file(path)
+        assert found is not None
+        key = "index.html" if path == "/" else path.lstrip("/")
+        body = found.body
+        if key == "index.html":
+            body = with_api_origin(body.decode(), api_origin).encode()
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=found.content_type,
+                      CacheControl="no-cache")
+        written.append(key)
+    if cloudfront is not None and distribution_id:
+        cloudfront.create_invalidation(DistributionId=distribution_id, InvalidationBatch={
+            "Paths": {"Quantity": 1, "Items": ["/*"]},
+            "CallerReference": hashlib.sha256(repr(sorted(written)).encode()
+                                              + str(time.time()).encode()).hexdigest()[:32],
+        })
+    return written

@@ -186,7 +186,7 @@ class Provisioner:
             # keeps references to it resolvable.
             resolver.refs[logical_id] = name
             placeholder = f"{arn_prefix.format('local')}:{name}"
-            for attribute in ("Arn", "Name", "Id"):
+            for attribute in ("Arn", "Name", "Id", "DomainName"):
                 resolver.attributes[(logical_id, attribute)] = placeholder
 
     def _create_queue(self, logical_id: str, name: str, properties: dict[str, Any],
@@ -246,6 +246,9 @@ class Provisioner:
             )
         resolver.refs[logical_id] = bucket
         resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{bucket}"
+        # What a CloudFront origin names; locally the gateway serves the webmail itself.
+        resolver.attributes[(logical_id, "RegionalDomainName")] = (
+            f"{bucket}.s3.{self._region}.amazonaws.com")
 
     def _put_bucket_policy(self, properties: dict[str, Any]) -> None:
         document = dict(properties["PolicyDocument"])

@@ -111,7 +111,7 @@ def test_attachment_is_returned_decoded_with_its_type_and_name(api):
     assert detail["has_attachments"] and detail["text"] == "see attached"
     assert detail["attachments"] == [{"index": 0, "filename": "r\u00e9sum\u00e9.pdf",
                                       "content_type": "application/pdf",
-                                      "size": len(ATTACHMENT)}]
+                                      "size": len(ATTACHMENT), "content_id": None}]
 
     part = call(api, "GET", f"/v1/messages/{message_id}/attachments/0")
     assert part.status == 200

@@ -2,7 +2,7 @@
 
 from email.message import EmailMessage
 
-from mailcore.domain.message import read_content, summarise
+from mailcore.domain.message import attachment_content, read_content, summarise
 
 SEED = (
     b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
@@ -58,3 +58,30 @@ def test_html_only_message_gets_a_text_snippet():
     raw = (b"From: a@b.c\r\nContent-Type: text/html\r\n\r\n"
            b"<html><body><p>Hi <b>there</b></p></body></html>\r\n")
     assert summarise(raw).snippet == "Hi there"
+
+
+def _with_inline_image(attach_pdf: bool) -> bytes:
+    message = EmailMessage()
+    message["Subject"] = "logo"
+    message.set_content("text")
+    message.add_alternative('<p>hi <img src="cid:logo1@example"></p>', subtype="html")
+    message.get_payload()[1].add_related(b"\x89PNG-bytes", "image", "png", cid="<logo1@example>")
+    if attach_pdf:
+        message.add_attachment(b"%PDF", "application", "pdf", filename="a.pdf")
+    return message.as_bytes()
+
+
+def test_an_inline_image_is_listed_after_the_attachments_with_its_content_id():
+    raw = _with_inline_image(attach_pdf=True)
+    listed = read_content(raw).attachments
+    assert [(part.filename, part.content_id) for part in listed] == [
+        ("a.pdf", None), (None, "logo1@example")]
+    inline = attachment_content(raw, 1)
+    assert inline is not None and inline.data == b"\x89PNG-bytes"
+    assert summarise(raw).has_attachments
+
+
+def test_a_message_with_only_an_inline_image_has_no_attachments_to_show():
+    raw = _with_inline_image(attach_pdf=False)
+    assert [part.content_id for part in read_content(raw).attachments] == ["logo1@example"]
+    assert not summarise(raw).has_attachments

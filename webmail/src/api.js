@@ -39,6 +39,9 @@ export function plainWords(error) {
   return PLAIN_WORDS[error.code] || error.message || PLAIN_WORDS.internal;
 }
 
+// The API's origin: the page's own (local runtime), or the HttpApi's in AWS.
+const API = (document.querySelector('meta[name="mailpipe-api"]')?.content || '').replace(/\/$/, '');
+
 let session = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || 'null');
 let sessionEnded = () => {};
 
@@ -74,7 +77,7 @@ async function request(method, path, { json, query, blob = false, anonymous = fa
     headers.Authorization = `Bearer ${session.token}`;
   }
   if (json !== undefined) headers['Content-Type'] = 'application/json';
-  const url = query ? `${path}?${new URLSearchParams(query)}` : path;
+  const url = API + (query ? `${path}?${new URLSearchParams(query)}` : path);
   let response;
   try {
     response = await fetch(url, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
