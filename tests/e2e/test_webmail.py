@@ -10,23 +10,49 @@ import re
 import smtplib
 import threading
 from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
-from mailpipe.local.launcher import StackProcess, start_stack
+from mailpipe.local.launcher import StackProcess, free_port, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
-from tests.webmail_support import PHONE, Watched, axe_violations, chromium, sign_in
+from tests.webmail_support import (
+    DESKTOP,
+    PHONE,
+    Watched,
+    axe_violations,
+    chromium,
+    screenshot_dir,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
 ALICE, BOB, CAROL = "alice@example.test", "bob@example.test", "carol@example.test"
-PASSWORDS = {ALICE: "alice-password", BOB: "bob-password", CAROL: "carol-password"}
+ERIN = "erin@example.test"  # the screenshots' account
+PASSWORDS = {
+    ALICE: "alice-password",
+    BOB: "bob-password",
+    CAROL: "carol-password",
+    ERIN: "erin-password",
+}
 ATTACHMENT = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary, so a text round trip would show
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackProcess]:
-    stack = start_stack(["example.test"], PASSWORDS)
+    # Mail for elsewhere.example meets a closed port: it stays deferred, with a reason.
+    closed = free_port()
+    stack = start_stack(
+        ["example.test"],
+        PASSWORDS,
+        "--mx",
+        f"elsewhere.example=127.0.0.1:{closed}",
+        "--retry-schedule",
+        "1h",
+    )
     yield stack
     stack.stop()
 
@@ -478,3 +504,119 @@ def test_axe_finds_no_serious_accessibility_problem_on_any_screen(
     page.set_viewport_size(PHONE)
     problems["compose on a phone"] = axe_violations(page)
     assert problems == {screen: [] for screen in problems}, json.dumps(problems, indent=1)
+
+
+def test_drafts_are_saved_as_you_type_and_sent_mail_shows_its_delivery(
+    stack: StackProcess, watched: Watched
+) -> None:
+    web, page = origin(stack), watched.page
+    api = ApiClient(stack, BOB, PASSWORDS[BOB])
+    sign_in(page, web, BOB, PASSWORDS[BOB])
+    page.get_by_role("button", name="Compose").click()
+    page.get_by_label("To", exact=True).fill(f"{CAROL}, nobody@elsewhere.example")
+    page.get_by_label("Subject").fill("Plans for the weekend")
+    page.get_by_label("Message text").fill("First thoughts")
+    expect(page.get_by_role("status").filter(has_text="Draft saved")).to_be_visible(timeout=10_000)
+    [draft] = [m for m in api.messages("Drafts") if m["subject"] == "Plans for the weekend"]
+    page.get_by_label("Message text").press_sequentially(", and second ones.")
+    expect(page.get_by_role("status").filter(has_text="Draft saved")).to_be_visible(timeout=10_000)
+    drafts = [m for m in api.messages("Drafts") if m["subject"] == "Plans for the weekend"]
+    assert [m["id"] for m in drafts] == [draft["id"]]  # one draft, saved again
+    assert (
+        api.get(f"/messages/{draft['id']}")
+        .json()["text"]
+        .startswith("First thoughts, and second ones.")
+    )
+
+    # A file dropped on the message is attached, as one chosen with the picker is.
+    dropped = page.evaluate_handle(
+        "() => { const data = new DataTransfer();"
+        " data.items.add(new File(['dropped bytes'], 'dropped.txt', {type: 'text/plain'}));"
+        " return data; }"
+    )
+    page.get_by_role("region", name="New message").dispatch_event("drop", {"dataTransfer": dropped})
+    expect(page.get_by_role("list", name="Attached files")).to_contain_text("dropped.txt")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
+    assert [m for m in api.messages("Drafts") if m["subject"] == "Plans for the weekend"] == []
+
+    open_folder(page, "Sent")
+    # The copy in Sent is filed from the queue; the open folder shows it when it lands.
+    row(page, "Plans for the weekend").click(timeout=30_000)
+    delivery = page.get_by_role("region", name="Delivery status")
+    expect(delivery.get_by_role("listitem").filter(has_text=CAROL)).to_contain_text(
+        "Delivered", timeout=30_000
+    )
+    deferred = delivery.get_by_role("listitem").filter(has_text="nobody@elsewhere.example")
+    expect(deferred).to_contain_text("Deferred, will retry", timeout=30_000)
+    expect(deferred).to_contain_text(re.compile(r"\(.+\)"))  # the reason, in brackets
+    attachments = page.get_by_role("region", name="Attachments")
+    expect(attachments.get_by_role("button", name="Download dropped.txt")).to_be_visible()
+
+
+def deliver_newsletter(stack: StackProcess, to: str) -> None:
+    """An HTML message whose image is one of its own parts (cid:)."""
+    message = EmailMessage()
+    message["From"] = "Harbour Bakery <news@bakery.example>"
+    message["To"] = to
+    message["Subject"] = "This week at the bakery"
+    message.set_content("Fresh sourdough on Saturday.")
+    message.add_alternative(
+        '<h1 style="color:#8a4b08">Fresh sourdough on Saturday</h1>'
+        '<p><img alt="loaf" src="cid:loaf@bakery.example"></p>'
+        "<p>Come early: the first twenty loaves are half price.</p>",
+        subtype="html",
+    )
+    html_part = message.get_payload()[1]  # type: ignore[index]
+    html_part.add_related(PNG, "image", "png", cid="<loaf@bakery.example>")
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
+        client.sendmail("news@bakery.example", [to], message.as_bytes(policy=SMTP))
+
+
+# A 24x16 PNG, orange: enough for an image that has a size once loaded.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAABgAAAAQCAIAAACDRijCAAAAGklEQVR42mN4ViFCFcQwatCoQaMGjRpEGQIAoc0rH7lBeAcAAAAASUVORK5CYII="
+)
+
+
+def test_inline_images_show_from_the_message_and_a_phone_shows_one_pane_at_a_time(
+    stack: StackProcess, browser: Browser, tmp_path: Path
+) -> None:
+    deliver_newsletter(stack, ERIN)
+    for subject, text in [
+        ("Minutes of Tuesday's meeting", "Attached are the minutes."),
+        ("Lunch on Friday?", "Shall we meet at noon by the harbour?"),
+        ("Your train tickets", "Your booking reference is 4K7Q2."),
+    ]:
+        deliver_text(stack, ERIN, subject, text)
+    api = ApiClient(stack, ERIN, PASSWORDS[ERIN])
+    wait_until(lambda: len(api.messages()) == 4, 30, what="Erin's four messages filed")
+    shots = screenshot_dir() or tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    web = origin(stack)
+    for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        session = Watched(browser, web, viewport)
+        page = session.page
+        sign_in(page, web, ERIN, PASSWORDS[ERIN])
+        expect(row(page, "This week at the bakery")).to_be_visible()
+        page.screenshot(path=shots / f"inbox-{width}.png")
+        row(page, "This week at the bakery").click()
+        frame = page.frame_locator("iframe[title='Message content']")
+        loaf = frame.get_by_role("img", name="loaf")
+        expect(loaf).to_have_attribute("src", re.compile("^data:image/png;base64,"))
+        assert loaf.evaluate("image => image.complete && image.naturalWidth") == 24
+        if width == "phone":
+            # The reader takes the screen; the list comes back with the Back button.
+            expect(page.get_by_role("list", name="Messages")).to_be_hidden()
+        page.screenshot(path=shots / f"reader-{width}.png")
+        if width == "phone":
+            page.get_by_role("button", name="Back to the list").click()
+            expect(page.get_by_role("list", name="Messages")).to_be_visible()
+            expect(page.get_by_role("article")).to_be_hidden()
+        page.get_by_role("button", name="Compose").click()
+        page.get_by_label("To", exact=True).fill("Bob <bob@example.test>")
+        page.get_by_label("Subject").fill("Sourdough on Saturday")
+        page.get_by_label("Message text").fill("Shall I get us two loaves?")
+        page.screenshot(path=shots / f"compose-{width}.png")
+        assert session.errors == [] and session.foreign == []
+        session.close()

@@ -12,6 +12,7 @@ import { Compose, compositionBody, emptyComposition } from './compose.js';
 import { Help } from './help.js';
 
 const PAGE_SIZE = 50;
+const REFRESH_MS = 10_000;
 
 function plainText(message) {
   if (message.text) return message.text;
@@ -106,6 +107,31 @@ function App() {
     setSelectedId(null);
     setOpen({ message: null, loading: false, error: '' });
     loadPage(null);
+  }, [session, view]);
+
+  // New mail, and changes made elsewhere (IMAP, another tab), show without a reload: the
+  // folder counts and the first page are asked for again while the tab is visible.
+  useEffect(() => {
+    if (!session) return undefined;
+    const timer = setInterval(async () => {
+      if (document.hidden) return;
+      refreshFolders();
+      if (view.query || !view.folder) return;
+      const request = listRequest.current;
+      try {
+        const page = await api.messages(view.folder, null, PAGE_SIZE);
+        if (request !== listRequest.current) return;
+        setList((now) => {
+          const fresh = new Map(page.messages.map((m) => [m.id, m]));
+          const known = new Set(now.messages.map((m) => m.id));
+          const arrived = page.messages.filter((m) => !known.has(m.id));
+          return { ...now, messages: [...arrived, ...now.messages.map((m) => fresh.get(m.id) || m)] };
+        });
+      } catch {
+        // The next round tries again; a lasting problem shows at the next action.
+      }
+    }, REFRESH_MS);
+    return () => clearInterval(timer);
   }, [session, view]);
 
   const loadMore = useCallback(() => {
