@@ -80,13 +80,14 @@ system-packages:
 # Two workers, as this machine has two cores; a whole file to a worker, so a file's
 # module-scoped stack starts once. `pytest -m "not e2e"` is the fast subset to iterate with.
 test: lint typecheck template system-packages webmail/node_modules/.installed
+	cd webmail && npm test --silent
 	$(BIN)/pytest -n 2 --dist loadfile
 
 # The README's screenshots, taken by the webmail's browser tests.
 screenshots: $(BIN)/.installed system-packages webmail/node_modules/.installed
 	MAILPIPE_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -p no:randomly tests/e2e/test_webmail.py -k screenshots
 
-bench: $(BIN)/.installed system-packages template
+bench: $(BIN)/.installed system-packages template webmail/node_modules/.installed
 	$(BIN)/python bench/run_all.py
 
 build: $(SAM_VENV)/.installed

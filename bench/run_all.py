@@ -42,6 +42,8 @@ BENCHMARKS = [
      ["--clients", "100", "--seconds", "10"]),
     ("7b. IMAP on a 10,000-message folder, beside Dovecot", "imap_folder.py", [],
      ["--messages", "1000", "--appends", "100"]),
+    ("8. Webmail: bytes before the first list, time to the list and to a message",
+     "webmail.py", [], ["--messages", "300", "--runs", "3"]),
 ]
 
 

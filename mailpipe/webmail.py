@@ -28,9 +28,10 @@ WEBMAIL_DIR = ROOT / "webmail"
 _IMPORT_MAP = re.compile(r'<script type="importmap">(.*?)</script>', re.DOTALL)
 
 
-def content_security_policy(index_html: str, api_origin: str = "") -> str:
-    """The page's policy; `api_origin` is where the API is when it is not on the page's
-    own origin (in AWS: the HttpApi's execute-api address, beside CloudFront's)."""
+def content_security_policy(index_html: str, connect: tuple[str, ...] = ()) -> str:
+    """The page's policy. `connect` names the origins the page talks to besides its own:
+    the API when it is elsewhere (in AWS, the HttpApi beside CloudFront), and the message
+    bucket, where large attachments are POSTed (`/v1/uploads`)."""
     match = _IMPORT_MAP.search(index_html)
     if match is None:
         raise ValueError("index.html has no import map")
@@ -39,7 +40,7 @@ def content_security_policy(index_html: str, api_origin: str = "") -> str:
         [
             "default-src 'none'",
             f"script-src 'self' 'sha256-{digest}'",
-            f"connect-src 'self' {api_origin}".strip(),
+            " ".join(["connect-src 'self'", *connect]),
             # A message's HTML is shown in a srcdoc frame, which inherits this policy on top of
             # its own: mail's inline styles need 'unsafe-inline' here (scripts never do), and
             # remote images, once the reader allows them for a message, need https:/http:.
@@ -66,8 +67,9 @@ class StaticFile:
 class WebmailSite:
     """URL -> file, read from disk at each request so an edited file shows at reload."""
 
-    def __init__(self, directory: Path = WEBMAIL_DIR) -> None:
+    def __init__(self, directory: Path = WEBMAIL_DIR, connect: tuple[str, ...] = ()) -> None:
         self._directory = directory
+        self._connect = connect
         self._routes: dict[str, str] = json.loads((directory / "site.json").read_text())
 
     def missing(self) -> list[str]:
@@ -91,7 +93,7 @@ class WebmailSite:
     def headers(self) -> dict[str, str]:
         index = (self._directory / self._routes["/"]).read_text()
         return {
-            "content-security-policy": content_security_policy(index),
+            "content-security-policy": content_security_policy(index, self._connect),
             "x-content-type-options": "nosniff",
             "referrer-policy": "no-referrer",
             "cross-origin-opener-policy": "same-origin",

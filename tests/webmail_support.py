@@ -28,16 +28,21 @@ def chromium() -> Iterator[Browser]:
 
 
 class Watched:
-    """A browser context whose every request off the app's origin is refused and noted.
+    """A browser context whose every request off the app's origin (and `also`'s) is
+    refused and noted.
 
     A request the page's policy already blocks never reaches the network, so it is not
     seen here; anything that would have left the machine is.
     """
 
     def __init__(
-        self, browser: Browser, origin: str, viewport: dict[str, int] = DESKTOP
+        self,
+        browser: Browser,
+        origin: str,
+        viewport: dict[str, int] = DESKTOP,
+        also: tuple[str, ...] = (),
     ) -> None:
-        self.origin = origin
+        self.origins = {origin, *also}
         self.foreign: list[str] = []
         self.context: BrowserContext = browser.new_context(
             viewport=viewport,  # type: ignore[arg-type]
@@ -53,7 +58,7 @@ class Watched:
         parts = urlsplit(url)
         if (
             parts.scheme in ("data", "blob", "about")
-            or f"{parts.scheme}://{parts.netloc}" == self.origin
+            or f"{parts.scheme}://{parts.netloc}" in self.origins
         ):
             route.continue_()
         else:

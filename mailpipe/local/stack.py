@@ -182,7 +182,9 @@ class LocalStack:
         self._gateway = Gateway(options.host, options.http_port, self.provisioned.routes,
                                 self._functions, JwtVerifier(self.endpoint),
                                 documents={OPENAPI_PATH: openapi_json(options.root)},
-                                site=WebmailSite(options.root / "webmail"))
+                                # Uploads are POSTed straight to the bucket: moto here.
+                                site=WebmailSite(options.root / "webmail",
+                                                 connect=(self.endpoint,)))
         self._gateway.start()
         self._start_edge(environment)
 

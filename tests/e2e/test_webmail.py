@@ -39,6 +39,7 @@ PASSWORDS = {
     ERIN: "erin-password",
 }
 ATTACHMENT = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary, so a text round trip would show
+BIG = bytes(range(256)) * (3 * 4096)  # 3 MiB: over the inline limit, so it is uploaded
 
 
 @pytest.fixture(scope="module")
@@ -507,9 +508,12 @@ def test_axe_finds_no_serious_accessibility_problem_on_any_screen(
 
 
 def test_drafts_are_saved_as_you_type_and_sent_mail_shows_its_delivery(
-    stack: StackProcess, watched: Watched
+    stack: StackProcess, browser: Browser
 ) -> None:
-    web, page = origin(stack), watched.page
+    # Large attachments are POSTed to the store itself: moto's origin, here.
+    web = origin(stack)
+    watched = Watched(browser, web, also=(f"http://127.0.0.1:{stack.aws_port}",))
+    page = watched.page
     api = ApiClient(stack, BOB, PASSWORDS[BOB])
     sign_in(page, web, BOB, PASSWORDS[BOB])
     page.get_by_role("button", name="Compose").click()
@@ -536,6 +540,10 @@ def test_drafts_are_saved_as_you_type_and_sent_mail_shows_its_delivery(
     )
     page.get_by_role("region", name="New message").dispatch_event("drop", {"dataTransfer": dropped})
     expect(page.get_by_role("list", name="Attached files")).to_contain_text("dropped.txt")
+    # A large file goes to the store through /v1/uploads before the message names it.
+    page.get_by_label("Attach files").set_input_files(
+        [{"name": "big.bin", "mimeType": "application/octet-stream", "buffer": BIG}])
+    expect(page.get_by_role("list", name="Attached files")).to_contain_text("big.bin")
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
     assert [m for m in api.messages("Drafts") if m["subject"] == "Plans for the weekend"] == []
@@ -552,6 +560,16 @@ def test_drafts_are_saved_as_you_type_and_sent_mail_shows_its_delivery(
     expect(deferred).to_contain_text(re.compile(r"\(.+\)"))  # the reason, in brackets
     attachments = page.get_by_role("region", name="Attachments")
     expect(attachments.get_by_role("button", name="Download dropped.txt")).to_be_visible()
+    expect(attachments.get_by_role("listitem").filter(has_text="big.bin")).to_contain_text("3.0 MB")
+    carol = ApiClient(stack, CAROL, PASSWORDS[CAROL])
+    [received] = wait_until(
+        lambda: [m for m in carol.messages() if m["subject"] == "Plans for the weekend"], 30,
+        what="Carol's copy")
+    parts = carol.get(f"/messages/{received['id']}").json()["attachments"]
+    big = next(part for part in parts if part["filename"] == "big.bin")
+    assert carol.get(f"/messages/{received['id']}/attachments/{big['index']}").content == BIG
+    assert watched.errors == [] and watched.foreign == []
+    watched.close()
 
 
 def deliver_newsletter(stack: StackProcess, to: str) -> None:

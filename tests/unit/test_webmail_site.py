@@ -19,9 +19,12 @@ def test_cloudfront_sends_the_same_content_security_policy_as_the_local_runtime(
     resources = load_template(ROOT / "template.yaml")["Resources"]
     headers = resources["WebmailHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
     in_aws = headers["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
-    # The template's policy is a !Sub with the region in the API's address.
-    assert in_aws == {"Fn::Sub": content_security_policy(
-        INDEX, "https://*.execute-api.${AWS::Region}.amazonaws.com")}
+    # The template's policy is a !Sub: the region and the message bucket's name in it.
+    assert in_aws == {"Fn::Sub": content_security_policy(INDEX, (
+        "https://*.execute-api.${AWS::Region}.amazonaws.com",
+        "https://${MessageBucket}.s3.amazonaws.com",
+        "https://${MessageBucket}.s3.${AWS::Region}.amazonaws.com",
+    ))}
 
 
 def test_the_policy_allows_the_import_map_by_its_hash_and_no_other_inline_script() -> None:

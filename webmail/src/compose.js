@@ -1,9 +1,13 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from './html.js';
+import { api, plainWords } from './api.js';
 import { size, splitAddresses } from './format.js';
 
-// The API takes at most 10 MB a request; base64 makes a file a third larger.
-export const MAX_ATTACHMENTS_BYTES = 7 * 1024 * 1024;
+// The API takes at most 10 MB a request, and base64 makes a file a third larger: files up
+// to INLINE_MAX_BYTES travel inside the request, larger ones go to /v1/uploads first.
+export const INLINE_MAX_BYTES = 2 * 1024 * 1024;
+export const MAX_INLINE_TOTAL_BYTES = 7 * 1024 * 1024;
+export const MAX_MESSAGE_BYTES = 25 * 1024 * 1024; // the server's limit for a message
 const AUTOSAVE_AFTER_MS = 1500;
 
 export function emptyComposition(fields = {}) {
@@ -18,13 +22,22 @@ export function compositionBody(compose) {
     cc: splitAddresses(compose.cc),
     bcc: splitAddresses(compose.bcc),
     text: compose.text,
-    attachments: compose.attachments.map(({ filename, content_type, content }) => ({ filename, content_type, content })),
+    attachments: compose.attachments.map(({ filename, content_type, content, upload_id }) => (
+      upload_id ? { filename, content_type, upload_id } : { filename, content_type, content })),
   };
   // On a reply or forward with the subject left as it was, the server writes Re:/Fwd:.
   if (compose.subject || !(compose.in_reply_to || compose.forward_of)) body.subject = compose.subject;
   if (compose.in_reply_to) body.in_reply_to = compose.in_reply_to;
   if (compose.forward_of) body.forward_of = compose.forward_of;
   return body;
+}
+
+async function attachmentOf(file, inline) {
+  if (!inline) {
+    return { filename: file.name, content_type: file.type || 'application/octet-stream',
+             upload_id: await api.upload(file), size: file.size };
+  }
+  return readFile(file);
 }
 
 function readFile(file) {
@@ -44,6 +57,7 @@ function readFile(file) {
 export function Compose({ compose, onChange, onSend, onDiscard, onSaveDraft, busy, error }) {
   const [dragging, setDragging] = useState(false);
   const [fileError, setFileError] = useState('');
+  const [uploading, setUploading] = useState(0);
   const first = useRef(null);
   useEffect(() => {
     first.current && first.current.focus();
@@ -59,13 +73,28 @@ export function Compose({ compose, onChange, onSend, onDiscard, onSaveDraft, bus
 
   async function addFiles(files) {
     setFileError('');
-    const added = await Promise.all([...files].map(readFile));
-    const total = [...compose.attachments, ...added].reduce((sum, part) => sum + part.size, 0);
-    if (total > MAX_ATTACHMENTS_BYTES) {
-      setFileError(`Attachments can be ${size(MAX_ATTACHMENTS_BYTES)} in all; these would be ${size(total)}.`);
+    const chosen = [...files];
+    const total = [...compose.attachments, ...chosen].reduce((sum, part) => sum + part.size, 0);
+    if (total > MAX_MESSAGE_BYTES) {
+      setFileError(`A message can carry ${size(MAX_MESSAGE_BYTES)} of attachments; these would be ${size(total)}.`);
       return;
     }
-    onChange({ ...compose, attachments: [...compose.attachments, ...added], saved: 'dirty' });
+    // Small files ride in the request while they fit; the rest are uploaded first.
+    let inlineBytes = compose.attachments.filter((part) => !part.upload_id).reduce((sum, part) => sum + part.size, 0);
+    const inline = chosen.map((file) => {
+      const fits = file.size <= INLINE_MAX_BYTES && inlineBytes + file.size <= MAX_INLINE_TOTAL_BYTES;
+      if (fits) inlineBytes += file.size;
+      return fits;
+    });
+    setUploading((count) => count + chosen.length);
+    try {
+      const added = await Promise.all(chosen.map((file, index) => attachmentOf(file, inline[index])));
+      onChange((latest) => latest && ({ ...latest, attachments: [...latest.attachments, ...added], saved: 'dirty' }));
+    } catch (failure) {
+      setFileError(plainWords(failure));
+    } finally {
+      setUploading((count) => count - chosen.length);
+    }
   }
 
   function drop(event) {
@@ -101,6 +130,7 @@ export function Compose({ compose, onChange, onSend, onDiscard, onSaveDraft, bus
                  onChange=${(e) => { addFiles(e.target.files); e.target.value = ''; }} />
           <span class="hint">or drop files here</span>
         </div>
+        ${uploading > 0 && html`<p class="loading" role="status">Attaching ${uploading} file${uploading > 1 ? 's' : ''}…</p>`}
         ${fileError && html`<p class="error" role="alert">${fileError}</p>`}
         ${compose.attachments.length > 0 && html`
           <ul class="attached" aria-label="Attached files">
@@ -112,7 +142,7 @@ export function Compose({ compose, onChange, onSend, onDiscard, onSaveDraft, bus
           </ul>`}
         ${error && html`<p class="error" role="alert">${error}</p>`}
         <div class="row">
-          <button type="submit" class="primary" disabled=${busy}>${busy ? 'Sending…' : 'Send'}</button>
+          <button type="submit" class="primary" disabled=${busy || uploading > 0}>${busy ? 'Sending…' : 'Send'}</button>
           <button type="button" onClick=${onSaveDraft} disabled=${busy}>Save draft</button>
           <button type="button" onClick=${onDiscard} disabled=${busy}>Discard</button>
           <span class="saved" role="status">${savedWords}</span>

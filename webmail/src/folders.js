@@ -3,11 +3,21 @@ import { html } from './html.js';
 
 const ROLE_ORDER = ['inbox', 'drafts', 'sent', 'archive', 'junk', 'trash'];
 
+// Part by part, so that "A/B" comes right after "A" and before "A-old".
+function byPath(a, b) {
+  const left = a.name.split('/');
+  const right = b.name.split('/');
+  for (let i = 0; i < Math.min(left.length, right.length); i += 1) {
+    const order = left[i].localeCompare(right[i], undefined, { sensitivity: 'base' });
+    if (order !== 0) return order;
+  }
+  return left.length - right.length;
+}
+
 // Role folders first in a fixed order, then the user's, each parent before its children.
 export function orderFolders(folders) {
   const roles = ROLE_ORDER.map((role) => folders.find((folder) => folder.role === role)).filter(Boolean);
-  const own = folders.filter((folder) => !folder.role)
-    .sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+  const own = folders.filter((folder) => !folder.role).sort(byPath);
   return [...roles, ...own];
 }
 

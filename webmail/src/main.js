@@ -172,12 +172,19 @@ function App() {
         const changed = await api.change(id, { seen: true });
         setOpen((now) => (now.message && now.message.id === id ? { ...now, message: { ...now.message, flags: changed.flags } } : now));
         patchListed(id, { flags: changed.flags });
-        refreshFolders();
+        // The count is put right here rather than asked for again (one request fewer per
+        // message read); the 10-second refresh brings anything else.
+        countUnread(message.mailbox, -1);
       }
       setConversation(await findConversation(message));
     } catch (failure) {
       setOpen({ message: null, loading: false, error: plainWords(failure) });
     }
+  }
+
+  function countUnread(folderName, by) {
+    setFolders((now) => now.map((folder) => (folder.name === folderName
+      ? { ...folder, unread: Math.max(0, folder.unread + by) } : folder)));
   }
 
   async function change(id, fields, words) {
@@ -256,21 +263,37 @@ function App() {
     if (!message) return;
     const me = bareAddress(session.address);
     const others = (addresses) => addresses.filter((address) => bareAddress(address) !== me);
-    const to = all ? others([message.from, ...message.to]) : [message.from];
+    // A reply to one's own message (from Sent) goes to those it was sent to.
+    const fromMe = bareAddress(message.from) === me;
+    const to = fromMe ? message.to : all ? others([message.from, ...message.to]) : [message.from];
     startCompose({ in_reply_to: message.id, to: to.join(', '),
                    cc: all ? others(message.cc).join(', ') : '', text: quoted(message) });
   }
 
-  async function saveDraft() {
+  // The save in flight, if any: sending or discarding waits for it, or a draft made by a
+  // save that lands after the send would stay behind in Drafts.
+  const savingRef = useRef(Promise.resolve());
+
+  function saveDraft() {
+    savingRef.current = savingRef.current.then(saveDraftNow);
+    return savingRef.current;
+  }
+
+  async function saveDraftNow() {
     const now = composeRef.current;
-    if (!now) return;
-    setCompose({ ...now, saved: 'saving' });
+    if (!now || now.saved === 'saved') return;
+    composeRef.current = { ...now, saved: 'saving' };
+    setCompose(composeRef.current);
     try {
       const body = compositionBody(now);
       const draft = now.draftId ? await api.updateDraft(now.draftId, body) : await api.createDraft(body);
       // What was typed while saving stays marked as unsaved.
-      setCompose((latest) => latest && ({ ...latest, draftId: draft.id,
-                                            saved: latest.saved === 'saving' ? 'saved' : latest.saved }));
+      setCompose((latest) => {
+        const next = latest && ({ ...latest, draftId: draft.id,
+                                  saved: latest.saved === 'saving' ? 'saved' : latest.saved });
+        composeRef.current = next;
+        return next;
+      });
     } catch (failure) {
       setCompose((latest) => latest && ({ ...latest, saved: 'failed' }));
       setComposeError(plainWords(failure));
@@ -278,6 +301,7 @@ function App() {
   }
 
   async function send() {
+    await savingRef.current;
     const now = composeRef.current;
     if (!compositionBody(now).to.length && !compositionBody(now).cc.length && !compositionBody(now).bcc.length) {
       setComposeError('Add at least one recipient.');
@@ -307,6 +331,7 @@ function App() {
   }
 
   async function discard() {
+    await savingRef.current;
     const now = composeRef.current;
     setCompose(null);
     document.body.dataset.pane = open.message ? 'reader' : 'list';
