@@ -85,7 +85,7 @@ test: lint typecheck template system-packages webmail/node_modules/.installed
 
 # The README's screenshots, taken by the webmail's browser tests.
 screenshots: $(BIN)/.installed system-packages webmail/node_modules/.installed
-	MAILPIPE_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -p no:randomly tests/e2e/test_webmail.py -k screenshots
+	MAILPIPE_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -p no:randomly tests/e2e/test_webmail.py -k inline_images
 
 bench: $(BIN)/.installed system-packages template webmail/node_modules/.installed
 	$(BIN)/python bench/run_all.py
