@@ -33,7 +33,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,8 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from mailbox_scale import ReadCounter  # noqa: E402  (bench/ is on the path above)
+from direct_filing import file_directly  # noqa: E402  (bench/ is on the path above)
+from mailbox_scale import ReadCounter  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "bench@example.test"
@@ -214,9 +214,6 @@ def _mailpipe_on(endpoint: str, messages: int, certificate: Path) -> Iterator[Se
     from mailcore.adapters.aws.clients import dynamodb_client, s3_client
     from mailcore.adapters.aws.wiring import aws_adapters
     from mailcore.adapters.memory.directory import InMemoryAccountDirectory
-    from mailcore.domain.ids import new_message_id
-    from mailcore.domain.mailbox import StoredMessage
-    from mailcore.domain.message import summarise
     from mailpipe.local.provision import provision
 
     provisioned = provision(ROOT, "bench", {"HostedDomains": "example.test"},
@@ -227,16 +224,7 @@ def _mailpipe_on(endpoint: str, messages: int, certificate: Path) -> Iterator[Se
                        if name.startswith("MAILPIPE_")})
     adapters = aws_adapters()
     filing = time.perf_counter()
-    for number in range(messages):
-        raw = _message(number)
-        message_id = new_message_id()
-        key = adapters.store.appended_key(message_id)
-        adapters.store.put_object(key, raw, "message/rfc822")
-        adapters.references.hold(key, 1)
-        adapters.mailboxes.file(StoredMessage(
-            account=ACCOUNT, message_id=message_id, folder="Inbox",
-            received_at=datetime.now(UTC), raw_key=key, size=len(raw),
-            summary=summarise(raw), accepted_id=message_id))
+    file_directly(adapters, ACCOUNT, messages, _message)
     print(f"mailpipe: {messages:,} messages filed into moto in "
           f"{time.perf_counter() - filing:.0f} s", flush=True)
     requests = Requests()

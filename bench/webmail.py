@@ -19,12 +19,13 @@ DynamoDB and S3), so they are for comparing the two Inboxes, not a forecast of A
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import os
 import re
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ sys.path.insert(0, str(ROOT))
 from mailpipe.local.launcher import StackProcess, start_stack  # noqa: E402
 from mailpipe.local.stack import aws_environment, outputs_file  # noqa: E402
 from tests.webmail_support import Watched, chromium, sign_in  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from direct_filing import file_directly  # noqa: E402
 
 LARGE, SMALL, PASSWORD = "large@example.test", "small@example.test", "bench-password"
 
@@ -48,7 +52,7 @@ def _message(number: int, to: str) -> bytes:
 
 
 def fill(stack: StackProcess, counts: dict[str, int]) -> None:
-    outputs = __import__("json").loads(outputs_file(stack.state_dir, stack.aws_port).read_text())
+    outputs = json.loads(outputs_file(stack.state_dir, stack.aws_port).read_text())
     os.environ.update(aws_environment(f"http://127.0.0.1:{stack.aws_port}"))
     os.environ.update({
         "MAILPIPE_BUCKET": outputs["MessageBucketName"],
@@ -58,23 +62,11 @@ def fill(stack: StackProcess, counts: dict[str, int]) -> None:
         "MAILPIPE_DOMAINS": "example.test",
     })
     from mailcore.adapters.aws.wiring import aws_adapters
-    from mailcore.domain.ids import new_message_id
-    from mailcore.domain.mailbox import StoredMessage
-    from mailcore.domain.message import summarise
 
     adapters = aws_adapters()
     for account, count in counts.items():
         started = time.perf_counter()
-        for number in range(count):
-            raw = _message(number, account)
-            message_id = new_message_id()
-            key = adapters.store.appended_key(message_id)
-            adapters.store.put_object(key, raw, "message/rfc822")
-            adapters.references.hold(key, 1)
-            adapters.mailboxes.file(StoredMessage(
-                account=account, message_id=message_id, folder="Inbox",
-                received_at=datetime.now(UTC), raw_key=key, size=len(raw),
-                summary=summarise(raw), accepted_id=message_id))
+        file_directly(adapters, account, count, functools.partial(_message, to=account))
         print(f"{account}: {count:,} messages filed in {time.perf_counter() - started:.0f} s",
               flush=True)
 

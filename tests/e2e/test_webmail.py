@@ -10,8 +10,9 @@ import re
 import smtplib
 import threading
 from collections.abc import Iterator
+from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, default
 from pathlib import Path
 
 import pytest
@@ -173,18 +174,23 @@ def test_mail_goes_from_one_account_to_another_and_back(
         conversation.get_by_role("button", name=re.compile("Quarterly figures.*Sent"))
     ).to_be_visible()
 
-    # Alice forwards it to Carol; the original travels with its attachment.
-    alice.page.get_by_role("button", name="Forward").click()
-    alice.page.get_by_label("To", exact=True).fill(CAROL)
-    alice.page.get_by_role("button", name="Send").click()
-    expect(alice.page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
+    # Bob forwards the original to Carol: it travels whole, its attachment inside it.
+    expect(page.get_by_role("heading", name="Quarterly figures", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Forward").click()
+    expect(page.get_by_label("Message text")).to_have_value(re.compile("Forwarded message"))
+    page.get_by_label("To", exact=True).fill(CAROL)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
     carol_api = ApiClient(stack, CAROL, PASSWORDS[CAROL])
     [forwarded] = wait_until(lambda: carol_api.messages(), 30, what="the forward filed for Carol")
-    assert forwarded["subject"] == "Fwd: Re: Quarterly figures"
+    assert forwarded["subject"] == "Fwd: Quarterly figures"
     detail = carol_api.get(f"/messages/{forwarded['id']}").json()
     assert [part["content_type"] for part in detail["attachments"]] == ["message/rfc822"]
-    inner = carol_api.get(f"/messages/{forwarded['id']}/attachments/0").content
-    assert b"Re: Quarterly figures" in inner
+    inner = message_from_bytes(
+        carol_api.get(f"/messages/{forwarded['id']}/attachments/0").content, policy=default
+    )
+    [pdf] = [part for part in inner.iter_attachments() if part.get_filename() == "figures.pdf"]
+    assert pdf.get_content() == ATTACHMENT
 
     # Bob deletes the message: it is in Trash, and search still finds it.
     page.get_by_role("button", name="Delete").click()
@@ -195,11 +201,11 @@ def test_mail_goes_from_one_account_to_another_and_back(
     page.get_by_label("Search mail").fill("figures")
     page.get_by_label("Search mail").press("Enter")
     page.get_by_role("heading", name=re.compile("Search results")).wait_for()
-    # The original, from Trash, and Bob's reply in Sent.
+    # The original, from Trash, and Bob's reply and forward in Sent.
     messages = page.get_by_role("list", name="Messages")
     original = messages.get_by_role("button", name=re.compile(r"^alice@example\.test"))
     expect(original).to_have_accessible_name(re.compile("Quarterly figures"))
-    expect(row(page, "Quarterly figures")).to_have_count(2)
+    expect(row(page, "Quarterly figures")).to_have_count(3)
     for session in (alice, bob):
         assert session.errors == [] and session.foreign == []
         session.close()
@@ -326,6 +332,16 @@ def deliver_text(stack: StackProcess, to: str, subject: str, text: str) -> None:
         client.sendmail("dave@elsewhere.example", [to], message.encode())
 
 
+def deliver_and_wait(stack: StackProcess, to: str, subject: str, text: str) -> ApiClient:
+    """The message sent over SMTP and filed: the recipient's API session, to look further."""
+    deliver_text(stack, to, subject, text)
+    api = ApiClient(stack, to, PASSWORDS[to])
+    wait_until(
+        lambda: any(m["subject"] == subject for m in api.messages()), 30, what=f"{subject!r} filed"
+    )
+    return api
+
+
 def focused(page: Page) -> str:
     return str(
         page.evaluate(
@@ -338,13 +354,7 @@ def focused(page: Page) -> str:
 def test_a_person_reads_replies_and_sends_with_the_keyboard_alone(
     stack: StackProcess, browser: Browser
 ) -> None:
-    deliver_text(stack, BOB, "Lunch on Friday", "Shall we meet at noon?")
-    api = ApiClient(stack, BOB, PASSWORDS[BOB])
-    wait_until(
-        lambda: any(m["subject"] == "Lunch on Friday" for m in api.messages()),
-        30,
-        what="the message filed",
-    )
+    api = deliver_and_wait(stack, BOB, "Lunch on Friday", "Shall we meet at noon?")
     web = origin(stack)
     session = Watched(browser, web)
     page = session.page
@@ -434,13 +444,7 @@ def test_an_expired_session_asks_to_sign_in_again_and_keeps_the_message_being_wr
 def test_folders_are_made_renamed_and_deleted_and_mail_is_moved_and_flagged(
     stack: StackProcess, watched: Watched
 ) -> None:
-    deliver_text(stack, ALICE, "Invoice 42", "Please find the invoice.")
-    api = ApiClient(stack, ALICE, PASSWORDS[ALICE])
-    wait_until(
-        lambda: any(m["subject"] == "Invoice 42" for m in api.messages()),
-        30,
-        what="the message filed",
-    )
+    api = deliver_and_wait(stack, ALICE, "Invoice 42", "Please find the invoice.")
     web, page = origin(stack), watched.page
     sign_in(page, web, ALICE, PASSWORDS[ALICE])
     folders = page.get_by_role("navigation", name="Folders")
@@ -542,7 +546,8 @@ def test_drafts_are_saved_as_you_type_and_sent_mail_shows_its_delivery(
     expect(page.get_by_role("list", name="Attached files")).to_contain_text("dropped.txt")
     # A large file goes to the store through /v1/uploads before the message names it.
     page.get_by_label("Attach files").set_input_files(
-        [{"name": "big.bin", "mimeType": "application/octet-stream", "buffer": BIG}])
+        [{"name": "big.bin", "mimeType": "application/octet-stream", "buffer": BIG}]
+    )
     expect(page.get_by_role("list", name="Attached files")).to_contain_text("big.bin")
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
@@ -563,8 +568,10 @@ def test_drafts_are_saved_as_you_type_and_sent_mail_shows_its_delivery(
     expect(attachments.get_by_role("listitem").filter(has_text="big.bin")).to_contain_text("3.0 MB")
     carol = ApiClient(stack, CAROL, PASSWORDS[CAROL])
     [received] = wait_until(
-        lambda: [m for m in carol.messages() if m["subject"] == "Plans for the weekend"], 30,
-        what="Carol's copy")
+        lambda: [m for m in carol.messages() if m["subject"] == "Plans for the weekend"],
+        30,
+        what="Carol's copy",
+    )
     parts = carol.get(f"/messages/{received['id']}").json()["attachments"]
     big = next(part for part in parts if part["filename"] == "big.bin")
     assert carol.get(f"/messages/{received['id']}/attachments/{big['index']}").content == BIG
