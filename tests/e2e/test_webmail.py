@@ -33,11 +33,13 @@ from tests.webmail_support import (
 pytestmark = pytest.mark.e2e
 ALICE, BOB, CAROL = "alice@example.test", "bob@example.test", "carol@example.test"
 ERIN = "erin@example.test"  # the screenshots' account
+FRANK = "frank@example.test"  # more mail than one page
 PASSWORDS = {
     ALICE: "alice-password",
     BOB: "bob-password",
     CAROL: "carol-password",
     ERIN: "erin-password",
+    FRANK: "frank-password",
 }
 ATTACHMENT = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary, so a text round trip would show
 BIG = bytes(range(256)) * (3 * 4096)  # 3 MiB: over the inline limit, so it is uploaded
@@ -645,3 +647,25 @@ def test_inline_images_show_from_the_message_and_a_phone_shows_one_pane_at_a_tim
         page.screenshot(path=shots / f"compose-{width}.png")
         assert session.errors == [] and session.foreign == []
         session.close()
+
+
+def test_the_list_brings_the_next_page_as_you_scroll(stack: StackProcess, watched: Watched) -> None:
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
+        for number in range(60):
+            client.sendmail(
+                "dave@elsewhere.example",
+                [FRANK],
+                f"From: dave@elsewhere.example\r\nTo: {FRANK}\r\n"
+                f"Subject: note {number:02d}\r\n\r\nnumber {number}\r\n".encode(),
+            )
+    api = ApiClient(stack, FRANK, PASSWORDS[FRANK])
+    wait_until(lambda: len(api.messages()) == 60, 60, what="sixty messages filed")
+    web, page = origin(stack), watched.page
+    sign_in(page, web, FRANK, PASSWORDS[FRANK])
+    rows = page.get_by_role("list", name="Messages").get_by_role("listitem")
+    expect(rows).to_have_count(50)  # one page
+    rows.last.scroll_into_view_if_needed()
+    expect(rows).to_have_count(60)
+    expect(page.get_by_role("button", name="Load more messages")).to_have_count(0)
+    shown = sorted(re.search(r"note (\d\d)", text).group(1) for text in rows.all_inner_texts())  # type: ignore[union-attr]
+    assert shown == [f"{number:02d}" for number in range(60)]  # each once, none twice
