@@ -267,6 +267,7 @@ def hostile_corpus(remote: str) -> dict[str, str]:
         f'<embed src="{remote}/e">',
         "link stylesheet": f'<link rel=stylesheet href="{remote}/style.css"><p>linked</p>',
         "video poster": f'<video poster="{remote}/poster.gif"></video>',
+        "plain link": '<a href="http://elsewhere.invalid/page">a link</a>',
     }
 
 
@@ -306,6 +307,11 @@ def test_hostile_html_runs_no_script_fetches_nothing_and_navigates_nowhere(
         expect(frame.locator("body")).to_be_attached()
         if subject == "javascript link":
             frame.get_by_text("click me").click()
+        if subject == "plain link":
+            # Links open in a new tab, which learns nothing of the page that opened it.
+            link = frame.get_by_role("link", name="a link")
+            expect(link).to_have_attribute("target", "_blank")
+            expect(link).to_have_attribute("rel", "noopener noreferrer")
         page.wait_for_timeout(300)  # room for anything that would fire on load
         assert page.evaluate("window.__pwned") is None, subject
         assert page.url == web + "/", subject
@@ -508,6 +514,12 @@ def test_axe_finds_no_serious_accessibility_problem_on_any_screen(
     page.get_by_role("button", name="Compose").click()
     expect(page.get_by_role("heading", name="New message")).to_be_visible()
     problems["compose"] = axe_violations(page)
+    page.get_by_role("button", name="Discard").click()
+    page.get_by_role("button", name="Keyboard shortcuts").click()
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    problems["shortcuts"] = axe_violations(page)
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Compose").click()
     page.set_viewport_size(PHONE)
     problems["compose on a phone"] = axe_violations(page)
     assert problems == {screen: [] for screen in problems}, json.dumps(problems, indent=1)

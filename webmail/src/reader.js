@@ -3,6 +3,7 @@ import { html } from './html.js';
 import { api, plainWords } from './api.js';
 import { displayName, fullDate, relativeDate, size } from './format.js';
 import { FRAME_SANDBOX, safeMessageDocument } from './safe_html.js';
+import { orderFolders } from './folders.js';
 
 export function saveBlob(blob, filename) {
   const url = URL.createObjectURL(blob);
@@ -103,7 +104,7 @@ export function Reader({ message, loading, error, folders, conversation, isSent,
   if (!message) return html`<section class="reader empty-reader"><p>Select a message to read it.</p></section>`;
   const flagged = message.flags.includes('flagged');
   const attachments = message.attachments.filter((part) => !part.content_id);
-  const others = folders.filter((folder) => folder.name !== message.mailbox);
+  const others = orderFolders(folders).filter((folder) => folder.name !== message.mailbox);
 
   async function downloadAttachment(part) {
     try {
