@@ -34,12 +34,14 @@ pytestmark = pytest.mark.e2e
 ALICE, BOB, CAROL = "alice@example.test", "bob@example.test", "carol@example.test"
 ERIN = "erin@example.test"  # the screenshots' account
 FRANK = "frank@example.test"  # more mail than one page
+GRACE = "grace@example.test"  # a Bcc recipient
 PASSWORDS = {
     ALICE: "alice-password",
     BOB: "bob-password",
     CAROL: "carol-password",
     ERIN: "erin-password",
     FRANK: "frank-password",
+    GRACE: "grace-password",
 }
 ATTACHMENT = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary, so a text round trip would show
 BIG = bytes(range(256)) * (3 * 4096)  # 3 MiB: over the inline limit, so it is uploaded
@@ -681,3 +683,47 @@ def test_the_list_brings_the_next_page_as_you_scroll(stack: StackProcess, watche
     expect(page.get_by_role("button", name="Load more messages")).to_have_count(0)
     shown = sorted(re.search(r"note (\d\d)", text).group(1) for text in rows.all_inner_texts())  # type: ignore[union-attr]
     assert shown == [f"{number:02d}" for number in range(60)]  # each once, none twice
+
+
+def test_a_draft_is_opened_again_after_a_reload_and_sent_with_its_bcc(
+    stack: StackProcess, watched: Watched
+) -> None:
+    web, page = origin(stack), watched.page
+    sign_in(page, web, CAROL, PASSWORDS[CAROL])
+    page.get_by_role("button", name="Compose").click()
+    page.get_by_label("To", exact=True).fill(ALICE)
+    page.get_by_label("Bcc").fill(GRACE)
+    page.get_by_label("Subject").fill("Surprise party")
+    page.get_by_label("Message text").fill("Saturday at eight.")
+    page.get_by_label("Attach files").set_input_files(
+        [{"name": "map.txt", "mimeType": "text/plain", "buffer": b"left at the church"}]
+    )
+    expect(page.get_by_role("status").filter(has_text="Draft saved")).to_be_visible(timeout=10_000)
+
+    page.reload()  # what was in the form is gone from memory; the draft is not
+    open_folder(page, "Drafts")
+    row(page, "Surprise party").click()
+    page.get_by_role("button", name="Edit draft").click()
+    expect(page.get_by_label("To", exact=True)).to_have_value(ALICE)
+    expect(page.get_by_label("Bcc")).to_have_value(GRACE)
+    expect(page.get_by_label("Message text")).to_have_value(re.compile("^Saturday at eight."))
+    expect(page.get_by_role("list", name="Attached files")).to_contain_text("map.txt")
+    page.get_by_label("Message text").fill("Saturday at eight. Bring a torch.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
+    expect(row(page, "Surprise party")).to_have_count(0)
+
+    grace = ApiClient(stack, GRACE, PASSWORDS[GRACE])
+    [copy] = wait_until(
+        lambda: [m for m in grace.messages() if m["subject"] == "Surprise party"],
+        30,
+        what="the Bcc recipient's copy",
+    )
+    detail = grace.get(f"/messages/{copy['id']}").json()
+    assert detail["text"].startswith("Saturday at eight. Bring a torch.")
+    assert detail["bcc"] == [] and GRACE not in " ".join(detail["to"] + detail["cc"])
+    [part] = detail["attachments"]
+    assert grace.get(f"/messages/{copy['id']}/attachments/{part['index']}").content == (
+        b"left at the church"
+    )
+    assert ApiClient(stack, CAROL, PASSWORDS[CAROL]).messages("Drafts") == []

@@ -245,3 +245,22 @@ def _deliver_raw(raw: bytes) -> str:
         tls=False, received_at=datetime.now(UTC)))
     return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains,
                         references=adapters.references).message_id
+
+
+def test_a_draft_opened_again_keeps_its_bcc_and_stays_in_its_conversation(api, stack):
+    original = deliver("the question", BOB)
+    created = call(api, "POST", "/v1/drafts", body={
+        "to": [CAROL], "bcc": ["eve@crepes.fr"], "text": "v1", "in_reply_to": original})
+    draft_id = created.json["id"]
+    detail = call(api, "GET", f"/v1/messages/{draft_id}").json
+    assert detail["bcc"] == ["eve@crepes.fr"]
+    assert detail["subject"] == "Re: the question"
+
+    # What a user agent that opened the draft again sends: its fields, no in_reply_to.
+    call(api, "PUT", f"/v1/drafts/{draft_id}", body={
+        "to": detail["to"], "bcc": detail["bcc"], "subject": detail["subject"], "text": "v2"})
+    again = call(api, "GET", f"/v1/messages/{draft_id}").json
+    assert (again["in_reply_to"], again["references"]) == (
+        detail["in_reply_to"], detail["references"])
+    assert again["thread_id"] == detail["thread_id"] and again["bcc"] == ["eve@crepes.fr"]
+    assert call(api, "GET", f"/v1/messages/{original}").json["bcc"] == []

@@ -41,16 +41,21 @@ async function attachmentOf(file, inline) {
 }
 
 function readFile(file) {
+  return attachmentFromBlob(file, file.name, file.type);
+}
+
+// An attachment carried in the request: its bytes as base64.
+export function attachmentFromBlob(blob, filename, contentType) {
   return new Promise((resolve, reject) => {
     const reader = new FileReader();
     reader.onload = () => resolve({
-      filename: file.name,
-      content_type: file.type || 'application/octet-stream',
+      filename,
+      content_type: contentType || 'application/octet-stream',
       content: String(reader.result).split(',', 2)[1] || '',
-      size: file.size,
+      size: blob.size,
     });
     reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(file);
+    reader.readAsDataURL(blob);
   });
 }
 

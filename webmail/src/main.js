@@ -8,7 +8,7 @@ import { SignIn } from './signin.js';
 import { FolderList } from './folders.js';
 import { MessageList } from './list.js';
 import { Reader, saveBlob } from './reader.js';
-import { Compose, compositionBody, emptyComposition } from './compose.js';
+import { Compose, attachmentFromBlob, compositionBody, emptyComposition } from './compose.js';
 import { Help } from './help.js';
 
 const PAGE_SIZE = 50;
@@ -242,6 +242,22 @@ function App() {
       const message = target();
       if (message) change(message.id, { mailbox: name }, `Moved to ${name}.`);
     },
+    // A draft opened again: its fields and its files back in the compose form. What it
+    // answers stays with it on the server (the API keeps a draft's In-Reply-To).
+    editDraft: async () => {
+      const message = open.message;
+      try {
+        const parts = message.attachments.filter((part) => !part.content_id);
+        const attachments = await Promise.all(parts.map(async (part) => attachmentFromBlob(
+          await api.attachment(message.id, part.index),
+          part.filename || `attachment-${part.index + 1}`, part.content_type)));
+        startCompose({ to: message.to.join(', '), cc: message.cc.join(', '), bcc: message.bcc.join(', '),
+                       subject: message.subject, text: message.text || '', attachments,
+                       draftId: message.id, saved: 'saved' });
+      } catch (failure) {
+        fail(failure);
+      }
+    },
     saveRaw: async (filename) => {
       try {
         saveBlob(await api.raw(open.message.id), `${filename}.eml`);
@@ -318,6 +334,12 @@ function App() {
         await api.send(body);
       }
       setCompose(null);
+      if (now.draftId) {
+        // A sent draft leaves Drafts.
+        setList((shown) => ({ ...shown, messages: shown.messages.filter((m) => m.id !== now.draftId) }));
+        setOpen((shown) => (shown.message && shown.message.id === now.draftId
+          ? { message: null, loading: false, error: '' } : shown));
+      }
       document.body.dataset.pane = 'list';
       say('Message sent. Its delivery status is shown with it in Sent.');
       refreshFolders();

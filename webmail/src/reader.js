@@ -119,6 +119,7 @@ export function Reader({ message, loading, error, folders, conversation, isSent,
       <button type="button" class="back" onClick=${onBack}>Back to the list</button>
       <h2 id="reader-subject">${message.subject || '(no subject)'}</h2>
       <div class="toolbar" role="toolbar" aria-label="Message actions">
+        ${message.flags.includes('draft') && html`<button type="button" class="primary" onClick=${actions.editDraft}>Edit draft</button>`}
         <button type="button" onClick=${actions.reply}>Reply</button>
         <button type="button" onClick=${actions.replyAll}>Reply all</button>
         <button type="button" onClick=${actions.forward}>Forward</button>

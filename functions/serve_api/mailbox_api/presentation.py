@@ -50,6 +50,7 @@ def message_detail_json(view: MessageView) -> dict[str, Any]:
         "html": content.html,
         "in_reply_to": content.in_reply_to,
         "references": content.references,
+        "bcc": list(content.bcc),
         "attachments": [
             {
                 "index": attachment.index,

@@ -82,6 +82,9 @@ class MessageContent:
     attachments: tuple[Attachment, ...]
     in_reply_to: str | None
     references: str | None
+    # Only a draft keeps a Bcc header (sent mail never shows one); a user agent needs it
+    # to open the draft again.
+    bcc: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,7 @@ def _read_content(raw: bytes) -> MessageContent:
         attachments=tuple(_attachments(message, problems)),
         in_reply_to=_header(message, "In-Reply-To", problems),
         references=_header(message, "References", problems),
+        bcc=_addresses(message, "Bcc", problems),
     )
 
 

@@ -99,8 +99,13 @@ class Composer:
         now = datetime.now(UTC)
         current = self._draft(account, draft_id) if draft_id else None
         message_id = draft_id or new_message_id()
+        in_reply_to = self._original(account, request.in_reply_to)
+        if in_reply_to is None and current is not None:
+            # A draft opened again is rewritten without our id of what it answers (the
+            # user agent knows only its headers): it stays in its conversation.
+            in_reply_to = self._thread_of(current)
         raw = compose(account, message_id, self._composition(account, request), now,
-                      in_reply_to=self._original(account, request.in_reply_to),
+                      in_reply_to=in_reply_to,
                       forward_of=self._original(account, request.forward_of),
                       keep_bcc=True)
         key = self.store.draft_key(message_id)
@@ -182,6 +187,17 @@ class Composer:
         return Original(message_id_header=stored.summary.message_id_header,
                         references=content.references, subject=stored.summary.subject,
                         raw=raw)
+
+    def _thread_of(self, draft: StoredMessage) -> Original | None:
+        content = read_content(self.store.get_raw(draft.raw_key))
+        if not content.in_reply_to:
+            return None
+        references = (content.references or "").split()
+        if references and references[-1] == content.in_reply_to:
+            references.pop()  # compose puts it back at the end
+        return Original(message_id_header=content.in_reply_to,
+                        references=" ".join(references) or None,
+                        subject=draft.summary.subject, raw=b"")
 
     def _draft(self, account: str, draft_id: str) -> StoredMessage:
         stored = self.mailboxes.get(account, draft_id)
