@@ -53,6 +53,7 @@ function App() {
   const listRequest = useRef(0);
   const composeRef = useRef(null);
   const keyHandler = useRef(() => {});
+  const lastAddress = useRef(session && session.address);
   composeRef.current = compose;
 
   const say = (words) => { setToast(words); setTimeout(() => setToast((now) => (now === words ? '' : now)), 6000); };
@@ -451,7 +452,13 @@ function App() {
   }, []);
 
   if (!session) {
-    return html`<${SignIn} notice=${notice} onSignedIn=${(signedIn) => { setNotice(''); setSession(signedIn); }} />`;
+    return html`<${SignIn} notice=${notice} onSignedIn=${(signedIn) => {
+      // What was being written comes back only to the account that was writing it.
+      if (signedIn.address !== lastAddress.current) setCompose(null);
+      lastAddress.current = signedIn.address;
+      setNotice('');
+      setSession(signedIn);
+    }} />`;
   }
 
   const sentFolder = role('sent');
