@@ -140,7 +140,34 @@ function App() {
   }, [list, loadPage]);
 
   function patchListed(id, change) {
-    setList((now) => ({ ...now, messages: now.messages.map((m) => (m.id === id ? { ...m, ...change } : m)) }));
+    setList((now) => ({ ...now, messages: now.messages.map((m) => (m.id === id ? { ...m, ...change(m) } : m)) }));
+  }
+
+  // Changes go to the server one after another, in the order they were made: the read
+  // mark sent on opening, then a quick "Mark unread", must not land the other way round.
+  const changesSent = useRef(Promise.resolve());
+
+  function sendChange(id, fields) {
+    const sent = changesSent.current.then(() => api.change(id, fields));
+    changesSent.current = sent.catch(() => {});
+    return sent;
+  }
+
+  // A change applied to the message as shown now, rather than the server's answer put in
+  // its place: answers to two changes may arrive in either order, and the later answer
+  // to the earlier change would undo the other (seen, then a quick flag, lost the flag).
+  function applyChange(id, fields, mailbox) {
+    const update = (message) => {
+      const flags = new Set(message.flags);
+      for (const flag of ['seen', 'flagged', 'answered']) {
+        if (fields[flag] === true) flags.add(flag);
+        if (fields[flag] === false) flags.delete(flag);
+      }
+      return { flags: [...flags], ...(mailbox ? { mailbox } : {}) };
+    };
+    patchListed(id, update);
+    setOpen((now) => (now.message && now.message.id === id
+      ? { ...now, message: { ...now.message, ...update(now.message) } } : now));
   }
 
   function dropListed(id) {
@@ -170,9 +197,8 @@ function App() {
       const message = await api.message(id);
       setOpen({ message, loading: false, error: '' });
       if (!message.flags.includes('seen')) {
-        const changed = await api.change(id, { seen: true });
-        setOpen((now) => (now.message && now.message.id === id ? { ...now, message: { ...now.message, flags: changed.flags } } : now));
-        patchListed(id, { flags: changed.flags });
+        await sendChange(id, { seen: true });
+        applyChange(id, { seen: true });
         // The count is put right here rather than asked for again (one request fewer per
         // message read); the 10-second refresh brings anything else.
         countUnread(message.mailbox, -1);
@@ -190,12 +216,11 @@ function App() {
 
   async function change(id, fields, words) {
     try {
-      const changed = await api.change(id, fields);
+      const changed = await sendChange(id, fields);
       if (fields.mailbox && !view.query) {
         dropListed(id);
       } else {
-        patchListed(id, { flags: changed.flags, mailbox: changed.mailbox });
-        setOpen((now) => (now.message && now.message.id === id ? { ...now, message: { ...now.message, ...changed } } : now));
+        applyChange(id, fields, changed.mailbox);
       }
       refreshFolders();
       if (words) say(words);
