@@ -276,12 +276,14 @@ def hostile_corpus(remote: str) -> dict[str, str]:
 
 
 def deliver_html(stack: StackProcess, to: str, subject: str, body: str) -> None:
-    message = (
-        f"From: mallory@elsewhere.example\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{body}\r\n"
+    send_over_smtp(
+        stack,
+        "mallory@elsewhere.example",
+        to,
+        subject,
+        body,
+        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n",
     )
-    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
-        client.sendmail("mallory@elsewhere.example", [to], message.encode())
 
 
 def test_hostile_html_runs_no_script_fetches_nothing_and_navigates_nowhere(
@@ -336,12 +338,22 @@ def test_hostile_html_runs_no_script_fetches_nothing_and_navigates_nowhere(
 
 
 def deliver_text(stack: StackProcess, to: str, subject: str, text: str) -> None:
-    message = (
-        f"From: Dave <dave@elsewhere.example>\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{subject.replace(' ', '.')}@elsewhere.example>\r\n\r\n{text}\r\n"
+    send_over_smtp(
+        stack,
+        "Dave <dave@elsewhere.example>",
+        to,
+        subject,
+        text,
+        f"Message-ID: <{subject.replace(' ', '.')}@elsewhere.example>\r\n",
     )
+
+
+def send_over_smtp(
+    stack: StackProcess, sender: str, to: str, subject: str, body: str, more_headers: str
+) -> None:
+    message = f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n{more_headers}\r\n{body}\r\n"
     with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
-        client.sendmail("dave@elsewhere.example", [to], message.encode())
+        client.sendmail(sender.split("<")[-1].rstrip(">"), [to], message.encode())
 
 
 def deliver_and_wait(stack: StackProcess, to: str, subject: str, text: str) -> ApiClient:
