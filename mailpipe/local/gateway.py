@@ -85,8 +85,8 @@ class Gateway:
         self._verifier = verifier
         self._api_id = api_id
         self._documents = documents or {}  # static JSON served without auth (the OpenAPI)
-        # The webmail, on the API's origin as CloudFront serves it in AWS (the API's
-        # routes come first there too: CloudFront sends /v1/* to the API).
+        # The webmail, served beside the API here; in AWS CloudFront serves it and the
+        # API stays on the HttpApi's own origin (CORS), so no route here is shadowed.
         self._site = site
         gateway = self
 
