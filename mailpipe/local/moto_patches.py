@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import importlib.metadata
+import inspect
 import re
 import threading
 import time
@@ -39,6 +40,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 
@@ -130,6 +132,91 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
             else:
                 self.put_item(table_name, before.to_json()["Attributes"])
         raise
+
+
+# moto answers every query from Table.all_items, which lists the whole table and sorts
+# it item by item on DynamoType comparisons; the query then keeps the partition it was
+# asked for and sorts that again. So each query cost O(table log table) where DynamoDB
+# reads the partition: with 10,000 messages filed, listing one account's folders (a
+# begins_with on its partition) took 0.3 s of the server's one interpreter, and the
+# 10,000-message load test spent minutes polling. Inside a query, all_items gives only the
+# items that can match, unsorted: a table query's partition, and of it the sort keys that
+# pass a string key condition; an index query's items whose index hash key matches. moto
+# still applies every condition and sorts what is left, so answers are unchanged
+# (tests/unit/test_moto_patches.py compares them query by query); its sort of an index
+# query's items is patched too (below).
+_QUERYING = threading.local()
+_original_table_query = Table.query
+_QUERY_SIGNATURE = inspect.signature(_original_table_query)
+_original_all_items = Table.all_items
+_STRING_TESTS = {
+    "BEGINS_WITH": lambda key, values: key.startswith(values[0]),
+    "BETWEEN": lambda key, values: values[0] <= key <= values[1],
+    "EQ": lambda key, values: key == values[0],
+    "=": lambda key, values: key == values[0],
+}
+
+
+def _table_query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    call = _QUERY_SIGNATURE.bind(self, *args, **kwargs).arguments
+    outer = getattr(_QUERYING, "scope", None)
+    _QUERYING.scope = (self, call)
+    try:
+        return _original_table_query(self, *args, **kwargs)
+    finally:
+        _QUERYING.scope = outer
+
+
+def _sort_key_value(item: Any) -> Any:
+    return item.range_key.cast_value
+
+
+def _sorted_items(self: Table, hash_key_attrs: list[str], range_key_attrs: list[str | None],
+                  items: list[Any]) -> list[Any]:
+    # As moto sorts an index query's items, by the same attributes, on values computed once
+    # per item: its key compared DynamoType objects, which convert both values (a Decimal
+    # for every number) at every comparison.
+    attributes = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+    items.sort(key=lambda item: tuple(item.attrs[name].cast_value for name in attributes))
+    return items
+
+
+def _equal(found: Any, wanted: Any) -> bool:
+    return found is not None and bool(found == wanted)
+
+
+def _all_items(self: Table) -> Any:
+    scope = getattr(_QUERYING, "scope", None)
+    if scope is None or scope[0] is not self:
+        return _original_all_items(self)
+    call = scope[1]
+    if call.get("index_name"):
+        conditions = call.get("hash_key_conditions") or []
+        if not conditions:
+            return _original_all_items(self)
+        return [item for partition in self.items.values()
+                for item in (partition.values() if self.range_key_attr else [partition])
+                if all(_equal(item.attrs.get(name), value) for name, value in conditions)]
+    hash_key = call.get("hash_key")
+    if hash_key is None:
+        return _original_all_items(self)
+    partition = self.items.get(hash_key)
+    if partition is None:
+        return []
+    if not self.range_key_attr:
+        return [partition]
+    # Given in order, moto's own sort of them is one pass of comparisons.
+    items = sorted(partition.values(), key=_sort_key_value)
+    test = _STRING_TESTS.get((call.get("range_comparison") or "").upper())
+    values = call.get("range_objs") or []
+    on_sort_key = all(name == self.range_key_attr
+                      for name, _, _ in call.get("range_key_conditions") or [])
+    if test is None or not on_sort_key or not values or any(v.type != "S" for v in values):
+        return items
+    wanted = [value.value for value in values]
+    return [item for item in items
+            if item.range_key is not None and item.range_key.type == "S"
+            and test(item.range_key.value, wanted)]
 
 
 # moto's send_message and receive_message (once per message received) read a single
@@ -249,6 +336,9 @@ def _patches() -> list[tuple[Any, str, Any]]:
     sqs_methods["send_message"] = _without_counts(_original_send_message)
     patches: list[tuple[Any, str, Any]] = [
         (DynamoDBBackend, "transact_write_items", transact_write_items),
+        (Table, "query", _table_query),
+        (Table, "all_items", _all_items),
+        (Table, "sorted_items", _sorted_items),
         (moto_backends, "list_of_moto_modules", _list_of_moto_modules),
         (sqs_models.Queue, "attributes", property(_attributes)),
         (sqs_backend, "receive_message", _receive),

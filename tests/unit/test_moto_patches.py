@@ -257,3 +257,117 @@ def test_a_transaction_does_not_copy_the_tables_it_touches(
                     "ExpressionAttributeValues": {":one": {"N": "1"}}}}])
     assert (next(tables_copied) == 0) is patched
     assert client.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"]["n"] == {"N": "1"}
+
+
+def _messages_table(client: Any) -> None:
+    """A table shaped like the mailboxes' (string keys, an index by folder and time), with
+    three partitions of mixed sort keys."""
+    client.create_table(
+        TableName="mail", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
+                              for name in ("pk", "sk", "folder_pk", "received")],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "by-folder",
+            "KeySchema": [{"AttributeName": "folder_pk", "KeyType": "HASH"},
+                          {"AttributeName": "received", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}])
+    for account in ("a", "b", "c"):
+        for number in range(40):
+            item = {"pk": {"S": f"ACCOUNT#{account}"}, "sk": {"S": f"MSG#{number:03d}"},
+                    "n": {"N": str(number)}}
+            if number % 3:  # not every item is in the index
+                item["folder_pk"] = {"S": f"{account}#{'inbox' if number % 2 else 'sent'}"}
+                item["received"] = {"S": f"2026-12-{number % 28 + 1:02d}T{number:03d}"}
+            client.put_item(TableName="mail", Item=item)
+        for folder in ("inbox", "sent", "archive"):
+            client.put_item(TableName="mail", Item={"pk": {"S": f"ACCOUNT#{account}"},
+                                                    "sk": {"S": f"FOLDER#{folder}"}})
+
+
+_QUERIES: list[dict[str, Any]] = [
+    {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {
+        ":pk": {"S": "ACCOUNT#b"}}},
+    {"KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+     "ExpressionAttributeValues": {":pk": {"S": "ACCOUNT#b"}, ":prefix": {"S": "FOLDER#"}}},
+    {"KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+     "ExpressionAttributeValues": {":pk": {"S": "ACCOUNT#a"}, ":low": {"S": "MSG#010"},
+                                   ":high": {"S": "MSG#020"}}, "ScanIndexForward": False},
+    {"KeyConditionExpression": "pk = :pk AND sk = :sk", "ExpressionAttributeValues": {
+        ":pk": {"S": "ACCOUNT#c"}, ":sk": {"S": "MSG#007"}}},
+    {"KeyConditionExpression": "pk = :pk AND sk > :sk", "ExpressionAttributeValues": {
+        ":pk": {"S": "ACCOUNT#c"}, ":sk": {"S": "MSG#030"}}},
+    {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {
+        ":pk": {"S": "ACCOUNT#nobody"}}},
+    {"KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+     "FilterExpression": "n > :five",
+     "ExpressionAttributeValues": {":pk": {"S": "ACCOUNT#a"}, ":prefix": {"S": "MSG#0"},
+                                   ":five": {"N": "5"}}},
+    {"IndexName": "by-folder", "KeyConditionExpression": "folder_pk = :folder",
+     "ExpressionAttributeValues": {":folder": {"S": "b#inbox"}}, "ScanIndexForward": False},
+    {"IndexName": "by-folder",
+     "KeyConditionExpression": "folder_pk = :folder AND received >= :since",
+     "ExpressionAttributeValues": {":folder": {"S": "a#sent"},
+                                   ":since": {"S": "2026-12-10"}}},
+]
+
+
+def _answers(client: Any) -> list[list[Any]]:
+    """Every query's pages (Limit 7, following LastEvaluatedKey), items in order."""
+    answers = []
+    for query in _QUERIES:
+        pages: list[Any] = []
+        request = {"TableName": "mail", "Limit": 7, **query}
+        while True:
+            page = client.query(**request)
+            pages.append((page["Items"], page["Count"], page.get("LastEvaluatedKey")))
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        answers.append(pages)
+    return answers
+
+
+def test_queries_answer_the_same_patched_or_not() -> None:
+    """Table.all_items is narrowed inside a query; moto still applies every condition, so
+    each query's pages are what moto as installed gives, item for item."""
+    answers = []
+    for patching in (contextlib.nullcontext(), moto_patches.patched()):
+        with patching, mock_aws():
+            client = boto3.client("dynamodb", region_name=REGION)
+            _messages_table(client)
+            answers.append(_answers(client))
+            # Outside a query (a scan), the whole table, in moto's order.
+            answers.append(client.scan(TableName="mail")["Items"])
+    as_installed, scan_installed, as_patched, scan_patched = answers
+    assert as_patched == as_installed
+    assert scan_patched == scan_installed
+    assert sum(len(page[0]) for pages in as_installed for page in pages) > 100
+
+
+def test_a_query_lists_only_the_items_that_can_match(
+        patched: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto lists (and sorts) the whole table for every query: a folder listing read every
+    message of every account."""
+    from moto.dynamodb.models.table import Table
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    _messages_table(client)
+    listed: list[int] = []
+    all_items = Table.all_items
+
+    def counted(self: Any) -> Any:
+        items = all_items(self)
+        listed.append(len(items))
+        return items
+
+    monkeypatch.setattr(Table, "all_items", counted)
+    folders = client.query(TableName="mail", KeyConditionExpression=(
+        "pk = :pk AND begins_with(sk, :prefix)"), ExpressionAttributeValues={
+        ":pk": {"S": "ACCOUNT#b"}, ":prefix": {"S": "FOLDER#"}})
+    inbox = client.query(TableName="mail", IndexName="by-folder",
+                         KeyConditionExpression="folder_pk = :folder",
+                         ExpressionAttributeValues={":folder": {"S": "b#inbox"}})
+    assert folders["Count"] == 3 and inbox["Count"] == 13
+    assert listed == ([3, 13] if patched else [129, 129])
