@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 _RETRIES = {"mode": "standard", "max_attempts": 3}
+# The edge calls its clients from up to 32 storage threads at once (edge_smtp/__main__.py).
+# botocore keeps 10 connections by default and opens, then closes, a new one for every
+# call beyond those: under load, a TCP (in AWS, a TLS) handshake per message stored.
+MAX_POOL_CONNECTIONS = 32
+# Below this, a PUT's body goes with its headers: botocore asks S3 to say "100 Continue"
+# first for every body, a round trip that only pays when a refusal saves sending a large one.
+SMALL_BODY = 1024 * 1024
 
 
 def _client(service: str, config: Config) -> Any:
@@ -28,8 +35,15 @@ def _client(service: str, config: Config) -> Any:
     return botocore.session.get_session().create_client(service, config=config)
 
 
-def _config(**extra: object) -> Config:
-    return Config(connect_timeout=5, read_timeout=20, retries=_RETRIES, **extra)  # type: ignore[arg-type]
+def _config(**extra: Any) -> Config:
+    return Config(connect_timeout=5, read_timeout=20, retries=_RETRIES,  # type: ignore[arg-type]
+                  max_pool_connections=MAX_POOL_CONNECTIONS, **extra)
+
+
+def _send_small_bodies_at_once(request: Any, **_: Any) -> None:
+    length = request.headers.get("Content-Length")
+    if length is not None and int(length) < SMALL_BODY:
+        request.headers.pop("Expect", None)
 
 
 @cache
@@ -37,8 +51,9 @@ def s3_client() -> S3Client:
     # moto's server answers on a bare host:port, so buckets cannot be virtual hosts there.
     style = "path" if os.environ.get("AWS_ENDPOINT_URL") else "auto"
     # SigV4, so presigned links work in every region and with KMS-encrypted objects.
-    return cast("S3Client", _client("s3", _config(
-        s3={"addressing_style": style}, signature_version="s3v4")))
+    client = _client("s3", _config(s3={"addressing_style": style}, signature_version="s3v4"))
+    client.meta.events.register("before-send.s3.PutObject", _send_small_bodies_at_once)
+    return cast("S3Client", client)
 
 
 @cache
