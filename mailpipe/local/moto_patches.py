@@ -41,6 +41,7 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.sqs.exceptions import ReceiptHandleIsInvalid
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 
@@ -271,6 +272,33 @@ def _serialised(operation: Any) -> Any:
     return serialised
 
 
+def _delete_message(self: Any, receipt_handle: str) -> None:
+    # moto walks the whole queue twice per deleted message, building a list of every
+    # message's receipt handles at each step: with 8,000 messages waiting (the edge accepts
+    # faster than the local runtime files), deleting a batch of 10 took a seventh of the
+    # server's time in the 10,000-message load test. One walk that stops at the message,
+    # with the same outcomes: a repeated delete is ignored, an unknown handle refused.
+    if receipt_handle in self.deleted_messages:
+        return
+    position = next((index for index, message in enumerate(self._messages)
+                     if message.receipt_handle == receipt_handle
+                     or receipt_handle in message._old_receipt_handles), None)
+    if position is None:
+        raise ReceiptHandleIsInvalid()
+    message = self._messages[position]
+    self.pending_messages.discard(message)
+    self.deleted_messages.update(message.all_receipt_handles)
+    self._messages = self._messages[:position] + self._messages[position + 1:]
+
+
+def _waiting_messages(self: Any) -> list[Any]:
+    # What Queue.messages gives (visible, not delayed), reading the clock once for the
+    # listing instead of twice per queued message: every receive lists the whole queue.
+    now = sqs_models.unix_time_millis()
+    return [message for message in self._messages
+            if now > message.visible_at and not now < message.delayed_until]
+
+
 _receive_once = _without_counts(_original_receive_message)
 
 
@@ -341,6 +369,8 @@ def _patches() -> list[tuple[Any, str, Any]]:
         (Table, "sorted_items", _sorted_items),
         (moto_backends, "list_of_moto_modules", _list_of_moto_modules),
         (sqs_models.Queue, "attributes", property(_attributes)),
+        (sqs_models.Queue, "delete_message", _delete_message),
+        (sqs_models.Queue, "messages", property(_waiting_messages)),
         (sqs_backend, "receive_message", _receive),
         # moto.sqs.models reads the clock through names it imported from moto.core.utils.
         (sqs_models, "unix_time", _unix_time),

@@ -147,14 +147,70 @@ def test_two_deletes_at_once_both_delete(patched: bool,
     client.send_message(QueueUrl=url, MessageBody="second")
     first, second = client.receive_message(QueueUrl=url, MaxNumberOfMessages=2)["Messages"]
     paused, resume = threading.Event(), threading.Event()
-    # Call 1 finds the first receipt known; call 2 drops its message from the rebuilt list.
-    monkeypatch.setattr(sqs_models.Message, "had_receipt_handle", _paused_once(
-        sqs_models.Message, "had_receipt_handle", 2, paused, resume))
+    if patched:
+        # The patched delete reads a message's handles once: when it has found it, before
+        # it takes the message out of the list.
+        handles = sqs_models.Message.all_receipt_handles.fget  # type: ignore[attr-defined]
+        monkeypatch.setattr(sqs_models.Message, "all_receipt_handles", property(
+            _paused_once(type("Handles", (), {"read": staticmethod(handles)}), "read", 1,
+                         paused, resume)))
+    else:
+        # Call 1 finds the first receipt known; call 2 drops its message from the rebuilt list.
+        monkeypatch.setattr(sqs_models.Message, "had_receipt_handle", _paused_once(
+            sqs_models.Message, "had_receipt_handle", 2, paused, resume))
 
     _race(lambda: backend.delete_message("q", first["ReceiptHandle"]),
           lambda: backend.delete_message("q", second["ReceiptHandle"]), paused, resume)
     left = [message.body for message in backend.get_queue("q")._messages]
     assert (left == []) is patched, f"deleted, yet still queued: {left}"
+
+
+def test_a_delete_does_not_walk_the_whole_queue_reading_every_message_s_handles(
+        patched: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto builds every queued message's list of receipt handles, twice over, to delete
+    one message: O(backlog) per delete, most of a batch delete's time under load."""
+    client, backend, url = _queue()
+    for number in range(50):
+        client.send_message(QueueUrl=url, MessageBody=str(number))
+    [oldest] = client.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+    read = itertools.count()
+    handles = sqs_models.Message.all_receipt_handles.fget  # type: ignore[attr-defined]
+
+    def counted(message: Any) -> Any:
+        next(read)
+        return handles(message)
+
+    monkeypatch.setattr(sqs_models.Message, "all_receipt_handles", property(counted))
+    client.delete_message(QueueUrl=url, ReceiptHandle=oldest["ReceiptHandle"])
+    assert (next(read) <= 1) is patched
+    client.delete_message(QueueUrl=url, ReceiptHandle=oldest["ReceiptHandle"])  # again: no error
+    with pytest.raises(client.exceptions.ReceiptHandleIsInvalid):
+        client.delete_message(QueueUrl=url, ReceiptHandle="not-a-handle")
+    left = sorted(int(message.body) for message in backend.get_queue("q")._messages)
+    assert left == [number for number in range(50) if str(number) != oldest["Body"]]
+
+
+def test_listing_the_waiting_messages_reads_the_clock_once(
+        patched: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto reads the clock twice per queued message to list the visible ones, on every
+    receive."""
+    client, backend, url = _queue()
+    for number in range(50):
+        client.send_message(QueueUrl=url, MessageBody=str(number), DelaySeconds=(
+            60 if number == 7 else 0))
+    client.receive_message(QueueUrl=url, MaxNumberOfMessages=3)  # now in flight
+    readings = itertools.count()
+    clock = sqs_models.unix_time_millis
+
+    def counted(*args: Any) -> Any:
+        next(readings)
+        return clock(*args)
+
+    monkeypatch.setattr(sqs_models, "unix_time_millis", counted)
+    waiting = backend.get_queue("q").messages
+    assert (next(readings) == 1) is patched
+    assert sorted(int(message.body) for message in waiting) == [
+        number for number in range(3, 50) if number != 7]
 
 
 def test_a_long_poll_lets_sends_in_and_returns_what_they_sent(patched: bool) -> None:
