@@ -44,6 +44,8 @@ BENCHMARKS = [
      ["--messages", "1000", "--appends", "100"]),
     ("8. Webmail: bytes before the first list, time to the list and to a message",
      "webmail.py", [], ["--messages", "300", "--runs", "3"]),
+    ("9. Local runtime: filing rate, beside the runtime before issue 14", "local_filing.py",
+     ["--messages", "3000"], ["--messages", "300"]),
 ]
 
 

@@ -294,7 +294,7 @@ def _delete_message(self: Any, receipt_handle: str) -> None:
 def _waiting_messages(self: Any) -> list[Any]:
     # What Queue.messages gives (visible, not delayed), reading the clock once for the
     # listing instead of twice per queued message: every receive lists the whole queue.
-    now = sqs_models.unix_time_millis()
+    now = sqs_models.unix_time_millis()  # type: ignore[attr-defined]
     return [message for message in self._messages
             if now > message.visible_at and not now < message.delayed_until]
 

@@ -1,0 +1,99 @@
+"""The local runtime's filing rate: messages from Postfix's smtp-source until all are filed.
+
+Starts `mailpipe up` as a user would, sends N messages of 10 KiB with smtp-source over 20
+sessions to one account, and reads the Inbox's total through the HTTP API every half
+second until it holds all N. Printed: the time smtp-source took (every 250), the time
+until the last message was filed, and the filing rate (N over that time).
+
+The baseline is the same run against the local runtime as it was at another commit
+(default: 60b1bc8, before issue 14), checked out into a temporary git worktree and started
+from there with this environment's packages; so both figures come from the same machine in
+the same run.
+
+    python bench/local_filing.py [--messages 2000] [--baseline 60b1bc8 | --baseline none]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mailpipe.local.launcher import start_stack
+from mailpipe.local.stack import ROOT
+from tests.e2e.api_client import ApiClient
+
+ACCOUNT, PASSWORD = "bob@example.test", "bench-password"
+
+
+def measure(messages: int, tree: Path | None) -> tuple[float, float]:
+    """(seconds until every 250, seconds until every message was filed) for one stack."""
+    environment = None
+    if tree is not None:
+        # The worktree's own modules first: the editable install points at this tree.
+        environment = {"PYTHONPATH": os.pathsep.join(
+            [str(tree), str(tree / "layers/mailcore/python")])}
+    stack = start_stack(["example.test"], {ACCOUNT: PASSWORD}, environment=environment)
+    try:
+        client = ApiClient(stack, ACCOUNT, PASSWORD)
+        started = time.perf_counter()
+        result = subprocess.run(
+            ["smtp-source", "-s", "20", "-m", str(messages), "-l", "10240",
+             "-f", "alice@crepes.fr", "-t", ACCOUNT, "-M", "bench.test",
+             f"127.0.0.1:{stack.smtp_port}"],
+            capture_output=True, text=True, timeout=3600, check=False)
+        accepted = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"smtp-source failed: {result.stderr[-2000:]}")
+        while client.folder_total() < messages:
+            time.sleep(0.5)
+        return accepted, time.perf_counter() - started
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--baseline", default="60b1bc8",
+                        help="the commit to measure beside this tree, or 'none'")
+    arguments = parser.parse_args()
+    print(__doc__.split("\n\n")[0])
+    rows: list[tuple[str, float, float]] = []
+    if arguments.baseline != "none":
+        with tempfile.TemporaryDirectory() as scratch:
+            tree = Path(scratch) / "baseline"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet",
+                            str(tree), arguments.baseline], check=True)
+            try:
+                # The edge's path is the tree alone: its mailcore must be found there too,
+                # not through the editable install, which points at this tree.
+                (tree / "mailcore").symlink_to(tree / "layers/mailcore/python/mailcore")
+                rows.append((f"baseline {arguments.baseline}",
+                             *measure(arguments.messages, tree)))
+            finally:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                                str(tree)], check=True)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    rows.append((f"this tree ({head})", *measure(arguments.messages, None)))
+
+    print(f"\n{arguments.messages} messages of 10 KiB, smtp-source -s 20, one account, "
+          f"{os.cpu_count()} cores")
+    print("| local runtime | all accepted (s) | all filed (s) | filed per second |")
+    print("|---|---:|---:|---:|")
+    for name, accepted, filed in rows:
+        print(f"| {name} | {accepted:.1f} | {filed:.1f} | {arguments.messages / filed:.1f} |")
+    if len(rows) == 2:
+        print(f"ratio: {rows[0][2] / rows[1][2]:.2f}x the baseline's rate")
+    print("target: at least 100 messages filed per second")
+
+
+if __name__ == "__main__":
+    main()
