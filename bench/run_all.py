@@ -107,8 +107,8 @@ NOTES = """## Notes from development
 - `make test` from a clean clone of 60b1bc8 on 2026-12-03: 24 min 6 s (pytest 21 min 58 s,
   460 tests); the 10,000-message load test took 989 s of it, beside the other worker.
   From a clean clone of 64e7232 (this morning's changes): 20 min 22 s (pytest 17 min
-  53 s, 470 tests); the load test 708 s, the 2,000 malformed messages 282 s (176 s
-  before: the two filing-bound tests ran side by side). The target of 12 minutes is not met.
+  53 s, 470 tests); the load test 708 s, the 2,000 malformed messages 282 s (176 s in the
+  run before; not looked into). The target of 12 minutes is not met.
 """
 
 
