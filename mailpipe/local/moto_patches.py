@@ -154,7 +154,7 @@ _original_all_items = Table.all_items
 _STRING_TESTS = {
     "BEGINS_WITH": lambda key, values: key.startswith(values[0]),
     "BETWEEN": lambda key, values: values[0] <= key <= values[1],
-    "EQ": lambda key, values: key == values[0],
+    # moto's parser gives "=" for equality (KeyConditions' EQ included).
     "=": lambda key, values: key == values[0],
 }
 
