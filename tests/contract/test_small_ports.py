@@ -68,8 +68,8 @@ def test_sending_is_limited_per_account_and_hour(sending_limit: SendingLimit,
 def test_the_last_reference_given_back_lets_the_bytes_go_once(
         references: RawReferences) -> None:
     key = message_key(new_message_id())
-    references.hold(key, 2)
-    references.hold(key, 5)  # a retried filing holds nothing more
+    assert references.hold(key, 2) is True
+    assert references.hold(key, 5) is False  # a retried filing holds nothing more
     assert references.release_job(key, "crepes.fr") is False
     assert references.release_job(key, "crepes.fr") is False  # the same job again
     assert not references.released(key)
@@ -102,6 +102,19 @@ def test_the_ledger_records_queued_jobs_and_each_recipients_latest_status(
                                                       "anne@crepes.fr": bounced,
                                                       "joe@example.org": other}
     assert ledger.statuses(new_message_id(), "crepes.fr") == {}
+
+
+def test_statuses_of_an_attempt_made_before_the_job_was_recorded_are_kept(
+        ledger: DeliveryLedger) -> None:
+    """A job is queued before it is recorded, so its first attempt can come first."""
+    message_id = new_message_id()
+    job = DeliveryJob(message_id, message_key(message_id), "bob@hamburger.edu", "crepes.fr",
+                      ("alice@crepes.fr",))
+    delivered = RecipientStatus("alice@crepes.fr", RecipientState.DELIVERED, 1, "250 ok")
+    ledger.record(message_id, "crepes.fr", [delivered])
+    ledger.record_queued(job)
+    assert ledger.was_queued(message_id, "crepes.fr")
+    assert ledger.statuses(message_id, "crepes.fr") == {"alice@crepes.fr": delivered}
 
 
 def test_accounts_log_in_with_their_own_password_only(directory_side: DirectorySide) -> None:

@@ -46,12 +46,19 @@ class DynamoDeliveryLedger:
 
     def record_queued(self, job: DeliveryJob) -> None:
         try:
-            self._client.put_item(TableName=self._table, Item={
-                **job_key(job.message_id, job.domain),
-                "recipients": {"L": [{"S": rcpt} for rcpt in job.recipients]},
-                "queued_at": {"S": job.queued_at.isoformat()},
-                "job": {"S": job.to_json()},
-            })
+            # An update, not a put: the job is queued before it is recorded, so its first
+            # attempt may already have recorded statuses, which a put would wipe. The empty
+            # map lets each attempt record its statuses in one write (record).
+            self._client.update_item(
+                TableName=self._table, Key=job_key(job.message_id, job.domain),
+                UpdateExpression="SET recipients = :recipients, queued_at = :queued_at, "
+                                 "job = :job, statuses = if_not_exists(statuses, :empty)",
+                ExpressionAttributeValues={
+                    ":recipients": {"L": [{"S": rcpt} for rcpt in job.recipients]},
+                    ":queued_at": {"S": job.queued_at.isoformat()},
+                    ":job": {"S": job.to_json()},
+                    ":empty": {"M": {}},
+                })
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable("recording delivery job failed") from exc
 
@@ -84,15 +91,25 @@ class DynamoDeliveryLedger:
                   for index, status in enumerate(statuses)}
         assignments = ", ".join(f"statuses.#r{index} = :r{index}"
                                 for index in range(len(statuses)))
+        key = job_key(message_id, domain)
         try:
-            # The map must exist before its members can be set.
+            try:
+                self._client.update_item(
+                    TableName=self._table, Key=key, UpdateExpression=f"SET {assignments}",
+                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+                return
+            except ClientError as exc:
+                # DynamoDB sets a member only of a map that exists. The map is missing when
+                # this attempt came before the job's record (record_queued), or the record
+                # was written before record_queued made the map: make it, then set.
+                if _code(exc) != "ValidationException":
+                    raise
             self._client.update_item(
-                TableName=self._table, Key=job_key(message_id, domain),
+                TableName=self._table, Key=key,
                 UpdateExpression="SET statuses = if_not_exists(statuses, :empty)",
                 ExpressionAttributeValues={":empty": {"M": {}}})
             self._client.update_item(
-                TableName=self._table, Key=job_key(message_id, domain),
-                UpdateExpression=f"SET {assignments}",
+                TableName=self._table, Key=key, UpdateExpression=f"SET {assignments}",
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable("recording delivery status failed") from exc
@@ -108,6 +125,10 @@ class DynamoDeliveryLedger:
                 jobs.append(JobRecord(item["pk"]["S"][4:], item["sk"]["S"][7:],
                                       _job_statuses(item), item.get("job", {}).get("S")))
         return jobs
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _job_statuses(item: dict[str, Any]) -> dict[str, RecipientStatus]:
