@@ -200,9 +200,10 @@ class RawReferences(Protocol):
     """Who still needs a message's raw bytes: its mailbox copies and its delivery jobs.
     A copy deleted for good gives its reference back in MailboxWriter.remove."""
 
-    def hold(self, raw_key: str, references: int) -> None:
+    def hold(self, raw_key: str, references: int) -> bool:
         """Hold every reference the message will have, before its first copy is filed;
-        a repeat (filing tried again) changes nothing."""
+        a repeat (filing tried again) changes nothing. True when held now: no earlier try
+        got past this point, so none filed a copy or queued a job."""
         ...
 
     def release_job(self, raw_key: str, domain: str) -> bool:

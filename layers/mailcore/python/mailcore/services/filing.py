@@ -78,7 +78,7 @@ def file_inbound(
             raise PermanentFailure("remote recipients but no outgoing queue configured")
         jobs = delivery_jobs(message_id, key, envelope.mail_from, remote)
     sent_copies = 1 if envelope.submitted_by else 0
-    references.hold(key, len(accounts) + sent_copies + len(jobs))
+    first_try = references.hold(key, len(accounts) + sent_copies + len(jobs))
 
     filed: list[str] = []
     duplicate: list[str] = []
@@ -90,7 +90,7 @@ def file_inbound(
         _file_sent_copy(envelope.submitted_by, message_id, envelope, key, raw, summary, mailboxes)
         for job in jobs:
             assert outgoing is not None
-            queue_once(job, outgoing.queue, outgoing.ledger)
+            queue_once(job, outgoing.queue, outgoing.ledger, first_try=first_try)
             queued.extend(job.recipients)
     elif remote:
         # Only submitted mail may go to other domains; the MX refuses them at RCPT.

@@ -12,13 +12,15 @@ def delivery_jobs(message_id: str, raw_key: str, mail_from: str,
     return jobs_for(message_id, raw_key, mail_from, remote)
 
 
-def queue_once(job: DeliveryJob, queue: DeliveryQueue, ledger: DeliveryLedger) -> bool:
-    """Queue the job unless its record says it was; True when queued now.
+def queue_once(job: DeliveryJob, queue: DeliveryQueue, ledger: DeliveryLedger, *,
+               first_try: bool = False) -> bool:
+    """Queue the job unless its record says it was; True when queued now. On the first try
+    at filing its message (RawReferences.hold said so) there is no record to read.
 
     Sent first, recorded after: a crash between the two queues the job a second time,
     which delivery tolerates (recipients done are never sent to again), where the other
     order could record a job that never reached the queue."""
-    if ledger.was_queued(job.message_id, job.domain):
+    if not first_try and ledger.was_queued(job.message_id, job.domain):
         return False
     queue.send(job)
     ledger.record_queued(job)

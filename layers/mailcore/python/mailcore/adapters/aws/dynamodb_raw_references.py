@@ -44,7 +44,7 @@ class DynamoRawReferences:
         self._client = client
         self._table = table
 
-    def hold(self, raw_key: str, references: int) -> None:
+    def hold(self, raw_key: str, references: int) -> bool:
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -52,10 +52,11 @@ class DynamoRawReferences:
                 ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
-                return  # held by an earlier try at filing this message: once only
+                return False  # held by an earlier try at filing this message: once only
             raise StorageUnavailable("holding raw message failed") from exc
         except BotoCoreError as exc:
             raise StorageUnavailable("holding raw message failed") from exc
+        return True
 
     def release_job(self, raw_key: str, domain: str) -> bool:
         try:

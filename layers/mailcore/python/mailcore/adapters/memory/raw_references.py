@@ -12,9 +12,12 @@ class InMemoryRawReferences:
         self.let_go: set[str] = set()
         self._lock = threading.Lock()
 
-    def hold(self, raw_key: str, references: int) -> None:
+    def hold(self, raw_key: str, references: int) -> bool:
         with self._lock:
-            self.references.setdefault(raw_key, references)
+            if raw_key in self.references:
+                return False
+            self.references[raw_key] = references
+            return True
 
     def release_job(self, raw_key: str, domain: str) -> bool:
         with self._lock:
