@@ -17,6 +17,7 @@ from mailcore.adapters.aws.mailboxes.folders import (
     FolderStates,
     change_entry,
     folder_change,
+    folder_state,
 )
 from mailcore.adapters.aws.mailboxes.schema import (
     FOLDER_INDEX,
@@ -54,8 +55,8 @@ class Messages(FolderStates):
         # folder's counters, MODSEQ and change log move with it, or none of it happens (a
         # repeated event is cancelled by the first condition). The raw bytes' reference
         # was held before (RawReferences.hold).
+        folder = self._folder_state(message.account, message.folder)
         for attempt in range(FILING_ATTEMPTS):
-            folder = self._folder_state(message.account, message.folder)
             filed = replace(message, uid=folder.uid_next, modseq=folder.next_modseq)
             try:
                 self._transact(self._arrival(filed, folder))
@@ -65,7 +66,16 @@ class Messages(FolderStates):
                     return False
                 if not cancelled.retryable:
                     raise StorageUnavailable("filing failed") from cancelled
-            back_off(attempt)
+                found = cancelled.items[1] if cancelled.failed_condition(1) else {}
+            if found:
+                # The folder as the refusal found it: tried again at once, as a fresh read
+                # would be. Pausing first let the writer that won file again meanwhile, so
+                # the state was stale at every try (seen: 32 refusals in a row).
+                folder = folder_state(message.account, message.folder, found)
+            else:
+                # A conflict, or a folder gone, tells nothing: wait, then read it.
+                back_off(attempt)
+                folder = self._folder_state(message.account, message.folder)
         raise StorageUnavailable("the folder kept changing; filing again later")
 
     def list_folder(self, account: str, folder: str, limit: int, cursor: str | None) -> Page:

@@ -28,6 +28,8 @@ class Cancelled(Exception):
         super().__init__(str(exc))
         reasons = exc.response.get("CancellationReasons", [])
         self.codes = [str(reason.get("Code") or "None") for reason in reasons]
+        # What a failed condition found, for items that ask for it (ALL_OLD).
+        self.items: list[dict[str, Any]] = [dict(reason.get("Item") or {}) for reason in reasons]
 
     def failed_condition(self, index: int) -> bool:
         return index < len(self.codes) and self.codes[index] == "ConditionalCheckFailed"

@@ -1,0 +1,131 @@
+"""Requests the AWS adapters make per message, counted on the client as they are sent: the
+ones that are not needed are not made (docs/PERFORMANCE.md section 5 prices the rest)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
+from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
+from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
+from mailcore.adapters.aws.mailboxes import messages as messages_module
+from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
+from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.domain.delivery import DeliveryJob
+from mailcore.domain.delivery_status import RecipientState, RecipientStatus
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import message_key, new_message_id
+from mailcore.services.filing import Outgoing, file_inbound
+from mailcore.services.recipients import HostedDomains
+from tests.conftest import REGION
+from tests.contract.test_mailboxes import BOB, _message
+
+
+def _counted_client() -> tuple[Any, Counter[str]]:
+    """A DynamoDB client that counts its calls by operation, and the counter."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    calls: Counter[str] = Counter()
+    client.meta.events.register("before-call.dynamodb.*",
+                                lambda model, **_: calls.update([model.name]))
+    return client, calls
+
+
+def test_filing_that_loses_the_race_for_the_folder_does_not_read_it_again(stack):
+    table = stack.outputs["MailboxTableName"]
+    client, calls = _counted_client()
+    mailboxes = DynamoMailboxRepository(client, table)
+    rival = DynamoMailboxRepository(boto3.client("dynamodb", region_name=REGION), table)
+    first, second = _message(minutes=1), _message(minutes=2)
+    raced: list[bool] = []
+
+    def file_first_in_between(**_: Any) -> None:
+        # After `second` read the folder, `first` takes its next UID and MODSEQ.
+        if not raced:
+            raced.append(rival.file(first))
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems",
+                                file_first_in_between)
+    assert mailboxes.file(second) is True
+
+    assert raced == [True]
+    assert calls == {"GetItem": 1, "TransactWriteItems": 2}  # the refusal told the state
+    assert [mailboxes.get(BOB, message.message_id).uid for message in (first, second)] == [1, 2]
+    inbox = mailboxes.folder_named(BOB, "Inbox")
+    assert (inbox.total, inbox.uid_next) == (2, 3)
+
+
+def test_a_delivery_attempt_records_its_statuses_in_one_write(stack):
+    client, calls = _counted_client()
+    ledger = DynamoDeliveryLedger(client, stack.outputs["MailboxTableName"])
+    message_id = new_message_id()
+    ledger.record_queued(DeliveryJob(message_id, message_key(message_id), BOB, "crepes.fr",
+                                     ("alice@crepes.fr", "anne@crepes.fr")))
+    calls.clear()
+    statuses = [RecipientStatus("alice@crepes.fr", RecipientState.DELIVERED, 1, "250 ok"),
+                RecipientStatus("anne@crepes.fr", RecipientState.DEFERRED, 1, "451 later")]
+    ledger.record(message_id, "crepes.fr", statuses)
+    assert calls == {"UpdateItem": 1}
+    assert ledger.statuses(message_id, "crepes.fr") == {
+        status.recipient: status for status in statuses}
+
+
+def test_the_first_filing_of_submitted_mail_reads_no_delivery_record(stack):
+    table = stack.outputs["MailboxTableName"]
+    client, calls = _counted_client()
+    adapters = aws_adapters()
+    ledger = DynamoDeliveryLedger(client, table)
+    queue = SqsDeliveryQueue(boto3.client("sqs", region_name=REGION),
+                             stack.outputs["OutgoingQueueUrl"])
+    envelope = Envelope(mail_from=BOB, rcpt_tos=("alice@crepes.fr",), peer="192.0.2.1",
+                        helo="laptop", tls=True, received_at=datetime.now(UTC),
+                        submitted_by=BOB)
+    key = adapters.store.put(new_message_id(), b"From: " + BOB.encode() + b"\r\n\r\nhi\r\n",
+                             envelope)
+
+    def file_it() -> tuple[str, ...]:
+        return file_inbound(key, adapters.store, DynamoMailboxRepository(client, table),
+                            HostedDomains(frozenset({"hamburger.edu"})),
+                            Outgoing(queue, ledger),
+                            references=DynamoRawReferences(client, table)).queued_for
+
+    assert file_it() == ("alice@crepes.fr",)
+    # The hold, the Sent copy's folder read and transaction, the job's record.
+    assert calls == {"PutItem": 1, "GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1}
+    calls.clear()
+    file_it()  # a repeat: the job's record says it was queued
+    assert calls["GetItem"] == 2  # the folder, then the job's record
+    sqs = boto3.client("sqs", region_name=REGION)
+    jobs = sqs.receive_message(QueueUrl=stack.outputs["OutgoingQueueUrl"],
+                               MaxNumberOfMessages=10).get("Messages", [])
+    assert len(jobs) == 1
+
+
+
+def test_a_writer_that_files_whenever_the_loser_waits_does_not_starve_it(stack, monkeypatch):
+    """Two pollers filing one account's mail: the winner of a race goes on filing. The loser
+    files with the state its refusal gave, at once; had it paused first, the winner would
+    have filed again meanwhile, every time, until the loser gave up (seen locally)."""
+    table = stack.outputs["MailboxTableName"]
+    client, calls = _counted_client()
+    mailboxes = DynamoMailboxRepository(client, table)
+    winner = DynamoMailboxRepository(boto3.client("dynamodb", region_name=REGION), table)
+    filed_by_winner = [winner.file(_message(minutes=1))]
+    monkeypatch.setattr(messages_module, "back_off",
+                        lambda attempt: filed_by_winner.append(winner.file(
+                            _message(minutes=100 + attempt))))
+
+    def winner_files_first(**_: Any) -> None:
+        if len(filed_by_winner) == 1:
+            filed_by_winner.append(winner.file(_message(minutes=2)))
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", winner_files_first)
+    loser = _message(minutes=3)
+    mailboxes.file(loser)  # read the folder after the first, refused after the second
+
+    assert filed_by_winner == [True, True]
+    assert calls == {"GetItem": 1, "TransactWriteItems": 2}
+    assert mailboxes.get(BOB, loser.message_id).uid == 3
