@@ -31,6 +31,15 @@ SECONDS_PER_MESSAGE = PARSE_SECONDS + 5
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    try:
+        file_record(record, lambda_context)
+    except Exception:
+        # The batch processor reports the record failed without saying why.
+        logger.exception("filing failed; the message comes back after the visibility timeout")
+        raise
+
+
+def file_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
     # A timed-out invocation fails its whole batch; a record that cannot finish in time
     # fails alone instead, and comes back after the queue's visibility timeout.
     if lambda_context.get_remaining_time_in_millis() < SECONDS_PER_MESSAGE * 1000:

@@ -98,6 +98,12 @@ class SqsPoller:
         if not failed <= ids:
             # As in Lambda: an unknown or empty identifier fails the whole batch.
             return []
+        if failed:
+            # Said here because the function's batch processor does not log what it
+            # reports: a record that failed was otherwise seen only 3 minutes later.
+            log.warning("%s failed %d of a batch of %d; they come back after %d s",
+                        self._source.function, len(failed), len(messages),
+                        self._source.visibility_timeout)
         return [message for message in messages if message["MessageId"] not in failed]
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def _count(sqs: Any, queue: str) -> int:
     return sum(int(value) for value in attributes.values())
 
 
-def test_partial_batch_failure_deletes_only_the_finished_records():
+def test_partial_batch_failure_deletes_only_the_finished_records(caplog):
     with mock_aws():
         sqs = boto3.client("sqs", region_name=REGION)
         queue, arn, _ = _queues(sqs, max_receives=5)
@@ -70,6 +70,7 @@ def test_partial_batch_failure_deletes_only_the_finished_records():
         [batch] = function.batches
         assert {record["eventSource"] for record in batch} == {"aws:sqs"}
         assert _count(sqs, queue) == 1  # only the failed record is left, in flight
+        assert "Fn failed 1 of a batch of 3; they come back after 1 s" in caplog.messages
 
 
 def test_batch_size_is_respected():
