@@ -1,0 +1,144 @@
+"""A large message is parsed without its large base64 bodies, which are decoded from the raw
+bytes when asked for: what is read from it is exactly what the whole parse reads.
+
+Hypothesis builds MIME trees (nested multiparts with boundaries that are prefixes of each
+other, bodies that are valid base64, broken base64 or lines that look like delimiters,
+CRLF or LF line ends) and, with the thresholds at zero so that every base64 body may be
+left out, requires the same summary, content and attachments as the whole parse.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from email.message import EmailMessage
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailcore.domain import message as message_module
+from mailcore.domain.message import attachment_content, read_content, summarise
+from tests.unit.test_hostile_mime import hostile_messages
+
+
+def _everything_read(raw: bytes) -> tuple[object, ...]:
+    content = read_content(raw)
+    # The first few and one past the end: each is a parse of its own.
+    indexes = [*range(min(3, len(content.attachments))), len(content.attachments)]
+    return summarise(raw), content, [attachment_content(raw, index) for index in indexes]
+
+
+def _whole_and_lean(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    with monkeypatch.context() as whole_only:
+        whole_only.setattr(message_module, "LEAN_PARSE_FROM", len(raw) + 1)
+        whole = _everything_read(raw)
+    with monkeypatch.context() as lean:
+        lean.setattr(message_module, "LEAN_PARSE_FROM", 0)
+        lean.setattr(message_module, "LEFT_OUT_FROM", 0)
+        lean.setattr(message_module, "DECODE_CHUNK", 8)  # chunks meet mid-line
+        return whole, _everything_read(raw)
+
+
+def _large_message(linesep: str) -> bytes:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "alice@crepes.fr", "bob@x.test", "big"
+    message.set_content("see the attachments\n" * 100)
+    message.add_alternative("<p>see the attachments</p>\n" * 100, subtype="html")
+    for number in range(3):
+        message.add_attachment(os.urandom(300_000), maintype="application",
+                               subtype="octet-stream", filename=f"part{number}.bin")
+    return message.as_bytes(policy=message.policy.clone(linesep=linesep))
+
+
+@pytest.mark.parametrize("linesep", ["\r\n", "\n"])
+def test_a_large_message_is_read_the_same_with_its_attachments_left_out(
+        linesep: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = _large_message(linesep)
+    assert len(message_module._parsed(raw).left_out) == 3
+    whole = _everything_read(raw)
+    assert [attachment.size for attachment in read_content(raw).attachments] == [300_000] * 3
+    with monkeypatch.context() as whole_only:
+        whole_only.setattr(message_module, "LEAN_PARSE_FROM", len(raw) + 1)
+        assert _everything_read(raw) == whole
+
+
+def test_base64_the_package_would_decode_with_defects_is_read_by_the_package(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = _large_message("\r\n")
+    # Padding in the middle of the second attachment: strict decoding refuses it.
+    start = raw.index(b"part1.bin")
+    start = raw.index(b"\r\n\r\n", start) + 4
+    raw = raw[:start + 40] + b"==" + raw[start + 42:]
+    whole, lean = _whole_and_lean(raw, monkeypatch)
+    assert lean == whole
+
+
+def _base64_lines(data: bytes, width: int, eol: bytes) -> bytes:
+    encoded = base64.b64encode(data)
+    return eol.join(encoded[start:start + width] for start in range(0, len(encoded), width))
+
+
+@st.composite
+def leaves(draw: st.DrawFn, eol: bytes) -> bytes:
+    content_type = draw(st.sampled_from([b"application/octet-stream", b"image/png",
+                                         b"text/plain", b"message/rfc822", b"audio/x-y"]))
+    encoding = draw(st.sampled_from([b"base64", b"BASE64 ", b"quoted-printable", b"7bit"]))
+    headers = [b"Content-Type: " + content_type, b"Content-Transfer-Encoding: " + encoding]
+    if draw(st.booleans()):
+        headers.append(b"Content-Disposition: attachment; filename=\"a.bin\"")
+    if draw(st.booleans()):
+        headers.append(b"Content-ID: <part@x>")
+    data = draw(st.binary(max_size=200))
+    body = draw(st.sampled_from([
+        _base64_lines(data, 76, eol),
+        _base64_lines(data, 10, eol),  # not a multiple of 4 per line
+        _base64_lines(data, 76, eol)[:-1],  # a character short
+        b"QUJD" + eol + b"--b" + eol + b"QUJD",  # a line that looks like a delimiter
+        b"-" + _base64_lines(data, 76, eol),
+        b"!!not base64!!",
+        data,
+    ]))
+    if draw(st.booleans()):
+        headers.append(b"Not a header line")
+    return eol.join(headers) + eol + eol + body
+
+
+@st.composite
+def parts(draw: st.DrawFn, eol: bytes, depth: int) -> bytes:
+    if depth >= 3 or draw(st.booleans()):
+        return draw(leaves(eol))
+    boundary = draw(st.sampled_from([b"b", b"b1", b"bb", b"b-x", b"b "]))
+    subtype = draw(st.sampled_from([b"mixed", b"related", b"alternative", b"digest"]))
+    children = draw(st.lists(parts(eol, depth + 1), max_size=4))
+    body = draw(st.sampled_from([b"", b"preamble" + eol]))
+    for child in children:
+        body += b"--" + boundary + eol + child + eol
+    if draw(st.booleans()):
+        body += b"--" + boundary + b"--" + eol + draw(st.sampled_from([b"", b"epilogue"]))
+    return (b"Content-Type: multipart/" + subtype + b"; boundary=\"" + boundary + b"\""
+            + eol + eol + body)
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> bytes:
+    eol = draw(st.sampled_from([b"\r\n", b"\n"]))
+    return (b"From: alice@crepes.fr" + eol + b"To: bob@x.test" + eol + b"Subject: s" + eol
+            + b"MIME-Version: 1.0" + eol + draw(parts(eol, 0)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=messages())
+def test_any_mime_tree_is_read_the_same_lean_or_whole(raw: bytes) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        whole, lean = _whole_and_lean(raw, monkeypatch)
+    assert lean == whole
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.data_too_large])
+@given(raw=hostile_messages)
+def test_hostile_messages_are_read_the_same_lean_or_whole(raw: bytes) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        whole, lean = _whole_and_lean(raw, monkeypatch)
+    assert lean == whole
