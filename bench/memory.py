@@ -2,13 +2,12 @@
 
 The message (text, HTML and three binary attachments, 25 MiB in all) is stored in a
 moto server as the edge stores it; each handler then runs in a fresh process, as in a
-new Lambda execution environment, and reports its peak RSS after import (the
-baseline, same run) and after handling the message: file_message filing it, and the
-serve_api function answering GET /v1/messages/{id} and GET .../attachments/0 for it. The
-functions have 512 MB (the template's MemorySize). Each process first handles a small
-message, as a warm Lambda has (its AWS clients made, their service models loaded): the
-ratio is what the large message then added to its peak, over the message's size (issue
-14's target: at most 3x).
+new Lambda execution environment, and reports its peak RSS after import, after handling
+a small message first (the baseline: its AWS clients made and their service models
+loaded, as in a warm Lambda) and after handling the message: file_message filing it, and
+the serve_api function answering GET /v1/messages/{id} and GET .../attachments/0 for it.
+The ratio is what the large message added to the peak, over the message's size (issue
+14's target: at most 3x). The functions have 512 MB (the template's MemorySize).
 
     python bench/memory.py
 """
