@@ -288,6 +288,9 @@ def _find_bodies_to_leave_out(raw: bytes, start: int, end: int,
     body_start = blank + 2 * len(eol)
     headers = email.parser.BytesHeaderParser(policy=policy.default).parsebytes(
         raw[start:body_start])
+    if any(len(value) > MAX_HEADER_FIELD for name, value in headers.raw_items()
+           if name.lower() == "content-type"):
+        return False  # its parser is superlinear: the whole parse, once, decides
     content_type = headers.get_content_type()
     if content_type.startswith("multipart/"):
         boundary = headers.get_boundary()
