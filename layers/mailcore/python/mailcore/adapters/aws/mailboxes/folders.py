@@ -78,7 +78,7 @@ def folder_change(table: str, state: FolderState, *, total: int = 0, unread: int
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
         # Whoever loses the race for the folder learns its new state from the refusal
-        # itself, at no charge, instead of reading the item again before retrying.
+        # itself (CancellationReasons[i].Item) instead of reading the item again.
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }}
 
