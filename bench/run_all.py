@@ -134,6 +134,10 @@ NOTES = """## Notes from development
   DynamoDB handling held 34% of the samples (transactions 23%, re-parsing and validating
   each update expression included), S3 11%, and moto's per-request set-up (9%) and
   response serialisation (5%) much of the rest.
+- Whole local stack against bare aiosmtpd, smtp-source -s 20 -m 3000 -l 10240 to each,
+  alternated twice in one run (`mailpipe up` filing the earlier batches meanwhile):
+  bare 1,101 and 796 msg/s, the stack's edge 250 and 245 msg/s: 0.23 and 0.31 (issue 14's
+  target 0.35, not met). `bench/edge_throughput.py` (d) the same afternoon: 0.26.
 """
 
 
