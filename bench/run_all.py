@@ -124,8 +124,9 @@ NOTES = """## Notes from development
 - `make test` from a clean clone on 2026-12-03, afternoon: of 120ec48, 480 passed and 1
   failed in 14 min 52 s (the new lean-or-whole comparison on a hostile Content-Type, where
   the two parses differed only by which met the 5 s bound; fixed in 516a487); of 516a487,
-  481 passed in 12 min 7 s (pytest 10 min 19 s). Against 16-20 minutes this morning; I
-  have not separated how much of that is the filing fix and how much run-to-run variance.
+  481 passed in 12 min 7 s (pytest 10 min 19 s); of 2d9d7f2 (docs only since), 481 passed
+  in 11 min 28 s (pytest 9 min 41 s). Against 16-20 minutes this morning; I have not
+  separated how much of that is the filing fix and how much run-to-run variance.
 - Local filing after this afternoon's request changes (`bench/local_filing.py --messages
   3000 --baseline 03b1e5c`, one run): 48.3 a second before, 49.3 after (1.02x): the
   requests removed did not move the rate. Over a 3,000-message run the `mailpipe up`
