@@ -110,7 +110,7 @@ NOTES = """## Notes from development
   53 s, 470 tests); the load test 708 s, the 2,000 malformed messages 282 s (176 s in the
   run before; not looked into). The target of 12 minutes is not met.
 - Local filing (2026-12-03, afternoon): with filing's retry first made to pause before
-  using the folder state a refused transaction returned, 7 of 10 runs of 300 messages to
+  using the folder state a refused transaction returned, 7 of 12 runs of 300 messages to
   one account lost one filing to 32 refusals in a row (the winner filed again during every
   pause); the message came back 180 s later (the inbound visibility timeout), and nothing
   was logged, because the batch processor reports failed records without logging them.
