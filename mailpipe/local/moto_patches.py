@@ -207,18 +207,18 @@ def _all_items(self: Table) -> Any:
         return []
     if not self.range_key_attr:
         return [partition]
-    # Given in order, moto's own sort of them is one pass of comparisons.
-    items = sorted(partition.values(), key=_sort_key_value)
+    items: list[Any] = list(partition.values())
     test = _STRING_TESTS.get((call.get("range_comparison") or "").upper())
     values = call.get("range_objs") or []
     on_sort_key = all(name == self.range_key_attr
                       for name, _, _ in call.get("range_key_conditions") or [])
-    if test is None or not on_sort_key or not values or any(v.type != "S" for v in values):
-        return items
-    wanted = [value.value for value in values]
-    return [item for item in items
-            if item.range_key is not None and item.range_key.type == "S"
-            and test(item.range_key.value, wanted)]
+    if test is not None and on_sort_key and values and all(v.type == "S" for v in values):
+        wanted = [value.value for value in values]
+        items = [item for item in items
+                 if item.range_key is not None and item.range_key.type == "S"
+                 and test(item.range_key.value, wanted)]
+    # Given in order, moto's own sort of them is one pass of comparisons.
+    return sorted(items, key=_sort_key_value)
 
 
 # moto's send_message and receive_message (once per message received) read a single
