@@ -259,8 +259,9 @@ def _parsed(raw: bytes) -> _Parsed:
                 position = end
             pieces.append(raw[position:])
             message = parse(b"".join(pieces))
-            found = [str(part.get_payload()) for part in message.walk()
-                     if not part.is_multipart() and str(part.get_payload()) in tokens]
+            payloads = (str(part.get_payload()) for part in message.walk()
+                        if not part.is_multipart())
+            found = [payload for payload in payloads if payload in tokens]
             if sorted(found) == sorted(tokens):
                 return _Parsed(message, raw, tokens)
     return _Parsed(parse(raw), raw, {})
