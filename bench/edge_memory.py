@@ -55,7 +55,7 @@ async def _serve(kind: str, port: int) -> None:
         return
     else:
         from edge_smtp.accounts import CachingAccountDirectory
-        from edge_smtp.handler import EdgeHandler
+        from edge_smtp.handler import EdgeHandler, OffLoopWriter
         from edge_smtp.server import Edge, EdgeConfig
         from mailcore.adapters.memory.directory import InMemoryAccountDirectory
         from mailcore.services.recipients import HostedDomains
@@ -63,8 +63,9 @@ async def _serve(kind: str, port: int) -> None:
         directory = CachingAccountDirectory(InMemoryAccountDirectory({"bob@hamburger.edu": "x"}))
         config = EdgeConfig(hostname="bench", host="127.0.0.1", mx_port=port,
                             submission_port=None, health_port=None, max_message_size=LIMIT)
-        handler = EdgeHandler(DiscardingStore(), directory, HostedDomains.of(["hamburger.edu"]),
-                              "bench", ThreadPoolExecutor(max_workers=8))
+        executor = ThreadPoolExecutor(max_workers=8)
+        handler = EdgeHandler(OffLoopWriter(DiscardingStore(), executor), directory,
+                              HostedDomains.of(["hamburger.edu"]), "bench", executor)
         await Edge(config, handler, None, None).start()
         print("ready", flush=True)
         await asyncio.Event().wait()

@@ -18,9 +18,9 @@ from edge_smtp.accounts import CachingAccountDirectory
 from edge_smtp.handler import EdgeHandler, SubmissionHandler
 from edge_smtp.server import Edge, EdgeConfig, serve
 from edge_smtp.tls import ensure_self_signed, server_context
-from mailcore.adapters.aws.wiring import aws_adapters
-from mailcore.adapters.faults import FaultInjectingStore
-from mailcore.ports import RawMessageStore
+from mailcore.adapters.aws.wiring import aws_adapters, edge_writer
+from mailcore.adapters.faults import FaultInjectingWriter
+from mailcore.ports import MessageWriter
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "edge_smtp"))
 
@@ -50,18 +50,19 @@ def main() -> None:
     tls_context = server_context(cert, key) if cert and key else None
     if tls_context is None:
         logger.warning("no TLS certificate: STARTTLS and the submission port are off")
-    store: RawMessageStore = adapters.store
+    writer: MessageWriter = edge_writer()
     fault_switch = os.environ.get("MAILPIPE_FAULT_STORAGE_SWITCH")
     if fault_switch:
         logger.warning("storage fault injection armed", switch=fault_switch)
-        store = FaultInjectingStore(store, Path(fault_switch))
+        writer = FaultInjectingWriter(writer, Path(fault_switch))
+    # For the directory, the throttle and IMAP's storage calls, which block (botocore).
     executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage")
     directory = CachingAccountDirectory(adapters.directory)
-    mx = EdgeHandler(store, directory, adapters.domains, config.hostname, executor,
+    mx = EdgeHandler(writer, directory, adapters.domains, config.hostname, executor,
                      config.max_recipients)
     submission = None
     if tls_context is not None:
-        submission = SubmissionHandler(store, directory, adapters.domains,
+        submission = SubmissionHandler(writer, directory, adapters.domains,
                                        config.hostname, executor, config.max_recipients,
                                        throttle=adapters.throttle,
                                        sending_limit=adapters.sending_limit)

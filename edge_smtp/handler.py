@@ -1,4 +1,4 @@
-"""aiosmtpd hooks: each SMTP decision is a mailcore call, run off the event loop.
+"""aiosmtpd hooks: each SMTP decision is a mailcore call that never blocks the event loop.
 
 EdgeHandler serves the MX port (hosted accounts only, no AUTH); SubmissionHandler
 serves the submission port (authenticated accounts, any recipient, own addresses).
@@ -26,7 +26,7 @@ from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.errors import AuthenticationFailed, SendingLimitReached, Throttled, TransientFailure
-from mailcore.ports import LoginThrottle, RawMessageStore, SendingLimit
+from mailcore.ports import LoginThrottle, MessageWriter, RawMessageStore, SendingLimit
 from mailcore.services.accept import accept_message
 from mailcore.services.login import log_in
 from mailcore.services.recipients import HostedDomains, hosted_candidate
@@ -46,19 +46,31 @@ def has_bare_line_ending(content: bytes) -> bool:
     return content.count(b"\r") != pairs or content.count(b"\n") != pairs
 
 
+class OffLoopWriter:
+    """A MessageWriter over a blocking RawMessageStore: each put runs in a thread."""
+
+    def __init__(self, store: RawMessageStore, executor: Executor | None = None) -> None:
+        self.store = store
+        self._executor = executor
+
+    async def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, accept_message, self.store, message_id, raw, envelope)
+
+
 class EdgeHandler:
     offers_auth = False
 
     def __init__(
         self,
-        store: RawMessageStore,
+        writer: MessageWriter,
         directory: CachingAccountDirectory,
         domains: HostedDomains,
         hostname: str,
         executor: Executor | None = None,
         max_recipients: int = DEFAULT_MAX_RECIPIENTS,
     ) -> None:
-        self._store = store
+        self._writer = writer
         self._directory = directory
         self._domains = domains
         self._hostname = hostname
@@ -66,7 +78,7 @@ class EdgeHandler:
         self._max_recipients = max_recipients
 
     async def _off_loop(self, function: Any, *args: Any) -> Any:
-        # boto3 blocks; the event loop serves every other session meanwhile.
+        # The directory and the throttle block (boto3); the loop serves other sessions.
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def handle_EHLO(
@@ -171,7 +183,8 @@ class EdgeHandler:
             submitted_by=_account(session),
         )
         try:
-            await self._off_loop(accept_message, self._store, message_id, raw, stored_envelope)
+            # Only a return from here may be answered with 250: the message is durable.
+            await self._writer.put(message_id, raw, stored_envelope)
         except TransientFailure:
             logger.warning("message not stored", message_id=message_id, exc_info=True)
             return replies.STORAGE_UNAVAILABLE

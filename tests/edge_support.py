@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.handler import EdgeHandler, SubmissionHandler
+from edge_smtp.handler import EdgeHandler, OffLoopWriter, SubmissionHandler
 from edge_smtp.server import Edge, EdgeConfig
 from edge_smtp.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
 from mailcore.adapters.memory.store import InMemoryMessageStore
-from mailcore.ports import LoginThrottle, RawMessageStore, SendingLimit
+from mailcore.ports import LoginThrottle, MessageWriter, RawMessageStore, SendingLimit
 from mailcore.services.recipients import HostedDomains
 
 ACCOUNTS = {"bob@hamburger.edu": "bob-password", "carol@hamburger.edu": "carol-password"}
@@ -70,8 +70,9 @@ async def _cancel_sessions() -> None:
 def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] = ("hamburger.edu",),
                  accounts: dict[str, str] | None = None,
                  sending_limit: SendingLimit | None = None,
-                 throttle: LoginThrottle | None = None, **overrides: object
-                 ) -> Iterator[RunningEdge]:
+                 throttle: LoginThrottle | None = None, writer: MessageWriter | None = None,
+                 **overrides: object) -> Iterator[RunningEdge]:
+    """An edge that stores through `writer`, else through `store` in a thread."""
     store = store if store is not None else InMemoryMessageStore()
     directory = InMemoryAccountDirectory(ACCOUNTS if accounts is None else accounts)
     with tempfile.TemporaryDirectory() as folder:
@@ -83,8 +84,10 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
         executor = ThreadPoolExecutor(max_workers=16)
         cached = CachingAccountDirectory(directory)
         domains = HostedDomains.of(hosted)
-        mx = EdgeHandler(store, cached, domains, config.hostname, executor, config.max_recipients)
-        submission = SubmissionHandler(store, cached, domains, config.hostname, executor,
+        writer = writer if writer is not None else OffLoopWriter(store, executor)
+        mx = EdgeHandler(writer, cached, domains, config.hostname, executor,
+                         config.max_recipients)
+        submission = SubmissionHandler(writer, cached, domains, config.hostname, executor,
                                        config.max_recipients,
                                        throttle=throttle or InMemoryLoginThrottle(),
                                        sending_limit=sending_limit or InMemorySendingLimit())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import smtplib
 import threading
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.domain.ids import message_id_of_key
 from tests.edge_support import running_edge
@@ -80,30 +79,3 @@ def test_slow_storage_does_not_stop_other_sessions():
         sender.join()
     assert served_while_storing
     assert len(store.message_keys()) == 1
-
-
-def test_edge_stores_into_the_templates_bucket(stack):
-    """The same path with the S3 adapter: raw object and envelope land in moto's S3."""
-    store = aws_adapters().store
-    with running_edge(store) as edge, smtplib.SMTP("127.0.0.1", edge.mx_port) as client:
-        client.ehlo("crepes.fr")
-        client.mail("alice@crepes.fr")
-        client.rcpt("bob@hamburger.edu")
-        code, reply = client.data(SEED)
-    assert code == 250
-    message_id = reply.decode().rsplit(" ", 1)[-1]
-    key = f"messages/{message_id}/message.eml"
-    assert store.get_raw(key).endswith(SEED)
-    assert store.get_envelope(key).rcpt_tos == ("bob@hamburger.edu",)
-
-
-def test_s3_fault_answers_451(stack):
-    from mailcore.adapters.aws.clients import s3_client
-    from mailcore.adapters.aws.s3_store import S3RawMessageStore
-
-    with running_edge(S3RawMessageStore(s3_client(), "no-such-bucket")) as edge, \
-            smtplib.SMTP("127.0.0.1", edge.mx_port) as client:
-        client.ehlo("crepes.fr")
-        client.mail("alice@crepes.fr")
-        client.rcpt("bob@hamburger.edu")
-        assert client.data(SEED)[0] == 451

@@ -28,6 +28,14 @@ class RawMessageStore(Protocol):
         ...
 
 
+class MessageWriter(Protocol):
+    """How the edge stores what it accepts, from its event loop (it never blocks it)."""
+
+    async def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
+        """As RawMessageStore.put: durable on return; StorageUnavailable on any fault."""
+        ...
+
+
 @dataclass(frozen=True)
 class UploadForm:
     url: str

@@ -12,27 +12,20 @@ from pathlib import Path
 
 from mailcore.domain.envelope import Envelope
 from mailcore.errors import StorageUnavailable
-from mailcore.ports import RawMessageStore
+from mailcore.ports import MessageWriter
 
 
-class FaultInjectingStore:
-    def __init__(self, store: RawMessageStore, switch: Path) -> None:
-        self._store = store
+class FaultInjectingWriter:
+    """Storage at the edge that fails while the switch is on."""
+
+    def __init__(self, writer: MessageWriter, switch: Path) -> None:
+        self._writer = writer
         self._switch = switch
 
-    def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
+    async def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
         if self._switch.exists():
             raise StorageUnavailable(f"fault injected ({self._switch})")
-        return self._store.put(message_id, raw, envelope)
-
-    def get_raw(self, key: str) -> bytes:
-        return self._store.get_raw(key)
-
-    def get_envelope(self, key: str) -> Envelope:
-        return self._store.get_envelope(key)
-
-    def get_message(self, key: str) -> tuple[Envelope, bytes]:
-        return self._store.get_message(key)
+        return await self._writer.put(message_id, raw, envelope)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import NoCredentialsError
 
 if TYPE_CHECKING:
+    from botocore.credentials import Credentials
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
@@ -54,6 +56,16 @@ def s3_client() -> S3Client:
     client = _client("s3", _config(s3={"addressing_style": style}, signature_version="s3v4"))
     client.meta.events.register("before-send.s3.PutObject", _send_small_bodies_at_once)
     return cast("S3Client", client)
+
+
+@cache
+def credentials() -> Credentials:
+    """The credentials every client of this process signs with (the same provider chain:
+    environment, container role, ...), for the edge's own S3 writer."""
+    found = botocore.session.get_session().get_credentials()
+    if found is None:
+        raise NoCredentialsError
+    return found
 
 
 @cache

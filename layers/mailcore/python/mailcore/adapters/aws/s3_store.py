@@ -24,6 +24,19 @@ MAX_ENVELOPE_METADATA = 1800  # S3 allows 2 KB of user metadata, names included
 LINK_SECONDS = 300
 
 
+def envelope_placement(envelope: Envelope) -> tuple[dict[str, str], bytes | None]:
+    """(the message object's user metadata, the envelope object's body or None).
+
+    The usual envelope rides on the message object itself: one PUT (half of what a
+    message costs in S3 requests), and one object that is there whole or not at all.
+    An envelope with too many recipients for S3's 2 KB of metadata is an object of its own.
+    """
+    document = envelope.to_json()
+    if len(document) <= MAX_ENVELOPE_METADATA and document.isascii():
+        return {ENVELOPE_METADATA: document.decode()}, None
+    return {}, document
+
+
 class S3RawMessageStore:
     def __init__(self, client: S3Client, bucket: str) -> None:
         self._client = client
@@ -48,19 +61,13 @@ class S3RawMessageStore:
 
     def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
         key = message_key(message_id)
-        document = envelope.to_json()
-        metadata = {}
+        metadata, separate_envelope = envelope_placement(envelope)
         try:
-            if len(document) <= MAX_ENVELOPE_METADATA and document.isascii():
-                # The usual envelope rides on the message object itself: one PUT (half of
-                # what a message costs in S3 requests), and one object that is there whole
-                # or not at all.
-                metadata[ENVELOPE_METADATA] = document.decode()
-            else:
-                # Too many recipients for S3's 2 KB of metadata. Envelope first: the message
-                # object is what triggers filing, so when it exists its envelope does too.
+            if separate_envelope is not None:
+                # Envelope first: the message object is what triggers filing, so when it
+                # exists its envelope does too.
                 self._client.put_object(Bucket=self._bucket, Key=envelope_key(message_id),
-                                        Body=document, ContentType="application/json")
+                                        Body=separate_envelope, ContentType="application/json")
             self._client.put_object(Bucket=self._bucket, Key=key, Body=raw,
                                     ContentType="message/rfc822", Metadata=metadata)
         except (ClientError, BotoCoreError) as exc:

@@ -8,6 +8,7 @@ from functools import cache
 
 from mailcore.adapters.aws.clients import (
     cognito_client,
+    credentials,
     dynamodb_client,
     s3_client,
     sqs_client,
@@ -19,6 +20,7 @@ from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
 from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
 from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
+from mailcore.adapters.aws.s3_writer import S3MessageWriter
 from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
 from mailcore.adapters.faults import FilingFaults
 from mailcore.config import Settings
@@ -72,3 +74,8 @@ def aws_adapters() -> AwsAdapters:
                        if settings.fault_filing else None),
     )
 
+
+
+def edge_writer() -> S3MessageWriter:
+    """Where the edge stores what it accepts: the bucket S3RawMessageStore reads."""
+    return S3MessageWriter(s3_client(), aws_adapters().settings.bucket, credentials())
