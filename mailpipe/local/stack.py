@@ -16,7 +16,6 @@ from pathlib import Path
 
 import boto3
 import yaml
-from moto.server import ThreadedMotoServer
 
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.services.accounts import add_account
@@ -126,7 +125,7 @@ class LocalStack:
     def __init__(self, options: StackOptions) -> None:
         self.options = options
         self.endpoint = f"http://{options.host}:{options.aws_port}"
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: MeteredMotoServer | None = None
         self.meter = Meter()  # what this stack asks of AWS, as AWS would bill it
         self._functions: dict[str, LocalFunction] = {}
         self._pollers: list[SqsPoller] = []
@@ -139,7 +138,8 @@ class LocalStack:
         for port in (options.aws_port, options.http_port, options.smtp_port,
                      options.submission_port, options.imap_port, options.imaps_port):
             _ensure_free(options.host, port)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+        # "Task queue depth" whenever every moto thread is busy: load, not a fault.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         moto_patches.apply()
         self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port)
         self._moto.start()

@@ -12,7 +12,6 @@ import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.credentials import Credentials
-from moto.server import ThreadedMotoServer
 
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
 from mailcore.adapters.aws.s3_writer import S3MessageWriter
@@ -20,6 +19,7 @@ from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import message_key, new_message_id
 from mailcore.errors import StorageUnavailable
 from mailpipe.local.launcher import free_ports
+from mailpipe.local.metering import Meter, MeteredMotoServer
 from tests.edge_support import running_edge
 
 RAW = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: hi\r\n\r\nbody\r\n"
@@ -49,7 +49,7 @@ async def _no_pause(seconds: float) -> None:
 @pytest.fixture(scope="module")
 def moto_s3() -> Iterator[tuple[object, str]]:
     (port,) = free_ports(1)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server = MeteredMotoServer(Meter(), "127.0.0.1", port)  # as the local runtime serves it
     server.start()
     try:
         client = _client(port)

@@ -91,7 +91,10 @@ class S3RawMessageStore:
         return self._envelope(message_id, response.get("Metadata", {})), raw
 
     def _envelope(self, message_id: str, metadata: dict[str, str]) -> Envelope:
-        document = metadata.get(ENVELOPE_METADATA)
+        # Metadata travels as HTTP header fields, whose names carry no case: S3 sends them
+        # in lower case, the local runtime's server (waitress) capitalised.
+        document = next((value for name, value in metadata.items()
+                         if name.lower() == ENVELOPE_METADATA), None)
         if document is not None:
             return Envelope.from_json(document.encode())
         return Envelope.from_json(self._get(envelope_key(message_id)))
