@@ -81,7 +81,7 @@ system-packages:
 # module-scoped stack starts once. `pytest -m "not e2e"` is the fast subset to iterate with.
 test: lint typecheck template system-packages webmail/node_modules/.installed
 	cd webmail && npm test --silent
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25
 
 # The README's screenshots, taken by the webmail's browser tests.
 screenshots: $(BIN)/.installed system-packages webmail/node_modules/.installed

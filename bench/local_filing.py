@@ -3,7 +3,9 @@
 Starts `mailpipe up` as a user would, sends N messages of 10 KiB with smtp-source over 20
 sessions to one account, and reads the Inbox's total through the HTTP API every half
 second until it holds all N. Printed: the time smtp-source took (every 250), the time
-until the last message was filed, and the filing rate (N over that time); and, for the
+until the last message was filed, the filing rate (N over that time), the CPU each part
+of the stack used per message (read from /proc when the last message was filed: steadier
+from run to run than the rate, which moto's queueing makes swing by a fifth); and, for the
 edge, its rate of 250s beside bare aiosmtpd's under the same smtp-source, measured just
 before each stack (bare aiosmtpd stores nothing: bench/edge_throughput.py's case (a)).
 
@@ -68,8 +70,40 @@ def bare_accepted(messages: int) -> float:
         server.wait(timeout=30)
 
 
-def measure(messages: int, tree: Path | None) -> tuple[float, float]:
-    """(seconds until every 250, seconds until every message was filed) for one stack."""
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _process_tree_cpu(root: int) -> dict[str, float]:
+    """CPU seconds so far of `root` and its descendants, by part of the stack."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            children.setdefault(parent, []).append(int(entry.name))
+    parts: dict[str, float] = {}
+    waiting = [root]
+    while waiting:
+        pid = waiting.pop()
+        waiting += children.get(pid, [])
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            seconds = _cpu_seconds(pid)
+        except OSError:
+            continue
+        name = ("mailpipe up (moto, pollers, API)" if pid == root
+                else "edge" if b"edge_smtp" in command else "functions' workers")
+        parts[name] = parts.get(name, 0.0) + seconds
+    return parts
+
+
+def measure(messages: int, tree: Path | None) -> tuple[float, float, dict[str, float]]:
+    """(seconds until every 250, seconds until every message was filed, CPU seconds by
+    part of the stack) for one stack."""
     environment = None
     if tree is not None:
         # The worktree's own modules first: the editable install points at this tree.
@@ -82,9 +116,12 @@ def measure(messages: int, tree: Path | None) -> tuple[float, float]:
         accepted = _smtp_source(messages, stack.smtp_port)
         # Bounded: a run that loses a message ends with an error instead of waiting forever
         # (the slowest runtime measured filed 9.5 a second).
+        before = _process_tree_cpu(stack.process.pid)
         wait_until(lambda: client.folder_total() >= messages, timeout=120 + messages,
                    interval=0.5, what=f"all {messages} messages filed")
-        return accepted, time.perf_counter() - started
+        filed = time.perf_counter() - started
+        after = _process_tree_cpu(stack.process.pid)
+        return accepted, filed, {part: after[part] - before.get(part, 0.0) for part in after}
     finally:
         stack.stop()
 
@@ -96,7 +133,7 @@ def main() -> None:
                         help="the commit to measure beside this tree, or 'none'")
     arguments = parser.parse_args()
     print(__doc__.split("\n\n")[0])
-    rows: list[tuple[str, float, float, float]] = []
+    rows: list[tuple[str, float, float, dict[str, float], float]] = []
     if arguments.baseline != "none":
         with tempfile.TemporaryDirectory() as scratch:
             tree = Path(scratch) / "baseline"
@@ -122,10 +159,18 @@ def main() -> None:
     print("| local runtime | all accepted (s) | accepted per second | bare aiosmtpd per "
           "second | edge / bare | all filed (s) | filed per second |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, accepted, filed, bare in rows:
-        count = arguments.messages
+    count = arguments.messages
+    for name, accepted, filed, _, bare in rows:
         print(f"| {name} | {accepted:.1f} | {count / accepted:.0f} | {count / bare:.0f} | "
               f"{bare / accepted:.2f} | {filed:.1f} | {count / filed:.1f} |")
+    parts = sorted({part for row in rows for part in row[3]})
+    print("\nCPU per message (ms), from the first message sent to the last filed:")
+    print(f"| local runtime | {' | '.join(parts)} | all |")
+    print(f"|---|{'---:|' * (len(parts) + 1)}")
+    for name, _, _, cpu, _ in rows:
+        figures = [1000 * cpu.get(part, 0.0) / count for part in parts]
+        print(f"| {name} | {' | '.join(f'{figure:.1f}' for figure in figures)} | "
+              f"{sum(figures):.1f} |")
     if len(rows) == 2:
         print(f"ratio: {rows[0][2] / rows[1][2]:.2f}x the baseline's filing rate")
     print("targets: edge / bare at least 0.35; at least 100 messages filed per second")
