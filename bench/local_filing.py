@@ -112,11 +112,11 @@ def measure(messages: int, tree: Path | None) -> tuple[float, float, dict[str, f
     stack = start_stack(["example.test"], {ACCOUNT: PASSWORD}, environment=environment)
     try:
         client = ApiClient(stack, ACCOUNT, PASSWORD)
+        before = _process_tree_cpu(stack.process.pid)
         started = time.perf_counter()
         accepted = _smtp_source(messages, stack.smtp_port)
         # Bounded: a run that loses a message ends with an error instead of waiting forever
         # (the slowest runtime measured filed 9.5 a second).
-        before = _process_tree_cpu(stack.process.pid)
         wait_until(lambda: client.folder_total() >= messages, timeout=120 + messages,
                    interval=0.5, what=f"all {messages} messages filed")
         filed = time.perf_counter() - started
