@@ -138,8 +138,6 @@ class LocalStack:
         for port in (options.aws_port, options.http_port, options.smtp_port,
                      options.submission_port, options.imap_port, options.imaps_port):
             _ensure_free(options.host, port)
-        # "Task queue depth" whenever every moto thread is busy: load, not a fault.
-        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         moto_patches.apply()
         self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port)
         self._moto.start()

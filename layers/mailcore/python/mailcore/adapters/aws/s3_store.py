@@ -92,7 +92,7 @@ class S3RawMessageStore:
 
     def _envelope(self, message_id: str, metadata: dict[str, str]) -> Envelope:
         # Metadata travels as HTTP header fields, whose names carry no case: S3 sends them
-        # in lower case, the local runtime's server (waitress) capitalised.
+        # in lower case, but a server in front of moto may capitalise them (waitress did).
         document = next((value for name, value in metadata.items()
                          if name.lower() == ENVELOPE_METADATA), None)
         if document is not None:
