@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -169,13 +170,14 @@ async def _endpoint(script: Script, test: Callable[[int], Awaitable[None]]) -> N
         await test(server.sockets[0].getsockname()[1])
 
 
-def _run(script: Script, puts: int) -> list[BaseException | None]:
+def _run(script: Script, puts: int, credentials: object = CREDENTIALS
+         ) -> list[BaseException | None]:
     """Each put's failure (None: stored), in order, through one writer."""
     outcomes: list[BaseException | None] = []
     PAUSES.clear()
 
     async def test(port: int) -> None:
-        writer = S3MessageWriter(_client(port), "mail", CREDENTIALS,  # type: ignore[arg-type]
+        writer = S3MessageWriter(_client(port), "mail", credentials,  # type: ignore[arg-type]
                                  sleep=_no_pause)
         for _ in range(puts):
             try:
@@ -241,3 +243,32 @@ def test_an_answer_that_is_not_http_is_retried_on_a_new_connection() -> None:
     script = Script([b"SSH-2.0-OpenSSH_9.2\r\n\r\n", OK])
     assert _run(script, 1) == [None]
     assert (script.connections, len(script.requests)) == (2, 2)
+
+
+def test_an_interim_answer_is_skipped_and_a_bodiless_one_is_not_waited_on() -> None:
+    # 100 Continue although the writer never asks for it; 204 with no Content-Length,
+    # whose body would otherwise be read until the connection closed (or a timeout).
+    script = Script([b"HTTP/1.1 100 Continue\r\n\r\n" + OK, b"HTTP/1.1 204 No Content\r\n\r\n",
+                     OK])
+    assert _run(script, 3) == [None, None, None]
+    assert script.connections == 1
+
+
+class ExpiringCredentials:
+    """RefreshableCredentials' shape: due for a refresh, which blocks while it fetches."""
+
+    def __init__(self) -> None:
+        self.refreshed_on: list[str] = []
+
+    def refresh_needed(self) -> bool:
+        return True
+
+    def get_frozen_credentials(self) -> Credentials:
+        self.refreshed_on.append(threading.current_thread().name)
+        return CREDENTIALS
+
+
+def test_credentials_due_for_a_refresh_are_fetched_off_the_event_loop() -> None:
+    credentials = ExpiringCredentials()
+    assert _run(Script([OK]), 1, credentials) == [None]
+    assert credentials.refreshed_on and threading.main_thread().name not in credentials.refreshed_on

@@ -133,12 +133,20 @@ class S3MessageWriter:
         raise StorageUnavailable(f"storing {key} failed: {failure}")
 
     async def _signed(self, key: str, body: bytes, headers: dict[str, str]) -> bytes:
+        loop = asyncio.get_running_loop()
+        refresh_needed = getattr(self._credentials, "refresh_needed", None)
+        if refresh_needed is not None and refresh_needed():
+            # RefreshableCredentials fetch new ones (from the ECS credentials endpoint) a
+            # few minutes before expiry: an HTTP call, made in a thread.
+            credentials = await loop.run_in_executor(
+                None, self._credentials.get_frozen_credentials)
+        else:
+            credentials = self._credentials.get_frozen_credentials()
         if len(body) >= OFF_LOOP_FROM:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, self._sign, key, body, headers)
-        return self._sign(key, body, headers)
+            return await loop.run_in_executor(None, self._sign, credentials, key, body, headers)
+        return self._sign(credentials, key, body, headers)
 
-    def _sign(self, key: str, body: bytes, headers: dict[str, str]) -> bytes:
+    def _sign(self, credentials: Any, key: str, body: bytes, headers: dict[str, str]) -> bytes:
         """The request line and headers, signed; the body is sent after them as it is."""
         path = self._path_prefix + quote(key, safe="/~")
         checksum = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
@@ -147,16 +155,11 @@ class S3MessageWriter:
         # Over TLS the body is not hashed into the signature (botocore does the same):
         # TLS and the CRC32 that S3 checks before it stores anything protect it.
         request.context["payload_signing_enabled"] = not self._tls
-        S3SigV4Auth(self._frozen_credentials(), "s3", self._region).add_auth(request)
+        S3SigV4Auth(credentials, "s3", self._region).add_auth(request)
         lines = [f"PUT {path} HTTP/1.1", f"Host: {self._netloc}", f"Content-Length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in request.headers.items()
                   if name.lower() != "host"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-    def _frozen_credentials(self) -> Any:
-        # RefreshableCredentials renews itself a few minutes before expiry (a call to the
-        # ECS credentials endpoint, on this thread: a moment, once an hour at most).
-        return self._credentials.get_frozen_credentials()
 
     async def _exchange(self, head: bytes, body: bytes) -> _Answer:
         async with self._slots:
@@ -206,15 +209,10 @@ class S3MessageWriter:
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> _Answer:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError as exc:
-        raise _Unusable("response head too long") from exc
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = status_line.partition(" ")
-    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-        raise _Unusable(f"not an HTTP/1 response: {status_line[:80]!r}")
-    status = int(rest[:3])
+    version, status, head = await _read_head(reader)
+    while 100 <= status < 200:  # interim (100 Continue, unasked for): the answer follows
+        version, status, head = await _read_head(reader)
+    header_lines = head.split("\r\n")[1:]
     headers: dict[str, str] = {}
     for line in header_lines:
         name, colon, value = line.partition(":")
@@ -222,6 +220,8 @@ async def _read_answer(reader: asyncio.StreamReader) -> _Answer:
             headers[name.strip().lower()] = value.strip()
     keep_alive = (version == "HTTP/1.1"
                   and "close" not in headers.get("connection", "").lower())
+    if status in (204, 304):
+        return _Answer(status, b"", keep_alive)  # no body, whatever the fields say
     if "chunked" in headers.get("transfer-encoding", "").lower():
         return _Answer(status, await _read_chunked(reader), keep_alive)
     if "content-length" in headers:
@@ -232,6 +232,19 @@ async def _read_answer(reader: asyncio.StreamReader) -> _Answer:
     # Neither: the body ends when the connection does (RFC 9112, section 6.3).
     body = await reader.read(MAX_ERROR_BODY)
     return _Answer(status, body, keep_alive=False)
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[str, int, str]:
+    """(HTTP version, status, the head as text) of the next response."""
+    try:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+    except asyncio.LimitOverrunError as exc:
+        raise _Unusable("response head too long") from exc
+    status_line = head.split("\r\n", 1)[0]
+    version, _, rest = status_line.partition(" ")
+    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+        raise _Unusable(f"not an HTTP/1 response: {status_line[:80]!r}")
+    return version, int(rest[:3]), head
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
