@@ -139,6 +139,21 @@ NOTES = """## Notes from development
   alternated twice in one run (`mailpipe up` filing the earlier batches meanwhile):
   bare 1,101 and 796 msg/s, the stack's edge 250 and 245 msg/s: 0.23 and 0.31 (issue 14's
   target 0.35, not met). `bench/edge_throughput.py` (d) the same afternoon: 0.26.
+- Edge, 2026-12-03 afternoon: botocore's PutObject cost 1.33 ms of CPU per 10 KiB object
+  in one thread (under cProfile, 30% of it in the client's event hooks, signing included,
+  30% in urllib3 and 7% in endpoint rules); botocore's SigV4 signer on an AWSRequest sent
+  by asyncio streams, 0.28 ms. The edge now stores through the latter (`S3MessageWriter`);
+  in `bench/edge_throughput.py` that took the edge with a real S3 client from 0.26 and
+  0.30 of bare aiosmtpd to 0.78 and 0.84 (two runs).
+- Local runtime: moto's ThreadedMotoServer (werkzeug's development server) answers every
+  request with `Connection: close`; under the 3,000-message bench `ss` counted 4,042 then
+  7,608 connections in TIME-WAIT 25 s apart. waitress kept them alive but raised the CPU
+  of the process serving moto from 15.9-16.0 to 18.4-19.6 ms per message filed and filed
+  0.85-0.90x as fast (two runs, each beside werkzeug; also once beside cheroot); cheroot,
+  14.5 ms and 56.5 a second. A 0.5 ms GIL switch interval (instead of 5 ms) in that
+  process, with waitress: 38.0 a second against 38.4 without, one run. waitress also capitalised
+  response header names, so S3 metadata came back as `Envelope`; the store now reads its
+  metadata key without regard to case.
 """
 
 
