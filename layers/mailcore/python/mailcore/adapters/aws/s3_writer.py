@@ -44,6 +44,7 @@ CONNECT_SECONDS = 5.0
 # For the answer after the last byte is sent, and for every MiB sent before it.
 ANSWER_SECONDS = 20.0
 SECONDS_PER_MIB = 2.0
+SEND_SLICE = 256 * 1024
 MAX_CONNECTIONS = 64  # at once; as many stay open for the next PUTs
 MAX_HEAD = 16 * 1024
 MAX_ERROR_BODY = 64 * 1024  # S3's error documents are a few hundred bytes
@@ -203,8 +204,12 @@ class S3MessageWriter:
     async def _send(self, connection: _Connection, head: bytes, body: bytes) -> _Answer:
         async with asyncio.timeout(ANSWER_SECONDS + SECONDS_PER_MIB * len(body) / 2**20):
             connection.writer.write(head)
-            connection.writer.write(body)
-            await connection.writer.drain()
+            # In slices, each let go before the next: what the socket does not take at once
+            # the transport copies, and a 25 MiB message copied whole is 25 MiB more.
+            view = memoryview(body)
+            for start in range(0, len(body), SEND_SLICE):
+                connection.writer.write(view[start : start + SEND_SLICE])
+                await connection.writer.drain()
             return await _read_answer(connection.reader)
 
 
