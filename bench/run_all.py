@@ -142,13 +142,17 @@ NOTES = """## Notes from development
 - `make test` from a clean clone of 38a171d (2026-12-03, 14:56 UTC, after the edge's S3
   writer and cheroot): 494 passed in 10 min 4 s (pytest 8 min 30 s). The 10,000-message
   load test took 223 s (708 s and 989 s in the clean runs recorded above), the 2,000
-  malformed messages 63 s; `make test` now lists the 25 slowest tests. One run.
+  malformed messages 63 s; `make test` now lists the 25 slowest tests. Of c837712 (docs
+  only since): 494 passed in 9 min 49 s (pytest 8 min 7 s; load test 250 s, malformed
+  messages 86 s).
 - Edge, 2026-12-03 afternoon: botocore's PutObject cost 1.33 ms of CPU per 10 KiB object
   in one thread (under cProfile, 30% of it in the client's event hooks, signing included,
   30% in urllib3 and 7% in endpoint rules); botocore's SigV4 signer on an AWSRequest sent
   by asyncio streams, 0.28 ms. The edge now stores through the latter (`S3MessageWriter`);
   in `bench/edge_throughput.py` that took the edge with a real S3 client from 0.26 and
-  0.30 of bare aiosmtpd to 0.78 and 0.84 (two runs).
+  0.30 of bare aiosmtpd to 0.78 and 0.84 (two runs). Written whole to an endpoint that
+  reads 64 KiB a millisecond, a 25 MiB message made the writer's transport copy it (42.1
+  MiB traced at the peak); sent in 256 KiB slices, 0.9 MiB.
 - Local runtime: moto's ThreadedMotoServer (werkzeug's development server) answers every
   request with `Connection: close`; under the 3,000-message bench `ss` counted 4,042 then
   7,608 connections in TIME-WAIT 25 s apart. waitress kept them alive but raised the CPU
