@@ -144,7 +144,7 @@ NOTES = """## Notes from development
   load test took 223 s (708 s and 989 s in the clean runs recorded above), the 2,000
   malformed messages 63 s; `make test` now lists the 25 slowest tests. Of c837712 (docs
   only since): 494 passed in 9 min 49 s (pytest 8 min 7 s; load test 250 s, malformed
-  messages 86 s).
+  messages 86 s). Of fff7301: 495 passed in 9 min 43 s (pytest 8 min 0 s; load test 243 s).
 - Edge, 2026-12-03 afternoon: botocore's PutObject cost 1.33 ms of CPU per 10 KiB object
   in one thread (under cProfile, 30% of it in the client's event hooks, signing included,
   30% in urllib3 and 7% in endpoint rules); botocore's SigV4 signer on an AWSRequest sent
