@@ -49,21 +49,22 @@ def _smtp_source(messages: int, port: int) -> float:
     return time.perf_counter() - started
 
 
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def bare_accepted(messages: int) -> float:
     """Seconds bare aiosmtpd takes to say 250 to the same smtp-source."""
     (port,) = free_ports(1)
     server = subprocess.Popen([sys.executable, str(ROOT / "bench/edge_throughput.py"),
                                "--serve", "bare", str(port)], cwd=ROOT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_until(lambda: _listening(port), timeout=30, interval=0.1,
+                   what="bare aiosmtpd listening")
         return _smtp_source(messages, port)
     finally:
         server.terminate()

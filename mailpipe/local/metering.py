@@ -112,6 +112,8 @@ class MeteredMotoServer:
     threads. Measured in bench/local_filing.py (3,000 messages, CPU of the process that
     serves moto per message filed): werkzeug 15.9 and 16.0 ms, cheroot 14.5 ms; waitress,
     tried first, 18.4 to 19.6 ms (its I/O thread hands each request to a worker and back).
+    Left behind with ThreadedMotoServer: its request handler kept the spelling of S3
+    metadata names with underscores (x-amz-meta-my_key); mailpipe sets none.
     """
 
     THREADS = 16

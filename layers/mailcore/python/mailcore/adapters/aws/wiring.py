@@ -75,7 +75,6 @@ def aws_adapters() -> AwsAdapters:
     )
 
 
-
 def edge_writer() -> S3MessageWriter:
     """Where the edge stores what it accepts: the bucket S3RawMessageStore reads."""
     return S3MessageWriter(s3_client(), aws_adapters().settings.bucket, credentials())
