@@ -397,6 +397,8 @@ def test_a_person_reads_replies_and_sends_with_the_keyboard_alone(
     expect(page.get_by_role("heading", name="Lunch on Friday")).to_be_visible()
     page.keyboard.press("r")
     expect(page.get_by_role("heading", name="Reply")).to_be_visible()
+    # The form takes the focus in an effect after it is drawn: waited for, not raced.
+    expect(page.get_by_label("To", exact=True)).to_be_focused()
     assert focused(page) == "To"
     for _ in range(4):  # To -> Cc -> Bcc -> Subject -> Message text
         page.keyboard.press("Tab")
