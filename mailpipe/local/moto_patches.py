@@ -19,6 +19,7 @@ installed and its absence on moto as patched: when a moto release fixes one, its
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.metadata
 import inspect
 import re
@@ -41,6 +42,9 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+    UpdateExpressionParser,
+)
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
@@ -316,6 +320,24 @@ def _receive(self: Any, queue_name: str, count: int, wait_seconds_timeout: int,
         time.sleep(0.1)
 
 
+# moto parses every update expression twice per Update (the request's validation, then
+# update_item), each time from its text: a seventh of the process serving moto when filing
+# (py-spy), for the same few expressions again and again. The tree is only read: the
+# validator that applies it works on its own deep copy (moto.dynamodb.parsing.validators.
+# Validator.__init__), which tests/unit/test_moto_patches.py checks. Invalid expressions
+# raise and are not cached.
+_original_make = UpdateExpressionParser.make.__func__
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_update_expression(expression: str) -> Any:
+    return _original_make(UpdateExpressionParser, expression)
+
+
+def _make_update_expression(cls: Any, expression: str) -> Any:
+    return _parsed_update_expression(expression)
+
+
 # moto's server finds the service of every request by listing its own package folder
 # (a directory scan per request); the list never changes while it runs.
 _MOTO_MODULES = tuple(moto_backends.list_of_moto_modules())
@@ -368,6 +390,7 @@ def _patches() -> list[tuple[Any, str, Any]]:
         (Table, "query", _table_query),
         (Table, "all_items", _all_items),
         (Table, "sorted_items", _sorted_items),
+        (UpdateExpressionParser, "make", classmethod(_make_update_expression)),
         (moto_backends, "list_of_moto_modules", _list_of_moto_modules),
         (sqs_models.Queue, "attributes", property(_attributes)),
         (sqs_models.Queue, "delete_message", _delete_message),

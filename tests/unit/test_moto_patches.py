@@ -427,3 +427,43 @@ def test_a_query_lists_only_the_items_that_can_match(
                          ExpressionAttributeValues={":folder": {"S": "b#inbox"}})
     assert folders["Count"] == 3 and inbox["Count"] == 13
     assert listed == ([3, 13] if patched else [129, 129])
+
+
+def _shape(node: Any) -> Any:
+    """A parsed expression as nested tuples of node types and leaf values."""
+    children = getattr(node, "children", None)
+    if children is None:
+        return repr(node)
+    return (type(node).__name__, tuple(_shape(child) for child in children))
+
+
+def test_an_update_expression_is_parsed_once_and_never_changed_by_its_updates(
+        patched: bool) -> None:
+    """moto parses each Update's expression twice, from its text; patched, once per text.
+    Sharing the tree is safe only while moto's validator copies it before resolving names
+    and values into it: the tree must look the same after updates that used it."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    expression = "SET #m = :m, v = if_not_exists(v, :v) ADD #t :one"
+    tree = UpdateExpressionParser.make(expression)
+    before = _shape(tree)
+    for key, values in (("a", ("1", "7")), ("a", ("2", "8")), ("b", ("3", "9"))):
+        update = {"Key": {"pk": {"S": key}}, "UpdateExpression": expression,
+                  "ExpressionAttributeNames": {"#m": "modseq", "#t": "total"},
+                  "ExpressionAttributeValues": {":m": {"N": values[0]}, ":v": {"N": values[1]},
+                                                ":one": {"N": "1"}}}
+        client.update_item(TableName="t", **update)
+        client.transact_write_items(TransactItems=[{"Update": {"TableName": "t", **update}}])
+    assert (UpdateExpressionParser.make(expression) is tree) is patched
+    assert _shape(tree) == before
+    items = {item["pk"]["S"]: item for item in client.scan(TableName="t")["Items"]}
+    assert items["a"] == {"pk": {"S": "a"}, "modseq": {"N": "2"}, "v": {"N": "7"},
+                          "total": {"N": "4"}}
+    assert items["b"] == {"pk": {"S": "b"}, "modseq": {"N": "3"}, "v": {"N": "9"},
+                          "total": {"N": "2"}}
+    with pytest.raises(client.exceptions.ClientError):
+        client.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET = x")
