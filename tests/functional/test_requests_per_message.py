@@ -58,6 +58,35 @@ def test_filing_that_loses_the_race_for_the_folder_does_not_read_it_again(stack)
     assert (inbox.total, inbox.uid_next) == (2, 3)
 
 
+def test_only_a_folder_s_first_changes_write_its_uidvalidity_and_name(stack):
+    """Once a folder's item has them and a MODSEQ that pins the change to that very item,
+    filing moves its counters alone (a smaller expression for DynamoDB to evaluate)."""
+    table = stack.outputs["MailboxTableName"]
+    client = boto3.client("dynamodb", region_name=REGION)
+    expressions: list[str] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: expressions.extend(
+            item["Update"]["UpdateExpression"] for item in params["TransactItems"]
+            if "Update" in item and item["Update"]["Key"]["sk"]["S"].startswith("FOLDER#")))
+    mailboxes = DynamoMailboxRepository(client, table)
+    # SELECT before any mail makes the item with a UIDVALIDITY and no MODSEQ yet.
+    validity = mailboxes.open_folder(BOB, "Sent").uid_validity
+    for minutes in range(3):
+        assert mailboxes.file(_message(folder="Inbox", minutes=minutes)) is True
+    assert mailboxes.file(_message(folder="Sent", minutes=3)) is True
+    assert mailboxes.file(_message(folder="Sent", minutes=4)) is True
+
+    first_writes = ["uid_validity = if_not_exists" in expression
+                    and "folder_name = :name" in expression for expression in expressions]
+    # Inbox: made by its first message; Sent: by the SELECT, at MODSEQ 0.
+    assert first_writes == [True, False, False, True, False]
+    inbox, sent = (mailboxes.folder_named(BOB, name) for name in ("Inbox", "Sent"))
+    assert (inbox.name, inbox.total, inbox.uid_next, inbox.highest_modseq) == ("Inbox", 3, 4, 3)
+    assert inbox.uid_validity > 0
+    assert (sent.name, sent.uid_validity, sent.uid_next) == ("Sent", validity, 3)
+
+
 def test_a_delivery_attempt_records_its_statuses_in_one_write(stack):
     client, calls = _counted_client()
     ledger = DynamoDeliveryLedger(client, stack.outputs["MailboxTableName"])

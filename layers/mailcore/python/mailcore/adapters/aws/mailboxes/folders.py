@@ -41,6 +41,10 @@ class FolderState:
     exists: bool
     modseq: int
     uid_next: int
+    # The item already has what a folder's first change gives it (its UIDVALIDITY, and a
+    # role folder's name), and a MODSEQ that the change's condition pins it to: the change
+    # need not write them again.
+    settled: bool = False
 
     @property
     def next_modseq(self) -> int:
@@ -54,9 +58,11 @@ def folder_change(table: str, state: FolderState, *, total: int = 0, unread: int
     names = {"#total": "total", "#unread": "unread", "#modseq": "modseq"}
     values: dict[str, Any] = {":total": {"N": str(total)}, ":unread": {"N": str(unread)},
                               ":modseq": {"N": str(state.next_modseq)},
-                              ":seen": {"N": str(state.modseq)},
-                              ":validity": {"N": str(new_uid_validity())}}
-    assignments = ["#modseq = :modseq", "uid_validity = if_not_exists(uid_validity, :validity)"]
+                              ":seen": {"N": str(state.modseq)}}
+    assignments = ["#modseq = :modseq"]
+    if not state.settled:
+        assignments.append("uid_validity = if_not_exists(uid_validity, :validity)")
+        values[":validity"] = {"N": str(new_uid_validity())}
     if allocate_uid:
         assignments.append("uid_next = :uid_next")
         values[":uid_next"] = {"N": str(state.uid_next + 1)}
@@ -65,8 +71,9 @@ def folder_change(table: str, state: FolderState, *, total: int = 0, unread: int
         condition = "(attribute_not_exists(#modseq) OR #modseq = :seen)"
     if state.folder_id in ROLE_FOLDERS:
         # Role folders come into being with their first message.
-        assignments.append("folder_name = :name")
-        values[":name"] = {"S": state.folder_id}
+        if not state.settled:
+            assignments.append("folder_name = :name")
+            values[":name"] = {"S": state.folder_id}
     else:
         # A user folder must still exist: a move into a deleted one fails.
         condition += " AND attribute_exists(pk)"
@@ -97,9 +104,14 @@ def change_entry(table: str, state: FolderState, uid: int, message_id: str,
 def folder_state(account: str, folder_id: str, item: dict[str, Any]) -> FolderState:
     """The state a folder item records; an empty item is a folder not made yet."""
     folder = codec.folder(item, "")
-    return FolderState(account, folder_id, exists=bool(item),
-                       modseq=folder.highest_modseq if folder else 0,
-                       uid_next=folder.uid_next if folder else 1)
+    if folder is None:
+        return FolderState(account, folder_id, exists=bool(item), modseq=0, uid_next=1)
+    # Pinned only by a MODSEQ above 0: the condition for 0 also passes on no item at all
+    # (one deleted since this read), which the change would then make without them.
+    settled = (folder.highest_modseq > 0 and folder.uid_validity > 0
+               and (folder_id not in ROLE_FOLDERS or "folder_name" in item))
+    return FolderState(account, folder_id, exists=True, modseq=folder.highest_modseq,
+                       uid_next=folder.uid_next, settled=settled)
 
 
 class FolderStates(Table):
