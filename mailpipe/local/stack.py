@@ -20,6 +20,7 @@ import yaml
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.services.accounts import add_account
 from mailpipe.local import logs, moto_patches
+from mailpipe.local.dynamodb_process import DynamoDbProcess
 from mailpipe.local.event_sources import SqsPoller
 from mailpipe.local.functions import LocalFunction
 from mailpipe.local.gateway import Gateway, JwtVerifier
@@ -74,9 +75,12 @@ def _ensure_free(host: str, port: int) -> None:
             raise PortInUse(f"port {port} on {host} is in use (another mailpipe up?)") from exc
 
 
-def aws_environment(endpoint: str) -> dict[str, str]:
-    """What every local process needs to reach moto instead of AWS."""
+def aws_environment(endpoint: str, dynamodb_endpoint: str | None = None) -> dict[str, str]:
+    """What every local process needs to reach moto instead of AWS (and moto's DynamoDB
+    in its own process directly, instead of through `endpoint`)."""
+    direct = {"AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint} if dynamodb_endpoint else {}
     return {
+        **direct,
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
@@ -126,6 +130,7 @@ class LocalStack:
         self.options = options
         self.endpoint = f"http://{options.host}:{options.aws_port}"
         self._moto: MeteredMotoServer | None = None
+        self._dynamodb = DynamoDbProcess(options.host)
         self.meter = Meter()  # what this stack asks of AWS, as AWS would bill it
         self._functions: dict[str, LocalFunction] = {}
         self._pollers: list[SqsPoller] = []
@@ -139,7 +144,10 @@ class LocalStack:
                      options.submission_port, options.imap_port, options.imaps_port):
             _ensure_free(options.host, port)
         moto_patches.apply()
-        self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port)
+        self._dynamodb.start()
+        self.meter.elsewhere.append(self._dynamodb.snapshot)
+        self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port,
+                                       forward={"dynamodb": self._dynamodb.endpoint})
         self._moto.start()
         session = local_session()
         parameters = {
@@ -165,7 +173,8 @@ class LocalStack:
         for address, password in options.users:
             add_account(address, password, hosted, directory)
 
-        environment = {**os.environ, **aws_environment(self.endpoint)}
+        environment = {**os.environ,
+                       **aws_environment(self.endpoint, self._dynamodb.endpoint)}
         for logical_id, spec in self.provisioned.functions.items():
             function = LocalFunction(spec, environment, self._function_log, meter=self.meter)
             function.warm()
@@ -229,7 +238,7 @@ class LocalStack:
             f"  TLS cert    {options.state_dir / 'tls' / 'cert.pem'} (self-signed)",
             f"  webmail     http://{options.host}:{options.http_port}/",
             f"  HTTP API    http://{options.host}:{options.http_port}/v1",
-            f"  AWS (moto)  {self.endpoint}",
+            f"  AWS (moto)  {self.endpoint} (DynamoDB served at {self._dynamodb.endpoint})",
             f"  domains     {', '.join(options.domains)}",
             f"  accounts    {users}",
             "Ctrl-C stops it.",
@@ -254,6 +263,7 @@ class LocalStack:
             function.stop()
         if self._moto is not None:
             self._moto.stop()
+        self._dynamodb.stop()
         # A stopped stack must not be found by `mailpipe user add` or `mailpipe queue`.
         outputs_file(self.options.state_dir, self.options.aws_port).unlink(missing_ok=True)
 
