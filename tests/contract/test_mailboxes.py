@@ -188,6 +188,20 @@ def test_search_finds_matches_newest_first_in_one_folder_or_all(
         BOB, "Inbox", "invoice", limit, cursor)) == [wanted[1].message_id, wanted[0].message_id]
 
 
+def test_the_first_copy_holds_the_references_in_its_own_write(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes, references = mailbox_side.mailboxes, mailbox_side.references
+    bob_copy = _message()
+    carol_copy = replace(bob_copy, account=CAROL)
+    assert mailboxes.file(bob_copy, holding=2) is True
+    assert mailboxes.file(bob_copy, holding=7) is False  # a repeat holds nothing more
+    assert references.hold(bob_copy.raw_key, 9) is False  # held already, by the copy
+    mailboxes.file(carol_copy)
+    assert mailboxes.remove(BOB, bob_copy.message_id)[1] is False  # Carol's still needs them
+    assert mailboxes.remove(CAROL, carol_copy.message_id)[1] is True
+    assert references.released(bob_copy.raw_key)
+
+
 def test_removing_copies_lets_the_bytes_go_with_the_last(mailbox_side: MailboxSide) -> None:
     mailboxes, references = mailbox_side.mailboxes, mailbox_side.references
     bob_copy = _message(flags=frozenset({"seen"}))

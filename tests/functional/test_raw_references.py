@@ -93,11 +93,11 @@ def test_a_recipient_deleting_before_another_is_filed_leaves_the_bytes_for_them(
     original_file = type(mailboxes).file
     filed: list[str] = []
 
-    def crash_after_one(self, message):
+    def crash_after_one(self, message, **options):
         if filed:
             raise Crash("the function died after one copy")
         filed.append(message.account)
-        return original_file(self, message)
+        return original_file(self, message, **options)
 
     monkeypatch.setattr(type(mailboxes), "file", crash_after_one)
     with pytest.raises(Crash):

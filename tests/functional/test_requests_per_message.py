@@ -58,6 +58,48 @@ def test_filing_that_loses_the_race_for_the_folder_does_not_read_it_again(stack)
     assert (inbox.total, inbox.uid_next) == (2, 3)
 
 
+def _partition_kind(transact_item: dict[str, Any]) -> str:
+    """ACCOUNT or RAW: whose item a transaction item writes."""
+    operation = next(iter(transact_item.values()))
+    return str((operation.get("Key") or operation["Item"])["pk"]["S"].split("#")[0])
+
+
+def test_the_references_are_held_in_the_first_copy_s_transaction(stack):
+    """No write of their own: the first copy's transaction holds them all, before any
+    copy exists; the later copies' transactions leave them be, and so does a repeat."""
+    table = stack.outputs["MailboxTableName"]
+    client, calls = _counted_client()
+    transactions: list[list[str]] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: transactions.append([_partition_kind(item)
+                                                 for item in params["TransactItems"]]))
+    adapters = aws_adapters()
+    envelope = Envelope(mail_from="alice@crepes.fr", rcpt_tos=(BOB, "carol@hamburger.edu"),
+                        peer="192.0.2.1", helo="crepes.fr", tls=True,
+                        received_at=datetime.now(UTC))
+    key = adapters.store.put(new_message_id(), b"Subject: hi\r\n\r\nhi\r\n", envelope)
+
+    def file_it() -> tuple[str, ...]:
+        return file_inbound(key, adapters.store, DynamoMailboxRepository(client, table),
+                            HostedDomains(frozenset({"hamburger.edu"})),
+                            references=DynamoRawReferences(client, table)).filed_for
+
+    assert file_it() == (BOB, "carol@hamburger.edu")
+    assert calls == {"GetItem": 2, "TransactWriteItems": 2}  # each copy: its folder, its write
+    # The message, its folder, the change log; the first with the references' item too.
+    assert transactions == [["ACCOUNT", "ACCOUNT", "ACCOUNT", "RAW"],
+                            ["ACCOUNT", "ACCOUNT", "ACCOUNT"]]
+    def references() -> dict[str, str]:
+        return dict(boto3.client("dynamodb", region_name=REGION).get_item(
+            TableName=table, Key={"pk": {"S": f"RAW#{key}"}, "sk": {"S": "REFS"}}
+        )["Item"]["refs"])
+
+    assert references() == {"N": "2"}
+    assert file_it() == ()  # a repeated notification: both copies there, nothing held again
+    assert references() == {"N": "2"}
+
+
 def test_only_a_folder_s_first_changes_write_its_uidvalidity_and_name(stack):
     """Once a folder's item has them and a MODSEQ that pins the change to that very item,
     filing moves its counters alone (a smaller expression for DynamoDB to evaluate)."""
@@ -122,8 +164,9 @@ def test_the_first_filing_of_submitted_mail_reads_no_delivery_record(stack):
                             references=DynamoRawReferences(client, table)).queued_for
 
     assert file_it() == ("alice@crepes.fr",)
-    # The hold, the Sent copy's folder read and transaction, the job's record.
-    assert calls == {"PutItem": 1, "GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1}
+    # The Sent copy's folder read and transaction (which holds the references), the job's
+    # record.
+    assert calls == {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1}
     calls.clear()
     file_it()  # a repeat: the job's record says it was queued
     assert calls["GetItem"] == 2  # the folder, then the job's record

@@ -136,9 +136,12 @@ class MailboxReader(Protocol):
 class MailboxWriter(Protocol):
     """Changing an account's mailbox. Folder counts stay exact under concurrent changes."""
 
-    def file(self, message: StoredMessage) -> bool:
+    def file(self, message: StoredMessage, *, holding: int = 0) -> bool:
         """File once: False when this message is already in this account's mailbox.
-        The message gets the folder's next UID in the same write that makes it visible."""
+        The message gets the folder's next UID in the same write that makes it visible.
+        `holding` > 0: RawReferences.hold(message.raw_key, holding), in that same write
+        (the first copy of a message: every reference is then held before any copy
+        exists, without a write of its own)."""
         ...
 
     def create_folder(self, account: str, name: str) -> Folder:

@@ -52,7 +52,7 @@ def file_inbound(
     The edge accepts RCPT TO on the MX port only for existing accounts, so the envelope
     is the routing list; headers are never consulted. A recipient who already has this
     message gets no second copy, and a delivery job is queued once per domain. Every
-    reference to the raw bytes is held before the first copy exists.
+    reference to the raw bytes is held in the same write as the first copy.
     """
     message_id = message_id_of_key(key)
     if message_id is None:
@@ -78,19 +78,30 @@ def file_inbound(
             raise PermanentFailure("remote recipients but no outgoing queue configured")
         jobs = delivery_jobs(message_id, key, envelope.mail_from, remote)
     sent_copies = 1 if envelope.submitted_by else 0
-    first_try = references.hold(key, len(accounts) + sent_copies + len(jobs))
+    # Every reference is held in the write of the first copy: before any copy exists, and
+    # without a write of its own. A first copy filed now also says that no earlier try got
+    # this far, so none queued a job.
+    holding = len(accounts) + sent_copies + len(jobs)
+    first_try: bool | None = None
+
+    def file_copy(stored: StoredMessage) -> bool:
+        nonlocal first_try
+        copy_filed = mailboxes.file(stored, holding=holding if first_try is None else 0)
+        if first_try is None:
+            first_try = copy_filed
+        return copy_filed
 
     filed: list[str] = []
     duplicate: list[str] = []
     for account in accounts:
         stored = _stored(account, message_id, INBOX, envelope, key, len(raw), summary)
-        (filed if mailboxes.file(stored) else duplicate).append(account)
+        (filed if file_copy(stored) else duplicate).append(account)
     queued: list[str] = []
     if envelope.submitted_by:
-        _file_sent_copy(envelope.submitted_by, message_id, envelope, key, raw, summary, mailboxes)
+        file_copy(_sent_copy(envelope.submitted_by, message_id, envelope, key, raw, summary))
         for job in jobs:
             assert outgoing is not None
-            queue_once(job, outgoing.queue, outgoing.ledger, first_try=first_try)
+            queue_once(job, outgoing.queue, outgoing.ledger, first_try=bool(first_try))
             queued.extend(job.recipients)
     elif remote:
         # Only submitted mail may go to other domains; the MX refuses them at RCPT.
@@ -102,13 +113,12 @@ def file_inbound(
     return FilingResult(message_id, tuple(filed), tuple(duplicate), tuple(queued))
 
 
-def _file_sent_copy(sender: str, message_id: str, envelope: Envelope, key: str, raw: bytes,
-                    summary: MessageSummary, mailboxes: MailboxWriter) -> None:
+def _sent_copy(sender: str, message_id: str, envelope: Envelope, key: str, raw: bytes,
+               summary: MessageSummary) -> StoredMessage:
     # Mail to oneself is in the Inbox under its own id; the Sent copy then needs another.
     sent_id = message_id if sender not in envelope.rcpt_tos else derived_message_id(
         message_id, SENT)
-    mailboxes.file(_stored(sender, sent_id, SENT, envelope, key, len(raw), summary,
-                           frozenset({"seen"})))
+    return _stored(sender, sent_id, SENT, envelope, key, len(raw), summary, frozenset({"seen"}))
 
 
 def _stored(account: str, message_id: str, folder: str, envelope: Envelope, key: str, size: int,

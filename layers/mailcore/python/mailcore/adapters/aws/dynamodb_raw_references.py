@@ -1,7 +1,8 @@
 """Who still needs a message's raw bytes (item RAW#<raw key>, REFS).
 
-Filing holds every reference a message will have at once, before its first copy is filed:
-one per mailbox copy (hosted recipients, the Sent copy) and one per delivery job. A copy
+Filing holds every reference a message will have at once, in the transaction that files
+its first copy (hold_references): one per mailbox copy (hosted recipients, the Sent copy)
+and one per delivery job. A copy
 deleted for good, or a job finished, gives its reference back; the one that gives back the
 last marks the item released, and only that one deletes the bytes. So no interleaving of
 filing, deleting and delivering can delete bytes that a copy still to be filed, or a
@@ -37,6 +38,14 @@ def reference_change(table: str, raw_key: str, delta: int) -> dict[str, Any]:
     return {"Update": {"TableName": table, "Key": raw_key_item(raw_key),
                        "UpdateExpression": "ADD refs :delta",
                        "ExpressionAttributeValues": {":delta": {"N": str(delta)}}}}
+
+
+def hold_references(table: str, raw_key: str, references: int) -> dict[str, Any]:
+    """A transaction item that holds the references unless they are held already (as
+    DynamoRawReferences.hold does alone), beside the first copy it is written with."""
+    return {"Update": {"TableName": table, "Key": raw_key_item(raw_key),
+                       "UpdateExpression": "SET refs = if_not_exists(refs, :references)",
+                       "ExpressionAttributeValues": {":references": {"N": str(references)}}}}
 
 
 class DynamoRawReferences:

@@ -70,11 +70,13 @@ class InMemoryMailboxRepository:
         self._lock = threading.RLock()
 
     # -- MailboxWriter ---------------------------------------------------------------------
-    def file(self, message: StoredMessage) -> bool:
+    def file(self, message: StoredMessage, *, holding: int = 0) -> bool:
         with self._lock:
             key = (message.account, message.message_id)
             if key in self.messages:
                 return False
+            if holding:
+                self.references.hold(message.raw_key, holding)
             self._count(message.account, message.folder, 1, 0 if message.seen else 1)
             self.messages[key] = self._made_visible(message)
             return True

@@ -10,7 +10,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences, reference_change
+from mailcore.adapters.aws.dynamodb_raw_references import (
+    DynamoRawReferences,
+    hold_references,
+    reference_change,
+)
 from mailcore.adapters.aws.mailboxes import codec
 from mailcore.adapters.aws.mailboxes.folders import (
     FolderState,
@@ -50,16 +54,17 @@ HIGHEST_MODSEQ = 10**20 - 1
 class Messages(FolderStates):
     _references: DynamoRawReferences
 
-    def file(self, message: StoredMessage) -> bool:
+    def file(self, message: StoredMessage, *, holding: int = 0) -> bool:
         # One transaction: the message appears once, with the folder's next UID, and the
         # folder's counters, MODSEQ and change log move with it, or none of it happens (a
-        # repeated event is cancelled by the first condition). The raw bytes' reference
-        # was held before (RawReferences.hold).
+        # repeated event is cancelled by the first condition). The raw bytes' references
+        # are held before (RawReferences.hold) or, for the first copy, here.
         folder = self._folder_state(message.account, message.folder)
+        hold = [hold_references(self._table, message.raw_key, holding)] if holding else []
         for attempt in range(FILING_ATTEMPTS):
             filed = replace(message, uid=folder.uid_next, modseq=folder.next_modseq)
             try:
-                self._transact(self._arrival(filed, folder))
+                self._transact([*self._arrival(filed, folder), *hold])
                 return True
             except Cancelled as cancelled:
                 if cancelled.failed_condition(0):
