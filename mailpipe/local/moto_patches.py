@@ -238,13 +238,21 @@ _original_send_message = sqs_models.SQSBackend.send_message
 _original_receive_message = sqs_models.SQSBackend.receive_message
 
 
+@functools.cache
+def _field_name(attribute: str) -> str:
+    # moto converts each name with regular expressions, every time: receiving a message
+    # asks for the queue's retention period, so the conversions were a twentieth of the
+    # time of the process serving moto under the filing bench (py-spy).
+    return str(moto_utils.camelcase_to_underscores(attribute))
+
+
 def _attributes(self: Any) -> dict[str, Any]:
     if not getattr(_SENDING, "active", False):
         return _original_attributes(self)  # type: ignore[no-any-return]
     names = [name for name in type(self).BASE_ATTRIBUTES if name not in _COUNTED]
     if self.fifo_queue:
         names += type(self).FIFO_ATTRIBUTES
-    values = {name: getattr(self, moto_utils.camelcase_to_underscores(name)) for name in names}
+    values = {name: getattr(self, _field_name(name)) for name in names}
     return {name: str(value).lower() if isinstance(value, bool) else value
             for name, value in values.items()}
 
