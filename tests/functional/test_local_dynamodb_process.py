@@ -79,6 +79,19 @@ def test_dynamodb_through_the_public_endpoint_is_the_dynamodb_process_s(servers)
     with pytest.raises(through_public.exceptions.ConditionalCheckFailedException):
         through_public.put_item(TableName="forwarded", Item={"pk": {"S": "a"}},
                                 ConditionExpression="attribute_not_exists(pk)")
+    # Filing reads who won a race from a cancelled transaction's reasons.
+    with pytest.raises(direct.exceptions.TransactionCanceledException) as cancelled:
+        direct.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "forwarded", "Item": {"pk": {"S": "b"}}}},
+            {"Update": {"TableName": "forwarded", "Key": {"pk": {"S": "a"}},
+                        "UpdateExpression": "SET n = :two",
+                        "ConditionExpression": "n = :zero",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}, ":zero": {"N": "0"}},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}])
+    reasons = cancelled.value.response["CancellationReasons"]
+    assert [reason["Code"] for reason in reasons] == ["None", "ConditionalCheckFailed"]
+    assert reasons[1]["Item"] == {"pk": {"S": "a"}, "n": {"N": "1"}}
+    assert "Item" not in direct.get_item(TableName="forwarded", Key={"pk": {"S": "b"}})
 
 
 def test_other_services_stay_with_the_public_endpoint(servers):
