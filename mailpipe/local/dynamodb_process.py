@@ -54,6 +54,10 @@ class DynamoDbProcess:
             raise RuntimeError("moto's DynamoDB process did not start")
         self.endpoint = f"http://{self._host}:{json.loads(line)['port']}"
 
+    def exit_status(self) -> int | None:
+        """Its exit status once it has ended; None while it runs (or before it started)."""
+        return None if self._process is None else self._process.poll()
+
     def snapshot(self) -> dict[str, Any]:
         """What its meter counted (Meter.snapshot's shape)."""
         with urllib.request.urlopen(self.endpoint + METER_PATH, timeout=10) as response:  # noqa: S310 (our own endpoint)

@@ -226,6 +226,14 @@ class LocalStack:
         for line in self._edge.stdout:
             logs.emit("edge_smtp", line.rstrip("\n"))
 
+    def failed_part(self) -> str | None:
+        """What part of the stack has ended on its own, if one has."""
+        if self._edge is not None and self._edge.poll() is not None:
+            return f"the SMTP edge exited (status {self._edge.returncode})"
+        if (status := self._dynamodb.exit_status()) is not None:
+            return f"moto's DynamoDB process exited (status {status})"
+        return None
+
     def banner(self) -> str:
         options = self.options
         users = ", ".join(address for address, _ in options.users) or "(none: mailpipe user add)"
@@ -282,9 +290,14 @@ def run(options: StackOptions) -> None:
         except PortInUse as exc:
             raise SystemExit(f"mailpipe: {exc}") from None
         print(stack.banner(), flush=True)
-        while not stop_requested:
+        failure = None
+        while not stop_requested and failure is None:
             time.sleep(0.2)
+            failure = stack.failed_part()
         print("mailpipe is stopping", flush=True)
     finally:
         stack.stop()
     print("mailpipe stopped", flush=True)
+    if failure is not None:
+        # Said and ended, rather than left up with mail accepted that cannot be filed.
+        raise SystemExit(f"mailpipe: {failure}")

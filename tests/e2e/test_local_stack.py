@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import smtplib
 import socket
@@ -9,6 +10,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -200,6 +202,37 @@ def test_two_stacks_run_side_by_side_without_sharing_mail(local_stack):
             "subject"] == "other stack"
     finally:
         assert other.stop() == 0
+
+
+def _child(stack: StackProcess, marker: bytes) -> int:
+    """The pid of the stack's child process whose command line holds `marker`."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry.name.isdigit()
+                    and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    == stack.process.pid
+                    and marker in (entry / "cmdline").read_bytes()):
+                return int(entry.name)
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+    raise AssertionError(f"no child with {marker!r}")
+
+
+@pytest.mark.parametrize(("marker", "said"), [
+    (b"mailpipe.local.dynamodb_process", "moto's DynamoDB process exited"),
+    (b"edge_smtp", "the SMTP edge exited"),
+])
+def test_a_part_of_the_stack_that_dies_stops_it_with_a_reason(marker, said):
+    """Not left up half-working (the edge accepting mail that cannot be filed)."""
+    stack = start_stack(["hamburger.edu"], PASSWORDS)
+    try:
+        os.kill(_child(stack, marker), signal.SIGKILL)
+        assert stack.process.wait(timeout=60) == 1
+        wait_until(lambda: any(said in line for line in stack.output), timeout=10,
+                   interval=0.1, what="the reason in the stack's output")
+        assert any(line.startswith("mailpipe stopped") for line in stack.output)
+    finally:
+        stack.stop()
 
 
 def test_sigterm_stops_the_stack_cleanly(local_stack):
