@@ -136,6 +136,7 @@ class LocalStack:
         self._pollers: list[SqsPoller] = []
         self._gateway: Gateway | None = None
         self._edge: subprocess.Popen[str] | None = None
+        self._edge_environment: dict[str, str] = {}
         self.provisioned: Provisioned | None = None
 
     def start(self) -> None:
@@ -193,6 +194,7 @@ class LocalStack:
                                 site=WebmailSite(options.root / "webmail",
                                                  connect=(self.endpoint,)))
         self._gateway.start()
+        self._edge_environment = environment
         self._start_edge(environment)
 
     def _start_edge(self, environment: dict[str, str]) -> None:
@@ -227,11 +229,18 @@ class LocalStack:
             logs.emit("edge_smtp", line.rstrip("\n"))
 
     def failed_part(self) -> str | None:
-        """What part of the stack has ended on its own, if one has."""
-        if self._edge is not None and self._edge.poll() is not None:
-            return f"the SMTP edge exited (status {self._edge.returncode})"
+        """What part of the stack has ended on its own and cannot be started again (its
+        state went with it), if one has. An edge that ended is started again, as ECS
+        starts the task again in AWS; None unless that fails too."""
         if (status := self._dynamodb.exit_status()) is not None:
             return f"moto's DynamoDB process exited (status {status})"
+        if self._edge is not None and self._edge.poll() is not None:
+            log.error("the SMTP edge exited (status %s); starting it again",
+                      self._edge.returncode)
+            try:
+                self._start_edge(self._edge_environment)
+            except RuntimeError as exc:
+                return f"the SMTP edge exited and could not be started again: {exc}"
         return None
 
     def banner(self) -> str:

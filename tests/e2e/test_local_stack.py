@@ -218,21 +218,42 @@ def _child(stack: StackProcess, marker: bytes) -> int:
     raise AssertionError(f"no child with {marker!r}")
 
 
-@pytest.mark.parametrize(("marker", "said"), [
-    (b"mailpipe.local.dynamodb_process", "moto's DynamoDB process exited"),
-    (b"edge_smtp", "the SMTP edge exited"),
-])
-def test_a_part_of_the_stack_that_dies_stops_it_with_a_reason(marker, said):
-    """Not left up half-working (the edge accepting mail that cannot be filed)."""
+def test_a_dynamodb_process_that_dies_stops_the_stack_with_the_reason():
+    """Its tables went with it: not left up, the edge accepting mail that cannot be filed."""
     stack = start_stack(["hamburger.edu"], PASSWORDS)
     try:
-        os.kill(_child(stack, marker), signal.SIGKILL)
+        os.kill(_child(stack, b"mailpipe.local.dynamodb_process"), signal.SIGKILL)
         assert stack.process.wait(timeout=60) == 1
-        wait_until(lambda: any(said in line for line in stack.output), timeout=10,
-                   interval=0.1, what="the reason in the stack's output")
+        wait_until(lambda: any("moto's DynamoDB process exited" in line
+                               for line in stack.output),
+                   timeout=10, interval=0.1, what="the reason in the stack's output")
         assert any(line.startswith("mailpipe stopped") for line in stack.output)
     finally:
         stack.stop()
+
+
+def test_an_edge_that_dies_is_started_again_as_ecs_would(local_stack):
+    os.kill(_child(local_stack.stack, b"edge_smtp"), signal.SIGKILL)
+    wait_until(lambda: any("starting it again" in line for line in local_stack.output),
+               timeout=10, interval=0.1, what="the restart in the stack's output")
+    codes = wait_until(lambda: _sent_or_none(local_stack.smtp_port), timeout=30,
+                       interval=0.2, what="the edge answering again")
+    assert codes == [220, 250, 250, 250, 354, 250, 221]
+    token = local_stack.token("bob@hamburger.edu", "bob-password")
+    wait_until(lambda: any(message["subject"] == "after the restart"
+                           for message in local_stack.wait_for_inbox(token, 1)),
+               timeout=30, interval=0.2, what="the message sent after the restart filed")
+    assert local_stack.process.poll() is None
+
+
+def _sent_or_none(port: int) -> list[int] | None:
+    try:
+        return _transcript(port, [
+            b"EHLO x\r\n", b"MAIL FROM:<alice@crepes.fr>\r\n",
+            b"RCPT TO:<bob@hamburger.edu>\r\n", b"DATA\r\n",
+            b"Subject: after the restart\r\n\r\nhi\r\n.\r\n", b"QUIT\r\n"])
+    except OSError:
+        return None
 
 
 def test_sigterm_stops_the_stack_cleanly(local_stack):
