@@ -2,12 +2,14 @@
 
 Filing a message costs the process that serves moto more CPU than any other part of the
 local stack, and a Python process runs on one core at a time (the GIL): with every service
-in `mailpipe up`, that process was the bound (11.2 ms of CPU per message filed at 71 a
-second: most of one core, the other half idle). DynamoDB was about half of its work and
-shares no state with the other services (S3's notifications go to SQS; those two stay
-together), so it runs here: the stack's functions and edge reach it directly
-(AWS_ENDPOINT_URL_DYNAMODB, which botocore reads), and the stack's one public AWS endpoint
-forwards DynamoDB calls here for everyone else (provisioning, tests, `mailpipe user add`).
+in `mailpipe up`, that process was the bound (11.1 ms of CPU per message filed at 73 a
+second, 81% of one core, with the machine's two cores not both busy). DynamoDB was about
+half of its work and shares no state with the other services (S3's notifications go to
+SQS; those two stay together), so it runs here: the stack's functions and edge reach it
+directly (AWS_ENDPOINT_URL_DYNAMODB, which botocore reads), and the stack's one public AWS
+endpoint forwards DynamoDB calls here for everyone else (provisioning, tests, `mailpipe
+user add`). Spread over two processes, the rate moved little (73 to 77 a second): each
+filing now waits on its requests more than on either process (docs/PERFORMANCE.md, 9).
 
 Requests are metered here as in the main server, and the stack's Meter adds them in
 (GET METER_PATH). A call the public endpoint forwarded was metered there and says so
