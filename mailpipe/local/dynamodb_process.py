@@ -2,8 +2,8 @@
 
 Filing a message costs the process that serves moto more CPU than any other part of the
 local stack, and a Python process runs on one core at a time (the GIL): with every service
-in `mailpipe up`, that process was the bound (11.1 ms of CPU per message filed at 73 a
-second, 81% of one core, with the machine's two cores not both busy). DynamoDB was about
+in `mailpipe up`, that process held one core for most of the time (11.1 ms of CPU per
+message filed at 73 a second: 81%), the machine's two cores not both busy. DynamoDB was about
 half of its work and shares no state with the other services (S3's notifications go to
 SQS; those two stay together), so it runs here: the stack's functions and edge reach it
 directly (AWS_ENDPOINT_URL_DYNAMODB, which botocore reads), and the stack's one public AWS
