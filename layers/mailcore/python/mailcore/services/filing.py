@@ -77,31 +77,26 @@ def file_inbound(
         if outgoing is None:
             raise PermanentFailure("remote recipients but no outgoing queue configured")
         jobs = delivery_jobs(message_id, key, envelope.mail_from, remote)
-    sent_copies = 1 if envelope.submitted_by else 0
+    copies = [_stored(account, message_id, INBOX, envelope, key, len(raw), summary)
+              for account in accounts]
+    if envelope.submitted_by:
+        copies.append(_sent_copy(envelope.submitted_by, message_id, envelope, key, raw,
+                                 summary))
     # Every reference is held in the write of the first copy: before any copy exists, and
     # without a write of its own. A first copy filed now also says that no earlier try got
     # this far, so none queued a job.
-    holding = len(accounts) + sent_copies + len(jobs)
-    first_try: bool | None = None
-
-    def file_copy(stored: StoredMessage) -> bool:
-        nonlocal first_try
-        copy_filed = mailboxes.file(stored, holding=holding if first_try is None else 0)
-        if first_try is None:
-            first_try = copy_filed
-        return copy_filed
-
-    filed: list[str] = []
-    duplicate: list[str] = []
-    for account in accounts:
-        stored = _stored(account, message_id, INBOX, envelope, key, len(raw), summary)
-        (filed if file_copy(stored) else duplicate).append(account)
+    holding = len(copies) + len(jobs)
+    copy_filed = [mailboxes.file(copy, holding=holding if index == 0 else 0)
+                  for index, copy in enumerate(copies)]
+    first_try = bool(copy_filed) and copy_filed[0]
+    filed = [account for account, done in zip(accounts, copy_filed, strict=False) if done]
+    duplicate = [account for account, done in zip(accounts, copy_filed, strict=False)
+                 if not done]
     queued: list[str] = []
     if envelope.submitted_by:
-        file_copy(_sent_copy(envelope.submitted_by, message_id, envelope, key, raw, summary))
         for job in jobs:
             assert outgoing is not None
-            queue_once(job, outgoing.queue, outgoing.ledger, first_try=bool(first_try))
+            queue_once(job, outgoing.queue, outgoing.ledger, first_try=first_try)
             queued.extend(job.recipients)
     elif remote:
         # Only submitted mail may go to other domains; the MX refuses them at RCPT.
