@@ -8,68 +8,82 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.adapters.faults import FilingFaults
 from mailcore.domain.message import PARSE_SECONDS
 from mailcore.errors import TransientFailure
-from mailcore.services.filing import file_inbound
+from mailcore.services.filing import FilingResult, file_inbound_together
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
 # Fetching, parsing (at most PARSE_SECONDS) and filing one message, with room to spare.
 SECONDS_PER_MESSAGE = PARSE_SECONDS + 5
+FAILED = "filing failed; the message comes back after the visibility timeout"
 
 
-def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    try:
-        file_record(record, lambda_context)
-    except Exception:
-        # The batch processor reports the record failed without saying why.
-        logger.exception("filing failed; the message comes back after the visibility timeout")
-        raise
-
-
-def file_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    # A timed-out invocation fails its whole batch; a record that cannot finish in time
-    # fails alone instead, and comes back after the queue's visibility timeout.
-    if lambda_context.get_remaining_time_in_millis() < SECONDS_PER_MESSAGE * 1000:
-        raise TransientFailure("not enough time left in this invocation")
+def stored_keys(record: SQSRecord) -> list[str]:
+    """The keys of the messages an SQS record's S3 notification names."""
     notification = S3Event(json.loads(record.body))
-    adapters = aws_adapters()
     # s3:TestEvent (sent when notifications are configured) has no Records.
     records = notification.records if "Records" in notification.raw_event else ()
-    filed = 0
-    for s3_record in records:
-        # Keys arrive URL-encoded ("+" for space) in notifications.
-        key = unquote_plus(s3_record.s3.get_object.key)
-        logger.append_keys(s3_key=key)
-        faults = adapters.filing_faults  # None unless a durability test configured them
-        if faults:
-            faults.before_filing(key)
-        result = file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains,
-                              adapters.outgoing, references=adapters.references)
-        if faults:
-            faults.after_filing(key)
-        logger.info("message filed", message_id=result.message_id,
-                    recipients=len(result.filed_for), duplicates=len(result.already_filed_for),
-                    queued=len(result.queued_for))
-        filed += len(result.filed_for)
-    metrics.add_metric("MessagesFiled", MetricUnit.Count, filed)
+    # Keys arrive URL-encoded ("+" for space) in notifications.
+    return [unquote_plus(s3_record.s3.get_object.key) for s3_record in records]
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Files the batch's messages together (their first copies share one write per
+    folder) and reports the records that failed, which come back after the queue's
+    visibility timeout (ReportBatchItemFailures)."""
+    adapters = aws_adapters()
+    faults = adapters.filing_faults  # None unless a durability test configured them
+    failed: list[str] = []
+    keys_of: dict[str, list[str]] = {}
+    for raw_record in event["Records"]:
+        record = SQSRecord(raw_record)
+        try:
+            keys_of[record.message_id] = stored_keys(record)
+        except Exception:
+            logger.exception(FAILED, sqs_message_id=record.message_id)
+            failed.append(record.message_id)
+
+    def before_each(key: str) -> None:
+        # A timed-out invocation fails its whole batch; a message that cannot finish in
+        # time fails alone instead, and comes back after the queue's visibility timeout.
+        if context.get_remaining_time_in_millis() < SECONDS_PER_MESSAGE * 1000:
+            raise TransientFailure("not enough time left in this invocation")
+        if faults:
+            faults.before_filing(key)
+
+    everything = [key for keys in keys_of.values() for key in keys]
+    outcomes = dict(zip(everything, file_inbound_together(
+        everything, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing,
+        references=adapters.references, before_each=before_each), strict=True))
+    filed = 0
+    for message_id, keys in keys_of.items():
+        try:
+            for key in keys:
+                filed += _report(key, outcomes[key], faults)
+        except Exception:
+            logger.exception(FAILED, sqs_message_id=message_id)
+            failed.append(message_id)
+    metrics.add_metric("MessagesFiled", MetricUnit.Count, filed)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def _report(key: str, outcome: FilingResult | Exception, faults: FilingFaults | None) -> int:
+    """How many copies the key's message had filed now; raises what stopped it."""
+    logger.append_keys(s3_key=key)
+    if isinstance(outcome, Exception):
+        raise outcome
+    if faults:
+        faults.after_filing(key)
+    logger.info("message filed", message_id=outcome.message_id,
+                recipients=len(outcome.filed_for), duplicates=len(outcome.already_filed_for),
+                queued=len(outcome.queued_for))
+    return len(outcome.filed_for)

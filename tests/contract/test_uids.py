@@ -206,3 +206,44 @@ def test_the_highest_modseq_is_what_changes_since_says(mailbox_side: MailboxSide
     mailboxes.update(BOB, message.message_id, lambda m: replace(m, flags=frozenset({"seen"})))
     assert mailboxes.highest_modseq(BOB, "Inbox") == mailboxes.changes_since(
         BOB, "Inbox", 0).highest_modseq == 2
+
+
+def test_messages_filed_together_are_as_if_filed_one_by_one(mailbox_side: MailboxSide) -> None:
+    mailboxes, references = mailbox_side.mailboxes, mailbox_side.references
+    early = _message(minutes=0)
+    mailboxes.file(early)
+    before = mailboxes.folder_named(BOB, "Inbox")
+    late, seen, last = (_message(minutes=3), _message(minutes=1, flags=frozenset({"seen"})),
+                        _message(minutes=4))
+    sent = _message(folder="Sent", minutes=2)
+
+    filed = mailboxes.file_together([(late, 2), (early, 1), (seen, 1), (sent, 1), (last, 0)])
+
+    assert filed == [True, False, True, True, True]  # `early` was there: nothing taken
+    assert [entry.message_id for entry in mailboxes.list_by_uid(BOB, "Inbox", 1, 10)] == [
+        early.message_id, late.message_id, seen.message_id, last.message_id]
+    assert _uids(mailboxes, "Sent") == [1]
+    inbox = mailboxes.folder_named(BOB, "Inbox")
+    assert (inbox.total, inbox.unread, inbox.uid_next) == (4, 3, 5)
+    changes = mailboxes.changes_since(BOB, "Inbox", before.highest_modseq)
+    # Each its own MODSEQ (RFC 7162 3.1), the folder's HIGHESTMODSEQ the last of them.
+    modseqs = [entry.modseq for entry in changes.changed]
+    assert [entry.uid for entry in changes.changed] == [2, 3, 4]
+    assert len(set(modseqs)) == 3 and min(modseqs) > before.highest_modseq
+    assert changes.highest_modseq == inbox.highest_modseq == max(modseqs)
+    # Each first copy held its references; the repeat and the copy holding none did not.
+    assert references.hold(late.raw_key, 1) is False
+    assert references.hold(early.raw_key, 1) is True
+    assert references.hold(last.raw_key, 1) is True
+
+
+def test_more_messages_than_one_write_may_take_are_filed_in_their_order(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    # Past the 25 a transaction takes here, and past the bytes it takes here (3 MB).
+    messages = [_message(minutes=minutes, subject="s" * 150_000)
+                for minutes in range(60)]
+    assert mailboxes.file_together([(message, 1) for message in messages]) == [True] * 60
+    assert [entry.message_id for entry in mailboxes.list_by_uid(BOB, "Inbox", 1, 100)] == [
+        message.message_id for message in messages]
+    assert mailboxes.folder_named(BOB, "Inbox").total == 60

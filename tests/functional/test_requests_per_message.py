@@ -3,6 +3,7 @@ ones that are not needed are not made (docs/PERFORMANCE.md section 5 prices the 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +19,8 @@ from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import message_key, new_message_id
-from mailcore.services.filing import Outgoing, file_inbound
+from mailcore.domain.ids import message_id_of_key, message_key, new_message_id
+from mailcore.services.filing import Outgoing, file_inbound, file_inbound_together
 from mailcore.services.recipients import HostedDomains
 from tests.conftest import REGION
 from tests.contract.test_mailboxes import BOB, _message
@@ -201,3 +202,53 @@ def test_a_writer_that_files_whenever_the_loser_waits_does_not_starve_it(stack, 
     assert filed_by_winner == [True, True]
     assert calls == {"GetItem": 1, "TransactWriteItems": 2}
     assert mailboxes.get(BOB, loser.message_id).uid == 3
+
+
+def test_a_batch_for_one_folder_costs_one_folder_read_and_one_write(stack):
+    """Lambda hands file_message up to 10 notifications at once: their first copies share
+    the folder's read and one transaction, and a repeated batch costs no more."""
+    table = stack.outputs["MailboxTableName"]
+    client, calls = _counted_client()
+    transactions: list[int] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: transactions.append(len(params["TransactItems"])))
+    adapters = aws_adapters()
+    envelope = Envelope(mail_from="alice@crepes.fr", rcpt_tos=(BOB,), peer="192.0.2.1",
+                        helo="crepes.fr", tls=True, received_at=datetime.now(UTC))
+    keys = [adapters.store.put(new_message_id(), b"Subject: hi\r\n\r\nhi\r\n", envelope)
+            for _ in range(10)]
+
+    def file_them() -> list[Any]:
+        return file_inbound_together(keys, adapters.store,
+                                     DynamoMailboxRepository(client, table),
+                                     HostedDomains(frozenset({"hamburger.edu"})),
+                                     references=DynamoRawReferences(client, table))
+
+    assert [outcome.filed_for for outcome in file_them()] == [(BOB,)] * 10
+    assert calls == {"GetItem": 1, "TransactWriteItems": 1}
+    assert transactions == [1 + 3 * 10]  # the folder; each message, its change, its refs
+    assert [outcome.already_filed_for for outcome in file_them()] == [(BOB,)] * 10
+    assert calls == {"GetItem": 2, "TransactWriteItems": 2}
+    assert [adapters.mailboxes.get(BOB, message_id_of_key(key)).uid for key in keys] == list(
+        range(1, 11))
+
+
+def test_messages_filed_together_stay_within_a_transaction_s_limits(stack):
+    """DynamoDB takes at most 100 items and 4 MB in one transaction (moto checks
+    neither): large messages are split over as many as it takes."""
+    table = stack.outputs["MailboxTableName"]
+    client = boto3.client("dynamodb", region_name=REGION)
+    transactions: list[list[dict[str, Any]]] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: transactions.append(params["TransactItems"]))
+    messages = [_message(minutes=minutes, subject="s" * 200_000) for minutes in range(40)]
+
+    assert DynamoMailboxRepository(client, table).file_together(
+        [(message, 1) for message in messages]) == [True] * 40
+
+    assert len(transactions) >= 2
+    for items in transactions:
+        assert len(items) <= 100
+        assert len(json.dumps(items)) < 4 * 1024 * 1024

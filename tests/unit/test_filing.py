@@ -12,8 +12,8 @@ from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
-from mailcore.errors import MessageNotFound
-from mailcore.services.filing import Outgoing, file_inbound
+from mailcore.errors import MessageNotFound, StorageUnavailable, TransientFailure
+from mailcore.services.filing import Outgoing, file_inbound, file_inbound_together
 from mailcore.services.recipients import HostedDomains
 
 DOMAINS = HostedDomains.of(["hamburger.edu"])
@@ -105,3 +105,58 @@ def test_missing_message_object_is_an_error_not_a_silent_skip():
     with pytest.raises(MessageNotFound):
         file_inbound(f"messages/{new_message_id()}/message.eml", store, mailboxes, DOMAINS,
                      references=REFERENCES)
+
+
+class _RefusingTogether(InMemoryMailboxRepository):
+    """Mailboxes where one message cannot be written, alone or with others (as an item
+    DynamoDB refuses would fail the whole transaction it is in)."""
+
+    def __init__(self, refused_key: str) -> None:
+        super().__init__()
+        self.refused_key = refused_key
+        self.together: list[int] = []
+
+    def file(self, message, *, holding=0):
+        if message.raw_key == self.refused_key:
+            raise StorageUnavailable("item refused")
+        return super().file(message, holding=holding)
+
+    def file_together(self, arrivals):
+        self.together.append(len(arrivals))
+        if any(message.raw_key == self.refused_key for message, _ in arrivals):
+            raise StorageUnavailable("item refused")
+        return super().file_together(arrivals)
+
+
+def test_a_message_that_fails_the_shared_write_fails_alone():
+    store = InMemoryMessageStore()
+    keys = [_stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu") for _ in range(3)]
+    missing = f"messages/{new_message_id()}/message.eml"
+    mailboxes = _RefusingTogether(refused_key=keys[1])
+
+    outcomes = file_inbound_together([keys[0], missing, *keys[1:]], store, mailboxes,
+                                     DOMAINS, references=REFERENCES)
+
+    assert mailboxes.together == [3]  # the missing one never got that far
+    assert isinstance(outcomes[1], MessageNotFound)
+    assert isinstance(outcomes[2], StorageUnavailable)
+    assert [outcome.filed_for for outcome in (outcomes[0], outcomes[3])] == [
+        ("bob@hamburger.edu",), ("bob@hamburger.edu",)]
+    inbox = mailboxes.list_folder("bob@hamburger.edu", INBOX, 10, None).messages
+    assert {message.raw_key for message in inbox} == {keys[0], keys[2]}
+
+
+def test_what_stops_one_message_before_it_is_fetched_stops_that_one_alone():
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
+    keys = [_stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu") for _ in range(3)]
+
+    def before_each(key):
+        if key == keys[1]:
+            raise TransientFailure("no time left")
+
+    outcomes = file_inbound_together(keys, store, mailboxes, DOMAINS, references=REFERENCES,
+                                     before_each=before_each)
+
+    assert isinstance(outcomes[1], TransientFailure)
+    assert [outcomes[0].filed_for, outcomes[2].filed_for] == [("bob@hamburger.edu",)] * 2
+    assert len(mailboxes.messages) == 2

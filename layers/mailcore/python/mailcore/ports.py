@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -142,6 +142,12 @@ class MailboxWriter(Protocol):
         `holding` > 0: RawReferences.hold(message.raw_key, holding), in that same write
         (the first copy of a message: every reference is then held before any copy
         exists, without a write of its own)."""
+        ...
+
+    def file_together(self, arrivals: Sequence[tuple[StoredMessage, int]]) -> list[bool]:
+        """file(message, holding=holding) for each (message, holding), in that order, with
+        each one's answer; in fewer writes than one each (messages for one folder may
+        share one). Raises as file() would, and then some of them may be filed."""
         ...
 
     def create_folder(self, account: str, name: str) -> Folder:

@@ -3,8 +3,10 @@ the sender of submitted mail gets a Sent copy, remote recipients get delivery jo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import derived_message_id, message_id_of_key
 from mailcore.domain.mailbox import INBOX, SENT, StoredMessage
@@ -38,6 +40,24 @@ class FilingResult:
     queued_for: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What filing one stored message takes: its copies (the first holds every reference
+    to the raw bytes) and, for submitted mail, its delivery jobs."""
+
+    message_id: str
+    envelope: Envelope
+    accounts: list[str]
+    remote: list[str]
+    copies: list[StoredMessage]
+    jobs: list[DeliveryJob]
+    parse_problem: str | None
+
+    @property
+    def holding(self) -> int:
+        return len(self.copies) + len(self.jobs)
+
+
 def file_inbound(
     key: str,
     store: RawMessageStore,
@@ -54,6 +74,58 @@ def file_inbound(
     message gets no second copy, and a delivery job is queued once per domain. Every
     reference to the raw bytes is held in the same write as the first copy.
     """
+    [outcome] = file_inbound_together([key], store, mailboxes, domains, outgoing,
+                                      references=references)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def file_inbound_together(
+    keys: Sequence[str],
+    store: RawMessageStore,
+    mailboxes: MailboxWriter,
+    domains: HostedDomains,
+    outgoing: Outgoing | None = None,
+    *,
+    references: RawReferences,
+    before_each: Callable[[str], None] | None = None,
+) -> list[FilingResult | Exception]:
+    """file_inbound for each key, with the messages' first copies filed together (one
+    write per folder instead of one per message); each key's result, or what stopped it
+    (one message's failure stops no other). `before_each(key)` is called before that
+    message is fetched and parsed; what it raises is that key's outcome."""
+    outcomes: list[FilingResult | _Plan | Exception] = []
+    for key in keys:
+        try:
+            if before_each is not None:
+                before_each(key)
+            outcomes.append(_plan(key, store, domains, outgoing, references))
+        except Exception as exc:  # noqa: BLE001 (reported as that key's outcome)
+            outcomes.append(exc)
+    with_copies = [position for position, outcome in enumerate(outcomes)
+                   if isinstance(outcome, _Plan) and outcome.copies]
+    first_copies = _file_first_copies(
+        [outcome for outcome in outcomes if isinstance(outcome, _Plan) and outcome.copies],
+        mailboxes)
+    first_filed = dict(zip(with_copies, first_copies, strict=True))
+    finished: list[FilingResult | Exception] = []
+    for position, outcome in enumerate(outcomes):
+        filed = first_filed.get(position, [])
+        if isinstance(filed, Exception):
+            finished.append(filed)
+        elif isinstance(outcome, _Plan):
+            try:
+                finished.append(_finish(outcome, filed, mailboxes, outgoing))
+            except Exception as exc:  # noqa: BLE001 (reported as that key's outcome)
+                finished.append(exc)
+        else:
+            finished.append(outcome)
+    return finished
+
+
+def _plan(key: str, store: RawMessageStore, domains: HostedDomains, outgoing: Outgoing | None,
+          references: RawReferences) -> _Plan | FilingResult:
     message_id = message_id_of_key(key)
     if message_id is None:
         raise PermanentFailure(f"not a message key: {key!r}")
@@ -82,30 +154,57 @@ def file_inbound(
     if envelope.submitted_by:
         copies.append(_sent_copy(envelope.submitted_by, message_id, envelope, key, raw,
                                  summary))
-    # Every reference is held in the write of the first copy: before any copy exists, and
-    # without a write of its own. A first copy filed now also says that no earlier try got
-    # this far, so none queued a job.
-    holding = len(copies) + len(jobs)
-    copy_filed = [mailboxes.file(copy, holding=holding if index == 0 else 0)
-                  for index, copy in enumerate(copies)]
+    return _Plan(message_id, envelope, accounts, remote, copies, jobs, summary.parse_problem)
+
+
+def _file_first_copies(plans: list[_Plan], mailboxes: MailboxWriter
+                       ) -> list[list[bool] | Exception]:
+    """Each plan's first copy filed, holding every reference (before any copy exists, and
+    without a write of its own): [whether it was filed now], or why not."""
+    arrivals = [(plan.copies[0], plan.holding) for plan in plans]
+    try:
+        return [[filed] for filed in mailboxes.file_together(arrivals)]
+    except Exception as exc:  # noqa: BLE001 (each is tried alone below)
+        if len(arrivals) == 1:
+            return [exc]
+        # One message may be what a shared write cannot take (an item too large, say): so
+        # each is filed alone, and only what fails alone fails. One that the shared write
+        # did file is then found filed, as on any retry.
+        logger.warning("filing messages together failed; filing each alone",
+                       messages=len(plans))
+    alone: list[list[bool] | Exception] = []
+    for copy, holding in arrivals:
+        try:
+            alone.append([mailboxes.file(copy, holding=holding)])
+        except Exception as exc:  # noqa: BLE001 (reported as that message's outcome)
+            alone.append(exc)
+    return alone
+
+
+def _finish(plan: _Plan, first_filed: list[bool], mailboxes: MailboxWriter,
+            outgoing: Outgoing | None) -> FilingResult:
+    """The rest of the copies, one by one, then the delivery jobs. A first copy filed now
+    also says that no earlier try got this far, so none queued a job."""
+    copy_filed = first_filed + [mailboxes.file(copy) for copy in plan.copies[1:]]
     first_try = bool(copy_filed) and copy_filed[0]
+    accounts = plan.accounts
     filed = [account for account, done in zip(accounts, copy_filed, strict=False) if done]
     duplicate = [account for account, done in zip(accounts, copy_filed, strict=False)
                  if not done]
     queued: list[str] = []
-    if envelope.submitted_by:
-        for job in jobs:
+    if plan.envelope.submitted_by:
+        for job in plan.jobs:
             assert outgoing is not None
             queue_once(job, outgoing.queue, outgoing.ledger, first_try=first_try)
             queued.extend(job.recipients)
-    elif remote:
+    elif plan.remote:
         # Only submitted mail may go to other domains; the MX refuses them at RCPT.
         logger.warning("remote recipients on unauthenticated mail ignored",
-                       message_id=message_id, recipients=len(remote))
-    if summary.parse_problem:
-        logger.warning("message filed with parse problem", message_id=message_id,
-                       parse_problem=summary.parse_problem)
-    return FilingResult(message_id, tuple(filed), tuple(duplicate), tuple(queued))
+                       message_id=plan.message_id, recipients=len(plan.remote))
+    if plan.parse_problem:
+        logger.warning("message filed with parse problem", message_id=plan.message_id,
+                       parse_problem=plan.parse_problem)
+    return FilingResult(plan.message_id, tuple(filed), tuple(duplicate), tuple(queued))
 
 
 def _sent_copy(sender: str, message_id: str, envelope: Envelope, key: str, raw: bytes,

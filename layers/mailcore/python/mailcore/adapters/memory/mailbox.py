@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC
 
@@ -80,6 +80,9 @@ class InMemoryMailboxRepository:
             self._count(message.account, message.folder, 1, 0 if message.seen else 1)
             self.messages[key] = self._made_visible(message)
             return True
+
+    def file_together(self, arrivals: Sequence[tuple[StoredMessage, int]]) -> list[bool]:
+        return [self.file(message, holding=holding) for message, holding in arrivals]
 
     def create_folder(self, account: str, name: str) -> Folder:
         with self._lock:

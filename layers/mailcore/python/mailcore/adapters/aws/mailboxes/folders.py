@@ -52,20 +52,22 @@ class FolderState:
 
 
 def folder_change(table: str, state: FolderState, *, total: int = 0, unread: int = 0,
-                  allocate_uid: bool = False) -> TransactItem:
-    """The folder's side of a change: its MODSEQ advanced (and a UID taken, and counters
-    moved), on the condition that nobody else changed it since `state` was read."""
+                  arrivals: int = 0) -> TransactItem:
+    """The folder's side of a change: its MODSEQ advanced (and counters moved), on the
+    condition that nobody else changed it since `state` was read. `arrivals` messages
+    made visible take the next UIDs and MODSEQs, one each (each has its change entry,
+    and a change entry is keyed by its MODSEQ)."""
     names = {"#total": "total", "#unread": "unread", "#modseq": "modseq"}
     values: dict[str, Any] = {":total": {"N": str(total)}, ":unread": {"N": str(unread)},
-                              ":modseq": {"N": str(state.next_modseq)},
+                              ":modseq": {"N": str(state.modseq + max(1, arrivals))},
                               ":seen": {"N": str(state.modseq)}}
     assignments = ["#modseq = :modseq"]
     if not state.settled:
         assignments.append("uid_validity = if_not_exists(uid_validity, :validity)")
         values[":validity"] = {"N": str(new_uid_validity())}
-    if allocate_uid:
+    if arrivals:
         assignments.append("uid_next = :uid_next")
-        values[":uid_next"] = {"N": str(state.uid_next + 1)}
+        values[":uid_next"] = {"N": str(state.uid_next + arrivals)}
     condition = "#modseq = :seen"
     if state.modseq == 0:
         condition = "(attribute_not_exists(#modseq) OR #modseq = :seen)"

@@ -4,8 +4,9 @@ change log with them, removed for good."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -49,39 +50,120 @@ from mailcore.errors import FolderNotFound, MessageNotFound, StorageUnavailable
 # user's changes to one message do.
 FILING_ATTEMPTS = 4 * ATTEMPTS
 HIGHEST_MODSEQ = 10**20 - 1
+# Messages filed together in one transaction: each takes three of its 100 items (itself,
+# its change entry, its references held) besides the folder's one, and their items
+# (estimated by their JSON) stay well within its 4 MB.
+ARRIVALS_PER_TRANSACTION = 25
+ARRIVAL_BYTES_PER_TRANSACTION = 3_000_000
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    index: int  # in what file_together was given
+    message: StoredMessage
+    holding: int
+    size: int
+
+
+def _item_size(message: StoredMessage) -> int:
+    return len(json.dumps(codec.message_item(message, 0)))
+
+
+def _within_transaction_limits(arrivals: list[_Arrival]) -> Iterator[list[_Arrival]]:
+    together: list[_Arrival] = []
+    size = 0
+    for arrival in arrivals:
+        if together and (len(together) == ARRIVALS_PER_TRANSACTION
+                         or size + arrival.size > ARRIVAL_BYTES_PER_TRANSACTION):
+            yield together
+            together, size = [], 0
+        together.append(arrival)
+        size += arrival.size
+    if together:
+        yield together
 
 
 class Messages(FolderStates):
     _references: DynamoRawReferences
 
     def file(self, message: StoredMessage, *, holding: int = 0) -> bool:
-        # One transaction: the message appears once, with the folder's next UID, and the
-        # folder's counters, MODSEQ and change log move with it, or none of it happens (a
-        # repeated event is cancelled by the first condition). The raw bytes' references
-        # are held before (RawReferences.hold) or, for the first copy, here.
-        folder = self._folder_state(message.account, message.folder)
-        hold = [hold_references(self._table, message.raw_key, holding)] if holding else []
+        return self.file_together([(message, holding)])[0]
+
+    def file_together(self, arrivals: Sequence[tuple[StoredMessage, int]]) -> list[bool]:
+        # Messages for one folder share its read and its write: one transaction makes them
+        # all visible, each with its own UID and MODSEQ, and moves the folder's counters
+        # once (docs/PERFORMANCE.md 5: a transaction bills two units per item, and the
+        # folder's item was written once per message).
+        filed: dict[int, bool] = {}
+        folders: dict[tuple[str, str], list[_Arrival]] = {}
+        for index, (message, holding) in enumerate(arrivals):
+            folders.setdefault((message.account, message.folder), []).append(
+                _Arrival(index, message, holding, _item_size(message)))
+        for (account, folder_id), waiting in folders.items():
+            for together in _within_transaction_limits(waiting):
+                filed.update(self._file_in_folder(account, folder_id, together))
+        return [filed[index] for index in range(len(arrivals))]
+
+    def _file_in_folder(self, account: str, folder_id: str,
+                        arrivals: list[_Arrival]) -> dict[int, bool]:
+        """One transaction: the messages appear once each, with the folder's next UIDs, and
+        the folder's counters, MODSEQ and change log move with them, or none of it happens.
+        A message already filed (a repeated event) cancels it by its own condition; the
+        others are then tried again without it."""
+        filed: dict[int, bool] = {}
+        folder = self._folder_state(account, folder_id)
         for attempt in range(FILING_ATTEMPTS):
-            filed = replace(message, uid=folder.uid_next, modseq=folder.next_modseq)
+            items, message_at = self._arrivals(folder, arrivals)
             try:
-                self._transact([*self._arrival(filed, folder), *hold])
-                return True
+                self._transact(items)
             except Cancelled as cancelled:
-                if cancelled.failed_condition(0):
-                    return False
                 if not cancelled.retryable:
                     raise StorageUnavailable("filing failed") from cancelled
-                found = cancelled.items[1] if cancelled.failed_condition(1) else {}
-            if found:
-                # The folder as the refusal found it: tried again at once, as a fresh read
-                # would be. Pausing first let the writer that won file again meanwhile, so
-                # the state was stale at every try (seen: 32 refusals in a row).
-                folder = folder_state(message.account, message.folder, found)
-            else:
-                # A conflict, or a folder gone, tells nothing: wait, then read it.
-                back_off(attempt)
-                folder = self._folder_state(message.account, message.folder)
+                there = [cancelled.failed_condition(at) for at in message_at]
+                filed.update((arrival.index, False)
+                             for arrival, done in zip(arrivals, there, strict=True) if done)
+                arrivals = [arrival for arrival, done in zip(arrivals, there, strict=True)
+                            if not done]
+                if not arrivals:
+                    return filed
+                found = cancelled.items[0] if cancelled.failed_condition(0) else {}
+                if found:
+                    # The folder as the refusal found it: tried again at once, as a fresh
+                    # read would be. Pausing first let the writer that won file again
+                    # meanwhile, so the state was stale at every try (seen: 32 refusals
+                    # in a row).
+                    folder = folder_state(account, folder_id, found)
+                elif cancelled.failed_condition(0) or not any(there):
+                    # A conflict, or a folder gone, tells nothing: wait, then read it.
+                    back_off(attempt)
+                    folder = self._folder_state(account, folder_id)
+                continue
+            filed.update((arrival.index, True) for arrival in arrivals)
+            return filed
         raise StorageUnavailable("the folder kept changing; filing again later")
+
+    def _arrivals(self, folder: FolderState,
+                  arrivals: list[_Arrival]) -> tuple[list[TransactItem], list[int]]:
+        """The folder's change, then each message (on the condition that it is new), its
+        change entry and, for a message's first copy, its references held; with where in
+        the transaction each message's item is."""
+        items = [folder_change(self._table, folder, total=len(arrivals),
+                               unread=sum(not arrival.message.seen for arrival in arrivals),
+                               arrivals=len(arrivals))]
+        message_at = []
+        for offset, arrival in enumerate(arrivals):
+            before = replace(folder, modseq=folder.modseq + offset)
+            message = replace(arrival.message, uid=folder.uid_next + offset,
+                              modseq=before.next_modseq)
+            message_at.append(len(items))
+            items += [
+                {"Put": {"TableName": self._table, "Item": codec.message_item(message, 0),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                change_entry(self._table, before, message.uid, message.message_id, False),
+            ]
+            if arrival.holding:
+                items.append(hold_references(self._table, message.raw_key, arrival.holding))
+        return items, message_at
 
     def list_folder(self, account: str, folder: str, limit: int, cursor: str | None) -> Page:
         partition = folder_partition(account, folder)
@@ -211,7 +293,7 @@ class Messages(FolderStates):
         changed = replace(changed, uid=target.uid_next, modseq=target.next_modseq)
         if not moving:
             return [self._put(changed, version),
-                    folder_change(self._table, source, allocate_uid=True,
+                    folder_change(self._table, source, arrivals=1,
                                   unread=int(not changed.seen) - int(not current.seen)),
                     change_entry(self._table, source, changed.uid, changed.message_id,
                                  False)], changed
@@ -219,7 +301,7 @@ class Messages(FolderStates):
             self._put(changed, version),
             folder_change(self._table, source, total=-1, unread=-int(not current.seen)),
             folder_change(self._table, target, total=1, unread=int(not changed.seen),
-                          allocate_uid=True),
+                          arrivals=1),
             change_entry(self._table, target, changed.uid, changed.message_id, False),
         ]
         if current.uid:
@@ -259,9 +341,10 @@ class Messages(FolderStates):
                 raise FolderNotFound(folder)
             copied = replace(source, message_id=copy_id, folder=folder, uid=target.uid_next,
                              modseq=target.next_modseq)
+            arrival, _ = self._arrivals(target, [_Arrival(0, copied, 0, 0)])
             try:
                 self._transact([
-                    *self._arrival(copied, target),
+                    *arrival,
                     # The copy's own reference, while the bytes are still there to share.
                     {"Update": {**reference_change(self._table, source.raw_key, 1)["Update"],
                                 "ConditionExpression": "attribute_exists(pk) AND "
@@ -275,17 +358,6 @@ class Messages(FolderStates):
                     raise StorageUnavailable("copying message failed") from cancelled
             back_off(attempt)
         raise StorageUnavailable("the folder kept changing; try again")
-
-    def _arrival(self, message: StoredMessage, folder: FolderState) -> list[TransactItem]:
-        """A new message made visible in `folder` with the UID it was given: the message
-        once (its first condition), the folder's counters, UID and MODSEQ, the change."""
-        return [
-            {"Put": {"TableName": self._table, "Item": codec.message_item(message, 0),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            folder_change(self._table, folder, total=1, unread=int(not message.seen),
-                          allocate_uid=True),
-            change_entry(self._table, folder, message.uid, message.message_id, False),
-        ]
 
     def _put(self, message: StoredMessage, version: int) -> TransactItem:
         return {"Put": {"TableName": self._table,
