@@ -60,7 +60,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if faults:
             faults.before_filing(key)
 
-    everything = [key for keys in keys_of.values() for key in keys]
+    # A notification SQS delivered twice in one batch: its message is filed once.
+    everything = list(dict.fromkeys(key for keys in keys_of.values() for key in keys))
     outcomes = dict(zip(everything, file_inbound_together(
         everything, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing,
         references=adapters.references, before_each=before_each), strict=True))

@@ -217,9 +217,11 @@ def test_messages_filed_together_are_as_if_filed_one_by_one(mailbox_side: Mailbo
                         _message(minutes=4))
     sent = _message(folder="Sent", minutes=2)
 
-    filed = mailboxes.file_together([(late, 2), (early, 1), (seen, 1), (sent, 1), (last, 0)])
+    filed = mailboxes.file_together([(late, 2), (early, 1), (seen, 1), (sent, 1), (last, 0),
+                                     (seen, 1)])
 
-    assert filed == [True, False, True, True, True]  # `early` was there: nothing taken
+    # `early` was there, and `seen` named twice: nothing taken for either repeat.
+    assert filed == [True, False, True, True, True, False]
     assert [entry.message_id for entry in mailboxes.list_by_uid(BOB, "Inbox", 1, 10)] == [
         early.message_id, late.message_id, seen.message_id, last.message_id]
     assert _uids(mailboxes, "Sent") == [1]

@@ -215,3 +215,21 @@ def test_operator_redrives_the_inbound_dead_letter_queue_and_the_messages_are_fi
         "batchItemFailures": []}
     assert [message.raw_key for message in _inbox("bob@hamburger.edu")] == [key]
     assert "Messages" not in sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10)
+
+
+def test_a_notification_delivered_twice_in_one_batch_is_filed_once(stack, file_message,
+                                                                   monkeypatch):
+    from mailcore.services import filing
+
+    warnings: list[str] = []
+    monkeypatch.setattr(filing.logger, "warning", lambda message, **_: warnings.append(message))
+    _store(SEED, "bob@hamburger.edu")
+    event = _notifications(stack)
+    # SQS delivers at least once: the same notification may come twice in one batch.
+    event["Records"].append({**event["Records"][0], "messageId": "a-second-delivery"})
+
+    assert file_message.lambda_handler(event, Context()) == {"batchItemFailures": []}
+
+    assert len(_inbox("bob@hamburger.edu")) == 1
+    # Filed together, not after a shared write that failed (one item written twice).
+    assert warnings == []

@@ -96,7 +96,14 @@ class Messages(FolderStates):
         # folder's item was written once per message).
         filed: dict[int, bool] = {}
         folders: dict[tuple[str, str], list[_Arrival]] = {}
+        named: set[tuple[str, str]] = set()
         for index, (message, holding) in enumerate(arrivals):
+            if (message.account, message.message_id) in named:
+                # Named twice (a notification delivered twice in one batch): the second is
+                # a repeat of the first, and one transaction may not write an item twice.
+                filed[index] = False
+                continue
+            named.add((message.account, message.message_id))
             folders.setdefault((message.account, message.folder), []).append(
                 _Arrival(index, message, holding, _item_size(message)))
         for (account, folder_id), waiting in folders.items():
