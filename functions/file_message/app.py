@@ -66,10 +66,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         everything, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing,
         references=adapters.references, before_each=before_each), strict=True))
     filed = 0
+    reported: set[str] = set()  # a key two records name is logged and counted once
     for message_id, keys in keys_of.items():
         try:
             for key in keys:
-                filed += _report(key, outcomes[key], faults)
+                if key not in reported:
+                    filed += _report(key, outcomes[key], faults)
+                    reported.add(key)
         except Exception:
             logger.exception(FAILED, sqs_message_id=message_id)
             failed.append(message_id)
