@@ -229,7 +229,7 @@ def main() -> None:
         "Load and fault figures come from tests, not benchmarks: `make test` sends 10,000\n"
         "messages with Postfix's smtp-source, crashes the filing function on a share of\n"
         "messages, cuts storage mid-load and sends 2,000 malformed messages\n"
-        "(`tests/e2e/test_durability_and_load.py`, `tests/e2e/test_faults.py`).\n\n"
+        "(`tests/e2e/test_faults_and_load.py`).\n\n"
     )
     OUTPUT.write_text(header + "\n".join(sections) + "\n" + NOTES)
     print(f"wrote {OUTPUT.relative_to(ROOT)}")

@@ -22,10 +22,11 @@ REGION = "us-east-1"
 DOMAIN = "hamburger.edu"
 
 
-# The longest file: 10,000 messages through the local stack, about 12 minutes of a run.
-# `make test` runs two workers (pytest-xdist, a file to a worker); this file first lets
-# the other worker take everything else meanwhile, instead of starting it last.
-LONGEST_FIRST = "tests/e2e/test_durability_and_load.py"
+# The longest file: 10,000 messages, 2,000 malformed ones and the fault tests through local
+# stacks, about 5 minutes of a run. `make test` runs two workers (pytest-xdist, a file to a
+# worker); this file first lets the other worker take everything else meanwhile, instead
+# of starting it last.
+LONGEST_FIRST = "tests/e2e/test_faults_and_load.py"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
