@@ -17,7 +17,10 @@ import moto.backends as moto_backends
 import moto.core.utils as moto_utils
 import moto.sqs.models as sqs_models
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
+from moto.core.serialize import BaseJSONSerializer, XFormedAttributePicker, get_serializer_class
 from moto.dynamodb.models import DynamoDBBackend
 
 from mailpipe.local import moto_patches
@@ -467,3 +470,62 @@ def test_an_update_expression_is_parsed_once_and_never_changed_by_its_updates(
                           "total": {"N": "2"}}
     with pytest.raises(client.exceptions.ClientError):
         client.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET = x")
+
+
+_SCALARS = st.one_of(
+    st.builds(lambda text: {"S": text}, st.text(max_size=20)),
+    st.builds(lambda number: {"N": str(number)}, st.integers() | st.decimals(
+        allow_nan=False, allow_infinity=False, places=3)),
+    st.builds(lambda data: {"B": data}, st.binary(max_size=20)),
+    st.builds(lambda texts: {"SS": texts}, st.lists(st.text(max_size=5), min_size=1,
+                                                    unique=True)),
+    st.builds(lambda numbers: {"NS": [str(number) for number in numbers]},
+              st.lists(st.integers(), min_size=1, unique=True)),
+    st.builds(lambda blobs: {"BS": blobs}, st.lists(st.binary(max_size=5), min_size=1,
+                                                    unique=True)),
+    st.builds(lambda flag: {"BOOL": flag}, st.booleans()),
+    st.just({"NULL": True}),
+)
+_ATTRIBUTE_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    # Names of at least one character, as DynamoDB has them.
+    st.builds(lambda members: {"M": members}, st.dictionaries(st.text(min_size=1, max_size=8),
+                                                              inner, max_size=4)),
+    st.builds(lambda members: {"L": members}, st.lists(inner, max_size=4))), max_leaves=12)
+_ITEMS = st.dictionaries(st.text(min_size=1, max_size=8), _ATTRIBUTE_VALUES, max_size=6)
+
+
+def _query_response_body(items: list[dict[str, Any]]) -> str:
+    """A Query's answer as moto's server writes it, from what moto's handler returns (its
+    binary values as bytes, as moto.dynamodb.models.utilities.dynamo_to_dict gives them)."""
+    service_model = moto_utils.get_service_model("dynamodb")
+    serializer = get_serializer_class("dynamodb", service_model.protocol)(
+        operation_model=service_model.operation_model("Query"), pretty_print=False,
+        value_picker=XFormedAttributePicker(response_transformers=None))
+    result = {"Items": items, "Count": len(items), "ScannedCount": len(items),
+              "LastEvaluatedKey": items[0] if items else None}
+    return str(serializer.serialize(result)["body"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_ITEMS, max_size=4))
+def test_items_are_written_as_moto_writes_them(items: list[dict[str, Any]]) -> None:
+    as_installed = _query_response_body(items)
+    with moto_patches.patched():
+        assert _query_response_body(items) == as_installed
+
+
+def test_an_item_s_attributes_are_not_walked_shape_by_shape(
+        patched: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    item = {f"attribute{number}": {"M": {"inner": {"S": "text"}, "n": {"N": "1"}}}
+            for number in range(20)}
+    walked = []
+    original = BaseJSONSerializer._serialize_type_string
+
+    def counting(self: Any, *args: Any) -> None:
+        walked.append(args)
+        original(self, *args)
+
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_string", counting)
+    _query_response_body([item])
+    # As installed: each string of the item (40 of them) went through the shapes.
+    assert (len(walked) >= 40) is not patched
