@@ -103,12 +103,10 @@ def file_inbound_together(
             outcomes.append(_plan(key, store, domains, outgoing, references))
         except Exception as exc:  # noqa: BLE001 (reported as that key's outcome)
             outcomes.append(exc)
-    with_copies = [position for position, outcome in enumerate(outcomes)
-                   if isinstance(outcome, _Plan) and outcome.copies]
-    first_copies = _file_first_copies(
-        [outcome for outcome in outcomes if isinstance(outcome, _Plan) and outcome.copies],
-        mailboxes)
-    first_filed = dict(zip(with_copies, first_copies, strict=True))
+    with_copies = {position: outcome for position, outcome in enumerate(outcomes)
+                   if isinstance(outcome, _Plan) and outcome.copies}
+    first_filed = dict(zip(with_copies, _file_first_copies(list(with_copies.values()),
+                                                           mailboxes), strict=True))
     finished: list[FilingResult | Exception] = []
     for position, outcome in enumerate(outcomes):
         filed = first_filed.get(position, [])

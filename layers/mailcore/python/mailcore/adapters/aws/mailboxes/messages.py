@@ -62,23 +62,22 @@ class _Arrival:
     index: int  # in what file_together was given
     message: StoredMessage
     holding: int
-    size: int
-
-
-def _item_size(message: StoredMessage) -> int:
-    return len(json.dumps(codec.message_item(message, 0)))
 
 
 def _within_transaction_limits(arrivals: list[_Arrival]) -> Iterator[list[_Arrival]]:
+    if len(arrivals) == 1:
+        yield arrivals  # file(): one message, nothing to share or to measure
+        return
     together: list[_Arrival] = []
     size = 0
     for arrival in arrivals:
+        item_size = len(json.dumps(codec.message_item(arrival.message, 0)))
         if together and (len(together) == ARRIVALS_PER_TRANSACTION
-                         or size + arrival.size > ARRIVAL_BYTES_PER_TRANSACTION):
+                         or size + item_size > ARRIVAL_BYTES_PER_TRANSACTION):
             yield together
             together, size = [], 0
         together.append(arrival)
-        size += arrival.size
+        size += item_size
     if together:
         yield together
 
@@ -105,7 +104,7 @@ class Messages(FolderStates):
                 continue
             named.add((message.account, message.message_id))
             folders.setdefault((message.account, message.folder), []).append(
-                _Arrival(index, message, holding, _item_size(message)))
+                _Arrival(index, message, holding))
         for (account, folder_id), waiting in folders.items():
             for together in _within_transaction_limits(waiting):
                 filed.update(self._file_in_folder(account, folder_id, together))
@@ -348,7 +347,7 @@ class Messages(FolderStates):
                 raise FolderNotFound(folder)
             copied = replace(source, message_id=copy_id, folder=folder, uid=target.uid_next,
                              modseq=target.next_modseq)
-            arrival, _ = self._arrivals(target, [_Arrival(0, copied, 0, 0)])
+            arrival, _ = self._arrivals(target, [_Arrival(0, copied, 0)])
             try:
                 self._transact([
                     *arrival,
