@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 
 from edge_smtp import replies
 from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.protocol import EdgeSMTP
+from edge_smtp.protocol import EdgeSMTP, hook_names
 from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
@@ -60,6 +60,9 @@ class OffLoopWriter:
 
 class EdgeHandler:
     offers_auth = False
+
+    def __dir__(self) -> list[str]:
+        return hook_names(type(self))  # as EdgeSMTP.__dir__: read for every session
 
     def __init__(
         self,

@@ -46,7 +46,28 @@ class SessionLimits:
     max_session_seconds: float = 3600.0
 
 
+_HOOK_NAMES: dict[type, list[str]] = {}
+
+
+def hook_names(cls: type) -> list[str]:
+    """What aiosmtpd looks up by name in a session or its handler: its commands
+    (smtp_), AUTH mechanisms (auth_) and the handler's hooks (handle_)."""
+    names = _HOOK_NAMES.get(cls)
+    if names is None:
+        names = _HOOK_NAMES[cls] = sorted(
+            name for name in dir(cls) if name.startswith(("smtp_", "auth_", "handle_")))
+    return names
+
+
 class EdgeSMTP(SMTP):
+    def __dir__(self) -> list[str]:
+        # aiosmtpd's SMTP.__init__ finds its commands and mechanisms by dir() and
+        # inspect.getmembers() of the session and of its handler, on every connection: a
+        # getattr of each of some 200 attributes, properties included. Listing only what it
+        # looks for took a session object from 192 to 69 us (3,000 made in a loop), a tenth
+        # of the edge's CPU per message when every message has its own session.
+        return hook_names(type(self))
+
     def __init__(self, handler: Any, *, registry: SessionRegistry, max_errors: int,
                  proxy_protocol: bool, budget: DataBudget,
                  proxy_trusted: Sequence[Network] = (),
@@ -117,7 +138,7 @@ class EdgeSMTP(SMTP):
     @property
     def client_address(self) -> str:
         """The real client: from the PROXY header behind a load balancer, else the peer."""
-        # Also read by aiosmtpd's inspect.getmembers() during __init__, before any session.
+        # No session before the connection is made (a refusal is logged with this).
         if getattr(self, "session", None) is None:
             return ""
         assert self.session is not None

@@ -10,7 +10,16 @@ import time
 
 import pytest
 
+from edge_smtp.accounts import CachingAccountDirectory
+from edge_smtp.data_budget import DataBudget
+from edge_smtp.handler import EdgeHandler, OffLoopWriter, SubmissionHandler
+from edge_smtp.server import EdgeConfig, smtp_factory
+from edge_smtp.sessions import SessionRegistry
+from mailcore.adapters.memory.directory import InMemoryAccountDirectory
+from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
+from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
 from mailcore.adapters.memory.store import InMemoryMessageStore
+from mailcore.services.recipients import HostedDomains
 from tests.edge_support import Wire, proxy_v2_header, running_edge
 
 MESSAGE = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: hi\r\n\r\nHello\r\n"
@@ -21,6 +30,31 @@ def _ehlo(port: int) -> tuple[Wire, list[bytes]]:
     wire = Wire(port)
     wire.reply()
     return wire, wire.command(b"EHLO crepes.fr")
+
+
+def test_a_session_finds_every_command_mechanism_and_hook_of_its_classes():
+    # The session and the handler list for dir() only what aiosmtpd looks up there, to
+    # make a session cheaper (EdgeSMTP.__dir__): what it finds must still be all there is.
+    def named(thing: object, prefix: str) -> set[str]:
+        return {name.removeprefix(prefix) for name in object.__dir__(thing)
+                if name.startswith(prefix)}
+
+    config = EdgeConfig.from_environ({}, "hamburger.edu")
+    writer = OffLoopWriter(InMemoryMessageStore())
+    directory = CachingAccountDirectory(InMemoryAccountDirectory({}))
+    domains = HostedDomains.of(("hamburger.edu",))
+    mx = EdgeHandler(writer, directory, domains, config.hostname)
+    submission = SubmissionHandler(writer, directory, domains, config.hostname,
+                                   throttle=InMemoryLoginThrottle(),
+                                   sending_limit=InMemorySendingLimit())
+    for handler, mechanisms in ((mx, set()), (submission, {"PLAIN", "LOGIN"})):
+        session = smtp_factory(handler, config, SessionRegistry(10, 10), None, DataBudget(1))
+        assert set(session._smtp_methods) == named(session, "smtp_") >= {
+            "EHLO", "MAIL", "RCPT", "DATA", "PROXY", "STARTTLS", "AUTH", "QUIT"}
+        assert set(session._handle_hooks) == named(handler, "handle_") == {
+            "EHLO", "PROXY", "MAIL", "RCPT", "DATA"}
+        assert set(session._auth_methods) == mechanisms <= named(session, "auth_")
+        assert session._ehlo_hook_ver == "new"
 
 
 def test_ehlo_advertises_the_extensions_and_no_auth_on_the_mx_port():
