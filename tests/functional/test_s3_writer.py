@@ -4,6 +4,7 @@ endpoint that misbehaves as S3 may (closes idle connections, throttles, refuses)
 from __future__ import annotations
 
 import asyncio
+import http.client
 import smtplib
 import threading
 import tracemalloc
@@ -16,7 +17,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
-from mailcore.adapters.aws.s3_writer import S3MessageWriter
+from mailcore.adapters.aws.s3_writer import MAX_CONNECTIONS, S3MessageWriter
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import message_key, new_message_id
 from mailcore.errors import StorageUnavailable
@@ -83,6 +84,26 @@ def test_what_the_writer_puts_the_store_reads_back_exactly(
     key = asyncio.run(put())
     store = S3RawMessageStore(client, bucket)  # type: ignore[arg-type]
     assert store.get_message(key) == (envelope, raw)
+
+
+def test_the_local_s3_keeps_every_connection_the_writer_may_open_alive(
+        moto_s3: tuple[object, str]) -> None:
+    client, bucket = moto_s3
+    port = int(client.meta.endpoint_url.rsplit(":", 1)[1])  # type: ignore[attr-defined]
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                   for _ in range(MAX_CONNECTIONS)]
+    try:
+        closing = []
+        for connection in connections:  # each idle, kept by the server, as the next opens
+            connection.request("HEAD", f"/{bucket}")
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200
+            closing.append(answer.getheader("Connection") == "close")
+        assert not any(closing), f"{closing.count(True)} closed after their answer"
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def test_a_missing_bucket_is_storage_unavailable_after_one_request(
