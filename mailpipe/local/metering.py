@@ -29,6 +29,8 @@ from urllib.parse import quote, urlsplit
 from cheroot.wsgi import Server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from mailpipe.local.plain_put import plain_put
+
 # Where a server that meters (the DynamoDB process) tells its counts. No S3 bucket can be
 # named so (a bucket name has no "_"), so no call of the stack is taken for it.
 METER_PATH = "/_mailpipe/meter"
@@ -161,7 +163,8 @@ class MeteredMotoServer:
         return int(self._server.socket.getsockname()[1])
 
     def start(self) -> None:
-        app: Callable[..., Iterable[bytes]] = DomainDispatcherApplication(create_backend_app)
+        app: Callable[..., Iterable[bytes]] = plain_put(
+            DomainDispatcherApplication(create_backend_app))
         for service, endpoint in self._forward.items():
             app = _forwarding(app, service, endpoint)
         app = self.meter.wrap(app)
