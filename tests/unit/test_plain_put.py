@@ -181,7 +181,8 @@ def test_a_plain_put_stores_answers_and_announces_as_moto_does(
 
 @pytest.mark.parametrize("change", [
     "query", "virtual host", "encoded key", "dot segment", "another header",
-    "checksum algorithm", "streaming body", "no bucket", "object lock", "not S3"])
+    "checksum algorithm", "streaming body", "region in user agent", "no bucket",
+    "object lock", "not S3"])
 def test_any_other_request_is_answered_by_moto(moto_alone, change):
     bucket = _bucket("mail", lock=change == "object lock")
     path, query, host, service = "/mail/inbound/one.eml", "", HOST, "s3"
@@ -199,6 +200,8 @@ def test_any_other_request_is_answered_by_moto(moto_alone, change):
         headers["x-amz-tagging"] = "kind=mail"
     elif change == "checksum algorithm":
         headers["x-amz-sdk-checksum-algorithm"] = "CRC32"
+    elif change == "region in user agent":
+        headers["User-Agent"] = "tool/1.0 region/eu-west-1"
     elif change == "no bucket":
         path = "/no-such-bucket/one.eml"
     elif change == "not S3":
@@ -213,6 +216,18 @@ def test_any_other_request_is_answered_by_moto(moto_alone, change):
     if change == "no bucket":
         assert status.startswith("404") and b"NoSuchBucket" in answer
     assert bucket == "mail"
+
+
+def test_a_body_shorter_than_its_length_is_refused_and_not_stored(moto_alone):
+    _bucket("mail")
+    environ = _request("PUT", "/mail/inbound/one.eml", b"Subject: hi\r\n\r\n",
+                       {"Content-Type": "message/rfc822"})
+    environ["CONTENT_LENGTH"] = "100"  # the client went away before the rest
+    behind = CountingApp()
+    status, _, _ = _answer(plain_put(behind), environ)
+    assert (status, behind.calls) == ("400 BAD REQUEST", 0)
+    assert s3_backends[ACCOUNT]["aws"].get_object("mail", "inbound/one.eml") is None
+    assert _announced("mail") == []
 
 
 def test_the_plain_put_is_what_the_edge_sends(moto_alone):
