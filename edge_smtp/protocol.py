@@ -64,8 +64,8 @@ class EdgeSMTP(SMTP):
         # aiosmtpd's SMTP.__init__ finds its commands and mechanisms by dir() and
         # inspect.getmembers() of the session and of its handler, on every connection: a
         # getattr of each of some 200 attributes, properties included. Listing only what it
-        # looks for took a session object from 192 to 69 us (3,000 made in a loop), a tenth
-        # of the edge's CPU per message when every message has its own session.
+        # looks for took a session object from 192 to 69 us (3,000 made in a loop): 7% of
+        # the edge's 1.7 ms of CPU per message when every message has its own session.
         return hook_names(type(self))
 
     def __init__(self, handler: Any, *, registry: SessionRegistry, max_errors: int,
