@@ -1,8 +1,11 @@
 """Summaries for display; a message that does not parse is still a message."""
 
+import signal
+import time
 from email.message import EmailMessage
 
-from mailcore.domain.message import attachment_content, read_content, summarise
+from mailcore.domain import message
+from mailcore.domain.message import ParseTimeout, attachment_content, read_content, summarise
 
 SEED = (
     b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
@@ -85,3 +88,34 @@ def test_a_message_with_only_an_inline_image_has_no_attachments_to_show():
     raw = _with_inline_image(attach_pdf=False)
     assert [part.content_id for part in read_content(raw).attachments] == ["logo1@example"]
     assert not summarise(raw).has_attachments
+
+
+def _parse_for(seconds: float, swallow_first_timeout: bool) -> str:
+    """A parse that runs `seconds` of wall time, as a hostile message's might."""
+    deadline = time.monotonic() + seconds
+    swallowed = not swallow_first_timeout
+    while time.monotonic() < deadline:
+        try:
+            sum(range(10_000))
+        except ParseTimeout:
+            if swallowed:
+                raise
+            swallowed = True  # as a gc callback or a __del__ drops what it raised
+    return "parsed"
+
+
+def test_a_parse_past_its_time_falls_back_and_the_timer_is_gone(monkeypatch):
+    monkeypatch.setattr(message, "PARSE_SECONDS", 0.2)
+    handler = signal.getsignal(signal.SIGALRM)
+    assert message._bounded(b"", lambda raw: _parse_for(3, False),
+                            lambda raw, problem: problem) == "ParseTimeout"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is handler
+
+
+def test_a_timeout_dropped_where_it_was_raised_is_raised_again(monkeypatch):
+    monkeypatch.setattr(message, "PARSE_SECONDS", 0.2)
+    started = time.monotonic()
+    assert message._bounded(b"", lambda raw: _parse_for(3, True),
+                            lambda raw, problem: problem) == "ParseTimeout"
+    assert time.monotonic() - started < 1

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
-from typing import TypeVar
+from typing import Any, TypeVar
 
 SNIPPET_LENGTH = 200
 # Bounds on what the email package is given (issue: hostile MIME). Measured on 2 cores:
@@ -36,6 +36,7 @@ MAX_NESTING = 100  # multipart/* and message/* declarations: an upper bound on d
 MAX_HEADER_FIELD = 8 * 1024  # a longer field is shown unparsed (its parser is superlinear)
 MAX_HEADER_BLOCK = 1024 * 1024  # past this the header lines are not read for display
 PARSE_SECONDS = 5.0  # wall-clock backstop for whatever the bounds above do not foresee
+EXPIRY_REPEAT_SECONDS = 0.05
 _PARSE_ERRORS = (
     ValueError,
     LookupError,
@@ -176,12 +177,27 @@ def _time_limit(seconds: float) -> Iterator[None]:
         raise ParseTimeout(f"parse took over {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # Raised again every EXPIRY_REPEAT_SECONDS until it ends the parse: the signal handler
+    # runs in whatever Python code is current, and an exception raised in a garbage
+    # collector's callback or a __del__ is printed and dropped (seen under hypothesis,
+    # whose gc callback took the one ParseTimeout of a hostile message's parse).
+    signal.setitimer(signal.ITIMER_REAL, seconds, EXPIRY_REPEAT_SECONDS)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _stop_timer(previous)
+
+
+def _stop_timer(previous: Any) -> None:
+    # A tick due as the timer is stopped raises here too; stopping must still finish, or the
+    # repeating timer would go on raising in whatever runs after the parse.
+    while True:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            return
+        except ParseTimeout:
+            continue
 
 
 class _NotLean(Exception):
