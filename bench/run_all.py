@@ -186,6 +186,8 @@ NOTES = """## Notes from development
 - `make test` from a clean clone of 84bb000 (2026-12-03, 21:38 UTC, the plain PutObject,
   the kept connections): 535 passed in 7 min 55 s (pytest 5 min 54 s; the 10,000-message
   load test 110 s, the malformed messages 34 s).
+  Of 14b853e (the parse time limit repeated): 537 passed in 7 min 37 s (pytest 5 min 45
+  s; load test 105 s, malformed messages 35 s).
 - Local runtime, issue 14, evening of 2026-12-03: the process serving moto's S3 and SQS
   bounded the edge's accept rate under the whole stack (0.79 to 0.82 of a core whatever
   else changed). A 10 KiB PutObject cost it 1.65 ms of CPU through moto's Flask
