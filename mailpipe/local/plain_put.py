@@ -27,10 +27,10 @@ from typing import Any
 from moto import settings
 from moto.core.responses import BaseResponse
 from moto.iam.models import get_account_id_from
-from moto.moto_api._internal import mock_random
 from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 from moto.s3.utils import metadata_from_headers
+from moto.utilities.aws_headers import gen_amzn_requestid_long
 from moto.utilities.utils import get_partition
 from werkzeug.datastructures import EnvironHeaders
 
@@ -91,8 +91,7 @@ def plain_put(app: WsgiApp) -> WsgiApp:
         backend.put_object_tagging(key, {})
         answer = [(name, str(value)) for name, value in key.response_dict.items()
                   if name != "content-length"]
-        # moto's request id: 52 letters and digits (BaseResponse._enrich_response).
-        answer.append(("x-amzn-requestid", mock_random.get_random_string(length=52)))
+        answer.append(("x-amzn-requestid", gen_amzn_requestid_long()))  # as moto adds it
         start_response("200 OK", answer + _ANSWER_HEADERS)
         return [b""]
 
