@@ -1,7 +1,7 @@
 """The IMAP listeners of the edge: STARTTLS on one port, implicit TLS on another, pymap's
 protocol engine with mailpipe's backend, and the limits a public server needs that pymap
-leaves to its host (line and literal sizes, idle time, connections per client and per
-account)."""
+leaves to its host (line and literal sizes, the memory all literals may hold, idle time, a
+session's age and commands, connections per client and per account)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import socket
 import ssl
 from argparse import Namespace
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger
 from proxyprotocol import ProxyProtocol
@@ -30,10 +30,12 @@ from pymap.context import connection_exit, current_command
 from pymap.exceptions import NotAllowedError
 from pymap.imap import IMAPConnection, IMAPServer
 from pymap.imap.state import ConnectionState
+from pymap.parsing import Params
 from pymap.parsing.command import Command
 from pymap.parsing.command.auth import ListCommand, SelectCommand, StatusCommand
 from pymap.parsing.command.select import FetchCommand, IdleCommand, SearchCommand, StoreCommand
 from pymap.parsing.commands import Commands, InvalidCommand
+from pymap.parsing.exceptions import NotParseable
 from pymap.parsing.primitives import List, Number
 from pymap.parsing.response import (
     CommandResponse,
@@ -42,12 +44,14 @@ from pymap.parsing.response import (
     ResponseBye,
     ResponseCode,
     ResponseContinuation,
+    ResponseNo,
     ResponseOk,
     UntaggedResponse,
 )
 from pymap.parsing.response.specials import FetchResponse, ListResponse, StatusResponse
-from pymap.parsing.specials import FetchAttribute, SequenceSet, StatusAttribute
+from pymap.parsing.specials import FetchAttribute, SequenceSet, StatusAttribute, Tag
 from pymap.parsing.specials.fetchattr import FetchValue
+from pymap.parsing.state import ExpectContinuation, ParsingInterrupt
 from pysasl.creds.server import ServerCredentials
 from pysasl.exception import AuthenticationError
 from pysasl.mechanism import ChallengeResponse, ServerChallenge
@@ -83,11 +87,26 @@ from edge_imap.condstore import (
     modseq_of,
     modseq_value,
 )
+from edge_smtp.data_budget import DataBudget, Reservation
 
 logger = Logger(child=True)
 
 MAX_LINE = 64 * 1024  # a command line without its literals (RFC 7162 asks for >= 8 KiB)
 _LITERAL_PLUS = re.compile(rb"\{(\d+)\+\}\r?\n$")
+# Before login a literal carries at most a user name, a password or a SASL response:
+# RFC 4616 bounds PLAIN's three parts to 255 octets each, so RFC 7888's LITERAL- bound of
+# 4 KiB is several times what a login needs and all an unauthenticated client may send.
+PRE_LOGIN_LITERAL = 4096
+# ... and all of a command before login, its lines and literals together, is no larger than
+# one command line may be: an unauthenticated connection never holds more than this.
+PRE_LOGIN_COMMAND = MAX_LINE
+# Literal bytes all logged-in sessions of the process may hold at once. A literal held
+# costs about three times its size at its peak (asyncio's buffer, the command's copy, the
+# parsed string: bench/imap_literals.py), so 64 MiB, two messages of APPENDLIMIT, keeps
+# IMAP's literals under ~200 MB of a 512 MB task.
+DEFAULT_LITERAL_BUDGET = 64 * 1024 * 1024
+
+_Result = TypeVar("_Result")
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,36 @@ class ImapLimits:
     per_client: int = 20
     per_account: int = 20
     idle_poll_seconds: float = IDLE_POLL_SECONDS  # an idle folder's poll (issue: < 5 s)
+    literal_budget: int = DEFAULT_LITERAL_BUDGET
+    # All the time a session may take to log in, whatever it sends meanwhile: a client logs
+    # in within a second of connecting; two minutes leave room for a slow link and a client
+    # that asks its user for the password with the connection open.
+    max_unauthenticated_seconds: float = 120
+    # A session's age: a day lets a client that re-issues IDLE every 29 minutes (RFC 2177)
+    # stay connected for dozens of IDLEs; it reconnects once a day, as it does after any
+    # network change, and no session holds its task's resources for ever.
+    max_session_seconds: float = 24 * 3600
+    # Commands in one session: mbsync sends one UID FETCH per message it copies and 17
+    # commands besides (counted on a 300-message first sync), so a first sync of 10,000
+    # messages sends about 10,000, and one with as many APPENDs and flag changes a few times
+    # that; a client that keeps a session for a day sends far fewer.
+    max_commands: int = 100_000
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], append_limit: int) -> ImapLimits:
+        """The limits the edge's environment sets (MAILPIPE_IMAP_*), the defaults otherwise."""
+        def number(name: str, default: float) -> float:
+            return float(environ.get(name) or default)
+
+        defaults = cls()
+        return cls(
+            append_limit=append_limit,
+            literal_budget=int(number("MAILPIPE_IMAP_LITERAL_BUDGET", defaults.literal_budget)),
+            max_unauthenticated_seconds=number("MAILPIPE_IMAP_MAX_UNAUTHENTICATED_SECONDS",
+                                               defaults.max_unauthenticated_seconds),
+            max_session_seconds=number("MAILPIPE_IMAP_MAX_SESSION_SECONDS",
+                                       defaults.max_session_seconds),
+            max_commands=int(number("MAILPIPE_IMAP_MAX_COMMANDS", defaults.max_commands)))
 
 
 class ImapConfig(IMAPConfig):
@@ -300,6 +349,12 @@ class ImapConnectionState(ConnectionState):
         return response, updates
 
     async def do_command(self, cmd: Command) -> CommandResponse:
+        if isinstance(cmd, RefusedLiteral):
+            # TOOBIG is BAD, as pymap's parser answers a literal over its own limits (RFC
+            # 7889 allows either); LIMIT, a busy server, is NO: the same command may succeed
+            # later.
+            answer = ResponseBad if cmd.code == b"TOOBIG" else ResponseNo
+            return answer(cmd.tag, cmd.text, ResponseCode.of(cmd.code))
         # pymap answers a command it could not parse with a bare BAD; the reason it found
         # (TOOBIG: a literal over APPENDLIMIT, refused before it was sent) is the client's
         # to see (RFC 7889, RFC 4469).
@@ -339,9 +394,188 @@ class CommandTooLong(EOFError):
     """Ends the connection: the client sent more than a command may hold."""
 
 
+class LiteralRefused(Exception):
+    """A literal the session may not take now: its code (RFC 5530) and the reason."""
+
+    def __init__(self, code: bytes, text: bytes) -> None:
+        super().__init__(text.decode())
+        self.code = code
+        self.text = text
+
+
+class RefusedLiteral(Command):
+    """A command whose synchronizing literal was refused before "+ go ahead": the client
+    sends none of it (RFC 3501 7.5), so the command is answered and the session goes on."""
+
+    command = b"[REFUSED]"
+
+    def __init__(self, tag: bytes, refusal: LiteralRefused) -> None:
+        super().__init__(tag)
+        self.code = refusal.code
+        self.text = refusal.text
+
+    @classmethod
+    def parse(cls, buf: memoryview, params: Params) -> tuple[Command, memoryview]:
+        raise NotImplementedError("made by the connection, never parsed")
+
+
 class ImapConnection(IMAPConnection):
+    def __init__(self, commands: Commands, config: ImapConfig, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, sock_info: SocketInfo,
+                 budget: DataBudget) -> None:
+        super().__init__(commands, config, reader, writer, sock_info)
+        self.limits = config.limits
+        self._budget = budget
+        self._held: list[Reservation] = []  # what the command being read has reserved
+        self._state: ConnectionState | None = None
+        self._tag: bytes | None = None  # the command's, once its first line is read
+        # All bytes read for the command, its lines and literals: pymap asks for each
+        # synchronizing literal within its own limit, so without a count over the whole
+        # command a client could send 4 KiB literals without end in one SEARCH.
+        self._command_bytes = 0
+        self._commands = 0
+        now = asyncio.get_running_loop().time()
+        self._login_deadline = now + self.limits.max_unauthenticated_seconds
+        self._age_deadline = now + self.limits.max_session_seconds
+
+    @property
+    def _logged_in(self) -> bool:
+        return self._state is not None and self._state._session is not None
+
+    def close(self) -> None:
+        self._end_command()
+        super().close()
+
+    def _end_command(self) -> None:
+        for reservation in self._held:
+            reservation.release()
+        self._held.clear()
+        self._tag = None
+        self._command_bytes = 0
+
+    # -- what a command may hold ---------------------------------------------------------------
+    def _take_literal(self, length: int) -> None:
+        """Count (and after login reserve) a literal before its bytes are asked for or
+        read, or raise LiteralRefused."""
+        if not self._logged_in:
+            if length > PRE_LOGIN_LITERAL or self._command_bytes + length > PRE_LOGIN_COMMAND:
+                raise LiteralRefused(b"TOOBIG", b"Literal too large before login.")
+        elif length > self.limits.append_limit:
+            raise LiteralRefused(b"TOOBIG", b"Literal larger than APPENDLIMIT.")
+        elif self._command_bytes + length > self.limits.append_limit + MAX_LINE:
+            raise LiteralRefused(b"TOOBIG", b"Command larger than APPENDLIMIT.")
+        else:
+            reservation = self._budget.reserve(length)
+            if reservation is None:
+                raise LiteralRefused(b"LIMIT", b"Server busy with other literals, retry later.")
+            self._held.append(reservation)
+        self._command_bytes += length
+
+    async def _take_line(self, line: bytes) -> None:
+        """Count a line read for the command; one past what a command may hold ends the
+        connection, since its bytes are already here."""
+        first = self._tag is None
+        if first:
+            self._tag = _tag_of(line)
+        self._command_bytes += len(line)
+        if not self._logged_in:
+            too_much = self._command_bytes > PRE_LOGIN_COMMAND
+        else:
+            too_much = self._command_bytes > self.limits.append_limit + MAX_LINE
+            if not first and not too_much:
+                # A line between literals is held with them (the first line is asyncio's
+                # buffer's, MAX_LINE at most, whatever the budget).
+                reservation = self._budget.reserve(len(line))
+                if reservation is None:
+                    await self._bye(b"Server busy with other literals, retry later.")
+                    raise CommandTooLong()
+                self._held.append(reservation)
+        if too_much:
+            await self._bye(b"Command too large.")
+            raise CommandTooLong()
+
+    async def _interrupt(self, state: ConnectionState, interrupt: ParsingInterrupt,
+                         continuations: list[memoryview]) -> None:
+        expected = interrupt.expected
+        if isinstance(expected, ExpectContinuation):
+            # Before "+ go ahead": a refused synchronizing literal is never sent.
+            self._take_literal(expected.literal_length)
+        await super()._interrupt(state, interrupt, continuations)
+
+    async def readline(self) -> memoryview:
+        line = await self._bounded_line()
+        await self._take_line(line)
+        buffer = bytearray(line)
+        while True:
+            if not buffer.endswith(b"\n"):
+                raise EOFError()
+            literal = _LITERAL_PLUS.search(buffer[-32:])
+            if literal is None:
+                return memoryview(buffer)
+            # RFC 7888: a non-synchronizing literal arrives whatever the answer, so one the
+            # session may not take ends the connection before its bytes are read.
+            length = int(literal.group(1))
+            try:
+                self._take_literal(length)
+            except LiteralRefused as refusal:
+                await self.write_response(ResponseBad(
+                    self._tag or b"*", refusal.text, ResponseCode.of(refusal.code)))
+                await self._bye(refusal.text)
+                raise CommandTooLong() from None
+            buffer += await self.reader.readexactly(length)
+            line = await self._bounded_line()
+            await self._take_line(line)
+            buffer += line
+
+    async def _bounded_line(self) -> bytes:
+        try:
+            return await self.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial
+        except asyncio.LimitOverrunError as exc:
+            await self._bye(b"Command line too long.")
+            raise CommandTooLong() from exc
+
+    # -- how long a session may last -----------------------------------------------------------
+    async def _within_limits(self, reading: Awaitable[_Result], idle: float) -> _Result:
+        """`reading` (a read from the client), if it ends within `idle` seconds and before
+        the session's deadlines; otherwise the session ends with BYE [LIMIT]."""
+        now = asyncio.get_running_loop().time()
+        left, reason = self._age_deadline - now, b"Session too old, please reconnect."
+        if not self._logged_in and self._login_deadline - now < left:
+            left, reason = self._login_deadline - now, b"Too long without logging in."
+        if idle < left:
+            left, reason = idle, b"Idle for too long."
+        try:
+            return await asyncio.wait_for(reading, max(left, 0))
+        except TimeoutError:
+            await self._bye(reason)
+            raise EOFError() from None
+
+    async def read_command(self, state: ConnectionState) -> Command:
+        self._end_command()  # the previous command is done: what it held is free
+        self._state = state
+        self._commands += 1
+        if self._commands > self.limits.max_commands:
+            await self._bye(b"Too many commands in one session, please reconnect.")
+            raise EOFError()
+        idle = self.limits.idle_seconds if self._logged_in else self.limits.login_seconds
+        return await self._within_limits(self._read_command(state), idle)
+
+    async def _read_command(self, state: ConnectionState) -> Command:
+        try:
+            return await super().read_command(state)
+        except LiteralRefused as refusal:
+            return RefusedLiteral(self._tag or b"*", refusal)
+
     async def authenticate(self, state: ConnectionState,
                            mech_name: bytes) -> ServerCredentials | None:
+        # A SASL exchange reads the client's responses: within the login's time too.
+        return await self._within_limits(self._authenticate(state, mech_name),
+                                         self.limits.login_seconds)
+
+    async def _authenticate(self, state: ConnectionState,
+                            mech_name: bytes) -> ServerCredentials | None:
         command = current_command.get()
         if not isinstance(command, InitialResponseAuthenticate) or command.initial is None:
             return await super().authenticate(state, mech_name)
@@ -355,64 +589,19 @@ class ImapConnection(IMAPConnection):
                                       ) from exc
         return credentials
 
-    # Bytes of literals read for the command being read: pymap asks for a synchronizing
-    # literal's bytes one at a time, each within its own limit, so without a count over
-    # the whole command a client could send 4 KiB literals without end in one SEARCH.
-    _command_bytes = 0
-
-    async def read_continuation(self, literal_length: int) -> memoryview:
-        limits = cast(ImapConfig, self.config).limits
-        self._command_bytes += literal_length
-        if self._command_bytes > limits.append_limit + MAX_LINE:
-            await self._bye(b"[TOOBIG] Command larger than APPENDLIMIT.")
-            raise CommandTooLong()
-        return await super().read_continuation(literal_length)
-
-    async def readline(self) -> memoryview:
-        limits = cast(ImapConfig, self.config).limits
-        budget = limits.append_limit + MAX_LINE
-        buffer = bytearray(await self._bounded_line())
-        while True:
-            if not buffer.endswith(b"\n"):
-                raise EOFError()
-            literal = _LITERAL_PLUS.search(buffer[-32:])
-            if literal is None:
-                return memoryview(buffer)
-            # RFC 7888: a non-synchronizing literal arrives whatever the answer, so one
-            # over the limit ends the connection before its bytes are read.
-            length = int(literal.group(1))
-            if length > limits.append_limit or len(buffer) + length > budget:
-                await self._bye(b"[TOOBIG] Literal larger than APPENDLIMIT.")
-                raise CommandTooLong()
-            buffer += await self.reader.readexactly(length)
-            buffer += await self._bounded_line()
-
-    async def _bounded_line(self) -> bytes:
-        try:
-            return await self.reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            return exc.partial
-        except asyncio.LimitOverrunError as exc:
-            await self._bye(b"Command line too long.")
-            raise CommandTooLong() from exc
-
-    async def read_command(self, state: ConnectionState) -> Command:
-        self._command_bytes = 0
-        limits = cast(ImapConfig, self.config).limits
-        seconds = limits.idle_seconds if state._session is not None else limits.login_seconds
-        try:
-            return await asyncio.wait_for(super().read_command(state), seconds)
-        except TimeoutError:
-            await self._bye(b"Idle for too long.")
-            raise EOFError() from None
-
     async def read_idle_done(self, cmd: IdleCommand) -> bool:
-        limits = cast(ImapConfig, self.config).limits
-        try:
-            return await asyncio.wait_for(super().read_idle_done(cmd), limits.idle_seconds)
-        except TimeoutError:
-            await self._bye(b"Idle for too long.")
-            raise EOFError() from None
+        return await self._within_limits(super().read_idle_done(cmd), self.limits.idle_seconds)
+
+    async def start_tls(self) -> None:
+        # Whatever the client sent after STARTTLS in the clear is dropped, never read as
+        # commands of the TLS session: a man in the middle could otherwise append his own
+        # LOGIN to the client's STARTTLS (Postfix's CVE-2011-0411 was this for SMTP; RFC
+        # 3207 4.2). Reading is paused first, so nothing arrives between the discard and
+        # the handshake; what comes after it is read through TLS, where plaintext fails.
+        transport = cast(asyncio.Transport, self.writer.transport)
+        transport.pause_reading()
+        self.reader._buffer.clear()  # type: ignore[attr-defined]  # StreamReader has no API
+        await super().start_tls()
 
     async def write_response(self, resp: Response) -> None:
         await super().write_response(resp)
@@ -421,6 +610,17 @@ class ImapConnection(IMAPConnection):
 
     async def _bye(self, text: bytes) -> None:
         await self.write_response(ResponseBye(text, ResponseCode.of(b"LIMIT")))
+        # Closed once written: nothing pymap writes as the session unwinds reaches the client.
+        self.writer.close()
+
+
+def _tag_of(line: bytes) -> bytes:
+    """The tag a command's first line starts with, "*" if none can be read from it."""
+    try:
+        tag, _ = Tag.parse(memoryview(line), Params())
+    except NotParseable:
+        return b"*"
+    return tag.value
 
 
 def _ack_at_once(writer: asyncio.StreamWriter) -> None:
@@ -441,10 +641,11 @@ class ImapServer(IMAPServer):
     """pymap's per-connection entry, with mailpipe's connection class and limits."""
 
     def __init__(self, login: ImapLogin, config: ImapConfig, clients: Counter[str],
-                 proxy_trusted: tuple[Network, ...] | None) -> None:
+                 proxy_trusted: tuple[Network, ...] | None, budget: DataBudget) -> None:
         super().__init__(login, config)
         self._clients = clients
         self._proxy_trusted = proxy_trusted
+        self._budget = budget
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                        sock_info: SocketInfo) -> None:
@@ -462,7 +663,8 @@ class ImapServer(IMAPServer):
                 writer.close()
                 return
             info = cast(SocketInfo, _NoLoopbackFavour(sock_info))
-            connection = ImapConnection(self.commands, config, reader, writer, info)
+            connection = ImapConnection(self.commands, config, reader, writer, info,
+                                        self._budget)
             state = ImapConnectionState(self._login, config)
             async with AsyncExitStack() as stack:
                 connection_exit.set(stack)
@@ -542,6 +744,7 @@ async def start_imap(storage: ImapStorage, hostname: str, host: str, imap_port: 
     byte, and asyncio cannot start TLS on bytes a stream has already read). Without it
     (locally) the implicit-TLS port does its TLS itself."""
     limits = limits or ImapLimits()
+    budget = DataBudget(limits.literal_budget)  # one for both listeners: the process's
     clients: Counter[str] = Counter()
     sessions: Counter[str] = Counter()
     watch = FolderWatch(storage, limits.idle_poll_seconds)
@@ -553,7 +756,7 @@ async def start_imap(storage: ImapStorage, hostname: str, host: str, imap_port: 
         config = ImapConfig(hostname, tls_context, starttls, limits, proxy)
         config.apply_context()
         server = ImapServer(CountedLogin(config, storage, sessions, watch), config, clients,
-                            proxy_trusted)
+                            proxy_trusted, budget)
         callback = ProxyProtocolReader(config.proxy_protocol).get_callback(server)
         own_tls = None if starttls or proxy_trusted is not None else tls_context
         listening = await asyncio.start_server(callback, host=host, port=port, ssl=own_tls,

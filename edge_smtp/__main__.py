@@ -76,7 +76,7 @@ def main() -> None:
         async def start_imap_listeners() -> Callable[[], None]:
             listeners = await start_imap(
                 storage, config.hostname, config.host, config.imap_port, config.imaps_port,
-                imap_context, ImapLimits(append_limit=config.max_message_size),
+                imap_context, ImapLimits.from_environ(os.environ, config.max_message_size),
                 config.proxy_trusted if config.proxy_protocol else None)
             return listeners.close
 

@@ -4,6 +4,8 @@ Each transaction reserves what it receives, in steps, before it keeps it; when t
 is spent, new DATA is answered `452 4.3.1` and a transaction that cannot grow any more is
 read to its end, discarded and answered the same. The task then stays alive under any
 number of large or flooding sessions, and senders retry later, as SMTP intends.
+
+IMAP's literals are held the same way, in a budget of their own (edge_imap/server.py).
 """
 
 from __future__ import annotations
