@@ -1,7 +1,7 @@
 """The edge configured as template.yaml configures it in AWS, driven over real sockets: a
 PROXY header counts only from the load balancer's fixed addresses. Loopback stands in for
-the VPC: 127.0.0.2 and 127.0.0.3 are the load balancer's addresses in two subnets, other
-127.x addresses the tasks and other hosts beside it."""
+the VPC (127.0.0.0/16): 127.0.0.2 and 127.0.0.3 are the load balancer's addresses in two
+subnets, other 127.0.x addresses the tasks and other hosts beside it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ MESSAGE = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: hi\r\n\r\
 
 
 def template_config() -> EdgeConfig:
-    resolver = deployed(["subnet-0a1b2c3d", "subnet-1a1b2c3d"], LOAD_BALANCER)
+    resolver = deployed(["subnet-0a1b2c3d", "subnet-1a1b2c3d"], LOAD_BALANCER,
+                        EdgeVpcCidr="127.0.0.0/16")
     configs = (EdgeConfig.from_environ(environment, "hamburger.edu")
                for environment in edge_environments(resolver))
     return next(config for config in configs if config.proxy_protocol)
