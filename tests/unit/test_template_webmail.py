@@ -4,9 +4,13 @@ stack's message bucket; and the local runtime serves the same policy."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit
 
 import pytest
@@ -39,6 +43,15 @@ def in_region(region: str) -> Resolver:
     resolver.attributes[("MessageBucket", "RegionalDomainName")] = (
         f"{BUCKET}.s3.{region}.amazonaws.com")
     return resolver
+
+
+def load_function_module(function: str, path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{function}_{Path(path).stem}",
+                                                  ROOT / "functions" / function / path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def directives(policy: str) -> dict[str, list[str]]:
@@ -176,3 +189,43 @@ def test_the_local_page_is_served_with_the_policy_the_template_gives(local_site,
     assert in_aws.pop("connect-src") == ["'self'", f"https://{BUCKET}.s3.us-east-1.amazonaws.com",
                                          f"https://{BUCKET}.s3.amazonaws.com"]
     assert local == in_aws
+
+
+# ---- the client's address behind CloudFront ------------------------------------------------
+def test_cloudfront_passes_the_viewers_address_with_the_stacks_key_the_api_checks():
+    requests_module = load_function_module("serve_api", "mailbox_api/requests.py")
+    [behaviour] = [behaviour for behaviour in DISTRIBUTION["CacheBehaviors"]
+                   if behaviour["PathPattern"] == "/v1/*"]
+    [api] = [each for each in DISTRIBUTION["Origins"] if each["Id"] == "api"]
+    [header] = api["OriginCustomHeaders"]
+    environment = RESOURCES["ServeApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert header["HeaderName"] == requests_module.ORIGIN_KEY_HEADER
+    # The same value in both places: the random part of the stack's id.
+    assert header["HeaderValue"] == environment["MAILPIPE_CLOUDFRONT_ORIGIN_KEY"] == {
+        "Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    stack_id = ("arn:aws:cloudformation:us-east-1:123456789012:stack/mail/"
+                "1f0e9a70-0b1c-11ef-9f3a-0a1b2c3d4e5f")
+    assert Resolver({"AWS::StackId": stack_id}).resolve(header["HeaderValue"]) == (
+        "1f0e9a70-0b1c-11ef-9f3a-0a1b2c3d4e5f")
+    [association] = behaviour["FunctionAssociations"]
+    assert association == {"EventType": "viewer-request",
+                           "FunctionARN": {"Ref": "WebmailViewerAddress"}}
+
+
+@pytest.mark.parametrize("sent", [{}, {"x-mailpipe-viewer-address": {"value": "10.0.0.1"}},
+                                  {"X-Mailpipe-Viewer-Address": {"value": "10.0.0.1"}}])
+def test_the_viewer_request_function_sets_the_viewers_address_over_what_the_viewer_sent(sent):
+    # CloudFront Functions are JavaScript (cloudfront-js-2.0): run the template's code in
+    # node with the event CloudFront gives it. (CloudFront lowercases header names.)
+    function = RESOURCES["WebmailViewerAddress"]["Properties"]
+    assert function["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    event = {"viewer": {"ip": "198.51.100.66"},
+             "request": {"method": "POST", "uri": "/v1/session",
+                         "headers": {name.lower(): value for name, value in sent.items()}}}
+    script = function["FunctionCode"] + (
+        f"\nprocess.stdout.write(JSON.stringify(handler({json.dumps(event)})));\n")
+    result = subprocess.run(["node", "-e", script], capture_output=True, text=True,
+                            timeout=30, check=True)
+    request = json.loads(result.stdout)
+    assert request["headers"]["x-mailpipe-viewer-address"] == {"value": "198.51.100.66"}
+    assert request["uri"] == "/v1/session"
