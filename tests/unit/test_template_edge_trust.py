@@ -159,6 +159,12 @@ def test_proxy_headers_are_trusted_from_exactly_the_load_balancers_fixed_address
     assert [(mapping["SubnetId"], mapping["PrivateIPv4Address"]) for mapping in mappings] == (
         list(zip(SUBNETS[:count], ADDRESSES[:count], strict=True)))
     fixed = load_balancer_addresses(resolver)
+    # As the task has it: the same addresses, each as a /32.
+    for environment in edge_environments(resolver):
+        if environment.get("MAILPIPE_PROXY_PROTOCOL") == "true":
+            assert environment["MAILPIPE_PROXY_TRUSTED_NETWORKS"] == ",".join(
+                f"{address}/32" for address in ADDRESSES[:count])
+    # As the edge reads it.
     for config in proxied_configs(resolver):
         assert set(config.proxy_trusted) == {ipaddress.ip_network(f"{address}/32")
                                              for address in fixed}
@@ -191,7 +197,7 @@ def test_a_deployment_with_the_edge_must_name_the_load_balancers_addresses():
     }]
     # Without the edge (and in the local runtime, which runs the container without a load
     # balancer) nothing is named, and the edge keeps its loopback default.
-    resolver = deployed(["", ""][:1], [""], EdgeImageUri="")
+    resolver = deployed([""], [""], EdgeImageUri="")
     assert not resolver.conditions["HasEdgeLoadBalancerAddresses"]
     for environment in edge_environments(resolver):
         assert environment.get("MAILPIPE_PROXY_TRUSTED_NETWORKS", "") == ""
