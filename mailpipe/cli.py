@@ -173,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "webmail":
         if "WebmailBucketName" not in outputs:
             raise SystemExit("this stack has no webmail bucket")
-        keys = publish(client("s3"), outputs["WebmailBucketName"], outputs["ApiUrl"],
+        # The page calls the API on its own origin: the distribution sends /v1/* there.
+        keys = publish(client("s3"), outputs["WebmailBucketName"],
                        cloudfront=client("cloudfront"),
                        distribution_id=outputs.get("WebmailDistributionId"))
         print(f"{len(keys)} file(s) published; the webmail is at {outputs.get('WebmailUrl')}")

@@ -3,8 +3,9 @@
 The webmail is plain ES modules with no build step: `webmail/site.json` maps each URL to
 a file, ours or one from `webmail/node_modules` (installed from the npm lock file). The
 local runtime serves that map on the API's own origin; in AWS the same files go to the
-webmail bucket behind CloudFront, whose response-headers policy must carry the same
-policy (a test compares the template's with `content_security_policy`).
+webmail bucket behind CloudFront, which also sends /v1/* to the API, so there too the
+page calls the API on its own origin. CloudFront's response-headers policy must carry
+the same policy (a test compares the template's with `content_security_policy`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ _IMPORT_MAP = re.compile(r'<script type="importmap">(.*?)</script>', re.DOTALL)
 
 
 def content_security_policy(index_html: str, connect: tuple[str, ...] = ()) -> str:
-    """The page's policy. `connect` names the origins the page talks to besides its own:
-    the API when it is elsewhere (in AWS, the HttpApi beside CloudFront), and the message
-    bucket, where large attachments are POSTed (`/v1/uploads`)."""
+    """The page's policy. `connect` names the origins the page talks to besides its own
+    (where the API is): the message store's, where large attachments are POSTed (the form
+    `/v1/uploads` gives) and large messages and parts are fetched from (the API's 302)."""
     match = _IMPORT_MAP.search(index_html)
     if match is None:
         raise ValueError("index.html has no import map")
@@ -106,16 +107,23 @@ class WebmailSite:
 _API_META = re.compile(r'(<meta name="mailpipe-api" content=")[^"]*(">)')
 
 
+# The meta's value for an API on the page's own origin: locally, and in AWS, where
+# CloudFront sends /v1/* to the HttpApi.
+SAME_ORIGIN = ""
+
+
 def with_api_origin(index_html: str, api_origin: str) -> str:
     """index.html told where the API is (only the meta changes: the import map, and so
-    the policy's hash of it, stays as it is)."""
+    the policy's hash of it, stays as it is). Any origin other than the page's own would
+    also need naming in the policy's connect-src."""
     if not _API_META.search(index_html):
         raise ValueError("index.html has no mailpipe-api meta")
     return _API_META.sub(lambda match: match.group(1) + api_origin + match.group(2), index_html)
 
 
-def publish(s3: Any, bucket: str, api_origin: str, site: WebmailSite | None = None,
-            cloudfront: Any = None, distribution_id: str | None = None) -> list[str]:
+def publish(s3: Any, bucket: str, api_origin: str = SAME_ORIGIN,
+            site: WebmailSite | None = None, cloudfront: Any = None,
+            distribution_id: str | None = None) -> list[str]:
     """Put the site's files in the webmail bucket (CloudFront serves them from there) and,
     given a distribution, have CloudFront fetch them again. Returns the keys written."""
     site = site or WebmailSite()

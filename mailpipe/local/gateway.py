@@ -85,8 +85,8 @@ class Gateway:
         self._verifier = verifier
         self._api_id = api_id
         self._documents = documents or {}  # static JSON served without auth (the OpenAPI)
-        # The webmail, served beside the API here; in AWS CloudFront serves it and the
-        # API stays on the HttpApi's own origin (CORS), so no route here is shadowed.
+        # The webmail, served beside the API on one origin as CloudFront serves both in
+        # AWS (/v1/* to the HttpApi, the rest from the webmail's bucket).
         self._site = site
         gateway = self
 

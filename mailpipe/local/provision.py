@@ -94,6 +94,9 @@ class Provisioner:
             "AWS::Region": self._region,
             "AWS::AccountId": PSEUDO_ACCOUNT,
             "AWS::StackName": self._stack,
+            # Random, as CloudFormation's: the template derives a key from it.
+            "AWS::StackId": f"arn:aws:cloudformation:{self._region}:{PSEUDO_ACCOUNT}:stack/"
+                            f"{self._stack}/{uuid.uuid4()}",
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
             **{name: str(spec.get("Default", "")) for name, spec in

@@ -1,5 +1,6 @@
 """What operations rely on, read from template.yaml: alarms reach someone, queues keep
-what they hold long enough, the API is throttled, the edge trusts only its load balancer."""
+what they hold long enough, the API is throttled. (Whom the edge trusts:
+test_template_edge_trust.py.)"""
 
 from __future__ import annotations
 
@@ -36,13 +37,3 @@ def test_the_http_api_is_throttled():
     assert settings == {"ThrottlingRateLimit": {"Ref": "ApiRateLimit"},
                         "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"}}
 
-
-def test_edge_ports_admit_only_the_vpc_and_proxy_headers_are_trusted_only_from_it():
-    ingress = RESOURCES["EdgeSecurityGroup"]["Properties"]["SecurityGroupIngress"]
-    assert {rule["FromPort"] for rule in ingress} == {2525, 2587, 2143, 2993, 8080}
-    for rule in ingress:
-        assert rule["CidrIp"] == {"Ref": "EdgeVpcCidr"}, rule
-    [container] = RESOURCES["EdgeTaskDefinition"]["Properties"]["ContainerDefinitions"]
-    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
-    assert environment["MAILPIPE_PROXY_PROTOCOL"] == "true"
-    assert environment["MAILPIPE_PROXY_TRUSTED_NETWORKS"] == {"Ref": "EdgeVpcCidr"}

@@ -39,7 +39,8 @@ export function plainWords(error) {
   return PLAIN_WORDS[error.code] || error.message || PLAIN_WORDS.internal;
 }
 
-// The API's origin: the page's own (local runtime), or the HttpApi's in AWS.
+// The API's origin: the page's own, locally and in AWS (CloudFront sends /v1/* to the
+// HttpApi); the meta names another only where the page is served apart from the API.
 const API = (document.querySelector('meta[name="mailpipe-api"]')?.content || '').replace(/\/$/, '');
 
 let session = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || 'null');

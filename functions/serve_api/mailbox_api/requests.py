@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import os
 from typing import Any
 from urllib.parse import unquote
 
@@ -20,7 +23,23 @@ def account(event: APIGatewayProxyEventV2) -> str:
     return username.lower()
 
 
+# The webmail reaches the API through CloudFront (template.yaml, /v1/*), so API Gateway
+# sees CloudFront's address, shared by every viewer of an edge location: the login
+# lockout would count them all as one client. The distribution's viewer-request function
+# passes the viewer's address, and its origin adds this stack's key, which a caller of the
+# HttpApi's own address does not have: only with the key is the address believed.
+VIEWER_ADDRESS_HEADER = "x-mailpipe-viewer-address"
+ORIGIN_KEY_HEADER = "x-mailpipe-origin-key"
+
+
 def client_ip(event: APIGatewayProxyEventV2) -> str:
+    key = os.environ.get("MAILPIPE_CLOUDFRONT_ORIGIN_KEY", "")
+    headers = event.headers or {}
+    if key and hmac.compare_digest(headers.get(ORIGIN_KEY_HEADER, "").encode(), key.encode()):
+        try:
+            return str(ipaddress.ip_address(headers.get(VIEWER_ADDRESS_HEADER, "")))
+        except ValueError:
+            pass
     return event.request_context.http.source_ip or "unknown"
 
 
