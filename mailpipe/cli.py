@@ -20,6 +20,7 @@ from mailcore.domain.retry import parse_duration
 from mailcore.errors import InvalidAddress, MailError
 from mailcore.services.accounts import add_account
 from mailpipe.local.stack import (
+    DEFAULT_PORTS,
     DEFAULT_STATE_DIR,
     ROOT,
     StackOptions,
@@ -30,11 +31,6 @@ from mailpipe.local.stack import (
 from mailpipe.local.template import load_template
 from mailpipe.queue_admin import QueueTarget, list_jobs, redrive, retry_deferred
 from mailpipe.webmail import publish
-
-# The local defaults; `--port-offset N` adds N to each, so a second stack beside the
-# first needs that one option (`--port-offset 1000`: 3525, 3587, 3143, 3993, 9025, 5566).
-DEFAULT_PORTS = {"smtp_port": 2525, "submission_port": 2587, "imap_port": 2143,
-                 "imaps_port": 2993, "http_port": 8025, "aws_port": 4566}
 
 
 class _Parser(argparse.ArgumentParser):

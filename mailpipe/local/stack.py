@@ -43,6 +43,13 @@ def openapi_json(root: Path) -> bytes:
     return json.dumps(yaml.safe_load((root / "openapi.yaml").read_text())).encode()
 
 
+# The local defaults; `mailpipe up --port-offset N` adds N to each, so a second stack
+# beside the first needs that one option (`--port-offset 1000`: 3525, 3587, 3143, 3993,
+# 9025, 5566).
+DEFAULT_PORTS = {"smtp_port": 2525, "submission_port": 2587, "imap_port": 2143,
+                 "imaps_port": 2993, "http_port": 8025, "aws_port": 4566}
+
+
 @dataclass
 class StackOptions:
     domains: list[str] = field(default_factory=lambda: ["example.test"])

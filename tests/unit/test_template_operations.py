@@ -39,10 +39,12 @@ def test_the_http_api_is_throttled():
 
 def test_edge_ports_admit_only_the_vpc_and_proxy_headers_are_trusted_only_from_it():
     ingress = RESOURCES["EdgeSecurityGroup"]["Properties"]["SecurityGroupIngress"]
-    assert {rule["FromPort"] for rule in ingress} == {2525, 2587, 2143, 2993, 8080}
+    assert {rule["FromPort"] for rule in ingress} == {2525, 2587, 2143, 2993, 8080, 8081}
     for rule in ingress:
         assert rule["CidrIp"] == {"Ref": "EdgeVpcCidr"}, rule
-    [container] = RESOURCES["EdgeTaskDefinition"]["Properties"]["ContainerDefinitions"]
-    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
-    assert environment["MAILPIPE_PROXY_PROTOCOL"] == "true"
-    assert environment["MAILPIPE_PROXY_TRUSTED_NETWORKS"] == {"Ref": "EdgeVpcCidr"}
+    containers = RESOURCES["EdgeTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    assert len(containers) == 2  # SMTP and IMAP
+    for container in containers:
+        environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+        assert environment["MAILPIPE_PROXY_PROTOCOL"] == "true"
+        assert environment["MAILPIPE_PROXY_TRUSTED_NETWORKS"] == {"Ref": "EdgeVpcCidr"}
