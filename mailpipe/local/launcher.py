@@ -97,12 +97,23 @@ def start_with_offset(offset: int, arguments: list[str], timeout: float = 90,
                       state_dir: Path = DEFAULT_STATE_DIR) -> StackProcess:
     """`mailpipe up --port-offset N ...`, as a user starts a stack beside another: every
     port is its default plus N."""
-    command = [MAILPIPE, "up", "--port-offset", str(offset), "--state-dir", str(state_dir),
-               *arguments]
+    return start_up(["--port-offset", str(offset), "--state-dir", str(state_dir), *arguments],
+                    timeout)
+
+
+def start_up(arguments: list[str], timeout: float = 90) -> StackProcess:
+    """`mailpipe up` with these arguments exactly (a README's, say), its ports the defaults
+    moved by the arguments' --port-offset."""
+    def value(option: str) -> str | None:
+        return arguments[arguments.index(option) + 1] if option in arguments else None
+
+    offset = int(value("--port-offset") or 0)
     port = {name: default + offset for name, default in DEFAULT_PORTS.items()}
+    command = [MAILPIPE, "up", *arguments]
     return start_command(StackProcess(
         _popen(command, None), port["smtp_port"], port["http_port"], port["aws_port"],
-        port["submission_port"], port["imap_port"], port["imaps_port"], state_dir), timeout)
+        port["submission_port"], port["imap_port"], port["imaps_port"],
+        Path(value("--state-dir") or DEFAULT_STATE_DIR)), timeout)
 
 
 def start_command(stack: StackProcess, timeout: float) -> StackProcess:
