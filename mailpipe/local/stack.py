@@ -178,8 +178,10 @@ class EdgeProcess:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", self._module], env=self._environment, cwd=self._cwd,
+        self._process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            # Through edge_child: the process ends with `mailpipe up`, however that ends.
+            [sys.executable, "-m", "mailpipe.local.edge_child", self._module,
+             str(os.getpid())], env=self._environment, cwd=self._cwd,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         threading.Thread(target=self._pipe_logs, args=(self._process,), daemon=True).start()
         log.info("%s started (pid %s)", self.name, self._process.pid)

@@ -13,13 +13,16 @@ import signal
 import smtplib
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mailpipe.local.launcher import StackProcess, start_stack
-from mailpipe.local.stack import processes_file
+from mailpipe.local.launcher import StackProcess, free_ports, start_stack
+from mailpipe.local.stack import ROOT, processes_file
+from mailpipe.local.template import load_template
 from tests.e2e.api_client import ApiClient, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -152,3 +155,70 @@ def test_a_dead_imap_process_leaves_smtp_accepting_and_is_started_again(
     # SMTP was never touched, and the stack is still up.
     assert _listener_pid(stack.smtp_port) == smtp == _recorded_pids(stack)["edge_smtp"]
     assert stack.process.poll() is None
+
+
+def _health_command(container: str) -> list[str]:
+    """The container's health check from the template, as ECS runs it in the container."""
+    task = load_template(ROOT / "template.yaml")["Resources"]["EdgeTaskDefinition"]
+    [definition] = [entry for entry in task["Properties"]["ContainerDefinitions"]
+                    if entry["Name"] == container]
+    kind, program, *arguments = definition["HealthCheck"]["Command"]
+    assert (kind, program) == ("CMD", "python")
+    return [sys.executable, *arguments]
+
+
+@pytest.mark.parametrize(("container", "module", "variable"), [
+    ("imap", "edge_imap", "MAILPIPE_IMAP_HEALTH_PORT"),
+    ("edge", "edge_smtp", "MAILPIPE_HEALTH_PORT")])
+def test_each_entry_point_passes_its_containers_health_check_on_its_own_port(
+        stack: StackProcess, container: str, module: str, variable: str) -> None:
+    """`python -m edge_imap` and `python -m edge_smtp` with the environment the stack gave
+    its own process, but the image's health ports (8081 and 8080, which only the task's
+    network namespace keeps apart, so this runs one at a time) and ports of their own."""
+    pid = _recorded_pids(stack)[module]
+    environment = dict(line.split("=", 1) for line in
+                       Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in line)
+    ports = free_ports(4)
+    environment.update({name: str(port) for name, port in zip(
+        ("MAILPIPE_SMTP_PORT", "MAILPIPE_SUBMISSION_PORT", "MAILPIPE_IMAP_PORT",
+         "MAILPIPE_IMAPS_PORT"), ports, strict=True)})
+    environment.update(MAILPIPE_HEALTH_PORT="off", MAILPIPE_IMAP_HEALTH_PORT="off")
+    environment[variable] = {"imap": "8081", "edge": "8080"}[container]
+    check = _health_command(container)
+    assert subprocess.run(check, capture_output=True, timeout=30).returncode != 0
+    process = subprocess.Popen([sys.executable, "-m", module], env=environment,
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: subprocess.run(check, capture_output=True,
+                                          timeout=30).returncode == 0,
+                   30, interval=0.5, what=f"{module}'s health check passing")
+        # Only its own protocol: the other process's ports stay closed.
+        own, other = (ports[2:], ports[:2]) if module == "edge_imap" else (ports[:2], ports[2:])
+        for port in own:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        for port in other:
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=5)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=40) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_a_killed_stack_leaves_no_edge_process_holding_its_ports() -> None:
+    """`mailpipe up` ended with SIGKILL cannot stop its children: they end with it."""
+    stack = start_stack(["hamburger.edu"], {BOB: PASSWORD})
+    try:
+        pids = _recorded_pids(stack)
+        stack.process.kill()
+        stack.process.wait(timeout=10)
+        for pid in pids.values():
+            wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists()
+                       or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3],
+                       40, interval=0.2, what=f"process {pid} ended")
+        for port in (stack.smtp_port, stack.imap_port, stack.imaps_port):
+            wait_until(lambda port=port: not _listening_inodes(port), 10,
+                       what=f"port {port} free")
+    finally:
+        stack.stop()
