@@ -10,7 +10,8 @@ Phases, in one run, each `--seconds` of MX connections one after another, 10 ms 
              200-character folder name again and again (the slowest LIST of issue 25)
   frozen     the IMAP process stopped with SIGSTOP (an event loop that never comes back)
 Beside them, the IMAP process's RSS and CPU seconds during the slow LIST phase, which
-show that IMAP was busy, and the SMTP process's RSS.
+show that IMAP was busy; then the IMAP process's peak RSS across one 20 MiB APPEND (what
+its container's memory limit must allow), and both processes' RSS.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 ACCOUNT, PASSWORD = "bob@hamburger.edu", "bob-password"
 FOLDER = "a" * 199 + "c"  # no "b": every way to place the pattern's four "a"s is tried
 PATTERN = "*a*a*a*a*b"
+APPEND_MIB = 20
 
 
 def _greeting_ms(port: int) -> float:
@@ -66,6 +68,12 @@ def _proc(pid: int) -> tuple[float, float]:
                if line.startswith("VmRSS:")) / 1024
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines()
+                if line.startswith("VmHWM:")) / 1024
 
 
 def _imap(stack: object, context: ssl.SSLContext) -> imaplib.IMAP4_SSL:
@@ -127,6 +135,15 @@ def main() -> None:
             print(f"frozen     {_phase(stack.smtp_port, arguments.seconds)}")
         finally:
             os.kill(pids["edge_imap"], signal.SIGCONT)
+        # What the task definition's IMAP memory limit has to allow for (template.yaml).
+        client = _imap(stack, context)
+        message = (b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: big\r\n\r\n"
+                   + (b"x" * 76 + b"\r\n") * (APPEND_MIB * 1024 * 1024 // 78))
+        before = _peak_mib(pids["edge_imap"])
+        appended = client.append("INBOX", None, None, message)[0]
+        client.logout()
+        print(f"IMAP APPEND of {APPEND_MIB} MiB: {appended}; IMAP peak RSS {before:.0f} -> "
+              f"{_peak_mib(pids['edge_imap']):.0f} MiB")
         smtp_rss, _ = _proc(pids["edge_smtp"])
         print(f"SMTP process RSS {smtp_rss:.0f} MiB; IMAP process RSS "
               f"{_proc(pids['edge_imap'])[0]:.0f} MiB")
