@@ -65,7 +65,7 @@ PRICES = {
 LAMBDA_MEMORY_GB = 0.5      # the template's MemorySize
 XRAY_SAMPLED = 0.05         # X-Ray's default rule at volume: 1/s plus 5 %
 HOURS_PER_MONTH = 730
-EDGE_TASKS, TASK_VCPU, TASK_GB = 2, 0.25, 0.5  # EdgeDesiredCount, Cpu 256, Memory 512
+EDGE_TASKS, TASK_VCPU, TASK_GB = 2, 0.25, 1.0  # EdgeDesiredCount, Cpu 256, Memory 1024
 OBSERVER = {"aws_access_key_id": "bench-observer", "aws_secret_access_key": "x"}
 
 
@@ -119,7 +119,7 @@ def _fixed_monthly() -> dict[str, float]:
     fargate = EDGE_TASKS * (TASK_VCPU * PRICES["fargate_vcpu_hour_arm"]
                             + TASK_GB * PRICES["fargate_gb_hour_arm"]) * HOURS_PER_MONTH
     return {
-        "Fargate (2 tasks, 0.25 vCPU, 0.5 GB, arm64)": fargate,
+        "Fargate (2 tasks, 0.25 vCPU, 1 GB, arm64)": fargate,
         "Network Load Balancer (hour + 1 NLCU)": (PRICES["nlb_hour"] + PRICES["nlb_lcu_hour"])
         * HOURS_PER_MONTH,
         "Public IPv4 (2 NLB + 2 task addresses)": 4 * PRICES["public_ipv4_hour"]

@@ -7,7 +7,7 @@ import asyncio
 import ipaddress
 import signal
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,8 +37,6 @@ class EdgeConfig:
     mx_port: int = 25
     submission_port: int | None = 587
     health_port: int | None = 8080
-    imap_port: int | None = 143  # STARTTLS (edge_imap)
-    imaps_port: int | None = 993  # implicit TLS
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_recipients: int = DEFAULT_MAX_RECIPIENTS
     max_connections: int = 1000
@@ -74,8 +72,6 @@ class EdgeConfig:
             mx_port=int(environ.get("MAILPIPE_SMTP_PORT") or 25),
             submission_port=port("MAILPIPE_SUBMISSION_PORT", 587),
             health_port=port("MAILPIPE_HEALTH_PORT", 8080),
-            imap_port=port("MAILPIPE_IMAP_PORT", 143),
-            imaps_port=port("MAILPIPE_IMAPS_PORT", 993),
             max_message_size=int(number("MAILPIPE_MAX_MESSAGE_SIZE", DEFAULT_MAX_MESSAGE_SIZE)),
             max_recipients=int(number("MAILPIPE_MAX_RECIPIENTS", DEFAULT_MAX_RECIPIENTS)),
             max_connections=int(number("MAILPIPE_MAX_CONNECTIONS", 1000)),
@@ -169,19 +165,7 @@ class Edge:
         logger.info("edge listening", host=self.config.host, port=self.bound_ports[role], role=role)
 
     async def _health(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await asyncio.wait_for(reader.readline(), 5)
-        except (TimeoutError, ConnectionError):
-            writer.close()
-            return
-        status, body = ("503 Service Unavailable", "draining") if self.registry.draining else (
-            "200 OK", "ok")
-        writer.write(f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
-                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode())
-        try:
-            await writer.drain()
-        finally:
-            writer.close()
+        await answer_health(reader, writer, draining=self.registry.draining)
 
     async def stop(self) -> None:
         """New sessions get 421 4.3.2 while those in a transaction finish (the grace period)."""
@@ -193,17 +177,30 @@ class Edge:
         logger.info("edge stopped", cut_off=cut_off)
 
 
-async def serve(edge: Edge, also: Callable[[], Awaitable[Callable[[], None]]] | None = None
-                ) -> None:
-    """Run the edge until SIGTERM or SIGINT; `also` starts more listeners in the same
-    loop (IMAP) and returns what closes them."""
+async def answer_health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        draining: bool) -> None:
+    """The load balancer's and the container's health check: 200 while serving, 503 once
+    stopping (each edge process, SMTP and IMAP, answers on its own port)."""
+    try:
+        await asyncio.wait_for(reader.readline(), 5)
+    except (TimeoutError, ConnectionError):
+        writer.close()
+        return
+    status, body = ("503 Service Unavailable", "draining") if draining else ("200 OK", "ok")
+    writer.write(f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
+                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode())
+    try:
+        await writer.drain()
+    finally:
+        writer.close()
+
+
+async def serve(edge: Edge) -> None:
+    """Run the edge until SIGTERM or SIGINT."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await edge.start()
-    close_also = await also() if also is not None else None
     await stopping.wait()
-    if close_also is not None:
-        close_also()
     await edge.stop()

@@ -7,6 +7,8 @@ import datetime
 import fcntl
 import ipaddress
 import ssl
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography import x509
@@ -20,6 +22,30 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
     return context
+
+
+def context_from_environ(environ: Mapping[str, str], hostname: str) -> ssl.SSLContext | None:
+    """The TLS context of an edge process (SMTP or IMAP, each its own container): files
+    named by MAILPIPE_TLS_CERT and MAILPIPE_TLS_KEY, else the PEM contents that ECS passes
+    from Secrets Manager, else (locally) a self-signed pair; None without any of them."""
+    cert_name, key_name = environ.get("MAILPIPE_TLS_CERT"), environ.get("MAILPIPE_TLS_KEY")
+    cert, key = (Path(cert_name), Path(key_name)) if cert_name and key_name else (None, None)
+    if (cert is None or key is None) and environ.get("MAILPIPE_TLS_CERT_PEM"):
+        cert, key = _write_pem_pair(environ["MAILPIPE_TLS_CERT_PEM"],
+                                    environ.get("MAILPIPE_TLS_KEY_PEM", ""))
+    if (cert is None or key is None) and environ.get("MAILPIPE_TLS_SELF_SIGNED_DIR"):
+        cert, key = ensure_self_signed(Path(environ["MAILPIPE_TLS_SELF_SIGNED_DIR"]), hostname)
+    return server_context(cert, key) if cert and key else None
+
+
+def _write_pem_pair(cert_pem: str, key_pem: str) -> tuple[Path, Path]:
+    """ECS hands the certificate over from Secrets Manager as variables; ssl wants files."""
+    folder = Path(tempfile.mkdtemp(prefix="mailpipe-tls-"))
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    cert.write_text(cert_pem)
+    key.touch(mode=0o600)
+    key.write_text(key_pem)
+    return cert, key
 
 
 def ensure_self_signed(directory: Path, hostname: str) -> tuple[Path, Path]:

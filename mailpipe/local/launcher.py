@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailpipe.local.stack import DEFAULT_STATE_DIR, ROOT
+from mailpipe.local.stack import DEFAULT_PORTS, DEFAULT_STATE_DIR, ROOT
 
 MAILPIPE = str(Path(sys.executable).parent / "mailpipe")
 
@@ -82,11 +82,43 @@ def start_stack(domains: list[str], users: dict[str, str], *extra: str,
         command += ["--domain", domain]
     for address, password in users.items():
         command += ["--user", f"{address}:{password}"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,  # noqa: S603
-                               stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **(environment or {})})
-    stack = StackProcess(process, smtp_port, http_port, aws_port, submission_port, imap_port,
-                         imaps_port, state_dir)
+    return start_command(StackProcess(
+        _popen(command, environment), smtp_port, http_port, aws_port, submission_port,
+        imap_port, imaps_port, state_dir), timeout)
+
+
+def _popen(command: list[str], environment: dict[str, str] | None) -> subprocess.Popen[str]:
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,  # noqa: S603
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(environment or {})})
+
+
+def start_with_offset(offset: int, arguments: list[str], timeout: float = 90,
+                      state_dir: Path = DEFAULT_STATE_DIR) -> StackProcess:
+    """`mailpipe up --port-offset N ...`, as a user starts a stack beside another: every
+    port is its default plus N."""
+    return start_up(["--port-offset", str(offset), "--state-dir", str(state_dir), *arguments],
+                    timeout)
+
+
+def start_up(arguments: list[str], timeout: float = 90) -> StackProcess:
+    """`mailpipe up` with these arguments exactly (a README's, say), its ports the defaults
+    moved by the arguments' --port-offset."""
+    def value(option: str) -> str | None:
+        return arguments[arguments.index(option) + 1] if option in arguments else None
+
+    offset = int(value("--port-offset") or 0)
+    port = {name: default + offset for name, default in DEFAULT_PORTS.items()}
+    command = [MAILPIPE, "up", *arguments]
+    return start_command(StackProcess(
+        _popen(command, None), port["smtp_port"], port["http_port"], port["aws_port"],
+        port["submission_port"], port["imap_port"], port["imaps_port"],
+        Path(value("--state-dir") or DEFAULT_STATE_DIR)), timeout)
+
+
+def start_command(stack: StackProcess, timeout: float) -> StackProcess:
+    """Wait until the started `mailpipe up` says it is up (its output kept in the stack)."""
+    process = stack.process
     ready = threading.Event()
 
     def read() -> None:

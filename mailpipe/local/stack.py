@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import boto3
 import yaml
 
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+from mailcore.errors import MailError
 from mailcore.services.accounts import add_account
 from mailpipe.local import logs, moto_patches
 from mailpipe.local.dynamodb_process import DynamoDbProcess
@@ -39,6 +41,13 @@ OPENAPI_PATH = "/v1/openapi.json"
 def openapi_json(root: Path) -> bytes:
     """openapi.yaml, the API's one description, as the JSON that tools fetch."""
     return json.dumps(yaml.safe_load((root / "openapi.yaml").read_text())).encode()
+
+
+# The local defaults; `mailpipe up --port-offset N` adds N to each, so a second stack
+# beside the first needs that one option (`--port-offset 1000`: 3525, 3587, 3143, 3993,
+# 9025, 5566).
+DEFAULT_PORTS = {"smtp_port": 2525, "submission_port": 2587, "imap_port": 2143,
+                 "imaps_port": 2993, "http_port": 8025, "aws_port": 4566}
 
 
 @dataclass
@@ -72,7 +81,11 @@ def _ensure_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise PortInUse(f"port {port} on {host} is in use (another mailpipe up?)") from exc
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {port} on {host} is in use (another mailpipe up? "
+                                "--port-offset N moves every port)") from exc
+            raise PortInUse(f"cannot listen on port {port} on {host}: "
+                            f"{exc.strerror or exc}") from exc
 
 
 def aws_environment(endpoint: str, dynamodb_endpoint: str | None = None) -> dict[str, str]:
@@ -105,7 +118,7 @@ def local_session() -> boto3.session.Session:
 
 
 def local_edge_overrides(options: StackOptions) -> dict[str, str]:
-    """What differs from the template's edge container when it runs here as a process.
+    """What differs from the template's SMTP edge container when it runs here as a process.
 
     In AWS the load balancer sits in front (PROXY v2, fixed container ports, health checks)
     and the TLS pair comes from Secrets Manager; here clients connect directly to the ports
@@ -115,14 +128,103 @@ def local_edge_overrides(options: StackOptions) -> dict[str, str]:
         "MAILPIPE_SMTP_HOST": options.host,
         "MAILPIPE_SMTP_PORT": str(options.smtp_port),
         "MAILPIPE_SUBMISSION_PORT": str(options.submission_port),
+        "MAILPIPE_HEALTH_PORT": "off",
+        **_local_container_overrides(options),
+    }
+
+
+def local_imap_overrides(options: StackOptions) -> dict[str, str]:
+    """The same for the IMAP container, the other process of the edge's task."""
+    return {
+        "MAILPIPE_IMAP_HOST": options.host,
         "MAILPIPE_IMAP_PORT": str(options.imap_port),
         "MAILPIPE_IMAPS_PORT": str(options.imaps_port),
-        "MAILPIPE_HEALTH_PORT": "off",
+        "MAILPIPE_IMAP_HEALTH_PORT": "off",
+        **_local_container_overrides(options),
+    }
+
+
+def _local_container_overrides(options: StackOptions) -> dict[str, str]:
+    return {
         "MAILPIPE_PROXY_PROTOCOL": "false",
-        # The local runtime makes a self-signed pair on first start.
+        # The local runtime makes a self-signed pair on first start (under a lock: both
+        # processes may ask at once).
         "MAILPIPE_TLS_SELF_SIGNED_DIR": str(options.state_dir / "tls"),
         "PYTHONPATH": str(options.root),
     }
+
+
+def processes_file(state_dir: Path, aws_port: int) -> Path:
+    """The pids of a running stack's edge processes, by name, kept current across restarts."""
+    return state_dir / f"processes-{aws_port}.json"
+
+
+class EdgeProcess:
+    """One container of the edge's ECS task, run here as a process: its output goes to the
+    stack's log under its name, and it is started again when it ends, as ECS would."""
+
+    def __init__(self, name: str, module: str, environment: dict[str, str], host: str,
+                 ports: list[int], cwd: Path) -> None:
+        self.name = name
+        self._module = module
+        self._environment = environment
+        self._host = host
+        self._ports = ports
+        self._cwd = cwd
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            # Through edge_child: the process ends with `mailpipe up`, however that ends.
+            [sys.executable, "-m", "mailpipe.local.edge_child", self._module,
+             str(os.getpid())], env=self._environment, cwd=self._cwd,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        threading.Thread(target=self._pipe_logs, args=(self._process,), daemon=True).start()
+        log.info("%s started (pid %s)", self.name, self._process.pid)
+
+    def wait_listening(self, timeout: float = 30) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        waiting = list(self._ports)
+        while waiting and time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start "
+                                   f"(status {self._process.returncode})")
+            try:
+                with socket.create_connection((self._host, waiting[0]), timeout=1):
+                    waiting.pop(0)
+            except OSError:
+                time.sleep(0.1)
+        if waiting:
+            raise RuntimeError(f"{self.name} did not start listening on port {waiting[0]}")
+
+    def exit_status(self) -> int | None:
+        """The status it ended with, None while it runs (or was never started)."""
+        return self._process.poll() if self._process is not None else None
+
+    def terminate(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            # One stopped with SIGSTOP would never see the SIGTERM.
+            self._process.send_signal(signal.SIGCONT)
+
+    def wait_stopped(self, timeout: float) -> None:
+        if self._process is None:
+            return
+        try:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+    def _pipe_logs(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            logs.emit(self.name, line.rstrip("\n"))
 
 
 class LocalStack:
@@ -135,8 +237,9 @@ class LocalStack:
         self._functions: dict[str, LocalFunction] = {}
         self._pollers: list[SqsPoller] = []
         self._gateway: Gateway | None = None
-        self._edge: subprocess.Popen[str] | None = None
-        self._edge_environment: dict[str, str] = {}
+        self._edge: EdgeProcess | None = None  # SMTP: MX and submission
+        self._imap: EdgeProcess | None = None
+        self._imap_retry_at = 0.0
         self.provisioned: Provisioned | None = None
 
     def start(self) -> None:
@@ -194,53 +297,56 @@ class LocalStack:
                                 site=WebmailSite(options.root / "webmail",
                                                  connect=(self.endpoint,)))
         self._gateway.start()
-        self._edge_environment = environment
-        self._start_edge(environment)
+        containers = self.provisioned.containers
+        self._edge = EdgeProcess(
+            "edge_smtp", "edge_smtp",
+            {**environment, **containers["edge"].environment, **local_edge_overrides(options)},
+            options.host, [options.smtp_port, options.submission_port], options.root)
+        self._imap = EdgeProcess(
+            "edge_imap", "edge_imap",
+            {**environment, **containers["imap"].environment, **local_imap_overrides(options)},
+            options.host, [options.imap_port, options.imaps_port], options.root)
+        for process in (self._edge, self._imap):
+            process.start()
+        for process in (self._edge, self._imap):
+            process.wait_listening()
+        self._write_pids()
 
-    def _start_edge(self, environment: dict[str, str]) -> None:
-        assert self.provisioned is not None
-        options = self.options
-        edge_environment = {
-            **environment,
-            **self.provisioned.containers["edge"].environment,
-            **local_edge_overrides(options),
-        }
-        self._edge = subprocess.Popen(
-            [sys.executable, "-m", "edge_smtp"], env=edge_environment, cwd=options.root,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        threading.Thread(target=self._pipe_edge_logs, daemon=True).start()
-        deadline = time.monotonic() + 30
-        waiting = [options.smtp_port, options.submission_port, options.imap_port,
-                   options.imaps_port]
-        while waiting and time.monotonic() < deadline:
-            if self._edge.poll() is not None:
-                raise RuntimeError("the SMTP edge exited at start")
-            try:
-                with socket.create_connection((options.host, waiting[0]), timeout=1):
-                    waiting.pop(0)
-            except OSError:
-                time.sleep(0.1)
-        if waiting:
-            raise RuntimeError("the SMTP edge did not start listening")
-
-    def _pipe_edge_logs(self) -> None:
-        assert self._edge is not None and self._edge.stdout is not None
-        for line in self._edge.stdout:
-            logs.emit("edge_smtp", line.rstrip("\n"))
+    def _write_pids(self) -> None:
+        pids = {process.name: process.pid for process in (self._edge, self._imap)
+                if process is not None}
+        state = processes_file(self.options.state_dir, self.options.aws_port)
+        # Written whole then renamed: a reader never sees half a file.
+        partial = state.with_suffix(".partial")
+        partial.write_text(json.dumps(pids))
+        partial.replace(state)
 
     def failed_part(self) -> str | None:
         """What part of the stack has ended on its own and cannot be started again (its
-        state went with it), if one has. An edge that ended is started again, as ECS
-        starts the task again in AWS; None unless that fails too."""
+        state went with it), if one has. An edge process that ended is started again, as
+        ECS starts the container again in AWS; None unless the SMTP edge's restart fails.
+        IMAP's failing restart is tried again a few seconds later, the stack left up:
+        IMAP never takes mail reception down."""
         if (status := self._dynamodb.exit_status()) is not None:
             return f"moto's DynamoDB process exited (status {status})"
-        if self._edge is not None and self._edge.poll() is not None:
-            log.error("the SMTP edge exited (status %s); starting it again",
-                      self._edge.returncode)
+        if self._edge is not None and (status := self._edge.exit_status()) is not None:
+            log.error("the SMTP edge exited (status %s); starting it again", status)
             try:
-                self._start_edge(self._edge_environment)
+                self._edge.start()
+                self._edge.wait_listening()
             except RuntimeError as exc:
                 return f"the SMTP edge exited and could not be started again: {exc}"
+            self._write_pids()
+        if (self._imap is not None and (status := self._imap.exit_status()) is not None
+                and time.monotonic() >= self._imap_retry_at):
+            log.error("the IMAP process exited (status %s); starting it again", status)
+            try:
+                self._imap.start()
+                self._imap.wait_listening()
+            except RuntimeError as exc:
+                log.error("IMAP could not be started again (%s); trying again in 5 s", exc)
+                self._imap_retry_at = time.monotonic() + 5
+            self._write_pids()
         return None
 
     def banner(self) -> str:
@@ -266,12 +372,12 @@ class LocalStack:
         logs.emit(function, line)
 
     def stop(self) -> None:
-        if self._edge is not None and self._edge.poll() is None:
-            self._edge.send_signal(signal.SIGTERM)
-            try:
-                self._edge.wait(timeout=35)
-            except subprocess.TimeoutExpired:
-                self._edge.kill()
+        edge_processes = [process for process in (self._edge, self._imap) if process]
+        for process in edge_processes:
+            process.terminate()
+        for process in edge_processes:
+            # Longer than the SMTP edge's 30 s grace for transactions in flight.
+            process.wait_stopped(timeout=35)
         if self._gateway is not None:
             self._gateway.stop()
         for poller in self._pollers:
@@ -283,6 +389,7 @@ class LocalStack:
         self._dynamodb.stop()
         # A stopped stack must not be found by `mailpipe user add` or `mailpipe queue`.
         outputs_file(self.options.state_dir, self.options.aws_port).unlink(missing_ok=True)
+        processes_file(self.options.state_dir, self.options.aws_port).unlink(missing_ok=True)
 
 
 def run(options: StackOptions) -> None:
@@ -296,8 +403,10 @@ def run(options: StackOptions) -> None:
     try:
         try:
             stack.start()
-        except PortInUse as exc:
+        except (PortInUse, RuntimeError) as exc:
             raise SystemExit(f"mailpipe: {exc}") from None
+        except MailError as exc:  # an account the directory refused
+            raise SystemExit(f"mailpipe: {exc.public}") from None
         print(stack.banner(), flush=True)
         failure = None
         while not stop_requested and failure is None:

@@ -1,0 +1,36 @@
+"""Runs one edge process (`python -m mailpipe.local.edge_child edge_smtp|edge_imap`) for
+`mailpipe up`, ended with it however `mailpipe up` ends: killed with SIGKILL, it cannot
+stop its children, and an orphaned edge would keep the stack's ports."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import runpy
+import signal
+import sys
+
+_PR_SET_PDEATHSIG = 1  # prctl(2), Linux
+
+
+def _end_with_parent(parent: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return  # not Linux: `mailpipe up` still stops its children when it stops normally
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        sys.exit(0)
+
+
+def main() -> None:
+    module, parent = sys.argv[1], int(sys.argv[2])
+    if module not in ("edge_smtp", "edge_imap"):
+        raise SystemExit(f"edge_child: not an edge module: {module}")
+    _end_with_parent(parent)
+    sys.argv = [module]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
