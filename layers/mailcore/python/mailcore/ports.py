@@ -110,6 +110,12 @@ class MailboxReader(Protocol):
         """Raise FolderNotFound."""
         ...
 
+    def folder_by_id(self, account: str, folder_id: str) -> Folder:
+        """The folder with this id, whatever its name is now (a rename keeps the id; a
+        folder made again under an old name has another): what an IMAP session selected.
+        A role folder always exists; FolderNotFound for a user folder that is gone."""
+        ...
+
     def search(self, account: str, folder: str | None, words: str, limit: int,
                cursor: str | None) -> Page:
         """Messages whose from, to, subject or snippet contain `words` (lower case),
@@ -178,9 +184,13 @@ class MailboxWriter(Protocol):
         one at its first update, even one that changes nothing else."""
         ...
 
-    def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:
+    def remove(self, account: str, message_id: str,
+               where: tuple[str, int] | None = None) -> tuple[StoredMessage, bool]:
         """Delete the stored message for good, giving back its reference to the raw
-        bytes; True when nothing needs those bytes any more (the caller deletes them)."""
+        bytes; True when nothing needs those bytes any more (the caller deletes them:
+        services.changes.remove_for_good is the one that does). `where` (folder id, UID):
+        only while the message is still there under that UID, in the same conditional
+        write, else MessageNotFound (an IMAP client's view of a folder may be stale)."""
         ...
 
     def copy(self, account: str, message_id: str, folder: str) -> StoredMessage:
