@@ -62,7 +62,7 @@ def identity_problem(message: bytes, account: str) -> IdentityRefused | None:
     headers = BytesHeaderParser(policy=policy.default).parsebytes(block + b"\r\n\r\n")
     if headers.defects:
         return MalformedHeaderSection()
-    fields = headers.raw_items()
+    fields = list(headers.raw_items())
     authors = [value for name, value in fields if name.lower() == "from"]
     if len(authors) != 1:
         return OneFromRequired()
