@@ -7,7 +7,9 @@ on DynamoDB (moto)."""
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
+import shutil
 from collections.abc import Callable
 
 import pytest
@@ -16,6 +18,7 @@ from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.domain.mailbox import UidEntry
 from mailcore.services.changes import MessageChange, change_message
+from tests.dovecot_support import PASSWORD, private_dovecot
 from tests.imap_support import RunningImap, running_imap
 
 BOB = "bob@hamburger.edu"
@@ -169,3 +172,36 @@ def test_a_message_the_api_moved_is_not_touched_through_a_stale_index_entry(comm
         mailboxes.frozen = None
         assert _subjects(imap, "Archive") == ["moving"]
         assert _subjects(imap, "Trash") == []
+
+
+@pytest.mark.skipif(shutil.which("dovecot") is None,
+                    reason="dovecot-imapd comes with make test (system-packages)")
+@pytest.mark.parametrize("deleted", [False, True], ids=["renamed", "deleted"])
+def test_like_dovecot_the_folder_made_under_the_old_name_is_never_expunged(deleted):
+    """Dovecot, the reference, leaves the new T alone too (its answer to the session that
+    lost its folder is NO [SERVERBUG]; ours follows a rename, and says BYE to a delete)."""
+    def race(session: imaplib.IMAP4, other: imaplib.IMAP4) -> list[bytes]:
+        assert other.create("T")[0] == "OK"
+        assert other.append("T", None, None, _message("old"))[0] == "OK"
+        assert session.select("T") == ("OK", [b"1"])
+        assert session.store("1", "+FLAGS", r"(\Deleted)")[0] == "OK"
+        if deleted:
+            assert other.delete("T")[0] == "OK"
+        else:
+            assert other.rename("T", "T-old")[0] == "OK"
+        assert other.create("T")[0] == "OK"
+        assert other.append("T", None, None, _message("new"))[0] == "OK"
+        with contextlib.suppress(imaplib.IMAP4.abort):
+            session.expunge()
+        other.select("T")
+        _, fetched = other.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        return [part[1].strip() for part in fetched if isinstance(part, tuple)]
+
+    with private_dovecot() as dovecot:
+        clients = [imaplib.IMAP4("127.0.0.1", dovecot.imap_port) for _ in range(2)]
+        for client in clients:
+            client.login("bob", PASSWORD)
+        reference = race(*clients)
+    with running_imap() as imap:
+        ours = race(imap.logged_in(BOB), imap.logged_in(BOB))
+    assert ours == reference == [b"Subject: new"]
