@@ -3,6 +3,8 @@ DeliveryQueue: in memory and on AWS (moto) alike."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from mailcore.domain.delivery import DeliveryJob
@@ -14,7 +16,13 @@ from mailcore.errors import (
     SendingLimitReached,
     Throttled,
 )
-from mailcore.ports import DeliveryLedger, LoginThrottle, RawReferences, SendingLimit
+from mailcore.ports import (
+    DeliveryLedger,
+    LoginAttempt,
+    LoginThrottle,
+    RawReferences,
+    SendingLimit,
+)
 from tests.contract.conftest import Clock, DirectorySide, QueueSide
 
 BOB = "bob@hamburger.edu"
@@ -181,3 +189,27 @@ def test_a_deferred_job_comes_back_only_after_its_wait(queue_side: QueueSide) ->
     assert queue_side.receive() == []
     queue_side.queue.retry_later(receipt, 0)  # a retry due now
     assert [again for again, _ in queue_side.receive()] == [job]
+
+
+def test_simultaneous_reservations_take_no_more_than_the_limit(
+        throttle: LoginThrottle) -> None:
+    """Twenty at once, for one address (limit 3): three get through, whatever the
+    interleaving (one conditional increment each, not a read then a write)."""
+    start = threading.Barrier(20)
+    taken: list[LoginAttempt] = []
+    refused: list[Exception] = []
+
+    def one(number: int) -> None:
+        start.wait()
+        try:
+            taken.append(throttle.reserve(BOB, f"192.0.2.{number}"))
+        except Throttled as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=one, args=(number,)) for number in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert (len(taken), len(refused)) == (3, 17)
+    assert all(isinstance(exc, LoginsInFlight) for exc in refused)  # waiting, not failed
