@@ -644,8 +644,10 @@ class ImapSession(BaseSession[ImapMessage]):
 
 class SelectedFolderGone(MailboxNotFound):
     """The selected folder was deleted (by another session, or the API): the command is
-    refused and the session ends, as Dovecot ends it ("Selected mailbox was deleted"),
-    since nothing it knows of the folder holds any more (RFC 3501 allows closing)."""
+    refused and the session ends with BYE (RFC 3501 7.1.5), since nothing it knows of the
+    folder holds any more. Dovecot on Maildir answers NO [SERVERBUG] and keeps a session
+    that can do nothing; both leave a folder made under the old name alone
+    (tests/functional/test_imap_selected_folder.py)."""
 
     def get_response(self, tag: bytes) -> ResponseNo:
         response = ResponseNo(tag, b"Selected mailbox no longer exists.",
