@@ -23,6 +23,7 @@ from pymap.config import BackendCapability, IMAPConfig
 from pymap.exceptions import (
     InvalidAuth,
     MailboxHasChildren,
+    MailboxNotFound,
     MailboxReadOnly,
     NotAllowedError,
     TemporaryFailure,
@@ -36,6 +37,7 @@ from pymap.mailbox import MailboxSnapshot
 from pymap.message import BaseLoadedMessage, BaseMessage
 from pymap.mime import MessageContent
 from pymap.parsing.message import AppendMessage
+from pymap.parsing.response import ResponseBye, ResponseCode, ResponseNo
 from pymap.parsing.specials import FetchRequirement, ObjectId, SequenceSet
 from pymap.parsing.specials.flag import Flag, Recent, Wildcard, get_system_flags
 from pymap.selected import SelectedMailbox, SelectedSet
@@ -67,6 +69,7 @@ from mailcore.errors import (
 )
 from mailcore.ports import AccountDirectory, LoginThrottle, Mailboxes, MessageStore, RawReferences
 from mailcore.services.appending import append_message, copy_message
+from mailcore.services.changes import remove_for_good
 from mailcore.services.login import log_in
 
 T = TypeVar("T")
@@ -366,7 +369,8 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
         try:
             copied = await storage.blocking(copy_message, self.account, message_id,
                                             destination.folder.id, storage.store,
-                                            storage.references, storage.mailboxes)
+                                            storage.references, storage.mailboxes,
+                                            (self.folder.id, uid))
         except MessageNotFound:
             return None
         return copied.uid
@@ -377,16 +381,21 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
         if message_id is None:
             return None
         target = destination.folder.id
+        source = self.folder.id
 
         def into_destination(message: StoredMessage) -> StoredMessage:
-            return replace(message, folder=target) if message.uid == uid else message
+            # The index entry may be a moment behind: only this folder's message with this
+            # UID moves, checked inside the conditional update.
+            if (message.folder, message.uid) != (source, uid):
+                raise MessageNotFound(message_id)
+            return replace(message, folder=target)
 
         try:
             moved = await self._storage.blocking(self._storage.mailboxes.update, self.account,
                                                  message_id, into_destination)
         except MessageNotFound:
             return None
-        return moved.uid if moved.folder == target else None
+        return moved.uid
 
     async def get(self, uid: int, cached_msg: CachedMessage) -> ImapMessage:
         # The selected state is brought up to date after every command, so what it holds
@@ -424,11 +433,11 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
             message_id = await self._message_id(uid)
             if message_id is None:
                 continue
+            # Only while it is this folder's message with this UID (the index entry may be
+            # stale); its bytes go only with their last reference (other copies share them).
             with contextlib.suppress(MessageNotFound):
-                removed, unreferenced = await storage.blocking(
-                    storage.mailboxes.remove, self.account, message_id)
-                if unreferenced:
-                    await storage.blocking(storage.store.delete_message, removed.raw_key)
+                await storage.blocking(remove_for_good, self.account, message_id,
+                                       storage.mailboxes, storage.store, (self.folder.id, uid))
 
     async def _message_id(self, uid: int) -> str | None:
         entries = await self._storage.blocking(self._storage.mailboxes.list_by_uid,
@@ -495,16 +504,29 @@ class ImapFolders(MailboxSetInterface[ImapFolder]):
         return ListTree(self.delimiter).update(IMAP_INBOX, *sorted(names - {IMAP_INBOX}))
 
     async def get_mailbox(self, name: str) -> ImapFolder:
-        mailboxes = self._storage.mailboxes
         try:
-            folder = await self._storage.blocking(mailboxes.folder_named, self.account, name)
-            if not folder.uid_validity:
-                # A role folder before its first message, or a folder made before folders
-                # had UIDs: it gets its UIDVALIDITY now, once.
-                folder = await self._storage.blocking(mailboxes.open_folder, self.account,
-                                                      folder.id)
+            folder = await self._storage.blocking(self._storage.mailboxes.folder_named,
+                                                  self.account, name)
+            return await self._opened(folder)
         except FolderNotFound as exc:
             raise KeyError(name) from exc
+
+    async def selected_folder(self, folder_id: str) -> ImapFolder:
+        """The folder a session selected, by its id: renamed since, it is still the one;
+        deleted (even if another was made under its name), KeyError."""
+        try:
+            folder = await self._storage.blocking(self._storage.mailboxes.folder_by_id,
+                                                  self.account, folder_id)
+            return await self._opened(folder)
+        except FolderNotFound as exc:
+            raise KeyError(folder_id) from exc
+
+    async def _opened(self, folder: Folder) -> ImapFolder:
+        if not folder.uid_validity:
+            # A role folder before its first message, or a folder made before folders
+            # had UIDs: it gets its UIDVALIDITY now, once.
+            folder = await self._storage.blocking(self._storage.mailboxes.open_folder,
+                                                  self.account, folder.id)
         selected_set = self._selected_sets.setdefault((self.account, folder.id), SelectedSet())
         return ImapFolder(self.account, folder, self._storage, selected_set, self._watch)
 
@@ -588,7 +610,7 @@ class ImapSession(BaseSession[ImapMessage]):
         and the selected folder brought up to date."""
         if selected.readonly:
             raise MailboxReadOnly()
-        folder = await self.mailbox_set.get_mailbox(selected.lookup)
+        folder = await self._get_selected(selected)
         permanent_flags = selected.permanent_flags & flag_set
         changed: list[tuple[int, ImapMessage]] = []
         modified: list[tuple[int, ImapMessage]] = []
@@ -605,11 +627,33 @@ class ImapSession(BaseSession[ImapMessage]):
             changed.append((seq, message))
         return changed, modified, await folder.update_selected(selected)
 
+    async def _get_selected(self, selected: SelectedMailbox) -> ImapFolder:
+        """What the session selected, by the folder's identity, never by its name: another
+        session may rename it and make a new folder under the old name meanwhile."""
+        try:
+            return await self.mailbox_set.selected_folder(selected.mailbox_id.value.decode())
+        except KeyError as exc:
+            raise SelectedFolderGone(selected.lookup) from exc
+
     @staticmethod
     def _special_use(name: str) -> list[bytes]:
         role_id = role_folder_id(name)
         role = ROLE_FOLDERS.get(role_id) if role_id else None
         return [SPECIAL_USE[role]] if role in SPECIAL_USE else []
+
+
+class SelectedFolderGone(MailboxNotFound):
+    """The selected folder was deleted (by another session, or the API): the command is
+    refused and the session ends with BYE (RFC 3501 7.1.5), since nothing it knows of the
+    folder holds any more. Dovecot on Maildir answers NO [SERVERBUG] and keeps a session
+    that can do nothing; both leave a folder made under the old name alone
+    (tests/functional/test_imap_selected_folder.py)."""
+
+    def get_response(self, tag: bytes) -> ResponseNo:
+        response = ResponseNo(tag, b"Selected mailbox no longer exists.",
+                              ResponseCode.of(b"NONEXISTENT"))
+        response.add_untagged(ResponseBye(b"Selected mailbox was deleted, have to disconnect."))
+        return response
 
 
 class _PasswordGiven(Identity):

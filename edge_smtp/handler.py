@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import re
 from concurrent.futures import Executor
 from datetime import UTC, datetime
-from email import policy
-from email.parser import BytesHeaderParser
 from typing import Any
 
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
@@ -24,6 +21,7 @@ from edge_smtp.accounts import CachingAccountDirectory
 from edge_smtp.protocol import EdgeSMTP, hook_names
 from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
+from mailcore.domain.identity import identity_problem
 from mailcore.domain.ids import new_message_id
 from mailcore.errors import AuthenticationFailed, SendingLimitReached, Throttled, TransientFailure
 from mailcore.ports import LoginThrottle, MessageWriter, RawMessageStore, SendingLimit
@@ -156,12 +154,13 @@ class EdgeHandler:
         if has_bare_line_ending(original):
             logger.info("bare line ending refused", peer=server.client_address)
             return replies.BARE_LINE_ENDING
-        refusal = self._check_content(session, original) or await self._admit(session, envelope)
+        refusal = (await self._check_content(session, original)
+                   or await self._admit(session, envelope))
         if refusal is not None:
             return refusal
         return await self._store_message(server, session, envelope, original)
 
-    def _check_content(self, session: Session, original: bytes) -> str | None:
+    async def _check_content(self, session: Session, original: bytes) -> str | None:
         return None
 
     async def _admit(self, session: Session, envelope: SmtpEnvelope) -> str | None:
@@ -289,50 +288,13 @@ class SubmissionHandler(EdgeHandler):
             return replies.TEMPORARY_ERROR
         return None
 
-    def _check_content(self, session: Session, original: bytes) -> str | None:
-        """The header section must be well formed with exactly one From, naming only the
-        account. Python's parser forgives what other clients read differently: `From :`,
-        `From<TAB>:`, a Unix `From ` line, a second From after a malformed line."""
-        block = header_section(original)
-        if block is None or any(not _HEADER_LINE.match(line)
-                                for line in block.split(b"\r\n") if line):
-            return replies.MALFORMED_HEADER
-        headers = BytesHeaderParser(policy=policy.default).parsebytes(block + b"\r\n")
-        if headers.defects:
-            return replies.MALFORMED_HEADER
-        authors = [value for name, value in headers.raw_items() if name.lower() == "from"]
-        if len(authors) != 1:
-            return replies.ONE_FROM_REQUIRED
-        if len(authors[0]) > MAX_SUBMITTED_FROM:
-            return replies.FROM_NOT_YOURS
-        try:
-            author = policy.default.header_factory("From", authors[0])
-            addresses = [str(address.addr_spec).lower() for address in author.addresses]
-        except (ValueError, TypeError, AttributeError, IndexError, RecursionError):
-            return replies.FROM_NOT_YOURS  # nested comments recurse in the parser
-        if (author.defects or not addresses
-                or any(address != _account(session) for address in addresses)):
-            return replies.FROM_NOT_YOURS
-        return None
-
-
-# A field starts with its name (printable ASCII but the colon, no space) and a colon, or
-# continues the one before with white space (RFC 5322 §2.2, §3.6.8).
-_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:|[ \t]")
-# The submission check reads at most this much header; a longer section is refused.
-MAX_SUBMITTED_HEADER = 256 * 1024
-MAX_SUBMITTED_FROM = 2048  # one mailbox with a display name fits in far less
-
-
-def header_section(message: bytes) -> bytes | None:
-    """The header lines before the first empty line (CRLF-ended, as the edge accepts
-    only those), or None when the section is longer than MAX_SUBMITTED_HEADER."""
-    end = message.find(b"\r\n\r\n", 0, MAX_SUBMITTED_HEADER)
-    if end >= 0:
-        return message[:end]
-    if len(message) > MAX_SUBMITTED_HEADER:
-        return None
-    return message.removesuffix(b"\r\n")
+    async def _check_content(self, session: Session, original: bytes) -> str | None:
+        """The sender identity rules every way of sending shares (mailcore.domain.identity),
+        judged off the event loop (a header section may be 256 KiB of parsing)."""
+        account = _account(session)
+        assert account is not None  # no MAIL before AUTH on this port
+        problem = await self._off_loop(identity_problem, original, account)
+        return None if problem is None else replies.identity_refusal(problem)
 
 
 def _account(session: Session) -> str | None:

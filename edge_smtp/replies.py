@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import re
 
+from mailcore.domain.identity import (
+    IdentityRefused,
+    MalformedHeaderSection,
+    NotYourIdentity,
+    OneFromRequired,
+)
+
 SENDER_OK = "250 2.1.0 Sender ok"
 RECIPIENT_OK = "250 2.1.5 Recipient ok"
 NO_SUCH_ACCOUNT = "550 5.1.1 No such user here"
@@ -56,6 +63,17 @@ def with_enhanced_code(reply: str) -> str:
         return reply
     separator = reply[3:4] or " "
     return f"{reply[:3]}{separator}{enhanced} {reply[4:]}".rstrip()
+
+
+def identity_refusal(problem: IdentityRefused) -> str:
+    """The reply for a message whose sender identity the account may not use."""
+    if isinstance(problem, OneFromRequired):
+        return ONE_FROM_REQUIRED
+    if isinstance(problem, MalformedHeaderSection):
+        return MALFORMED_HEADER
+    if isinstance(problem, NotYourIdentity):
+        return FROM_NOT_YOURS
+    return MALFORMED_HEADER
 
 
 def queued_as(message_id: str) -> str:

@@ -23,7 +23,13 @@ from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
 from mailcore.adapters.memory.store import InMemoryMessageStore
-from mailcore.ports import LoginThrottle, MessageWriter, RawMessageStore, SendingLimit
+from mailcore.ports import (
+    AccountDirectory,
+    LoginThrottle,
+    MessageWriter,
+    RawMessageStore,
+    SendingLimit,
+)
 from mailcore.services.recipients import HostedDomains
 
 ACCOUNTS = {"bob@hamburger.edu": "bob-password", "carol@hamburger.edu": "carol-password"}
@@ -71,10 +77,11 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
                  accounts: dict[str, str] | None = None,
                  sending_limit: SendingLimit | None = None,
                  throttle: LoginThrottle | None = None, writer: MessageWriter | None = None,
+                 directory: AccountDirectory | None = None,
                  **overrides: object) -> Iterator[RunningEdge]:
     """An edge that stores through `writer`, else through `store` in a thread."""
     store = store if store is not None else InMemoryMessageStore()
-    directory = InMemoryAccountDirectory(ACCOUNTS if accounts is None else accounts)
+    memory_directory = InMemoryAccountDirectory(ACCOUNTS if accounts is None else accounts)
     with tempfile.TemporaryDirectory() as folder:
         cert_file, key_file = ensure_self_signed(Path(folder), "hamburger.edu")
         config = EdgeConfig(hostname="hamburger.edu", host="127.0.0.1", mx_port=0,
@@ -82,7 +89,7 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
                             grace_seconds=5)
         config = dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
         executor = ThreadPoolExecutor(max_workers=16)
-        cached = CachingAccountDirectory(directory)
+        cached = CachingAccountDirectory(directory or memory_directory)
         domains = HostedDomains.of(hosted)
         writer = writer if writer is not None else OffLoopWriter(store, executor)
         mx = EdgeHandler(writer, cached, domains, config.hostname, executor,
@@ -96,7 +103,7 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
         asyncio.run_coroutine_threadsafe(edge.start(), loop).result(timeout=10)
-        running = RunningEdge(edge, loop, store, directory, cert_file)
+        running = RunningEdge(edge, loop, store, memory_directory, cert_file)
         try:
             yield running
         finally:

@@ -220,3 +220,34 @@ def test_removing_copies_lets_the_bytes_go_with_the_last(mailbox_side: MailboxSi
     assert last is True and references.released(bob_copy.raw_key)
     with pytest.raises(MessageNotFound):
         mailboxes.remove(CAROL, carol_copy.message_id)
+
+
+def test_a_folder_is_found_by_its_id_whatever_its_name_until_it_is_deleted(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    work = mailboxes.create_folder(BOB, "Work")
+    mailboxes.rename_folder(BOB, work, "Jobs")
+    again = mailboxes.create_folder(BOB, "Work")  # another folder under the old name
+    assert (mailboxes.folder_by_id(BOB, work.id).name, again.id != work.id) == ("Jobs", True)
+    assert mailboxes.folder_by_id(BOB, "Archive").id == "Archive"  # before its first message
+    mailboxes.delete_folder(BOB, mailboxes.folder_by_id(BOB, work.id))
+    with pytest.raises(FolderNotFound):
+        mailboxes.folder_by_id(BOB, work.id)
+    with pytest.raises(FolderNotFound):
+        mailboxes.folder_by_id(CAROL, again.id)  # another account's folder
+
+
+def test_a_remove_where_the_message_no_longer_is_removes_nothing(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    message = _message()
+    mailboxes.file(message)
+    filed = mailboxes.get(BOB, message.message_id)
+    moved = mailboxes.update(BOB, message.message_id, lambda m: replace(m, folder="Archive"))
+    with pytest.raises(MessageNotFound):  # a stale view: Inbox, its old UID
+        mailboxes.remove(BOB, message.message_id, ("Inbox", filed.uid))
+    assert mailboxes.get(BOB, message.message_id).folder == "Archive"
+    removed, _ = mailboxes.remove(BOB, message.message_id, ("Archive", moved.uid))
+    assert removed.folder == "Archive"
+    with pytest.raises(MessageNotFound):
+        mailboxes.get(BOB, message.message_id)

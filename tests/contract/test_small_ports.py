@@ -3,51 +3,98 @@ DeliveryQueue: in memory and on AWS (moto) alike."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
 from mailcore.domain.ids import message_key, new_message_id
-from mailcore.errors import AuthenticationFailed, SendingLimitReached, Throttled
-from mailcore.ports import DeliveryLedger, LoginThrottle, RawReferences, SendingLimit
+from mailcore.errors import (
+    AuthenticationFailed,
+    LoginsInFlight,
+    SendingLimitReached,
+    Throttled,
+)
+from mailcore.ports import (
+    DeliveryLedger,
+    LoginAttempt,
+    LoginThrottle,
+    RawReferences,
+    SendingLimit,
+)
 from tests.contract.conftest import Clock, DirectorySide, QueueSide
 
 BOB = "bob@hamburger.edu"
 
 
+def _fail(throttle: LoginThrottle, address: str, client: str) -> None:
+    throttle.failed(throttle.reserve(address, client))
+
+
 def test_failed_logins_lock_the_address_until_the_window_passes(
         throttle: LoginThrottle, clock: Clock) -> None:
     for _ in range(3):
-        throttle.check(BOB, "192.0.2.1")
-        throttle.failed(BOB, "192.0.2.1")
+        _fail(throttle, BOB, "192.0.2.1")
     for client in ("192.0.2.1", "192.0.2.99"):  # the address, from anywhere
         with pytest.raises(Throttled) as refused:
-            throttle.check(BOB, client)
+            throttle.reserve(BOB, client)
+        assert not isinstance(refused.value, LoginsInFlight)
         assert 0 < refused.value.retry_after <= 900
-    throttle.check("carol@hamburger.edu", "192.0.2.99")
+    throttle.abandoned(throttle.reserve("carol@hamburger.edu", "192.0.2.99"))
     clock.now += 901
-    throttle.check(BOB, "192.0.2.1")
+    throttle.succeeded(throttle.reserve(BOB, "192.0.2.1"))
 
 
 def test_one_client_guessing_many_addresses_is_locked_out(
         throttle: LoginThrottle) -> None:
     for number in range(5):
-        throttle.failed(f"user{number}@hamburger.edu", "198.51.100.7")
+        _fail(throttle, f"user{number}@hamburger.edu", "198.51.100.7")
     with pytest.raises(Throttled):
-        throttle.check("someone-else@hamburger.edu", "198.51.100.7")
-    throttle.check("someone-else@hamburger.edu", "198.51.100.8")
+        throttle.reserve("someone-else@hamburger.edu", "198.51.100.7")
+    throttle.reserve("someone-else@hamburger.edu", "198.51.100.8")
 
 
 def test_a_good_login_clears_the_addresss_failures_not_the_clients(
         throttle: LoginThrottle) -> None:
+    for _ in range(2):
+        _fail(throttle, BOB, "192.0.2.1")
+    throttle.succeeded(throttle.reserve(BOB, "192.0.2.1"))
+    for _ in range(2):  # the address's count starts again
+        _fail(throttle, BOB, "192.0.2.50")
+    throttle.abandoned(throttle.reserve(BOB, "192.0.2.50"))
+    for number in range(3):
+        _fail(throttle, f"x{number}@hamburger.edu", "192.0.2.1")
+    with pytest.raises(Throttled):  # 2 failures before the good login, 3 after: the client's 5
+        throttle.reserve("y@hamburger.edu", "192.0.2.1")
+
+
+def test_attempts_are_counted_before_they_are_checked(throttle: LoginThrottle) -> None:
+    """Three limit the address: a fourth attempt while three are being checked waits
+    (LoginsInFlight), a wrong one keeps its place, a right one gives its place back."""
+    checking = [throttle.reserve(BOB, f"192.0.2.{number}") for number in range(3)]
+    with pytest.raises(LoginsInFlight):
+        throttle.reserve(BOB, "192.0.2.9")
+    throttle.succeeded(checking.pop())
+    checking.append(throttle.reserve(BOB, "192.0.2.9"))  # its place was given back
+    throttle.abandoned(checking.pop())  # the directory could not be asked: given back
+    fourth = throttle.reserve(BOB, "192.0.2.9")
+    for attempt in [*checking, fourth]:
+        throttle.failed(attempt)
+    with pytest.raises(Throttled) as refused:
+        throttle.reserve(BOB, "192.0.2.10")
+    assert not isinstance(refused.value, LoginsInFlight)  # failures now, not in flight
+
+
+def test_a_client_refused_gives_the_addresss_reservation_back(
+        throttle: LoginThrottle) -> None:
+    for number in range(5):
+        _fail(throttle, f"user{number}@hamburger.edu", "198.51.100.7")
+    for _ in range(4):  # each refused by the client's counter, none kept by Bob's
+        with pytest.raises(Throttled):
+            throttle.reserve(BOB, "198.51.100.7")
     for _ in range(3):
-        throttle.failed(BOB, "192.0.2.1")
-    throttle.succeeded(BOB)
-    throttle.check(BOB, "192.0.2.50")
-    for number in range(2):
-        throttle.failed(f"x{number}@hamburger.edu", "192.0.2.1")
-    with pytest.raises(Throttled):  # 3 failures before the good login, 2 after: the client's 5
-        throttle.check("y@hamburger.edu", "192.0.2.1")
+        throttle.reserve(BOB, "203.0.113.1")
 
 
 def test_sending_is_limited_per_account_and_hour(sending_limit: SendingLimit,
@@ -142,3 +189,27 @@ def test_a_deferred_job_comes_back_only_after_its_wait(queue_side: QueueSide) ->
     assert queue_side.receive() == []
     queue_side.queue.retry_later(receipt, 0)  # a retry due now
     assert [again for again, _ in queue_side.receive()] == [job]
+
+
+def test_simultaneous_reservations_take_no_more_than_the_limit(
+        throttle: LoginThrottle) -> None:
+    """Twenty at once, for one address (limit 3): three get through, whatever the
+    interleaving (one conditional increment each, not a read then a write)."""
+    start = threading.Barrier(20)
+    taken: list[LoginAttempt] = []
+    refused: list[Exception] = []
+
+    def one(number: int) -> None:
+        start.wait()
+        try:
+            taken.append(throttle.reserve(BOB, f"192.0.2.{number}"))
+        except Throttled as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=one, args=(number,)) for number in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert (len(taken), len(refused)) == (3, 17)
+    assert all(isinstance(exc, LoginsInFlight) for exc in refused)  # waiting, not failed

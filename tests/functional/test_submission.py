@@ -116,6 +116,12 @@ FORGERIES = {
     "group syntax": b"From: Staff: ceo@bank.example;\r\n",
     "nested comments": b"From: " + b"(" * 2000 + b"bob@hamburger.edu\r\n",
     "encoded-word address": b"From: =?utf-8?q?ceo=40bank.example?=\r\n",
+    "display name that looks like your address": (b'From: "bob@hamburger.edu" '
+                                                  b"<ceo@bank.example>\r\n"),
+    "Sender of another": b"From: bob@hamburger.edu\r\nSender: ceo@bank.example\r\n",
+    "two Sender fields": (b"From: bob@hamburger.edu\r\nSender: bob@hamburger.edu\r\n"
+                          b"Sender: ceo@bank.example\r\n"),
+    "a defect in your own From": b"From: Bob <bob@hamburger.edu\r\n",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mailcore.domain.identity import IdentityRefused, NotYourIdentity
 from mailcore.errors import (
     AuthenticationFailed,
     Conflict,
@@ -39,6 +40,8 @@ INTERNAL = HttpError(500, "internal", "internal error")
 
 _BY_TYPE: list[tuple[type[MailError], int, str]] = [
     (InvalidRequest, 400, "invalid_request"),
+    (NotYourIdentity, 403, "not_your_identity"),
+    (IdentityRefused, 400, "invalid_request"),
     (Unauthenticated, 401, "unauthenticated"),
     (AuthenticationFailed, 401, "invalid_credentials"),
     (MessageNotFound, 404, "not_found"),

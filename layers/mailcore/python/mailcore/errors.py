@@ -57,6 +57,12 @@ class Throttled(MailError):
         self.retry_after = retry_after
 
 
+class LoginsInFlight(Throttled):
+    """Attempts still being checked fill the limit: the next may go once they are done."""
+
+    public = "too many logins at once, try again later"
+
+
 class SendingLimitReached(Throttled):
     public = "sending limit reached, try again later"
 

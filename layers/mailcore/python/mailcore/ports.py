@@ -110,6 +110,12 @@ class MailboxReader(Protocol):
         """Raise FolderNotFound."""
         ...
 
+    def folder_by_id(self, account: str, folder_id: str) -> Folder:
+        """The folder with this id, whatever its name is now (a rename keeps the id; a
+        folder made again under an old name has another): what an IMAP session selected.
+        A role folder always exists; FolderNotFound for a user folder that is gone."""
+        ...
+
     def search(self, account: str, folder: str | None, words: str, limit: int,
                cursor: str | None) -> Page:
         """Messages whose from, to, subject or snippet contain `words` (lower case),
@@ -178,9 +184,13 @@ class MailboxWriter(Protocol):
         one at its first update, even one that changes nothing else."""
         ...
 
-    def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:
+    def remove(self, account: str, message_id: str,
+               where: tuple[str, int] | None = None) -> tuple[StoredMessage, bool]:
         """Delete the stored message for good, giving back its reference to the raw
-        bytes; True when nothing needs those bytes any more (the caller deletes them)."""
+        bytes; True when nothing needs those bytes any more (the caller deletes them:
+        services.changes.remove_for_good is the one that does). `where` (folder id, UID):
+        only while the message is still there under that UID, in the same conditional
+        write, else MessageNotFound (an IMAP client's view of a folder may be stale)."""
         ...
 
     def copy(self, account: str, message_id: str, folder: str) -> StoredMessage:
@@ -200,17 +210,41 @@ class Token:
     expires_in: int
 
 
-class LoginThrottle(Protocol):
-    """Failed logins per address and per client address, counted alike on every port
-    (the API, SMTP AUTH, and next IMAP), so guessing gets slow everywhere at once."""
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One login's reservation: the counters it was counted in, each by the start of the
+    window it was counted in (a reservation never touches a later window)."""
 
-    def check(self, address: str, client: str) -> None:
-        """Raise Throttled while the address or the client has too many recent failures."""
+    address: str
+    client: str
+    windows: tuple[int, ...]
+
+
+class LoginThrottle(Protocol):
+    """Logins per address and per client address, counted alike on every port (the API,
+    SMTP AUTH, IMAP), so guessing gets slow everywhere at once. Each login reserves its
+    attempt before its password is checked, so simultaneous guesses are counted as they
+    come in, not after they were checked."""
+
+    def reserve(self, address: str, client: str) -> LoginAttempt:
+        """Count one attempt against the address and the client, atomically: Throttled
+        when either has had its limit of failures in this window, LoginsInFlight when
+        only attempts still being checked fill it (try again in a moment)."""
         ...
 
-    def failed(self, address: str, client: str) -> None: ...
+    def failed(self, attempt: LoginAttempt) -> None:
+        """The password was wrong: the attempt stays counted, as a failure."""
+        ...
 
-    def succeeded(self, address: str) -> None: ...
+    def succeeded(self, attempt: LoginAttempt) -> None:
+        """The attempt is given back, and the address's earlier failures cleared (never
+        the client's: they may be guesses at other accounts, nor attempts in flight)."""
+        ...
+
+    def abandoned(self, attempt: LoginAttempt) -> None:
+        """The password could not be checked (the directory was unavailable): the
+        attempt is given back."""
+        ...
 
 
 class RawReferences(Protocol):

@@ -8,6 +8,7 @@ from datetime import datetime
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import StoredMessage
 from mailcore.domain.message import summarise
+from mailcore.errors import MessageNotFound
 from mailcore.ports import Mailboxes, ObjectStore, RawReferences
 
 
@@ -28,10 +29,15 @@ def append_message(account: str, folder: str, raw: bytes, flags: frozenset[str],
 
 
 def copy_message(account: str, message_id: str, folder: str, store: ObjectStore,
-                 references: RawReferences, mailboxes: Mailboxes) -> StoredMessage:
+                 references: RawReferences, mailboxes: Mailboxes,
+                 where: tuple[str, int] | None = None) -> StoredMessage:
     """A copy in `folder`. Accepted bytes never change, so a copy shares them; a draft's
-    are written again on every save, so a copy of a draft gets bytes of its own."""
+    are written again on every save, so a copy of a draft gets bytes of its own.
+    `where` (folder id, UID): the source must still be there under that UID, else
+    MessageNotFound (an IMAP client copies what its view of a folder holds)."""
     source = mailboxes.get(account, message_id)
+    if where is not None and where != (source.folder, source.uid):
+        raise MessageNotFound(message_id)
     if source.accepted_id is not None:
         return mailboxes.copy(account, message_id, folder)
     raw = store.get_object(source.raw_key, max(source.size, 1))

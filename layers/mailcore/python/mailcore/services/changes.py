@@ -47,7 +47,18 @@ def delete_message(account: str, message_id: str, mailboxes: Mailboxes,
     if mailboxes.get(account, message_id).folder != TRASH:
         mailboxes.update(account, message_id, lambda message: replace(message, folder=TRASH))
         return Deletion.MOVED_TO_TRASH
-    removed, unreferenced = mailboxes.remove(account, message_id)
+    remove_for_good(account, message_id, mailboxes, objects)
+    return Deletion.DELETED
+
+
+def remove_for_good(account: str, message_id: str, mailboxes: Mailboxes,
+                    objects: ObjectStore,
+                    where: tuple[str, int] | None = None) -> StoredMessage:
+    """The one way a stored message goes for good (the API's delete from Trash, a draft
+    sent, IMAP's EXPUNGE and DELETE): its raw bytes go only when this copy gave back the
+    last reference to them, since other copies (another account's, a copy in another
+    folder) and delivery jobs share them. `where`: as MailboxWriter.remove."""
+    removed, unreferenced = mailboxes.remove(account, message_id, where)
     if unreferenced:
         objects.delete_message(removed.raw_key)
-    return Deletion.DELETED
+    return removed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import cast
@@ -23,6 +24,7 @@ from mailcore.domain.compose import (
     sendable_draft,
 )
 from mailcore.domain.envelope import Envelope
+from mailcore.domain.identity import MAX_HEADER_SECTION, check_identity
 from mailcore.domain.ids import is_message_id, new_message_id
 from mailcore.domain.mailbox import DRAFTS, StoredMessage
 from mailcore.domain.message import read_content, summarise
@@ -36,10 +38,12 @@ from mailcore.ports import (
     UploadForm,
 )
 from mailcore.services.accept import accept_message
+from mailcore.services.changes import remove_for_good
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 DRAFT_FLAGS = frozenset({"seen", "draft"})
 UPLOAD_LINK_SECONDS = 300
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -124,12 +128,17 @@ class Composer:
     def send_draft(self, account: str, draft_id: str, client_ip: str) -> Submitted:
         draft = self._draft(account, draft_id)
         message_id, now = new_message_id(), datetime.now(UTC)
-        raw, recipients = sendable_draft(self.store.get_raw(draft.raw_key), message_id,
-                                         account, now)
+        written = self.store.get_raw(draft.raw_key)
+        # Whatever made it a draft (our composer, an IMAP APPEND or STORE \Draft), it is
+        # sent only under the submission port's identity rules. Its lines are judged as the
+        # parser below reads them (CR, LF and CRLF all end a line there).
+        # (Only the first lines are judged: a longer header section is refused anyway.)
+        check_identity(_LINE_END.sub(b"\r\n", written[:2 * MAX_HEADER_SECTION]), account)
+        raw, recipients = sendable_draft(written, message_id, account, now)
         submitted = self._submit(account, message_id, raw, recipients, client_ip, now)
         # Sent: the draft goes. Should this fail, the draft stays and the mail is sent.
-        self.mailboxes.remove(account, draft_id)
-        self.store.delete_message(draft.raw_key)
+        # Its bytes may be shared (a received message made a draft over IMAP).
+        remove_for_good(account, draft_id, self.mailboxes, self.store)
         return submitted
 
     def create_upload(self, account: str, content_type: str) -> Upload:

@@ -155,9 +155,12 @@ class InMemoryMailboxRepository:
             self.messages[(account, message_id)] = changed
             return changed
 
-    def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:
+    def remove(self, account: str, message_id: str,
+               where: tuple[str, int] | None = None) -> tuple[StoredMessage, bool]:
         with self._lock:
             current = self._message(account, message_id)
+            if where is not None and where != (current.folder, current.uid):
+                raise MessageNotFound(message_id)  # moved (or moved back) meanwhile
             del self.messages[(account, message_id)]
             self._count(account, current.folder, -1, 0 if current.seen else -1)
             state = self._account_folders(account)[current.folder]
@@ -207,6 +210,15 @@ class InMemoryMailboxRepository:
             if folder_id is None:
                 raise FolderNotFound(name)
             return self._folder(folder_id, folders[folder_id])
+
+    def folder_by_id(self, account: str, folder_id: str) -> Folder:
+        with self._lock:
+            state = self._account_folders(account).get(folder_id)
+            if state is None:
+                if folder_id not in ROLE_FOLDERS:
+                    raise FolderNotFound(folder_id)
+                return Folder(folder_id, folder_id, ROLE_FOLDERS[folder_id], 0, 0)
+            return self._folder(folder_id, state)
 
     def search(self, account: str, folder: str | None, words: str, limit: int,
                cursor: str | None) -> Page:

@@ -148,6 +148,15 @@ class Folders(FolderStates):
             raise FolderNotFound(name)
         return folder
 
+    def folder_by_id(self, account: str, folder_id: str) -> Folder:
+        item = self._get_item(folder_key(account, folder_id), "reading folder failed")
+        folder = codec.folder(item)
+        if folder is None:
+            if folder_id not in ROLE_FOLDERS:
+                raise FolderNotFound(folder_id)
+            return Folder(folder_id, folder_id, ROLE_FOLDERS[folder_id], 0, 0)
+        return folder
+
     def create_folder(self, account: str, name: str) -> Folder:
         # A new id and a new UIDVALIDITY: a folder made again under an old name is another
         # folder to a client that knew the old one.

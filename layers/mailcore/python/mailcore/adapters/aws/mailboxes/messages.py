@@ -315,10 +315,15 @@ class Messages(FolderStates):
                                       True))
         return items, changed
 
-    def remove(self, account: str, message_id: str) -> tuple[StoredMessage, bool]:
+    def remove(self, account: str, message_id: str,
+               where: tuple[str, int] | None = None) -> tuple[StoredMessage, bool]:
         for attempt in range(ATTEMPTS):
             item = self._message_item(account, message_id)
             current, version = codec.stored_message(item), codec.version(item)
+            if where is not None and where != (current.folder, current.uid):
+                # Moved (or moved back) meanwhile: the delete below is conditioned on the
+                # version read here, so it cannot remove a message that moves after this.
+                raise MessageNotFound(message_id)
             folder = self._folder_state(account, current.folder)
             items: list[TransactItem] = [
                 {"Delete": {"TableName": self._table,
