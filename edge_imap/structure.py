@@ -95,11 +95,19 @@ class Part:
         return self.fields.get(name)
 
     @property
-    def kind(self) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
-        """(type, subtype, parameters), lower-case, the parameters joined (RFC 2231)."""
+    def written_kind(self) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
+        """(type, subtype, parameters) as the header writes them (Dovecot keeps the case),
+        comments left out, the parameters joined (RFC 2231)."""
         if self._kind is None:
             self._kind = _content_type(self.fields.get(b"content-type"), self.default)
         return self._kind
+
+    @property
+    def kind(self) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
+        """written_kind, in lower case (parameter values as they are)."""
+        major, minor, parameters = self.written_kind
+        return major.lower(), minor.lower(), [(name.lower(), value)
+                                              for name, value in parameters]
 
     @property
     def is_multipart(self) -> bool:
@@ -292,7 +300,9 @@ def header_fields(part: Part, names: list[bytes] | None = None,
             continue
         if (text[:colon].strip().lower() in wanted) != inverse:
             chosen.append(text if text.endswith(b"\n") else text + b"\r\n")
-    chosen.append(b"\r\n")
+    if not chosen or block.endswith((b"\n\r\n", b"\n\n")) or block in (b"\r\n", b"\n"):
+        # The blank line: Dovecot writes it when the header has one, or nothing else.
+        chosen.append(b"\r\n")
     return b"".join(chosen)
 
 
@@ -305,6 +315,20 @@ def _string(value: bytes | None) -> bytes:
     return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
+def _human(value: bytes | None) -> bytes:
+    """An ENVELOPE subject or name as Dovecot writes text for people: tabs and line breaks
+    as spaces, and a literal rather than a quoted string with escapes."""
+    if value is None:
+        return NIL
+    if any(byte > 0x7E or byte < 0x20 or byte in b'"\\' for byte in value):
+        value = value.translate(_SPACING)
+        return b"{%d}\r\n" % len(value) + value
+    return b'"' + value + b'"'
+
+
+_SPACING = bytes.maketrans(b"\t\r\n", b"   ")
+
+
 def _list(items: list[bytes]) -> bytes:
     return b"(" + b" ".join(items) + b")" if items else NIL
 
@@ -313,11 +337,42 @@ def _content_type(value: bytes | None,
                   default: bytes) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
     value = value or default
     kind, _, rest = value.partition(b";")
-    major, _, minor = kind.strip().partition(b"/")
+    major, _, minor = _without_comments(kind).partition(b"/")
+    major, minor = major.strip(), minor.strip()
     if not major or not minor:
         major, _, minor = default.partition(b"/")
         rest = b""
-    return major.lower(), minor.strip().lower(), _joined(_parameters(rest))
+    return major, minor, _joined(_parameters(rest))
+
+
+def _without_comments(text: bytes) -> bytes:
+    """`text` with its (comments) left out, nested ones too, counted, never recursed."""
+    if b"(" not in text:
+        return text
+    kept, depth, position = [], 0, 0
+    for stop in _COMMENT_STOP.finditer(text):
+        if depth == 0:
+            kept.append(text[position:stop.start()])
+        character = text[stop.start()]
+        if character == 0x28:
+            depth += 1
+        elif character == 0x29 and depth:
+            depth -= 1
+        elif character == 0x29:
+            kept.append(b")")
+        position = stop.end()
+    if depth == 0:
+        kept.append(text[position:])
+    return b"".join(kept)
+
+
+def _languages(part: Part) -> bytes:
+    """Content-Language as Dovecot writes it: a list of the tags, comments left out."""
+    value = part.header(b"content-language")
+    if value is None:
+        return NIL
+    tags = [tag for tag in re.split(rb"[\s,]+", _without_comments(value)) if tag]
+    return b"(" + b" ".join(_string(tag) for tag in tags) + b")" if tags else NIL
 
 
 def _parameters(text: bytes) -> list[tuple[bytes, bytes]]:
@@ -339,7 +394,7 @@ def _parameters(text: bytes) -> list[tuple[bytes, bytes]]:
             else:
                 position = _VALUE.match(text, start).end()  # type: ignore[union-attr]
                 value = text[start:position]
-            found.append((text[name_start:name_end].lower(), value))
+            found.append((text[name_start:name_end], value))
         position = text.find(b";", position)
         if position < 0:
             return found
@@ -355,17 +410,20 @@ def _joined(parameters: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     run with a missing section stays as it came."""
     plain: list[tuple[bytes, bytes]] = []
     sections: dict[bytes, list[tuple[int, bool, bytes]]] = {}
+    names: dict[bytes, bytes] = {}  # each name as first written (Dovecot keeps the case)
     for name, value in parameters:
         key, star, suffix = name.partition(b"*")
         # name* is section 0, extended; name*n and name*n* are section n.
         extended = not suffix or suffix.endswith(b"*")
         number = suffix[:-1] if suffix.endswith(b"*") else suffix
-        if not star or not key or (number and not number.isdigit()):
+        if not star or not key or (number and not number.isdigit()) or len(number) > 9:
             plain.append((name, value))
             continue
-        sections.setdefault(key, []).append((int(number or b"0"), extended, value))
-    for key in sorted(sections):
-        run = sorted(sections[key], key=lambda item: item[0])
+        names.setdefault(key.lower(), key)
+        sections.setdefault(key.lower(), []).append((int(number or b"0"), extended, value))
+    for lower in sorted(sections):
+        key = names[lower]
+        run = sorted(sections[lower], key=lambda item: item[0])
         if [number for number, _, _ in run] != list(range(len(run))):
             plain += [(key + b"*%d" % number + (b"*" if extended else b""), value)
                       for number, extended, value in run]
@@ -392,7 +450,7 @@ def _disposition(part: Part) -> bytes:
     if value is None:
         return NIL
     kind, _, rest = value.partition(b";")
-    return b"(" + _string(kind.strip().lower()) + b" " + _parameter_list(
+    return b"(" + _string(_without_comments(kind).strip()) + b" " + _parameter_list(
         _joined(_parameters(rest))) + b")"
 
 
@@ -422,8 +480,8 @@ class Address:
     host: bytes | None
 
     def __bytes__(self) -> bytes:
-        return b"(" + b" ".join(_string(value) for value in (
-            self.name, self.route, self.mailbox, self.host)) + b")"
+        return b"(" + b" ".join([_human(self.name), *(_string(value) for value in (
+            self.route, self.mailbox, self.host))]) + b")"
 
     def __str__(self) -> str:
         address = b"@".join(value for value in (self.mailbox, self.host) if value)
@@ -488,7 +546,9 @@ def addresses(value: bytes) -> list[Address]:
                 inside.append(token)
             continue
         if kind == "comment":
-            comment = text.strip() or comment
+            # A comment after an address names it (Dovecot); one before it does not.
+            if words:
+                comment = text.strip() or comment
         elif kind == "special" and text == b",":
             finish()
         elif kind == "special" and text == b";":
@@ -536,10 +596,7 @@ def _mailbox(tokens: list[tuple[str, bytes, bool]], name: bytes | None) -> Addre
 
 
 def _addr_text(token: tuple[str, bytes, bool]) -> bytes:
-    kind, text, _ = token
-    if kind == "quoted" and any(byte in b' "\\()<>@,;:[]' for byte in text):
-        return b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
-    return text
+    return token[1]  # a quoted local part without its quotes, as Dovecot gives it
 
 
 @dataclass(frozen=True)
@@ -562,7 +619,7 @@ class Envelope:
             return b"(" + b"".join(bytes(address) for address in found) + b")" if found else NIL
 
         return b"(" + b" ".join([
-            _string(self.date), _string(self.subject), listed(self.from_),
+            _string(self.date), _human(self.subject), listed(self.from_),
             listed(self.sender), listed(self.reply_to), listed(self.to), listed(self.cc),
             listed(self.bcc), _string(self.in_reply_to), _string(self.message_id)]) + b")"
 
@@ -618,19 +675,20 @@ def body_structure(part: Part, extended: bool = True) -> bytes:
         if current.opaque or current.depth > MAX_NESTING:
             _opaque(current, extended, out)
             continue
-        major, minor, parameters = current.kind
-        if major == b"multipart":
+        major, minor, parameters = current.written_kind
+        if current.is_multipart:
             tail = [b" ", _string(minor)]
             if extended:
                 tail += [b" ", _parameter_list(parameters), b" ", _disposition(current),
-                         b" ", _string(current.header(b"content-language")), b" ",
+                         b" ", _languages(current), b" ",
                          _string(current.header(b"content-location"))]
             work.append(b"".join(tail) + b")")
             work += reversed(current.children or [_EMPTY])
             out.append(b"(")
             continue
-        if major == b"text" and all(name != b"charset" for name, _ in parameters):
-            parameters = [(b"charset", b"us-ascii"), *parameters]  # RFC 2045 5.2
+        if major.lower() == b"text" and all(name.lower() != b"charset"
+                                            for name, _ in parameters):
+            parameters = [*parameters, (b"charset", b"us-ascii")]  # RFC 2045 5.2
         out += [b"(", _string(major), b" ", _string(minor), b" ",
                 _parameter_list(parameters), b" ", _string(current.header(b"content-id")),
                 b" ", _string(current.header(b"content-description")), b" ",
@@ -639,7 +697,7 @@ def body_structure(part: Part, extended: bool = True) -> bytes:
         tail = []
         if extended:
             tail = [b" ", _string(current.header(b"content-md5")), b" ",
-                    _disposition(current), b" ", _string(current.header(b"content-language")),
+                    _disposition(current), b" ", _languages(current),
                     b" ", _string(current.header(b"content-location"))]
         if current.is_message:
             enclosed = current.children[0] if current.children else _EMPTY
@@ -647,7 +705,7 @@ def body_structure(part: Part, extended: bool = True) -> bytes:
             work.append(b" %d" % current.body_lines + b"".join(tail) + b")")
             work.append(enclosed)
             continue
-        if major == b"text":
+        if current.kind[0] == b"text":
             out.append(b" %d" % current.body_lines)
         out += tail
         out.append(b")")
@@ -660,16 +718,14 @@ def section(message: Part, numbers: list[int]) -> Part | None:
     of a message that is not multipart has no parts of its own), and the enclosed message's
     parts below a message/rfc822 part. None when there is no such part."""
     current = message
-    bare_body = False  # part 1 of a message that is not multipart: not a MIME part
+    bare_body = False  # part 1 of a part that is not multipart: nothing below it
     for depth, number in enumerate(numbers):
         if bare_body:
             return None
-        at_message = depth == 0
         if depth and current.is_message:
             if not current.children:
                 return None
             current = current.children[0]
-            at_message = True
         if current.is_multipart:
             if not 1 <= number <= len(current.children):
                 return None
@@ -677,13 +733,19 @@ def section(message: Part, numbers: list[int]) -> Part | None:
         elif number != 1:
             return None
         else:
-            bare_body = at_message
+            # Part 1 of a message/rfc822 part is the message it holds, whose parts the
+            # next number names; of anything else, the part itself, and nothing below.
+            bare_body = not current.is_message
     return current
 
 
 def section_body(part: Part) -> bytes:
-    """BODY[section]: the part's body (a multipart's with its closing line break)."""
-    end = part.end + (len(part.line_break) if part.is_multipart else 0)
+    """BODY[section]: the part's body. A multipart's runs to the end of its close-delimiter
+    line, as Dovecot reads it: when the next boundary follows that line at once, the one
+    line break both could claim is the multipart's."""
+    end = part.end
+    if part.is_multipart and not part.raw.endswith(b"\n", part.body_start, end):
+        end += len(part.line_break)
     return part.raw[part.body_start:end]
 
 
