@@ -61,7 +61,8 @@ CORPUS = {
         "From: Long Name", " <long@crepes.fr>", "Subject: a subject", "\tfolded twice",
         "Reply-To: replies@crepes.fr", "", "line one", "line two", ""),
     "multipart without its boundary": _message(
-        "From: <<broken", "To: ;;;, a@crepes.fr,, ,b@crepes.fr", "Subject: no boundary", "Content-Type: multipart/mixed",
+        "From: <<broken", "To: ;;;, a@crepes.fr,, ,b@crepes.fr", "Subject: no boundary",
+        "Content-Type: multipart/mixed",
         "", "just text, no parts", ""),
 }
 
