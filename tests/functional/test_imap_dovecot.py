@@ -9,13 +9,17 @@ import base64
 import imaplib
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import pytest
 
 from tests.dovecot_support import PASSWORD, private_dovecot
 from tests.imap_support import running_imap
 
+T = TypeVar("T")
 pytestmark = pytest.mark.skipif(shutil.which("dovecot") is None,
                                 reason="dovecot-imapd comes with make test (system-packages)")
 
@@ -380,3 +384,94 @@ def test_fetch_answers_are_dovecots_byte_for_byte(dovecot: int) -> None:
     differing = {key for key in expected if expected[key] != answered[key]}
     assert differing == set(ACCEPTED), {
         key: (expected[key][:300], answered[key][:300]) for key in differing ^ set(ACCEPTED)}
+
+
+def _nested(kind: str, depth: int, size: int) -> bytes:
+    """A message nested `depth` deep around a text part that fills it to `size` bytes:
+    multiparts, messages (message/rfc822), or the two in turn."""
+    if kind == "multipart":
+        head = b"".join(b"Content-Type: multipart/mixed; boundary=n%d_\r\n\r\n--n%d_\r\n"
+                        % (level, level) for level in range(depth))
+        tail = b"".join(b"\r\n--n%d_--\r\n" % level for level in reversed(range(depth)))
+    elif kind == "message":
+        head = b"Subject: level\r\nContent-Type: message/rfc822\r\n\r\n" * depth
+        tail = b""
+    else:
+        head = b"".join(b"Content-Type: multipart/mixed; boundary=a%d_\r\n\r\n--a%d_\r\n"
+                        b"Content-Type: message/rfc822\r\n\r\nSubject: level %d\r\n"
+                        % (level, level, level) for level in range(depth // 2))
+        tail = b"".join(b"\r\n--a%d_\r\n\r\nnext\r\n--a%d_--\r\n" % (level, level)
+                        for level in reversed(range(depth // 2)))
+    head = b"From: outside@sender.example\r\nSubject: nested\r\n" + head + b"\r\n"
+    line = b"x" * 76 + b"\r\n"
+    return head + line * ((size - len(head) - len(tail)) // len(line)) + tail
+
+
+HOSTILE_NESTING = {kind: _nested(kind, 50, 4 * 1024 * 1024)
+                   for kind in ("multipart", "message", "both in turn")}
+
+
+def _noops_while(work: Callable[[], T], client: imaplib.IMAP4) -> tuple[T, list[float]]:
+    """`work()` in a thread, and the time each NOOP on `client` took meanwhile."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(work)
+        waits = []
+        while not running.done():
+            started = time.monotonic()
+            assert client.noop()[0] == "OK"
+            waits.append(time.monotonic() - started)
+            time.sleep(0.02)
+        return running.result(), waits
+
+
+def test_hostile_nesting_is_answered_as_dovecot_answers_while_other_sessions_go_on(
+        dovecot: int) -> None:
+    """GIVEN 4 MiB messages nested 50 deep (multiparts, messages, both in turn) from an
+    outside sender WHEN a client FETCHes their BODYSTRUCTURE and BODY[1...1] THEN the
+    answers are Dovecot's, the session goes on, and another connection's NOOPs are
+    answered meanwhile (the structure is built off the event loop, in linear time)."""
+    def fetched(client: imaplib.IMAP4) -> list[object]:
+        # One item at a time: servers may order the items of one answer differently.
+        return [client.fetch("1:*", item) for item in (
+            "BODYSTRUCTURE", "BODY", "BODY.PEEK[1.1.1.1.1]", "BODY.PEEK[1.1.1.1.MIME]",
+            "RFC822.SIZE")]
+
+    reference = imaplib.IMAP4("127.0.0.1", dovecot)
+    reference.login(f"nesting{os.getpid()}", PASSWORD)
+    for raw in HOSTILE_NESTING.values():
+        assert reference.append("INBOX", None, None, raw)[0] == "OK"
+    reference.select("INBOX")
+    expected = fetched(reference)
+    with running_imap() as imap:
+        client, other = imap.logged_in(), imap.logged_in("carol@hamburger.edu")
+        for raw in HOSTILE_NESTING.values():
+            assert client.append("INBOX", None, None, raw)[0] == "OK"
+        client.select("INBOX")
+        answered, waits = _noops_while(lambda: fetched(client), other)
+        assert answered == expected
+        assert client.noop()[0] == "OK"
+    assert waits and max(waits) < 2.0, waits
+
+
+HOSTILE_FROM = [b"(" * 3000, b"(" * 3000 + b")" * 3000 + b" a@b", b"<" * 3000,
+                b'"' + b"\\" * 5001, b"Group:" * 1000 + b"a@b;" * 1000, b"a@b, " * 5000,
+                b"(a " * 3000 + b"b@c", b"\\(" * 3000]
+
+
+def test_a_hostile_from_never_ends_the_session() -> None:
+    """GIVEN messages whose From: is 3,000 "(" (which made getaddresses recurse and the
+    connection drop on every retry) or another hostile address list WHEN a client FETCHes
+    ENVELOPE of them all THEN each is answered and the session goes on."""
+    with running_imap() as imap:
+        client = imap.logged_in()
+        for value in HOSTILE_FROM:
+            raw = b"From: " + value + b"\r\nTo: " + value + b"\r\nSubject: x\r\n\r\nbody\r\n"
+            assert client.append("INBOX", None, None, raw)[0] == "OK"
+        client.select("INBOX")
+        status, data = client.fetch("1:*", "(ENVELOPE BODYSTRUCTURE)")
+        assert status == "OK"
+        answered = [item for item in data if isinstance(item, tuple) or item != b")"]
+        assert len([item for item in answered
+                    if b"ENVELOPE" in (item[0] if isinstance(item, tuple) else item)]) \
+            == len(HOSTILE_FROM)
+        assert client.noop()[0] == "OK"
