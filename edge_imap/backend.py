@@ -218,13 +218,27 @@ class _EnvelopeAnswer(_Answer):
 
     def __init__(self, parsed: structure.Envelope) -> None:
         super().__init__(lambda: bytes(parsed))
-        decoded = structure.decoded_header
-        self.subject = decoded(parsed.subject) if parsed.subject is not None else None
-        self.date = _search_date(parsed.date)
-        self.from_, self.sender, self.reply_to, self.to, self.cc, self.bcc = (
-            [str(address) for address in found] for found in (
-                parsed.from_, parsed.sender, parsed.reply_to, parsed.to, parsed.cc,
-                parsed.bcc))
+        self.parsed = parsed
+
+    # Decoded only when SEARCH asks: a FETCH writes the bytes and never needs them.
+    @functools.cached_property
+    def subject(self) -> str | None:
+        subject = self.parsed.subject
+        return structure.decoded_header(subject) if subject is not None else None
+
+    @functools.cached_property
+    def date(self) -> _SearchDate | None:
+        return _search_date(self.parsed.date)
+
+    def _listed(self, found: list[structure.Address]) -> list[str]:
+        return [str(address) for address in found]
+
+    from_ = functools.cached_property(lambda self: self._listed(self.parsed.from_))
+    sender = functools.cached_property(lambda self: self._listed(self.parsed.sender))
+    reply_to = functools.cached_property(lambda self: self._listed(self.parsed.reply_to))
+    to = functools.cached_property(lambda self: self._listed(self.parsed.to))
+    cc = functools.cached_property(lambda self: self._listed(self.parsed.cc))
+    bcc = functools.cached_property(lambda self: self._listed(self.parsed.bcc))
 
 
 def _search_date(value: bytes | None) -> _SearchDate | None:
