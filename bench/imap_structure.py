@@ -12,8 +12,9 @@ RSS over the RSS before the FETCH (VmHWM - VmRSS), and the longest NOOP wait mea
 (how long the event loop, which also serves SMTP, was held).
 
 Cases: a flat message (one text part: the baseline), multiparts nested `--depth` deep,
-message/rfc822 nested `--depth` deep, and the two in turn; each one text part filling it
-to `--mib`.
+message/rfc822 nested `--depth` deep, the two in turn, and 99 levels of 70-character
+boundaries with 440 multiparts opened and closed inside the innermost (a cost per level
+opened times the levels open would show there); each one text part filling it to `--mib`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CASES = ("flat", "multipart", "message", "both in turn")
+CASES = ("flat", "multipart", "message", "both in turn", "wide and deep")
 
 
 def nested(kind: str, depth: int, size: int) -> bytes:
@@ -47,6 +48,19 @@ def nested(kind: str, depth: int, size: int) -> bytes:
                         % (level, level, level) for level in range(depth // 2))
         tail = b"".join(b"\r\n--a%d_\r\n\r\nnext\r\n--a%d_--\r\n" % (level, level)
                         for level in reversed(range(depth // 2)))
+    elif kind == "wide and deep":
+        # 99 levels, each boundary 70 characters, then 440 multiparts of one part each
+        # inside the innermost: the most boundaries open while the most parts open.
+        def boundary(number: int) -> bytes:
+            return b"%06d" % number + b"=" * 64
+
+        head = b"".join(b"Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n"
+                        % (boundary(level), boundary(level)) for level in range(99))
+        head += b"".join(b"Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n"
+                         b"\r\nx\r\n--%s--\r\n--%s\r\n" % (
+                             boundary(1000 + part), boundary(1000 + part),
+                             boundary(1000 + part), boundary(98)) for part in range(440))
+        tail = b"".join(b"\r\n--%s--\r\n" % boundary(level) for level in reversed(range(99)))
     else:
         head, tail = b"", b""
     head = b"From: outside@sender.example\r\nSubject: nested\r\n" + head + b"\r\n"
