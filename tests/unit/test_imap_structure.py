@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -271,3 +272,41 @@ def test_a_section_body_is_the_bytes_between_its_boundaries():
     assert structure.section_body(innermost) == raw[innermost.body_start:innermost.end]
     assert structure.section_body(innermost).startswith(b"x" * 76 + b"\r\n")
     assert structure.section_body(innermost).endswith(b"x" * 76 + b"\r\n")
+
+
+def _wide_and_deep(levels: int, siblings: int) -> bytes:
+    """`levels` nested multiparts with 70-character boundaries, and inside the innermost
+    `siblings` multiparts opened and closed one after another."""
+    def boundary(number: int) -> bytes:
+        return b"%06d" % number + b"=" * 64
+
+    head = b"".join(b"Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n"
+                    % (boundary(level), boundary(level)) for level in range(levels))
+    inner = b"".join(b"Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n--%s\r\n"
+                     b"\r\nx\r\n--%s--\r\n--%s\r\n" % (
+                         boundary(1000 + part), boundary(1000 + part),
+                         boundary(1000 + part), boundary(levels - 1))
+                     for part in range(siblings))
+    tail = b"".join(b"\r\n--%s--\r\n" % boundary(level) for level in reversed(range(levels)))
+    return head + inner + b"\r\nlast\r\n" + tail
+
+
+@pytest.mark.parametrize("raw", [
+    _nested_multipart(50, 256 * 1024), _nested_messages(50, 256 * 1024),
+    _nested_alternately(50, 256 * 1024), _wide_and_deep(99, 440),
+    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b--x\r\n--\r\n--c\r\n" * 20000])
+def test_each_line_that_may_be_a_delimiter_is_looked_up_at_most_twice(raw, monkeypatch):
+    """By construction: a line that starts with "--" costs one or two dictionary lookups
+    (as the end of a header, then in the body scan), however many multiparts are open."""
+    lookups = []
+    delimiter = structure._Indexer._delimiter
+
+    def counted(self: structure._Indexer, line: int) -> tuple[int, bool] | None:
+        lookups.append(line)
+        return delimiter(self, line)
+
+    monkeypatch.setattr(structure._Indexer, "_delimiter", counted)
+    structure.body_structure(structure.split_message(raw))
+    candidates = raw.count(b"\n--") + raw.startswith(b"--")
+    assert len(lookups) <= 2 * candidates
+    assert max(Counter(lookups).values(), default=0) <= 2
