@@ -144,19 +144,25 @@ class _Indexer:
 
     def _delimiter(self, line: int) -> tuple[int, bool] | None:
         """(frame, closing) when the line at `line`, which starts with "--", is a boundary
-        delimiter of an open multipart: "--" boundary ["--"], then only white space (RFC
-        2046 5.1.1). One dictionary lookup or two, whatever the nesting: a delimiter is
-        matched exactly, where Dovecot also takes a line that merely starts with one."""
+        delimiter of an open multipart: "--" boundary ["--"], then white space (RFC 2046
+        5.1.1), or, as Dovecot reads it too, anything after a space. At most four
+        dictionary lookups, whatever the nesting: where Dovecot compares the line with
+        every open boundary (and also takes "--boundaryGARBAGE"), that would cost a line
+        as many comparisons as there are levels open."""
         raw = self.raw
         line_end = raw.find(b"\n", line)
         text = raw[line + 2:line_end if line_end >= 0 else len(raw)].rstrip(b" \t\r")
-        index = self.frame_of.get(text)
-        if index is not None:
-            return index, False
-        if text.endswith(b"--"):
-            index = self.frame_of.get(text[:-2])
+        words = text.split(None, 1)
+        for candidate in (text, words[0] if len(words) > 1 else None):
+            if candidate is None:
+                continue
+            index = self.frame_of.get(candidate)
             if index is not None:
-                return index, True
+                return index, False
+            if candidate.endswith(b"--"):
+                index = self.frame_of.get(candidate[:-2])
+                if index is not None:
+                    return index, True
         return None
 
     def run(self) -> Part:

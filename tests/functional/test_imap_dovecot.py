@@ -313,6 +313,17 @@ CORPUS.update({
         "Content-Type: multipart/alternative; boundary=abc", "", "--abc",
         "Content-Type: text/plain", "", "deep", "--abc--", "--ab",
         "Content-Type: text/plain", "", "shallow", "--ab--", ""),
+    "parameter comments and an upper-case boundary name": _message(
+        "From: alice@crepes.fr", "Subject: comments", "MIME-Version: 1.0",
+        'Content-Type: multipart/mixed; BOUNDARY="up" (the parts)', "", "--up",
+        "Content-Type: text/plain; charset=us-ascii (Plain text)", "", "one", "--up",
+        "Content-Type: text/plain; charset=\"utf-8\" ; format=flowed", "", "two",
+        "--up--", ""),
+    "boundary lines with trailing text": _message(
+        "From: alice@crepes.fr", "Subject: trailing", "MIME-Version: 1.0",
+        "Content-Type: multipart/mixed; boundary=tt", "", "--tt   ",
+        "Content-Type: text/plain", "", "white space after the boundary", "--tt garbage",
+        "Content-Type: text/plain", "", "text after the boundary", "--tt--  ", ""),
 })
 ITEMS = ("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.SIZE", "BODY.PEEK[HEADER]",
          "BODY.PEEK[]", "BODY.PEEK[TEXT]", "BODY.PEEK[1]", "BODY.PEEK[2]", "BODY.PEEK[3]",
