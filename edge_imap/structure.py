@@ -77,10 +77,9 @@ class Part:
     fields: dict[bytes, bytes] = field(default_factory=dict)  # first of each, unfolded
     # A multipart's parts, or the one message a message/rfc822 part encloses.
     children: list[Part] = field(default_factory=list)
-    # The line break between this part and the next boundary: the boundary's (RFC 2046),
-    # except that a multipart part's body runs to the end of its close-delimiter line, as
-    # Dovecot reads the one line break both could claim.
-    line_break: bytes = b""
+    closed_at: int = -1  # a multipart's: where its close-delimiter line ends
+    # The line break before the next delimiter, when it ends the part's header (below).
+    header_break: int = 0
     body_lines: int = 0
     lines: int = 0  # of the whole part, header included
     opaque: bool = False  # beyond MAX_NESTING or MAX_PARTS: shown, not followed
@@ -179,11 +178,22 @@ class _Indexer:
                 continue
             index, closing = found
             multipart = self.frames[index][1]
+            # The line break before a delimiter is the delimiter's (RFC 2046 5.1.1), unless
+            # it ends a line that is not body: a header line or the blank line after one,
+            # or a multipart's close-delimiter line (Dovecot reads whole lines there, and
+            # counts them in the part's size).
             end = newline - 1 if newline and raw[newline - 1] == 13 else newline
-            self._close_inside(multipart, end, raw[end:newline + 1])
+            deepest, header_break = self.open[-1], 0
+            if deepest.body_start > end > deepest.start:
+                end, header_break = newline + 1, newline + 1 - end
+            elif deepest.closed_at == newline + 1:
+                end = newline + 1
+            self._close_inside(multipart, end, header_break)
             del self.frames[index + (0 if closing else 1):]
             self._framed()
             line_end = raw.find(b"\n", newline + 1)
+            if closing:
+                multipart.closed_at = line_end + 1 if line_end >= 0 else len(raw)
             if line_end < 0:
                 break
             search_from = line_end
@@ -194,7 +204,7 @@ class _Indexer:
                                     == b"digest" else b"text/plain", multipart.depth + 1,
                                     multipart)
                 search_from = max(cursor - 1, line_end)
-        self._close_inside(None, len(raw), b"")
+        self._close_inside(None, len(raw))
         assert self.root is not None
         return self.root
 
@@ -251,15 +261,14 @@ class _Indexer:
         return Part(raw, start, body_start, body_start, depth, default,
                     _fields(raw, start, header_end))
 
-    def _close_inside(self, container: Part | None, end: int, line_break: bytes) -> None:
-        """End every open part inside `container` at `end`; its own part keeps the line
-        break that the delimiter claims."""
+    def _close_inside(self, container: Part | None, end: int, header_break: int = 0) -> None:
+        """End every open part inside `container` at `end`."""
         while self.open and self.open[-1] is not container:
             part = self.open.pop()
             part.end = max(end, part.start)
             part.body_start = min(part.body_start, part.end)
-            if not self.open or self.open[-1] is container:
-                part.line_break = line_break
+            if part.body_start == part.end:
+                part.header_break = header_break
             self._count_lines(part)
 
     def _count_lines(self, part: Part) -> None:
@@ -318,7 +327,9 @@ def header_fields(part: Part, names: list[bytes] | None = None,
     in the message's order, each field with its continuation lines, then the blank line."""
     block = part.header_block
     if names is None:
-        return block
+        # BODY[n.HEADER] of a message that ends in its header, as Dovecot answers it:
+        # without the line break that the next delimiter follows.
+        return block[:len(block) - part.header_break]
     wanted = {name.lower() for name in names}
     chosen = []
     for match in _WHOLE_FIELD.finditer(block):
@@ -768,13 +779,8 @@ def section(message: Part, numbers: list[int]) -> Part | None:
 
 
 def section_body(part: Part) -> bytes:
-    """BODY[section]: the part's body. A multipart's runs to the end of its close-delimiter
-    line, as Dovecot reads it: when the next boundary follows that line at once, the one
-    line break both could claim is the multipart's."""
-    end = part.end
-    if part.is_multipart and not part.raw.endswith(b"\n", part.body_start, end):
-        end += len(part.line_break)
-    return part.raw[part.body_start:end]
+    """BODY[section]: the part's body."""
+    return part.raw[part.body_start:part.end]
 
 
 def enclosed(part: Part) -> Part | None:

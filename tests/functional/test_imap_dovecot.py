@@ -324,11 +324,36 @@ CORPUS.update({
         "Content-Type: multipart/mixed; boundary=tt", "", "--tt   ",
         "Content-Type: text/plain", "", "white space after the boundary", "--tt garbage",
         "Content-Type: text/plain", "", "text after the boundary", "--tt--  ", ""),
+    # An enclosed message that ends in its header, or in a multipart's close-delimiter
+    # line, right before the next boundary: the line break is the enclosed message's, and
+    # its size counts it (it once differed from Dovecot's by those 2 octets).
+    "enclosed message of header lines only": _message(
+        "From: alice@crepes.fr", "Subject: headers only", "MIME-Version: 1.0",
+        "Content-Type: multipart/mixed; boundary=b", "", "--b",
+        "Content-Type: message/rfc822", "", "From: x@crepes.fr", "Subject: s", "--b--", ""),
+    "enclosed message with an empty body": _message(
+        "From: alice@crepes.fr", "Subject: empty body", "MIME-Version: 1.0",
+        "Content-Type: multipart/mixed; boundary=b", "", "--b",
+        "Content-Type: message/rfc822", "", "From: x@crepes.fr", "", "--b--", ""),
+    "enclosed multipart ending at the boundary": _message(
+        "From: alice@crepes.fr", "Subject: enclosed multipart", "MIME-Version: 1.0",
+        "Content-Type: multipart/mixed; boundary=b", "", "--b",
+        "Content-Type: message/rfc822", "", "From: x@crepes.fr",
+        "Content-Type: multipart/alternative; boundary=c", "", "--c", "", "t", "--c--",
+        "--b--", ""),
+    "message/rfc822 at the top, no final line break":
+        b"From: alice@crepes.fr\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"From: x@crepes.fr\r\n\r\nbody",
+    "digest of messages without a header of their own": _message(
+        "From: list@crepes.fr", "Subject: digest", "MIME-Version: 1.0",
+        "Content-Type: multipart/digest; boundary=d", "", "--d", "", "From: x@crepes.fr", "",
+        "one", "--d", "", "From: z@crepes.fr", "", "two", "", "--d--", ""),
 })
 ITEMS = ("ENVELOPE", "BODYSTRUCTURE", "BODY", "RFC822.SIZE", "BODY.PEEK[HEADER]",
          "BODY.PEEK[]", "BODY.PEEK[TEXT]", "BODY.PEEK[1]", "BODY.PEEK[2]", "BODY.PEEK[3]",
          "BODY.PEEK[1.MIME]", "BODY.PEEK[2.MIME]", "BODY.PEEK[1.1]", "BODY.PEEK[2.1]",
-         "BODY.PEEK[2.2]", "BODY.PEEK[2.1.1]", "BODY.PEEK[2.HEADER]", "BODY.PEEK[2.TEXT]",
+         "BODY.PEEK[2.2]", "BODY.PEEK[2.1.1]", "BODY.PEEK[1.HEADER]", "BODY.PEEK[1.TEXT]",
+         "BODY.PEEK[2.HEADER]", "BODY.PEEK[2.TEXT]",
          "BODY.PEEK[HEADER.FIELDS (Subject from)]", "BODY.PEEK[HEADER.FIELDS (TO cc DATE)]",
          "BODY.PEEK[HEADER.FIELDS.NOT (Subject MIME-Version)]",
          "BODY.PEEK[2.HEADER.FIELDS (SUBJECT From)]", "BINARY.PEEK[1]", "BINARY.SIZE[1]",
