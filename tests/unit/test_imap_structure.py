@@ -310,3 +310,24 @@ def test_each_line_that_may_be_a_delimiter_is_looked_up_at_most_twice(raw, monke
     candidates = raw.count(b"\n--") + raw.startswith(b"--")
     assert len(lookups) <= 2 * candidates
     assert max(Counter(lookups).values(), default=0) <= 2
+
+
+def test_reading_addresses_and_parameters_is_bounded_per_field_and_per_answer(monkeypatch):
+    """By construction: an address field is read from its first MAX_ADDRESS_FIELD octets,
+    one answer reads at most ADDRESS_BUDGET octets of them (each costs Python steps), and
+    a field gives at most MAX_PARAMETERS parameters, however large the hostile fields."""
+    read = []
+    addresses = structure.addresses
+
+    def counted(value: bytes) -> list[structure.Address]:
+        read.append(len(value))
+        return addresses(value)
+
+    monkeypatch.setattr(structure, "addresses", counted)
+    level = (b"To: " + b"a@b, " * 30_000 + b"\r\nContent-Type: message/rfc822; "
+             + b"p=v; " * 10_000 + b"\r\n\r\n")
+    part = structure.split_message(level * 40 + b"body")
+    assert _parsed_whole(structure.body_structure(part))
+    assert read and max(read) <= structure.MAX_ADDRESS_FIELD
+    assert sum(read) <= structure.ADDRESS_BUDGET
+    assert len(part.kind[2]) == structure.MAX_PARAMETERS
