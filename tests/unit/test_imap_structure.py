@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import tracemalloc
-from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -294,22 +293,38 @@ def _wide_and_deep(levels: int, siblings: int) -> bytes:
 @pytest.mark.parametrize("raw", [
     _nested_multipart(50, 256 * 1024), _nested_messages(50, 256 * 1024),
     _nested_alternately(50, 256 * 1024), _wide_and_deep(99, 440),
-    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b--x\r\n--\r\n--c\r\n" * 20000])
-def test_each_line_that_may_be_a_delimiter_is_looked_up_at_most_twice(raw, monkeypatch):
-    """By construction: a line that starts with "--" costs one or two dictionary lookups
-    (as the end of a header, then in the body scan), however many multiparts are open."""
-    lookups = []
-    delimiter = structure._Indexer._delimiter
+    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n"
+    + b"--x\r\n--\r\n--c\r\n-- b\r\n" * 20000 + b"--b--\r\n"])
+def test_python_steps_grow_with_the_parts_not_with_the_lines(raw, monkeypatch):
+    """By construction: the scan takes a Python step per part and per delimiter, never per
+    line that merely starts with "--" (80,000 of them in the last message), and each open
+    multipart's search only goes forward, so it reads the bytes it spans once."""
+    steps = []
+    searched: dict[int, list[int]] = {}
+    next_delimiter = structure._Indexer._next_delimiter
 
-    def counted(self: structure._Indexer, line: int) -> tuple[int, bool] | None:
-        lookups.append(line)
-        return delimiter(self, line)
+    def counted(self: structure._Indexer, position: int,
+                end: int | None = None) -> tuple[int, int] | None:
+        steps.append(position)
+        if end is None:  # the body scan, whose searches are kept and go forward only
+            for frame in self.frames:
+                searched.setdefault(id(frame), []).append(max(frame.next, position))
+        return next_delimiter(self, position, end)
 
-    monkeypatch.setattr(structure._Indexer, "_delimiter", counted)
-    structure.body_structure(structure.split_message(raw))
-    candidates = raw.count(b"\n--") + raw.startswith(b"--")
-    assert len(lookups) <= 2 * candidates
-    assert max(Counter(lookups).values(), default=0) <= 2
+    checked = []
+    delimiter_at = structure._Indexer._delimiter_at
+
+    def checked_line(self: structure._Indexer, newline: int) -> int | None:
+        checked.append(newline)
+        return delimiter_at(self, newline)
+
+    monkeypatch.setattr(structure._Indexer, "_next_delimiter", counted)
+    monkeypatch.setattr(structure._Indexer, "_delimiter_at", checked_line)
+    part = structure.split_message(raw)
+    parts = sum(1 for _ in structure.walk(part))
+    assert len(steps) <= 3 * parts + 2  # a part's header, its delimiter, its close
+    assert len(checked) <= structure.CANDIDATES_CHECKED * len(steps)
+    assert all(positions == sorted(positions) for positions in searched.values())
 
 
 def test_reading_addresses_and_parameters_is_bounded_per_field_and_per_answer(monkeypatch):
