@@ -10,16 +10,16 @@ superlinear in nesting (38 s for an 8 MiB message of 50 nested multiparts, measu
 
 Here everything is read from the bytes themselves: strings as they stand in the header
 (encoded words stay encoded; decoding is the client's), each part's body ending where
-RFC 2046 ends it. The message is indexed once, in one pass, as in Dovecot's message
-parser: a part is a span of offsets into the one bytes object (no part's bytes are copied
-to find the parts inside it); every line that starts with "--" is looked up, once, among
-the boundaries of all the multiparts still open (a dictionary, so the cost of a line does
-not grow with the nesting; a regular expression over the open boundaries cost 24 ms to
-build per level opened, measured, and a hostile message opens a thousand); and line counts
-are summed from the parts inside. Whatever the nesting kind (multipart or message/rfc822),
-each byte is scanned a bounded number of times, so the cost is linear in the message's
-size; answers are written into one list and joined once. Depth and part count are bounded
-as filing's parser bounds them (mailcore's mime_limits).
+RFC 2046 ends it. The message is indexed once, going forward, as Dovecot's message parser
+reads it: a part is a span of offsets into the one bytes object (no part's bytes are
+copied to find the parts inside it); the delimiters of all the multiparts still open are
+found by bytes.find, each open boundary's search going forward only (_Indexer.
+_next_delimiter says how), so the Python steps grow with the parts, not with the lines;
+and line counts are summed from the parts inside. Whatever the nesting kind (multipart or
+message/rfc822), each byte is read a bounded number of times (at most once per open
+multipart, in C), so the cost is linear in the message's size; answers are written into
+one list and joined once. Depth and part count are bounded as filing's parser bounds them
+(mailcore's mime_limits), and each header field is read within bounds (below).
 """
 
 from __future__ import annotations
