@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import functools
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -35,10 +36,9 @@ from pymap.interfaces.token import TokensInterface
 from pymap.listtree import ListTree
 from pymap.mailbox import MailboxSnapshot
 from pymap.message import BaseLoadedMessage, BaseMessage
-from pymap.mime import MessageContent
 from pymap.parsing.message import AppendMessage
 from pymap.parsing.response import ResponseBye, ResponseCode, ResponseNo
-from pymap.parsing.specials import FetchRequirement, ObjectId, SequenceSet
+from pymap.parsing.specials import FetchAttribute, FetchRequirement, ObjectId, SequenceSet
 from pymap.parsing.specials.flag import Flag, Recent, Wildcard, get_system_flags
 from pymap.selected import SelectedMailbox, SelectedSet
 from pymap.token import AllTokens
@@ -190,58 +190,209 @@ def imap_name(folder: Folder) -> str:
     return IMAP_INBOX if folder.id == INBOX else folder.name
 
 
-class _Written(Writeable):
-    def __init__(self, data: bytes, extended: bytes | None = None) -> None:
-        self._data = data
-        self.extended = _Written(extended) if extended is not None else self
+class _Answer(Writeable):
+    """An answer computed when the message was loaded: writing it is writing bytes."""
+
+    def __init__(self, compute: Callable[[], bytes]) -> None:
+        self._compute = compute
+        self._data: bytes | None = None
 
     def __bytes__(self) -> bytes:
+        if self._data is None:
+            self._data = self._compute()
         return self._data
 
 
+class _StructureAnswer(_Answer):
+    """BODY (the structure without extension data) and, as `.extended`, BODYSTRUCTURE."""
+
+    def __init__(self, compute: Callable[[], bytes], extended: _Answer) -> None:
+        super().__init__(compute)
+        self.extended = extended
+
+
+class _SearchDate:
+    def __init__(self, value: datetime) -> None:
+        self.datetime = value
+
+
+class _EnvelopeAnswer(_Answer):
+    """ENVELOPE as written, with the fields pymap's SEARCH reads (decoded strings)."""
+
+    def __init__(self, parsed: structure.Envelope) -> None:
+        super().__init__(lambda: bytes(parsed))
+        self.parsed = parsed
+
+    # Decoded only when SEARCH asks: a FETCH writes the bytes and never needs them.
+    @functools.cached_property
+    def subject(self) -> str | None:
+        subject = self.parsed.subject
+        return structure.decoded_header(subject) if subject is not None else None
+
+    @functools.cached_property
+    def date(self) -> _SearchDate | None:
+        return _search_date(self.parsed.date)
+
+    def _listed(self, found: list[structure.Address]) -> list[str]:
+        return [str(address) for address in found]
+
+    from_ = functools.cached_property(lambda self: self._listed(self.parsed.from_))
+    sender = functools.cached_property(lambda self: self._listed(self.parsed.sender))
+    reply_to = functools.cached_property(lambda self: self._listed(self.parsed.reply_to))
+    to = functools.cached_property(lambda self: self._listed(self.parsed.to))
+    cc = functools.cached_property(lambda self: self._listed(self.parsed.cc))
+    bcc = functools.cached_property(lambda self: self._listed(self.parsed.bcc))
+
+
+def _search_date(value: bytes | None) -> _SearchDate | None:
+    if value is None or len(value) > 200:  # longer is no date (RFC 5322 3.3)
+        return None
+    try:
+        return _SearchDate(email.utils.parsedate_to_datetime(value.decode("latin-1")))
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
+
+
 class RawLoadedMessage(BaseLoadedMessage):
-    """pymap's loaded message, with ENVELOPE and BODYSTRUCTURE read from the raw bytes
-    (edge_imap/structure.py says why)."""
+    """pymap's loaded message, every part of it read from the raw bytes through one index
+    of offsets (edge_imap/structure.py says why), built in the thread that reads the
+    message. prepare() computes the answers a FETCH asked for in that thread too, so the
+    event loop only writes bytes; whatever is asked later (SEARCH) is computed when asked,
+    from the same index."""
 
     def __init__(self, message: ImapMessage, requirement: FetchRequirement,
-                 content: MessageContent, raw: bytes) -> None:
-        super().__init__(message, requirement, content)
+                 raw: bytes) -> None:
+        super().__init__(message, requirement, None)
         self._raw = raw
         self._part = structure.split_message(raw)
+        self._answers: dict[tuple[Any, ...], Any] = {}
+
+    def _answer(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        if key not in self._answers:
+            self._answers[key] = compute()
+        return self._answers[key]  # type: ignore[no-any-return]
+
+    def prepare(self, attributes: Iterable[FetchAttribute]) -> None:
+        """Compute now what writing these FETCH items will ask for."""
+        for attribute in attributes:
+            name, section = attribute.value, attribute.section
+            if name == b"ENVELOPE":
+                bytes(self.get_envelope_structure())
+            elif name == b"BODYSTRUCTURE":
+                bytes(self.get_body_structure().extended)
+            elif name == b"BODY" and section is None:
+                bytes(self.get_body_structure())
+            elif section is not None:
+                binary = name.startswith(b"BINARY")
+                specifier, parts = section.specifier, section.parts
+                if specifier is None:
+                    bytes(self.get_body(parts, binary))
+                elif specifier == b"MIME":
+                    bytes(self.get_headers(parts))
+                elif specifier == b"TEXT":
+                    bytes(self.get_message_text(parts))
+                elif specifier == b"HEADER":
+                    bytes(self.get_message_headers(parts))
+                else:
+                    bytes(self.get_message_headers(parts, section.headers,
+                                                   specifier == b"HEADER.FIELDS.NOT"))
+
+    def __bytes__(self) -> bytes:
+        return self._raw
 
     def get_size(self, section: Sequence[int] | None = None) -> int:
-        return len(self._raw) if not section else super().get_size(section)
+        if not section:
+            return len(self._raw)
+        part = structure.section(self._part, list(section))
+        return len(structure.section_body(part)) if part is not None else 0
 
     def get_envelope_structure(self) -> Any:
-        return _Written(structure.envelope(self._part))
+        return self._answer(("envelope",), lambda: _EnvelopeAnswer(
+            structure.read_envelope(self._part)))
 
     def get_body_structure(self) -> Any:
-        return _Written(structure.body_structure(self._part, extended=False),
-                        structure.body_structure(self._part))
+        def answer() -> _StructureAnswer:
+            return _StructureAnswer(
+                lambda: structure.body_structure(self._part, extended=False),
+                _Answer(lambda: structure.body_structure(self._part)))
+
+        return self._answer(("structure",), answer)
+
+    def get_header(self, name: bytes) -> Sequence[str]:
+        value = structure.header_value(self._part, name)
+        return [structure.decoded_header(value)] if value is not None else []
+
+    def get_headers(self, section: Sequence[int]) -> Writeable:
+        def answer() -> Writeable:
+            part = structure.section(self._part, list(section))
+            return Writeable.wrap(part.header_block) if part else Writeable.empty()
+
+        return self._answer(("mime", tuple(section)), answer)
 
     def get_body(self, section: Sequence[int] | None = None,
                  binary: bool = False) -> Writeable:
+        return self._answer(("body", tuple(section or ()), binary),
+                            lambda: Writeable.wrap(self._body(section, binary)))
+
+    def _body(self, section: Sequence[int] | None, binary: bool) -> bytes:
         if not section:
-            # The whole message is its stored bytes, exactly (even when pymap could parse
-            # it only as one plain part).
-            return Writeable.wrap(self._raw) if not binary else super().get_body(
-                section, binary)
+            # The whole message is its stored bytes, exactly.
+            root = self._part
+            if not binary or root.is_multipart:
+                return self._raw
+            return root.header_block + structure.decoded_body(root)
         # A part's body ends before the line break that precedes the next boundary
         # (RFC 2046 5.1.1), where pymap's would keep it.
         part = structure.section(self._part, list(section))
         if part is None:
-            return Writeable.empty()
-        return Writeable.wrap(structure.decoded_body(part) if binary else part.body)
+            return b""
+        if binary and not part.is_multipart:
+            return structure.decoded_body(part)
+        return structure.section_body(part)
 
+    def _message_at(self, section: Sequence[int] | None) -> structure.Part | None:
+        """The message whose HEADER or TEXT a section names: the whole message, or the
+        one a message/rfc822 part encloses."""
+        if not section:
+            return self._part
+        part = structure.section(self._part, list(section))
+        return structure.enclosed(part) if part is not None else None
 
-def _parsed(raw: bytes) -> MessageContent:
-    """pymap's parse, or, for a message it cannot parse (thousands of nested parts exhaust
-    its recursion), the same bytes read as one plain part: still shown, never a crash."""
-    try:
-        return MessageContent.parse(raw)
-    except (RecursionError, ValueError, LookupError):
-        flat = re.sub(rb"(?im)^content-type:", b"X-Unparsed-Content-Type:", raw)
-        return MessageContent.parse(flat)
+    def get_message_headers(self, section: Sequence[int] | None = None,
+                            subset: Collection[bytes] | None = None,
+                            inverse: bool = False) -> Writeable:
+        def answer() -> Writeable:
+            message = self._message_at(section)
+            if message is None:
+                return Writeable.empty()
+            names = list(subset) if subset is not None else None
+            return Writeable.wrap(structure.header_fields(message, names, inverse))
+
+        key = ("header", tuple(section or ()), frozenset(subset or ()), subset is None,
+               inverse)
+        return self._answer(key, answer)
+
+    def get_message_text(self, section: Sequence[int] | None = None) -> Writeable:
+        def answer() -> Writeable:
+            message = self._message_at(section)
+            if message is None:
+                return Writeable.empty()
+            return Writeable.wrap(self._raw[message.body_start:message.end])
+
+        return self._answer(("text", tuple(section or ())), answer)
+
+    def contains(self, value: bytes) -> bool:
+        """SEARCH BODY and TEXT as pymap reads them: every part's header, and the body of
+        every text part, searched in place."""
+        pattern = re.compile(re.escape(value), re.IGNORECASE)
+        raw = self._raw
+        for part in structure.walk(self._part):
+            if pattern.search(raw, part.start, part.body_start) is not None:
+                return True
+            if part.kind[0] == b"text" and pattern.search(raw, part.body_start,
+                                                          part.end) is not None:
+                return True
+        return False
 
 
 class ImapMessage(BaseMessage):
@@ -261,16 +412,22 @@ class ImapMessage(BaseMessage):
     def expunged_copy(self) -> ImapMessage:
         return ImapMessage(self.entry, self._account, self._storage, expunged=True)
 
-    async def load_content(self, requirement: FetchRequirement) -> BaseLoadedMessage:
+    async def load_content(self, requirement: FetchRequirement,
+                           attributes: Sequence[FetchAttribute] = ()) -> BaseLoadedMessage:
+        """The message's bytes and index; with the FETCH items about to be written, their
+        answers too."""
         if requirement.has_none(FetchRequirement.CONTENT):
             return BaseLoadedMessage(self, requirement, None)
-        return await self._storage.blocking(self._loaded, requirement)
+        return await self._storage.blocking(self._loaded, requirement, attributes)
 
-    def _loaded(self, requirement: FetchRequirement) -> RawLoadedMessage:
-        # Read and parsed off the event loop: a 25 MiB message takes a while to parse.
+    def _loaded(self, requirement: FetchRequirement,
+                attributes: Sequence[FetchAttribute]) -> RawLoadedMessage:
+        # Read, indexed and answered off the event loop: the time grows with the message.
         stored = self._storage.mailboxes.get(self._account, self.entry.message_id)
         raw = self._storage.store.get_raw(stored.raw_key)
-        return RawLoadedMessage(self, requirement, _parsed(raw), raw)
+        loaded = RawLoadedMessage(self, requirement, raw)
+        loaded.prepare(attributes)
+        return loaded
 
 
 class ImapFolder(MailboxDataInterface[ImapMessage]):

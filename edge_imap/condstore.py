@@ -9,7 +9,8 @@ BINARY.PEEK[n] named BINARY[n], and a literal8 (~{n}) only for data holding a NU
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 from pymap.bytes import MaybeBytes
 from pymap.fetch import DynamicFetchValue, DynamicLoadedFetchValue, MessageAttributes
@@ -20,8 +21,14 @@ from pymap.parsing.command.auth import StatusCommand
 from pymap.parsing.command.select import FetchCommand, SearchCommand, StoreCommand
 from pymap.parsing.exceptions import NotParseable
 from pymap.parsing.primitives import Atom, List, LiteralString, Number
-from pymap.parsing.specials import ExtensionOptions, FetchAttribute, SearchKey, SequenceSet
-from pymap.parsing.specials.fetchattr import FetchRequirement, FetchValue
+from pymap.parsing.specials import (
+    AString,
+    ExtensionOptions,
+    FetchAttribute,
+    SearchKey,
+    SequenceSet,
+)
+from pymap.parsing.specials.fetchattr import FetchPartial, FetchRequirement, FetchValue
 from pymap.parsing.specials.mailbox import Mailbox
 from pymap.parsing.specials.statusattr import StatusAttribute
 
@@ -72,6 +79,45 @@ class BinaryPeekAttribute(FetchAttribute):
         return BinaryPeekAttribute(response.value, response.section, response.partial)
 
 
+class HeaderFieldsAttribute(FetchAttribute):
+    """BODY[HEADER.FIELDS (...)] named in the answer with the field names in the order the
+    client gave them, upper-cased, as Dovecot names it; pymap sorts them, and a client that
+    matches an answer to its request by the section's text then misses it."""
+
+    def __init__(self, attribute: bytes, section: FetchAttribute.Section | None,
+                 partial: FetchPartial | None, names: Sequence[bytes]) -> None:
+        super().__init__(attribute, section, partial)
+        self.names = tuple(names)
+
+    @property
+    def raw(self) -> bytes:
+        raw = super().raw
+        if self.section is None or not self.section.headers:
+            return raw
+        return raw.replace(bytes(List(self.section.headers, sort=True)),
+                           bytes(List(self.names)), 1)
+
+    @property
+    def for_response(self) -> FetchAttribute:
+        response = super().for_response
+        if response is self:
+            return self
+        return HeaderFieldsAttribute(response.value, response.section, response.partial,
+                                     self.names)
+
+
+def _with_field_order(attribute: FetchAttribute, consumed: bytes,
+                      params: Params) -> FetchAttribute:
+    """`attribute` naming its header fields as `consumed` (its text) lists them."""
+    specifier = consumed.upper().find(b"HEADER.FIELDS")
+    opening = consumed.find(b"(", specifier)
+    if attribute.section is None or specifier < 0 or opening < 0:
+        return attribute
+    listed, _ = List.parse(memoryview(consumed)[opening:], params.copy(expected=[AString]))
+    names = [bytes(name).upper() for name in listed.value]
+    return HeaderFieldsAttribute(attribute.value, attribute.section, attribute.partial, names)
+
+
 MODSEQ_ITEM = ModseqAttribute()
 
 
@@ -100,6 +146,19 @@ class CondstoreAttributes(MessageAttributes):
     _loaded_attrs: Mapping[bytes, type[DynamicLoadedFetchValue]] = {
         **MessageAttributes._loaded_attrs, b"BINARY": _BinaryValue,
         b"BINARY.PEEK": _BinaryValue}
+
+    @asynccontextmanager
+    async def load_hook(self) -> AsyncIterator[None]:
+        """pymap's, with the items asked for: their answers are computed with the load,
+        off the event loop (edge_imap/backend.py RawLoadedMessage.prepare)."""
+        message = self.message
+        if not isinstance(message, ImapMessage):
+            async with super().load_hook():
+                yield
+            return
+        loaded = await message.load_content(self.requirement, self.attributes)
+        with self._get_loaded.apply(loaded):
+            yield
 
 
 def _mod_sequence(option: List | None, buf: memoryview) -> int | None:
@@ -199,7 +258,11 @@ class CondstoreFetch(FetchCommand):
         modseq = _MODSEQ_ITEM.match(buf)
         if modseq is not None:
             return [ModseqAttribute()], buf[modseq.end(0):]
-        attribute, buf = FetchAttribute.parse(buf, params)
+        attribute, after = FetchAttribute.parse(buf, params)
+        if attribute.section is not None and attribute.section.headers:
+            attribute = _with_field_order(attribute, bytes(buf[:len(buf) - len(after)]),
+                                          params)
+        buf = after
         if attribute.value == b"BINARY.PEEK":
             attribute = BinaryPeekAttribute(attribute.value, attribute.section,
                                             attribute.partial)

@@ -26,13 +26,13 @@ from email import policy
 from email.message import EmailMessage, Message
 from typing import Any, TypeVar
 
+from mailcore.domain.mime_limits import MAX_NESTING, MAX_PARTS
+
 SNIPPET_LENGTH = 200
-# Bounds on what the email package is given (issue: hostile MIME). Measured on 2 cores:
-# 400 nested multiparts overflow Python's recursion limit, and 16,000 parts take 4 s per
-# parse, growing faster than linear; 1,000 parts take under 0.1 s. A header field of 8,000
-# quote characters takes 0.6 s to parse (again superlinear), and nested comments recurse.
-MAX_PARTS = 1000  # lines that start with "--": an upper bound on MIME parts
-MAX_NESTING = 100  # multipart/* and message/* declarations: an upper bound on depth
+# Bounds on what the email package is given (issue: hostile MIME), shared with the IMAP
+# edge (domain/mime_limits.py says why these). Here MAX_PARTS bounds the lines that start
+# with "--" and MAX_NESTING the multipart/* and message/* declarations. A header field of
+# 8,000 quote characters takes 0.6 s to parse (superlinear), and nested comments recurse.
 MAX_HEADER_FIELD = 8 * 1024  # a longer field is shown unparsed (its parser is superlinear)
 MAX_HEADER_BLOCK = 1024 * 1024  # past this the header lines are not read for display
 PARSE_SECONDS = 5.0  # wall-clock backstop for whatever the bounds above do not foresee
