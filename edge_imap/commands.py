@@ -1,24 +1,31 @@
 """IMAP commands pymap does not parse, written against its parsing primitives: NAMESPACE
 (RFC 2342), UNSELECT (RFC 3691), AUTHENTICATE with an initial response (SASL-IR, RFC
-4959), and LIST's selection and return options as far as SPECIAL-USE (RFC 6154, 5258)."""
+4959), LIST's selection and return options as far as SPECIAL-USE (RFC 6154, 5258), and
+SEARCH strings in UTF-8 when no CHARSET is named; and a parse that answers BAD to any
+command it cannot read, never ends the connection."""
 
 from __future__ import annotations
 
 import re
 from base64 import b64decode
 from binascii import Error as Base64Error
+from collections.abc import Iterable
 
+from aws_lambda_powertools import Logger
 from pymap.parsing import EndLine, Params, Space
 from pymap.parsing.command import Command, CommandAuth, CommandNoArgs, CommandSelect
 from pymap.parsing.command.auth import ListCommand
 from pymap.parsing.command.nonauth import AuthenticateCommand
-from pymap.parsing.commands import Commands
+from pymap.parsing.command.select import SearchCommand
+from pymap.parsing.commands import Commands, InvalidCommand
 from pymap.parsing.exceptions import NotParseable
 from pymap.parsing.modutf7 import modutf7_decode
 from pymap.parsing.primitives import Atom, String
-from pymap.parsing.specials import Mailbox
+from pymap.parsing.specials import Mailbox, SearchKey
 
-from edge_imap.condstore import condstore_commands
+from edge_imap.condstore import CondstoreSearch, condstore_commands
+
+logger = Logger(child=True)
 
 
 class NamespaceCommand(CommandNoArgs, CommandAuth):
@@ -102,11 +109,75 @@ class ExtendedListCommand(ListCommand):
         return cls(params.tag, reference.value, filter_, b"SPECIAL-USE" in selection), buf
 
 
+class Utf8Search(CondstoreSearch):
+    """SEARCH whose strings are UTF-8 when the client names no CHARSET (RFC 3501 says
+    US-ASCII; clients send UTF-8 regardless, and Dovecot reads it so). Bytes that are not
+    text in the charset named, or a charset name that is no charset, are answered
+    BAD [BADCHARSET]."""
+
+    @classmethod
+    def _parse_charset(cls, buf: memoryview, params: Params) -> tuple[str | None, memoryview]:
+        try:
+            charset, after = super()._parse_charset(buf, params)
+        except ValueError as exc:  # UnicodeError: a name or codec that is no charset
+            raise NotParseable(buf, b"BADCHARSET") from exc
+        return charset or "utf-8", after
+
+    @classmethod
+    def parse(cls, buf: memoryview, params: Params) -> tuple[SearchCommand, memoryview]:
+        try:
+            command, after = super().parse(buf, params)
+        except UnicodeError as exc:
+            raise NotParseable(buf, b"BADCHARSET") from exc
+        if _has_empty_group(command.keys):
+            raise NotParseable(buf)  # "()": RFC 3501's grammar has a key in each group
+        return command, after
+
+
+def _has_empty_group(keys: Iterable[SearchKey]) -> bool:
+    pending = list(keys)
+    while pending:
+        key = pending.pop()
+        if key.value == b"KEYSET":
+            if not key.filter_key_set:
+                return True
+            pending += key.filter_key_set
+        elif key.value == b"OR":
+            pending += key.filter_key_or
+    return False
+
+
+class UidUtf8Search(Utf8Search):
+    command = b"UID SEARCH"
+    delegate = SearchCommand
+    uid = True
+
+    @classmethod
+    def parse(cls, buf: memoryview, params: Params) -> tuple[SearchCommand, memoryview]:
+        return super().parse(buf, params.copy(uid=True))
+
+
+class BadWhenUnreadable(Commands):
+    """pymap's parse turns a NotParseable into BAD; any other error of a parser (a number
+    past what a datetime takes, parentheses nested past Python's recursion limit) would
+    end the connection with BYE [SERVERBUG]. Each is a command that cannot be read: BAD,
+    the session goes on."""
+
+    __slots__ = ()
+
+    def parse(self, buf: memoryview, params: Params) -> tuple[Command, memoryview]:
+        try:
+            return super().parse(buf, params)
+        except (ValueError, ArithmeticError, LookupError, TypeError, RecursionError) as exc:
+            logger.info("imap command unreadable", reason=type(exc).__name__)
+            return InvalidCommand(params, NotParseable(buf)), buf[0:0]
+
+
 def mailpipe_commands() -> Commands:
-    commands = Commands()
+    commands = BadWhenUnreadable()
     ours: list[type[Command]] = [NamespaceCommand, UnselectCommand,
                                  InitialResponseAuthenticate, ExtendedListCommand,
-                                 *condstore_commands()]
+                                 *condstore_commands(), Utf8Search, UidUtf8Search]
     for command in ours:
         commands.register(command)
     return commands
