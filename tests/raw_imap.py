@@ -77,6 +77,9 @@ class RawImap:
             line = self._line()
             if line.startswith(tag + b" "):
                 return Answer(untagged, line[len(tag) + 1:].rstrip(b"\r\n"))
+            if line.startswith(b"+"):
+                self.sock.sendall(b"*\r\n")  # a SASL challenge: cancelled (RFC 3501 6.2.2)
+                continue
             untagged.append(line)
 
     def close(self) -> None:
