@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailpipe.local import moto_patches
 from mailpipe.local.provision import provision
 from tests.conftest import DOMAIN, REGION, ROOT, _reset_adapter_caches
@@ -257,3 +258,28 @@ def test_a_shifted_name_without_its_end_is_bad_before_login(imap: RunningImap,
     assert other.command(b"NOOP").status == b"OK"
     stranger.close()
     other.close()
+
+
+class _BrokenStore(InMemoryMessageStore):
+    """A store whose reads fail with an error nothing expects (a bug, a library's
+    surprise): what the command does must fail, not the session."""
+
+    def get_raw(self, key: str) -> bytes:
+        raise RuntimeError("a fault no one foresaw")
+
+
+@pytest.mark.parametrize("command", [b"SEARCH BODY x", b"UID SEARCH SUBJECT x",
+                                     b"SEARCH OR SEEN TEXT x", b"SEARCH SENTON 1-Jan-2026"])
+def test_an_unforeseen_backend_error_is_no_serverbug_and_the_session_goes_on(
+        command: bytes) -> None:
+    store = _BrokenStore()
+    with running_imap(store=store) as imap:
+        client = _session(imap, select=None)
+        raw = HOSTILE[0]
+        assert client.command(b"APPEND INBOX {%d}\r\n" % len(raw) + raw).status == b"OK"
+        assert client.command(b"SELECT INBOX").status == b"OK"
+        answer = client.command(command)
+        assert answer.status == b"NO" and b"[SERVERBUG]" in answer.tagged, answer
+        assert client.command(b"SEARCH ALL").searched() == [1]
+        assert client.command(b"NOOP").status == b"OK"
+        client.close()
