@@ -283,3 +283,44 @@ def test_an_unforeseen_backend_error_is_no_serverbug_and_the_session_goes_on(
         assert client.command(b"SEARCH ALL").searched() == [1]
         assert client.command(b"NOOP").status == b"OK"
         client.close()
+
+
+HEADER_PIECE = st.one_of(
+    st.sampled_from([b"(", b")", b"<", b">", b'"', b"\\", b",", b":", b";", b"@", b" ",
+                     b"\t", b"=?", b"?=", b"=?utf-8?q?caf=C3=A9?=", b"=?utf-8?b?////?=",
+                     b"=?x-unknown?q?abc?=", b"=?utf-8*fr?Q?=ZZ?=", b"\xff", b"\xc3\xa9",
+                     b"alice@crepes.fr", b"Name", b"group:", b"\r\n ", b"&AOk-"]),
+    st.binary(max_size=6).filter(lambda data: b"\n" not in data and b"\r" not in data))
+HEADER_VALUE = st.lists(HEADER_PIECE, max_size=40).map(b"".join) | st.builds(
+    lambda piece, count: piece * count, HEADER_PIECE, st.integers(100, 3000))
+
+
+@pytest.fixture(scope="module")
+def memory_imap() -> Iterator[RunningImap]:
+    with running_imap() as running:
+        yield running
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(values=st.fixed_dictionaries({name: HEADER_VALUE for name in (
+    b"From", b"To", b"Cc", b"Subject", b"Date", b"Content-Type")}), key=QUOTED)
+def test_searches_over_any_header_are_answered(memory_imap: RunningImap,
+                                               values: dict[bytes, bytes], key: bytes) -> None:
+    """Hypothesis over hostile headers: whatever a sender writes in them, every header
+    criterion gets OK and the session goes on."""
+    raw = b"".join(name + b": " + value + b"\r\n" for name, value in values.items()) \
+        + b"\r\nbody =C3=A9 text\r\n"
+    client = _session(memory_imap, select=None)
+    try:
+        assert client.command(b"APPEND INBOX {%d}\r\n" % len(raw) + raw).status == b"OK"
+        assert client.command(b"SELECT INBOX").status == b"OK"
+        for criterion in (b"SUBJECT", b"FROM", b"TO", b"CC", b"BCC", b"TEXT", b"BODY",
+                          b"HEADER Content-Type", b"HEADER Date"):
+            answer = client.command(b"UID SEARCH " + criterion + b" " + key)
+            assert answer.status == b"OK", (criterion, answer)
+        for criterion in (b"SENTON 1-Jan-1970", b"NOT SENTBEFORE 1-Jan-2100",
+                          b'OR FROM "" SUBJECT ""'):
+            assert client.command(b"SEARCH " + criterion).status == b"OK"
+        assert client.command(b"NOOP").status == b"OK"
+    finally:
+        client.close()
