@@ -124,15 +124,18 @@ def parts(raw: bytes) -> Iterator[Part]:
             yield Part(headers, b"", False)
             pending.append((body_start, end, b"text/plain", depth + 1))
         else:
-            text = kind.startswith((b"text/", b"message/"))
+            # A multipart that could not be split (too deep, no boundary) is searched as
+            # the text it holds.
+            text = kind.startswith((b"text/", b"message/", b"multipart/"))
             yield Part(headers, raw[body_start:end], text)
 
 
 def _children(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
     """Where each part between the boundary delimiters starts and ends (RFC 2046 5.1.1:
     the line break before a delimiter belongs to the delimiter)."""
-    delimiter = re.compile(rb"(?:^|(?<=\n))--" + re.escape(boundary) + rb"(--)?[^\n]*(?:\n|$)",
-                           re.M)
+    # The boundary, then only white space to the end of the line: "--b1" is not "--b10".
+    delimiter = re.compile(rb"(?:^|(?<=\n))--" + re.escape(boundary)
+                           + rb"(--)?[ \t]*\r?(?:\n|$)", re.M)
     children: list[tuple[int, int]] = []
     part_start: int | None = None
     for match in delimiter.finditer(raw, start, end):
