@@ -51,6 +51,11 @@ from pymap.search import SearchCriteria, SearchParams
 from edge_imap.structure import MAX_DEPTH, MAX_PARTS
 
 EPOCH = date(1970, 1, 1)
+# A part's header as SEARCH reads it: real mail has some dozens of fields in some KiB;
+# past these the rest is not searched (a 20 MiB header of one-letter fields would be
+# millions of them).
+MAX_HEAD_BYTES = 1024 * 1024
+MAX_HEAD_FIELDS = 1000
 _SYSTEM_FLAGS = {b"ANSWERED": Answered, b"DELETED": Deleted, b"DRAFT": Draft,
                  b"FLAGGED": Flagged, b"RECENT": Recent, b"SEEN": Seen}
 _ADDRESS_FIELDS = {b"FROM": b"from", b"TO": b"to", b"CC": b"cc", b"BCC": b"bcc"}
@@ -86,7 +91,10 @@ def read_head(raw: bytes, start: int = 0, end: int | None = None
     blank = _BLANK_LINE.search(raw, start, end)
     head_end, body_start = (blank.start(), blank.end()) if blank else (end, end)
     headers: list[tuple[bytes, bytes]] = []
-    for line in _LINE_BREAK.split(raw[start:head_end]):
+    # What SEARCH reads of one header is bounded, whatever a sender wrote there.
+    lines = _LINE_BREAK.split(raw[start:min(head_end, start + MAX_HEAD_BYTES)],
+                              MAX_HEAD_FIELDS)[:MAX_HEAD_FIELDS]
+    for line in lines:
         if line[:1] in (b" ", b"\t") and headers:
             name, value = headers[-1]
             headers[-1] = (name, value + line)  # RFC 5322 2.2.3: the line break goes

@@ -6,7 +6,15 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_imap.search import MessageText, addresses, body_text, decode_words, fold, parts
+from edge_imap.search import (
+    MAX_HEAD_FIELDS,
+    MessageText,
+    addresses,
+    body_text,
+    decode_words,
+    fold,
+    parts,
+)
 
 PIECES = st.sampled_from([b"(", b")", b"<", b">", b'"', b"\\", b",", b":", b";", b"@", b"=?",
                           b"?=", b"=?utf-8?q?", b"=?x?b?", b"\r\n", b"\r\n\r\n", b"\n", b"--b",
@@ -63,3 +71,11 @@ def test_a_multipart_nested_past_the_bound_is_read_as_one_body() -> None:
     text = MessageText(raw)
     assert any("innermost" in body for body in text.bodies)
     assert len(text.parts) < 100
+
+
+def test_a_header_of_millions_of_fields_is_read_to_a_bound() -> None:
+    raw = b"Subject: first\r\n" + b"a:\r\n" * 2_000_000 + b"\r\nthe body"
+    text = MessageText(raw)
+    assert len(text.headers) <= MAX_HEAD_FIELDS
+    assert text.fields(b"subject") == [b"first"]
+    assert text.bodies == ["the body"]
