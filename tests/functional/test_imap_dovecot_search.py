@@ -180,7 +180,7 @@ QUERIES: list[bytes] = [
     # Malformed: BAD from both.
     b"0", b"1:0", b"UID 0", b'""', b"()", b"NOT", b"OR SEEN", b"KEYWORD", b"ON 31-Feb-2026",
     b"BEFORE yesterday", b"LARGER -1", b"HEADER Subject", b"UNKNOWNKEY",
-    b"KEYWORD $forwarded", b"KEYWORD WORK",
+    b"KEYWORD $forwarded", b"KEYWORD WORK", b"KEYWORD \\Seen", b"LARGER 99999999999999999999",
     # Non-ASCII: CHARSET UTF-8 and others, and 8-bit without CHARSET.
     b"CHARSET UTF-8 SUBJECT " + literal("café"),
     b"CHARSET UTF-8 SUBJECT " + literal("CAFÉ"),
@@ -214,6 +214,10 @@ ACCEPTED = {
                      "no client sends one",
     b"ON 31-Feb-2026": "a day that does not exist is BAD in mailpipe (pymap's date "
                        "parse); Dovecot answers OK",
+    b"KEYWORD \\Seen": "a system flag is no keyword: BAD in mailpipe (pymap's parse), OK and "
+                        "nothing found in Dovecot",
+    b"LARGER 99999999999999999999": "a size past 32 bits: BAD in Dovecot, nothing found in "
+                                    "mailpipe",
 }
 
 
