@@ -33,21 +33,28 @@ from pymap.flags import FlagOp
 from pymap.interfaces.login import IdentityInterface, LoginInterface
 from pymap.interfaces.message import CachedMessage
 from pymap.interfaces.token import TokensInterface
-from pymap.listtree import ListTree
 from pymap.mailbox import MailboxSnapshot
 from pymap.message import BaseLoadedMessage, BaseMessage
 from pymap.parsing.message import AppendMessage
 from pymap.parsing.response import ResponseBye, ResponseCode, ResponseNo
-from pymap.parsing.specials import FetchAttribute, FetchRequirement, ObjectId, SequenceSet
+from pymap.parsing.specials import (
+    FetchAttribute,
+    FetchRequirement,
+    ObjectId,
+    SearchKey,
+    SequenceSet,
+)
 from pymap.parsing.specials.flag import Flag, Recent, Wildcard, get_system_flags
+from pymap.search import SearchParams
 from pymap.selected import SelectedMailbox, SelectedSet
 from pymap.token import AllTokens
 from pymap.user import UserMetadata
 from pysasl.creds.server import ServerCredentials
 from pysasl.identity import Identity
 
-from edge_imap import structure
+from edge_imap import search, structure
 from edge_imap.flags import imap_flags, stored_flags
+from edge_imap.listing import FolderTree
 from mailcore.domain.mailbox import (
     FOLDER_SEPARATOR,
     INBOX,
@@ -77,6 +84,7 @@ IMAP_INBOX = "INBOX"  # RFC 3501 5.1: INBOX in any case is the Inbox
 LISTING_PAGE = 1000  # UID entries read per query when a client selects a folder
 RECENT_CHANGES = 50  # changes read again after a SELECT's listing (see update_selected)
 IDLE_POLL_SECONDS = 2.0  # how often an idle client's folder is looked at (issue: < 5 s)
+SEARCH_BATCH = 100  # messages SEARCH tests per trip to the thread pool
 SPECIAL_USE = {FolderRole.SENT: b"Sent", FolderRole.DRAFTS: b"Drafts",
                FolderRole.TRASH: b"Trash", FolderRole.JUNK: b"Junk",
                FolderRole.ARCHIVE: b"Archive"}  # pymap adds the backslash
@@ -420,6 +428,14 @@ class ImapMessage(BaseMessage):
             return BaseLoadedMessage(self, requirement, None)
         return await self._storage.blocking(self._loaded, requirement, attributes)
 
+    def read_raw(self) -> bytes | None:
+        """The message's bytes (a blocking read), or None once it is gone."""
+        try:
+            stored = self._storage.mailboxes.get(self._account, self.entry.message_id)
+            return self._storage.store.get_raw(stored.raw_key)
+        except MessageNotFound:
+            return None
+
     def _loaded(self, requirement: FetchRequirement,
                 attributes: Sequence[FetchAttribute]) -> RawLoadedMessage:
         # Read, indexed and answered off the event loop: the time grows with the message.
@@ -428,6 +444,14 @@ class ImapMessage(BaseMessage):
         loaded = RawLoadedMessage(self, requirement, raw)
         loaded.prepare(attributes)
         return loaded
+
+
+def _passing(messages: list[tuple[int, ImapMessage]], selected: SelectedMailbox,
+             test: search.Test) -> list[tuple[int, ImapMessage]]:
+    session_flags = selected.session_flags
+    return [(seq, message) for seq, message in messages if test(search.Candidate(
+        seq, message, message.get_flags(session_flags), message.entry.size,
+        message.read_raw))]
 
 
 class ImapFolder(MailboxDataInterface[ImapMessage]):
@@ -507,6 +531,18 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
 
     def _message(self, entry: UidEntry) -> ImapMessage:
         return ImapMessage(entry, self.account, self._storage)
+
+    async def search(self, selected: SelectedMailbox, test: search.Test
+                     ) -> list[tuple[int, ImapMessage]]:
+        """The selected messages that pass `test`, tested on the thread pool a batch at
+        a time: a criterion may read every message's bytes and decode them."""
+        messages = [(seq, message) async for seq, message in
+                    self.find(SequenceSet.all(), selected)]
+        found: list[tuple[int, ImapMessage]] = []
+        for start in range(0, len(messages), SEARCH_BATCH):
+            found += await self._storage.blocking(_passing, messages[start:start + SEARCH_BATCH],
+                                                  selected, test)
+        return found
 
     async def append(self, append_msg: AppendMessage, *,
                      recent: bool = False) -> ImapMessage:
@@ -648,17 +684,23 @@ class ImapFolders(MailboxSetInterface[ImapFolder]):
     def delimiter(self) -> str:
         return FOLDER_SEPARATOR
 
+    @property
+    def blocking(self) -> Blocking:
+        return self._storage.blocking
+
     async def set_subscribed(self, name: str, subscribed: bool) -> None:
         """Every folder is subscribed: LSUB lists them all, as LIST does."""
 
-    async def list_subscribed(self) -> ListTree:
+    async def list_subscribed(self) -> FolderTree:
         return await self.list_mailboxes()
 
-    async def list_mailboxes(self) -> ListTree:
+    async def list_mailboxes(self) -> FolderTree:
         folders = await self._storage.blocking(self._storage.mailboxes.folders, self.account)
         names = {imap_name(folder) for folder in folders}
         names |= {IMAP_INBOX if role_id == INBOX else role_id for role_id in ROLE_FOLDERS}
-        return ListTree(self.delimiter).update(IMAP_INBOX, *sorted(names - {IMAP_INBOX}))
+        tree = FolderTree(self.delimiter)
+        tree.update(IMAP_INBOX, *sorted(names - {IMAP_INBOX}))
+        return tree
 
     async def get_mailbox(self, name: str) -> ImapFolder:
         try:
@@ -751,11 +793,29 @@ class ImapSession(BaseSession[ImapMessage]):
                              selected: SelectedMailbox | None = None
                              ) -> tuple[Iterable[tuple[str, str | None, Sequence[bytes]]],
                                         SelectedMailbox | None]:
-        listed, updated = await super().list_mailboxes(ref_name, filter_, subscribed, selected)
-        # SPECIAL-USE (RFC 6154): role folders say what they are for, so a client finds
-        # Sent, Drafts and Trash whatever language it speaks.
-        return [(name, delimiter, [*attributes, *self._special_use(name)])
-                for name, delimiter, attributes in listed], updated
+        delimiter = self.mailbox_set.delimiter
+        if not filter_:  # RFC 3501 6.3.8: the hierarchy delimiter and root name
+            return [("", delimiter, [b"Noselect"])], await self._load_updates(selected, None)
+        tree = await self.mailbox_set.list_mailboxes()
+
+        def matching() -> list[tuple[str, str | None, Sequence[bytes]]]:
+            # SPECIAL-USE (RFC 6154): role folders say what they are for, so a client
+            # finds Sent, Drafts and Trash whatever language it speaks.
+            return [(entry.name, delimiter, [*entry.attributes, *self._special_use(entry.name)])
+                    for entry in tree.list_matching(ref_name, filter_)]
+
+        # Off the event loop: the cost grows with the folders and the pattern.
+        listed = await self._folders.blocking(matching)
+        return listed, await self._load_updates(selected, None)
+
+    async def search_mailbox(self, selected: SelectedMailbox, keys: frozenset[SearchKey]
+                             ) -> tuple[list[tuple[int, ImapMessage]], SelectedMailbox]:
+        """pymap's search_mailbox with edge_imap/search.py's criteria (which say why)."""
+        folder = await self._get_selected(selected)
+        assert isinstance(folder, ImapFolder)
+        test = search.all_of(keys, SearchParams(selected))
+        found = await folder.search(selected, test)
+        return found, await folder.update_selected(selected)
 
     async def store_unless_changed(
             self, selected: SelectedMailbox, sequence_set: SequenceSet,

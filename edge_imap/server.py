@@ -27,7 +27,7 @@ from pymap.bytes import MaybeBytes
 from pymap.concurrent import Event
 from pymap.config import BackendCapability, IMAPConfig
 from pymap.context import connection_exit, current_command
-from pymap.exceptions import NotAllowedError
+from pymap.exceptions import NotAllowedError, ResponseError
 from pymap.imap import IMAPConnection, IMAPServer
 from pymap.imap.state import ConnectionState
 from pymap.parsing import Params
@@ -87,6 +87,7 @@ from edge_imap.condstore import (
     modseq_of,
     modseq_value,
 )
+from edge_imap.listing import pattern_problem
 from edge_smtp.data_budget import DataBudget, Reservation
 
 logger = Logger(child=True)
@@ -338,6 +339,10 @@ class ImapConnectionState(ConnectionState):
         return ResponseOk(cmd.tag, b"UNSELECT completed."), None
 
     async def do_list(self, cmd: ListCommand) -> Any:
+        # LIST, LSUB and LIST (SPECIAL-USE) alike: a pattern past the bounds is refused.
+        problem = pattern_problem(cmd.ref_name, cmd.filter)
+        if problem is not None:
+            return ResponseBad(cmd.tag, problem.encode(), ResponseCode.of(b"LIMIT")), None
         if not (isinstance(cmd, ExtendedListCommand) and cmd.special_use_only):
             return await super().do_list(cmd)
         listed, updates = await self.session.list_mailboxes(
@@ -361,7 +366,19 @@ class ImapConnectionState(ConnectionState):
         if isinstance(cmd, InvalidCommand) and cmd.parse_exc is not None \
                 and cmd.parse_exc.code is not None:
             return ResponseBad(cmd.tag, cmd.message, cmd.parse_exc.code)
-        response = await super().do_command(cmd)
+        try:
+            response = await super().do_command(cmd)
+        except (ResponseError, AuthenticationError, TimeoutError, ConnectionError, EOFError):
+            raise  # pymap's own answers (NO, BAD, BYE) and the end of the connection
+        except Exception:
+            # pymap ends the connection on any other error (BYE [SERVERBUG], in its
+            # _run_state): one message or command the backend did not foresee would then
+            # lock a client out of its folder on every retry. The command fails, the
+            # session goes on, and the log keeps the reason.
+            logger.exception("imap command failed", command=cmd.command.decode("ascii",
+                                                                               "replace"))
+            return ResponseNo(cmd.tag, cmd.command + b" failed: server error.",
+                              ResponseCode.of(b"SERVERBUG"))
         if self.condstore and self._selected is not None:
             # The FETCH FLAGS pymap sends for changes made elsewhere, numbered as the
             # folder now is, get their MODSEQ. pymap keeps a response's list of untagged

@@ -1,0 +1,182 @@
+"""The MX's greeting latency while an IMAP client runs the slowest LIST and SEARCH there
+are, beside the same with no IMAP load, in one run.
+
+    python bench/imap_mx_latency.py [--connections 300] [--messages 200]
+
+One child process serves the SMTP edge's MX port and IMAP on one event loop and one
+thread pool, as the edge does (in-memory mailboxes and store: the figures are the
+edge's own work). IMAP holds folders named with the longest name there is ("a" * 200)
+and an INBOX of `--messages` messages of about 100 KiB each (quoted-printable UTF-8
+text, encoded-word headers, attachments). The client opens `--connections` connections
+to the MX one after another and times each until the 220 greeting, in three phases:
+  - no IMAP load (the baseline);
+  - a client repeating LIST "" "*a*a*a*a*a*a*a*a*a*a*b" (pymap's regular expression
+    took 14 s with five wildcards over one such name, each further one about 40 times
+    more, the loop frozen meanwhile);
+  - a client repeating SEARCH TEXT over every message (each decoded whole; no message
+    matches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ACCOUNT, PASSWORD = "bob@hamburger.edu", "bob-password"
+HOSTILE_LIST = b'LIST "" "*a*a*a*a*a*a*a*a*a*a*b"'
+_NOWHERE = "nowhere \u00e9".encode()
+HEAVY_SEARCH = (b"SEARCH CHARSET UTF-8 OR TEXT {%d}\r\n%b FROM {%d}\r\n%b"
+                % (len(_NOWHERE), _NOWHERE, len(_NOWHERE), _NOWHERE))
+
+
+def _message(number: int) -> bytes:
+    line = "Caf=C3=A9 cr=C3=A8me br=C3=BBl=C3=A9e, d=C3=A9j=C3=A0 vu, na=C3=AFve =\r\n"
+    return (f"From: =?utf-8?q?Andr=C3=A9_{number}?= <andre{number}@crepes.fr>\r\n"
+            f"To: bob@hamburger.edu\r\nSubject: =?utf-8?b?R3LDvMOfZSBhdXMgTcO8bmNoZW4=?= "
+            f"{number}\r\nDate: Fri, 27 Nov 2026 10:00:00 +0100\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+            "Content-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n" + line * 1300
+            + "\r\n--b\r\nContent-Type: application/pdf\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n" + "JVBERi0xLjQK" * 1000
+            + "\r\n--b--\r\n").encode()
+
+
+def _serve(mx_port: int, ready: multiprocessing.Queue, folder: str) -> None:
+    asyncio.run(_serve_both(mx_port, ready, Path(folder)))
+
+
+async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edge_imap.backend import Blocking, ImapStorage
+    from edge_imap.server import ImapLimits, start_imap
+    from edge_smtp.accounts import CachingAccountDirectory
+    from edge_smtp.handler import EdgeHandler, OffLoopWriter
+    from edge_smtp.server import Edge, EdgeConfig
+    from edge_smtp.tls import ensure_self_signed, server_context
+    from mailcore.adapters.memory.directory import InMemoryAccountDirectory
+    from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
+    from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
+    from mailcore.adapters.memory.store import InMemoryMessageStore
+    from mailcore.services.recipients import HostedDomains
+
+    executor = ThreadPoolExecutor(max_workers=16)  # one pool for both, as in the edge
+    accounts = InMemoryAccountDirectory({ACCOUNT: PASSWORD})
+    config = EdgeConfig(hostname="bench", host="127.0.0.1", mx_port=mx_port,
+                        submission_port=None, health_port=None,
+                        max_connections_per_client=100_000)
+    handler = EdgeHandler(OffLoopWriter(InMemoryMessageStore(), executor),
+                          CachingAccountDirectory(accounts), HostedDomains.of(["hamburger.edu"]),
+                          "bench", executor)
+    await Edge(config, handler, None, None).start()
+    mailboxes = InMemoryMailboxRepository()
+    storage = ImapStorage(mailboxes=mailboxes, store=InMemoryMessageStore(),
+                          references=mailboxes.references, directory=accounts,
+                          throttle=InMemoryLoginThrottle(), blocking=Blocking(executor))
+    cert_file, key_file = ensure_self_signed(folder, "bench")
+    listeners = await start_imap(storage, "bench", "127.0.0.1", None, 0,
+                                 server_context(cert_file, key_file),
+                                 ImapLimits(per_client=1000, per_account=1000))
+    ready.put((listeners.ports["imaps"], str(cert_file)))
+    await asyncio.Event().wait()
+
+
+def _greeting_seconds(port: int) -> float:
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as connection:
+        received = b""
+        while b"\n" not in received:
+            received += connection.recv(1024)
+        elapsed = time.perf_counter() - started
+        connection.sendall(b"QUIT\r\n")
+    assert received.startswith(b"220"), received
+    return elapsed
+
+
+def _phase(mx_port: int, connections: int, load: tuple[object, bytes] | None
+           ) -> tuple[list[float], list[float]]:
+    """Greeting latencies, and the IMAP command's own durations while they were taken."""
+    stop = threading.Event()
+    durations: list[float] = []
+
+    def repeat(client: object, command: bytes) -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            answer = client.command(command)  # type: ignore[attr-defined]
+            durations.append(time.perf_counter() - started)
+            assert answer.status == b"OK", answer
+
+    worker = threading.Thread(target=repeat, args=load) if load else None
+    if worker:
+        worker.start()
+        time.sleep(0.5)
+    latencies = [_greeting_seconds(mx_port) for _ in range(connections)]
+    stop.set()
+    if worker:
+        worker.join()
+    return latencies, durations
+
+
+def main() -> None:
+    import ssl
+
+    from mailpipe.local.launcher import free_port
+    from tests.raw_imap import RawImap
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--connections", type=int, default=300)
+    parser.add_argument("--messages", type=int, default=200)
+    arguments = parser.parse_args()
+
+    mx_port = free_port()
+    ready: multiprocessing.Queue = multiprocessing.Queue()
+    server = multiprocessing.Process(target=_serve,
+                                     args=(mx_port, ready, tempfile.mkdtemp()), daemon=True)
+    server.start()
+    imaps_port, cert_file = ready.get(timeout=60)
+    tls = ssl.create_default_context(cafile=cert_file)
+    tls.check_hostname = False
+
+    client = RawImap.connect(imaps_port, tls, timeout=600)
+    client.login(ACCOUNT, PASSWORD)
+    for name in ("a" * 200, "a" * 99 + "/" + "a" * 100, "a" * 150):
+        assert client.command(b'CREATE "%s"' % name.encode()).status == b"OK"
+    for number in range(arguments.messages):
+        raw = _message(number)
+        assert client.command(b"APPEND INBOX {%d}\r\n" % len(raw) + raw).status == b"OK"
+    assert client.command(b"SELECT INBOX").status == b"OK"
+    size = len(_message(0)) * arguments.messages
+
+    phases = [("no IMAP load (baseline)", None),
+              (f"LIST {HOSTILE_LIST[8:].decode()} in a loop", (client, HOSTILE_LIST)),
+              (f"SEARCH TEXT over {arguments.messages} messages "
+               f"({size / 2**20:.0f} MiB) in a loop", (client, HEAVY_SEARCH))]
+    print(f"MX greeting latency over {arguments.connections} connections each, SMTP and "
+          "IMAP on one event loop and thread pool")
+    print("| IMAP load | greeting median | greeting p95 | greeting max "
+          "| IMAP commands answered | IMAP command median |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, load in phases:
+        latencies, durations = _phase(mx_port, arguments.connections, load)
+        cuts = statistics.quantiles(latencies, n=20)
+        command = (f"{statistics.median(durations) * 1000:.0f} ms" if durations else "-")
+        print(f"| {name} | {statistics.median(latencies) * 1000:.2f} ms "
+              f"| {cuts[18] * 1000:.2f} ms | {max(latencies) * 1000:.2f} ms "
+              f"| {len(durations) if load else '-'} | {command} |")
+    client.close()
+    server.terminate()
+
+
+if __name__ == "__main__":
+    main()
