@@ -191,7 +191,9 @@ def test_like_dovecot_the_folder_made_under_the_old_name_is_never_expunged(delet
             assert other.rename("T", "T-old")[0] == "OK"
         assert other.create("T")[0] == "OK"
         assert other.append("T", None, None, _message("new"))[0] == "OK"
-        with contextlib.suppress(imaplib.IMAP4.abort):
+        # Dovecot answers NO, we BYE (which imaplib may have read already, so the EXPUNGE
+        # is refused on the client's side): what counts is what is left in the new T.
+        with contextlib.suppress(imaplib.IMAP4.error):
             session.expunge()
         other.select("T")
         _, fetched = other.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
