@@ -36,7 +36,7 @@ BENCHMARKS = [
      ["--runs", "3"]),
     ("5. Cost per million messages on AWS", "cost_model.py", ["--messages", "300"],
      ["--messages", "50"]),
-    ("6. Memory: functions on a 25 MiB message", "memory.py", [], []),
+    ("6. Memory: functions on the largest message of each shape", "memory.py", [], []),
     ("Delivery: persistent connections per destination", "delivery_throughput.py", [], []),
     ("7. IMAP IDLE: storage reads and memory per idle connection", "imap_idle.py", [],
      ["--clients", "100", "--seconds", "10"]),
@@ -46,6 +46,14 @@ BENCHMARKS = [
      "webmail.py", [], ["--messages", "300", "--runs", "3"]),
     ("9. Local runtime: filing rate, beside the runtime before issue 14", "local_filing.py",
      ["--messages", "3000"], ["--messages", "300"]),
+    ("10. IMAP literals: memory while 20 connections send the largest literal they can",
+     "imap_literals.py", [], ["--connections", "5", "--mib", "4"]),
+    ("11. IMAP BODYSTRUCTURE of a 20 MiB message nested 50 deep, beside a flat one",
+     "imap_structure.py", [], ["--mib", "4"]),
+    ("12. MX greeting latency while IMAP runs the slowest LIST and SEARCH (one loop)",
+     "imap_mx_latency.py", [], ["--connections", "100", "--messages", "50"]),
+    ("12b. MX greeting latency with IMAP in its own process, busy or frozen",
+     "imap_isolation.py", [], ["--seconds", "3"]),
 ]
 
 
