@@ -33,6 +33,7 @@ from pymap.imap.state import ConnectionState
 from pymap.parsing import Params
 from pymap.parsing.command import Command
 from pymap.parsing.command.auth import ListCommand, SelectCommand, StatusCommand
+from pymap.parsing.command.nonauth import StartTLSCommand
 from pymap.parsing.command.select import FetchCommand, IdleCommand, SearchCommand, StoreCommand
 from pymap.parsing.commands import Commands, InvalidCommand
 from pymap.parsing.exceptions import NotParseable
@@ -537,15 +538,20 @@ class ImapConnection(IMAPConnection):
             raise CommandTooLong() from exc
 
     # -- how long a session may last -----------------------------------------------------------
-    async def _within_limits(self, reading: Awaitable[_Result], idle: float) -> _Result:
-        """`reading` (a read from the client), if it ends within `idle` seconds and before
-        the session's deadlines; otherwise the session ends with BYE [LIMIT]."""
+    def _time_left(self, idle: float) -> tuple[float, bytes]:
+        """Seconds the session may still wait on its client, and why no more."""
         now = asyncio.get_running_loop().time()
         left, reason = self._age_deadline - now, b"Session too old, please reconnect."
         if not self._logged_in and self._login_deadline - now < left:
             left, reason = self._login_deadline - now, b"Too long without logging in."
         if idle < left:
             left, reason = idle, b"Idle for too long."
+        return left, reason
+
+    async def _within_limits(self, reading: Awaitable[_Result], idle: float) -> _Result:
+        """`reading` (a read from the client), if it ends within `idle` seconds and before
+        the session's deadlines; otherwise the session ends with BYE [LIMIT]."""
+        left, reason = self._time_left(idle)
         try:
             return await asyncio.wait_for(reading, max(left, 0))
         except TimeoutError:
@@ -554,6 +560,8 @@ class ImapConnection(IMAPConnection):
 
     async def read_command(self, state: ConnectionState) -> Command:
         self._end_command()  # the previous command is done: what it held is free
+        if self.writer.transport.is_closing():
+            raise EOFError()  # cut off (_drained): commands it sent before are not run
         self._state = state
         self._commands += 1
         if self._commands > self.limits.max_commands:
@@ -592,21 +600,54 @@ class ImapConnection(IMAPConnection):
     async def read_idle_done(self, cmd: IdleCommand) -> bool:
         return await self._within_limits(super().read_idle_done(cmd), self.limits.idle_seconds)
 
-    async def start_tls(self) -> None:
-        # Whatever the client sent after STARTTLS in the clear is dropped, never read as
-        # commands of the TLS session: a man in the middle could otherwise append his own
-        # LOGIN to the client's STARTTLS (Postfix's CVE-2011-0411 was this for SMTP; RFC
-        # 3207 4.2). Reading is paused first, so nothing arrives between the discard and
-        # the handshake; what comes after it is read through TLS, where plaintext fails.
+    def _discard_cleartext(self) -> None:
+        """Whatever the client sent after STARTTLS in the clear is dropped, never read as
+        commands of the TLS session: a man in the middle could otherwise append his own
+        LOGIN to the client's STARTTLS (Postfix's CVE-2011-0411 was this for SMTP; RFC
+        3207 4.2). Done before the OK goes out, with reading paused until the handshake
+        (asyncio's start_tls resumes it through TLS, where plaintext fails): the client
+        sends its handshake only once it has the OK, so nothing of it is dropped, however
+        long the OK takes to write."""
         transport = cast(asyncio.Transport, self.writer.transport)
         transport.pause_reading()
         self.reader._buffer.clear()  # type: ignore[attr-defined]  # StreamReader has no API
-        await super().start_tls()
 
     async def write_response(self, resp: Response) -> None:
-        await super().write_response(resp)
+        if isinstance(resp, ResponseOk) and isinstance(current_command.get(None), StartTLSCommand):
+            self._discard_cleartext()
+        # pymap writes a command's untagged answers all at once and waits for the client
+        # to read them without a limit: a client that stopped reading kept its session
+        # (and the answer, a folder's messages for FETCH 1:* BODY[]) past every deadline.
+        # Each untagged answer is sent before the next is loaded, and a client that does
+        # not read it within the session's time is cut off (nothing more can reach it).
+        untagged = resp._untagged if isinstance(resp, CommandResponse) else []
+        try:
+            for part in untagged:
+                await part.async_write(self.writer)
+                await self._drained()
+            if untagged:
+                Response.write(resp, self.writer)  # the tagged line, without the untagged
+            else:
+                await resp.async_write(self.writer)
+            await self._drained()
+        except ConnectionError:
+            return
         if isinstance(resp, ResponseContinuation):
             _ack_at_once(self.writer)
+
+    async def _drained(self) -> None:
+        """What was written has reached the client's socket within the session's time,
+        else the connection is aborted (ConnectionError)."""
+        idle = self.limits.idle_seconds if self._logged_in else self.limits.login_seconds
+        left, _ = self._time_left(idle)
+        try:
+            # asyncio.timeout, not wait_for: wait_for (3.11) can swallow the cancellation
+            # that ends a session at shutdown when the drain ends at the same moment.
+            async with asyncio.timeout(max(left, 0)):
+                await self.writer.drain()
+        except TimeoutError:
+            self.writer.transport.abort()
+            raise ConnectionResetError("the client stopped reading") from None
 
     async def _bye(self, text: bytes) -> None:
         await self.write_response(ResponseBye(text, ResponseCode.of(b"LIMIT")))
