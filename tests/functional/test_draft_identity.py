@@ -21,7 +21,9 @@ BODY = b"To: carol@hamburger.edu\r\nSubject: out\r\n\r\nHello Carol\r\n"
 # Sender that names someone else.
 NOT_YOURS = {"two mailboxes in one From", "group syntax", "nested comments",
              "encoded-word address", "display name that looks like your address",
-             "Sender of another", "a defect in your own From", "another account's From"}
+             "Sender of another", "a defect in your own From", "another account's From",
+             "Resent-From of another", "Resent-Sender of another",
+             "Resent-From in another case"}
 DRAFT_FORGERIES = {
     **FORGERIES,
     "another account's From": b"From: Carol <carol@hamburger.edu>\r\n",
