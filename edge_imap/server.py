@@ -423,11 +423,16 @@ class RefusedLiteral(Command):
 class ImapConnection(IMAPConnection):
     def __init__(self, commands: Commands, config: ImapConfig, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, sock_info: SocketInfo,
-                 budget: DataBudget) -> None:
+                 budget: DataBudget, held_by_account: Counter[str]) -> None:
         super().__init__(commands, config, reader, writer, sock_info)
         self.limits = config.limits
         self._budget = budget
         self._held: list[Reservation] = []  # what the command being read has reserved
+        # Of the budget, what each account's sessions hold together (the process's count)
+        # and what this session's command holds of it.
+        self._held_by_account = held_by_account
+        self._account_bytes = 0
+        self._holder = ""  # the account it holds them for (its session may be gone by close)
         self._state: ConnectionState | None = None
         self._tag: bytes | None = None  # the command's, once its first line is read
         # All bytes read for the command, its lines and literals: pymap asks for each
@@ -451,6 +456,11 @@ class ImapConnection(IMAPConnection):
         for reservation in self._held:
             reservation.release()
         self._held.clear()
+        if self._account_bytes:
+            self._held_by_account[self._holder] -= self._account_bytes
+            if self._held_by_account[self._holder] <= 0:
+                del self._held_by_account[self._holder]
+            self._account_bytes = 0
         self._tag = None
         self._command_bytes = 0
 
@@ -465,12 +475,30 @@ class ImapConnection(IMAPConnection):
             raise LiteralRefused(b"TOOBIG", b"Literal larger than APPENDLIMIT.")
         elif self._command_bytes + length > self.limits.append_limit + MAX_LINE:
             raise LiteralRefused(b"TOOBIG", b"Command larger than APPENDLIMIT.")
-        else:
-            reservation = self._budget.reserve(length)
-            if reservation is None:
-                raise LiteralRefused(b"LIMIT", b"Server busy with other literals, retry later.")
-            self._held.append(reservation)
+        elif not self._reserve(length):
+            raise LiteralRefused(b"LIMIT", b"Server busy with other literals, retry later.")
         self._command_bytes += length
+
+    def _reserve(self, amount: int) -> bool:
+        """Hold `amount` of the budget for the command, if the process's budget has it and
+        the account's sessions hold no more than one command's most together: one account
+        that announces literals and never sends them (each may take the idle time) can
+        stall only its own APPENDs, not everyone's."""
+        account = self._account()
+        if self._held_by_account[account] + amount > self.limits.append_limit + MAX_LINE:
+            return False
+        reservation = self._budget.reserve(amount)
+        if reservation is None:
+            return False
+        self._held.append(reservation)
+        self._held_by_account[account] += amount
+        self._account_bytes += amount
+        self._holder = account
+        return True
+
+    def _account(self) -> str:
+        session = self._state._session if self._state is not None else None
+        return session.owner if session is not None else ""
 
     async def _take_line(self, line: bytes) -> None:
         """Count a line read for the command; one past what a command may hold ends the
@@ -483,14 +511,11 @@ class ImapConnection(IMAPConnection):
             too_much = self._command_bytes > PRE_LOGIN_COMMAND
         else:
             too_much = self._command_bytes > self.limits.append_limit + MAX_LINE
-            if not first and not too_much:
-                # A line between literals is held with them (the first line is asyncio's
-                # buffer's, MAX_LINE at most, whatever the budget).
-                reservation = self._budget.reserve(len(line))
-                if reservation is None:
-                    await self._bye(b"Server busy with other literals, retry later.")
-                    raise CommandTooLong()
-                self._held.append(reservation)
+            # A line between literals is held with them (the first line is asyncio's
+            # buffer's, MAX_LINE at most, whatever the budget).
+            if not first and not too_much and not self._reserve(len(line)):
+                await self._bye(b"Server busy with other literals, retry later.")
+                raise CommandTooLong()
         if too_much:
             await self._bye(b"Command too large.")
             raise CommandTooLong()
@@ -682,11 +707,13 @@ class ImapServer(IMAPServer):
     """pymap's per-connection entry, with mailpipe's connection class and limits."""
 
     def __init__(self, login: ImapLogin, config: ImapConfig, clients: Counter[str],
-                 proxy_trusted: tuple[Network, ...] | None, budget: DataBudget) -> None:
+                 proxy_trusted: tuple[Network, ...] | None, budget: DataBudget,
+                 held_by_account: Counter[str]) -> None:
         super().__init__(login, config)
         self._clients = clients
         self._proxy_trusted = proxy_trusted
         self._budget = budget
+        self._held_by_account = held_by_account
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                        sock_info: SocketInfo) -> None:
@@ -705,7 +732,7 @@ class ImapServer(IMAPServer):
                 return
             info = cast(SocketInfo, _NoLoopbackFavour(sock_info))
             connection = ImapConnection(self.commands, config, reader, writer, info,
-                                        self._budget)
+                                        self._budget, self._held_by_account)
             state = ImapConnectionState(self._login, config)
             async with AsyncExitStack() as stack:
                 connection_exit.set(stack)
@@ -786,6 +813,7 @@ async def start_imap(storage: ImapStorage, hostname: str, host: str, imap_port: 
     (locally) the implicit-TLS port does its TLS itself."""
     limits = limits or ImapLimits()
     budget = DataBudget(limits.literal_budget)  # one for both listeners: the process's
+    held_by_account: Counter[str] = Counter()
     clients: Counter[str] = Counter()
     sessions: Counter[str] = Counter()
     watch = FolderWatch(storage, limits.idle_poll_seconds)
@@ -797,7 +825,7 @@ async def start_imap(storage: ImapStorage, hostname: str, host: str, imap_port: 
         config = ImapConfig(hostname, tls_context, starttls, limits, proxy)
         config.apply_context()
         server = ImapServer(CountedLogin(config, storage, sessions, watch), config, clients,
-                            proxy_trusted, budget)
+                            proxy_trusted, budget, held_by_account)
         callback = ProxyProtocolReader(config.proxy_protocol).get_callback(server)
         own_tls = None if starttls or proxy_trusted is not None else tls_context
         listening = await asyncio.start_server(callback, host=host, port=port, ssl=own_tls,

@@ -68,3 +68,42 @@ def test_a_client_that_does_not_read_its_answers_still_ends_at_the_sessions_limi
             if answer.startswith(b"l OK"):
                 break
         assert answer.startswith(b"l OK"), answer
+
+
+def _logged_in_as(imap: RunningImap, login: bytes) -> Wire:
+    wire = _tls_wire(imap)
+    assert wire.command(b"l", login).startswith(b"l OK")
+    return wire
+
+
+def test_one_account_that_never_sends_its_literals_cannot_hold_everyones_budget() -> None:
+    # A literal announced and never sent holds its share of the budget for the idle time
+    # (30 minutes): three of one account's sessions held all of it, and every other
+    # account's APPEND got NO [LIMIT] meanwhile.
+    limits = ImapLimits(append_limit=60_000, literal_budget=243_000)
+    carol_login = b"LOGIN carol@hamburger.edu carol-password"
+    with running_imap(limits=limits) as imap:
+        holders = [_logged_in_as(imap, LOGIN) for _ in range(4)]
+        answers = [_begin_append(holder, b"h", 50_000) for holder in holders]
+        # One account holds at most what one command may (APPENDLIMIT and a line)...
+        assert [answer[:1] for answer in answers] == [b"+", b"+", b"h", b"h"], answers
+        assert answers[2].startswith(b"h NO [LIMIT]")
+        # ... so another account still appends, a non-synchronizing literal too.
+        carol = _logged_in_as(imap, carol_login)
+        message = _message(50_000)
+        assert _begin_append(carol, b"c", len(message)).startswith(b"+")
+        carol.send(message + b"\r\n")
+        assert carol.until(b"c")[-1].startswith(b"c OK [APPENDUID")
+        carol.send(b"d APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\n")
+        assert carol.until(b"d")[-1].startswith(b"d OK [APPENDUID")
+        # When the holders finish or leave, the account's share is whole again.
+        holders[0].send(_message(50_000) + b"\r\n")
+        assert holders[0].until(b"h")[-1].startswith(b"h OK [APPENDUID")
+        holders[1].close()
+        answer = b""
+        for attempt in range(50):  # the server sees the close in its own time
+            answer = _begin_append(holders[2], b"a%d" % attempt, 50_000)
+            if answer.startswith(b"+"):
+                break
+            time.sleep(0.1)
+        assert answer.startswith(b"+"), answer
