@@ -33,6 +33,7 @@ from pymap.imap.state import ConnectionState
 from pymap.parsing import Params
 from pymap.parsing.command import Command
 from pymap.parsing.command.auth import ListCommand, SelectCommand, StatusCommand
+from pymap.parsing.command.nonauth import StartTLSCommand
 from pymap.parsing.command.select import FetchCommand, IdleCommand, SearchCommand, StoreCommand
 from pymap.parsing.commands import Commands, InvalidCommand
 from pymap.parsing.exceptions import NotParseable
@@ -439,11 +440,16 @@ class RefusedLiteral(Command):
 class ImapConnection(IMAPConnection):
     def __init__(self, commands: Commands, config: ImapConfig, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, sock_info: SocketInfo,
-                 budget: DataBudget) -> None:
+                 budget: DataBudget, held_by_account: Counter[str]) -> None:
         super().__init__(commands, config, reader, writer, sock_info)
         self.limits = config.limits
         self._budget = budget
         self._held: list[Reservation] = []  # what the command being read has reserved
+        # Of the budget, what each account's sessions hold together (the process's count)
+        # and what this session's command holds of it.
+        self._held_by_account = held_by_account
+        self._account_bytes = 0
+        self._holder = ""  # the account it holds them for (its session may be gone by close)
         self._state: ConnectionState | None = None
         self._tag: bytes | None = None  # the command's, once its first line is read
         # All bytes read for the command, its lines and literals: pymap asks for each
@@ -467,6 +473,11 @@ class ImapConnection(IMAPConnection):
         for reservation in self._held:
             reservation.release()
         self._held.clear()
+        if self._account_bytes:
+            self._held_by_account[self._holder] -= self._account_bytes
+            if self._held_by_account[self._holder] <= 0:
+                del self._held_by_account[self._holder]
+            self._account_bytes = 0
         self._tag = None
         self._command_bytes = 0
 
@@ -481,12 +492,30 @@ class ImapConnection(IMAPConnection):
             raise LiteralRefused(b"TOOBIG", b"Literal larger than APPENDLIMIT.")
         elif self._command_bytes + length > self.limits.append_limit + MAX_LINE:
             raise LiteralRefused(b"TOOBIG", b"Command larger than APPENDLIMIT.")
-        else:
-            reservation = self._budget.reserve(length)
-            if reservation is None:
-                raise LiteralRefused(b"LIMIT", b"Server busy with other literals, retry later.")
-            self._held.append(reservation)
+        elif not self._reserve(length):
+            raise LiteralRefused(b"LIMIT", b"Server busy with other literals, retry later.")
         self._command_bytes += length
+
+    def _reserve(self, amount: int) -> bool:
+        """Hold `amount` of the budget for the command, if the process's budget has it and
+        the account's sessions hold no more than one command's most together: one account
+        that announces literals and never sends them (each may take the idle time) can
+        stall only its own APPENDs, not everyone's."""
+        account = self._account()
+        if self._held_by_account[account] + amount > self.limits.append_limit + MAX_LINE:
+            return False
+        reservation = self._budget.reserve(amount)
+        if reservation is None:
+            return False
+        self._held.append(reservation)
+        self._held_by_account[account] += amount
+        self._account_bytes += amount
+        self._holder = account
+        return True
+
+    def _account(self) -> str:
+        session = self._state._session if self._state is not None else None
+        return session.owner if session is not None else ""
 
     async def _take_line(self, line: bytes) -> None:
         """Count a line read for the command; one past what a command may hold ends the
@@ -499,14 +528,11 @@ class ImapConnection(IMAPConnection):
             too_much = self._command_bytes > PRE_LOGIN_COMMAND
         else:
             too_much = self._command_bytes > self.limits.append_limit + MAX_LINE
-            if not first and not too_much:
-                # A line between literals is held with them (the first line is asyncio's
-                # buffer's, MAX_LINE at most, whatever the budget).
-                reservation = self._budget.reserve(len(line))
-                if reservation is None:
-                    await self._bye(b"Server busy with other literals, retry later.")
-                    raise CommandTooLong()
-                self._held.append(reservation)
+            # A line between literals is held with them (the first line is asyncio's
+            # buffer's, MAX_LINE at most, whatever the budget).
+            if not first and not too_much and not self._reserve(len(line)):
+                await self._bye(b"Server busy with other literals, retry later.")
+                raise CommandTooLong()
         if too_much:
             await self._bye(b"Command too large.")
             raise CommandTooLong()
@@ -554,15 +580,20 @@ class ImapConnection(IMAPConnection):
             raise CommandTooLong() from exc
 
     # -- how long a session may last -----------------------------------------------------------
-    async def _within_limits(self, reading: Awaitable[_Result], idle: float) -> _Result:
-        """`reading` (a read from the client), if it ends within `idle` seconds and before
-        the session's deadlines; otherwise the session ends with BYE [LIMIT]."""
+    def _time_left(self, idle: float) -> tuple[float, bytes]:
+        """Seconds the session may still wait on its client, and why no more."""
         now = asyncio.get_running_loop().time()
         left, reason = self._age_deadline - now, b"Session too old, please reconnect."
         if not self._logged_in and self._login_deadline - now < left:
             left, reason = self._login_deadline - now, b"Too long without logging in."
         if idle < left:
             left, reason = idle, b"Idle for too long."
+        return left, reason
+
+    async def _within_limits(self, reading: Awaitable[_Result], idle: float) -> _Result:
+        """`reading` (a read from the client), if it ends within `idle` seconds and before
+        the session's deadlines; otherwise the session ends with BYE [LIMIT]."""
+        left, reason = self._time_left(idle)
         try:
             return await asyncio.wait_for(reading, max(left, 0))
         except TimeoutError:
@@ -571,6 +602,8 @@ class ImapConnection(IMAPConnection):
 
     async def read_command(self, state: ConnectionState) -> Command:
         self._end_command()  # the previous command is done: what it held is free
+        if self.writer.transport.is_closing():
+            raise EOFError()  # cut off (_drained): commands it sent before are not run
         self._state = state
         self._commands += 1
         if self._commands > self.limits.max_commands:
@@ -609,21 +642,54 @@ class ImapConnection(IMAPConnection):
     async def read_idle_done(self, cmd: IdleCommand) -> bool:
         return await self._within_limits(super().read_idle_done(cmd), self.limits.idle_seconds)
 
-    async def start_tls(self) -> None:
-        # Whatever the client sent after STARTTLS in the clear is dropped, never read as
-        # commands of the TLS session: a man in the middle could otherwise append his own
-        # LOGIN to the client's STARTTLS (Postfix's CVE-2011-0411 was this for SMTP; RFC
-        # 3207 4.2). Reading is paused first, so nothing arrives between the discard and
-        # the handshake; what comes after it is read through TLS, where plaintext fails.
+    def _discard_cleartext(self) -> None:
+        """Whatever the client sent after STARTTLS in the clear is dropped, never read as
+        commands of the TLS session: a man in the middle could otherwise append his own
+        LOGIN to the client's STARTTLS (Postfix's CVE-2011-0411 was this for SMTP; RFC
+        3207 4.2). Done before the OK goes out, with reading paused until the handshake
+        (asyncio's start_tls resumes it through TLS, where plaintext fails): the client
+        sends its handshake only once it has the OK, so nothing of it is dropped, however
+        long the OK takes to write."""
         transport = cast(asyncio.Transport, self.writer.transport)
         transport.pause_reading()
         self.reader._buffer.clear()  # type: ignore[attr-defined]  # StreamReader has no API
-        await super().start_tls()
 
     async def write_response(self, resp: Response) -> None:
-        await super().write_response(resp)
+        if isinstance(resp, ResponseOk) and isinstance(current_command.get(None), StartTLSCommand):
+            self._discard_cleartext()
+        # pymap writes a command's untagged answers all at once and waits for the client
+        # to read them without a limit: a client that stopped reading kept its session
+        # (and the answer, a folder's messages for FETCH 1:* BODY[]) past every deadline.
+        # Each untagged answer is sent before the next is loaded, and a client that does
+        # not read it within the session's time is cut off (nothing more can reach it).
+        untagged = resp._untagged if isinstance(resp, CommandResponse) else []
+        try:
+            for part in untagged:
+                await part.async_write(self.writer)
+                await self._drained()
+            if untagged:
+                Response.write(resp, self.writer)  # the tagged line, without the untagged
+            else:
+                await resp.async_write(self.writer)
+            await self._drained()
+        except ConnectionError:
+            return
         if isinstance(resp, ResponseContinuation):
             _ack_at_once(self.writer)
+
+    async def _drained(self) -> None:
+        """What was written has reached the client's socket within the session's time,
+        else the connection is aborted (ConnectionError)."""
+        idle = self.limits.idle_seconds if self._logged_in else self.limits.login_seconds
+        left, _ = self._time_left(idle)
+        try:
+            # asyncio.timeout, not wait_for: wait_for (3.11) can swallow the cancellation
+            # that ends a session at shutdown when the drain ends at the same moment.
+            async with asyncio.timeout(max(left, 0)):
+                await self.writer.drain()
+        except TimeoutError:
+            self.writer.transport.abort()
+            raise ConnectionResetError("the client stopped reading") from None
 
     async def _bye(self, text: bytes) -> None:
         await self.write_response(ResponseBye(text, ResponseCode.of(b"LIMIT")))
@@ -658,11 +724,13 @@ class ImapServer(IMAPServer):
     """pymap's per-connection entry, with mailpipe's connection class and limits."""
 
     def __init__(self, login: ImapLogin, config: ImapConfig, clients: Counter[str],
-                 proxy_trusted: tuple[Network, ...] | None, budget: DataBudget) -> None:
+                 proxy_trusted: tuple[Network, ...] | None, budget: DataBudget,
+                 held_by_account: Counter[str]) -> None:
         super().__init__(login, config)
         self._clients = clients
         self._proxy_trusted = proxy_trusted
         self._budget = budget
+        self._held_by_account = held_by_account
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                        sock_info: SocketInfo) -> None:
@@ -681,7 +749,7 @@ class ImapServer(IMAPServer):
                 return
             info = cast(SocketInfo, _NoLoopbackFavour(sock_info))
             connection = ImapConnection(self.commands, config, reader, writer, info,
-                                        self._budget)
+                                        self._budget, self._held_by_account)
             state = ImapConnectionState(self._login, config)
             async with AsyncExitStack() as stack:
                 connection_exit.set(stack)
@@ -762,6 +830,7 @@ async def start_imap(storage: ImapStorage, hostname: str, host: str, imap_port: 
     (locally) the implicit-TLS port does its TLS itself."""
     limits = limits or ImapLimits()
     budget = DataBudget(limits.literal_budget)  # one for both listeners: the process's
+    held_by_account: Counter[str] = Counter()
     clients: Counter[str] = Counter()
     sessions: Counter[str] = Counter()
     watch = FolderWatch(storage, limits.idle_poll_seconds)
@@ -773,7 +842,7 @@ async def start_imap(storage: ImapStorage, hostname: str, host: str, imap_port: 
         config = ImapConfig(hostname, tls_context, starttls, limits, proxy)
         config.apply_context()
         server = ImapServer(CountedLogin(config, storage, sessions, watch), config, clients,
-                            proxy_trusted, budget)
+                            proxy_trusted, budget, held_by_account)
         callback = ProxyProtocolReader(config.proxy_protocol).get_callback(server)
         own_tls = None if starttls or proxy_trusted is not None else tls_context
         listening = await asyncio.start_server(callback, host=host, port=port, ssl=own_tls,

@@ -21,7 +21,9 @@ BODY = b"To: carol@hamburger.edu\r\nSubject: out\r\n\r\nHello Carol\r\n"
 # Sender that names someone else.
 NOT_YOURS = {"two mailboxes in one From", "group syntax", "nested comments",
              "encoded-word address", "display name that looks like your address",
-             "Sender of another", "a defect in your own From", "another account's From"}
+             "Sender of another", "a defect in your own From", "another account's From",
+             "Resent-From of another", "Resent-Sender of another",
+             "Resent-From in another case"}
 DRAFT_FORGERIES = {
     **FORGERIES,
     "another account's From": b"From: Carol <carol@hamburger.edu>\r\n",
@@ -112,3 +114,22 @@ def test_your_own_draft_appended_over_imap_is_sent(api, imap, stack, line_end):
     _, stored = aws_adapters().store.get_message(_queued(stack)[0])
     assert b"Hello Carol" in stored and b"<bob@hamburger.edu>" in stored
     assert _draft_ids(api) == []
+
+
+def test_a_draft_appended_over_imap_then_saved_through_the_api_keeps_the_new_text(
+        api, imap, stack):
+    client = imap.logged_in(BOB)
+    _append_exact(client, "Drafts", r"(\Draft)", b"From: bob@hamburger.edu\r\n" + BODY)
+    [draft_id] = _draft_ids(api)
+
+    saved = call(api, "PUT", f"/v1/drafts/{draft_id}", body={
+        "to": [CAROL], "subject": "rewritten", "text": "The new text"})
+    assert saved.status == 200, saved.body
+
+    raw = call(api, "GET", f"/v1/messages/{draft_id}/raw")
+    assert b"The new text" in raw.body and b"Hello Carol" not in raw.body
+    sent = call(api, "POST", f"/v1/drafts/{draft_id}/send")
+    assert sent.status == 202, sent.body
+    [queued] = _queued(stack)
+    _, stored = aws_adapters().store.get_message(queued)
+    assert b"The new text" in stored and b"Hello Carol" not in stored

@@ -191,3 +191,33 @@ def test_raw_bytes_are_deleted_only_where_a_reference_was_given_back() -> None:
     assert [caller.split(":")[0] for caller in callers] == [
         "layers/mailcore/python/mailcore/services/changes.py",
         "layers/mailcore/python/mailcore/services/delivery.py"], callers
+
+
+def test_drafts_both_accounts_make_of_one_message_and_save_over_the_api_stay_apart(api, imap):
+    # The copies share the message's id: saving a draft made of each (STORE \Draft) once
+    # showed and sent the received text, and must never write one account's draft over
+    # the other's nor drop the bytes either still holds.
+    key = _shared()
+    message_id = key.split("/")[1]
+    for account in (BOB, CAROL):
+        client = _imap_select(imap, account, "INBOX")
+        assert client.store("1", "+FLAGS", r"(\Draft)")[0] == "OK"
+        client.logout()
+    saved = call(api, "PUT", f"/v1/drafts/{message_id}", account=BOB,
+                 body={"to": [ZOE], "subject": "mine", "text": "Bob's new text"})
+    assert saved.status == 200, saved.body
+    assert _exists(key)  # Carol's copy still holds them
+    assert call(api, "GET", f"/v1/messages/{message_id}/raw", account=CAROL).body == RAW
+    saved = call(api, "PUT", f"/v1/drafts/{message_id}", account=CAROL,
+                 body={"to": [ZOE], "subject": "mine", "text": "Carol's new text"})
+    assert saved.status == 200, saved.body
+    assert not _exists(key)  # the received bytes went with their last copy
+    for account, text in ((BOB, b"Bob's new text"), (CAROL, b"Carol's new text")):
+        raw = call(api, "GET", f"/v1/messages/{message_id}/raw", account=account)
+        assert raw.status == 200 and text in raw.body and b"two copies" not in raw.body
+    saved = call(api, "PUT", f"/v1/drafts/{message_id}", account=BOB,
+                 body={"to": [ZOE], "subject": "mine", "text": "Bob, again"})
+    assert saved.status == 200
+    assert b"Bob, again" in call(api, "GET", f"/v1/messages/{message_id}/raw").body
+    assert b"Carol's new text" in call(api, "GET", f"/v1/messages/{message_id}/raw",
+                                       account=CAROL).body

@@ -122,6 +122,11 @@ FORGERIES = {
     "two Sender fields": (b"From: bob@hamburger.edu\r\nSender: bob@hamburger.edu\r\n"
                           b"Sender: ceo@bank.example\r\n"),
     "a defect in your own From": b"From: Bob <bob@hamburger.edu\r\n",
+    # RFC 5322 3.6.6: who resent the message; readers show it as the sender of a resend.
+    "Resent-From of another": b"From: bob@hamburger.edu\r\nResent-From: ceo@bank.example\r\n",
+    "Resent-Sender of another": (b"From: bob@hamburger.edu\r\nResent-From: bob@hamburger.edu\r\n"
+                                 b"Resent-Sender: ceo@bank.example\r\n"),
+    "Resent-From in another case": b"From: bob@hamburger.edu\r\nrESENT-fROM: ceo@bank.example\r\n",
 }
 
 

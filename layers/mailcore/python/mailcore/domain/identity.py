@@ -2,9 +2,10 @@
 
 One rule for every way an account sends (the submission port, the API's draft send):
 the header section is well formed, with exactly one From naming only the account, and a
-Sender, if any, naming the account too. Python's parser forgives what other clients read
-differently (`From :`, `From<TAB>:`, a Unix `From ` line, a second From after a malformed
-line, a display name that looks like an address), so the raw lines are judged first.
+Sender, Resent-From or Resent-Sender, if any, naming the account too. Python's parser
+forgives what other clients read differently (`From :`, `From<TAB>:`, a Unix `From `
+line, a second From after a malformed line, a display name that looks like an address),
+so the raw lines are judged first.
 """
 
 from __future__ import annotations
@@ -69,7 +70,13 @@ def identity_problem(message: bytes, account: str) -> IdentityRefused | None:
     senders = [value for name, value in fields if name.lower() == "sender"]
     if len(senders) > 1:
         return MalformedHeaderSection()  # RFC 5322 §3.6: at most one Sender
-    for name, value in [("From", authors[0]), *(("Sender", sender) for sender in senders)]:
+    # Resent-From and Resent-Sender (RFC 5322 3.6.6) say who resent the message, and
+    # readers show them as such; From must be the account's, so a resend by anyone else
+    # is never this account's to claim.
+    resent = [(name, value) for name, value in fields
+              if name.lower() in ("resent-from", "resent-sender")]
+    for name, value in [("From", authors[0]), *(("Sender", sender) for sender in senders),
+                        *resent]:
         if not _names_only(name, value, account):
             return NotYourIdentity()
     return None

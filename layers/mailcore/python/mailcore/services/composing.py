@@ -113,13 +113,25 @@ class Composer:
                       forward_of=self._original(account, request.forward_of),
                       keep_bcc=True)
         key = self.store.draft_key(message_id)
+        if current is not None and current.raw_key != key:
+            # The copies of one received message share its id in every account: a draft
+            # made of one gets a key no other account's draft can have.
+            key = self.store.draft_key(new_message_id())
         self.store.put_object(key, raw, "message/rfc822")
         summary = summarise(raw)
-        if current is None:
+        if current is None or current.raw_key != self.store.draft_key(message_id):
             self.references.hold(key, 1)  # one copy, in Drafts
+            if current is not None:
+                # A draft an IMAP client made (APPEND, STORE \Draft) has bytes elsewhere,
+                # perhaps shared with other copies: rewriting them in place is not ours to
+                # do, and writing here alone left it showing and sending its old text. Its
+                # new text is a new message in Drafts under the same id; the old copy goes
+                # through the one reference check.
+                remove_for_good(account, message_id, self.mailboxes, self.store)
             draft = StoredMessage(account=account, message_id=message_id, folder=DRAFTS,
                                   received_at=now, raw_key=key, size=len(raw),
-                                  summary=summary, flags=DRAFT_FLAGS)
+                                  summary=summary,
+                                  flags=DRAFT_FLAGS if current is None else current.flags)
             self.mailboxes.file(draft)
             return draft
         return self.mailboxes.update(account, message_id, lambda stored: replace(

@@ -1,0 +1,109 @@
+"""Probes of the issue-25 hardening as an attacker would run them, against the real
+servers: each defect they found stays here as a test."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+
+from edge_imap.server import ImapLimits
+from tests.functional.test_imap_limits import LOGIN, Wire, _begin_append, _message
+from tests.imap_support import RunningImap, running_imap
+
+
+def _tls_wire(imap: RunningImap, receive_buffer: int | None = None) -> Wire:
+    raw = socket.create_connection(("127.0.0.1", imap.imaps_port), timeout=10)
+    if receive_buffer is not None:  # a client that reads little keeps little of it
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    wire = Wire(imap.client_tls().wrap_socket(raw))
+    assert wire.line().startswith(b"* OK")
+    return wire
+
+
+def _with_a_large_message(imap: RunningImap) -> None:
+    wire = _tls_wire(imap)
+    assert wire.command(b"l", LOGIN).startswith(b"l OK")
+    message = _message(3_000_000)
+    assert _begin_append(wire, b"a", len(message)).startswith(b"+")
+    wire.send(message + b"\r\n")
+    assert wire.until(b"a")[-1].startswith(b"a OK")
+    wire.command(b"o", b"LOGOUT")
+    wire.close()
+
+
+def _stops_reading(wire: Wire) -> None:
+    wire.send(b"".join(b"f%d FETCH 1:* BODY[]\r\n" % n for n in range(5)))
+
+
+def _reads_a_little_now_and_then(wire: Wire) -> None:
+    wire.send(b"".join(b"f%d FETCH 1:* BODY[]\r\n" % n for n in range(5)))
+    for _ in range(12):  # 2 KiB every half second: "active", never done
+        with_data = wire.connection.recv(2048)
+        if not with_data:
+            return
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("reader", [_stops_reading, _reads_a_little_now_and_then])
+def test_a_client_that_does_not_read_its_answers_still_ends_at_the_sessions_limits(
+        reader: Callable[[Wire], None]) -> None:
+    # One account's sessions stuck writing a message each held their memory and their
+    # account's session slots for ever: no deadline applied to a write.
+    limits = ImapLimits(max_session_seconds=3, idle_seconds=2, per_account=1)
+    with running_imap(limits=limits) as imap:
+        _with_a_large_message(imap)
+        wire = _tls_wire(imap, receive_buffer=4096)
+        assert wire.command(b"l", LOGIN).startswith(b"l OK")
+        assert wire.command(b"s", b"SELECT INBOX").startswith(b"s OK")
+        reader(wire)
+        answer = b""
+        for _ in range(50):  # within the limits (3 s), and the server's own time to see it
+            time.sleep(0.2)
+            other = _tls_wire(imap)
+            answer = other.command(b"l", LOGIN)
+            other.close()
+            if answer.startswith(b"l OK"):
+                break
+        assert answer.startswith(b"l OK"), answer
+
+
+def _logged_in_as(imap: RunningImap, login: bytes) -> Wire:
+    wire = _tls_wire(imap)
+    assert wire.command(b"l", login).startswith(b"l OK")
+    return wire
+
+
+def test_one_account_that_never_sends_its_literals_cannot_hold_everyones_budget() -> None:
+    # A literal announced and never sent holds its share of the budget for the idle time
+    # (30 minutes): three of one account's sessions held all of it, and every other
+    # account's APPEND got NO [LIMIT] meanwhile.
+    limits = ImapLimits(append_limit=60_000, literal_budget=243_000)
+    carol_login = b"LOGIN carol@hamburger.edu carol-password"
+    with running_imap(limits=limits) as imap:
+        holders = [_logged_in_as(imap, LOGIN) for _ in range(4)]
+        answers = [_begin_append(holder, b"h", 50_000) for holder in holders]
+        # One account holds at most what one command may (APPENDLIMIT and a line)...
+        assert [answer[:1] for answer in answers] == [b"+", b"+", b"h", b"h"], answers
+        assert answers[2].startswith(b"h NO [LIMIT]")
+        # ... so another account still appends, a non-synchronizing literal too.
+        carol = _logged_in_as(imap, carol_login)
+        message = _message(50_000)
+        assert _begin_append(carol, b"c", len(message)).startswith(b"+")
+        carol.send(message + b"\r\n")
+        assert carol.until(b"c")[-1].startswith(b"c OK [APPENDUID")
+        carol.send(b"d APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\n")
+        assert carol.until(b"d")[-1].startswith(b"d OK [APPENDUID")
+        # When the holders finish or leave, the account's share is whole again.
+        holders[0].send(_message(50_000) + b"\r\n")
+        assert holders[0].until(b"h")[-1].startswith(b"h OK [APPENDUID")
+        holders[1].close()
+        answer = b""
+        for attempt in range(50):  # the server sees the close in its own time
+            answer = _begin_append(holders[2], b"a%d" % attempt, 50_000)
+            if answer.startswith(b"+"):
+                break
+            time.sleep(0.1)
+        assert answer.startswith(b"+"), answer
