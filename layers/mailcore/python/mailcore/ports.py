@@ -61,7 +61,7 @@ class ObjectStore(Protocol):
         accepted mail its bytes never change, but it is not mail to file or deliver."""
         ...
 
-    def put_object(self, key: str, data: bytes, content_type: str,
+    def put_object(self, key: str, data: bytes | bytearray, content_type: str,
                    filename: str | None = None) -> None:
         """Store; `filename` makes downloads of it an attachment of that name."""
         ...
