@@ -28,6 +28,7 @@ NOT_IMPORTED = {
     "deliver_mail": {
         "mailcore.adapters.aws.cognito_directory",
         "mailcore.adapters.aws.mailboxes",
+        "mailcore.domain.mailbox",
         "mailcore.adapters.aws.dynamodb_throttle",
         "mailcore.adapters.aws.dynamodb_sending_limit",
         "mailcore.domain.message",
