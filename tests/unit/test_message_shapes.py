@@ -8,16 +8,20 @@ size plus a constant; what they read must be what the message says.
 
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailcore.domain import message as message_module
 from mailcore.domain.message import (
     SHOWN_TEXT,
+    SNIPPET_LENGTH,
     attachment_content,
     read_content,
     summarise,
@@ -95,6 +99,9 @@ SHAPES = {
         lambda: _filled(_header("text/plain", "Content-Transfer-Encoding: base64\r\n"),
                         b"DQoNCg0KDQoNCg0KDQoNCg0KDQoNCg0KDQoNCg0KDQoNCg0KDQoNCg0KDQoNCg0K\r\n"),
         "", lambda raw: ("\r\n" * SHOWN_TEXT)[:SHOWN_TEXT]),
+    "HTML with a tag never closed": Shape(
+        lambda: _filled(_header("text/html") + b"<", b"x "), "<" + ("x " * 100)[:199],
+        lambda raw: None),
     "HTML of empty elements": Shape(
         lambda: _filled(_header("text/html; charset=utf-8"), b"<b></b>\r\n",
                         b"<p>the end</p>"),
@@ -184,3 +191,14 @@ def test_attachments_of_every_shape_are_sized_and_read_within_their_size(name: s
     assert attachment is not None
     assert len(attachment.data) == last.size > 0
     assert peak < ALLOWED_EXTRA + last.size
+
+
+@given(html=st.text(alphabet="<>a \n", max_size=60),
+       cuts=st.lists(st.integers(0, 60), max_size=8))
+def test_tags_are_removed_piece_by_piece_as_from_the_whole(html: str, cuts: list[int]) -> None:
+    edges = sorted({0, len(html), *(cut for cut in cuts if cut < len(html))})
+    pieces = [html[start:end] for start, end in itertools.pairwise(edges)]
+
+    assert "".join(message_module._without_tags(pieces)) == message_module._TAG.sub(" ", html)
+    assert (message_module._folded_head(pieces)
+            == message_module._SPACE.sub(" ", html).strip()[:SNIPPET_LENGTH])

@@ -756,16 +756,30 @@ def _folded_head(text: _Text) -> str:
 def _without_tags(html: _Text) -> Iterator[str]:
     """_TAG.sub(" ", html), piece by piece. A piece is cut before the first "<" after its
     last ">": every tag that starts before the cut ends before it, and what follows the cut
-    waits for the next piece."""
-    pending = ""
+    waits, kept in pieces (never joined), for the ">" that ends it as a tag. Of text that
+    no ">" ends, only the first SHOWN_TEXT characters are kept: no reader goes further
+    (the snippet of 200 then misses words that follow a megabyte of white space)."""
+    pending: list[str] = []  # a "<" and what follows it, without a ">"
+    kept = 0
     for piece in html:
-        buffer = pending + piece
-        cut = buffer.find("<", buffer.rfind(">") + 1)
+        if pending:
+            close = piece.find(">")
+            if close < 0:
+                if kept < SHOWN_TEXT:
+                    pending.append(piece)
+                    kept += len(piece)
+                continue
+            pending = []
+            yield " "  # the tag that the pending "<" opened
+            piece = piece[close + 1:]
+        cut = piece.find("<", piece.rfind(">") + 1)
         if cut < 0:
-            cut = len(buffer)
-        yield _TAG.sub(" ", buffer[:cut])
-        pending = buffer[cut:]
-    yield pending  # an unclosed "<" and what follows it: no tag
+            cut = len(piece)
+        yield _TAG.sub(" ", piece[:cut])
+        if cut < len(piece):
+            pending = [piece[cut:]]
+            kept = len(pending[0])
+    yield from pending  # an unclosed "<" and what follows it: no tag
 
 
 def _attachment_parts(message: EmailMessage) -> list[tuple[EmailMessage, str | None]]:
