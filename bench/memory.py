@@ -130,6 +130,7 @@ SHAPES = {
         _header("text/plain; charset=utf-8", "Content-Transfer-Encoding: quoted-printable\r\n"),
         b"=\r\n"),
     "HTML of empty elements": lambda: _filled(_header("text/html"), b"<b></b>\r\n"),
+    "HTML with a tag never closed": lambda: _filled(_header("text/html") + b"<", b"x "),
     "999 parts of one-character lines": lambda: _tiny_parts(999),
     "100,000 tiny parts (over the part bound)": lambda: _tiny_parts(100_000),
     "95 nested multiparts, empty lines": lambda: _nested(95, "multipart"),
