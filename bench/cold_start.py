@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam/check")
     arguments = parser.parse_args()
-    build = arguments.build_dir
+    build = arguments.build_dir.resolve()  # the layer goes on PYTHONPATH from another folder
     if not (build / LAYER).is_dir():
         sys.exit(f"no build in {build}: run `make template` first")
     layer = build / LAYER

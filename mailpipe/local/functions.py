@@ -16,6 +16,10 @@ from typing import Any
 from mailpipe.local.metering import Meter
 from mailpipe.local.provision import FunctionSpec
 
+# How often a worker's memory is read while it runs an invocation. The peak (VmHWM) is
+# what is compared with the limit, so a spike between two reads is still seen.
+MEMORY_POLL_SECONDS = 0.02
+
 
 class FunctionError(Exception):
     """The invocation failed: the handler raised, timed out or its process died."""
@@ -46,6 +50,7 @@ class _Worker:
         ready = self._responses.get(timeout=60)
         if ready is None:
             raise FunctionError(f"{spec.logical_id} failed to start")
+        self._enforce_memory_size()
 
     def _read_stdout(self) -> None:
         assert self.process.stdout is not None
@@ -66,11 +71,19 @@ class _Worker:
             self.process.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise FunctionError(f"{self.spec.logical_id} is not running") from exc
-        try:
-            line = self._responses.get(timeout=self.spec.timeout + 1)
-        except queue.Empty:
-            self.stop()
-            raise FunctionError(f"{self.spec.logical_id} timed out") from None
+        deadline = time.monotonic() + self.spec.timeout + 1
+        while True:
+            try:
+                line = self._responses.get(timeout=MEMORY_POLL_SECONDS)
+                break
+            except queue.Empty:
+                self._enforce_memory_size()
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise FunctionError(f"{self.spec.logical_id} timed out") from None
+        # A handler that went over its limit and answered between two reads still fails,
+        # as it would in Lambda.
+        self._enforce_memory_size()
         if line is None:
             raise FunctionError(f"{self.spec.logical_id} exited")
         response = json.loads(line)
@@ -78,6 +91,19 @@ class _Worker:
             error = response["error"]
             raise FunctionError(str(error.get("errorMessage")), str(error.get("errorType")))
         return response["result"]
+
+    def _enforce_memory_size(self) -> None:
+        """Kill the worker, failing its invocation, once its resident memory has passed the
+        function's MemorySize, as Lambda does. Resident memory, read from /proc, not an
+        address-space limit: Python reserves far more address space than it uses."""
+        peak = _peak_resident_bytes(self.process.pid)
+        limit = self.spec.memory_mb * 2**20
+        if peak is not None and peak > limit:
+            self.stop()
+            raise FunctionError(
+                f"{self.spec.logical_id} ran out of memory: {peak / 2**20:.0f} MB used of "
+                f"{self.spec.memory_mb} MB (its MemorySize); the worker was killed",
+                "Runtime.OutOfMemory")
 
     @property
     def alive(self) -> bool:
@@ -87,6 +113,18 @@ class _Worker:
         if self.alive:
             self.process.kill()
         self.process.wait()
+
+
+def _peak_resident_bytes(pid: int) -> int | None:
+    """The process's peak resident set size (VmHWM), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
 
 
 class LocalFunction:

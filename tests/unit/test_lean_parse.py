@@ -65,7 +65,8 @@ def _large_message(linesep: str) -> bytes:
 def test_a_large_message_is_read_the_same_with_its_attachments_left_out(
         linesep: str, monkeypatch: pytest.MonkeyPatch) -> None:
     raw = _large_message(linesep)
-    assert len(message_module._parsed(raw).left_out) == 3
+    # The text, the HTML and the three attachments (issue 25: text bodies too).
+    assert len(message_module._parsed(raw).left_out) == 5
     whole = _everything_read(raw)
     assert [attachment.size for attachment in read_content(raw).attachments] == [300_000] * 3
     with monkeypatch.context() as whole_only:
@@ -92,9 +93,17 @@ def _base64_lines(data: bytes, width: int, eol: bytes) -> bytes:
 @st.composite
 def leaves(draw: st.DrawFn, eol: bytes) -> bytes:
     content_type = draw(st.sampled_from([b"application/octet-stream", b"image/png",
-                                         b"text/plain", b"message/rfc822", b"audio/x-y"]))
-    encoding = draw(st.sampled_from([b"base64", b"BASE64 ", b"quoted-printable", b"7bit"]))
+                                         b"text/plain", b"message/rfc822", b"audio/x-y",
+                                         b"text/html"]))
+    if content_type.startswith(b"text/"):
+        content_type += draw(st.sampled_from([b"", b"; charset=utf-8", b"; charset=latin-1",
+                                              b"; charset=utf-16", b"; charset=x-unknown",
+                                              b"; charset*=utf-8''x"]))
+    encoding = draw(st.sampled_from([b"base64", b"BASE64 ", b"quoted-printable", b"7bit",
+                                     b"8bit", b"x-uuencode"]))
     headers = [b"Content-Type: " + content_type, b"Content-Transfer-Encoding: " + encoding]
+    if draw(st.integers(0, 5)) == 0:
+        headers = []  # no header lines: text/plain, or in a digest a message
     if draw(st.booleans()):
         headers.append(b"Content-Disposition: attachment; filename=\"a.bin\"")
     if draw(st.booleans()):
@@ -108,9 +117,26 @@ def leaves(draw: st.DrawFn, eol: bytes) -> bytes:
         b"-" + _base64_lines(data, 76, eol),
         b"!!not base64!!",
         data,
+        # Issue 25's shapes, small: empty lines, one-character lines, a long line, a
+        # signature, quoted-printable soft breaks and escapes, tags across chunks, line
+        # ends that are not the message's, 8-bit text, a trailing empty line.
+        eol * draw(st.integers(0, 40)),
+        (b"a" + eol) * draw(st.integers(0, 40)),
+        b"x" * draw(st.integers(0, 300)),
+        b"hello" + eol + b"-- " + eol + b"sig" + eol,
+        b"=" + eol + b"caf=C3=A9 =3D" + eol * 2 + (b"=" + eol) * 5 + b"end=",
+        b"<p>a <b>b</b> <a href=" + b"x" * 30 + b">c</a>  " + eol + b"<unclosed d e",
+        b"a\rb\nc\r\n" + eol,
+        "caf\u00e9 \u2603 ".encode() * 20 + b"\xff\xfe" + eol,
+        b"x" * 500 + eol + eol,
     ]))
     if draw(st.booleans()):
         headers.append(b"Not a header line")
+    if content_type == b"message/rfc822" and draw(st.booleans()):
+        # An attached message, its own body a leaf.
+        inner = draw(leaves(eol))
+        body = b"Subject: inner" + eol + (inner if not inner.startswith(eol) else inner[
+            len(eol):])
     return eol.join(headers) + eol + eol + body
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from mailcore.domain.delivery import DeliveryJob
-from mailcore.domain.delivery_status import RecipientStatus
-from mailcore.domain.envelope import Envelope
-from mailcore.domain.mailbox import Folder, FolderChanges, Page, StoredMessage, UidEntry
+if TYPE_CHECKING:
+    # Types only: a handler that imports the ports it uses loads no domain module it does
+    # not (deliver_mail never reads a mailbox; tests/unit/test_import_graph.py).
+    from mailcore.domain.delivery import DeliveryJob
+    from mailcore.domain.delivery_status import RecipientStatus
+    from mailcore.domain.envelope import Envelope
+    from mailcore.domain.mailbox import Folder, FolderChanges, Page, StoredMessage, UidEntry
 
 
 class RawMessageStore(Protocol):
@@ -61,7 +64,7 @@ class ObjectStore(Protocol):
         accepted mail its bytes never change, but it is not mail to file or deliver."""
         ...
 
-    def put_object(self, key: str, data: bytes, content_type: str,
+    def put_object(self, key: str, data: bytes | bytearray, content_type: str,
                    filename: str | None = None) -> None:
         """Store; `filename` makes downloads of it an attachment of that name."""
         ...

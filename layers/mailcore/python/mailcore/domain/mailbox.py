@@ -13,8 +13,12 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from mailcore.domain.message import MessageSummary
+if TYPE_CHECKING:
+    # Only a type here: delivery reads stored messages' ports without parsing any (its
+    # cold start does not import the parser).
+    from mailcore.domain.message import MessageSummary
 
 
 class FolderRole(StrEnum):

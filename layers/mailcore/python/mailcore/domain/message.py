@@ -9,6 +9,7 @@ problem. Its raw bytes are kept and served whole.
 from __future__ import annotations
 
 import binascii
+import codecs
 import email
 import email.errors
 import email.header
@@ -19,7 +20,7 @@ import re
 import secrets
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email import policy
@@ -55,8 +56,21 @@ _NESTING = re.compile(rb"(?i)(?:\A|\n)content-type[ \t]*:[ \t]*(?:\r?\n[ \t]+)?"
 # attachments). A message this large is parsed without the bodies of its large base64
 # parts, which are decoded from the raw bytes only when their size or content is asked for.
 LEAN_PARSE_FROM = 1024 * 1024
-LEFT_OUT_FROM = 64 * 1024  # a base64 body this large is left out of the parse
+# A leaf body this large is left out of the parse: past its token's size, and small
+# enough that a thousand parts of one-character lines are not a thousand lists of lines.
+LEFT_OUT_FROM = 256
 DECODE_CHUNK = 1024 * 1024  # base64 characters decoded at a time (a multiple of 4)
+# Every shape of message (issue 25): the email package keeps a str per line, so 20 MiB of
+# empty or one-character lines took 743-940 MiB to parse. Every leaf body of a large
+# message is left out (text too, whatever its encoding); a text body is read from the raw
+# bytes a chunk at a time, for the snippet only as far as the snippet needs, and shown up
+# to SHOWN_TEXT characters (Lambda answers at most 6 MB; the raw message is served whole).
+SHOWN_TEXT = 1024 * 1024
+# Text is folded and stripped of tags this many characters at a time: a regular
+# expression's substitution holds a piece per match, 16 MiB more for a 1 MiB piece of
+# one-character lines (bench/memory.py).
+TEXT_PIECE = 64 * 1024
+_UUENCODED = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
 _T = TypeVar("_T")
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
@@ -102,7 +116,8 @@ class MessageContent:
 class AttachmentContent:
     filename: str | None
     content_type: str
-    data: bytes
+    # A large part is decoded into a bytearray, which a copy into bytes would double.
+    data: bytes | bytearray
 
 
 def search_text(summary: MessageSummary) -> str:
@@ -213,34 +228,102 @@ class _Parsed:
     raw: bytes
     left_out: dict[str, tuple[int, int]]
 
-    def part_bytes(self, part: Message) -> bytes:
+    def part_bytes(self, part: Message) -> bytes | bytearray:
         """What `_part_bytes` gives, for a part whose body may have been left out."""
         span = self._span(part)
         if span is None:
             return self._kept_part_bytes(part)
-        return b"".join(_base64_chunks(self.raw, *span))
+        # Grown in place: joining would hold every chunk and the result at once.
+        data = bytearray()
+        for chunk in self._decoded_chunks(part, span):
+            data += chunk
+        return data
 
     def part_size(self, part: Message) -> int:
         span = self._span(part)
         if span is None:
+            if self.left_out and part.is_multipart():
+                return self._attached_message_size(part)
             return len(self._kept_part_bytes(part))
-        return sum(len(chunk) for chunk in _base64_chunks(self.raw, *span))
+        return sum(len(chunk) for chunk in self._decoded_chunks(part, span))
+
+    def text_chunks(self, part: Message) -> Iterator[str] | None:
+        """A left-out text body as get_content() gives it, a chunk at a time; None for a
+        part whose body was parsed."""
+        span = self._span(part)
+        if span is None:
+            return None
+        # As email.contentmanager.get_text_content decodes it, and failing as early: an
+        # unknown charset fails here, unless the body decodes to nothing (bytes.decode
+        # then looks no charset up).
+        decoded = self._decoded_chunks(part, span)
+        first = next((chunk for chunk in decoded if chunk), b"")
+        if not first:
+            return iter(())
+        charset = part.get_param("charset", "ASCII")
+        codec = codecs.lookup(charset)  # type: ignore[arg-type]
+        decoder = codec.incrementaldecoder("replace") if codec.incrementaldecoder else None
+
+        def chunks() -> Iterator[str]:
+            if decoder is None or codec.name.startswith(("utf-16", "utf-32")):
+                # Decoded whole: these decoders, piece by piece, refuse a body without a
+                # byte order mark that bytes.decode reads.
+                yield b"".join((first, *decoded)).decode(charset, "replace")  # type: ignore[arg-type]
+                return
+            yield decoder.decode(first)
+            for chunk in decoded:
+                yield decoder.decode(chunk)
+            yield decoder.decode(b"", final=True)
+
+        return _pieces(chunks())
 
     def _kept_part_bytes(self, part: Message) -> bytes:
         data = _part_bytes(part)
-        # A part given whole as a message (an attached multipart) may hold left-out bodies.
-        if self.left_out and part.is_multipart() and any(
-                token.encode() in data for token in self.left_out):
-            raise _NotLean("an attached message holds a left-out body")
+        # A part given whole as a message (an attached multipart) may hold left-out bodies:
+        # the generator writes each token where its body was, so each goes back in.
+        if self.left_out and part.is_multipart():
+            held = [token for token in self.left_out if token.encode() in data]
+            if held:
+                self._check_written_as_read(held)
+                for token in held:
+                    # Joined from a view: the body is copied once, into the result.
+                    before, _, after = data.partition(token.encode())
+                    data = b"".join((before, memoryview(self.raw)[slice(*self.left_out[token])],
+                                     after))
         return data
+
+    def _attached_message_size(self, part: Message) -> int:
+        data = _part_bytes(part)
+        held = [token for token in self.left_out if token.encode() in data]
+        self._check_written_as_read(held)
+        return len(data) + sum(self.left_out[token][1] - self.left_out[token][0] - len(token)
+                               for token in held)
+
+    def _check_written_as_read(self, tokens: list[str]) -> None:
+        # The generator writes a body's lines with CRLF; a body is written back as it was
+        # read only when its line ends are all CRLF already (as SMTP stores them).
+        for token in tokens:
+            start, end = self.left_out[token]
+            crlf = self.raw.count(b"\r\n", start, end)
+            if not crlf == self.raw.count(b"\r", start, end) == self.raw.count(b"\n", start,
+                                                                                end):
+                raise _NotLean("an attached message holds a body with other line ends")
 
     def _span(self, part: Message) -> tuple[int, int] | None:
         if not self.left_out or part.is_multipart():
             return None
-        span = self.left_out.get(str(part.get_payload()))
-        if span is not None and _transfer_encoding(part) != "base64":
-            raise _NotLean("a left-out body is not base64 after all")
-        return span
+        return self.left_out.get(str(part.get_payload()))
+
+    def _decoded_chunks(self, part: Message, span: tuple[int, int]) -> Iterator[bytes]:
+        """The body at `span` as get_payload(decode=True) decodes it, a chunk at a time."""
+        encoding = _transfer_encoding(part)
+        if encoding == "base64":
+            return _base64_chunks(self.raw, *span)
+        if encoding == "quoted-printable":
+            return _quoted_printable_chunks(self.raw, *span)
+        if encoding in _UUENCODED:
+            raise _NotLean("a uuencoded body")
+        return _raw_chunks(self.raw, *span)
 
 
 def _transfer_encoding(part: Message) -> str:
@@ -287,14 +370,20 @@ _HEADER_LINE = re.compile(rb"[\041-\071\073-\176]+:|[ \t]")
 
 
 def _find_bodies_to_leave_out(raw: bytes, start: int, end: int,
-                              spans: list[tuple[int, int]], depth: int, eol: bytes) -> bool:
-    """Add to `spans` the large base64 leaf bodies of the part in raw[start:end], whose
-    lines end with `eol`; False when the part is not plain enough to be sure how the email
-    package reads it."""
+                              spans: list[tuple[int, int]], depth: int, eol: bytes,
+                              delimiters: tuple[bytes, ...] = (), digest: bool = False,
+                              open_end: bool = False) -> bool:
+    """Add to `spans` the large leaf bodies of the part in raw[start:end], whose lines end
+    with `eol`, inside multiparts whose delimiter lines start with `delimiters`; False when
+    the part is not plain enough to be sure how the email package reads it. `open_end`:
+    the part is the last of a multipart that the end of the message cuts short."""
     if depth > MAX_NESTING:
         return False
     if raw.startswith(eol, start):
-        return True  # no header lines: text/plain (or a digest's message), kept
+        # No header lines: text/plain, or in a digest a message, kept.
+        if not digest:
+            _leave_out_leaf(raw, start + len(eol), end, spans, "", delimiters, open_end)
+        return True
     blank = raw.find(eol + eol, start, end)
     if blank < 0:
         return True  # no body: nothing to leave out
@@ -309,6 +398,8 @@ def _find_bodies_to_leave_out(raw: bytes, start: int, end: int,
            if name.lower() == "content-type"):
         return False  # its parser is superlinear: the whole parse, once, decides
     content_type = headers.get_content_type()
+    if digest and "Content-Type" not in headers:
+        content_type = "message/rfc822"  # a digest's default (RFC 2046 section 5.1.5)
     if content_type.startswith("multipart/"):
         boundary = headers.get_boundary()
         if not boundary:
@@ -323,18 +414,46 @@ def _find_bodies_to_leave_out(raw: bytes, start: int, end: int,
                 return True  # the closing delimiter, or no more lines
             following = raw.find(delimiter, line_end, end)
             part_end = following if following >= 0 else end
-            if not _find_bodies_to_leave_out(raw, line_end + len(eol), part_end, spans,
-                                             depth + 1, eol):
+            if not _find_bodies_to_leave_out(
+                    raw, line_end + len(eol), part_end, spans, depth + 1, eol,
+                    (*delimiters, delimiter[len(eol):]), content_type == "multipart/digest",
+                    open_end=following < 0 and end == len(raw)):
                 return False
             position = following
         return True
-    if content_type.startswith(("text/", "message/")):
-        return True
-    if (_transfer_encoding(headers) == "base64" and end - body_start >= LEFT_OUT_FROM
-            and not raw.startswith(b"-", body_start)
-            and raw.find(b"\n-", body_start, end) < 0 and raw.find(b"\r-", body_start, end) < 0):
-        spans.append((body_start, end))
+    if content_type == "message/rfc822" and _transfer_encoding(headers) in (
+            "", "7bit", "8bit", "binary"):
+        # The package parses the attached message whole: its bodies can be left out too.
+        return _find_bodies_to_leave_out(raw, body_start, end, spans, depth + 1, eol,
+                                         delimiters, open_end=open_end)
+    if not content_type.startswith("message/"):
+        _leave_out_leaf(raw, body_start, end, spans, _transfer_encoding(headers), delimiters,
+                        open_end)
     return True
+
+
+def _leave_out_leaf(raw: bytes, start: int, end: int, spans: list[tuple[int, int]],
+                    encoding: str, delimiters: tuple[bytes, ...], open_end: bool) -> None:
+    """Leave out the leaf body raw[start:end] when it is large and holds no line that the
+    package could take for the delimiter of a multipart around it (it ends a part at any
+    enclosing one's delimiter, and breaks lines at CR as well as LF)."""
+    if open_end:
+        # The package drops the line end that ends a multipart cut short: the token is put
+        # before it, and must come back alone (a body that would lose more is kept).
+        end -= 2 if raw.endswith(b"\r\n", start, end) else raw.endswith((b"\r", b"\n"),
+                                                                         start, end)
+        if raw.endswith((b"\r", b"\n"), start, end):
+            return
+    if end - start < LEFT_OUT_FROM or encoding in _UUENCODED:
+        return
+    if (raw.startswith(b"--", start) or raw.find(b"\n--", start, end) >= 0
+            or raw.find(b"\r--", start, end) >= 0):
+        # One pass finds no line that starts like a delimiter, mostly; else one per level.
+        for delimiter in delimiters:
+            if (raw.startswith(delimiter, start) or raw.find(b"\n" + delimiter, start, end) >= 0
+                    or raw.find(b"\r" + delimiter, start, end) >= 0):
+                return
+    spans.append((start, end))
 
 
 def _base64_chunks(raw: bytes, start: int, end: int) -> Iterator[bytes]:
@@ -352,6 +471,22 @@ def _base64_chunks(raw: bytes, start: int, end: int) -> Iterator[bytes]:
         except binascii.Error as exc:
             raise _NotLean("a base64 body the package would decode with defects") from exc
         pending = pending[usable:]
+
+
+def _quoted_printable_chunks(raw: bytes, start: int, end: int) -> Iterator[bytes]:
+    """raw[start:end] decoded as quopri.decodestring decodes it, whole lines at a time (an
+    escape or a soft line break never spans a line)."""
+    position = start
+    while position < end:
+        cut = raw.find(b"\n", min(position + DECODE_CHUNK, end) - 1, end)
+        chunk_end = end if cut < 0 else cut + 1
+        yield binascii.a2b_qp(raw[position:chunk_end])
+        position = chunk_end
+
+
+def _raw_chunks(raw: bytes, start: int, end: int) -> Iterator[bytes]:
+    for position in range(start, end, DECODE_CHUNK):
+        yield raw[position:min(position + DECODE_CHUNK, end)]
 
 
 def _lean_or_whole(raw: bytes, read: Callable[[_Parsed], _T]) -> _T:
@@ -372,8 +507,8 @@ def _summary(parsed: _Parsed) -> MessageSummary:
     if not message.keys():
         problems.append("NoHeaders")
     date = _iso_date(_header(message, "Date", problems), problems)
-    text, html = _bodies(message, problems)
-    snippet_source = text if text is not None else _TAG.sub(" ", html or "")
+    text, html = _bodies(parsed, problems)
+    snippet = _folded_head(text if text is not None else _without_tags(html or ()))
     return MessageSummary(
         from_=_header(message, "From", problems) or "",
         to=_addresses(message, "To", problems),
@@ -381,7 +516,7 @@ def _summary(parsed: _Parsed) -> MessageSummary:
         subject=_header(message, "Subject", problems) or "",
         date=date,
         message_id_header=_header(message, "Message-ID", problems),
-        snippet=_SPACE.sub(" ", snippet_source).strip()[:SNIPPET_LENGTH],
+        snippet=snippet,
         has_attachments=any(attachment.content_id is None
                             for attachment in _attachments(parsed, problems)),
         parse_problem=_problems(problems),
@@ -396,10 +531,10 @@ def _read_content(raw: bytes) -> MessageContent:
 def _content(parsed: _Parsed) -> MessageContent:
     problems: list[str] = []
     message = parsed.message
-    text, html = _bodies(message, problems)
+    text, html = _bodies(parsed, problems)
     return MessageContent(
-        text=text,
-        html=html,
+        text=None if text is None else _shown(text),
+        html=None if html is None else _shown(html),
         attachments=tuple(_attachments(parsed, problems)),
         in_reply_to=_header(message, "In-Reply-To", problems),
         references=_header(message, "References", problems),
@@ -562,24 +697,89 @@ def _addresses(message: Message, name: str, problems: list[str]) -> tuple[str, .
         return ()
 
 
-def _bodies(message: EmailMessage, problems: list[str]) -> tuple[str | None, str | None]:
+_Text = Iterable[str]  # a body's text, in pieces: a left-out body is read a chunk at a time
+
+
+def _bodies(parsed: _Parsed, problems: list[str]) -> tuple[_Text | None, _Text | None]:
     text = html = None
     for subtype in ("plain", "html"):
+        content: _Text | None
         try:
-            part = message.get_body(preferencelist=(subtype,))
+            part = parsed.message.get_body(preferencelist=(subtype,))
             if part is None:
                 continue
-            content = part.get_content()
+            content = parsed.text_chunks(part)
+            if content is None:
+                whole = part.get_content()
+                content = _pieces([whole]) if isinstance(whole, str) else None
         except _PARSE_ERRORS:
             problems.append(f"Unreadable{subtype.title()}Body")
             continue
-        if not isinstance(content, str):
+        if content is None:
             continue
         if subtype == "plain":
             text = content
         else:
             html = content
     return text, html
+
+
+def _pieces(text: _Text) -> Iterator[str]:
+    for chunk in text:
+        for start in range(0, len(chunk), TEXT_PIECE):
+            yield chunk[start:start + TEXT_PIECE]
+
+
+def _shown(text: _Text) -> str:
+    """The text up to SHOWN_TEXT characters; what is past that is not read."""
+    pieces: list[str] = []
+    length = 0
+    for piece in text:
+        pieces.append(piece[:SHOWN_TEXT - length])
+        length += len(pieces[-1])
+        if length >= SHOWN_TEXT:
+            break
+    return "".join(pieces)
+
+
+def _folded_head(text: _Text) -> str:
+    """_SPACE.sub(" ", text).strip()[:SNIPPET_LENGTH], reading only as far as it needs:
+    runs of white space folded piece by piece come out as folding the whole would."""
+    head = ""
+    for piece in text:
+        head = _SPACE.sub(" ", head + piece).lstrip()
+        if len(head) > SNIPPET_LENGTH + 1:
+            break
+    return head.strip()[:SNIPPET_LENGTH]
+
+
+def _without_tags(html: _Text) -> Iterator[str]:
+    """_TAG.sub(" ", html), piece by piece. A piece is cut before the first "<" after its
+    last ">": every tag that starts before the cut ends before it, and what follows the cut
+    waits, kept in pieces (never joined), for the ">" that ends it as a tag. Of text that
+    no ">" ends, only the first SHOWN_TEXT characters are kept: no reader goes further
+    (the snippet of 200 then misses words that follow a megabyte of white space)."""
+    pending: list[str] = []  # a "<" and what follows it, without a ">"
+    kept = 0
+    for piece in html:
+        if pending:
+            close = piece.find(">")
+            if close < 0:
+                if kept < SHOWN_TEXT:
+                    pending.append(piece)
+                    kept += len(piece)
+                continue
+            pending = []
+            yield " "  # the tag that the pending "<" opened
+            piece = piece[close + 1:]
+        cut = piece.find("<", piece.rfind(">") + 1)
+        if cut < 0:
+            cut = len(piece)
+        yield _TAG.sub(" ", piece[:cut])
+        if cut < len(piece):
+            pending = [piece[cut:]]
+            kept = len(pending[0])
+    yield from pending  # an unclosed "<" and what follows it: no tag
 
 
 def _attachment_parts(message: EmailMessage) -> list[tuple[EmailMessage, str | None]]:

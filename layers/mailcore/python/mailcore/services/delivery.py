@@ -23,7 +23,6 @@ from mailcore.ports import (
     RecipientReply,
     SmtpSender,
 )
-from mailcore.services.bounce import bounce
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,9 @@ def deliver_job(
     bounced = [status for status in statuses if status.state is RecipientState.BOUNCED]
     dsn_id = None
     if bounced and job.mail_from:  # never a DSN about a DSN (null reverse-path)
+        # Imported here: most attempts bounce nothing, and building a DSN takes the email
+        # package's policy and generator, which the function's cold start need not load.
+        from mailcore.services.bounce import bounce
         dsn_id = bounce(job, raw, bounced, store, reporting_mta, now)
     deferred = any(status.state is RecipientState.DEFERRED for status in statuses)
     if not deferred:

@@ -13,23 +13,9 @@ from mailcore.domain.mailbox import INBOX, SENT, StoredMessage
 from mailcore.domain.message import MessageSummary, summarise
 from mailcore.errors import MessageNotFound, PermanentFailure
 from mailcore.observability import logger
-from mailcore.ports import (
-    DeliveryLedger,
-    DeliveryQueue,
-    MailboxWriter,
-    RawMessageStore,
-    RawReferences,
-)
+from mailcore.ports import MailboxWriter, RawMessageStore, RawReferences
 from mailcore.services.recipients import HostedDomains, hosted_candidate
-from mailcore.services.routing import delivery_jobs, queue_once
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """Where submitted mail for other domains goes: the queue, and the jobs' record."""
-
-    queue: DeliveryQueue
-    ledger: DeliveryLedger
+from mailcore.services.routing import Outgoing, delivery_jobs, queue_once
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,8 @@ def read_attachment(account: str, message_id: str, index: int, mailboxes: Mailbo
     if attachment is None:
         raise MessageNotFound(f"{message_id} has no attachment {index}")
     if len(attachment.data) <= INLINE_BODY_LIMIT:
-        return Download(attachment.content_type, attachment.filename, data=attachment.data)
+        return Download(attachment.content_type, attachment.filename,
+                        data=bytes(attachment.data))
     # Too large to answer with: into the store, and fetched from there.
     store.put_object(key, attachment.data, attachment.content_type, attachment.filename)
     return Download(link=store.download_link(key))

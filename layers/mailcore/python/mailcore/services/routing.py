@@ -3,8 +3,18 @@ one per destination domain, each queued once however often filing runs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mailcore.domain.delivery import DeliveryJob, jobs_for
 from mailcore.ports import DeliveryLedger, DeliveryQueue
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Where submitted mail for other domains goes: the queue, and the jobs' record."""
+
+    queue: DeliveryQueue
+    ledger: DeliveryLedger
 
 
 def delivery_jobs(message_id: str, raw_key: str, mail_from: str,

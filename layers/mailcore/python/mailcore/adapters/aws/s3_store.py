@@ -99,7 +99,7 @@ class S3RawMessageStore:
             return Envelope.from_json(document.encode())
         return Envelope.from_json(self._get(envelope_key(message_id)))
 
-    def put_object(self, key: str, data: bytes, content_type: str,
+    def put_object(self, key: str, data: bytes | bytearray, content_type: str,
                    filename: str | None = None) -> None:
         request: dict[str, Any] = {"Bucket": self._bucket, "Key": key, "Body": data,
                                    "ContentType": content_type}

@@ -1,10 +1,16 @@
-"""The composition root for code running against AWS (Lambda functions and the edge)."""
+"""The composition root for code running against AWS (Lambda functions and the edge).
+
+Each adapter is made, and its module imported, the first time something asks for it: a
+handler's cold start pays only for what that handler uses (issue 25: deliver_mail loaded
+the Cognito directory and the composing and filing services it never calls, 1.9x the
+import time of boto3 alone). tests/unit/test_import_graph.py holds each handler to that.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
 from mailcore.adapters.aws.clients import (
     cognito_client,
@@ -13,38 +19,90 @@ from mailcore.adapters.aws.clients import (
     s3_client,
     sqs_client,
 )
-from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
-from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
-from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
-from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
-from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
-from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
-from mailcore.adapters.aws.s3_store import S3RawMessageStore
-from mailcore.adapters.aws.s3_writer import S3MessageWriter
-from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
-from mailcore.adapters.faults import FilingFaults
 from mailcore.config import Settings
-from mailcore.services.composing import Composer
-from mailcore.services.filing import Outgoing
-from mailcore.services.recipients import HostedDomains
+
+if TYPE_CHECKING:
+    from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+    from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
+    from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
+    from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
+    from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
+    from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
+    from mailcore.adapters.aws.s3_store import S3RawMessageStore
+    from mailcore.adapters.aws.s3_writer import S3MessageWriter
+    from mailcore.adapters.faults import FilingFaults
+    from mailcore.services.composing import Composer
+    from mailcore.services.recipients import HostedDomains
+    from mailcore.services.routing import Outgoing
 
 
-@dataclass(frozen=True)
 class AwsAdapters:
-    settings: Settings
-    store: S3RawMessageStore
-    mailboxes: DynamoMailboxRepository
-    references: DynamoRawReferences
-    directory: CognitoAccountDirectory
-    domains: HostedDomains
-    outgoing: Outgoing | None
-    ledger: DynamoDeliveryLedger
-    throttle: DynamoLoginThrottle
-    sending_limit: DynamoSendingLimit
-    filing_faults: FilingFaults | None
+    """The adapters of one process, each made once, when first used."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def store(self) -> S3RawMessageStore:
+        from mailcore.adapters.aws.s3_store import S3RawMessageStore
+        return S3RawMessageStore(s3_client(), self.settings.bucket)
+
+    @cached_property
+    def mailboxes(self) -> DynamoMailboxRepository:
+        from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
+        return DynamoMailboxRepository(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def references(self) -> DynamoRawReferences:
+        from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
+        return DynamoRawReferences(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def directory(self) -> CognitoAccountDirectory:
+        from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+        return CognitoAccountDirectory(cognito_client(), self.settings.user_pool_id,
+                                       self.settings.user_pool_client_id)
+
+    @cached_property
+    def domains(self) -> HostedDomains:
+        from mailcore.services.recipients import HostedDomains
+        return HostedDomains.of(self.settings.domains)
+
+    @cached_property
+    def outgoing(self) -> Outgoing | None:
+        if not self.settings.outgoing_queue_url:
+            return None
+        from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
+        from mailcore.services.routing import Outgoing
+        return Outgoing(SqsDeliveryQueue(sqs_client(), self.settings.outgoing_queue_url),
+                        self.ledger)
+
+    @cached_property
+    def ledger(self) -> DynamoDeliveryLedger:
+        from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
+        return DynamoDeliveryLedger(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def throttle(self) -> DynamoLoginThrottle:
+        from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
+        return DynamoLoginThrottle(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def sending_limit(self) -> DynamoSendingLimit:
+        from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
+        return DynamoSendingLimit(dynamodb_client(), self.settings.table,
+                                  self.settings.sending_limit_per_hour)
+
+    @cached_property
+    def filing_faults(self) -> FilingFaults | None:
+        if not self.settings.fault_filing:
+            return None
+        from mailcore.adapters.faults import FilingFaults
+        return FilingFaults.from_config(self.settings.fault_filing)
 
     @property
     def composer(self) -> Composer:
+        from mailcore.services.composing import Composer
         return Composer(mailboxes=self.mailboxes, store=self.store,
                         directory=self.directory, domains=self.domains,
                         sending_limit=self.sending_limit, references=self.references,
@@ -53,28 +111,10 @@ class AwsAdapters:
 
 @cache
 def aws_adapters() -> AwsAdapters:
-    settings = Settings.from_environ(os.environ)
-    return AwsAdapters(
-        settings=settings,
-        store=S3RawMessageStore(s3_client(), settings.bucket),
-        mailboxes=DynamoMailboxRepository(dynamodb_client(), settings.table),
-        references=DynamoRawReferences(dynamodb_client(), settings.table),
-        directory=CognitoAccountDirectory(
-            cognito_client(), settings.user_pool_id, settings.user_pool_client_id
-        ),
-        domains=HostedDomains.of(settings.domains),
-        outgoing=Outgoing(SqsDeliveryQueue(sqs_client(), settings.outgoing_queue_url),
-                          DynamoDeliveryLedger(dynamodb_client(), settings.table))
-        if settings.outgoing_queue_url else None,
-        ledger=DynamoDeliveryLedger(dynamodb_client(), settings.table),
-        throttle=DynamoLoginThrottle(dynamodb_client(), settings.table),
-        sending_limit=DynamoSendingLimit(dynamodb_client(), settings.table,
-                                         settings.sending_limit_per_hour),
-        filing_faults=(FilingFaults.from_config(settings.fault_filing)
-                       if settings.fault_filing else None),
-    )
+    return AwsAdapters(Settings.from_environ(os.environ))
 
 
 def edge_writer() -> S3MessageWriter:
     """Where the edge stores what it accepts: the bucket S3RawMessageStore reads."""
+    from mailcore.adapters.aws.s3_writer import S3MessageWriter
     return S3MessageWriter(s3_client(), aws_adapters().settings.bucket, credentials())

@@ -77,10 +77,11 @@ class InMemoryMessageStore:
     def appended_key(self, message_id: str) -> str:
         return f"appended/{message_id}"
 
-    def put_object(self, key: str, data: bytes, content_type: str,
+    def put_object(self, key: str, data: bytes | bytearray, content_type: str,
                    filename: str | None = None) -> None:
         if not self.available:
             raise StorageUnavailable("store made unavailable")
+        data = bytes(data)  # kept: the caller's buffer may change
         with self._lock:
             self.objects[key] = data
             self.metadata[key] = StoredObject(data, content_type, filename)
