@@ -107,6 +107,8 @@ PRE_LOGIN_COMMAND = MAX_LINE
 # stored copies included (bench/imap_literals.py; 545 MiB without a budget, and 1 GB
 # before login without the bound above), which leaves most of a 512 MB task to SMTP.
 DEFAULT_LITERAL_BUDGET = 64 * 1024 * 1024
+# A literal's bytes are read in pieces of at most this, each piece extending its deadline.
+LITERAL_PIECE = 64 * 1024
 
 _Result = TypeVar("_Result")
 
@@ -120,6 +122,13 @@ class ImapLimits:
     per_account: int = 20
     idle_poll_seconds: float = IDLE_POLL_SECONDS  # an idle folder's poll (issue: < 5 s)
     literal_budget: int = DEFAULT_LITERAL_BUDGET
+    # A literal is timed by its progress, as SMTP's DATA (Postfix's smtpd_min_data_rate):
+    # it starts with literal_grace_seconds, each byte buys 1/min_literal_rate s more, and
+    # it never has more than literal_grace_seconds in hand, so a slow but steady client
+    # finishes and one that trickles or stalls gives its share of the budget back within
+    # a minute rather than the idle time.
+    min_literal_rate: float = 500.0
+    literal_grace_seconds: float = 60
     # All the time a session may take to log in, whatever it sends meanwhile: a client logs
     # in within a second of connecting; two minutes leave room for a slow link and a client
     # that asks its user for the password with the connection open.
@@ -144,6 +153,7 @@ class ImapLimits:
         return cls(
             append_limit=append_limit,
             literal_budget=int(number("MAILPIPE_IMAP_LITERAL_BUDGET", defaults.literal_budget)),
+            min_literal_rate=number("MAILPIPE_IMAP_MIN_LITERAL_RATE", defaults.min_literal_rate),
             max_unauthenticated_seconds=number("MAILPIPE_IMAP_MAX_UNAUTHENTICATED_SECONDS",
                                                defaults.max_unauthenticated_seconds),
             max_session_seconds=number("MAILPIPE_IMAP_MAX_SESSION_SECONDS",
@@ -456,6 +466,8 @@ class ImapConnection(IMAPConnection):
         # synchronizing literal within its own limit, so without a count over the whole
         # command a client could send 4 KiB literals without end in one SEARCH.
         self._command_bytes = 0
+        # Once the command's first literal is being read: when its bytes must have come by.
+        self._literal_until: float | None = None
         self._commands = 0
         now = asyncio.get_running_loop().time()
         self._login_deadline = now + self.limits.max_unauthenticated_seconds
@@ -480,6 +492,7 @@ class ImapConnection(IMAPConnection):
             self._account_bytes = 0
         self._tag = None
         self._command_bytes = 0
+        self._literal_until = None
 
     # -- what a command may hold ---------------------------------------------------------------
     def _take_literal(self, length: int) -> None:
@@ -565,14 +578,54 @@ class ImapConnection(IMAPConnection):
                     self._tag or b"*", refusal.text, ResponseCode.of(refusal.code)))
                 await self._bye(refusal.text)
                 raise CommandTooLong() from None
-            buffer += await self.reader.readexactly(length)
+            await self._read_literal(buffer, length)
             line = await self._bounded_line()
             await self._take_line(line)
             buffer += line
 
-    async def _bounded_line(self) -> bytes:
+    async def read_continuation(self, literal_length: int) -> memoryview:
+        if not literal_length:  # IDLE's DONE, a SASL response: a line, the idle time's
+            return await super().read_continuation(literal_length)
+        buffer = bytearray()
+        await self._read_literal(buffer, literal_length)
+        buffer += await self.readline()
+        return memoryview(buffer)
+
+    async def _read_literal(self, buffer: bytearray, length: int) -> None:
+        """A literal's `length` bytes onto `buffer`, read in pieces while they keep up."""
+        if self._literal_until is None:
+            now = asyncio.get_running_loop().time()
+            self._literal_until = now + self.limits.literal_grace_seconds
+        left = length
+        while left:
+            piece = await self._progressing(self.reader.read(min(left, LITERAL_PIECE)))
+            if not piece:
+                raise EOFError()
+            buffer += piece
+            left -= len(piece)
+
+    async def _progressing(self, reading: Awaitable[bytes]) -> bytes:
+        """`reading`, once the command's literal has begun: within the time its bytes
+        have bought (else BYE [LIMIT]), and what it read buys more."""
+        if self._literal_until is None:
+            return await reading
+        loop = asyncio.get_running_loop()
         try:
-            return await self.reader.readuntil(b"\n")
+            # asyncio.timeout, not wait_for: see _drained.
+            async with asyncio.timeout_at(self._literal_until):
+                data = await reading
+        except TimeoutError:
+            await self._bye(b"Literal sent too slowly.")
+            raise EOFError() from None
+        self._literal_until = min(loop.time() + self.limits.literal_grace_seconds,
+                                  self._literal_until + len(data) / self.limits.min_literal_rate)
+        return data
+
+    async def _bounded_line(self) -> bytes:
+        # A line after a literal (its CRLF, the next literal's announcement) is read
+        # within the literal's time: the command holds its share of the budget meanwhile.
+        try:
+            return await self._progressing(self.reader.readuntil(b"\n"))
         except asyncio.IncompleteReadError as exc:
             return exc.partial
         except asyncio.LimitOverrunError as exc:

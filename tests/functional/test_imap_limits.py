@@ -14,6 +14,7 @@ from contextlib import contextmanager, suppress
 import pytest
 
 from edge_imap.server import ImapLimits
+from edge_smtp.protocol import SessionLimits
 from tests.functional.test_imap import BOB, CAROL
 from tests.imap_support import ACCOUNTS, RunningImap, running_imap
 
@@ -257,6 +258,134 @@ def test_a_client_that_leaves_mid_literal_gives_its_share_back() -> None:
         assert answer.startswith(b"+")
 
 
+# -- literals after login: timed by their progress --------------------------------------------
+
+# A literal starts with a second in hand and each byte buys 1/10,000 s more, never more than
+# a second ahead: 80,000 bytes may take up to 9 s at a steady pace, a stall is cut in 1 s.
+SLOW_LIMITS = {"literal_budget": 100_000, "min_literal_rate": 10_000,
+               "literal_grace_seconds": 1.0}
+CAROL_LOGIN = b"LOGIN %s %s" % (CAROL.encode(), ACCOUNTS[CAROL].encode())
+
+
+def _trickle(wire: Wire, piece: bytes, every: float, seconds: float = 8.0) -> bytes:
+    """Sends `piece` every `every` seconds, as long as the server says nothing, until it
+    closes the connection: all it said. Fails if it takes `seconds` or more."""
+    received = b""
+    wire.connection.settimeout(every)
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            if not received:
+                with suppress(OSError):  # closed meanwhile: what it said is still to read
+                    wire.connection.sendall(piece)
+            try:
+                chunk = wire.connection.recv(65536)
+            except TimeoutError:
+                continue
+            except (ConnectionResetError, ssl.SSLEOFError):
+                return received
+            if not chunk:
+                return received
+            received += chunk
+    finally:
+        wire.connection.settimeout(5)
+    raise AssertionError(f"still connected after {seconds} s, having said {received!r}")
+
+
+def _holds_the_budget(imap: RunningImap) -> Wire:
+    """Carol's session, once Carol's APPEND of 80,000 bytes was refused for want of budget."""
+    carol = _implicit_tls(imap)
+    assert carol.command(b"l", CAROL_LOGIN).startswith(b"l OK")
+    for attempt in range(20):  # a LITERAL+ is reserved once the server has read its line
+        answer = _begin_append(carol, b"w%d" % attempt, 80_000)
+        if answer.startswith(b"w%d NO [LIMIT]" % attempt):
+            return carol
+        assert answer.startswith(b"+")
+        carol.send(_message(80_000) + b"\r\n")
+        assert carol.until(b"w%d" % attempt)[-1].startswith(b"w%d OK" % attempt)
+        time.sleep(0.05)
+    raise AssertionError("the budget was never held")
+
+
+def _budget_is_free_again(carol: Wire) -> None:
+    """Carol's APPEND of 80,000 bytes is let in (within a few tries: the server releases
+    the budget as the cut connection unwinds) and stored."""
+    for attempt in range(50):
+        answer = _begin_append(carol, b"a%d" % attempt, 80_000)
+        if answer.startswith(b"+"):
+            break
+        assert b"NO [LIMIT]" in answer
+        time.sleep(0.1)
+    assert answer.startswith(b"+")
+    carol.send(_message(80_000) + b"\r\n")
+    assert carol.until(b"a%d" % attempt)[-1].startswith(b"a%d OK [APPENDUID" % attempt)
+
+
+@pytest.mark.parametrize("announce", [b"APPEND INBOX {80000}", b"APPEND INBOX {80000+}",
+                                      b"APPEND INBOX (\\Seen) {80000+}"],
+                         ids=["synchronizing", "LITERAL+", "LITERAL+ with flags"])
+@pytest.mark.parametrize(("piece", "every"), [(b"x" * 100, 0.1), (b"x", 0.5)],
+                         ids=["1000 bytes a second", "a byte every half second"])
+def test_a_trickling_literal_is_cut_off_and_its_budget_freed(announce: bytes, piece: bytes,
+                                                             every: float) -> None:
+    with _limited(**SLOW_LIMITS) as imap:
+        bob = _logged_in(imap)
+        bob.send(b"t " + announce + b"\r\n")
+        if not announce.endswith(b"+}"):
+            assert bob.line().startswith(b"+")
+        carol = _holds_the_budget(imap)
+        started = time.monotonic()
+        said = _trickle(bob, b"From: bob\r\n\r\n" + piece, every)
+        assert b"* BYE [LIMIT] Literal sent too slowly." in said
+        assert time.monotonic() - started < 4  # 1 s in hand and a few ms bought
+        _budget_is_free_again(carol)
+
+
+@pytest.mark.parametrize("literal_plus", [False, True], ids=["synchronizing", "LITERAL+"])
+def test_a_steady_literal_above_the_minimum_rate_finishes(literal_plus: bool) -> None:
+    # 80,000 bytes at about 40,000 a second: 2 s, twice the second a literal starts with.
+    with _limited(**SLOW_LIMITS) as imap:
+        bob = _logged_in(imap)
+        message = _message(80_000)
+        if literal_plus:
+            bob.send(b"a APPEND INBOX {80000+}\r\n")
+        else:
+            assert _begin_append(bob, b"a", 80_000).startswith(b"+")
+        started = time.monotonic()
+        for offset in range(0, len(message), 4_000):
+            bob.send(message[offset:offset + 4_000])
+            time.sleep(0.1)
+        bob.send(b"\r\n")
+        assert bob.until(b"a")[-1].startswith(b"a OK [APPENDUID")
+        assert time.monotonic() - started > SLOW_LIMITS["literal_grace_seconds"]
+        assert imap.storage.mailboxes.folder_named(BOB, "INBOX").total == 1
+
+
+@pytest.mark.parametrize(("announce", "sent"), [
+    (b"APPEND INBOX {80000}", 40_000),
+    (b"APPEND INBOX {80000+}", 40_000),
+    (b"APPEND INBOX {80000+}", 0),  # announced, then nothing
+    (b"APPEND INBOX {80000}", 80_000),  # the whole literal, never the line's end
+    # MULTIAPPEND (RFC 3502): the next message's announcement never finished
+    (b"APPEND INBOX {80000}", 80_000 + len(b" {10")),
+], ids=["synchronizing, half", "LITERAL+, half", "LITERAL+, none", "all but the CRLF",
+        "between two literals"])
+def test_a_literal_that_stalls_is_cut_off_and_its_budget_freed(announce: bytes,
+                                                               sent: int) -> None:
+    with _limited(**SLOW_LIMITS) as imap:
+        bob = _logged_in(imap)
+        bob.send(b"t " + announce + b"\r\n")
+        if not announce.endswith(b"+}"):
+            assert bob.line().startswith(b"+")
+        carol = _holds_the_budget(imap)
+        started = time.monotonic()
+        bob.send((_message(80_000) + b" {10")[:sent])
+        said = _trickle(bob, b"", 0.2)  # ... and nothing more
+        assert b"* BYE [LIMIT] Literal sent too slowly." in said
+        assert time.monotonic() - started < 5  # 1 s in hand, 8 s bought but not beyond 1 s
+        _budget_is_free_again(carol)
+
+
 def test_a_non_synchronizing_literal_over_appendlimit_is_told_toobig_and_closed() -> None:
     with running_imap(limits=ImapLimits(append_limit=1000)) as imap:
         wire = _logged_in(imap)
@@ -377,13 +506,16 @@ def test_the_limits_come_from_the_edges_environment() -> None:
         "MAILPIPE_IMAP_MAX_UNAUTHENTICATED_SECONDS": "30",
         "MAILPIPE_IMAP_MAX_SESSION_SECONDS": "7200",
         "MAILPIPE_IMAP_MAX_COMMANDS": "500",
+        "MAILPIPE_IMAP_MIN_LITERAL_RATE": "2000",
     }, append_limit=123)
     assert (limits.literal_budget, limits.max_unauthenticated_seconds,
-            limits.max_session_seconds, limits.max_commands, limits.append_limit) == (
-        1_000_000, 30.0, 7200.0, 500, 123)
+            limits.max_session_seconds, limits.max_commands, limits.append_limit,
+            limits.min_literal_rate) == (1_000_000, 30.0, 7200.0, 500, 123, 2000.0)
     assert ImapLimits.from_environ({}, append_limit=123) == ImapLimits(append_limit=123)
     defaults = ImapLimits()
     # An IDLE client re-issues IDLE every 29 minutes (RFC 2177): many times in a session;
     # two messages of the largest size can be appended at once.
     assert defaults.max_session_seconds >= 12 * 3600 > defaults.idle_seconds
     assert defaults.literal_budget >= 2 * defaults.append_limit
+    # A literal is timed as SMTP's DATA is (MAILPIPE_MIN_DATA_RATE).
+    assert defaults.min_literal_rate == SessionLimits().min_data_rate
