@@ -108,6 +108,29 @@ def test_jobs_the_invocation_has_no_time_left_for_go_back_to_the_queue_at_once(
     assert [message["Body"] for message in again] == [batch["Records"][2]["body"]]
 
 
+def test_a_record_that_fails_alone_is_reported_and_the_others_delivered(
+        deliver, stack, monkeypatch):
+    with running_edge(hosted=("elsewhere.test",), accounts={"zoe@elsewhere.test": "x"}) as edge:
+        monkeypatch.setenv("MAILPIPE_MX_OVERRIDES", f"elsewhere.test=127.0.0.1:{edge.mx_port}")
+        _submit(3, "zoe@elsewhere.test")
+        batch = _batch(stack)
+        # A body that is no job, one that is not JSON: each fails alone, in any place.
+        batch["Records"][0]["body"] = "not json"
+        batch["Records"][2]["body"] = json.dumps({"message_id": "x"})
+        response = deliver.lambda_handler(batch, Context(120_000))
+    assert response == {"batchItemFailures": [
+        {"itemIdentifier": batch["Records"][0]["messageId"]},
+        {"itemIdentifier": batch["Records"][2]["messageId"]}]}
+    assert len(edge.store.message_keys()) == 1
+
+
+@pytest.mark.parametrize("event", [{}, {"Records": []}, {"Records": {"0": {}}}])
+def test_an_event_that_is_not_an_sqs_batch_is_refused(deliver, event):
+    # The invocation fails, saying so, as it did with powertools' batch processor.
+    with pytest.raises(Exception, match="SQS"):
+        deliver.lambda_handler(event, Context(120_000))
+
+
 def _queue_depth(url: str) -> int:
     attributes = boto3.client("sqs", region_name=REGION).get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",

@@ -114,6 +114,27 @@ def test_record_that_fails_is_reported_alone_and_the_rest_are_filed(stack, file_
     assert len(_inbox("bob@hamburger.edu")) == 1
 
 
+@pytest.mark.parametrize(("body", "fails"), [
+    ("not json", True),
+    (json.dumps({"Records": [{"s3": {}}]}), True),  # a notification naming no object
+    (json.dumps({"Records": "x"}), True),
+    (json.dumps("names Records"), True),
+    (json.dumps(["Records"]), True),
+    (json.dumps([1]), False),  # JSON but no object without Records: names no key
+    (json.dumps({"Event": "s3:TestEvent"}), False),
+])
+def test_a_malformed_notification_fails_alone(stack, file_message, body, fails):
+    _store(SEED, "bob@hamburger.edu")
+    event = _notifications(stack)
+    odd = {**event["Records"][0], "messageId": "odd-one", "body": body}
+    event["Records"].insert(0, odd)
+
+    response = file_message.lambda_handler(event, Context())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "odd-one"}] if fails else []}
+    assert len(_inbox("bob@hamburger.edu")) == 1
+
+
 def test_hostile_messages_are_filed_beside_their_batch_mates_and_read(stack, file_message):
     from mailcore.services.reading import read_message
     from tests.unit.test_hostile_mime import huge_header, many_parts, nested, nested_rfc822

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mailcore.domain.next_hop import NextHop
 from mailcore.errors import PermanentFailure, TransientFailure
-from mailcore.ports import NextHop
 
 
 class NoMailDomain(PermanentFailure):

@@ -9,8 +9,8 @@ import smtplib
 import socket
 import ssl
 
+from mailcore.domain.next_hop import NextHop, RecipientReply
 from mailcore.observability import logger
-from mailcore.ports import NextHop, RecipientReply
 
 _LINE_ENDING = re.compile(rb"\r\n|\r|\n")
 

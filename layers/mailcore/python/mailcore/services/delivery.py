@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import (
@@ -11,18 +12,20 @@ from mailcore.domain.delivery_status import (
     RecipientState,
     RecipientStatus,
 )
+from mailcore.domain.next_hop import RecipientReply
 from mailcore.domain.retry import RetryPolicy
 from mailcore.errors import PermanentFailure, TransientFailure
 from mailcore.observability import logger
-from mailcore.ports import (
-    DeliveryLedger,
-    NextHopResolver,
-    ObjectStore,
-    RawMessageStore,
-    RawReferences,
-    RecipientReply,
-    SmtpSender,
-)
+
+if TYPE_CHECKING:
+    from mailcore.ports import (
+        DeliveryLedger,
+        NextHopResolver,
+        ObjectStore,
+        RawMessageStore,
+        RawReferences,
+        SmtpSender,
+    )
 
 
 @dataclass(frozen=True)

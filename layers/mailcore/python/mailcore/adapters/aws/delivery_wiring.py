@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from mailcore.adapters.aws.clients import dynamodb_client, secrets_client
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
@@ -19,7 +20,9 @@ from mailcore.adapters.dns_next_hop import (
 from mailcore.adapters.smtp_client import SmtpClientPool
 from mailcore.config import ConfigurationError
 from mailcore.domain.retry import RetryPolicy
-from mailcore.ports import NextHopResolver
+
+if TYPE_CHECKING:
+    from mailcore.ports import NextHopResolver
 
 
 @dataclass(frozen=True)
