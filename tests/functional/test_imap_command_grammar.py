@@ -209,7 +209,7 @@ def _session(imap: RunningImap, select: bytes | None = b"INBOX") -> RawImap:
     return client
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 @given(command=COMMAND)
 def test_every_command_is_answered_and_the_session_goes_on(imap: RunningImap,
                                                           command: bytes) -> None:
@@ -302,7 +302,7 @@ def memory_imap() -> Iterator[RunningImap]:
         yield running
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(values=st.fixed_dictionaries({name: HEADER_VALUE for name in (
     b"From", b"To", b"Cc", b"Subject", b"Date", b"Content-Type")}), key=QUOTED)
 def test_searches_over_any_header_are_answered(memory_imap: RunningImap,
