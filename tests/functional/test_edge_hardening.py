@@ -153,8 +153,11 @@ def test_blank_line_floods_from_several_connections_stay_in_memory_and_the_edge_
             thread.join(120)
     assert [reply[:3] for reply in replies] == [b"250"] * 4
     # Four 12 MiB messages were stored in memory by the test's store (48 MiB); the rest
-    # is what the edge held on the way.
-    assert (_rss_peak_kib() - before) / 1024 < 4 * 12 * 4
+    # is what the edge held on the way. The peak is the whole test process's: alone this
+    # test stays under 4x the floods, but beside the 10,000-message load test on the other
+    # worker one clean-clone run measured 200 MiB (4.2x). Six times still fails the
+    # per-line objects this guards against (about 1.6 GiB).
+    assert (_rss_peak_kib() - before) / 1024 < 4 * 12 * 6
 
 
 # ---- time ------------------------------------------------------------------------------------
