@@ -107,3 +107,37 @@ def test_one_account_that_never_sends_its_literals_cannot_hold_everyones_budget(
                 break
             time.sleep(0.1)
         assert answer.startswith(b"+"), answer
+
+
+def _continuations_in_one_field(count: int) -> bytes:
+    parameters = b"".join(b";\r\n name*%d*=a%%41" % n for n in range(count))
+    return (b"From: alice@crepes.fr\r\nSubject: parameters\r\nContent-Type: text/plain"
+            + parameters + b"\r\n\r\nbody\r\n")
+
+
+def _plain_parameters_in_every_part(count: int) -> bytes:
+    field = b"Content-Type: text/plain" + b"".join(b"; p%d=a" % n for n in range(1300))
+    parts = b"".join(b"--b\r\n" + field + b"\r\n\r\npart\r\n" for _ in range(count))
+    return (b"From: alice@crepes.fr\r\nSubject: parameters\r\n"
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + b"--b--\r\n")
+
+
+@pytest.mark.parametrize("message", [
+    _continuations_in_one_field(20_000),
+    _continuations_in_one_field(60_000),  # the header block's bound (1 MiB) and beyond
+    _plain_parameters_in_every_part(400),
+], ids=["rfc2231-20k", "rfc2231-60k", "plain-in-400-parts"])
+def test_an_append_of_a_message_of_many_content_parameters_is_filed_at_once(
+        message: bytes) -> None:
+    # The email package reads a Content-Type field's parameters again at each question
+    # (0.3 ms a parameter a read), and in the edge's threads no clock stops the parse: an
+    # APPEND of 20,000 RFC 2231 continuations held a worker and the GIL for over 10 s.
+    with running_imap() as imap:
+        wire = _logged_in_as(imap, LOGIN)  # its socket gives up after 10 s
+        wire.send(b"a APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\n")
+        assert wire.until(b"a")[-1].startswith(b"a OK [APPENDUID")
+        assert wire.command(b"s", b"SELECT INBOX").startswith(b"s OK")
+        wire.send(b"f FETCH 1 (ENVELOPE BODYSTRUCTURE)\r\n")
+        answer = wire.until(b"f")
+        assert answer[-1].startswith(b"f OK"), answer[-1]
+        assert b"parameters" in answer[0]
