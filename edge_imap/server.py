@@ -93,6 +93,10 @@ from edge_smtp.data_budget import DataBudget, Reservation
 
 logger = Logger(child=True)
 
+# pymap's own count of BAD answers in a row is reset only by an answer it returns, not by a
+# NO raised as an error (a refused CREATE), and the BYE it adds is never written: a client
+# refused five times, BAD and NO in turn, was disconnected without a word.
+BAD_COMMANDS_IN_A_ROW = 5
 MAX_LINE = 64 * 1024  # a command line without its literals (RFC 7162 asks for >= 8 KiB)
 _LITERAL_PLUS = re.compile(rb"\{(\d+)\+\}\r?\n$")
 # Before login a literal carries at most a user name, a password or a SASL response:
@@ -170,7 +174,7 @@ class ImapConfig(IMAPConfig):
             # STARTTLS listener: nothing but STARTTLS before TLS. Implicit TLS listener:
             # TLS from the first byte, so logging in is allowed at once.
             tls_enabled=starttls, reject_dnsbl=False, invalid_user_sleep=0.0,
-            max_append_len=limits.append_limit, bad_command_limit=5)
+            max_append_len=limits.append_limit, bad_command_limit=None)
         self.hostname = hostname
         self.limits = limits
 
@@ -469,6 +473,7 @@ class ImapConnection(IMAPConnection):
         # Once the command's first literal is being read: when its bytes must have come by.
         self._literal_until: float | None = None
         self._commands = 0
+        self._bad_in_a_row = 0
         now = asyncio.get_running_loop().time()
         self._login_deadline = now + self.limits.max_unauthenticated_seconds
         self._age_deadline = now + self.limits.max_session_seconds
@@ -729,6 +734,10 @@ class ImapConnection(IMAPConnection):
             return
         if isinstance(resp, ResponseContinuation):
             _ack_at_once(self.writer)
+        elif isinstance(resp, CommandResponse) and resp.tag != b"*":
+            self._bad_in_a_row = self._bad_in_a_row + 1 if resp.is_bad else 0
+            if self._bad_in_a_row >= BAD_COMMANDS_IN_A_ROW:
+                await self._bye(b"Too many errors, disconnecting.")
 
     async def _drained(self) -> None:
         """What was written has reached the client's socket within the session's time,

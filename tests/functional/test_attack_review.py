@@ -141,3 +141,34 @@ def test_an_append_of_a_message_of_many_content_parameters_is_filed_at_once(
         answer = wire.until(b"f")
         assert answer[-1].startswith(b"f OK"), answer[-1]
         assert b"parameters" in answer[0]
+
+
+_TOO_LONG_PATTERN = b'LIST "" "' + b"x" * 900 + b'"'  # BAD [LIMIT]
+_TOO_LONG_NAME = b'CREATE "' + b"a" * 300 + b'"'  # NO, raised as an error in pymap
+
+
+@pytest.mark.parametrize("between", [_TOO_LONG_NAME, b"NOOP", b"SELECT nowhere"])
+def test_refusals_between_bad_commands_keep_the_session(between: bytes) -> None:
+    # pymap's count of BAD answers in a row was not reset by a NO raised as an error: a
+    # client refused a folder name between two BADs was dropped at the fifth BAD.
+    with running_imap() as imap:
+        wire = _logged_in_as(imap, LOGIN)
+        for _ in range(8):
+            assert wire.command(b"b", _TOO_LONG_PATTERN).startswith(b"b BAD [LIMIT]")
+            answer = wire.command(b"n", between)
+            assert answer.startswith((b"n OK", b"n NO")), answer
+        assert wire.command(b"z", b"NOOP").startswith(b"z OK")
+
+
+@pytest.mark.parametrize("bad", [_TOO_LONG_PATTERN, b"FROB", b"FETCH x y"])
+def test_five_bad_commands_in_a_row_end_the_session_with_bye(bad: bytes) -> None:
+    # pymap added its BYE after writing the fifth BAD, so it never reached the client:
+    # the connection just closed.
+    with running_imap() as imap:
+        wire = _logged_in_as(imap, LOGIN)
+        for _ in range(4):
+            assert wire.command(b"b", bad).startswith(b"b BAD")
+        wire.send(b"b " + bad + b"\r\n")
+        lines = wire.until(b"b")
+        assert lines and lines[-1].startswith(b"b BAD"), lines
+        assert wire.rest().startswith(b"* BYE [LIMIT]")
