@@ -47,7 +47,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy layers/mailcore/python/mailcore edge_smtp edge_imap mailpipe
+	$(BIN)/mypy layers/mailcore/python/mailcore edge mailpipe
 	# Every function's module is `app`, as Lambda imports it: one mypy run each, with the
 	# function's own folder on the path as in Lambda.
 	for function in functions/*/app.py; do \

@@ -54,9 +54,9 @@ async def _serve(kind: str, port: int) -> None:
             await server.serve_forever()
         return
     else:
-        from edge_smtp.accounts import CachingAccountDirectory
-        from edge_smtp.handler import EdgeHandler, OffLoopWriter
-        from edge_smtp.server import Edge, EdgeConfig
+        from edge.smtp.accounts import CachingAccountDirectory
+        from edge.smtp.handler import EdgeHandler, OffLoopWriter
+        from edge.smtp.server import Edge, EdgeConfig
         from mailcore.adapters.memory.directory import InMemoryAccountDirectory
         from mailcore.services.recipients import HostedDomains
 

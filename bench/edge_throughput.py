@@ -48,9 +48,9 @@ async def _serve(kind: str, port: int) -> None:
         async with server:
             await server.serve_forever()
         return
-    from edge_smtp.accounts import CachingAccountDirectory
-    from edge_smtp.handler import EdgeHandler, OffLoopWriter
-    from edge_smtp.server import Edge, EdgeConfig
+    from edge.smtp.accounts import CachingAccountDirectory
+    from edge.smtp.handler import EdgeHandler, OffLoopWriter
+    from edge.smtp.server import Edge, EdgeConfig
     from mailcore.adapters.memory.directory import InMemoryAccountDirectory
     from mailcore.adapters.memory.store import InMemoryMessageStore
     from mailcore.services.recipients import HostedDomains

@@ -210,7 +210,7 @@ def mailpipe_server(messages: int, certificate: Path) -> Iterator[Server]:
 
 @contextmanager
 def _mailpipe_on(endpoint: str, messages: int, certificate: Path) -> Iterator[Server]:
-    from edge_imap.server import ImapLimits
+    from edge.imap.server import ImapLimits
     from mailcore.adapters.aws.clients import dynamodb_client, s3_client
     from mailcore.adapters.aws.wiring import aws_adapters
     from mailcore.adapters.memory.directory import InMemoryAccountDirectory
@@ -242,7 +242,7 @@ def _mailpipe_on(endpoint: str, messages: int, certificate: Path) -> Iterator[Se
 
 @contextmanager
 def dovecot_server(messages: int, folder: Path) -> Iterator[Server]:
-    from edge_smtp.tls import ensure_self_signed
+    from edge.tls import ensure_self_signed
     from tests.dovecot_support import PASSWORD, private_dovecot
 
     cert_file, key_file = ensure_self_signed(folder, "localhost")

@@ -39,7 +39,7 @@ def _rss_kib(pid: int) -> int:
 
 def _server(accounts: int, ready: multiprocessing.Queue, commands: multiprocessing.Queue,
             certificate: Path) -> None:
-    from edge_imap.server import ImapLimits
+    from edge.imap.server import ImapLimits
     from mailcore.adapters.memory.directory import InMemoryAccountDirectory
     from tests.functional.test_imap import CountingMailboxes
     from tests.imap_support import running_imap
@@ -120,7 +120,7 @@ def main() -> None:
 
     minutes = arguments.seconds / 60
     measured = (reads_after - reads_before) / minutes
-    from edge_imap.backend import IDLE_POLL_SECONDS
+    from edge.imap.backend import IDLE_POLL_SECONDS
 
     baseline = arguments.clients * 60 / IDLE_POLL_SECONDS  # one poll per connection
 
@@ -155,7 +155,7 @@ def _dovecot_memory(clients: int, accounts: int) -> tuple[int, int]:
     """Dovecot as Debian configures it (a login process and an imap process per client,
     the login one doing the TLS), with its process and per-user limits raised so that
     every client is let in."""
-    from edge_smtp.tls import ensure_self_signed
+    from edge.tls import ensure_self_signed
     from tests.dovecot_support import PASSWORD, private_dovecot
 
     folder = Path(tempfile.mkdtemp())

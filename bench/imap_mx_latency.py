@@ -59,12 +59,12 @@ def _serve(mx_port: int, ready: multiprocessing.Queue, folder: str) -> None:
 async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from edge_imap.backend import Blocking, ImapStorage
-    from edge_imap.server import ImapLimits, start_imap
-    from edge_smtp.accounts import CachingAccountDirectory
-    from edge_smtp.handler import EdgeHandler, OffLoopWriter
-    from edge_smtp.server import Edge, EdgeConfig
-    from edge_smtp.tls import ensure_self_signed, server_context
+    from edge.imap.backend import Blocking, ImapStorage
+    from edge.imap.server import ImapLimits, start_imap
+    from edge.smtp.accounts import CachingAccountDirectory
+    from edge.smtp.handler import EdgeHandler, OffLoopWriter
+    from edge.smtp.server import Edge, EdgeConfig
+    from edge.tls import ensure_self_signed, server_context
     from mailcore.adapters.memory.directory import InMemoryAccountDirectory
     from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
     from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository

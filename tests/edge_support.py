@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.handler import EdgeHandler, OffLoopWriter, SubmissionHandler
-from edge_smtp.server import Edge, EdgeConfig
-from edge_smtp.tls import ensure_self_signed, server_context
+from edge.smtp.accounts import CachingAccountDirectory
+from edge.smtp.handler import EdgeHandler, OffLoopWriter, SubmissionHandler
+from edge.smtp.server import Edge, EdgeConfig
+from edge.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.sending_limit import InMemorySendingLimit

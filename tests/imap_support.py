@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_imap.backend import Blocking, ImapStorage
-from edge_imap.server import ImapLimits, ImapListeners, Network, start_imap
-from edge_smtp.tls import ensure_self_signed, server_context
+from edge.imap.backend import Blocking, ImapStorage
+from edge.imap.server import ImapLimits, ImapListeners, Network, start_imap
+from edge.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository

@@ -1,4 +1,5 @@
-"""Runs one edge process (`python -m mailpipe.local.edge_child edge_smtp|edge_imap`) for
+"""Runs one edge process (`python -m mailpipe.local.edge_child smtp|imap PID`, the
+role of `python -m edge`) for
 `mailpipe up`, ended with it however `mailpipe up` ends: killed with SIGKILL, it cannot
 stop its children, and an orphaned edge would keep the stack's ports."""
 
@@ -9,6 +10,8 @@ import os
 import runpy
 import signal
 import sys
+
+from edge.__main__ import ROLES
 
 _PR_SET_PDEATHSIG = 1  # prctl(2), Linux
 
@@ -24,12 +27,12 @@ def _end_with_parent(parent: int) -> None:
 
 
 def main() -> None:
-    module, parent = sys.argv[1], int(sys.argv[2])
-    if module not in ("edge_smtp", "edge_imap"):
-        raise SystemExit(f"edge_child: not an edge module: {module}")
+    role, parent = sys.argv[1], int(sys.argv[2])
+    if role not in ROLES:
+        raise SystemExit(f"edge_child: not an edge role: {role}")
     _end_with_parent(parent)
-    sys.argv = [module]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    sys.argv = ["edge", role]
+    runpy.run_module("edge", run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":

@@ -163,10 +163,10 @@ class EdgeProcess:
     """One container of the edge's ECS task, run here as a process: its output goes to the
     stack's log under its name, and it is started again when it ends, as ECS would."""
 
-    def __init__(self, name: str, module: str, environment: dict[str, str], host: str,
+    def __init__(self, name: str, role: str, environment: dict[str, str], host: str,
                  ports: list[int], cwd: Path) -> None:
         self.name = name
-        self._module = module
+        self._role = role
         self._environment = environment
         self._host = host
         self._ports = ports
@@ -180,7 +180,7 @@ class EdgeProcess:
     def start(self) -> None:
         self._process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
             # Through edge_child: the process ends with `mailpipe up`, however that ends.
-            [sys.executable, "-m", "mailpipe.local.edge_child", self._module,
+            [sys.executable, "-m", "mailpipe.local.edge_child", self._role,
              str(os.getpid())], env=self._environment, cwd=self._cwd,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         threading.Thread(target=self._pipe_logs, args=(self._process,), daemon=True).start()
@@ -299,11 +299,11 @@ class LocalStack:
         self._gateway.start()
         containers = self.provisioned.containers
         self._edge = EdgeProcess(
-            "edge_smtp", "edge_smtp",
+            "edge_smtp", "smtp",
             {**environment, **containers["edge"].environment, **local_edge_overrides(options)},
             options.host, [options.smtp_port, options.submission_port], options.root)
         self._imap = EdgeProcess(
-            "edge_imap", "edge_imap",
+            "edge_imap", "imap",
             {**environment, **containers["imap"].environment, **local_imap_overrides(options)},
             options.host, [options.imap_port, options.imaps_port], options.root)
         for process in (self._edge, self._imap):

@@ -172,7 +172,7 @@ def _health_command(container: str) -> list[str]:
     ("edge", "edge_smtp", "MAILPIPE_HEALTH_PORT")])
 def test_each_entry_point_passes_its_containers_health_check_on_its_own_port(
         stack: StackProcess, container: str, module: str, variable: str) -> None:
-    """`python -m edge_imap` and `python -m edge_smtp` with the environment the stack gave
+    """`python -m edge imap` and `python -m edge smtp` with the environment the stack gave
     its own process, but the image's health ports (8081 and 8080, which only the task's
     network namespace keeps apart, so this runs one at a time) and ports of their own."""
     pid = _recorded_pids(stack)[module]

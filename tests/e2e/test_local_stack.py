@@ -233,7 +233,7 @@ def test_a_dynamodb_process_that_dies_stops_the_stack_with_the_reason():
 
 
 def test_an_edge_that_dies_is_started_again_as_ecs_would(local_stack):
-    os.kill(_child(local_stack.stack, b"edge_smtp"), signal.SIGKILL)
+    os.kill(_child(local_stack.stack, b"edge_child\x00smtp"), signal.SIGKILL)
     wait_until(lambda: any("starting it again" in line for line in local_stack.output),
                timeout=10, interval=0.1, what="the restart in the stack's output")
     codes = wait_until(lambda: _sent_or_none(local_stack.smtp_port), timeout=30,

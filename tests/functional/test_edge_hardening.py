@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from edge_smtp.protocol import SessionLimits
+from edge.smtp.protocol import SessionLimits
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from tests.edge_support import Wire, proxy_v2_header, running_edge
 

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.data_budget import DataBudget
-from edge_smtp.handler import EdgeHandler, OffLoopWriter, SubmissionHandler
-from edge_smtp.server import EdgeConfig, smtp_factory
-from edge_smtp.sessions import SessionRegistry
+from edge.data_budget import DataBudget
+from edge.smtp.accounts import CachingAccountDirectory
+from edge.smtp.handler import EdgeHandler, OffLoopWriter, SubmissionHandler
+from edge.smtp.server import EdgeConfig, smtp_factory
+from edge.smtp.sessions import SessionRegistry
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.sending_limit import InMemorySendingLimit

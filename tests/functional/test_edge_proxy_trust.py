@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from edge_smtp.server import EdgeConfig
+from edge.smtp.server import EdgeConfig
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from tests.edge_support import Wire, proxy_v2_header, running_edge
 from tests.unit.test_template_edge_trust import deployed, edge_environments

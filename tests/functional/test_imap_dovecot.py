@@ -381,7 +381,7 @@ for _name in ("calendar invitation", "Outlook mixed, related and alternative"):
 for _name in ("S/MIME enveloped", "parameters in other cases and comments"):
     ACCEPTED.update({(_name, item): (
         "Dovecot answers BINARY of any decoded part as a literal8 (~{n}); mailpipe only "
-        "when the data holds a NUL (edge_imap/condstore.py: clients such as Python's "
+        "when the data holds a NUL (edge/imap/condstore.py: clients such as Python's "
         "imaplib do not read literal8, and RFC 3516 4.3 allows a literal without NUL)")
         for item in ("BINARY.PEEK[1]", "BINARY.PEEK[1]<0.20>")})
 ACCEPTED.update({("broken encodings", item): (

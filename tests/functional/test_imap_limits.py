@@ -13,8 +13,8 @@ from contextlib import contextmanager, suppress
 
 import pytest
 
-from edge_imap.server import ImapLimits
-from edge_smtp.protocol import SessionLimits
+from edge.imap.server import ImapLimits
+from edge.smtp.protocol import SessionLimits
 from tests.functional.test_imap import BOB, CAROL
 from tests.imap_support import ACCOUNTS, RunningImap, running_imap
 

@@ -183,7 +183,7 @@ def test_raw_bytes_are_deleted_only_where_a_reference_was_given_back() -> None:
     root = Path(__file__).resolve().parents[2]
     callers = sorted(
         f"{path.relative_to(root)}:{number}"
-        for top in ("layers", "edge_imap", "edge_smtp", "functions", "mailpipe")
+        for top in ("layers", "edge", "functions", "mailpipe")
         for path in (root / top).rglob("*.py")
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if re.search(r"(?<!changes)\.delete_message\(|\.delete_objects?\(", line)

@@ -1,4 +1,4 @@
-"""LIST patterns matched by edge_imap/listing.py's automaton agree with pymap's regular
+"""LIST patterns matched by edge/imap/listing.py's automaton agree with pymap's regular
 expressions (the reference: what LIST answered before) on every small name and pattern."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymap.listtree import ListTree
 
-from edge_imap.listing import MAX_PATTERN, FolderTree, MailboxPattern, pattern_problem
+from edge.imap.listing import MAX_PATTERN, FolderTree, MailboxPattern, pattern_problem
 
 NAMES = st.text(alphabet="abAB/.é", max_size=10)
 PATTERNS = st.text(alphabet="abAB/.é*%", max_size=8)

@@ -1,4 +1,4 @@
-"""What SEARCH reads of a message (edge_imap/search.py), on any bytes a sender can write:
+"""What SEARCH reads of a message (edge/imap/search.py), on any bytes a sender can write:
 it never raises (an error there would fail the command), and it reads what Dovecot reads."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_imap.search import (
+from edge.imap.search import (
     MAX_HEAD_FIELDS,
     MessageText,
     addresses,

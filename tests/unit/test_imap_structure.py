@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_imap import structure
+from edge.imap import structure
 from mailcore.domain import message as filing
 from mailcore.domain.mime_limits import MAX_NESTING
 

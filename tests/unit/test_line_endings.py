@@ -1,6 +1,6 @@
 import pytest
 
-from edge_smtp.handler import has_bare_line_ending
+from edge.smtp.handler import has_bare_line_ending
 
 
 @pytest.mark.parametrize("content", [b"a\r\nb\r\n", b"", b"no line end", b"\r\n\r\n"])

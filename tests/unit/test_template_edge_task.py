@@ -18,7 +18,7 @@ SMTP_PORTS, IMAP_PORTS = {2525, 2587, 8080}, {2143, 2993, 8081}
 
 
 def _dockerfile_environment() -> dict[str, str]:
-    text = (ROOT / "edge_smtp" / "Dockerfile").read_text().replace("\\\n", " ")
+    text = (ROOT / "edge" / "Dockerfile").read_text().replace("\\\n", " ")
     [env] = [line for line in text.splitlines() if line.startswith("ENV ")]
     return dict(re.findall(r"(\w+)=(\S+)", env))
 
@@ -34,8 +34,8 @@ def test_the_task_runs_smtp_and_imap_as_two_containers_of_one_image():
     assert set(CONTAINERS) == {"edge", "imap"}
     smtp, imap = CONTAINERS["edge"], CONTAINERS["imap"]
     assert smtp["Image"] == imap["Image"] == {"Ref": "EdgeImageUri"}
-    assert smtp["Command"] == ["python", "-m", "edge_smtp"]
-    assert imap["Command"] == ["python", "-m", "edge_imap"]
+    assert smtp["Command"] == ["python", "-m", "edge", "smtp"]
+    assert imap["Command"] == ["python", "-m", "edge", "imap"]
     assert {mapping["ContainerPort"] for mapping in smtp["PortMappings"]} == SMTP_PORTS
     assert {mapping["ContainerPort"] for mapping in imap["PortMappings"]} == IMAP_PORTS
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edge_smtp.server import EdgeConfig
+from edge.smtp.server import EdgeConfig
 from mailpipe.local.template import NO_VALUE, Resolver, load_template
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 _RETRIES = {"mode": "standard", "max_attempts": 3}
-# The edge calls its clients from up to 32 storage threads at once (edge_smtp/__main__.py).
+# The edge calls its clients from up to 32 storage threads at once (edge/smtp/__main__.py).
 # botocore keeps 10 connections by default and opens, then closes, a new one for every
 # call beyond those: under load, a TCP (in AWS, a TLS) handshake per message stored.
 MAX_POOL_CONNECTIONS = 32

@@ -1,4 +1,4 @@
-"""Composition root of the IMAP container: `python -m edge_imap`, the same image as the SMTP
+"""Composition root of the IMAP container: `python -m edge imap`, the same image as the SMTP
 edge with another entry point. Its own process, event loop, memory limit and thread pool:
 whatever an IMAP client makes this process do (or if it dies), port 25 keeps answering."""
 
@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
 
-from edge_imap.backend import Blocking, ImapStorage
-from edge_imap.server import ImapLimits, Network, start_imap
-from edge_smtp.server import (
+from edge.imap.backend import Blocking, ImapStorage
+from edge.imap.server import ImapLimits, start_imap
+from edge.listening import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_PROXY_TRUSTED,
+    Network,
     answer_health,
     networks,
 )
-from edge_smtp.tls import context_from_environ
+from edge.tls import context_from_environ
 from mailcore.adapters.aws.wiring import aws_adapters
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "edge_imap"))

@@ -2,7 +2,7 @@
 (tests/functional/test_imap_dovecot_search.py compares the two on the same messages).
 
 pymap's own search reads the envelope objects of its parse, which mailpipe does not make
-(ENVELOPE is written from the bytes, edge_imap/structure.py), and matches bodies and
+(ENVELOPE is written from the bytes, edge/imap/structure.py), and matches bodies and
 headers undecoded. Here:
 - strings match as substrings, case-insensitively after compatibility decomposition (as
   Dovecot's i;unicode-casemap: "cafe" finds "Café"), in text with its encoded words

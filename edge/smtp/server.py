@@ -4,7 +4,6 @@ endpoint, and a graceful stop on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import signal
 import ssl
 from collections.abc import Mapping
@@ -13,21 +12,24 @@ from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
-from edge_smtp.data_budget import DataBudget
-from edge_smtp.handler import DEFAULT_MAX_RECIPIENTS, EdgeHandler, SubmissionHandler
-from edge_smtp.protocol import EdgeSMTP, Network, SessionLimits
-from edge_smtp.sessions import SessionRegistry
+from edge.data_budget import DataBudget
+from edge.listening import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_PROXY_TRUSTED,
+    Network,
+    answer_health,
+    networks,
+)
+from edge.smtp.handler import DEFAULT_MAX_RECIPIENTS, EdgeHandler, SubmissionHandler
+from edge.smtp.protocol import EdgeSMTP, SessionLimits
+from edge.smtp.sessions import SessionRegistry
 
 logger = Logger(child=True)
 
-DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024
 # Message bytes all sessions may hold at once. A held message costs about twice its size
 # at its peak (the buffer, then the stored copy with its trace header), so 128 MiB keeps a
 # 512 MB task under ~300 MiB beside its ~50 MiB baseline (bench/edge_memory.py).
 DEFAULT_DATA_MEMORY_BUDGET = 128 * 1024 * 1024
-# Where PROXY headers may come from unless MAILPIPE_PROXY_TRUSTED_NETWORKS says (the
-# template passes the VPC's CIDR, where the load balancer's nodes are).
-DEFAULT_PROXY_TRUSTED = "127.0.0.0/8,::1/128"
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,6 @@ class EdgeConfig:
                 max_session_seconds=number("MAILPIPE_MAX_SESSION_SECONDS", 3600)),
             max_commands=int(number("MAILPIPE_MAX_COMMANDS", 10_000)),
         )
-
-
-def networks(text: str) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                 for part in text.split(",") if part.strip())
 
 
 def smtp_factory(handler: EdgeHandler, config: EdgeConfig, registry: SessionRegistry,
@@ -175,24 +172,6 @@ class Edge:
         for server in self._servers:
             server.close()
         logger.info("edge stopped", cut_off=cut_off)
-
-
-async def answer_health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        draining: bool) -> None:
-    """The load balancer's and the container's health check: 200 while serving, 503 once
-    stopping (each edge process, SMTP and IMAP, answers on its own port)."""
-    try:
-        await asyncio.wait_for(reader.readline(), 5)
-    except (TimeoutError, ConnectionError):
-        writer.close()
-        return
-    status, body = ("503 Service Unavailable", "draining") if draining else ("200 OK", "ok")
-    writer.write(f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
-                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode())
-    try:
-        await writer.drain()
-    finally:
-        writer.close()
 
 
 async def serve(edge: Edge) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from typing import Protocol
 
-from edge_smtp import replies
+from edge.smtp import replies
 
 
 class Session(Protocol):

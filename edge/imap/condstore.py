@@ -32,7 +32,7 @@ from pymap.parsing.specials.fetchattr import FetchPartial, FetchRequirement, Fet
 from pymap.parsing.specials.mailbox import Mailbox
 from pymap.parsing.specials.statusattr import StatusAttribute
 
-from edge_imap.backend import ImapMessage
+from edge.imap.backend import ImapMessage
 
 CONDSTORE = b"CONDSTORE"
 MODSEQ = b"MODSEQ"
@@ -150,7 +150,7 @@ class CondstoreAttributes(MessageAttributes):
     @asynccontextmanager
     async def load_hook(self) -> AsyncIterator[None]:
         """pymap's, with the items asked for: their answers are computed with the load,
-        off the event loop (edge_imap/backend.py RawLoadedMessage.prepare)."""
+        off the event loop (edge/imap/backend.py RawLoadedMessage.prepare)."""
         message = self.message
         if not isinstance(message, ImapMessage):
             async with super().load_hook():

@@ -52,9 +52,9 @@ from pymap.user import UserMetadata
 from pysasl.creds.server import ServerCredentials
 from pysasl.identity import Identity
 
-from edge_imap import search, structure
-from edge_imap.flags import imap_flags, stored_flags
-from edge_imap.listing import FolderTree
+from edge.imap import search, structure
+from edge.imap.flags import imap_flags, stored_flags
+from edge.imap.listing import FolderTree
 from mailcore.domain.mailbox import (
     FOLDER_SEPARATOR,
     INBOX,
@@ -263,7 +263,7 @@ def _search_date(value: bytes | None) -> _SearchDate | None:
 
 class RawLoadedMessage(BaseLoadedMessage):
     """pymap's loaded message, every part of it read from the raw bytes through one index
-    of offsets (edge_imap/structure.py says why), built in the thread that reads the
+    of offsets (edge/imap/structure.py says why), built in the thread that reads the
     message. prepare() computes the answers a FETCH asked for in that thread too, so the
     event loop only writes bytes; whatever is asked later (SEARCH) is computed when asked,
     from the same index."""
@@ -810,7 +810,7 @@ class ImapSession(BaseSession[ImapMessage]):
 
     async def search_mailbox(self, selected: SelectedMailbox, keys: frozenset[SearchKey]
                              ) -> tuple[list[tuple[int, ImapMessage]], SelectedMailbox]:
-        """pymap's search_mailbox with edge_imap/search.py's criteria (which say why)."""
+        """pymap's search_mailbox with edge/imap/search.py's criteria (which say why)."""
         folder = await self._get_selected(selected)
         assert isinstance(folder, ImapFolder)
         test = search.all_of(keys, SearchParams(selected))

@@ -17,9 +17,10 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session, syntax
 from aws_lambda_powertools import Logger
 
-from edge_smtp import replies
-from edge_smtp.data_budget import DataBudget, Reservation
-from edge_smtp.sessions import SessionRegistry
+from edge.data_budget import DataBudget, Reservation
+from edge.listening import Network
+from edge.smtp import replies
+from edge.smtp.sessions import SessionRegistry
 
 logger = Logger(child=True)
 
@@ -32,7 +33,6 @@ FIRST_RESERVATION = 64 * 1024
 # limit (or the limit again): then the session ends with the refusal.
 DRAIN_MARGIN = 1024 * 1024
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)

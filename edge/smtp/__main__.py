@@ -1,5 +1,5 @@
 """Composition root of the SMTP edge container (MX and submission): configuration from the
-environment. IMAP is another process and container (`python -m edge_imap`), so nothing an
+environment. IMAP is another process and container (`python -m edge imap`), so nothing an
 IMAP client does reaches this process's event loop, memory or thread pool."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
-from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.handler import EdgeHandler, SubmissionHandler
-from edge_smtp.server import Edge, EdgeConfig, serve
-from edge_smtp.tls import context_from_environ
+from edge.smtp.accounts import CachingAccountDirectory
+from edge.smtp.handler import EdgeHandler, SubmissionHandler
+from edge.smtp.server import Edge, EdgeConfig, serve
+from edge.tls import context_from_environ
 from mailcore.adapters.aws.wiring import aws_adapters, edge_writer
 from mailcore.adapters.faults import FaultInjectingWriter
 from mailcore.ports import MessageWriter

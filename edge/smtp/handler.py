@@ -16,9 +16,9 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session
 from aws_lambda_powertools import Logger
 
-from edge_smtp import replies
-from edge_smtp.accounts import CachingAccountDirectory
-from edge_smtp.protocol import EdgeSMTP, hook_names
+from edge.smtp import replies
+from edge.smtp.accounts import CachingAccountDirectory
+from edge.smtp.protocol import EdgeSMTP, hook_names
 from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.identity import identity_problem

@@ -57,7 +57,8 @@ from pysasl.creds.server import ServerCredentials
 from pysasl.exception import AuthenticationError
 from pysasl.mechanism import ChallengeResponse, ServerChallenge
 
-from edge_imap.backend import (
+from edge.data_budget import DataBudget, Reservation
+from edge.imap.backend import (
     BACKEND_CAPABILITY,
     IDLE_POLL_SECONDS,
     SPECIAL_USE_ATTRIBUTES,
@@ -68,14 +69,14 @@ from edge_imap.backend import (
     ImapSession,
     ImapStorage,
 )
-from edge_imap.commands import (
+from edge.imap.commands import (
     ExtendedListCommand,
     InitialResponseAuthenticate,
     NamespaceCommand,
     UnselectCommand,
     mailpipe_commands,
 )
-from edge_imap.condstore import (
+from edge.imap.condstore import (
     CONDSTORE,
     HIGHESTMODSEQ,
     MODSEQ_ITEM,
@@ -88,8 +89,8 @@ from edge_imap.condstore import (
     modseq_of,
     modseq_value,
 )
-from edge_imap.listing import pattern_problem
-from edge_smtp.data_budget import DataBudget, Reservation
+from edge.imap.listing import pattern_problem
+from edge.listening import Network
 
 logger = Logger(child=True)
 
@@ -779,7 +780,6 @@ def _ack_at_once(writer: asyncio.StreamWriter) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ImapServer(IMAPServer):

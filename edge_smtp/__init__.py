@@ -1,1 +1,0 @@
-"""The always-on SMTP edge: accepts mail, stores it durably, then says 250."""
