@@ -101,4 +101,3 @@ class ImapConfig(IMAPConfig):
     @property
     def greeting(self) -> bytes:
         return b"mailpipe IMAP4rev1 ready " + self.hostname.encode("ascii", "replace")
-

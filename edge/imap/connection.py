@@ -385,4 +385,3 @@ def _ack_at_once(writer: asyncio.StreamWriter) -> None:
     if sock is not None and hasattr(socket, "TCP_QUICKACK"):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-

@@ -54,4 +54,3 @@ class RefusedLiteral(Command):
     @classmethod
     def parse(cls, buf: memoryview, params: Params) -> tuple[Command, memoryview]:
         raise NotImplementedError("made by the connection, never parsed")
-

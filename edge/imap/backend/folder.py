@@ -253,4 +253,3 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
                               self.permanent_flags, self.session_flags, folder.total, 0,
                               folder.unread, None, folder.uid_next,
                               highest_modseq=folder.highest_modseq)
-

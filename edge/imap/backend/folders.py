@@ -138,4 +138,3 @@ class ImapFolders(MailboxSetInterface[ImapFolder]):
                                          folder.folder, after)
         except Conflict as exc:
             raise ValueError(after) from exc
-

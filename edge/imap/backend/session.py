@@ -90,4 +90,3 @@ class SelectedFolderGone(MailboxNotFound):
                               ResponseCode.of(b"NONEXISTENT"))
         response.add_untagged(ResponseBye(b"Selected mailbox was deleted, have to disconnect."))
         return response
-

@@ -133,4 +133,3 @@ class CondstoreAttributes(MessageAttributes):
         loaded = await message.load_content(self.requirement, self.attributes)
         with self._get_loaded.apply(loaded):
             yield
-

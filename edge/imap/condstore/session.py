@@ -45,4 +45,3 @@ class CondstoreSession(BaseSession[ImapMessage]):
                 selected.session_flags.update(cached.uid, flag_set, mode)
             changed.append((seq, message))
         return changed, modified, await folder.update_selected(selected)
-

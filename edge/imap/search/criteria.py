@@ -192,4 +192,3 @@ def _text_contains(text: MessageText | None, wanted: str, with_headers: bool) ->
         return True
     return any(wanted in body for body in text.bodies) or (
         with_headers and any(wanted in line for line in text.header_lines))
-

@@ -280,4 +280,3 @@ class MessageText:
     def header_lines(self) -> list[str]:
         return [fold(name.decode("latin-1") + ": " + decode_words(utf8_text(value)))
                 for part in self.parts for name, value in part.headers]
-
