@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from edge.imap.server import ImapLimits
+from edge.imap.config import ImapLimits
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.store import InMemoryMessageStore
