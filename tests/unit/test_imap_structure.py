@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge.imap import structure
-from mailcore.domain import message as filing
 from mailcore.domain.mime_limits import MAX_NESTING
+from mailcore.parsing.limits import PARSE_LIMITS
 
 LINES = st.sampled_from([
     b"Content-Type: multipart/mixed; boundary=b", b"Content-Type: message/rfc822",
@@ -260,7 +260,7 @@ def test_a_deeply_nested_message_shows_every_level_then_an_opaque_part(nested):
 
 
 def test_depth_bound_is_filings():
-    assert filing.MAX_NESTING is MAX_NESTING
+    assert PARSE_LIMITS.max_nesting is MAX_NESTING
 
 
 def test_a_section_body_is_the_bytes_between_its_boundaries():

@@ -4,8 +4,12 @@ import signal
 import time
 from email.message import EmailMessage
 
-from mailcore.domain import message
-from mailcore.domain.message import ParseTimeout, attachment_content, read_content, summarise
+from mailcore.parsing.bounded import attachment_content, bounded, read_content, summarise
+from mailcore.parsing.clock import ParseTimeout
+from mailcore.parsing.limits import ParseLimits
+
+# A parse that would run for 3 s meets this limit first.
+SHORT_CLOCK = ParseLimits(parse_seconds=0.2)
 
 SEED = (
     b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
@@ -104,18 +108,16 @@ def _parse_for(seconds: float, swallow_first_timeout: bool) -> str:
     return "parsed"
 
 
-def test_a_parse_past_its_time_falls_back_and_the_timer_is_gone(monkeypatch):
-    monkeypatch.setattr(message, "PARSE_SECONDS", 0.2)
+def test_a_parse_past_its_time_falls_back_and_the_timer_is_gone():
     handler = signal.getsignal(signal.SIGALRM)
-    assert message._bounded(b"", lambda raw: _parse_for(3, False),
-                            lambda raw, problem: problem) == "ParseTimeout"
+    assert bounded(b"", lambda raw: _parse_for(3, False), lambda raw, problem: problem,
+                   SHORT_CLOCK) == "ParseTimeout"
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     assert signal.getsignal(signal.SIGALRM) is handler
 
 
-def test_a_timeout_dropped_where_it_was_raised_is_raised_again(monkeypatch):
-    monkeypatch.setattr(message, "PARSE_SECONDS", 0.2)
+def test_a_timeout_dropped_where_it_was_raised_is_raised_again():
     started = time.monotonic()
-    assert message._bounded(b"", lambda raw: _parse_for(3, True),
-                            lambda raw, problem: problem) == "ParseTimeout"
+    assert bounded(b"", lambda raw: _parse_for(3, True), lambda raw, problem: problem,
+                   SHORT_CLOCK) == "ParseTimeout"
     assert time.monotonic() - started < 1
