@@ -4,6 +4,8 @@ import signal
 import time
 from email.message import EmailMessage
 
+import pytest
+
 from mailcore.parsing.bounded import attachment_content, bounded, read_content, summarise
 from mailcore.parsing.clock import ParseTimeout
 from mailcore.parsing.limits import ParseLimits
@@ -121,3 +123,30 @@ def test_a_timeout_dropped_where_it_was_raised_is_raised_again():
     assert bounded(b"", lambda raw: _parse_for(3, True), lambda raw, problem: problem,
                    SHORT_CLOCK) == "ParseTimeout"
     assert time.monotonic() - started < 1
+
+
+TWO_LEVELS = (
+    b"From: a@b.c\r\nSubject: limits\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
+    b'--o\r\nContent-Type: multipart/alternative; boundary="i"\r\n\r\n'
+    b"--i\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--i--\r\n"
+    b"--o\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--o--\r\n"
+)
+
+
+@pytest.mark.parametrize(("limits", "problem"), [
+    (ParseLimits(max_parts=4), "TooManyParts"),  # five lines start with "--"
+    (ParseLimits(max_nesting=1), "TooDeeplyNested"),
+    (ParseLimits(max_header_block=64), "OversizedHeader"),
+    (ParseLimits(max_header_field=40), "OversizedContentField"),
+    (ParseLimits(max_content_parameters=2), "TooManyParameters"),
+])
+def test_a_message_past_a_limit_it_is_given_is_summarised_from_its_header_lines(
+        limits, problem):
+    assert summarise(TWO_LEVELS).parse_problem is None
+    assert summarise(TWO_LEVELS).snippet == "hello"
+
+    summary = summarise(TWO_LEVELS, limits)
+
+    assert (summary.parse_problem, summary.subject, summary.snippet) == (problem, "limits", "")
+    assert read_content(TWO_LEVELS, limits).text is None
