@@ -185,8 +185,9 @@ def _entry_command(container: str) -> list[str]:
 def test_each_entry_point_passes_its_containers_health_check_on_its_own_port(
         stack: StackProcess, container: str, module: str, variable: str) -> None:
     """The template's commands, `python -m edge imap` and `python -m edge smtp`, with the
-    environment the stack gave its own process, but the image's health ports (8081 and 8080, which only the task's
-    network namespace keeps apart, so this runs one at a time) and ports of their own."""
+    environment the stack gave its own process, but the image's health ports (8081 and
+    8080, which only the task's network namespace keeps apart, so this runs one at a time)
+    and ports of their own."""
     pid = _recorded_pids(stack)[module]
     environment = dict(line.split("=", 1) for line in
                        Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in line)

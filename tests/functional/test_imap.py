@@ -22,8 +22,8 @@ from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import StoredMessage
-from mailcore.domain.message import summarise
 from mailcore.errors import MessageNotFound
+from mailcore.parsing.bounded import summarise
 from tests.edge_support import proxy_v2_header
 from tests.imap_support import ACCOUNTS, RunningImap, running_imap
 

@@ -19,8 +19,8 @@ from edge.imap.structure import envelope as structure_envelope
 from edge.imap.structure import fields as structure_fields
 from edge.imap.structure import parts as structure_parts
 from edge.imap.structure import sections as structure_sections
-from mailcore.domain import message as filing
 from mailcore.domain.mime_limits import MAX_NESTING
+from mailcore.parsing.limits import PARSE_LIMITS
 
 LINES = st.sampled_from([
     b"Content-Type: multipart/mixed; boundary=b", b"Content-Type: message/rfc822",
@@ -266,7 +266,7 @@ def test_a_deeply_nested_message_shows_every_level_then_an_opaque_part(nested):
 
 
 def test_depth_bound_is_filings():
-    assert filing.MAX_NESTING is MAX_NESTING
+    assert PARSE_LIMITS.max_nesting is MAX_NESTING
 
 
 def test_a_section_body_is_the_bytes_between_its_boundaries():

@@ -37,6 +37,7 @@ NOT_IMPORTED = {
         "mailcore.adapters.aws.dynamodb_throttle",
         "mailcore.adapters.aws.dynamodb_sending_limit",
         "mailcore.domain.message",
+        "mailcore.parsing",
         "mailcore.services.composing",
         "mailcore.services.filing",
         "mailcore.services.reading",

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from edge.imap.structure.parts import Part
 
 # email.header's decoder is regular-expression based and superlinear on hostile input;
-# longer values are given to SEARCH as they stand (mailcore's message.py bounds the same).
+# longer values are given to SEARCH as they stand (mailcore/parsing/limits.py bounds the same).
 MAX_DECODED_HEADER = 8 * 1024
 # The header fields ENVELOPE and BODYSTRUCTURE read; each part keeps only these (a header
 # of a million one-line fields costs its bytes, not a million Python objects).
