@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -11,9 +10,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mailcore.adapters.content_disposition import attachment_disposition
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import envelope_key, message_id_of_key, message_key
 from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable, TooLarge
 from mailcore.ports import UploadForm
+from mailcore.s3_keys import (
+    appended_key,
+    draft_key,
+    envelope_key,
+    message_id_of_key,
+    message_key,
+    part_key,
+    upload_key,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,22 +49,18 @@ class S3RawMessageStore:
         self._client = client
         self._bucket = bucket
 
-    # Key layout: messages/<id>/message.eml (domain/ids.py: what the inbound queue is
-    # notified of), drafts/<id>/message.eml, appended/<id>/message.eml (IMAP APPEND),
-    # parts/<id>/<index>, uploads/<owner>/<id>;
-    # the lifecycle rules of template.yaml expire parts/ and uploads/.
+    # The key layout is mailcore.s3_keys's, the same for every store.
     def draft_key(self, draft_id: str) -> str:
-        return f"drafts/{draft_id}/message.eml"
+        return draft_key(draft_id)
 
     def part_key(self, accepted_id: str, index: int) -> str:
-        return f"parts/{accepted_id}/{index}"
+        return part_key(accepted_id, index)
 
     def upload_key(self, account: str, upload_id: str) -> str:
-        owner = hashlib.sha256(account.encode()).hexdigest()[:32]
-        return f"uploads/{owner}/{upload_id}"
+        return upload_key(account, upload_id)
 
     def appended_key(self, message_id: str) -> str:
-        return f"appended/{message_id}/message.eml"
+        return appended_key(message_id)
 
     def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
         key = message_key(message_id)

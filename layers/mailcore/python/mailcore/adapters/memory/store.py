@@ -10,9 +10,17 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import envelope_key, message_id_of_key, message_key
 from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable, TooLarge
 from mailcore.ports import UploadForm
+from mailcore.s3_keys import (
+    appended_key,
+    draft_key,
+    envelope_key,
+    message_id_of_key,
+    message_key,
+    part_key,
+    upload_key,
+)
 
 LINK_BASE = "memory://objects/"
 
@@ -64,18 +72,18 @@ class InMemoryMessageStore:
     def get_message(self, key: str) -> tuple[Envelope, bytes]:
         return self.get_envelope(key), self.get_raw(key)
 
-    # -- ObjectStore -----------------------------------------------------------------------
+    # -- ObjectStore (the key layout is mailcore.s3_keys's, as in S3) ------------------------
     def draft_key(self, draft_id: str) -> str:
-        return f"drafts/{draft_id}"
+        return draft_key(draft_id)
 
     def part_key(self, accepted_id: str, index: int) -> str:
-        return f"parts/{accepted_id}/{index}"
+        return part_key(accepted_id, index)
 
     def upload_key(self, account: str, upload_id: str) -> str:
-        return f"uploads/{quote(account, safe='')}/{upload_id}"
+        return upload_key(account, upload_id)
 
     def appended_key(self, message_id: str) -> str:
-        return f"appended/{message_id}"
+        return appended_key(message_id)
 
     def put_object(self, key: str, data: bytes | bytearray, content_type: str,
                    filename: str | None = None) -> None:
