@@ -33,7 +33,7 @@ from typing import Any
 
 import boto3
 
-from mailcore.adapters.aws.mailboxes.schema import folder_key
+from mailcore.adapters.aws.dynamodb_keys import JOB_PREFIX, folder_key
 from mailpipe.local import logs
 from mailpipe.local.launcher import free_ports
 from mailpipe.local.stack import LocalStack, StackOptions, outputs_file
@@ -170,7 +170,7 @@ def main() -> None:
         def delivered() -> int:
             pages = dynamodb.get_paginator("scan").paginate(
                 TableName=outputs["MailboxTableName"], FilterExpression="begins_with(pk, :j)",
-                ExpressionAttributeValues={":j": {"S": "JOB#"}})
+                ExpressionAttributeValues={":j": {"S": JOB_PREFIX}})
             return sum(str(item.get("statuses", {})).count("'delivered'")
                        for page in pages for item in page["Items"])
 

@@ -38,7 +38,10 @@ class DiscardingStore:
     """The edge's RawMessageStore, minus the storing."""
 
     def put(self, message_id, raw, envelope):
-        return f"messages/{message_id}/message.eml"
+        # Imported here: the bare server's process never loads mailcore.
+        from mailcore.s3_keys import message_key
+
+        return message_key(message_id)
 
 
 async def _serve(kind: str, port: int) -> None:

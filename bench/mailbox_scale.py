@@ -80,11 +80,12 @@ def _event(account: str, path: str, query: dict[str, str]) -> dict[str, Any]:
 
 
 def _load_folder(table: str, account: str, size: int) -> None:
+    from mailcore.adapters.aws.dynamodb_keys import folder_key
     from mailcore.adapters.aws.mailboxes.codec import message_item
-    from mailcore.adapters.aws.mailboxes.schema import folder_key
     from mailcore.domain.ids import new_message_id
     from mailcore.domain.mailbox import StoredMessage
     from mailcore.parsing.bounded import summarise
+    from mailcore.s3_keys import message_key
 
     client = boto3.client("dynamodb", region_name=REGION)
     start = datetime.now(UTC) - timedelta(seconds=size)
@@ -96,7 +97,7 @@ def _load_folder(table: str, account: str, size: int) -> None:
         message_id = new_message_id(int((start + timedelta(seconds=number)).timestamp() * 1000))
         stored = StoredMessage(account=account, message_id=message_id, folder="Inbox",
                                received_at=start + timedelta(seconds=number),
-                               raw_key=f"messages/{message_id}/message.eml", size=len(raw),
+                               raw_key=message_key(message_id), size=len(raw),
                                accepted_id=message_id,
                                summary=summarise(raw))
         batch.append({"PutRequest": {"Item": message_item(stored, 0)}})

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailcore.domain.ids import message_key, new_message_id
+from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import FolderRole, StoredMessage
 from mailcore.domain.message import MessageSummary
 from mailcore.errors import Conflict, FolderNotFound, InvalidCursor, MessageNotFound
 from mailcore.ports import Mailboxes
+from mailcore.s3_keys import message_key
 from tests.contract.conftest import MailboxSide
 
 BOB, CAROL = "bob@hamburger.edu", "carol@hamburger.edu"

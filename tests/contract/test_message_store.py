@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import message_id_of_key, new_message_id
+from mailcore.domain.ids import new_message_id
 from mailcore.errors import MessageNotFound, PermanentFailure, TooLarge
 from mailcore.ports import MessageStore
+from mailcore.s3_keys import draft_key, message_id_of_key
 
 RAW = b"From: alice@crepes.fr\r\nTo: bob@hamburger.edu\r\nSubject: hi\r\n\r\nbody\r\n"
 
@@ -40,7 +41,7 @@ def test_a_deleted_or_unknown_message_is_not_found(message_store: MessageStore) 
         with pytest.raises(MessageNotFound):
             read(key)
     with pytest.raises(PermanentFailure):
-        message_store.get_envelope("drafts/not-a-message")
+        message_store.get_envelope(draft_key("not-a-message"))
 
 
 def test_objects_keep_their_bytes_and_refuse_reads_over_the_limit(

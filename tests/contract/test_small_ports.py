@@ -9,7 +9,7 @@ import pytest
 
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
-from mailcore.domain.ids import message_key, new_message_id
+from mailcore.domain.ids import new_message_id
 from mailcore.errors import (
     AuthenticationFailed,
     LoginsInFlight,
@@ -23,6 +23,7 @@ from mailcore.ports import (
     RawReferences,
     SendingLimit,
 )
+from mailcore.s3_keys import message_key
 from tests.contract.conftest import Clock, DirectorySide, QueueSide
 
 BOB = "bob@hamburger.edu"

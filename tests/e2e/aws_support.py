@@ -6,6 +6,7 @@ import json
 
 import boto3
 
+from mailcore.s3_keys import message_key
 from mailpipe.local.launcher import StackProcess
 from mailpipe.local.stack import outputs_file
 
@@ -28,7 +29,7 @@ class Aws:
 
     def raw(self, message_id: str) -> bytes:
         return self.s3.get_object(Bucket=self.outputs["MessageBucketName"],
-                                  Key=f"messages/{message_id}/message.eml")["Body"].read()
+                                  Key=message_key(message_id))["Body"].read()
 
     def empty(self) -> bool:
         """Nothing waiting or in flight in any queue, dead-letter queues included."""

@@ -23,6 +23,7 @@ from urllib.parse import unquote_plus
 import pytest
 
 from mailcore.adapters.faults import chosen
+from mailcore.s3_keys import message_key
 from mailpipe.local.launcher import StackProcess, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
 from tests.e2e.aws_support import Aws
@@ -165,11 +166,8 @@ def test_crashing_filing_function_files_each_message_once_and_poison_goes_to_the
         accepted = {reply for code, reply in outcomes.values() if code == 250}
         assert len(accepted) == 300
 
-        def key(message_id: str) -> str:
-            return f"messages/{message_id}/message.eml"
-
-        poison = {m for m in accepted if chosen(key(m), 0.03, "poison")}
-        crashed = {m for m in accepted - poison if chosen(key(m), 0.3, "crash")}
+        poison = {m for m in accepted if chosen(message_key(m), 0.03, "poison")}
+        crashed = {m for m in accepted - poison if chosen(message_key(m), 0.3, "crash")}
         assert poison and crashed
         aws = Aws(stack)
         wait_until(lambda: aws.depth("InboundDeadLetterQueueUrl") == len(poison)
@@ -185,7 +183,7 @@ def test_crashing_filing_function_files_each_message_once_and_poison_goes_to_the
                                        MaxNumberOfMessages=10, VisibilityTimeout=0)
         dead_keys = {unquote_plus(record["s3"]["object"]["key"]) for message in dead["Messages"]
                      for record in json.loads(message["Body"])["Records"]}
-        assert dead_keys <= {key(m) for m in poison}
+        assert dead_keys <= {message_key(m) for m in poison}
     finally:
         assert stack.stop() == 0
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
+from mailcore.s3_keys import message_key
 from mailcore.services.filing import file_inbound
 from tests.conftest import load_event
 from tests.openapi_contract import check_response
@@ -88,7 +89,7 @@ def deliver(subject: str, *rcpts: str, received_at: datetime | None = None,
 def file_submitted(message_id: str) -> None:
     """What file_message does when the submitted message's object appears."""
     adapters = aws_adapters()
-    file_inbound(f"messages/{message_id}/message.eml", adapters.store, adapters.mailboxes,
+    file_inbound(message_key(message_id), adapters.store, adapters.mailboxes,
                  adapters.domains, adapters.outgoing, references=adapters.references)
 
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.s3_keys import message_key
 from tests.conftest import REGION, load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver
 
@@ -82,7 +83,7 @@ def test_move_to_an_unknown_folder_is_404_and_changes_nothing(api):
 
 def test_delete_moves_to_trash_then_deletes_for_good_with_the_raw_bytes(api, stack):
     message_id = deliver("bin me", BOB)
-    raw_key = f"messages/{message_id}/message.eml"
+    raw_key = message_key(message_id)
 
     first = call(api, "DELETE", f"/v1/messages/{message_id}")
     assert first.json == {"id": message_id, "result": "moved_to_trash"}
@@ -100,7 +101,7 @@ def test_raw_bytes_stay_while_another_mailbox_holds_the_message(api, stack):
     for _ in range(2):
         call(api, "DELETE", f"/v1/messages/{message_id}", account=BOB)
 
-    assert _object_exists(stack, f"messages/{message_id}/message.eml")
+    assert _object_exists(stack, message_key(message_id))
     raw = call(api, "GET", f"/v1/messages/{message_id}/raw", account=CAROL)
     assert raw.status == 200 and b"Subject: shared" in raw.body
 

@@ -11,6 +11,7 @@ from email import policy
 import pytest
 
 from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.s3_keys import message_key
 from tests.conftest import load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver, file_submitted
 
@@ -23,7 +24,7 @@ def api(stack):
 
 
 def _stored(stack, message_id: str) -> tuple[email.message.EmailMessage, dict]:
-    envelope, raw = aws_adapters().store.get_message(f"messages/{message_id}/message.eml")
+    envelope, raw = aws_adapters().store.get_message(message_key(message_id))
     return (email.message_from_bytes(raw, policy=policy.default),
             json.loads(envelope.to_json()))
 

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.s3_keys import MESSAGES_PREFIX
 from tests.conftest import REGION, load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver
 from tests.functional.test_submission import FORGERIES
@@ -63,7 +64,7 @@ def _draft_ids(api) -> list[str]:
 def _queued(stack) -> list[str]:
     """Every message the raw store holds: what the API's send stores is queued for filing."""
     listed = boto3.client("s3", region_name=REGION).list_objects_v2(
-        Bucket=stack.outputs["MessageBucketName"], Prefix="messages/")
+        Bucket=stack.outputs["MessageBucketName"], Prefix=MESSAGES_PREFIX)
     return [item["Key"] for item in listed.get("Contents", [])]
 
 

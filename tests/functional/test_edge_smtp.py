@@ -6,7 +6,7 @@ import smtplib
 import threading
 
 from mailcore.adapters.memory.store import InMemoryMessageStore
-from mailcore.domain.ids import message_id_of_key
+from mailcore.s3_keys import message_id_of_key
 from tests.edge_support import running_edge
 
 SEED = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"

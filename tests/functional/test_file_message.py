@@ -13,6 +13,7 @@ from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
+from mailcore.s3_keys import accepted_objects_prefix
 from tests.conftest import REGION, load_event, load_function
 
 SEED = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
@@ -209,7 +210,7 @@ def test_envelope_rides_on_the_message_object_unless_too_large_for_metadata(stac
         message_id = new_message_id()
         key = store.put(message_id, b"Subject: x\r\n\r\nbody\r\n", envelope)
         head = s3.head_object(Bucket=bucket, Key=key)
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"messages/{message_id}/")
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=accepted_objects_prefix(message_id))
         assert (ENVELOPE_METADATA in head["Metadata"]) is not separate
         assert listed["KeyCount"] == (2 if separate else 1)
         assert store.get_message(key) == (envelope, b"Subject: x\r\n\r\nbody\r\n")

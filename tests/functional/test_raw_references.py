@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
+from mailcore.adapters.aws.dynamodb_keys import raw_references_key
 from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.memory.delivery import InMemoryNextHops, InMemorySmtpSender
 from mailcore.domain.delivery import DeliveryJob
@@ -20,6 +21,7 @@ from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX, SENT
 from mailcore.domain.retry import RetryPolicy
 from mailcore.errors import MessageNotFound
+from mailcore.s3_keys import MESSAGE_SUFFIX, MESSAGES_PREFIX, message_key
 from mailcore.services.changes import delete_message
 from mailcore.services.delivery import deliver_job
 from mailcore.services.filing import file_inbound
@@ -186,14 +188,14 @@ def test_a_late_duplicate_notification_after_everything_was_deleted_is_done(stac
 
 def test_a_message_the_filing_never_saw_is_still_an_error(stack):
     with pytest.raises(MessageNotFound):
-        _file(f"messages/{new_message_id()}/message.eml")
+        _file(message_key(new_message_id()))
 
 
 def _all_message_keys(stack) -> list[str]:
     listed = boto3.client("s3", region_name=REGION).list_objects_v2(
-        Bucket=stack.outputs["MessageBucketName"], Prefix="messages/")
+        Bucket=stack.outputs["MessageBucketName"], Prefix=MESSAGES_PREFIX)
     return [item["Key"] for item in listed.get("Contents", [])
-            if item["Key"].endswith("/message.eml")]
+            if item["Key"].endswith(MESSAGE_SUFFIX)]
 
 
 def test_references_item_counts_every_copy_and_job_before_the_first_copy(outgoing):
@@ -201,6 +203,6 @@ def test_references_item_counts_every_copy_and_job_before_the_first_copy(outgoin
     _file(key)
     item = boto3.client("dynamodb", region_name=REGION).get_item(
         TableName=outgoing.outputs["MailboxTableName"],
-        Key={"pk": {"S": f"RAW#{key}"}, "sk": {"S": "REFS"}})["Item"]
+        Key=raw_references_key(key))["Item"]
     # Carol's Inbox, Bob's Sent copy, and a job for each of two remote domains.
     assert json.loads(item["refs"]["N"]) == 4

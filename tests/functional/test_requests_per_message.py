@@ -10,6 +10,13 @@ from typing import Any
 
 import boto3
 
+from mailcore.adapters.aws.dynamodb_keys import (
+    ACCOUNT_PREFIX,
+    FOLDER_PREFIX,
+    PARTITION_PREFIXES,
+    RAW_PREFIX,
+    raw_references_key,
+)
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
 from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
 from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
@@ -19,7 +26,8 @@ from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import message_id_of_key, message_key, new_message_id
+from mailcore.domain.ids import new_message_id
+from mailcore.s3_keys import message_id_of_key, message_key
 from mailcore.services.filing import Outgoing, file_inbound, file_inbound_together
 from mailcore.services.recipients import HostedDomains
 from tests.conftest import REGION
@@ -60,9 +68,10 @@ def test_filing_that_loses_the_race_for_the_folder_does_not_read_it_again(stack)
 
 
 def _partition_kind(transact_item: dict[str, Any]) -> str:
-    """ACCOUNT or RAW: whose item a transaction item writes."""
+    """The partition's prefix (an account's, a raw message's): whose item it writes."""
     operation = next(iter(transact_item.values()))
-    return str((operation.get("Key") or operation["Item"])["pk"]["S"].split("#")[0])
+    pk = (operation.get("Key") or operation["Item"])["pk"]["S"]
+    return next(prefix for prefix in PARTITION_PREFIXES if pk.startswith(prefix))
 
 
 def test_the_references_are_held_in_the_first_copy_s_transaction(stack):
@@ -89,12 +98,11 @@ def test_the_references_are_held_in_the_first_copy_s_transaction(stack):
     assert file_it() == (BOB, "carol@hamburger.edu")
     assert calls == {"GetItem": 2, "TransactWriteItems": 2}  # each copy: its folder, its write
     # The message, its folder, the change log; the first with the references' item too.
-    assert transactions == [["ACCOUNT", "ACCOUNT", "ACCOUNT", "RAW"],
-                            ["ACCOUNT", "ACCOUNT", "ACCOUNT"]]
+    assert transactions == [[ACCOUNT_PREFIX, ACCOUNT_PREFIX, ACCOUNT_PREFIX, RAW_PREFIX],
+                            [ACCOUNT_PREFIX, ACCOUNT_PREFIX, ACCOUNT_PREFIX]]
     def references() -> dict[str, str]:
         return dict(boto3.client("dynamodb", region_name=REGION).get_item(
-            TableName=table, Key={"pk": {"S": f"RAW#{key}"}, "sk": {"S": "REFS"}}
-        )["Item"]["refs"])
+            TableName=table, Key=raw_references_key(key))["Item"]["refs"])
 
     assert references() == {"N": "2"}
     assert file_it() == ()  # a repeated notification: both copies there, nothing held again
@@ -111,7 +119,7 @@ def test_only_a_folder_s_first_changes_write_its_uidvalidity_and_name(stack):
         "provide-client-params.dynamodb.TransactWriteItems",
         lambda params, **_: expressions.extend(
             item["Update"]["UpdateExpression"] for item in params["TransactItems"]
-            if "Update" in item and item["Update"]["Key"]["sk"]["S"].startswith("FOLDER#")))
+            if "Update" in item and item["Update"]["Key"]["sk"]["S"].startswith(FOLDER_PREFIX)))
     mailboxes = DynamoMailboxRepository(client, table)
     # SELECT before any mail makes the item with a UIDVALIDITY and no MODSEQ yet.
     validity = mailboxes.open_folder(BOB, "Sent").uid_validity

@@ -19,8 +19,9 @@ from botocore.credentials import Credentials
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
 from mailcore.adapters.aws.s3_writer import MAX_CONNECTIONS, S3MessageWriter
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import message_key, new_message_id
+from mailcore.domain.ids import new_message_id
 from mailcore.errors import StorageUnavailable
+from mailcore.s3_keys import MESSAGES_PREFIX, message_key
 from mailpipe.local.launcher import free_ports
 from mailpipe.local.metering import Meter, MeteredMotoServer
 from tests.edge_support import running_edge
@@ -218,7 +219,8 @@ def test_puts_share_one_kept_alive_connection() -> None:
     script = Script([OK, OK, OK])
     assert _run(script, 3) == [None, None, None]
     assert script.connections == 1
-    assert all(request.startswith(b"PUT /mail/messages/") for request in script.requests)
+    assert all(request.startswith(f"PUT /mail/{MESSAGES_PREFIX}".encode())
+               for request in script.requests)
     assert all(b"\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/" in request
                and b"\r\nx-amz-checksum-crc32: " in request for request in script.requests)
 

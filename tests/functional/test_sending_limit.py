@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import boto3
 import pytest
 
+from mailcore.adapters.aws.dynamodb_keys import SENT_PREFIX
 from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
 from mailcore.errors import SendingLimitReached
 from tests.conftest import REGION
@@ -51,6 +52,6 @@ def test_the_counters_expire_and_live_under_the_edge_roles_key_prefix(stack):
     _limit(stack, per_hour=5).charge(BOB, 1)
     items = boto3.client("dynamodb", region_name=REGION).scan(
         TableName=stack.outputs["MailboxTableName"])["Items"]
-    [counter] = [item for item in items if item["pk"]["S"].startswith("SENT#")]
-    assert counter["pk"]["S"] == f"SENT#{BOB}"
+    [counter] = [item for item in items if item["pk"]["S"].startswith(SENT_PREFIX)]
+    assert counter["pk"]["S"] == f"{SENT_PREFIX}{BOB}"
     assert int(counter["expires_at"]["N"]) > 1_800_000_000

@@ -15,6 +15,7 @@ from mailcore.domain.delivery_status import RecipientState
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.retry import RetryPolicy
+from mailcore.s3_keys import message_key
 from mailcore.services.delivery import deliver_job
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -71,7 +72,7 @@ def test_permanent_failure_bounces_with_a_dsn_to_the_sender():
     sender = InMemorySmtpSender({"nobody@hamburger.edu": (550, "5.1.1 No such user here")})
     outcome, _, _, store = _run(sender)
     assert outcome.retry_in is None
-    dsn_key = f"messages/{outcome.dsn_message_id}/message.eml"
+    dsn_key = message_key(outcome.dsn_message_id)
     assert store.get_envelope(dsn_key).mail_from == ""  # from the null sender
     assert store.get_envelope(dsn_key).rcpt_tos == ("alice@crepes.fr",)
     report = email.message_from_bytes(store.get_raw(dsn_key), policy=policy.default)

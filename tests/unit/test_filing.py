@@ -13,6 +13,7 @@ from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
 from mailcore.errors import MessageNotFound, StorageUnavailable, TransientFailure
+from mailcore.s3_keys import message_key
 from mailcore.services.filing import Outgoing, file_inbound, file_inbound_together
 from mailcore.services.recipients import HostedDomains
 
@@ -103,7 +104,7 @@ def test_unparseable_message_is_filed_with_raw_kept_and_flagged():
 def test_missing_message_object_is_an_error_not_a_silent_skip():
     store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     with pytest.raises(MessageNotFound):
-        file_inbound(f"messages/{new_message_id()}/message.eml", store, mailboxes, DOMAINS,
+        file_inbound(message_key(new_message_id()), store, mailboxes, DOMAINS,
                      references=REFERENCES)
 
 
@@ -131,7 +132,7 @@ class _RefusingTogether(InMemoryMailboxRepository):
 def test_a_message_that_fails_the_shared_write_fails_alone():
     store = InMemoryMessageStore()
     keys = [_stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu") for _ in range(3)]
-    missing = f"messages/{new_message_id()}/message.eml"
+    missing = message_key(new_message_id())
     mailboxes = _RefusingTogether(refused_key=keys[1])
 
     outcomes = file_inbound_together([keys[0], missing, *keys[1:]], store, mailboxes,

@@ -23,6 +23,7 @@ from moto import mock_aws
 from moto.core.serialize import BaseJSONSerializer, XFormedAttributePicker, get_serializer_class
 from moto.dynamodb.models import DynamoDBBackend
 
+from mailcore.adapters.aws.dynamodb_keys import FOLDER_PREFIX, account_pk
 from mailpipe.local import moto_patches
 
 
@@ -334,34 +335,34 @@ def _messages_table(client: Any) -> None:
             "Projection": {"ProjectionType": "ALL"}}])
     for account in ("a", "b", "c"):
         for number in range(40):
-            item = {"pk": {"S": f"ACCOUNT#{account}"}, "sk": {"S": f"MSG#{number:03d}"},
+            item = {"pk": {"S": account_pk(account)}, "sk": {"S": f"MSG#{number:03d}"},
                     "n": {"N": str(number)}}
             if number % 3:  # not every item is in the index
                 item["folder_pk"] = {"S": f"{account}#{'inbox' if number % 2 else 'sent'}"}
                 item["received"] = {"S": f"2026-12-{number % 28 + 1:02d}T{number:03d}"}
             client.put_item(TableName="mail", Item=item)
         for folder in ("inbox", "sent", "archive"):
-            client.put_item(TableName="mail", Item={"pk": {"S": f"ACCOUNT#{account}"},
-                                                    "sk": {"S": f"FOLDER#{folder}"}})
+            client.put_item(TableName="mail", Item={"pk": {"S": account_pk(account)},
+                                                    "sk": {"S": FOLDER_PREFIX + folder}})
 
 
 _QUERIES: list[dict[str, Any]] = [
     {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {
-        ":pk": {"S": "ACCOUNT#b"}}},
+        ":pk": {"S": account_pk("b")}}},
     {"KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-     "ExpressionAttributeValues": {":pk": {"S": "ACCOUNT#b"}, ":prefix": {"S": "FOLDER#"}}},
+     "ExpressionAttributeValues": {":pk": {"S": account_pk("b")}, ":prefix": {"S": FOLDER_PREFIX}}},
     {"KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-     "ExpressionAttributeValues": {":pk": {"S": "ACCOUNT#a"}, ":low": {"S": "MSG#010"},
+     "ExpressionAttributeValues": {":pk": {"S": account_pk("a")}, ":low": {"S": "MSG#010"},
                                    ":high": {"S": "MSG#020"}}, "ScanIndexForward": False},
     {"KeyConditionExpression": "pk = :pk AND sk = :sk", "ExpressionAttributeValues": {
-        ":pk": {"S": "ACCOUNT#c"}, ":sk": {"S": "MSG#007"}}},
+        ":pk": {"S": account_pk("c")}, ":sk": {"S": "MSG#007"}}},
     {"KeyConditionExpression": "pk = :pk AND sk > :sk", "ExpressionAttributeValues": {
-        ":pk": {"S": "ACCOUNT#c"}, ":sk": {"S": "MSG#030"}}},
+        ":pk": {"S": account_pk("c")}, ":sk": {"S": "MSG#030"}}},
     {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {
-        ":pk": {"S": "ACCOUNT#nobody"}}},
+        ":pk": {"S": account_pk("nobody")}}},
     {"KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
      "FilterExpression": "n > :five",
-     "ExpressionAttributeValues": {":pk": {"S": "ACCOUNT#a"}, ":prefix": {"S": "MSG#0"},
+     "ExpressionAttributeValues": {":pk": {"S": account_pk("a")}, ":prefix": {"S": "MSG#0"},
                                    ":five": {"N": "5"}}},
     {"IndexName": "by-folder", "KeyConditionExpression": "folder_pk = :folder",
      "ExpressionAttributeValues": {":folder": {"S": "b#inbox"}}, "ScanIndexForward": False},
@@ -424,7 +425,7 @@ def test_a_query_lists_only_the_items_that_can_match(
     monkeypatch.setattr(Table, "all_items", counted)
     folders = client.query(TableName="mail", KeyConditionExpression=(
         "pk = :pk AND begins_with(sk, :prefix)"), ExpressionAttributeValues={
-        ":pk": {"S": "ACCOUNT#b"}, ":prefix": {"S": "FOLDER#"}})
+        ":pk": {"S": account_pk("b")}, ":prefix": {"S": FOLDER_PREFIX}})
     inbox = client.query(TableName="mail", IndexName="by-folder",
                          KeyConditionExpression="folder_pk = :folder",
                          ExpressionAttributeValues={":folder": {"S": "b#inbox"}})

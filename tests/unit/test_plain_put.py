@@ -20,7 +20,8 @@ from moto.s3.models import s3_backends
 from moto.sqs.models import sqs_backends
 from werkzeug.test import EnvironBuilder
 
-from mailcore.domain.ids import message_key, new_message_id
+from mailcore.domain.ids import new_message_id
+from mailcore.s3_keys import message_key
 from mailpipe.local.plain_put import plain_put
 
 HOST = "127.0.0.1:4566"

@@ -14,6 +14,13 @@ from typing import Any
 
 import pytest
 
+from mailcore.adapters.aws.dynamodb_keys import (
+    ACCOUNT_PREFIX,
+    LOGIN_FROM_PREFIX,
+    LOGIN_PREFIX,
+    RAW_PREFIX,
+    SENT_PREFIX,
+)
 from mailpipe.local.template import load_template, translate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,11 +113,11 @@ def test_the_edge_touches_only_counters_mailboxes_and_references_in_the_table():
                          _listed(statement["Action"]))]
     on_table = [statement for statement in statements
                 if statement["Resource"] == {"Fn::GetAtt": ["MailboxTable", "Arn"]}]
-    # SMTP: the key prefixes of dynamodb_throttle.py and dynamodb_sending_limit.py.
-    # IMAP: an account's items (mailboxes/schema.py) and raw references.
+    # SMTP: the login and sending counters. IMAP: an account's items and raw references.
     assert sorted(tuple(statement["Condition"]["ForAllValues:StringLike"][
         "dynamodb:LeadingKeys"]) for statement in on_table) == [
-        ("ACCOUNT#*", "RAW#*"), ("SENT#*", "LOGIN#*", "LOGINFROM#*")]
+        (f"{ACCOUNT_PREFIX}*", f"{RAW_PREFIX}*"),
+        (f"{SENT_PREFIX}*", f"{LOGIN_PREFIX}*", f"{LOGIN_FROM_PREFIX}*")]
     assert all("dynamodb:Scan" not in _listed(statement["Action"]) for statement in statements)
     [index] = [statement for statement in statements if statement not in on_table]
     assert _listed(index["Action"]) == ["dynamodb:Query"]

@@ -18,6 +18,7 @@ import requests
 
 from mailcore.adapters.aws import clients
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
+from mailcore.s3_keys import message_key, part_key, upload_key
 from mailpipe.local.gateway import Gateway, JwtVerifier
 from mailpipe.local.template import Resolver, load_template
 from mailpipe.webmail import WebmailSite
@@ -99,9 +100,9 @@ def test_the_policy_admits_every_link_the_api_hands_out(region, monkeypatch):
     clients.s3_client.cache_clear()
     try:
         store = S3RawMessageStore(clients.s3_client(), BUCKET)
-        links = [store.download_link("messages/2026/m1/message.eml"),
-                 store.download_link("parts/m1/2"),
-                 store.upload_form("uploads/u1", "application/pdf", 25 * 1024 * 1024).url]
+        links = [store.download_link(message_key("m1")), store.download_link(part_key("m1", 2)),
+                 store.upload_form(upload_key("bob@hamburger.edu", "u1"), "application/pdf",
+                                   25 * 1024 * 1024).url]
     finally:
         clients.s3_client.cache_clear()
     connect = template_policy(region)["connect-src"]

@@ -52,7 +52,8 @@ class UploadForm:
 
 class ObjectStore(Protocol):
     """The rest of what the mailbox API keeps in the raw store: drafts, uploads, links.
-    Where each thing lives is the store's to say (draft_key, part_key, upload_key)."""
+    Services ask the store where each thing lives (draft_key, part_key, upload_key,
+    appended_key); every store answers with the one layout of mailcore.s3_keys."""
 
     def draft_key(self, draft_id: str) -> str: ...
 

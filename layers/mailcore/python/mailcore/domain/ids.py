@@ -23,27 +23,6 @@ def is_message_id(text: str) -> bool:
     return len(text) == 26 and all(char in _CROCKFORD for char in text)
 
 
-# Where a message lives in the raw store. The envelope is written first and the
-# message last, and only the message key triggers filing, so a half-written
-# message is never filed.
-MESSAGE_KEY_PREFIX = "messages/"
-MESSAGE_KEY_SUFFIX = "/message.eml"
-
-
-def message_key(message_id: str) -> str:
-    return f"{MESSAGE_KEY_PREFIX}{message_id}{MESSAGE_KEY_SUFFIX}"
-
-
-def envelope_key(message_id: str) -> str:
-    return f"{MESSAGE_KEY_PREFIX}{message_id}/envelope.json"
-
-
-def message_id_of_key(key: str) -> str | None:
-    if not (key.startswith(MESSAGE_KEY_PREFIX) and key.endswith(MESSAGE_KEY_SUFFIX)):
-        return None
-    message_id = key[len(MESSAGE_KEY_PREFIX) : -len(MESSAGE_KEY_SUFFIX)]
-    return message_id if is_message_id(message_id) else None
-
 
 def derived_message_id(message_id: str, purpose: str) -> str:
     """A second id for another copy of the same message in the same mailbox (the Sent copy

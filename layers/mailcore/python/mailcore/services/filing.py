@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import derived_message_id, message_id_of_key
+from mailcore.domain.ids import derived_message_id
 from mailcore.domain.mailbox import INBOX, SENT, StoredMessage
 from mailcore.domain.message import MessageSummary
 from mailcore.errors import MessageNotFound, PermanentFailure
 from mailcore.observability import logger
 from mailcore.parsing.bounded import summarise
 from mailcore.ports import MailboxWriter, RawMessageStore, RawReferences
+from mailcore.s3_keys import message_id_of_key
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 from mailcore.services.routing import Outgoing, delivery_jobs, queue_once
 

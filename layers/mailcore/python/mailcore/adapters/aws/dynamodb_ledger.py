@@ -1,4 +1,4 @@
-"""Per-recipient delivery status on the delivery job's item (pk JOB#<id>, sk DOMAIN#<domain>)."""
+"""Per-recipient delivery status on the delivery job's item (dynamodb_keys.job_key)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore.adapters.aws.dynamodb_keys import JOB_PREFIX, job_key, job_of_key, job_pk
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import FINAL_STATES, RecipientState, RecipientStatus
 from mailcore.errors import StorageUnavailable
@@ -25,10 +26,6 @@ class JobRecord:
     @property
     def pending(self) -> bool:
         return any(status.state not in FINAL_STATES for status in self.statuses.values())
-
-
-def job_key(message_id: str, domain: str) -> dict[str, Any]:
-    return {"pk": {"S": f"JOB#{message_id}"}, "sk": {"S": f"DOMAIN#{domain}"}}
 
 
 class DynamoDeliveryLedger:
@@ -75,7 +72,7 @@ class DynamoDeliveryLedger:
         try:
             response = self._client.query(
                 TableName=self._table, KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"JOB#{message_id}"}},
+                ExpressionAttributeValues={":pk": {"S": job_pk(message_id)}},
                 ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable("reading delivery status failed") from exc
@@ -120,10 +117,11 @@ class DynamoDeliveryLedger:
         paginator = self._client.get_paginator("scan")
         for page in paginator.paginate(TableName=self._table,
                                        FilterExpression="begins_with(pk, :job)",
-                                       ExpressionAttributeValues={":job": {"S": "JOB#"}}):
+                                       ExpressionAttributeValues={":job": {"S": JOB_PREFIX}}):
             for item in page.get("Items", []):
-                jobs.append(JobRecord(item["pk"]["S"][4:], item["sk"]["S"][7:],
-                                      _job_statuses(item), item.get("job", {}).get("S")))
+                message_id, domain = job_of_key(item["pk"]["S"], item["sk"]["S"])
+                jobs.append(JobRecord(message_id, domain, _job_statuses(item),
+                                      item.get("job", {}).get("S")))
         return jobs
 
 

@@ -1,4 +1,4 @@
-"""Who still needs a message's raw bytes (item RAW#<raw key>, REFS).
+"""Who still needs a message's raw bytes (dynamodb_keys.raw_references_key).
 
 Filing holds every reference a message will have at once, in the transaction that files
 its first copy (hold_references): one per mailbox copy (hosted recipients, the Sent copy)
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore.adapters.aws.dynamodb_keys import job_release_key, raw_references_key
 from mailcore.errors import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -29,13 +30,9 @@ if TYPE_CHECKING:
 RELEASED_TTL_SECONDS = 15 * 24 * 3600
 
 
-def raw_key_item(raw_key: str, sort_key: str = "REFS") -> dict[str, Any]:
-    return {"pk": {"S": f"RAW#{raw_key}"}, "sk": {"S": sort_key}}
-
-
 def reference_change(table: str, raw_key: str, delta: int) -> dict[str, Any]:
     """A transaction item that moves the count by `delta`, beside the change it counts."""
-    return {"Update": {"TableName": table, "Key": raw_key_item(raw_key),
+    return {"Update": {"TableName": table, "Key": raw_references_key(raw_key),
                        "UpdateExpression": "ADD refs :delta",
                        "ExpressionAttributeValues": {":delta": {"N": str(delta)}}}}
 
@@ -43,7 +40,7 @@ def reference_change(table: str, raw_key: str, delta: int) -> dict[str, Any]:
 def hold_references(table: str, raw_key: str, references: int) -> dict[str, Any]:
     """A transaction item that holds the references unless they are held already (as
     DynamoRawReferences.hold does alone), beside the first copy it is written with."""
-    return {"Update": {"TableName": table, "Key": raw_key_item(raw_key),
+    return {"Update": {"TableName": table, "Key": raw_references_key(raw_key),
                        "UpdateExpression": "SET refs = if_not_exists(refs, :references)",
                        "ExpressionAttributeValues": {":references": {"N": str(references)}}}}
 
@@ -57,7 +54,7 @@ class DynamoRawReferences:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**raw_key_item(raw_key), "refs": {"N": str(references)}},
+                Item={**raw_references_key(raw_key), "refs": {"N": str(references)}},
                 ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
@@ -71,7 +68,7 @@ class DynamoRawReferences:
         try:
             self._client.transact_write_items(TransactItems=cast(Any, [
                 {"Put": {"TableName": self._table,
-                         "Item": {**raw_key_item(raw_key, f"JOB#{domain}"),
+                         "Item": {**job_release_key(raw_key, domain),
                                   "expires_at": {"N": str(_expiry())}},
                          "ConditionExpression": "attribute_not_exists(pk)"}},
                 reference_change(self._table, raw_key, -1),
@@ -87,7 +84,7 @@ class DynamoRawReferences:
 
     def released(self, raw_key: str) -> bool:
         try:
-            item = self._client.get_item(TableName=self._table, Key=raw_key_item(raw_key),
+            item = self._client.get_item(TableName=self._table, Key=raw_references_key(raw_key),
                                          ConsistentRead=True).get("Item", {})
         except (ClientError, BotoCoreError) as exc:
             raise StorageUnavailable("reading raw message references failed") from exc
@@ -97,7 +94,7 @@ class DynamoRawReferences:
         """True for the one caller that finds no reference left: it deletes the bytes."""
         try:
             self._client.update_item(
-                TableName=self._table, Key=raw_key_item(raw_key),
+                TableName=self._table, Key=raw_references_key(raw_key),
                 UpdateExpression="SET released = :now, expires_at = :expires",
                 ConditionExpression="refs <= :zero AND attribute_not_exists(released)",
                 ExpressionAttributeValues={":zero": {"N": "0"},

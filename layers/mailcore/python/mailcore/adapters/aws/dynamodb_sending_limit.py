@@ -1,4 +1,4 @@
-"""Recipients sent per account and hour (pk SENT#<address>, sk HOUR#<hour>), one counter
+"""Recipients sent per account and hour (dynamodb_keys.sent_key), one counter
 per hour that DynamoDB's TTL removes (`expires_at`). The edge may write these items only
 (its role's LeadingKeys condition), so the key prefix is part of the contract."""
 
@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore.adapters.aws.dynamodb_keys import sent_key
 from mailcore.errors import SendingLimitReached, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class DynamoSendingLimit:
         try:
             # One conditional update: concurrent sessions and functions cannot both pass.
             self._client.update_item(
-                TableName=self._table, Key=_key(account, hour),
+                TableName=self._table, Key=sent_key(account, hour),
                 UpdateExpression="ADD recipients :count SET expires_at = :expires",
                 ConditionExpression="attribute_not_exists(recipients) OR recipients <= :room",
                 ExpressionAttributeValues={
@@ -48,7 +49,3 @@ class DynamoSendingLimit:
             raise StorageUnavailable("counting sent recipients failed") from exc
         except BotoCoreError as exc:
             raise StorageUnavailable("counting sent recipients failed") from exc
-
-
-def _key(account: str, hour: int) -> dict[str, Any]:
-    return {"pk": {"S": f"SENT#{account.casefold()}"}, "sk": {"S": f"HOUR#{hour}"}}

@@ -1,5 +1,5 @@
-"""Logins in fixed windows: per address (pk LOGIN#<address>) and per client address
-(pk LOGINFROM#<client>), sk FAILURES, shared by every port and every task.
+"""Logins in fixed windows: per address (dynamodb_keys.login_key) and per client address
+(dynamodb_keys.login_from_key), shared by every port and every task.
 
 Each login reserves its attempt before its password is checked: one conditional update
 (`attempts < limit`) counts it, so twenty simultaneous guesses are counted as they come in
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore.adapters.aws.dynamodb_keys import login_from_key, login_key
 from mailcore.errors import LoginsInFlight, StorageUnavailable, Throttled
 from mailcore.ports import LoginAttempt
 
@@ -35,7 +36,8 @@ class DynamoLoginThrottle:
                  clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._table = table
-        self._limits = {"LOGIN": max_per_address, "LOGINFROM": max_per_client}
+        self._max_per_address = max_per_address
+        self._max_per_client = max_per_client
         self._window = window_seconds
         self._clock = clock
 
@@ -73,9 +75,9 @@ class DynamoLoginThrottle:
             self._give_back(key, start, "ADD attempts :minus_one, pending :minus_one")
 
     def _keys(self, address: str, client: str) -> list[tuple[dict[str, Any], int]]:
-        keys = [(_key("LOGIN", address), self._limits["LOGIN"])]
+        keys = [(login_key(address), self._max_per_address)]
         if client:
-            keys.append((_key("LOGINFROM", client), self._limits["LOGINFROM"]))
+            keys.append((login_from_key(client), self._max_per_client))
         return keys
 
     def _reserve_in(self, key: dict[str, Any], limit: int) -> int:
@@ -148,7 +150,3 @@ def _number(item: dict[str, Any], name: str) -> int:
 
 def _refused(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def _key(kind: str, subject: str) -> dict[str, Any]:
-    return {"pk": {"S": f"{kind}#{subject.casefold()}"}, "sk": {"S": "FAILURES"}}

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore import s3_keys
 from mailcore.adapters.content_disposition import attachment_disposition
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import envelope_key, message_id_of_key, message_key
 from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable, TooLarge
 from mailcore.ports import UploadForm
 
@@ -42,31 +41,27 @@ class S3RawMessageStore:
         self._client = client
         self._bucket = bucket
 
-    # Key layout: messages/<id>/message.eml (domain/ids.py: what the inbound queue is
-    # notified of), drafts/<id>/message.eml, appended/<id>/message.eml (IMAP APPEND),
-    # parts/<id>/<index>, uploads/<owner>/<id>;
-    # the lifecycle rules of template.yaml expire parts/ and uploads/.
+    # The key layout is mailcore.s3_keys's, the same for every store.
     def draft_key(self, draft_id: str) -> str:
-        return f"drafts/{draft_id}/message.eml"
+        return s3_keys.draft_key(draft_id)
 
     def part_key(self, accepted_id: str, index: int) -> str:
-        return f"parts/{accepted_id}/{index}"
+        return s3_keys.part_key(accepted_id, index)
 
     def upload_key(self, account: str, upload_id: str) -> str:
-        owner = hashlib.sha256(account.encode()).hexdigest()[:32]
-        return f"uploads/{owner}/{upload_id}"
+        return s3_keys.upload_key(account, upload_id)
 
     def appended_key(self, message_id: str) -> str:
-        return f"appended/{message_id}/message.eml"
+        return s3_keys.appended_key(message_id)
 
     def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
-        key = message_key(message_id)
+        key = s3_keys.message_key(message_id)
         metadata, separate_envelope = envelope_placement(envelope)
         try:
             if separate_envelope is not None:
                 # Envelope first: the message object is what triggers filing, so when it
                 # exists its envelope does too.
-                self._client.put_object(Bucket=self._bucket, Key=envelope_key(message_id),
+                self._client.put_object(Bucket=self._bucket, Key=s3_keys.envelope_key(message_id),
                                         Body=separate_envelope, ContentType="application/json")
             self._client.put_object(Bucket=self._bucket, Key=key, Body=raw,
                                     ContentType="message/rfc822", Metadata=metadata)
@@ -97,7 +92,7 @@ class S3RawMessageStore:
                          if name.lower() == ENVELOPE_METADATA), None)
         if document is not None:
             return Envelope.from_json(document.encode())
-        return Envelope.from_json(self._get(envelope_key(message_id)))
+        return Envelope.from_json(self._get(s3_keys.envelope_key(message_id)))
 
     def put_object(self, key: str, data: bytes | bytearray, content_type: str,
                    filename: str | None = None) -> None:
@@ -118,8 +113,8 @@ class S3RawMessageStore:
         return self._get(key)
 
     def delete_message(self, key: str) -> None:
-        message_id = message_id_of_key(key)
-        keys = [key] + ([envelope_key(message_id)] if message_id else [])
+        message_id = s3_keys.message_id_of_key(key)
+        keys = [key] + ([s3_keys.envelope_key(message_id)] if message_id else [])
         try:
             self._client.delete_objects(Bucket=self._bucket, Delete={
                 "Objects": [{"Key": each} for each in keys], "Quiet": True})
@@ -167,7 +162,7 @@ def _reading(key: str) -> Iterator[None]:
 
 
 def _message_id(key: str) -> str:
-    message_id = message_id_of_key(key)
+    message_id = s3_keys.message_id_of_key(key)
     if message_id is None:
         raise PermanentFailure(f"not a message key: {key!r}")
     return message_id

@@ -28,8 +28,8 @@ from botocore.httpsession import get_cert_path
 
 from mailcore.adapters.aws.s3_store import envelope_placement
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import envelope_key, message_key
 from mailcore.errors import StorageUnavailable
+from mailcore.s3_keys import envelope_key, message_key
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials

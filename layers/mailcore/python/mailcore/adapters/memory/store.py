@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from mailcore import s3_keys
 from mailcore.domain.envelope import Envelope
-from mailcore.domain.ids import envelope_key, message_id_of_key, message_key
 from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable, TooLarge
 from mailcore.ports import UploadForm
 
@@ -40,9 +40,9 @@ class InMemoryMessageStore:
             time.sleep(self.latency_seconds)  # stands in for a network round trip
         if not self.available:
             raise StorageUnavailable("store made unavailable")
-        key = message_key(message_id)
+        key = s3_keys.message_key(message_id)
         with self._lock:
-            self.objects[envelope_key(message_id)] = envelope.to_json()
+            self.objects[s3_keys.envelope_key(message_id)] = envelope.to_json()
             self.objects[key] = raw
         return key
 
@@ -53,29 +53,29 @@ class InMemoryMessageStore:
             raise MessageNotFound(key) from None
 
     def get_envelope(self, key: str) -> Envelope:
-        message_id = message_id_of_key(key)
+        message_id = s3_keys.message_id_of_key(key)
         if message_id is None:
             raise PermanentFailure(f"not a message key: {key!r}")
         try:
-            return Envelope.from_json(self.objects[envelope_key(message_id)])
+            return Envelope.from_json(self.objects[s3_keys.envelope_key(message_id)])
         except KeyError:
             raise MessageNotFound(key) from None
 
     def get_message(self, key: str) -> tuple[Envelope, bytes]:
         return self.get_envelope(key), self.get_raw(key)
 
-    # -- ObjectStore -----------------------------------------------------------------------
+    # -- ObjectStore (the key layout is mailcore.s3_keys's, as in S3) ------------------------
     def draft_key(self, draft_id: str) -> str:
-        return f"drafts/{draft_id}"
+        return s3_keys.draft_key(draft_id)
 
     def part_key(self, accepted_id: str, index: int) -> str:
-        return f"parts/{accepted_id}/{index}"
+        return s3_keys.part_key(accepted_id, index)
 
     def upload_key(self, account: str, upload_id: str) -> str:
-        return f"uploads/{quote(account, safe='')}/{upload_id}"
+        return s3_keys.upload_key(account, upload_id)
 
     def appended_key(self, message_id: str) -> str:
-        return f"appended/{message_id}"
+        return s3_keys.appended_key(message_id)
 
     def put_object(self, key: str, data: bytes | bytearray, content_type: str,
                    filename: str | None = None) -> None:
@@ -96,12 +96,12 @@ class InMemoryMessageStore:
         return data
 
     def delete_message(self, key: str) -> None:
-        message_id = message_id_of_key(key)
+        message_id = s3_keys.message_id_of_key(key)
         with self._lock:
             self.objects.pop(key, None)
             self.metadata.pop(key, None)
             if message_id:
-                self.objects.pop(envelope_key(message_id), None)
+                self.objects.pop(s3_keys.envelope_key(message_id), None)
 
     def download_link(self, key: str) -> str:
         return LINK_BASE + quote(key)
@@ -112,4 +112,4 @@ class InMemoryMessageStore:
 
     # -- for tests -------------------------------------------------------------------------
     def message_keys(self) -> list[str]:
-        return [key for key in self.objects if message_id_of_key(key)]
+        return [key for key in self.objects if s3_keys.message_id_of_key(key)]

@@ -8,16 +8,16 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mailcore.adapters.aws.mailboxes.schema import (
-    FOLDER_PREFIX,
+from mailcore.adapters.aws.dynamodb_keys import (
+    folder_id_of_sort_key,
     folder_partition,
     message_key,
     received_sort_key,
 )
-from mailcore.domain.ids import message_id_of_key
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, StoredMessage, UidEntry
 from mailcore.domain.message import MessageSummary, search_text
 from mailcore.errors import InvalidCursor
+from mailcore.s3_keys import message_id_of_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -110,7 +110,7 @@ def folder(item: dict[str, Any], name: str | None = None) -> Folder | None:
     and an item read between a rename's or delete's writes may be gone."""
     if "sk" not in item:
         return None
-    folder_id = item["sk"]["S"].removeprefix(FOLDER_PREFIX)
+    folder_id = folder_id_of_sort_key(item["sk"]["S"])
     role = ROLE_FOLDERS.get(folder_id)
     stored_name = item.get("folder_name", {}).get("S") or (folder_id if role else name)
     if stored_name is None:

@@ -8,13 +8,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mailcore.adapters.aws.mailboxes import codec
-from mailcore.adapters.aws.mailboxes.schema import (
+from mailcore.adapters.aws.dynamodb_keys import (
+    FOLDER_PREFIX,
     account_pk,
     change_key,
     folder_key,
     folder_name_key,
 )
+from mailcore.adapters.aws.mailboxes import codec
 from mailcore.adapters.aws.mailboxes.transactions import Cancelled, Table, TransactItem
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import (
@@ -129,7 +130,7 @@ class Folders(FolderStates):
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :folder)",
             "ExpressionAttributeValues": {":pk": {"S": account_pk(account)},
-                                          ":folder": {"S": "FOLDER#"}},
+                                          ":folder": {"S": FOLDER_PREFIX}},
         }, "listing folders failed")
         found = (codec.folder(item) for item in response.get("Items", []))
         return [folder for folder in found if folder is not None]

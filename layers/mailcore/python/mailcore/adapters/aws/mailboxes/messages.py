@@ -11,6 +11,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mailcore.adapters.aws.dynamodb_keys import (
+    FOLDER_INDEX,
+    INDEX_KEYS,
+    UID_INDEX,
+    account_pk,
+    change_sort_key,
+    folder_key,
+    folder_partition,
+    message_key,
+    modseq_of_change,
+)
 from mailcore.adapters.aws.dynamodb_raw_references import (
     DynamoRawReferences,
     hold_references,
@@ -23,16 +34,6 @@ from mailcore.adapters.aws.mailboxes.folders import (
     change_entry,
     folder_change,
     folder_state,
-)
-from mailcore.adapters.aws.mailboxes.schema import (
-    FOLDER_INDEX,
-    INDEX_KEYS,
-    UID_INDEX,
-    account_pk,
-    change_sort_key,
-    folder_key,
-    folder_partition,
-    message_key,
 )
 from mailcore.adapters.aws.mailboxes.transactions import (
     ATTEMPTS,
@@ -231,7 +232,7 @@ class Messages(FolderStates):
             for item in response.get("Items", []):  # in MODSEQ order: the last one counts
                 latest[int(item["change_uid"]["N"])] = (item["message_id"]["S"],
                                                         bool(item["expunged"]["BOOL"]))
-                highest = max(highest, int(item["sk"]["S"].rsplit("#", 1)[1]))
+                highest = max(highest, modseq_of_change(item["sk"]["S"]))
             if "LastEvaluatedKey" not in response:
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]

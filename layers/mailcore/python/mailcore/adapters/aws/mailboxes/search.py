@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailcore.adapters.aws.mailboxes import codec
-from mailcore.adapters.aws.mailboxes.schema import (
+from mailcore.adapters.aws.dynamodb_keys import (
     FOLDER_INDEX,
     INDEX_KEYS,
     MESSAGE_PREFIX,
@@ -14,6 +13,7 @@ from mailcore.adapters.aws.mailboxes.schema import (
     account_pk,
     folder_partition,
 )
+from mailcore.adapters.aws.mailboxes import codec
 from mailcore.adapters.aws.mailboxes.transactions import Table
 from mailcore.domain.mailbox import Page
 
