@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Every environment is installed from its lock file (requirements/, with hashes) by uv;
-# `make lock` writes the locks (README, "Tests and benchmarks").
+# `make lock` writes the locks (README, "Quick start").
 UV := $(BIN)/uv
 # SAM CLI pins its own boto3 and translator versions, so it lives in its own environment.
 SAM_VENV ?= .venv-sam
