@@ -1,38 +1,49 @@
 # Two commands on a fresh machine: `make run` and `make test`. Each builds what it needs.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
+# Every environment is installed from its lock file (requirements/, with hashes) by uv;
+# `make lock` writes the locks (README, "Quick start").
+UV := $(BIN)/uv
 # SAM CLI pins its own boto3 and translator versions, so it lives in its own environment.
-SAM_VENV := .venv-sam
+SAM_VENV ?= .venv-sam
 # checkov pins many packages of its own, so it too has its own environment.
-CHECKOV_VENV := .venv-checkov
+CHECKOV_VENV ?= .venv-checkov
 ARGS ?= --user alice@example.test:password123
 # `sam build` needs this Python on the build machine (see README, "Deploying").
 RUNTIME ?= python3.12
 LOCAL_RUNTIME := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
 
-.PHONY: run test lint typecheck template bench build clean system-packages screenshots
+.PHONY: run test lint typecheck template bench build clean system-packages screenshots lock
 
-$(BIN)/.installed: pyproject.toml
+# pip installs uv from its lock; uv makes the environment exactly the lock (sync removes
+# what the lock does not name) and adds the project, editable, built by the locked setuptools.
+$(BIN)/.installed: pyproject.toml requirements/uv.txt requirements/dev.txt
 	@# Debian's python3 needs python3-venv for `-m venv`; install it when it is missing.
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/uv.txt
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements/dev.txt
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 
-$(SAM_VENV)/.installed: $(BIN)/.installed
+$(SAM_VENV)/.installed: requirements/sam.txt | $(BIN)/.installed
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli>=1.120'
+	$(UV) pip sync --quiet --python $(SAM_VENV)/bin/python --require-hashes requirements/sam.txt
 	touch $@
 
-$(CHECKOV_VENV)/.installed:
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt | $(BIN)/.installed
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2,<4'
+	$(UV) pip sync --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes \
+		requirements/checkov.txt
 	touch $@
+
+# Writes every lock from its input: pyproject.toml (the development environment),
+# requirements/*.in, layers/mailcore/requirements.in, edge/requirements.in. Versions already
+# locked stay unless their input excludes them; UPGRADE=1 takes the newest allowed.
+lock: | $(BIN)/.installed
+	$(BIN)/python requirements/lock.py $(if $(UPGRADE),--upgrade)
 
 # The webmail's runtime modules (and axe-core for its tests), exactly as the lock file pins
 # them, into an ignored folder; nothing of them is committed.
@@ -59,9 +70,10 @@ template: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet \
 		--compact --skip-download
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
-	@# The deployable artefacts build with this machine's Python (the runtime parameter).
-	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parameter-overrides \
-		PythonRuntime=$(LOCAL_RUNTIME) --build-dir .aws-sam/check >/dev/null
+	@# The deployable artefacts build with this machine's Python (the runtime parameter);
+	@# PYTHON_RUNTIME tells the layer's Makefile which of its locks to install.
+	PYTHON_RUNTIME=$(LOCAL_RUNTIME) SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build \
+		--parameter-overrides PythonRuntime=$(LOCAL_RUNTIME) --build-dir .aws-sam/check >/dev/null
 
 # Real peers for the tests (Debian): swaks, Postfix and its smtp-source/smtp-sink; the
 # IMAP clients mbsync (isync), offlineimap3 and fetchmail; Dovecot as the reference IMAP
@@ -91,7 +103,8 @@ bench: $(BIN)/.installed system-packages template webmail/node_modules/.installe
 	$(BIN)/python bench/run_all.py
 
 build: $(SAM_VENV)/.installed
-	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --parameter-overrides PythonRuntime=$(RUNTIME)
+	PYTHON_RUNTIME=$(RUNTIME) SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build \
+		--parameter-overrides PythonRuntime=$(RUNTIME)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
