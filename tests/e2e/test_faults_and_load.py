@@ -22,7 +22,7 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from mailcore.adapters.faults import chosen
+from mailpipe.local.faults import chosen
 from mailpipe.local.launcher import StackProcess, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
 from tests.e2e.aws_support import Aws
