@@ -15,8 +15,8 @@ from edge.smtp.accounts import CachingAccountDirectory
 from edge.smtp.handler import EdgeHandler, SubmissionHandler
 from edge.smtp.server import Edge, EdgeConfig, serve
 from edge.tls import context_from_environ
-from mailcore.adapters.aws.wiring import aws_adapters, edge_writer
 from mailcore.ports import MessageWriter
+from mailcore.wiring import aws_adapters, edge_writer
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "edge_smtp"))
 

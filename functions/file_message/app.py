@@ -12,10 +12,10 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.message import PARSE_SECONDS
 from mailcore.errors import TransientFailure
 from mailcore.services.filing import FilingResult, file_inbound_together
+from mailcore.wiring import aws_adapters
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

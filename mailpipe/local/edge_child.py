@@ -36,7 +36,7 @@ def main() -> None:
     switch = faults.storage_switch(os.environ) if role == "smtp" else None
     if switch is not None:  # the test mode: the edge's own writer, failing on demand
         from edge.smtp.__main__ import serve_smtp
-        from mailcore.adapters.aws.wiring import edge_writer
+        from mailcore.wiring import edge_writer
         serve_smtp(faults.FaultInjectingWriter(edge_writer(), switch))
         return
     sys.argv = ["edge", role]

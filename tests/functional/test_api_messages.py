@@ -11,7 +11,7 @@ import boto3
 import pytest
 import requests
 
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.wiring import aws_adapters
 from tests.conftest import REGION, load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver
 

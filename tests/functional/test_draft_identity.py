@@ -10,7 +10,7 @@ import imaplib
 import boto3
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.wiring import aws_adapters
 from tests.conftest import REGION, load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver
 from tests.functional.test_submission import FORGERIES

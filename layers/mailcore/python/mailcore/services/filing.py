@@ -14,8 +14,8 @@ from mailcore.domain.message import MessageSummary, summarise
 from mailcore.errors import MessageNotFound, PermanentFailure
 from mailcore.observability import logger
 from mailcore.ports import MailboxWriter, RawMessageStore, RawReferences
+from mailcore.services.outgoing import Outgoing, delivery_jobs, queue_once
 from mailcore.services.recipients import HostedDomains, hosted_candidate
-from mailcore.services.routing import Outgoing, delivery_jobs, queue_once
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.s3_store import S3RawMessageStore
     from mailcore.adapters.aws.s3_writer import S3MessageWriter
     from mailcore.services.composing import Composer
+    from mailcore.services.outgoing import Outgoing
     from mailcore.services.recipients import HostedDomains
-    from mailcore.services.routing import Outgoing
 
 
 class AwsAdapters:
@@ -72,7 +72,7 @@ class AwsAdapters:
         if not self.settings.outgoing_queue_url:
             return None
         from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
-        from mailcore.services.routing import Outgoing
+        from mailcore.services.outgoing import Outgoing
         return Outgoing(SqsDeliveryQueue(sqs_client(), self.settings.outgoing_queue_url),
                         self.ledger)
 
