@@ -16,7 +16,7 @@ def file_directly(adapters: Any, account: str, count: int,
                   message: Callable[[int], bytes]) -> None:
     from mailcore.domain.ids import new_message_id
     from mailcore.domain.mailbox import StoredMessage
-    from mailcore.domain.message import summarise
+    from mailcore.parsing.bounded import summarise
 
     for number in range(count):
         raw = message(number)

@@ -210,7 +210,7 @@ def mailpipe_server(messages: int, certificate: Path) -> Iterator[Server]:
 
 @contextmanager
 def _mailpipe_on(endpoint: str, messages: int, certificate: Path) -> Iterator[Server]:
-    from edge.imap.server import ImapLimits
+    from edge.imap.config import ImapLimits
     from mailcore.adapters.aws.clients import dynamodb_client, s3_client
     from mailcore.adapters.memory.directory import InMemoryAccountDirectory
     from mailcore.wiring import aws_adapters

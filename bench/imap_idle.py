@@ -39,7 +39,7 @@ def _rss_kib(pid: int) -> int:
 
 def _server(accounts: int, ready: multiprocessing.Queue, commands: multiprocessing.Queue,
             certificate: Path) -> None:
-    from edge.imap.server import ImapLimits
+    from edge.imap.config import ImapLimits
     from mailcore.adapters.memory.directory import InMemoryAccountDirectory
     from tests.functional.test_imap import CountingMailboxes
     from tests.imap_support import running_imap
@@ -120,7 +120,7 @@ def main() -> None:
 
     minutes = arguments.seconds / 60
     measured = (reads_after - reads_before) / minutes
-    from edge.imap.backend import IDLE_POLL_SECONDS
+    from edge.imap.backend.idle import IDLE_POLL_SECONDS
 
     baseline = arguments.clients * 60 / IDLE_POLL_SECONDS  # one poll per connection
 

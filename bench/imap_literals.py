@@ -33,7 +33,7 @@ ACCOUNT, PASSWORD = "bob@hamburger.edu", "bob-password"
 
 
 def _serve() -> None:
-    from edge.imap.server import ImapLimits
+    from edge.imap.config import ImapLimits
     from tests.imap_support import running_imap
 
     # One client address for every connection here; the per-address limit (20) stays.

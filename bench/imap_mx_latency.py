@@ -59,8 +59,9 @@ def _serve(mx_port: int, ready: multiprocessing.Queue, folder: str) -> None:
 async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from edge.imap.backend import Blocking, ImapStorage
-    from edge.imap.server import ImapLimits, start_imap
+    from edge.imap.backend.storage import Blocking, ImapStorage
+    from edge.imap.config import ImapLimits
+    from edge.imap.listeners import start_imap
     from edge.smtp.accounts import CachingAccountDirectory
     from edge.smtp.handler import EdgeHandler, OffLoopWriter
     from edge.smtp.server import Edge, EdgeConfig

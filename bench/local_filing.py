@@ -97,8 +97,10 @@ def _process_tree_cpu(root: int) -> dict[str, float]:
         except OSError:
             continue
         name = ("mailpipe up (moto, pollers, API)" if pid == root
-                else "edge" if b"edge_smtp" in command
-                else "IMAP" if b"edge_imap" in command
+                # `edge_child smtp|imap` since issue 26, `edge_child edge_smtp|edge_imap`
+                # in baseline trees before it.
+                else "edge" if b"smtp" in command or b"edge_smtp" in command
+                else "IMAP" if b"imap" in command or b"edge_imap" in command
                 else "moto's DynamoDB" if b"mailpipe.local.dynamodb_process" in command
                 else "functions' workers")
         parts[name] = parts.get(name, 0.0) + seconds

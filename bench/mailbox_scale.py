@@ -84,7 +84,7 @@ def _load_folder(table: str, account: str, size: int) -> None:
     from mailcore.adapters.aws.mailboxes.schema import folder_key
     from mailcore.domain.ids import new_message_id
     from mailcore.domain.mailbox import StoredMessage
-    from mailcore.domain.message import summarise
+    from mailcore.parsing.bounded import summarise
 
     client = boto3.client("dynamodb", region_name=REGION)
     start = datetime.now(UTC) - timedelta(seconds=size)

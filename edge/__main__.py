@@ -13,7 +13,8 @@ ROLES = ("smtp", "imap")
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in ROLES:
-        raise SystemExit(f"usage: python -m edge {{{'|'.join(ROLES)}}}")
+        print(f"usage: python -m edge {{{'|'.join(ROLES)}}}", file=sys.stderr)
+        raise SystemExit(2)
     if args[0] == "smtp":
         from edge.smtp.__main__ import main as run
     else:

@@ -5,7 +5,7 @@ is spent, new DATA is answered `452 4.3.1` and a transaction that cannot grow an
 read to its end, discarded and answered the same. The task then stays alive under any
 number of large or flooding sessions, and senders retry later, as SMTP intends.
 
-IMAP's literals are held the same way, in a budget of their own (edge/imap/server.py).
+IMAP's literals are held the same way, in a budget of their own (edge/imap/connection.py).
 """
 
 from __future__ import annotations

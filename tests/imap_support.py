@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.imap.backend import Blocking, ImapStorage
-from edge.imap.server import ImapLimits, ImapListeners, Network, start_imap
+from edge.imap.backend.storage import Blocking, ImapStorage
+from edge.imap.config import ImapLimits
+from edge.imap.listeners import ImapListeners, start_imap
+from edge.listening import Network
 from edge.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
 
-from edge.imap.backend import Blocking, ImapStorage
-from edge.imap.server import ImapLimits, start_imap
+from edge.imap.backend.storage import Blocking, ImapStorage
+from edge.imap.config import ImapLimits
+from edge.imap.listeners import start_imap
 from edge.listening import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_PROXY_TRUSTED,

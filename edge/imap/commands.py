@@ -24,7 +24,7 @@ from pymap.parsing.exceptions import NotParseable
 from pymap.parsing.primitives import Atom, String
 from pymap.parsing.specials import Mailbox, SearchKey
 
-from edge.imap.condstore import CondstoreSearch, condstore_commands
+from edge.imap.condstore.commands import CondstoreSearch, condstore_commands
 
 logger = Logger(child=True)
 

@@ -12,8 +12,8 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mailcore.domain.message import PARSE_SECONDS
 from mailcore.errors import TransientFailure
+from mailcore.parsing.limits import PARSE_LIMITS
 from mailcore.services.filing import FilingResult, file_inbound_together
 from mailcore.wiring import aws_adapters
 
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 logger = Logger()
 metrics = Metrics()
-# Fetching, parsing (at most PARSE_SECONDS) and filing one message, with room to spare.
-SECONDS_PER_MESSAGE = PARSE_SECONDS + 5
+# Fetching, parsing (at most its parse_seconds) and filing one message, with room to spare.
+SECONDS_PER_MESSAGE = PARSE_LIMITS.parse_seconds + 5
 FAILED = "filing failed; the message comes back after the visibility timeout"
 
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,13 +158,24 @@ def test_a_dead_imap_process_leaves_smtp_accepting_and_is_started_again(
     assert stack.process.poll() is None
 
 
-def _health_command(container: str) -> list[str]:
-    """The container's health check from the template, as ECS runs it in the container."""
+def _container(name: str) -> dict[str, Any]:
     task = load_template(ROOT / "template.yaml")["Resources"]["EdgeTaskDefinition"]
     [definition] = [entry for entry in task["Properties"]["ContainerDefinitions"]
-                    if entry["Name"] == container]
-    kind, program, *arguments = definition["HealthCheck"]["Command"]
+                    if entry["Name"] == name]
+    return definition
+
+
+def _health_command(container: str) -> list[str]:
+    """The container's health check from the template, as ECS runs it in the container."""
+    kind, program, *arguments = _container(container)["HealthCheck"]["Command"]
     assert (kind, program) == ("CMD", "python")
+    return [sys.executable, *arguments]
+
+
+def _entry_command(container: str) -> list[str]:
+    """The container's command from the template (`python -m edge smtp|imap`)."""
+    program, *arguments = _container(container)["Command"]
+    assert program == "python"
     return [sys.executable, *arguments]
 
 
@@ -172,9 +184,10 @@ def _health_command(container: str) -> list[str]:
     ("edge", "edge_smtp", "MAILPIPE_HEALTH_PORT")])
 def test_each_entry_point_passes_its_containers_health_check_on_its_own_port(
         stack: StackProcess, container: str, module: str, variable: str) -> None:
-    """`python -m edge imap` and `python -m edge smtp` with the environment the stack gave
-    its own process, but the image's health ports (8081 and 8080, which only the task's
-    network namespace keeps apart, so this runs one at a time) and ports of their own."""
+    """The template's commands, `python -m edge imap` and `python -m edge smtp`, with the
+    environment the stack gave its own process, but the image's health ports (8081 and
+    8080, which only the task's network namespace keeps apart, so this runs one at a time)
+    and ports of their own."""
     pid = _recorded_pids(stack)[module]
     environment = dict(line.split("=", 1) for line in
                        Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in line)
@@ -186,7 +199,7 @@ def test_each_entry_point_passes_its_containers_health_check_on_its_own_port(
     environment[variable] = {"imap": "8081", "edge": "8080"}[container]
     check = _health_command(container)
     assert subprocess.run(check, capture_output=True, timeout=30).returncode != 0
-    process = subprocess.Popen([sys.executable, "-m", module], env=environment,
+    process = subprocess.Popen(_entry_command(container), env=environment,
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: subprocess.run(check, capture_output=True,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from edge.imap.server import ImapLimits
+from edge.imap.config import ImapLimits
 from tests.functional.test_imap_limits import LOGIN, Wire, _begin_append, _message
 from tests.imap_support import RunningImap, running_imap
 

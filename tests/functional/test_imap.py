@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from edge.imap.server import ImapLimits
+from edge.imap.config import ImapLimits
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import StoredMessage
-from mailcore.domain.message import summarise
 from mailcore.errors import MessageNotFound
+from mailcore.parsing.bounded import summarise
 from tests.edge_support import proxy_v2_header
 from tests.imap_support import ACCOUNTS, RunningImap, running_imap
 

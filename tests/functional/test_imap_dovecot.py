@@ -381,12 +381,12 @@ for _name in ("calendar invitation", "Outlook mixed, related and alternative"):
 for _name in ("S/MIME enveloped", "parameters in other cases and comments"):
     ACCEPTED.update({(_name, item): (
         "Dovecot answers BINARY of any decoded part as a literal8 (~{n}); mailpipe only "
-        "when the data holds a NUL (edge/imap/condstore.py: clients such as Python's "
+        "when the data holds a NUL (edge/imap/condstore/fetch.py: clients such as Python's "
         "imaplib do not read literal8, and RFC 3516 4.3 allows a literal without NUL)")
         for item in ("BINARY.PEEK[1]", "BINARY.PEEK[1]<0.20>")})
 ACCEPTED.update({("broken encodings", item): (
     "Dovecot refuses BINARY of a part it cannot decode (NO [PARSE], NO [UNKNOWN-CTE]); "
-    "mailpipe decodes leniently, as readers do (structure.decoded_body)")
+    "mailpipe decodes leniently, as readers do (structure/sections.py's decoded_body)")
     for item in ("BINARY.PEEK[1]", "BINARY.SIZE[1]", "BINARY.PEEK[1]<0.20>")})
 
 

@@ -11,7 +11,7 @@ from mailcore.adapters.aws.mailboxes.folders import FolderState, folder_change
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import StoredMessage
-from mailcore.domain.message import summarise
+from mailcore.parsing.bounded import summarise
 from mailcore.wiring import aws_adapters
 from tests.functional.test_imap import BOB, RAW
 from tests.imap_support import running_imap

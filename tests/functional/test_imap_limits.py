@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 
 import pytest
 
-from edge.imap.server import ImapLimits
+from edge.imap.config import ImapLimits
 from edge.smtp.protocol import SessionLimits
 from tests.functional.test_imap import BOB, CAROL
 from tests.imap_support import ACCOUNTS, RunningImap, running_imap

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mailcore.domain.message import summarise
+from mailcore.parsing.bounded import summarise
 from mailpipe.local.launcher import free_port
 from tests.edge_support import running_edge
 from tests.postfix_support import postfix_relay

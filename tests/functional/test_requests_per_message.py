@@ -1,5 +1,5 @@
 """Requests the AWS adapters make per message, counted on the client as they are sent: the
-ones that are not needed are not made (docs/PERFORMANCE.md section 5 prices the rest)."""
+ones that are not needed are not made (docs/PERFORMANCE.md section 6 prices the rest)."""
 
 from __future__ import annotations
 

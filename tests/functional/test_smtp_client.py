@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from mailcore.adapters.smtp_client import SmtpClientPool
-from mailcore.domain.message import summarise
+from mailcore.parsing.bounded import summarise
 from mailcore.ports import NextHop
 from mailpipe.local.launcher import free_port
 from tests.edge_support import running_edge

@@ -20,13 +20,8 @@ from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
-from mailcore.domain.message import (
-    MAX_NESTING,
-    MAX_PARTS,
-    attachment_content,
-    read_content,
-    summarise,
-)
+from mailcore.domain.mime_limits import MAX_NESTING, MAX_PARTS
+from mailcore.parsing.bounded import attachment_content, read_content, summarise
 from mailcore.services.filing import file_inbound
 from mailcore.services.reading import read_message
 from mailcore.services.recipients import HostedDomains
@@ -36,7 +31,7 @@ DOMAINS = HostedDomains.of(["hamburger.edu"])
 REFERENCES = InMemoryRawReferences()
 BOB = "bob@hamburger.edu"
 # Not a speed target (bench/ has those): a read that had not answered by now would have
-# hung. Each parse is bounded by PARSE_SECONDS, and a read parses at most three times.
+# hung. Each parse is bounded by its parse_seconds, and a read parses at most three times.
 HUNG_SECONDS = 60.0
 
 MULTIPART_KINDS = ("mixed", "alternative", "related", "digest", "parallel", "signed", "report")

@@ -1,12 +1,13 @@
-"""What SEARCH reads of a message (edge/imap/search.py), on any bytes a sender can write:
-it never raises (an error there would fail the command), and it reads what Dovecot reads."""
+"""What SEARCH reads of a message (edge/imap/search/message_text.py), on any bytes a sender
+can write: it never raises (an error there would fail the command), and it reads what Dovecot
+reads."""
 
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.imap.search import (
+from edge.imap.search.message_text import (
     MAX_HEAD_FIELDS,
     MessageText,
     addresses,

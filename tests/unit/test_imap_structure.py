@@ -12,9 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.imap import structure
-from mailcore.domain import message as filing
+from edge.imap.structure import addresses as structure_addresses
+from edge.imap.structure import body_structure as structure_body
+from edge.imap.structure import content_type as structure_content_type
+from edge.imap.structure import envelope as structure_envelope
+from edge.imap.structure import fields as structure_fields
+from edge.imap.structure import parts as structure_parts
+from edge.imap.structure import sections as structure_sections
 from mailcore.domain.mime_limits import MAX_NESTING
+from mailcore.parsing.limits import PARSE_LIMITS
 
 LINES = st.sampled_from([
     b"Content-Type: multipart/mixed; boundary=b", b"Content-Type: message/rfc822",
@@ -101,14 +107,14 @@ def _assert_envelope(data: bytes) -> None:
 @given(st.lists(LINES, max_size=40), st.lists(st.integers(0, 5), max_size=4))
 def test_any_message_gets_a_structure_and_any_section_an_answer(lines, numbers):
     raw = b"\r\n".join(lines)
-    part = structure.split_message(raw)
-    _assert_envelope(structure.envelope(part))
-    assert isinstance(_parsed_whole(structure.body_structure(part)), list)
-    assert isinstance(_parsed_whole(structure.body_structure(part, extended=False)), list)
-    found = structure.section(part, numbers)
+    part = structure_parts.split_message(raw)
+    _assert_envelope(structure_envelope.envelope(part))
+    assert isinstance(_parsed_whole(structure_body.body_structure(part)), list)
+    assert isinstance(_parsed_whole(structure_body.body_structure(part, extended=False)), list)
+    found = structure_sections.section(part, numbers)
     if found is not None:
-        structure.decoded_body(found)
-        structure.section_body(found)
+        structure_sections.decoded_body(found)
+        structure_sections.section_body(found)
 
 
 # Pieces of hostile header values: deep and unbalanced comments, quotes and brackets,
@@ -137,13 +143,13 @@ def test_envelope_and_structure_answer_any_header_with_a_parseable_answer(fields
     parser reads whole."""
     header = b"".join(name + b": " + value + b"\r\n" for name, value in fields)
     raw = wrapper + header + b"\r\nbody\r\n"
-    part = structure.split_message(raw)
-    _assert_envelope(structure.envelope(part))
+    part = structure_parts.split_message(raw)
+    _assert_envelope(structure_envelope.envelope(part))
     for extended in (True, False):
-        assert isinstance(_parsed_whole(structure.body_structure(part, extended)), list)
+        assert isinstance(_parsed_whole(structure_body.body_structure(part, extended)), list)
     for name, _ in fields:
-        structure.header_value(part, name)
-    assert structure.header_fields(part, [name for name, _ in fields]).endswith(b"\n")
+        structure_fields.header_value(part, name)
+    assert structure_sections.header_fields(part, [name for name, _ in fields]).endswith(b"\n")
 
 
 @pytest.mark.parametrize("value", [
@@ -156,13 +162,13 @@ def test_a_hostile_address_field_is_answered(value):
     kin: every address field answers, and parses."""
     raw = b"".join(name + b": " + value + b"\r\n" for name in (
         b"From", b"Sender", b"Reply-To", b"To", b"Cc", b"Bcc")) + b"\r\nbody"
-    _assert_envelope(structure.envelope(structure.split_message(raw)))
+    _assert_envelope(structure_envelope.envelope(structure_parts.split_message(raw)))
 
 
 def test_groups_are_written_with_their_markers():
     raw = (b"To: undisclosed-recipients:;\r\n"
            b"Cc: Team: a@b, \"C D\" <c@d>;, e@f\r\n\r\n")
-    envelope = _parsed_whole(structure.envelope(structure.split_message(raw)))
+    envelope = _parsed_whole(structure_envelope.envelope(structure_parts.split_message(raw)))
     assert isinstance(envelope, list)
     assert envelope[5] == [[None, None, b"undisclosed-recipients", None],
                            [None, None, None, None]]
@@ -175,16 +181,16 @@ def test_rfc2231_continuations_are_joined_as_dovecot_joins_them():
     raw = (b"Content-Type: application/pdf; name*1=\"name.pdf\"; name*0=\"long \"; x=y\r\n"
            b"Content-Disposition: attachment; filename*0*=utf-8''%C3%A9t;"
            b" filename*1=\"e.pdf\"\r\n\r\nbody")
-    answer = structure.body_structure(structure.split_message(raw))
+    answer = structure_body.body_structure(structure_parts.split_message(raw))
     assert b'("x" "y" "name" "long name.pdf")' in answer
     assert b'("filename*" "utf-8\'\'%C3%A9te.pdf")' in answer
 
 
 def test_header_value_is_unfolded_for_any_field():
     raw = b"X-Spam: no\r\nX-Thing: one\r\n two\r\nx-thing: second\r\n\r\nX-Thing: body"
-    part = structure.split_message(raw)
-    assert structure.header_value(part, b"x-thing") == b"one two"
-    assert structure.header_value(part, b"X-Missing") is None
+    part = structure_parts.split_message(raw)
+    assert structure_fields.header_value(part, b"x-thing") == b"one two"
+    assert structure_fields.header_value(part, b"X-Missing") is None
 
 
 def _nested_multipart(depth: int, size: int) -> bytes:
@@ -226,10 +232,10 @@ def _traced_peak(work: Callable[[], object]) -> int:
 
 
 def _every_answer(raw: bytes) -> None:
-    part = structure.split_message(raw)
-    structure.envelope(part)
-    structure.body_structure(part)
-    structure.body_structure(part, extended=False)
+    part = structure_parts.split_message(raw)
+    structure_envelope.envelope(part)
+    structure_body.body_structure(part)
+    structure_body.body_structure(part, extended=False)
 
 
 SIZE = 2 * 1024 * 1024
@@ -252,7 +258,7 @@ def test_nesting_costs_no_more_memory_than_a_flat_message(nested):
 @pytest.mark.parametrize("nested", [_nested_multipart, _nested_messages, _nested_alternately])
 def test_a_deeply_nested_message_shows_every_level_then_an_opaque_part(nested):
     raw = nested(2 * MAX_NESTING + 20, 64 * 1024)
-    answer = structure.body_structure(structure.split_message(raw))
+    answer = structure_body.body_structure(structure_parts.split_message(raw))
     assert _parsed_whole(answer)
     # Levels 0 to MAX_NESTING shown as what they are, the parts below as opaque ones.
     assert answer.count(b'"mixed"') + answer.count(b'"rfc822"') == MAX_NESTING + 1
@@ -260,17 +266,17 @@ def test_a_deeply_nested_message_shows_every_level_then_an_opaque_part(nested):
 
 
 def test_depth_bound_is_filings():
-    assert filing.MAX_NESTING is MAX_NESTING
+    assert PARSE_LIMITS.max_nesting is MAX_NESTING
 
 
 def test_a_section_body_is_the_bytes_between_its_boundaries():
     raw = _nested_multipart(50, 64 * 1024)
-    part = structure.split_message(raw)
-    innermost = structure.section(part, [1] * 51)
+    part = structure_parts.split_message(raw)
+    innermost = structure_sections.section(part, [1] * 51)
     assert innermost is not None
-    assert structure.section_body(innermost) == raw[innermost.body_start:innermost.end]
-    assert structure.section_body(innermost).startswith(b"x" * 76 + b"\r\n")
-    assert structure.section_body(innermost).endswith(b"x" * 76 + b"\r\n")
+    assert structure_sections.section_body(innermost) == raw[innermost.body_start:innermost.end]
+    assert structure_sections.section_body(innermost).startswith(b"x" * 76 + b"\r\n")
+    assert structure_sections.section_body(innermost).endswith(b"x" * 76 + b"\r\n")
 
 
 def _wide_and_deep(levels: int, siblings: int) -> bytes:
@@ -301,9 +307,9 @@ def test_python_steps_grow_with_the_parts_not_with_the_lines(raw, monkeypatch):
     multipart's search only goes forward, so it reads the bytes it spans once."""
     steps = []
     searched: dict[int, list[int]] = {}
-    next_delimiter = structure._Indexer._next_delimiter
+    next_delimiter = structure_parts._Indexer._next_delimiter
 
-    def counted(self: structure._Indexer, position: int,
+    def counted(self: structure_parts._Indexer, position: int,
                 end: int | None = None) -> tuple[int, int] | None:
         steps.append(position)
         if end is None:  # the body scan, whose searches are kept and go forward only
@@ -312,18 +318,18 @@ def test_python_steps_grow_with_the_parts_not_with_the_lines(raw, monkeypatch):
         return next_delimiter(self, position, end)
 
     checked = []
-    delimiter_at = structure._Indexer._delimiter_at
+    delimiter_at = structure_parts._Indexer._delimiter_at
 
-    def checked_line(self: structure._Indexer, newline: int) -> int | None:
+    def checked_line(self: structure_parts._Indexer, newline: int) -> int | None:
         checked.append(newline)
         return delimiter_at(self, newline)
 
-    monkeypatch.setattr(structure._Indexer, "_next_delimiter", counted)
-    monkeypatch.setattr(structure._Indexer, "_delimiter_at", checked_line)
-    part = structure.split_message(raw)
-    parts = sum(1 for _ in structure.walk(part))
+    monkeypatch.setattr(structure_parts._Indexer, "_next_delimiter", counted)
+    monkeypatch.setattr(structure_parts._Indexer, "_delimiter_at", checked_line)
+    part = structure_parts.split_message(raw)
+    parts = sum(1 for _ in structure_parts.walk(part))
     assert len(steps) <= 3 * parts + 2  # a part's header, its delimiter, its close
-    assert len(checked) <= structure.CANDIDATES_CHECKED * len(steps)
+    assert len(checked) <= structure_parts.CANDIDATES_CHECKED * len(steps)
     assert all(positions == sorted(positions) for positions in searched.values())
 
 
@@ -332,17 +338,17 @@ def test_reading_addresses_and_parameters_is_bounded_per_field_and_per_answer(mo
     one answer reads at most ADDRESS_BUDGET octets of them (each costs Python steps), and
     a field gives at most MAX_PARAMETERS parameters, however large the hostile fields."""
     read = []
-    addresses = structure.addresses
+    addresses = structure_envelope.addresses
 
-    def counted(value: bytes) -> list[structure.Address]:
+    def counted(value: bytes) -> list[structure_addresses.Address]:
         read.append(len(value))
         return addresses(value)
 
-    monkeypatch.setattr(structure, "addresses", counted)
+    monkeypatch.setattr(structure_envelope, "addresses", counted)
     level = (b"To: " + b"a@b, " * 30_000 + b"\r\nContent-Type: message/rfc822; "
              + b"p=v; " * 10_000 + b"\r\n\r\n")
-    part = structure.split_message(level * 40 + b"body")
-    assert _parsed_whole(structure.body_structure(part))
-    assert read and max(read) <= structure.MAX_ADDRESS_FIELD
-    assert sum(read) <= structure.ADDRESS_BUDGET
-    assert len(part.kind[2]) == structure.MAX_PARAMETERS
+    part = structure_parts.split_message(level * 40 + b"body")
+    assert _parsed_whole(structure_body.body_structure(part))
+    assert read and max(read) <= structure_envelope.MAX_ADDRESS_FIELD
+    assert sum(read) <= structure_envelope.ADDRESS_BUDGET
+    assert len(part.kind[2]) == structure_content_type.MAX_PARAMETERS

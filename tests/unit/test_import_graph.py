@@ -44,6 +44,7 @@ NOT_IMPORTED = {
         "mailcore.adapters.aws.dynamodb_throttle",
         "mailcore.adapters.aws.dynamodb_sending_limit",
         "mailcore.domain.message",
+        "mailcore.parsing",
         "mailcore.services.composing",
         "mailcore.services.filing",
         "mailcore.services.reading",
@@ -87,9 +88,10 @@ MAY_IMPORT = {
     "observability": set(),
     "config": {"errors"},
     "domain": {"errors"},
+    "parsing": {"domain", "errors"},  # the bounded parse of what the domain reads
     "ports": {"domain", "errors"},
-    "services": {"domain", "errors", "observability", "ports"},
-    "adapters": {"domain", "errors", "observability", "ports", "config"},
+    "services": {"domain", "errors", "observability", "parsing", "ports"},
+    "adapters": {"domain", "errors", "observability", "parsing", "ports", "config"},
 }
 COMPOSITION_ROOTS = {"wiring", "delivery_wiring"}
 

@@ -18,8 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailcore.domain import message as message_module
-from mailcore.domain.message import attachment_content, read_content, summarise
+from mailcore.domain.mime_limits import MAX_NESTING, MAX_PARTS
+from mailcore.parsing.bounded import attachment_content, read_content, summarise
+from mailcore.parsing.lean import lean_parse
+from mailcore.parsing.limits import PARSE_LIMITS, ParseLimits
 from tests.unit.test_hostile_mime import (
     CHARSETS,
     ENCODINGS,
@@ -31,23 +33,24 @@ from tests.unit.test_hostile_mime import (
     odd_part,
 )
 
+# Every base64 body may be left out, and decoded in chunks that meet mid-line.
+LEAN_ALWAYS = ParseLimits(lean_parse_from=0, left_out_from=0, decode_chunk=8)
 
-def _everything_read(raw: bytes) -> tuple[object, ...]:
-    content = read_content(raw)
+
+def _everything_read(raw: bytes, limits: ParseLimits = PARSE_LIMITS) -> tuple[object, ...]:
+    content = read_content(raw, limits)
     # The first few and one past the end: each is a parse of its own.
     indexes = [*range(min(3, len(content.attachments))), len(content.attachments)]
-    return summarise(raw), content, [attachment_content(raw, index) for index in indexes]
+    return (summarise(raw, limits), content,
+            [attachment_content(raw, index, limits) for index in indexes])
 
 
-def _whole_and_lean(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
-    with monkeypatch.context() as whole_only:
-        whole_only.setattr(message_module, "LEAN_PARSE_FROM", len(raw) + 1)
-        whole = _everything_read(raw)
-    with monkeypatch.context() as lean:
-        lean.setattr(message_module, "LEAN_PARSE_FROM", 0)
-        lean.setattr(message_module, "LEFT_OUT_FROM", 0)
-        lean.setattr(message_module, "DECODE_CHUNK", 8)  # chunks meet mid-line
-        return whole, _everything_read(raw)
+def _whole_only(raw: bytes) -> ParseLimits:
+    return ParseLimits(lean_parse_from=len(raw) + 1)
+
+
+def _whole_and_lean(raw: bytes) -> tuple[object, object]:
+    return _everything_read(raw, _whole_only(raw)), _everything_read(raw, LEAN_ALWAYS)
 
 
 def _large_message(linesep: str) -> bytes:
@@ -62,26 +65,22 @@ def _large_message(linesep: str) -> bytes:
 
 
 @pytest.mark.parametrize("linesep", ["\r\n", "\n"])
-def test_a_large_message_is_read_the_same_with_its_attachments_left_out(
-        linesep: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_large_message_is_read_the_same_with_its_attachments_left_out(linesep: str) -> None:
     raw = _large_message(linesep)
     # The text, the HTML and the three attachments (issue 25: text bodies too).
-    assert len(message_module._parsed(raw).left_out) == 5
+    assert len(lean_parse(raw, PARSE_LIMITS).left_out) == 5
     whole = _everything_read(raw)
     assert [attachment.size for attachment in read_content(raw).attachments] == [300_000] * 3
-    with monkeypatch.context() as whole_only:
-        whole_only.setattr(message_module, "LEAN_PARSE_FROM", len(raw) + 1)
-        assert _everything_read(raw) == whole
+    assert _everything_read(raw, _whole_only(raw)) == whole
 
 
-def test_base64_the_package_would_decode_with_defects_is_read_by_the_package(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_base64_the_package_would_decode_with_defects_is_read_by_the_package() -> None:
     raw = _large_message("\r\n")
     # Padding in the middle of the second attachment: strict decoding refuses it.
     start = raw.index(b"part1.bin")
     start = raw.index(b"\r\n\r\n", start) + 4
     raw = raw[:start + 40] + b"==" + raw[start + 42:]
-    whole, lean = _whole_and_lean(raw, monkeypatch)
+    whole, lean = _whole_and_lean(raw)
     assert lean == whole
 
 
@@ -166,19 +165,18 @@ def messages(draw: st.DrawFn) -> bytes:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=messages())
 def test_any_mime_tree_is_read_the_same_lean_or_whole(raw: bytes) -> None:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        whole, lean = _whole_and_lean(raw, monkeypatch)
+    whole, lean = _whole_and_lean(raw)
     assert lean == whole
 
 
-# The hostile-MIME strategy's trees, with header fields kept under MAX_HEADER_FIELD: longer
+# The hostile-MIME strategy's trees, with header fields kept under max_header_field: longer
 # ones take seconds to parse, and which of two parses meets the wall-clock bound first
 # would decide the comparison, not the parse.
 structurally_hostile = st.one_of(
-    st.builds(nested, st.integers(1, 3 * message_module.MAX_NESTING),
+    st.builds(nested, st.integers(1, 3 * MAX_NESTING),
               st.sampled_from(MULTIPART_KINDS)),
-    st.builds(nested_rfc822, st.integers(1, 3 * message_module.MAX_NESTING)),
-    st.builds(many_parts, st.integers(1, 3 * message_module.MAX_PARTS),
+    st.builds(nested_rfc822, st.integers(1, 3 * MAX_NESTING)),
+    st.builds(many_parts, st.integers(1, 3 * MAX_PARTS),
               st.sampled_from([b"\r\n", b"Content-Disposition: attachment\r\n\r\nx\r\n",
                                b"Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\n"])),
     st.builds(huge_header, st.sampled_from([b"To", b"Subject", b"Content-Type", b"X-Junk"]),
@@ -194,6 +192,5 @@ structurally_hostile = st.one_of(
                                                                  HealthCheck.data_too_large])
 @given(raw=structurally_hostile)
 def test_hostile_messages_are_read_the_same_lean_or_whole(raw: bytes) -> None:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        whole, lean = _whole_and_lean(raw, monkeypatch)
+    whole, lean = _whole_and_lean(raw)
     assert lean == whole

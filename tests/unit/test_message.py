@@ -4,8 +4,14 @@ import signal
 import time
 from email.message import EmailMessage
 
-from mailcore.domain import message
-from mailcore.domain.message import ParseTimeout, attachment_content, read_content, summarise
+import pytest
+
+from mailcore.parsing.bounded import attachment_content, bounded, read_content, summarise
+from mailcore.parsing.clock import ParseTimeout
+from mailcore.parsing.limits import ParseLimits
+
+# A parse that would run for 3 s meets this limit first.
+SHORT_CLOCK = ParseLimits(parse_seconds=0.2)
 
 SEED = (
     b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"
@@ -104,18 +110,43 @@ def _parse_for(seconds: float, swallow_first_timeout: bool) -> str:
     return "parsed"
 
 
-def test_a_parse_past_its_time_falls_back_and_the_timer_is_gone(monkeypatch):
-    monkeypatch.setattr(message, "PARSE_SECONDS", 0.2)
+def test_a_parse_past_its_time_falls_back_and_the_timer_is_gone():
     handler = signal.getsignal(signal.SIGALRM)
-    assert message._bounded(b"", lambda raw: _parse_for(3, False),
-                            lambda raw, problem: problem) == "ParseTimeout"
+    assert bounded(b"", lambda raw: _parse_for(3, False), lambda raw, problem: problem,
+                   SHORT_CLOCK) == "ParseTimeout"
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     assert signal.getsignal(signal.SIGALRM) is handler
 
 
-def test_a_timeout_dropped_where_it_was_raised_is_raised_again(monkeypatch):
-    monkeypatch.setattr(message, "PARSE_SECONDS", 0.2)
+def test_a_timeout_dropped_where_it_was_raised_is_raised_again():
     started = time.monotonic()
-    assert message._bounded(b"", lambda raw: _parse_for(3, True),
-                            lambda raw, problem: problem) == "ParseTimeout"
+    assert bounded(b"", lambda raw: _parse_for(3, True), lambda raw, problem: problem,
+                   SHORT_CLOCK) == "ParseTimeout"
     assert time.monotonic() - started < 1
+
+
+TWO_LEVELS = (
+    b"From: a@b.c\r\nSubject: limits\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
+    b'--o\r\nContent-Type: multipart/alternative; boundary="i"\r\n\r\n'
+    b"--i\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n--i--\r\n"
+    b"--o\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--o--\r\n"
+)
+
+
+@pytest.mark.parametrize(("limits", "problem"), [
+    (ParseLimits(max_parts=4), "TooManyParts"),  # five lines start with "--"
+    (ParseLimits(max_nesting=1), "TooDeeplyNested"),
+    (ParseLimits(max_header_block=64), "OversizedHeader"),
+    (ParseLimits(max_header_field=40), "OversizedContentField"),
+    (ParseLimits(max_content_parameters=2), "TooManyParameters"),
+])
+def test_a_message_past_a_limit_it_is_given_is_summarised_from_its_header_lines(
+        limits, problem):
+    assert summarise(TWO_LEVELS).parse_problem is None
+    assert summarise(TWO_LEVELS).snippet == "hello"
+
+    summary = summarise(TWO_LEVELS, limits)
+
+    assert (summary.parse_problem, summary.subject, summary.snippet) == (problem, "limits", "")
+    assert read_content(TWO_LEVELS, limits).text is None

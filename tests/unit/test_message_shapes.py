@@ -19,19 +19,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailcore.domain import message as message_module
-from mailcore.domain.message import (
-    SHOWN_TEXT,
-    SNIPPET_LENGTH,
-    attachment_content,
-    read_content,
-    summarise,
-)
+from mailcore.domain.message import SHOWN_TEXT, SNIPPET_LENGTH
+from mailcore.parsing.bounded import attachment_content, read_content, summarise
+from mailcore.parsing.limits import ParseLimits
 
 SIZE = 8 * 1024 * 1024
 # Beyond the raw bytes: at most half the message, plus what is bounded whatever the size
-# (the header lines read for display, MAX_HEADER_BLOCK, and the text shown, SHOWN_TEXT).
+# (the header lines read for display, max_header_block, and the text shown, SHOWN_TEXT).
 ALLOWED_EXTRA = SIZE // 2 + 4 * 1024 * 1024
 MIXED = 'multipart/mixed; boundary="b"'
+# Tracing every allocation slows parsing several times over; this is about memory, and the
+# parse must not end on the clock instead of being read.
+NO_CLOCK = ParseLimits(parse_seconds=600.0)
 
 
 def _header(content_type: str = "text/plain", extra: str = "") -> bytes:
@@ -119,13 +118,6 @@ SHAPES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _no_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tracing every allocation slows parsing several times over; this is about memory,
-    # and the parse must not end on the clock instead of being read.
-    monkeypatch.setattr(message_module, "PARSE_SECONDS", 600.0)
-
-
 def _traced_peak(read: Callable[[], Any]) -> tuple[Any, int]:
     tracemalloc.start()
     try:
@@ -141,7 +133,7 @@ def test_every_shape_is_summarised_within_its_size(name: str) -> None:
     shape = SHAPES[name]
     raw = shape.raw()
 
-    summary, peak = _traced_peak(lambda: summarise(raw))
+    summary, peak = _traced_peak(lambda: summarise(raw, NO_CLOCK))
 
     assert peak < ALLOWED_EXTRA, f"{peak / 2**20:.0f} MiB for a {len(raw) / 2**20:.0f} MiB message"
     assert summary.snippet == shape.snippet
@@ -159,7 +151,7 @@ def test_every_shape_is_shown_within_its_size(name: str) -> None:
     shape = SHAPES[name]
     raw = shape.raw()
 
-    content, peak = _traced_peak(lambda: read_content(raw))
+    content, peak = _traced_peak(lambda: read_content(raw, NO_CLOCK))
 
     assert peak < ALLOWED_EXTRA, f"{peak / 2**20:.0f} MiB for a {len(raw) / 2**20:.0f} MiB message"
     expected = shape.text(raw)
@@ -174,7 +166,7 @@ def test_every_shape_is_shown_within_its_size(name: str) -> None:
 def test_the_text_shown_stops_at_its_bound_and_the_rest_stays_in_the_raw_message() -> None:
     raw = _filled(_header(), b"line\r\n")
 
-    content = read_content(raw)
+    content = read_content(raw, NO_CLOCK)
 
     assert content.text == raw.partition(b"\r\n\r\n")[2].decode()[:SHOWN_TEXT]
     assert len(content.text) == SHOWN_TEXT < len(raw)
@@ -184,9 +176,9 @@ def test_the_text_shown_stops_at_its_bound_and_the_rest_stays_in_the_raw_message
                                   "95 nested messages of one-character lines"])
 def test_attachments_of_every_shape_are_sized_and_read_within_their_size(name: str) -> None:
     raw = SHAPES[name].raw()
-    [*_, last] = read_content(raw).attachments
+    [*_, last] = read_content(raw, NO_CLOCK).attachments
 
-    attachment, peak = _traced_peak(lambda: attachment_content(raw, last.index))
+    attachment, peak = _traced_peak(lambda: attachment_content(raw, last.index, NO_CLOCK))
 
     assert attachment is not None
     assert len(attachment.data) == last.size > 0

@@ -5,8 +5,12 @@ reception down (issue 25, item 7)."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mailpipe.local.template import load_template
 
@@ -117,3 +121,13 @@ def test_the_load_balancer_sends_imap_to_the_imap_container_and_checks_its_healt
     for port, (container, group) in mappings.items():
         health_port = int(RESOURCES[group]["Properties"]["HealthCheckPort"])
         assert health_port == _health_port(CONTAINERS[container]), (port, group)
+
+
+@pytest.mark.parametrize("arguments", [[], ["pop3"], ["smtp", "imap"]])
+def test_the_edge_entry_point_without_one_known_role_is_a_one_line_usage_error(
+        arguments: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "edge", *arguments], cwd=ROOT,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr == "usage: python -m edge {smtp|imap}\n"
+    assert result.stdout == ""

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import StoredMessage
-from mailcore.domain.message import summarise
 from mailcore.errors import MessageNotFound
+from mailcore.parsing.bounded import summarise
 from mailcore.ports import Mailboxes, ObjectStore, RawReferences
 
 

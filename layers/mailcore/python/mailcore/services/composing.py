@@ -27,8 +27,8 @@ from mailcore.domain.envelope import Envelope
 from mailcore.domain.identity import MAX_HEADER_SECTION, check_identity
 from mailcore.domain.ids import is_message_id, new_message_id
 from mailcore.domain.mailbox import DRAFTS, StoredMessage
-from mailcore.domain.message import read_content, summarise
 from mailcore.errors import InvalidRequest, MessageNotFound
+from mailcore.parsing.bounded import read_content, summarise
 from mailcore.ports import (
     AccountDirectory,
     Mailboxes,

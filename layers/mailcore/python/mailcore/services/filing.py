@@ -10,9 +10,10 @@ from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import derived_message_id, message_id_of_key
 from mailcore.domain.mailbox import INBOX, SENT, StoredMessage
-from mailcore.domain.message import MessageSummary, summarise
+from mailcore.domain.message import MessageSummary
 from mailcore.errors import MessageNotFound, PermanentFailure
 from mailcore.observability import logger
+from mailcore.parsing.bounded import summarise
 from mailcore.ports import MailboxWriter, RawMessageStore, RawReferences
 from mailcore.services.outgoing import Outgoing, delivery_jobs, queue_once
 from mailcore.services.recipients import HostedDomains, hosted_candidate

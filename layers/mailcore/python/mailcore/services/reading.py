@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage
-from mailcore.domain.message import MessageContent, attachment_content, read_content
+from mailcore.domain.message import MessageContent
 from mailcore.errors import InvalidRequest, MessageNotFound
+from mailcore.parsing.bounded import attachment_content, read_content
 from mailcore.ports import DeliveryLedger, MailboxReader, MessageStore, RawMessageStore
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 

@@ -91,7 +91,7 @@ class Messages(FolderStates):
     def file_together(self, arrivals: Sequence[tuple[StoredMessage, int]]) -> list[bool]:
         # Messages for one folder share its read and its write: one transaction makes them
         # all visible, each with its own UID and MODSEQ, and moves the folder's counters
-        # once (docs/PERFORMANCE.md 5: a transaction bills two units per item, and the
+        # once (docs/PERFORMANCE.md 2.2: a transaction bills two units per item, and the
         # folder's item was written once per message).
         filed: dict[int, bool] = {}
         folders: dict[tuple[str, str], list[_Arrival]] = {}

@@ -1,164 +1,29 @@
-"""CONDSTORE (RFC 7162 section 3.1) on pymap's parser, which knows none of it: ENABLE (RFC
-5161), the MODSEQ fetch item, FETCH's CHANGEDSINCE and STORE's UNCHANGEDSINCE modifiers,
-the SEARCH MODSEQ criterion and STATUS HIGHESTMODSEQ. The values are the folders' own
-MODSEQs, the ones every filing, flag change, move and expunge advances.
-
-The FETCH parser here is also where BINARY (RFC 3516) is answered as clients expect:
-BINARY.PEEK[n] named BINARY[n], and a literal8 (~{n}) only for data holding a NUL."""
+"""CONDSTORE's commands and modifiers on pymap's parser, which knows none of them: ENABLE
+(RFC 5161), FETCH's CHANGEDSINCE, STORE's UNCHANGEDSINCE, the SEARCH MODSEQ criterion and
+STATUS HIGHESTMODSEQ (RFC 7162 3.1)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 
-from pymap.bytes import MaybeBytes
-from pymap.fetch import DynamicFetchValue, DynamicLoadedFetchValue, MessageAttributes
-from pymap.interfaces.message import LoadedMessageInterface
 from pymap.parsing import EndLine, Params, Space
 from pymap.parsing.command import Command, CommandAuth
 from pymap.parsing.command.auth import StatusCommand
 from pymap.parsing.command.select import FetchCommand, SearchCommand, StoreCommand
 from pymap.parsing.exceptions import NotParseable
-from pymap.parsing.primitives import Atom, List, LiteralString, Number
-from pymap.parsing.specials import (
-    AString,
-    ExtensionOptions,
-    FetchAttribute,
-    SearchKey,
-    SequenceSet,
-)
-from pymap.parsing.specials.fetchattr import FetchPartial, FetchRequirement, FetchValue
+from pymap.parsing.primitives import Atom, List, Number
+from pymap.parsing.specials import ExtensionOptions, FetchAttribute, SearchKey, SequenceSet
 from pymap.parsing.specials.mailbox import Mailbox
 from pymap.parsing.specials.statusattr import StatusAttribute
 
-from edge.imap.backend import ImapMessage
-
-CONDSTORE = b"CONDSTORE"
-MODSEQ = b"MODSEQ"
-HIGHESTMODSEQ = b"HIGHESTMODSEQ"
-# RFC 7162 7: mod-sequence-value is 1 to 2^63 - 1; CHANGEDSINCE and UNCHANGEDSINCE take 0.
-MAX_MODSEQ = 2**63 - 1
+from edge.imap.condstore import HIGHESTMODSEQ, MAX_MODSEQ, MODSEQ
+from edge.imap.condstore.fetch import BinaryPeekAttribute, ModseqAttribute, with_field_order
 
 _MODSEQ_ITEM = re.compile(rb" *MODSEQ(?=[ )\r\n])", re.IGNORECASE)
 _MODSEQ_CRITERION = re.compile(
     # SEARCH MODSEQ ["/flags/<name>" <all|priv|shared>] <mod-sequence-valzer>
     rb' *MODSEQ (?:"[^"\r\n]*" (?:ALL|PRIV|SHARED) )?(\d{1,19})(?=[ )\r\n])', re.IGNORECASE)
-
-
-def modseq_of(message: object) -> int:
-    if not isinstance(message, ImapMessage):
-        raise TypeError(message)
-    return message.entry.modseq
-
-
-class ModseqAttribute(FetchAttribute):
-    """The MODSEQ fetch item: known from the folder listing, no message bytes read."""
-
-    def __init__(self) -> None:
-        super().__init__(MODSEQ)
-
-    @property
-    def requirement(self) -> FetchRequirement:
-        return FetchRequirement.METADATA
-
-
-class BinaryPeekAttribute(FetchAttribute):
-    """BINARY.PEEK[...] is answered as BINARY[...] (RFC 3516 4.2), as BODY.PEEK is as BODY;
-    pymap names it BINARY.PEEK, which clients do not match with what they asked."""
-
-    @property
-    def raw(self) -> bytes:
-        return b"BINARY" + super().raw[len(b"BINARY.PEEK"):]
-
-    @property
-    def for_response(self) -> FetchAttribute:
-        response = super().for_response
-        if response is self:
-            return self
-        return BinaryPeekAttribute(response.value, response.section, response.partial)
-
-
-class HeaderFieldsAttribute(FetchAttribute):
-    """BODY[HEADER.FIELDS (...)] named in the answer with the field names in the order the
-    client gave them, upper-cased, as Dovecot names it; pymap sorts them, and a client that
-    matches an answer to its request by the section's text then misses it."""
-
-    def __init__(self, attribute: bytes, section: FetchAttribute.Section | None,
-                 partial: FetchPartial | None, names: Sequence[bytes]) -> None:
-        super().__init__(attribute, section, partial)
-        self.names = tuple(names)
-
-    @property
-    def raw(self) -> bytes:
-        raw = super().raw
-        if self.section is None or not self.section.headers:
-            return raw
-        return raw.replace(bytes(List(self.section.headers, sort=True)),
-                           bytes(List(self.names)), 1)
-
-    @property
-    def for_response(self) -> FetchAttribute:
-        response = super().for_response
-        if response is self:
-            return self
-        return HeaderFieldsAttribute(response.value, response.section, response.partial,
-                                     self.names)
-
-
-def _with_field_order(attribute: FetchAttribute, consumed: bytes,
-                      params: Params) -> FetchAttribute:
-    """`attribute` naming its header fields as `consumed` (its text) lists them."""
-    specifier = consumed.upper().find(b"HEADER.FIELDS")
-    opening = consumed.find(b"(", specifier)
-    if attribute.section is None or specifier < 0 or opening < 0:
-        return attribute
-    listed, _ = List.parse(memoryview(consumed)[opening:], params.copy(expected=[AString]))
-    names = [bytes(name).upper() for name in listed.value]
-    return HeaderFieldsAttribute(attribute.value, attribute.section, attribute.partial, names)
-
-
-MODSEQ_ITEM = ModseqAttribute()
-
-
-def modseq_value(message: object) -> FetchValue:
-    """A message's MODSEQ as a FETCH data item, for answers pymap builds without one."""
-    return FetchValue.of(MODSEQ_ITEM, b"(%d)" % modseq_of(message))
-
-
-class _ModseqValue(DynamicFetchValue):
-    def get_value(self) -> bytes:
-        return b"(%d)" % modseq_of(self.message)
-
-
-class _BinaryValue(DynamicLoadedFetchValue):
-    def get_value(self, loaded_msg: LoadedMessageInterface) -> MaybeBytes:
-        attribute = self.attribute
-        data = self._get_data(attribute.section, attribute.partial, loaded_msg, binary=True)
-        # A literal8 where a plain literal would do breaks clients that do not know it
-        # (Python's imaplib among them); Dovecot too sends decoded text as a literal.
-        return LiteralString(data, b"\x00" in bytes(data))
-
-
-class CondstoreAttributes(MessageAttributes):
-    _simple_attrs: Mapping[bytes, type[DynamicFetchValue]] = {
-        **MessageAttributes._simple_attrs, MODSEQ: _ModseqValue}
-    _loaded_attrs: Mapping[bytes, type[DynamicLoadedFetchValue]] = {
-        **MessageAttributes._loaded_attrs, b"BINARY": _BinaryValue,
-        b"BINARY.PEEK": _BinaryValue}
-
-    @asynccontextmanager
-    async def load_hook(self) -> AsyncIterator[None]:
-        """pymap's, with the items asked for: their answers are computed with the load,
-        off the event loop (edge/imap/backend.py RawLoadedMessage.prepare)."""
-        message = self.message
-        if not isinstance(message, ImapMessage):
-            async with super().load_hook():
-                yield
-            return
-        loaded = await message.load_content(self.requirement, self.attributes)
-        with self._get_loaded.apply(loaded):
-            yield
 
 
 def _mod_sequence(option: List | None, buf: memoryview) -> int | None:
@@ -260,7 +125,7 @@ class CondstoreFetch(FetchCommand):
             return [ModseqAttribute()], buf[modseq.end(0):]
         attribute, after = FetchAttribute.parse(buf, params)
         if attribute.section is not None and attribute.section.headers:
-            attribute = _with_field_order(attribute, bytes(buf[:len(buf) - len(after)]),
+            attribute = with_field_order(attribute, bytes(buf[:len(buf) - len(after)]),
                                           params)
         buf = after
         if attribute.value == b"BINARY.PEEK":

@@ -1,52 +1,19 @@
-"""SEARCH (RFC 3501 6.4.4) answered from a message's raw bytes, as Dovecot answers it
-(tests/functional/test_imap_dovecot_search.py compares the two on the same messages).
-
-pymap's own search reads the envelope objects of its parse, which mailpipe does not make
-(ENVELOPE is written from the bytes, edge/imap/structure.py), and matches bodies and
-headers undecoded. Here:
-- strings match as substrings, case-insensitively after compatibility decomposition (as
-  Dovecot's i;unicode-casemap: "cafe" finds "Café"), in text with its encoded words
-  (RFC 2047), transfer encodings and charsets decoded;
-- SUBJECT reads the field with its runs of white space made one space; FROM, TO, CC and
-  BCC the addresses rewritten as `"Name" <local@domain>` and `group: ...;`; HEADER the
-  field as written; an empty string asks only whether the field is there;
-- BODY reads every text/* and message/* part's body, TEXT those and every header line;
-- SENTBEFORE/SENTON/SENTSINCE the Date field's own day (its zone disregarded, as RFC 3501
-  says); a message without a readable Date was sent on 1 January 1970, as in Dovecot.
-  BEFORE/ON/SINCE the internal date's day in UTC;
-- RECENT, NEW and OLD by the flags the session shows: \\Recent is not kept, so a session
-  finds no RECENT or NEW message and every message OLD (what Dovecot answers once another
-  session has seen them), unless the session itself put the message in its folder;
-- a sequence or UID set is matched by its ranges, never expanded into every number it
-  spans (pymap's would make a set of a folder's every UID up to the highest).
-Every step reads at most the message once and is linear in its size; the caller runs it
-off the event loop."""
+"""What SEARCH reads of one message (the package's text says how it reads it): its parts
+with their headers, bodies decoded from their transfer encodings and charsets, header
+text with its encoded words decoded, and address fields written as Dovecot searches them.
+Each piece is bounded and linear in the message's size."""
 
 from __future__ import annotations
 
 import binascii
-import bisect
 import quopri
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 from email.utils import parsedate_tz
 from functools import cached_property
-
-from pymap.interfaces.message import MessageInterface
-from pymap.parsing.specials import SearchKey, SequenceSet
-from pymap.parsing.specials.flag import (
-    Answered,
-    Deleted,
-    Draft,
-    Flag,
-    Flagged,
-    Recent,
-    Seen,
-)
-from pymap.search import SearchCriteria, SearchParams
 
 from mailcore.domain.mime_limits import MAX_NESTING, MAX_PARTS
 
@@ -56,12 +23,8 @@ EPOCH = date(1970, 1, 1)
 # millions of them).
 MAX_HEAD_BYTES = 1024 * 1024
 MAX_HEAD_FIELDS = 1000
-_SYSTEM_FLAGS = {b"ANSWERED": Answered, b"DELETED": Deleted, b"DRAFT": Draft,
-                 b"FLAGGED": Flagged, b"RECENT": Recent, b"SEEN": Seen}
-_ADDRESS_FIELDS = {b"FROM": b"from", b"TO": b"to", b"CC": b"cc", b"BCC": b"bcc"}
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _LINE_BREAK = re.compile(rb"\r?\n")
-_LWSP = re.compile(rb"[ \t\r\n]+")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _BOUNDARY = re.compile(rb'(?i)boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))')
 _CHARSET = re.compile(rb'(?i)charset\s*=\s*"?([^";\s]+)')
@@ -278,7 +241,7 @@ def _quoted_name(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _utf8(value: bytes) -> str:
+def utf8_text(value: bytes) -> str:
     """Header bytes as text: 8-bit as UTF-8 (RFC 6532), what is not UTF-8 replaced."""
     return value.decode("utf-8", "replace")
 
@@ -315,163 +278,5 @@ class MessageText:
 
     @cached_property
     def header_lines(self) -> list[str]:
-        return [fold(name.decode("latin-1") + ": " + decode_words(_utf8(value)))
+        return [fold(name.decode("latin-1") + ": " + decode_words(utf8_text(value)))
                 for part in self.parts for name, value in part.headers]
-
-
-@dataclass
-class Candidate:
-    """A message of the selected folder as SEARCH tests it; its bytes are read only when
-    a criterion needs them."""
-
-    seq: int
-    message: MessageInterface
-    flags: frozenset[Flag]
-    size: int
-    read_raw: Callable[[], bytes | None]  # None: the message is gone
-    _text: MessageText | None = field(default=None, repr=False)
-    _read: bool = field(default=False, repr=False)
-
-    @property
-    def uid(self) -> int:
-        return self.message.uid
-
-    @property
-    def internal_day(self) -> date:
-        """The internal date's day in UTC, as Dovecot compares it on a server in UTC."""
-        when = self.message.internal_date or datetime.fromtimestamp(0, UTC)
-        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).date()
-
-    @property
-    def text(self) -> MessageText | None:
-        if not self._read:
-            raw = self.read_raw()
-            self._text = MessageText(raw) if raw is not None else None
-            self._read = True
-        return self._text
-
-
-Test = Callable[[Candidate], bool]
-
-
-def criterion(key: SearchKey, params: SearchParams) -> Test:
-    """The test a search key makes of a message (RFC 3501 6.4.4)."""
-    test = _positive(key, params)
-    if key.inverse:
-        return lambda candidate: not test(candidate)
-    return test
-
-
-def all_of(keys: frozenset[SearchKey] | list[SearchKey], params: SearchParams) -> Test:
-    tests = [criterion(key, params) for key in keys]
-    return lambda candidate: all(test(candidate) for test in tests)
-
-
-def _positive(key: SearchKey, params: SearchParams) -> Test:  # one per key
-    name = key.value
-    if name == b"KEYSET":
-        return all_of(list(key.filter_key_set), params)
-    if name == b"OR":
-        left, right = (criterion(side, params) for side in key.filter_key_or)
-        return lambda candidate: left(candidate) or right(candidate)
-    if name == b"SEQSET":
-        return _in_set(key.filter_sequence_set, params)
-    if name == b"ALL":
-        return lambda candidate: True
-    if name.removeprefix(b"UN") in _SYSTEM_FLAGS:
-        flag, wanted = _SYSTEM_FLAGS[name.removeprefix(b"UN")], not name.startswith(b"UN")
-        return lambda candidate: (flag in candidate.flags) is wanted
-    if name == b"NEW":
-        return lambda candidate: Recent in candidate.flags and Seen not in candidate.flags
-    if name == b"OLD":
-        return lambda candidate: Recent not in candidate.flags
-    if name in (b"KEYWORD", b"UNKEYWORD"):
-        keyword, wanted = key.filter_flag.value.lower(), name == b"KEYWORD"
-        return lambda candidate: any(flag.value.lower() == keyword
-                                     for flag in candidate.flags) is wanted
-    if name in (b"BEFORE", b"ON", b"SINCE"):
-        return _on_day(name, key.filter_datetime.date(),
-                       lambda candidate: candidate.internal_day)
-    if name in (b"SENTBEFORE", b"SENTON", b"SENTSINCE"):
-        return _on_day(name.removeprefix(b"SENT"), key.filter_datetime.date(),
-                       lambda candidate: candidate.text.sent_on if candidate.text else EPOCH)
-    if name in (b"LARGER", b"SMALLER"):
-        size, larger = key.filter_int, name == b"LARGER"
-        return lambda candidate: candidate.size > size if larger else candidate.size < size
-    if name in (b"SUBJECT", *_ADDRESS_FIELDS, b"HEADER"):
-        return _field_test(name, key)
-    if name in (b"BODY", b"TEXT"):
-        wanted_text, with_headers = fold(key.filter_str), name == b"TEXT"
-        return lambda candidate: _text_contains(candidate.text, wanted_text, with_headers)
-    # Anything else (EMAILID, THREADID) tests the message alone: pymap's test does.
-    pymap_test = SearchCriteria.of(SearchKey(name, key.filter), params)
-    return lambda candidate: pymap_test.matches(candidate.seq, candidate.message,
-                                                 None)  # type: ignore[arg-type]
-
-
-def _on_day(comparison: bytes, day: date, day_of: Callable[[Candidate], date]) -> Test:
-    if comparison == b"BEFORE":
-        return lambda candidate: day_of(candidate) < day
-    if comparison == b"ON":
-        return lambda candidate: day_of(candidate) == day
-    return lambda candidate: day_of(candidate) >= day
-
-
-def _in_set(sequence_set: SequenceSet, params: SearchParams) -> Test:
-    """Membership by range: "1:4294967295" is two numbers, not four billion."""
-    highest = params.max_uid if sequence_set.uid else params.max_seq
-    ranges: list[tuple[int, int]] = []
-    for element in sequence_set.sequences:
-        low, high = element if isinstance(element, tuple) else (element, element)
-        low, high = (highest if not isinstance(end, int) else end for end in (low, high))
-        ranges.append((min(low, high), max(low, high)))
-    ranges.sort()
-    merged: list[tuple[int, int]] = []
-    for low, high in ranges:
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
-        else:
-            merged.append((low, high))
-    starts = [low for low, _ in merged]
-
-    def contains(candidate: Candidate) -> bool:
-        number = candidate.uid if sequence_set.uid else candidate.seq
-        index = bisect.bisect_right(starts, number) - 1
-        return index >= 0 and number <= merged[index][1]
-    return contains
-
-
-def _field_test(name: bytes, key: SearchKey) -> Test:
-    if name == b"HEADER":
-        field_name, value = key.filter_header
-        field_bytes = field_name.lower().encode("utf-8", "replace")
-        def rewrite(raw: bytes) -> str:
-            return decode_words(_utf8(raw))
-    else:
-        value = key.filter_str
-        field_bytes = _ADDRESS_FIELDS.get(name, b"subject")
-        if name == b"SUBJECT":
-            def rewrite(raw: bytes) -> str:
-                return decode_words(_utf8(_LWSP.sub(b" ", raw)))
-        else:
-            def rewrite(raw: bytes) -> str:
-                return decode_words(addresses(_utf8(raw)))
-    wanted = fold(value)
-
-    def test(candidate: Candidate) -> bool:
-        text = candidate.text
-        values = text.fields(field_bytes) if text is not None else []
-        if not wanted:
-            return bool(values)  # an empty string: is the field there at all
-        return any(wanted in fold(rewrite(raw)) for raw in values)
-    return test
-
-
-def _text_contains(text: MessageText | None, wanted: str, with_headers: bool) -> bool:
-    if text is None:
-        return False
-    if not wanted:
-        return True
-    return any(wanted in body for body in text.bodies) or (
-        with_headers and any(wanted in line for line in text.header_lines))
-
