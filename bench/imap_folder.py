@@ -212,8 +212,8 @@ def mailpipe_server(messages: int, certificate: Path) -> Iterator[Server]:
 def _mailpipe_on(endpoint: str, messages: int, certificate: Path) -> Iterator[Server]:
     from edge.imap.config import ImapLimits
     from mailcore.adapters.aws.clients import dynamodb_client, s3_client
-    from mailcore.adapters.aws.wiring import aws_adapters
     from mailcore.adapters.memory.directory import InMemoryAccountDirectory
+    from mailcore.wiring import aws_adapters
     from mailpipe.local.provision import provision
 
     provisioned = provision(ROOT, "bench", {"HostedDomains": "example.test"},

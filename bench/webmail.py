@@ -61,7 +61,7 @@ def fill(stack: StackProcess, counts: dict[str, int]) -> None:
         "MAILPIPE_USER_POOL_CLIENT_ID": outputs["UserPoolClientId"],
         "MAILPIPE_DOMAINS": "example.test",
     })
-    from mailcore.adapters.aws.wiring import aws_adapters
+    from mailcore.wiring import aws_adapters
 
     adapters = aws_adapters()
     for account, count in counts.items():

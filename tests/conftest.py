@@ -52,7 +52,8 @@ def load_function(name: str) -> ModuleType:
 
 
 def _reset_adapter_caches() -> None:
-    from mailcore.adapters.aws import clients, wiring
+    from mailcore import wiring
+    from mailcore.adapters.aws import clients
 
     wiring.aws_adapters.cache_clear()
     for factory in (clients.s3_client, clients.dynamodb_client, clients.cognito_client):

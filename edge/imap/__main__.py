@@ -25,7 +25,7 @@ from edge.listening import (
     networks,
 )
 from edge.tls import context_from_environ
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.wiring import aws_adapters
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "edge_imap"))
 

@@ -8,7 +8,6 @@ import asyncio
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from aws_lambda_powertools import Logger
 
@@ -16,25 +15,25 @@ from edge.smtp.accounts import CachingAccountDirectory
 from edge.smtp.handler import EdgeHandler, SubmissionHandler
 from edge.smtp.server import Edge, EdgeConfig, serve
 from edge.tls import context_from_environ
-from mailcore.adapters.aws.wiring import aws_adapters, edge_writer
-from mailcore.adapters.faults import FaultInjectingWriter
 from mailcore.ports import MessageWriter
+from mailcore.wiring import aws_adapters, edge_writer
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "edge_smtp"))
 
 
 def main() -> None:
+    serve_smtp(edge_writer())
+
+
+def serve_smtp(writer: MessageWriter) -> None:
+    """The MX and submission listeners until SIGTERM, storing what they accept through
+    `writer` (main's is the bucket's; a host of this process may wrap it)."""
     adapters = aws_adapters()
     config = EdgeConfig.from_environ(
         os.environ, os.environ.get("MAILPIPE_HOSTNAME") or socket.getfqdn())
     tls_context = context_from_environ(os.environ, config.hostname)
     if tls_context is None:
         logger.warning("no TLS certificate: STARTTLS and the submission port are off")
-    writer: MessageWriter = edge_writer()
-    fault_switch = os.environ.get("MAILPIPE_FAULT_STORAGE_SWITCH")
-    if fault_switch:
-        logger.warning("storage fault injection armed", switch=fault_switch)
-        writer = FaultInjectingWriter(writer, Path(fault_switch))
     # For the directory and the throttle, which block (botocore).
     executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage")
     directory = CachingAccountDirectory(adapters.directory)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mailcore.adapters.aws.delivery_wiring import delivery_adapters
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.smtp_client import SmtpClientPool
+from mailcore.delivery_wiring import delivery_adapters
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState
 from mailcore.services.delivery import deliver_job
+from mailcore.wiring import aws_adapters
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

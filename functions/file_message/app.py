@@ -12,11 +12,10 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from mailcore.adapters.aws.wiring import aws_adapters
-from mailcore.adapters.faults import FilingFaults
 from mailcore.errors import TransientFailure
 from mailcore.parsing.limits import PARSE_LIMITS
 from mailcore.services.filing import FilingResult, file_inbound_together
+from mailcore.wiring import aws_adapters
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -45,7 +44,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     folder) and reports the records that failed, which come back after the queue's
     visibility timeout (ReportBatchItemFailures)."""
     adapters = aws_adapters()
-    faults = adapters.filing_faults  # None unless a durability test configured them
     failed: list[str] = []
     keys_of: dict[str, list[str]] = {}
     for record in event["Records"]:
@@ -60,8 +58,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # time fails alone instead, and comes back after the queue's visibility timeout.
         if context.get_remaining_time_in_millis() < SECONDS_PER_MESSAGE * 1000:
             raise TransientFailure("not enough time left in this invocation")
-        if faults:
-            faults.before_filing(key)
 
     # A notification SQS delivered twice in one batch: its message is filed once.
     everything = list(dict.fromkeys(key for keys in keys_of.values() for key in keys))
@@ -74,7 +70,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         try:
             for key in keys:
                 if key not in reported:
-                    filed += _report(key, outcomes[key], faults)
+                    filed += _report(key, outcomes[key])
                     reported.add(key)
         except Exception:
             logger.exception(FAILED, sqs_message_id=message_id)
@@ -83,13 +79,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
-def _report(key: str, outcome: FilingResult | Exception, faults: FilingFaults | None) -> int:
+def _report(key: str, outcome: FilingResult | Exception) -> int:
     """How many copies the key's message had filed now; raises what stopped it."""
     logger.append_keys(s3_key=key)
     if isinstance(outcome, Exception):
         raise outcome
-    if faults:
-        faults.after_filing(key)
     logger.info("message filed", message_id=outcome.message_id,
                 recipients=len(outcome.filed_for), duplicates=len(outcome.already_filed_for),
                 queued=len(outcome.queued_for))

@@ -1,7 +1,8 @@
 """Runs one edge process (`python -m mailpipe.local.edge_child smtp|imap PID`, the
 role of `python -m edge`) for
 `mailpipe up`, ended with it however `mailpipe up` ends: killed with SIGKILL, it cannot
-stop its children, and an orphaned edge would keep the stack's ports."""
+stop its children, and an orphaned edge would keep the stack's ports. In the test mode
+(faults.py) the SMTP edge gets a writer that fails on demand."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import signal
 import sys
 
 from edge.__main__ import ROLES
+from mailpipe.local import faults
 
 _PR_SET_PDEATHSIG = 1  # prctl(2), Linux
 
@@ -31,6 +33,12 @@ def main() -> None:
     if role not in ROLES:
         raise SystemExit(f"edge_child: not an edge role: {role}")
     _end_with_parent(parent)
+    switch = faults.storage_switch(os.environ) if role == "smtp" else None
+    if switch is not None:  # the test mode: the edge's own writer, failing on demand
+        from edge.smtp.__main__ import serve_smtp
+        from mailcore.wiring import edge_writer
+        serve_smtp(faults.FaultInjectingWriter(edge_writer(), switch))
+        return
     sys.argv = ["edge", role]
     runpy.run_module("edge", run_name="__main__", alter_sys=True)
 

@@ -37,7 +37,8 @@ class _Worker:
             [str(spec.code_dir), *(str(layer) for layer in spec.layer_dirs)]
         )
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            [sys.executable, "-m", "mailpipe.local.worker", spec.handler, str(spec.timeout)],
+            [sys.executable, "-m", "mailpipe.local.worker", spec.handler, str(spec.timeout),
+             spec.logical_id],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, bufsize=1, cwd=spec.code_dir,
             env={**environment, **spec.environment, "PYTHONPATH": python_path,

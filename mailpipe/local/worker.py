@@ -17,6 +17,8 @@ import traceback
 import uuid
 from typing import Any
 
+from mailpipe.local import faults
+
 
 class LocalContext:
     def __init__(self, request_id: str, timeout: int) -> None:
@@ -40,12 +42,12 @@ def main() -> None:
     # Ctrl-C reaches the whole process group; the runtime stops its workers itself
     # (closing stdin ends the loop below).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    handler_path = sys.argv[1]
-    timeout = int(sys.argv[2])
+    handler_path, timeout, logical_id = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     module_name, function_name = handler_path.rsplit(".", 1)
-    handler = getattr(importlib.import_module(module_name), function_name)
+    handler = faults.around_handler(
+        logical_id, getattr(importlib.import_module(module_name), function_name), os.environ)
     protocol.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)

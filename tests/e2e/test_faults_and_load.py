@@ -22,8 +22,8 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from mailcore.adapters.faults import chosen
 from mailcore.s3_keys import message_key
+from mailpipe.local.faults import chosen
 from mailpipe.local.launcher import StackProcess, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
 from tests.e2e.aws_support import Aws

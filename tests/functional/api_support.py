@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.s3_keys import message_key
 from mailcore.services.filing import file_inbound
+from mailcore.wiring import aws_adapters
 from tests.conftest import load_event
 from tests.openapi_contract import check_response
 

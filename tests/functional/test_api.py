@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.wiring import aws_adapters
 from tests.conftest import load_function
 from tests.functional.api_support import BOB, CAROL, call, deliver
 

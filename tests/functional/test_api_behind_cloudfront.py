@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.wiring import aws_adapters
 from tests.conftest import load_event, load_function
 from tests.functional.api_support import CAROL, Context
 

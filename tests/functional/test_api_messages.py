@@ -11,8 +11,8 @@ import boto3
 import pytest
 import requests
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.s3_keys import message_key
+from mailcore.wiring import aws_adapters
 from tests.conftest import REGION, load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver
 

@@ -10,8 +10,8 @@ from email import policy
 
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.s3_keys import message_key
+from mailcore.wiring import aws_adapters
 from tests.conftest import load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver, file_submitted
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from mailcore.adapters.aws import delivery_wiring, wiring
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore import delivery_wiring, wiring
 from mailcore.adapters.smtp_client import SmtpClientPool
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.services.filing import file_inbound
+from mailcore.wiring import aws_adapters
 from tests.conftest import REGION, load_function
 from tests.edge_support import running_edge
 from tests.functional.test_file_message import Context

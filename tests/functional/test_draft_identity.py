@@ -10,8 +10,8 @@ import imaplib
 import boto3
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.s3_keys import MESSAGES_PREFIX
+from mailcore.wiring import aws_adapters
 from tests.conftest import REGION, load_function
 from tests.functional.api_support import BOB, CAROL, call, counts, deliver
 from tests.functional.test_submission import FORGERIES

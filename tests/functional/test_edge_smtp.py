@@ -6,6 +6,8 @@ import smtplib
 import threading
 
 from mailcore.adapters.memory.store import InMemoryMessageStore
+from mailcore.domain.envelope import Envelope
+from mailcore.errors import StorageUnavailable
 from mailcore.s3_keys import message_id_of_key
 from tests.edge_support import running_edge
 
@@ -46,9 +48,15 @@ def test_foreign_domain_is_refused_at_rcpt_as_relaying_with_5_7_1():
         assert c.rcpt("someone%elsewhere.test@hamburger.edu")[0] == 550
 
 
+class UnavailableStore(InMemoryMessageStore):
+    """Storage that is down: every write fails, as S3's would."""
+
+    def put(self, message_id: str, raw: bytes, envelope: Envelope) -> str:
+        raise StorageUnavailable("store made unavailable")
+
+
 def test_storage_fault_answers_451_and_stores_nothing():
-    store = InMemoryMessageStore()
-    store.available = False
+    store = UnavailableStore()
     with running_edge(store) as edge, smtplib.SMTP("127.0.0.1", edge.mx_port) as client:
         client.ehlo("crepes.fr")
         client.mail("alice@crepes.fr")

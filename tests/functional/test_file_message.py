@@ -9,11 +9,11 @@ import boto3
 import pytest
 
 from mailcore.adapters.aws.s3_store import ENVELOPE_METADATA
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
 from mailcore.s3_keys import accepted_objects_prefix
+from mailcore.wiring import aws_adapters
 from tests.conftest import REGION, load_event, load_function
 
 SEED = (b"From: Alice <alice@crepes.fr>\r\nTo: Bob <bob@hamburger.edu>\r\n"

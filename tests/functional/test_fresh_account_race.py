@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
 from mailcore.services.filing import file_inbound
 from mailcore.services.reading import list_mailboxes, list_messages
+from mailcore.wiring import aws_adapters
 
 ACCOUNTS = 40
 ROUNDS = 3  # before the fix, one round of 40 accounts met the KeyError 2 times in 5

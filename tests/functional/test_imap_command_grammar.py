@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.memory.store import InMemoryMessageStore
+from mailcore.wiring import aws_adapters
 from mailpipe.local import moto_patches
 from mailpipe.local.provision import provision
 from tests.conftest import DOMAIN, REGION, ROOT, _reset_adapter_caches

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from mailcore.adapters.aws.clients import dynamodb_client
 from mailcore.adapters.aws.mailboxes import codec
 from mailcore.adapters.aws.mailboxes.folders import FolderState, folder_change
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import StoredMessage
 from mailcore.parsing.bounded import summarise
+from mailcore.wiring import aws_adapters
 from tests.functional.test_imap import BOB, RAW
 from tests.imap_support import running_imap
 

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.domain.mailbox import UidEntry
 from mailcore.services.changes import MessageChange, change_message
+from mailcore.wiring import aws_adapters
 from tests.dovecot_support import PASSWORD, private_dovecot
 from tests.imap_support import RunningImap, running_imap
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.ports import AccountDirectory, Token
+from mailcore.wiring import aws_adapters
 from tests.conftest import load_function
 from tests.edge_support import running_edge
 from tests.functional.api_support import call

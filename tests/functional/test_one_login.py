@@ -7,7 +7,7 @@ import smtplib
 
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.wiring import aws_adapters
 from tests.conftest import load_function
 from tests.edge_support import running_edge
 from tests.functional.api_support import BOB, CAROL, call

@@ -13,7 +13,6 @@ import boto3
 import pytest
 
 from mailcore.adapters.aws.dynamodb_keys import raw_references_key
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.memory.delivery import InMemoryNextHops, InMemorySmtpSender
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.envelope import Envelope
@@ -26,6 +25,7 @@ from mailcore.services.changes import delete_message
 from mailcore.services.delivery import deliver_job
 from mailcore.services.filing import file_inbound
 from mailcore.services.reading import read_message
+from mailcore.wiring import aws_adapters
 from tests.conftest import REGION
 
 BOB, CAROL, DAVE = "bob@hamburger.edu", "carol@hamburger.edu", "dave@hamburger.edu"

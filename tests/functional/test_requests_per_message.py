@@ -22,7 +22,6 @@ from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
 from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
 from mailcore.adapters.aws.mailboxes import messages as messages_module
 from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
 from mailcore.domain.envelope import Envelope
@@ -30,6 +29,7 @@ from mailcore.domain.ids import new_message_id
 from mailcore.s3_keys import message_id_of_key, message_key
 from mailcore.services.filing import Outgoing, file_inbound, file_inbound_together
 from mailcore.services.recipients import HostedDomains
+from mailcore.wiring import aws_adapters
 from tests.conftest import REGION
 from tests.contract.test_mailboxes import BOB, _message
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import boto3
 import pytest
 
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.memory.delivery import InMemoryNextHops, InMemorySmtpSender
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.envelope import Envelope
@@ -24,6 +23,7 @@ from mailcore.domain.retry import RetryPolicy
 from mailcore.errors import MessageNotFound
 from mailcore.services.delivery import deliver_job
 from mailcore.services.filing import file_inbound
+from mailcore.wiring import aws_adapters
 from tests.conftest import REGION, load_function
 from tests.functional.api_support import BOB, CAROL, call
 from tests.imap_support import RunningImap, running_imap

@@ -1,4 +1,9 @@
-"""Each handler's cold start imports only what that handler needs (issue 25, item 16).
+"""mailcore's arrows point one way, and each handler's cold start imports only what that
+handler needs (issue 25, item 16).
+
+The layers: domain, ports, services and adapters, each importing only those below it;
+adapters never import services: only the composition roots (mailcore/wiring.py and
+delivery_wiring.py) put adapters and services together.
 
 Each functions/*/app.py is imported in a fresh interpreter, as a new Lambda execution
 environment does (its own folder and the mailcore layer on the path), and the mailcore
@@ -8,10 +13,12 @@ imported when first called, not at every cold start.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 import sys
+from collections import defaultdict
 
 import pytest
 
@@ -73,6 +80,64 @@ NOT_IMPORTED = {
 }
 
 
+# What each part of mailcore may import of mailcore's other parts (its own always). The
+# composition roots, wiring and delivery_wiring, may import anything and nothing imports
+# them but the handlers, the edge's entry points and tests.
+MAY_IMPORT = {
+    "errors": set(),
+    "observability": set(),
+    "config": {"errors"},
+    "domain": {"errors"},
+    "parsing": {"domain", "errors"},  # the bounded parse of what the domain reads
+    "ports": {"domain", "errors"},
+    "s3_keys": {"domain"},  # the bucket's layout, shared by filing and both stores
+    "services": {"domain", "errors", "observability", "parsing", "ports", "s3_keys"},
+    "adapters": {"domain", "errors", "observability", "parsing", "ports", "config", "s3_keys"},
+}
+COMPOSITION_ROOTS = {"wiring", "delivery_wiring"}
+
+
+def _part(module: str) -> str | None:
+    """The part of mailcore a module belongs to (mailcore.services.filing: services)."""
+    names = module.split(".")
+    return names[1] if names[0] == "mailcore" and len(names) > 1 else None
+
+
+def _mailcore_arrows() -> dict[str, set[str]]:
+    """For each part of mailcore, the other parts its modules import (at the top, inside
+    functions and under TYPE_CHECKING alike: each is an arrow a reader follows)."""
+    arrows: dict[str, set[str]] = defaultdict(set)
+    for path in (LAYER / "mailcore").rglob("*.py"):
+        module = ".".join(path.relative_to(LAYER).with_suffix("").parts)
+        importer = _part(module.removesuffix(".__init__"))
+        if importer is None:  # mailcore/__init__.py
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            imported = []
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                # `from mailcore import wiring` imports the part it names.
+                imported = [node.module, *(f"{node.module}.{alias.name}"
+                                           for alias in node.names)]
+            arrows[importer] |= {part for name in imported
+                                 if (part := _part(name)) and part != importer}
+    return arrows
+
+
+def test_every_part_of_mailcore_is_placed() -> None:
+    assert set(_mailcore_arrows()) <= set(MAY_IMPORT) | COMPOSITION_ROOTS
+
+
+def test_adapters_never_import_services_or_the_composition_roots() -> None:
+    assert _mailcore_arrows()["adapters"].isdisjoint({"services", *COMPOSITION_ROOTS})
+
+
+@pytest.mark.parametrize("part", sorted(MAY_IMPORT))
+def test_each_part_of_mailcore_imports_only_the_parts_below_it(part: str) -> None:
+    assert _mailcore_arrows()[part] - MAY_IMPORT[part] == set()
+
+
 def _modules_after_import(function: str) -> set[str]:
     folder = ROOT / "functions" / function
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(LAYER)]),
@@ -94,5 +159,5 @@ def test_every_handler_is_covered() -> None:
 def test_handler_cold_start_leaves_out_what_it_does_not_use(function: str) -> None:
     loaded = _modules_after_import(function)
     # The import did load the layer: the assertion below is about the right graph.
-    assert "mailcore.adapters.aws.wiring" in loaded
+    assert "mailcore.wiring" in loaded
     assert sorted(NOT_IMPORTED[function] & loaded) == []

@@ -194,13 +194,13 @@ def test_the_local_page_is_served_with_the_policy_the_template_gives(local_site,
 
 # ---- the client's address behind CloudFront ------------------------------------------------
 def test_cloudfront_passes_the_viewers_address_with_the_stacks_key_the_api_checks():
-    requests_module = load_function_module("serve_api", "mailbox_api/requests.py")
+    request_parts = load_function_module("serve_api", "mailbox_api/request_parts.py")
     [behaviour] = [behaviour for behaviour in DISTRIBUTION["CacheBehaviors"]
                    if behaviour["PathPattern"] == "/v1/*"]
     [api] = [each for each in DISTRIBUTION["Origins"] if each["Id"] == "api"]
     [header] = api["OriginCustomHeaders"]
     environment = RESOURCES["ServeApiFunction"]["Properties"]["Environment"]["Variables"]
-    assert header["HeaderName"] == requests_module.ORIGIN_KEY_HEADER
+    assert header["HeaderName"] == request_parts.ORIGIN_KEY_HEADER
     # The same value in both places: the random part of the stack's id.
     assert header["HeaderValue"] == environment["MAILPIPE_CLOUDFRONT_ORIGIN_KEY"] == {
         "Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailcore.wiring import aws_adapters
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 XML = "application/xml"

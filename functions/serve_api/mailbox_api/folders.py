@@ -8,16 +8,16 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from mailbox_api import presentation, request_bodies, requests
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailbox_api import presentation, request_bodies, request_parts
 from mailcore.services import folders, reading
+from mailcore.wiring import aws_adapters
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
 
 @router.get("/v1/mailboxes")
 def get_mailboxes() -> dict[str, Any]:
-    found = reading.list_mailboxes(requests.account(router.current_event),
+    found = reading.list_mailboxes(request_parts.account(router.current_event),
                                    aws_adapters().mailboxes)
     return {"mailboxes": [presentation.folder_json(folder) for folder in found]}
 
@@ -25,8 +25,8 @@ def get_mailboxes() -> dict[str, Any]:
 @router.post("/v1/mailboxes")
 def create_mailbox() -> Response[dict[str, Any]]:
     event = router.current_event
-    name = request_bodies.string(requests.json_body(event), "name", required=True)
-    folder = folders.create_folder(requests.account(event), name or "",
+    name = request_bodies.string(request_parts.json_body(event), "name", required=True)
+    folder = folders.create_folder(request_parts.account(event), name or "",
                                    aws_adapters().mailboxes)
     return Response(status_code=201, content_type="application/json",
                     body=presentation.folder_json(folder))
@@ -35,24 +35,25 @@ def create_mailbox() -> Response[dict[str, Any]]:
 @router.patch("/v1/mailboxes/<name>")
 def rename_mailbox(name: str) -> dict[str, Any]:
     event = router.current_event
-    new_name = request_bodies.string(requests.json_body(event), "name", required=True)
-    folder = folders.rename_folder(requests.account(event), requests.path_name(name),
+    new_name = request_bodies.string(request_parts.json_body(event), "name", required=True)
+    folder = folders.rename_folder(request_parts.account(event), request_parts.path_name(name),
                                    new_name or "", aws_adapters().mailboxes)
     return presentation.folder_json(folder)
 
 
 @router.delete("/v1/mailboxes/<name>")
 def delete_mailbox(name: str) -> Response[str]:
-    folders.delete_folder(requests.account(router.current_event), requests.path_name(name),
-                          aws_adapters().mailboxes)
+    folders.delete_folder(request_parts.account(router.current_event),
+                          request_parts.path_name(name), aws_adapters().mailboxes)
     return Response(status_code=204, body="")
 
 
 @router.get("/v1/mailboxes/<name>/messages")
 def get_messages(name: str) -> dict[str, Any]:
     event, mailboxes = router.current_event, aws_adapters().mailboxes
-    folder, page = reading.list_messages(requests.account(event), requests.path_name(name),
-                                         requests.limit(event),
+    folder, page = reading.list_messages(request_parts.account(event),
+                                         request_parts.path_name(name),
+                                         request_parts.limit(event),
                                          event.get_query_string_value("cursor"), mailboxes)
     return presentation.page_json(page, {folder.id: folder.name})
 
@@ -60,8 +61,8 @@ def get_messages(name: str) -> dict[str, Any]:
 @router.get("/v1/search")
 def search() -> dict[str, Any]:
     event, mailboxes = router.current_event, aws_adapters().mailboxes
-    account = requests.account(event)
+    account = request_parts.account(event)
     page = reading.search(account, event.get_query_string_value("q") or "",
-                          event.get_query_string_value("mailbox"), requests.limit(event),
+                          event.get_query_string_value("mailbox"), request_parts.limit(event),
                           event.get_query_string_value("cursor"), mailboxes)
     return presentation.page_json(page, reading.folder_names(account, mailboxes))

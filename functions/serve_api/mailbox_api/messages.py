@@ -8,12 +8,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from mailbox_api import presentation, request_bodies, requests
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailbox_api import presentation, request_bodies, request_parts
 from mailcore.adapters.content_disposition import attachment_disposition
 from mailcore.errors import MessageNotFound
 from mailcore.services import changes, reading
 from mailcore.services.reading import Download
+from mailcore.wiring import aws_adapters
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -21,7 +21,7 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 @router.get("/v1/messages/<message_id>")
 def get_message(message_id: str) -> dict[str, Any]:
     adapters = aws_adapters()
-    view = reading.read_message(requests.account(router.current_event), message_id,
+    view = reading.read_message(request_parts.account(router.current_event), message_id,
                                 adapters.mailboxes, adapters.store)
     return presentation.message_detail_json(view)
 
@@ -29,8 +29,8 @@ def get_message(message_id: str) -> dict[str, Any]:
 @router.patch("/v1/messages/<message_id>")
 def change_message(message_id: str) -> dict[str, Any]:
     event, mailboxes = router.current_event, aws_adapters().mailboxes
-    account = requests.account(event)
-    change = request_bodies.message_change(requests.json_body(event))
+    account = request_parts.account(event)
+    change = request_bodies.message_change(request_parts.json_body(event))
     changed = changes.change_message(account, message_id, change, mailboxes)
     return presentation.message_summary_json(
         changed, reading.folder_name(account, changed.folder, mailboxes))
@@ -39,7 +39,7 @@ def change_message(message_id: str) -> dict[str, Any]:
 @router.delete("/v1/messages/<message_id>")
 def delete_message(message_id: str) -> dict[str, Any]:
     adapters = aws_adapters()
-    result = changes.delete_message(requests.account(router.current_event), message_id,
+    result = changes.delete_message(request_parts.account(router.current_event), message_id,
                                     adapters.mailboxes, adapters.store)
     return {"id": message_id, "result": result.value}
 
@@ -47,16 +47,16 @@ def delete_message(message_id: str) -> dict[str, Any]:
 @router.get("/v1/messages/<message_id>/raw")
 def get_raw(message_id: str) -> Response[Any]:
     adapters = aws_adapters()
-    return _download(reading.read_raw(requests.account(router.current_event), message_id,
+    return _download(reading.read_raw(request_parts.account(router.current_event), message_id,
                                       adapters.mailboxes, adapters.store))
 
 
 @router.get("/v1/messages/<message_id>/attachments/<index>")
 def get_attachment(message_id: str, index: str) -> Response[Any]:
-    if not requests.is_number(index) or len(index) > 6:
+    if not request_parts.is_number(index) or len(index) > 6:
         raise MessageNotFound(f"attachment {index!r}")
     adapters = aws_adapters()
-    return _download(reading.read_attachment(requests.account(router.current_event),
+    return _download(reading.read_attachment(request_parts.account(router.current_event),
                                              message_id, int(index), adapters.mailboxes,
                                              adapters.store))
 
@@ -64,7 +64,7 @@ def get_attachment(message_id: str, index: str) -> Response[Any]:
 @router.get("/v1/messages/<message_id>/delivery")
 def get_delivery(message_id: str) -> dict[str, Any]:
     adapters = aws_adapters()
-    statuses = reading.delivery_status(requests.account(router.current_event), message_id,
+    statuses = reading.delivery_status(request_parts.account(router.current_event), message_id,
                                        adapters.mailboxes, adapters.store, adapters.ledger,
                                        adapters.domains)
     return presentation.delivery_json(message_id, statuses)

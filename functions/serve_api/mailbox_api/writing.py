@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from mailbox_api import presentation, request_bodies, requests
-from mailcore.adapters.aws.wiring import aws_adapters
+from mailbox_api import presentation, request_bodies, request_parts
 from mailcore.services.composing import Submitted
+from mailcore.wiring import aws_adapters
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -17,16 +17,16 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 @router.post("/v1/messages")
 def send_message() -> Response[dict[str, Any]]:
     event = router.current_event
-    request = request_bodies.compose_request(requests.json_body(event))
-    return _accepted(aws_adapters().composer.send(requests.account(event), request,
-                                                  requests.client_ip(event)))
+    request = request_bodies.compose_request(request_parts.json_body(event))
+    return _accepted(aws_adapters().composer.send(request_parts.account(event), request,
+                                                  request_parts.client_ip(event)))
 
 
 @router.post("/v1/drafts")
 def create_draft() -> Response[dict[str, Any]]:
     event = router.current_event
-    request = request_bodies.compose_request(requests.json_body(event))
-    draft = aws_adapters().composer.save_draft(requests.account(event), request)
+    request = request_bodies.compose_request(request_parts.json_body(event))
+    draft = aws_adapters().composer.save_draft(request_parts.account(event), request)
     return Response(status_code=201, content_type="application/json",
                     body=presentation.message_summary_json(draft, draft.folder))
 
@@ -34,26 +34,26 @@ def create_draft() -> Response[dict[str, Any]]:
 @router.put("/v1/drafts/<draft_id>")
 def update_draft(draft_id: str) -> dict[str, Any]:
     event = router.current_event
-    request = request_bodies.compose_request(requests.json_body(event))
-    draft = aws_adapters().composer.save_draft(requests.account(event), request, draft_id)
+    request = request_bodies.compose_request(request_parts.json_body(event))
+    draft = aws_adapters().composer.save_draft(request_parts.account(event), request, draft_id)
     return presentation.message_summary_json(draft, draft.folder)
 
 
 @router.post("/v1/drafts/<draft_id>/send")
 def send_draft(draft_id: str) -> Response[dict[str, Any]]:
     event = router.current_event
-    return _accepted(aws_adapters().composer.send_draft(requests.account(event), draft_id,
-                                                        requests.client_ip(event)))
+    return _accepted(aws_adapters().composer.send_draft(request_parts.account(event), draft_id,
+                                                        request_parts.client_ip(event)))
 
 
 @router.post("/v1/uploads")
 def create_upload() -> Response[dict[str, Any]]:
     event = router.current_event
-    body = requests.json_body(event)
+    body = request_parts.json_body(event)
     request_bodies.string(body, "filename", max_length=request_bodies.MAX_FILENAME)
     content_type = request_bodies.string(body, "content_type", max_length=255)
     upload = aws_adapters().composer.create_upload(
-        requests.account(event), content_type or "application/octet-stream")
+        request_parts.account(event), content_type or "application/octet-stream")
     return Response(status_code=201, content_type="application/json",
                     body={"upload_id": upload.upload_id, "url": upload.form.url,
                           "method": "POST", "fields": upload.form.fields,

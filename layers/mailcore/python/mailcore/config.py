@@ -27,7 +27,6 @@ class Settings:
     mx_overrides: str = ""
     retry_schedule: str = ""
     give_up_after: str = ""
-    fault_filing: str = ""  # fault injection for durability tests (adapters/faults.py)
     sending_limit_per_hour: int = 1000  # recipients per account (template parameter)
 
     @classmethod
@@ -54,7 +53,6 @@ class Settings:
             mx_overrides=environ.get("MAILPIPE_MX_OVERRIDES", ""),
             retry_schedule=environ.get("MAILPIPE_RETRY_SCHEDULE", ""),
             give_up_after=environ.get("MAILPIPE_GIVE_UP_AFTER", ""),
-            fault_filing=environ.get("MAILPIPE_FAULT_FILING", ""),
             sending_limit_per_hour=int(environ.get("MAILPIPE_SENDING_LIMIT_PER_HOUR")
                                        or 1000),
         )

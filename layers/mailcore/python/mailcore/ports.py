@@ -297,7 +297,7 @@ class DeliveryQueue(Protocol):
     """The outgoing queue (SQS): jobs wait there, and deferred ones wait there again."""
 
     def send(self, job: DeliveryJob) -> None:
-        """Put the job on the queue (services.routing decides whether it is new)."""
+        """Put the job on the queue (services.outgoing decides whether it is new)."""
         ...
 
     def retry_later(self, receipt: str, seconds: int) -> None:

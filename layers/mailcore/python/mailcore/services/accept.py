@@ -1,4 +1,7 @@
-"""Accepting a message at the edge: durable before the 250."""
+"""Accepting a message through a RawMessageStore: durable before anyone is told it was
+accepted. The API's send comes here (services/composing.py); the SMTP edge in AWS writes
+through adapters/aws/s3_writer.py instead, and through here only over a blocking store
+(edge/smtp/handler.py's OffLoopWriter: the tests' and benchmarks' in-memory one)."""
 
 from __future__ import annotations
 

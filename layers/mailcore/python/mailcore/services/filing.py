@@ -16,8 +16,8 @@ from mailcore.observability import logger
 from mailcore.parsing.bounded import summarise
 from mailcore.ports import MailboxWriter, RawMessageStore, RawReferences
 from mailcore.s3_keys import message_id_of_key
+from mailcore.services.outgoing import Outgoing, delivery_jobs, queue_once
 from mailcore.services.recipients import HostedDomains, hosted_candidate
-from mailcore.services.routing import Outgoing, delivery_jobs, queue_once
 
 
 @dataclass(frozen=True)

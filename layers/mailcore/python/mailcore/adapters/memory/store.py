@@ -1,6 +1,5 @@
 """The MessageStore port (RawMessageStore and ObjectStore) in memory: for unit tests and for
-benchmarks of the edge without AWS. `available` and `latency_seconds` stand in for S3
-faults and round trips."""
+benchmarks of the edge without AWS. `latency_seconds` stands in for S3's round trips."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from urllib.parse import quote
 
 from mailcore import s3_keys
 from mailcore.domain.envelope import Envelope
-from mailcore.errors import MessageNotFound, PermanentFailure, StorageUnavailable, TooLarge
+from mailcore.errors import MessageNotFound, PermanentFailure, TooLarge
 from mailcore.ports import UploadForm
 
 LINK_BASE = "memory://objects/"
@@ -28,7 +27,6 @@ class InMemoryMessageStore:
     def __init__(self, latency_seconds: float = 0.0) -> None:
         self.objects: dict[str, bytes] = {}
         self.metadata: dict[str, StoredObject] = {}
-        self.available = True
         self.latency_seconds = latency_seconds
         self.put_started = threading.Event()
         self._lock = threading.Lock()
@@ -38,8 +36,6 @@ class InMemoryMessageStore:
         self.put_started.set()
         if self.latency_seconds:
             time.sleep(self.latency_seconds)  # stands in for a network round trip
-        if not self.available:
-            raise StorageUnavailable("store made unavailable")
         key = s3_keys.message_key(message_id)
         with self._lock:
             self.objects[s3_keys.envelope_key(message_id)] = envelope.to_json()
@@ -79,8 +75,6 @@ class InMemoryMessageStore:
 
     def put_object(self, key: str, data: bytes | bytearray, content_type: str,
                    filename: str | None = None) -> None:
-        if not self.available:
-            raise StorageUnavailable("store made unavailable")
         data = bytes(data)  # kept: the caller's buffer may change
         with self._lock:
             self.objects[key] = data

@@ -30,10 +30,9 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
     from mailcore.adapters.aws.s3_store import S3RawMessageStore
     from mailcore.adapters.aws.s3_writer import S3MessageWriter
-    from mailcore.adapters.faults import FilingFaults
     from mailcore.services.composing import Composer
+    from mailcore.services.outgoing import Outgoing
     from mailcore.services.recipients import HostedDomains
-    from mailcore.services.routing import Outgoing
 
 
 class AwsAdapters:
@@ -73,7 +72,7 @@ class AwsAdapters:
         if not self.settings.outgoing_queue_url:
             return None
         from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
-        from mailcore.services.routing import Outgoing
+        from mailcore.services.outgoing import Outgoing
         return Outgoing(SqsDeliveryQueue(sqs_client(), self.settings.outgoing_queue_url),
                         self.ledger)
 
@@ -92,13 +91,6 @@ class AwsAdapters:
         from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
         return DynamoSendingLimit(dynamodb_client(), self.settings.table,
                                   self.settings.sending_limit_per_hour)
-
-    @cached_property
-    def filing_faults(self) -> FilingFaults | None:
-        if not self.settings.fault_filing:
-            return None
-        from mailcore.adapters.faults import FilingFaults
-        return FilingFaults.from_config(self.settings.fault_filing)
 
     @property
     def composer(self) -> Composer:

@@ -1,5 +1,5 @@
-"""Wiring of the deliver function: apart, so that the other functions' cold starts do not
-import dnspython and the SMTP client."""
+"""The deliver function's composition root, apart from wiring.py so that the other
+functions' cold starts do not import dnspython and the SMTP client."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from mailcore.adapters.aws.clients import dynamodb_client, secrets_client
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
-from mailcore.adapters.aws.wiring import aws_adapters
 from mailcore.adapters.dns_next_hop import (
     DnsNextHopResolver,
     RelayNextHop,
@@ -20,6 +19,7 @@ from mailcore.adapters.dns_next_hop import (
 from mailcore.adapters.smtp_client import SmtpClientPool
 from mailcore.config import ConfigurationError
 from mailcore.domain.retry import RetryPolicy
+from mailcore.wiring import aws_adapters
 
 if TYPE_CHECKING:
     from mailcore.ports import NextHopResolver

@@ -1,4 +1,4 @@
-"""Routing outgoing mail: the remote recipients of submitted mail become delivery jobs,
+"""Queueing outgoing mail: the remote recipients of submitted mail become delivery jobs,
 one per destination domain, each queued once however often filing runs."""
 
 from __future__ import annotations
