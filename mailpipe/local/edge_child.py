@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import ctypes
 import os
-import runpy
 import signal
 import sys
 
 from edge.__main__ import ROLES
+from edge.__main__ import main as run_edge
 from mailpipe.local import faults
 
 _PR_SET_PDEATHSIG = 1  # prctl(2), Linux
@@ -39,8 +39,9 @@ def main() -> None:
         from mailcore.wiring import edge_writer
         serve_smtp(faults.FaultInjectingWriter(edge_writer(), switch))
         return
-    sys.argv = ["edge", role]
-    runpy.run_module("edge", run_name="__main__", alter_sys=True)
+    # Called, not run by runpy: this module imported it already (ROLES), and runpy would
+    # execute it a second time, warning so in the stack's log.
+    run_edge([role])
 
 
 if __name__ == "__main__":

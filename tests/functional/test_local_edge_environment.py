@@ -3,7 +3,12 @@ definition, not by a second list."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from mailpipe.local.provision import Provisioned
 from mailpipe.local.stack import StackOptions, local_edge_overrides, local_imap_overrides
@@ -50,3 +55,22 @@ def test_the_local_smtp_edge_is_not_told_imaps_ports() -> None:
     assert not any("IMAP" in name for name in local_edge_overrides(options))
     assert local_imap_overrides(options)["MAILPIPE_IMAP_PORT"] == "12143"
     assert local_imap_overrides(options)["MAILPIPE_IMAPS_PORT"] == "12993"
+
+
+@pytest.mark.parametrize("role", ["smtp", "imap"])
+def test_the_local_edge_child_starts_the_edge_as_python_m_edge_does(role: str) -> None:
+    """`mailpipe up` runs each edge role through edge_child; the role must start as the
+    container's `python -m edge <role>` does, with nothing the image would not say (a
+    module run twice warns on stderr, which the stack's log then shows)."""
+    environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    container = subprocess.run(
+        [sys.executable, "-m", "edge", role], env=environment, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, check=False)
+    local = subprocess.run(
+        [sys.executable, "-m", "mailpipe.local.edge_child", role, str(os.getpid())],
+        env=environment, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    # Without AWS's settings both stop at the edge's own configuration, the same way.
+    assert container.returncode == local.returncode == 1
+    assert container.stderr.splitlines()[-1] == local.stderr.splitlines()[-1]
+    assert "is not set" in local.stderr.splitlines()[-1]
+    assert "Warning" not in local.stderr
