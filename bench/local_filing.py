@@ -99,7 +99,6 @@ def _process_tree_cpu(root: int) -> dict[str, float]:
         name = ("mailpipe up (moto, pollers, API)" if pid == root
                 else "edge" if b"edge_smtp" in command
                 else "IMAP" if b"edge_imap" in command
-                else "moto's DynamoDB" if b"mailpipe.local.dynamodb_process" in command
                 else "functions' workers")
         parts[name] = parts.get(name, 0.0) + seconds
     return parts
