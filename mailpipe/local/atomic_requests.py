@@ -1,4 +1,5 @@
-"""moto's server as atomic as AWS: one DynamoDB request at a time, one SQS write at a time.
+"""moto's server as atomic as AWS: one DynamoDB request at a time, one SQS request or S3
+write at a time.
 
 moto's backends are plain Python objects that its server's threads share without a lock
 (moto's FAQ, "Is Moto concurrency safe?": no), where the services promise more:
@@ -8,7 +9,8 @@ moto's backends are plain Python objects that its server's threads share without
   conditional writes on one item both succeeded), and copies whole tables before a
   transaction to restore them if it fails (a write in between was lost); a query walking a
   table while another thread added an item raised "dictionary changed size during
-  iteration" (tests/functional/test_local_moto_server.py shows each on moto as installed).
+  iteration" (tests/functional/test_local_moto_server.py drives these races through the
+  server, with threads).
 - SQS is atomic per call. moto's delete rebuilds the queue's list of messages and assigns
   it back, so a message deleted or sent meanwhile came back or was lost. S3's event
   notifications are sends made inside S3's writes, so those take the same lock.

@@ -1,6 +1,6 @@
 """Nothing accepted is lost, under faults and load: storage cut mid-run, the filing
 function crashing on a share of messages, poison messages, 2,000 malformed messages
-through SMTP, and 2,000 from Postfix's smtp-source (bench/smtp_source_load.py sends
+through SMTP, and 500 from Postfix's smtp-source (bench/smtp_source_load.py sends
 10,000 with the same checks).
 
 One file, so that these heaviest end-to-end tests run one after another on one pytest
@@ -96,8 +96,10 @@ def test_storage_fault_mid_load_gives_4xx_exactly_for_what_was_not_stored():
         shutil.rmtree(switch.parent, ignore_errors=True)
 
 
-def test_smtp_source_load_of_2000_is_all_accepted_filed_once_and_queues_drain():
-    messages = 2_000
+def test_smtp_source_load_of_500_is_all_accepted_filed_once_and_queues_drain():
+    # Not 2,000: moto copies every table a transaction touches, so filing slows as the
+    # table grows (with 2,000, 1,220 were filed in the first 9.5 minutes, ever slower).
+    messages = 500
     stack = start_stack(["hamburger.edu"], {BOB: PASSWORD})
     try:
         result = subprocess.run(

@@ -4,9 +4,10 @@ conditional writes and transactions that never both pass one condition, no messa
 brought back by deletes beside sends and S3's notifications.
 
 Each scenario runs on real servers, with threads, twice: against moto as installed, where
-moto's own gap (a check, then a write) is widened by a pause so the race shows every time,
-and against the local runtime's server with the same pause, where it must not show. When a
-moto release closes a gap, its "as installed" case fails and says the lock can go.
+moto's own gap (a check, then a write) is widened by a pause so the race shows every time
+(transactions excepted, below), and against the local runtime's server with the same pause,
+where it must not show. When a moto release closes a gap, its "as installed" case fails and
+says the lock can go.
 """
 
 from __future__ import annotations
@@ -126,7 +127,10 @@ def test_one_of_many_conditional_puts_of_one_item_wins(endpoint, paused_conditio
 
 
 def test_transactions_never_pass_one_condition_together(endpoint, paused_conditions):
-    """Each transaction takes one of three places and writes its ticket: three succeed."""
+    """Each transaction takes one of three places and writes its ticket: three succeed.
+    On moto as installed, the outcome of the race varies (moto checks each condition a
+    second time as it writes, and restores whole tables when that check fails): it is
+    asserted on the local runtime's server only."""
     url, local = endpoint
     client = _client(url, "dynamodb")
     table = _table(client, f"places-{local}")
@@ -147,8 +151,8 @@ def test_transactions_never_pass_one_condition_together(endpoint, paused_conditi
     tickets = client.scan(TableName=table, FilterExpression="begins_with(pk, :t)",
                           ExpressionAttributeValues={":t": {"S": "ticket#"}})["Count"]
     passed = sum(isinstance(outcome, dict) for outcome in outcomes)
-    consistent = (passed, tickets, left) == (3, 3, "0")
-    assert consistent is local, f"{passed} passed, {tickets} tickets, {left} places left"
+    if local:
+        assert (passed, tickets, left) == (3, 3, "0")
 
 
 def test_a_read_never_sees_half_of_an_update(endpoint, monkeypatch):
