@@ -24,7 +24,7 @@ REGION = "us-east-1"
 DOMAIN = "hamburger.edu"
 
 
-# The longest file: 2,000 messages, 2,000 malformed ones and the fault tests through local
+# The longest file: 500 messages, 2,000 malformed ones and the fault tests through local
 # stacks, about 5 minutes of a run. `make test` runs two workers (pytest-xdist, a file to a
 # worker); this file first lets the other worker take everything else meanwhile, instead
 # of starting it last.
