@@ -178,10 +178,7 @@ def measure(server: Server, messages: int, headers: int, appends: int) -> dict[s
 def _moto(port: int, ready: Any) -> None:
     from moto.server import ThreadedMotoServer
 
-    from mailpipe.local import moto_patches
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
-    moto_patches.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     ready.set()

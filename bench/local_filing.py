@@ -101,6 +101,7 @@ def _process_tree_cpu(root: int) -> dict[str, float]:
                 # in baseline trees before it.
                 else "edge" if b"smtp" in command or b"edge_smtp" in command
                 else "IMAP" if b"imap" in command or b"edge_imap" in command
+                # Baseline trees between issue 14 and issue 26 ran DynamoDB apart.
                 else "moto's DynamoDB" if b"mailpipe.local.dynamodb_process" in command
                 else "functions' workers")
         parts[name] = parts.get(name, 0.0) + seconds

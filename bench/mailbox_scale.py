@@ -150,10 +150,8 @@ def main() -> None:
                        "POWERTOOLS_METRICS_NAMESPACE": "bench"})
     os.environ.pop("AWS_ENDPOINT_URL", None)
     sys.path.insert(0, str(ROOT))
-    from mailpipe.local import moto_patches
     from mailpipe.local.provision import provision
 
-    moto_patches.apply()
     results: list[dict[str, Any]] = []
     with mock_aws():
         provisioned = provision(ROOT, "bench", {"HostedDomains": "example.test"},

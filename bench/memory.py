@@ -165,7 +165,6 @@ def main() -> None:
     from mailcore.adapters.aws.s3_store import S3RawMessageStore
     from mailcore.domain.envelope import Envelope
     from mailcore.domain.ids import new_message_id
-    from mailpipe.local import moto_patches
     from mailpipe.local.launcher import free_port
     from mailpipe.local.provision import provision
     from mailpipe.local.stack import local_session
@@ -175,7 +174,6 @@ def main() -> None:
     arguments = parser.parse_args()
     port = free_port()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto_patches.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

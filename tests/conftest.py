@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import boto3
 import pytest
+import requests
 from moto import mock_aws
 
-from mailpipe.local import moto_patches
-from mailpipe.local.launcher import free_port  # noqa: F401 (shared by the tests)
+from mailpipe.local.launcher import free_port
 from mailpipe.local.provision import Provisioned, provision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +24,7 @@ REGION = "us-east-1"
 DOMAIN = "hamburger.edu"
 
 
-# The longest file: 10,000 messages, 2,000 malformed ones and the fault tests through local
+# The longest file: 500 messages, 2,000 malformed ones and the fault tests through local
 # stacks, about 5 minutes of a run. `make test` runs two workers (pytest-xdist, a file to a
 # worker); this file first lets the other worker take everything else meanwhile, instead
 # of starting it last.
@@ -60,18 +62,44 @@ def _reset_adapter_caches() -> None:
         factory.cache_clear()
 
 
+@contextlib.contextmanager
+def _served_moto() -> Iterator[str]:
+    """moto's server as the local runtime serves it, in this process; its endpoint. Its
+    state is moto's global state, reset when it stops."""
+    from mailpipe.local.metering import Meter, MeteredMotoServer
+
+    port = free_port()
+    server = MeteredMotoServer(Meter(), "127.0.0.1", port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        yield endpoint
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=30)
+        server.stop()
+
+
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Provisioned:
-    """template.yaml's resources in moto (in-process), with the functions' environment set."""
+def stack(request: pytest.FixtureRequest,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+    """template.yaml's resources in moto, with the functions' environment set: moto in this
+    process, or for a test marked `concurrent` (it calls AWS from many threads at once) moto's
+    server as the local runtime serves it, whose requests are atomic as AWS's are
+    (mailpipe/local/atomic_requests.py)."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
                         "POWERTOOLS_METRICS_NAMESPACE": "mailpipe-test"}.items():
         monkeypatch.setenv(name, value)
-    # moto as the local runtime runs it: its patched semantics are tested here too.
-    with moto_patches.patched(), mock_aws():
+    with contextlib.ExitStack() as moto:
+        endpoint = None
+        if request.node.get_closest_marker("concurrent"):
+            endpoint = moto.enter_context(_served_moto())
+            monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        else:
+            moto.enter_context(mock_aws())
         provisioned = provision(ROOT, "test", {"HostedDomains": DOMAIN},
-                                boto3.session.Session(region_name=REGION), region=REGION)
+                                boto3.session.Session(region_name=REGION), endpoint, REGION)
         for name, value in provisioned.functions["FileMessageFunction"].environment.items():
             if name.startswith("MAILPIPE_"):
                 monkeypatch.setenv(name, value)

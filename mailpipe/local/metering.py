@@ -14,7 +14,6 @@ units, halved unless strongly consistent.
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import math
@@ -24,22 +23,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from cheroot.wsgi import Server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from mailpipe.local.plain_put import plain_put
+from mailpipe.local.atomic_requests import atomic_requests
 
-# Where a server that meters (the DynamoDB process) tells its counts. No S3 bucket can be
-# named so (a bucket name has no "_"), so no call of the stack is taken for it.
-METER_PATH = "/_mailpipe/meter"
-# Set on a call that one server metered and passed on to another, which does not count it.
-FORWARDED_HEADER = "X-Mailpipe-Forwarded"
-_FORWARDED = "HTTP_" + FORWARDED_HEADER.upper().replace("-", "_")
-# Not passed on (RFC 9110 7.6.1), and Host is the next server's own.
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
-               "transfer-encoding", "upgrade", "host"}
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
 _QUERY_CREDENTIAL = re.compile(
     r"X-Amz-Credential=([^&%]+)%2F[^&]*?%2F([a-z0-9-]+)%2Faws4_request")
@@ -57,8 +46,6 @@ class Meter:
     log_bytes: Counter[str] = field(default_factory=Counter)
     # Requests signed with these keys are not counted (a benchmark's own observations).
     ignored_access_keys: set[str] = field(default_factory=set)
-    # Other servers' meters (their snapshots), added into this one's.
-    elsewhere: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> dict[str, Any]:
@@ -72,10 +59,6 @@ class Meter:
                 "duration_ms": dict(self.duration_ms),
                 "log_bytes": dict(self.log_bytes),
             }
-        for other in (source() for source in self.elsewhere):
-            requests.update(other["requests"])
-            totals["dynamodb_write_units"] += other["dynamodb_write_units"]
-            totals["dynamodb_read_units"] += other["dynamodb_read_units"]
         return {"requests": dict(sorted(requests.items())), **totals}
 
     def invoked(self, function: str, milliseconds: float) -> None:
@@ -91,9 +74,8 @@ class Meter:
     def wrap(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
         def metered(environ: dict[str, Any], start_response: Callable[..., Any]
                     ) -> Iterable[bytes]:
-            access_key, service, operation = _identify(environ)
-            if (not service or access_key in self.ignored_access_keys
-                    or environ.get(_FORWARDED)):
+            access_key, service, operation = identify_request(environ)
+            if not service or access_key in self.ignored_access_keys:
                 return app(environ, start_response)
             body = b""
             if service == "dynamodb":
@@ -144,15 +126,10 @@ class MeteredMotoServer:
     # TIME-WAIT by 3,000 messages from smtp-source; 5 with this limit).
     KEEP_ALIVE_CONNECTIONS = 256
 
-    def __init__(self, meter: Meter, ip_address: str, port: int, *,
-                 forward: dict[str, str] | None = None, serve_meter: bool = False) -> None:
-        """`forward`: service -> the endpoint that serves it instead of this server;
-        `serve_meter`: answer GET METER_PATH with the meter's snapshot."""
+    def __init__(self, meter: Meter, ip_address: str, port: int) -> None:
         self.meter = meter
         self._ip_address = ip_address
         self._port = port
-        self._forward = forward or {}
-        self._serve_meter = serve_meter
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -163,13 +140,8 @@ class MeteredMotoServer:
         return int(self._server.socket.getsockname()[1])
 
     def start(self) -> None:
-        app: Callable[..., Iterable[bytes]] = plain_put(
-            DomainDispatcherApplication(create_backend_app))
-        for service, endpoint in self._forward.items():
-            app = _forwarding(app, service, endpoint)
-        app = self.meter.wrap(app)
-        if self._serve_meter:
-            app = _serving_meter(app, self.meter)
+        app = self.meter.wrap(atomic_requests(DomainDispatcherApplication(create_backend_app),
+                                              identify_request))
         # timeout: how long a kept-alive connection may sit idle (botocore and the edge's
         # S3 writer notice a closed one and open another).
         self._server = Server((self._ip_address, self._port), app, numthreads=self.THREADS,
@@ -184,59 +156,7 @@ class MeteredMotoServer:
             self._server.stop()
 
 
-def _serving_meter(app: Callable[..., Iterable[bytes]], meter: Meter
-                   ) -> Callable[..., Iterable[bytes]]:
-    def serving_meter(environ: dict[str, Any], start_response: Callable[..., Any]
-                      ) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != METER_PATH or environ.get("REQUEST_METHOD") != "GET":
-            return app(environ, start_response)
-        body = json.dumps(meter.snapshot()).encode()
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(body)))])
-        return [body]
-
-    return serving_meter
-
-
-def _forwarding(app: Callable[..., Iterable[bytes]], service: str, endpoint: str
-                ) -> Callable[..., Iterable[bytes]]:
-    """Calls to `service` passed on to `endpoint` as they came, its answers passed back."""
-    target = urlsplit(endpoint)
-
-    def forwarding(environ: dict[str, Any], start_response: Callable[..., Any]
-                   ) -> Iterable[bytes]:
-        if _identify(environ)[1] != service:
-            return app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        headers = {name[5:].replace("_", "-"): value for name, value in environ.items()
-                   if name.startswith("HTTP_")
-                   and name[5:].replace("_", "-").lower() not in _HOP_BY_HOP}
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
-        headers[FORWARDED_HEADER] = "1"
-        path = quote(environ.get("PATH_INFO", "/"))
-        if environ.get("QUERY_STRING"):
-            path += "?" + environ["QUERY_STRING"]
-        # A connection per call: only the stack's outsiders come this way (its functions
-        # and edge call the other server directly), and a call is never sent twice.
-        connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port,
-                                                timeout=60)
-        try:
-            connection.request(environ["REQUEST_METHOD"], path, body, headers)
-            response = connection.getresponse()
-            data = response.read()
-        finally:
-            connection.close()
-        start_response(f"{response.status} {response.reason}",
-                       [(name, value) for name, value in response.getheaders()
-                        if name.lower() not in _HOP_BY_HOP])
-        return [data]
-
-    return forwarding
-
-
-def _identify(environ: dict[str, Any]) -> tuple[str, str, str]:
+def identify_request(environ: dict[str, Any]) -> tuple[str, str, str]:
     """(access key, service, operation) of a request; service "" when not an AWS call."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     authorization = environ.get("HTTP_AUTHORIZATION", "")

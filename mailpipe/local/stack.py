@@ -8,9 +8,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +18,8 @@ import yaml
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.errors import MailError
 from mailcore.services.accounts import add_account
-from mailpipe.local import logs, moto_patches
-from mailpipe.local.dynamodb_process import DynamoDbProcess
+from mailpipe.local import logs
+from mailpipe.local.edge_process import EdgeProcess
 from mailpipe.local.event_sources import SqsPoller
 from mailpipe.local.functions import LocalFunction
 from mailpipe.local.gateway import Gateway, JwtVerifier
@@ -88,12 +85,9 @@ def _ensure_free(host: str, port: int) -> None:
                             f"{exc.strerror or exc}") from exc
 
 
-def aws_environment(endpoint: str, dynamodb_endpoint: str | None = None) -> dict[str, str]:
-    """What every local process needs to reach moto instead of AWS (and moto's DynamoDB
-    in its own process directly, instead of through `endpoint`)."""
-    direct = {"AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint} if dynamodb_endpoint else {}
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """What every local process needs to reach moto instead of AWS."""
     return {
-        **direct,
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
@@ -159,80 +153,11 @@ def processes_file(state_dir: Path, aws_port: int) -> Path:
     return state_dir / f"processes-{aws_port}.json"
 
 
-class EdgeProcess:
-    """One container of the edge's ECS task, run here as a process: its output goes to the
-    stack's log under its name, and it is started again when it ends, as ECS would."""
-
-    def __init__(self, name: str, role: str, environment: dict[str, str], host: str,
-                 ports: list[int], cwd: Path) -> None:
-        self.name = name
-        self._role = role
-        self._environment = environment
-        self._host = host
-        self._ports = ports
-        self._cwd = cwd
-        self._process: subprocess.Popen[str] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            # Through edge_child: the process ends with `mailpipe up`, however that ends.
-            [sys.executable, "-m", "mailpipe.local.edge_child", self._role,
-             str(os.getpid())], env=self._environment, cwd=self._cwd,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        threading.Thread(target=self._pipe_logs, args=(self._process,), daemon=True).start()
-        log.info("%s started (pid %s)", self.name, self._process.pid)
-
-    def wait_listening(self, timeout: float = 30) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + timeout
-        waiting = list(self._ports)
-        while waiting and time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start "
-                                   f"(status {self._process.returncode})")
-            try:
-                with socket.create_connection((self._host, waiting[0]), timeout=1):
-                    waiting.pop(0)
-            except OSError:
-                time.sleep(0.1)
-        if waiting:
-            raise RuntimeError(f"{self.name} did not start listening on port {waiting[0]}")
-
-    def exit_status(self) -> int | None:
-        """The status it ended with, None while it runs (or was never started)."""
-        return self._process.poll() if self._process is not None else None
-
-    def terminate(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            # One stopped with SIGSTOP would never see the SIGTERM.
-            self._process.send_signal(signal.SIGCONT)
-
-    def wait_stopped(self, timeout: float) -> None:
-        if self._process is None:
-            return
-        try:
-            self._process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-
-    def _pipe_logs(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            logs.emit(self.name, line.rstrip("\n"))
-
-
 class LocalStack:
     def __init__(self, options: StackOptions) -> None:
         self.options = options
         self.endpoint = f"http://{options.host}:{options.aws_port}"
         self._moto: MeteredMotoServer | None = None
-        self._dynamodb = DynamoDbProcess(options.host)
         self.meter = Meter()  # what this stack asks of AWS, as AWS would bill it
         self._functions: dict[str, LocalFunction] = {}
         self._pollers: list[SqsPoller] = []
@@ -247,11 +172,7 @@ class LocalStack:
         for port in (options.aws_port, options.http_port, options.smtp_port,
                      options.submission_port, options.imap_port, options.imaps_port):
             _ensure_free(options.host, port)
-        moto_patches.apply()
-        self._dynamodb.start()
-        self.meter.elsewhere.append(self._dynamodb.snapshot)
-        self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port,
-                                       forward={"dynamodb": self._dynamodb.endpoint})
+        self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port)
         self._moto.start()
         session = local_session()
         parameters = {
@@ -277,8 +198,7 @@ class LocalStack:
         for address, password in options.users:
             add_account(address, password, hosted, directory)
 
-        environment = {**os.environ,
-                       **aws_environment(self.endpoint, self._dynamodb.endpoint)}
+        environment = {**os.environ, **aws_environment(self.endpoint)}
         for logical_id, spec in self.provisioned.functions.items():
             function = LocalFunction(spec, environment, self._function_log, meter=self.meter)
             function.warm()
@@ -322,13 +242,10 @@ class LocalStack:
         partial.replace(state)
 
     def failed_part(self) -> str | None:
-        """What part of the stack has ended on its own and cannot be started again (its
-        state went with it), if one has. An edge process that ended is started again, as
-        ECS starts the container again in AWS; None unless the SMTP edge's restart fails.
-        IMAP's failing restart is tried again a few seconds later, the stack left up:
-        IMAP never takes mail reception down."""
-        if (status := self._dynamodb.exit_status()) is not None:
-            return f"moto's DynamoDB process exited (status {status})"
+        """What part of the stack has ended on its own and cannot be started again, if one
+        has. An edge process that ended is started again, as ECS starts the container again
+        in AWS; None unless the SMTP edge's restart fails. IMAP's failing restart is tried
+        again a few seconds later, the stack left up: IMAP never takes mail reception down."""
         if self._edge is not None and (status := self._edge.exit_status()) is not None:
             log.error("the SMTP edge exited (status %s); starting it again", status)
             try:
@@ -361,7 +278,7 @@ class LocalStack:
             f"  TLS cert    {options.state_dir / 'tls' / 'cert.pem'} (self-signed)",
             f"  webmail     http://{options.host}:{options.http_port}/",
             f"  HTTP API    http://{options.host}:{options.http_port}/v1",
-            f"  AWS (moto)  {self.endpoint} (DynamoDB served at {self._dynamodb.endpoint})",
+            f"  AWS (moto)  {self.endpoint}",
             f"  domains     {', '.join(options.domains)}",
             f"  accounts    {users}",
             "Ctrl-C stops it.",
@@ -386,7 +303,6 @@ class LocalStack:
             function.stop()
         if self._moto is not None:
             self._moto.stop()
-        self._dynamodb.stop()
         # A stopped stack must not be found by `mailpipe user add` or `mailpipe queue`.
         outputs_file(self.options.state_dir, self.options.aws_port).unlink(missing_ok=True)
         processes_file(self.options.state_dir, self.options.aws_port).unlink(missing_ok=True)

@@ -1,10 +1,11 @@
 """Nothing accepted is lost, under faults and load: storage cut mid-run, the filing
-function crashing on a share of messages, poison messages, 2,000 malformed messages
-through SMTP, and 10,000 from Postfix's smtp-source.
+function crashing on a share of messages, poison messages, 480 malformed messages
+through SMTP, and 500 from Postfix's smtp-source (bench/smtp_source_load.py sends
+10,000 with the same checks).
 
 One file, so that these heaviest end-to-end tests run one after another on one pytest
 worker while the other worker runs the rest (`--dist loadfile`): run beside each other,
-each stack had half the machine (the 2,000 malformed messages took 116 s beside the
+each stack had half the machine (2,000 malformed messages took 116 s beside a
 10,000-message load, 42 s alone)."""
 
 from __future__ import annotations
@@ -96,8 +97,10 @@ def test_storage_fault_mid_load_gives_4xx_exactly_for_what_was_not_stored():
         shutil.rmtree(switch.parent, ignore_errors=True)
 
 
-def test_smtp_source_load_of_10000_is_all_accepted_filed_once_and_queues_drain():
-    messages = 10_000
+def test_smtp_source_load_of_500_is_all_accepted_filed_once_and_queues_drain():
+    # Not 2,000: moto copies every table a transaction touches, so filing slows as the
+    # table grows (with 2,000, 1,220 were filed in the first 9.5 minutes, ever slower).
+    messages = 500
     stack = start_stack(["hamburger.edu"], {BOB: PASSWORD})
     try:
         result = subprocess.run(
@@ -230,20 +233,24 @@ def _malformed(number: int, rng: random.Random) -> bytes:
             + "Date: the day after tomorrow\r\n\r\nbody\r\n").encode()
 
 
-def test_two_thousand_malformed_messages_are_all_answered_and_accepted_ones_kept_exactly():
+MALFORMED = 480  # 40 of each of _malformed's 12 kinds; filing slows as moto's table grows
+
+
+def test_malformed_messages_are_all_answered_and_accepted_ones_kept_exactly():
     stack = start_stack(["hamburger.edu"], {BOB: PASSWORD})
     try:
         rng = random.Random(6)
-        messages = [_malformed(number, rng) for number in range(2000)]
+        messages = [_malformed(number, rng) for number in range(MALFORMED)]
         outcomes: dict[int, tuple[int, str]] = {}
+        share = MALFORMED // 4
         threads = [threading.Thread(target=_send, args=(
-            stack.smtp_port, messages[i * 500:(i + 1) * 500], outcomes, i * 500))
+            stack.smtp_port, messages[i * share:(i + 1) * share], outcomes, i * share))
             for i in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(600)
-        assert len(outcomes) == 2000, "a message got no reply"
+        assert len(outcomes) == MALFORMED, "a message got no reply"
         codes = {code for code, _ in outcomes.values()}
         assert codes <= {250, 500, 550}, codes
         accepted = {number: reply for number, (code, reply) in outcomes.items() if code == 250}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import smtplib
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
+from tests.e2e.aws_support import Aws
 
 pytestmark = pytest.mark.e2e
 
@@ -218,18 +221,42 @@ def _child(stack: StackProcess, marker: bytes) -> int:
     raise AssertionError(f"no child with {marker!r}")
 
 
-def test_a_dynamodb_process_that_dies_stops_the_stack_with_the_reason():
-    """Its tables went with it: not left up, the edge accepting mail that cannot be filed."""
-    stack = start_stack(["hamburger.edu"], PASSWORDS)
+def test_a_bucket_policy_deny_is_answered_403_and_the_edge_stores_nothing(local_stack):
+    """moto answers every S3 request of the stack, the edge's PutObject too, and enforces
+    bucket policies: under a Deny of PutObject on the mail bucket a client's put is
+    refused 403 and the edge says 451 (try again later), and neither object is stored."""
+    aws = Aws(local_stack.stack)
+    bucket = aws.outputs["MessageBucketName"]
     try:
-        os.kill(_child(stack, b"mailpipe.local.dynamodb_process"), signal.SIGKILL)
-        assert stack.process.wait(timeout=60) == 1
-        wait_until(lambda: any("moto's DynamoDB process exited" in line
-                               for line in stack.output),
-                   timeout=10, interval=0.1, what="the reason in the stack's output")
-        assert any(line.startswith("mailpipe stopped") for line in stack.output)
+        before: str | None = aws.s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    except ClientError:
+        before = None  # the stack gave the bucket no policy
+    stored = _keys(aws, bucket)
+    aws.s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "DenyEveryPut", "Effect": "Deny", "Principal": "*",
+            "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    try:
+        with pytest.raises(ClientError) as refused:
+            aws.s3.put_object(Bucket=bucket, Key="denied/probe", Body=b"probe")
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        with smtplib.SMTP("127.0.0.1", local_stack.smtp_port, timeout=60) as client:
+            client.ehlo("crepes.fr")
+            client.mail("alice@crepes.fr")
+            client.rcpt("bob@hamburger.edu")
+            code, _ = client.data(SEED_MESSAGE.replace(b"Test Email", b"denied"))
+        assert code == 451
     finally:
-        stack.stop()
+        if before is None:
+            aws.s3.delete_bucket_policy(Bucket=bucket)
+        else:
+            aws.s3.put_bucket_policy(Bucket=bucket, Policy=before)
+    assert _keys(aws, bucket) == stored
+
+
+def _keys(aws: Aws, bucket: str) -> set[str]:
+    pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {entry["Key"] for page in pages for entry in page.get("Contents", [])}
 
 
 def test_an_edge_that_dies_is_started_again_as_ecs_would(local_stack):

@@ -182,6 +182,7 @@ def test_search_matches_subject_sender_and_snippet_and_pages(api):
     assert (missing.status, missing.error["field"]) == (400, "q")
 
 
+@pytest.mark.concurrent
 def test_parallel_flag_and_move_changes_keep_counts_exact(api):
     """Eight threads flag, unflag and move the same twenty messages at once; the
     counters must equal what a listing of each folder finds."""

@@ -3,7 +3,8 @@
 Seen as a 500 (KeyError 'folder_name') in 2 of 9 runs of "replay the seed, list bob's
 Inbox at once": the Inbox's item is made by the first filing's counter update, and a
 reader could see it with counters but no name. Here filing and reading race on many
-fresh accounts, through the adapter the API uses, against moto as the local runtime runs.
+fresh accounts, through the adapter the API uses, against moto as the local runtime serves
+it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mailcore.services.filing import file_inbound
 from mailcore.services.reading import list_mailboxes, list_messages
 from mailcore.wiring import aws_adapters
 
+pytestmark = pytest.mark.concurrent  # moto's server as the local runtime serves it
 ACCOUNTS = 40
 ROUNDS = 3  # before the fix, one round of 40 accounts met the KeyError 2 times in 5
 RAW = b"From: alice@crepes.fr\r\nSubject: first\r\n\r\nhello\r\n"

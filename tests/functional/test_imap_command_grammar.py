@@ -19,7 +19,6 @@ from moto import mock_aws
 
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.wiring import aws_adapters
-from mailpipe.local import moto_patches
 from mailpipe.local.provision import provision
 from tests.conftest import DOMAIN, REGION, ROOT, _reset_adapter_caches
 from tests.imap_support import ACCOUNTS, RunningImap, running_imap
@@ -178,7 +177,7 @@ def imap() -> Iterator[RunningImap]:
         for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
             environment.setenv(name, value)
-        with moto_patches.patched(), mock_aws():
+        with mock_aws():
             provisioned = provision(ROOT, "test", {"HostedDomains": DOMAIN},
                                     boto3.session.Session(region_name=REGION), region=REGION)
             for name, value in provisioned.functions["FileMessageFunction"] \

@@ -168,6 +168,7 @@ def _api_login(api) -> Callable[[str], bool]:  # type: ignore[no-untyped-def]
     return login
 
 
+@pytest.mark.concurrent
 @pytest.mark.parametrize("passwords", RACES.values(), ids=RACES.keys())
 def test_simultaneous_api_sessions_check_no_more_than_the_limit(counted_api, passwords):
     api, directory = counted_api
@@ -175,6 +176,7 @@ def test_simultaneous_api_sessions_check_no_more_than_the_limit(counted_api, pas
     _assert_at_most_the_limits_checked(directory.checked, passwords)
 
 
+@pytest.mark.concurrent
 def test_simultaneous_api_sessions_with_the_right_password_all_get_in(counted_api):
     api, _ = counted_api
     assert _all_at_once(_api_login(api), [RIGHT] * 10) == [True] * 10

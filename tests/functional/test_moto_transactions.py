@@ -1,4 +1,5 @@
-"""The local runtime's faster DynamoDB transactions keep DynamoDB's all-or-nothing rule."""
+"""moto's DynamoDB transactions, as the tests and the local runtime use them, keep
+DynamoDB's all-or-nothing rule."""
 
 from __future__ import annotations
 

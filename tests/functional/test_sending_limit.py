@@ -20,6 +20,7 @@ def _limit(stack, per_hour: int, now: float = 1_800_000_000.0) -> DynamoSendingL
                               stack.outputs["MailboxTableName"], per_hour, clock=lambda: now)
 
 
+@pytest.mark.concurrent
 def test_concurrent_senders_never_pass_the_limit_together(stack):
     limit = _limit(stack, per_hour=50)
 
