@@ -2,7 +2,7 @@
 filed once, and every queue drained; how long each part took, beside bare aiosmtpd.
 
 The full size of tests/e2e/test_faults_and_load.py's load test (which `make test` runs with
-500 messages), with the same checks: smtp-source gets a 250 for every message, the
+300 messages), with the same checks: smtp-source gets a 250 for every message, the
 account's Inbox ends with exactly N distinct messages (its total and its listing), the edge
 logged "message accepted" N times, and every queue (dead-letter queues included) is empty
 at the end; a failed check ends the run with an error. On moto as released filing slows

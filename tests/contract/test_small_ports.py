@@ -192,6 +192,9 @@ def test_a_deferred_job_comes_back_only_after_its_wait(queue_side: QueueSide) ->
     assert [again for again, _ in queue_side.receive()] == [job]
 
 
+# Threads call AWS at once: moto's server with the local runtime's atomic requests
+# (tests/conftest.py, `stack`), as moto in process is not safe across threads.
+@pytest.mark.concurrent
 def test_simultaneous_reservations_take_no_more_than_the_limit(
         throttle: LoginThrottle) -> None:
     """Twenty at once, for one address (limit 3): three get through, whatever the

@@ -116,6 +116,9 @@ def test_uidvalidity_stays_through_a_rename_and_changes_for_a_new_folder(
     assert again.id != work.id and again.uid_validity != work.uid_validity
 
 
+# Threads call AWS at once: moto's server with the local runtime's atomic requests
+# (tests/conftest.py, `stack`), as moto in process is not safe across threads.
+@pytest.mark.concurrent
 def test_uids_never_appear_below_one_already_seen_while_filing_in_parallel(
         mailbox_side: MailboxSide) -> None:
     """A client asking UID FETCH <next>:* again and again sees every message exactly once

@@ -191,14 +191,25 @@ def test_parallel_flag_and_move_changes_keep_counts_exact(api):
     changes = [({"seen": True}), ({"seen": False}), ({"mailbox": "Busy"}),
                ({"mailbox": "Inbox", "seen": True}), ({"mailbox": "Archive"})]
 
-    def work(n: int) -> int:
+    def work(n: int) -> list[int]:
+        """The statuses of one change, tried again on 503 as a client would: every change
+        of one folder meets on its counters, and one that loses that race eight times in
+        a row is answered 503 "try again" (transactions.ATTEMPTS), as under AWS's own
+        TransactionConflict; how often depends on the machine's speed, never on luck
+        with the counts."""
         message_id = ids[n % len(ids)]
-        return call(api, "PATCH", f"/v1/messages/{message_id}",
-                    body=changes[n % len(changes)]).status
+        statuses = []
+        for _ in range(5):
+            statuses.append(call(api, "PATCH", f"/v1/messages/{message_id}",
+                                 body=changes[n % len(changes)]).status)
+            if statuses[-1] != 503:
+                break
+        return statuses
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(work, range(200)))
-    assert set(statuses) == {200}
+        tries = list(pool.map(work, range(200)))
+    assert {statuses[-1] for statuses in tries} == {200}
+    assert {status for statuses in tries for status in statuses} <= {200, 503}
 
     folders = counts(api)
     for name in ("Inbox", "Busy", "Archive"):
