@@ -1,7 +1,7 @@
-"""Runs one edge process (`python -m mailpipe.local.edge_child smtp|imap PID`, the
-role of `python -m edge`) for
-`mailpipe up`, ended with it however `mailpipe up` ends: killed with SIGKILL, it cannot
-stop its children, and an orphaned edge would keep the stack's ports. In the test mode
+"""Runs one edge process (`python -m mailpipe.local.edge_child smtp|imap PID`, the role
+of `python -m edge`) for `mailpipe up`, ended with it however `mailpipe up` ends: killed
+with SIGKILL, it cannot stop its children, and an orphaned edge would keep the stack's
+ports. In the test mode
 (faults.py) the SMTP edge gets a writer that fails on demand."""
 
 from __future__ import annotations
