@@ -228,7 +228,7 @@ def _mailpipe_on(endpoint: str, messages: int, certificate: Path) -> Iterator[Se
     requests.register(dynamodb_client(), s3_client())
     from tests.imap_support import running_imap
 
-    with running_imap(mailboxes=adapters.mailboxes, store=adapters.store,
+    with running_imap(mailboxes=adapters.mailboxes, views=adapters.imap_views, store=adapters.store,
                       references=adapters.references,
                       directory=InMemoryAccountDirectory({ACCOUNT: "password"}),
                       limits=ImapLimits(per_client=1000)) as imap:

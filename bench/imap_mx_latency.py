@@ -70,6 +70,7 @@ async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path) 
     from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
     from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
     from mailcore.adapters.memory.store import InMemoryMessageStore
+    from mailcore.adapters.memory.views import InMemoryImapViews
     from mailcore.services.recipients import HostedDomains
 
     executor = ThreadPoolExecutor(max_workers=16)  # one pool for both, as in the edge
@@ -84,7 +85,8 @@ async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path) 
     mailboxes = InMemoryMailboxRepository()
     storage = ImapStorage(mailboxes=mailboxes, store=InMemoryMessageStore(),
                           references=mailboxes.references, directory=accounts,
-                          throttle=InMemoryLoginThrottle(), blocking=Blocking(executor))
+                          throttle=InMemoryLoginThrottle(), blocking=Blocking(executor),
+                          views=InMemoryImapViews(mailboxes))
     cert_file, key_file = ensure_self_signed(folder, "bench")
     listeners = await start_imap(storage, "bench", "127.0.0.1", None, 0,
                                  server_context(cert_file, key_file),

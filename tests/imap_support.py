@@ -22,7 +22,15 @@ from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.store import InMemoryMessageStore
-from mailcore.ports import AccountDirectory, LoginThrottle, Mailboxes, MessageStore, RawReferences
+from mailcore.adapters.memory.views import InMemoryImapViews
+from mailcore.ports import (
+    AccountDirectory,
+    ImapViews,
+    LoginThrottle,
+    Mailboxes,
+    MessageStore,
+    RawReferences,
+)
 
 ACCOUNTS = {"bob@hamburger.edu": "bob-password", "carol@hamburger.edu": "carol-password"}
 
@@ -58,8 +66,14 @@ def running_imap(mailboxes: Mailboxes | None = None, store: MessageStore | None 
                  directory: AccountDirectory | None = None,
                  throttle: LoginThrottle | None = None,
                  limits: ImapLimits | None = None,
-                 proxy_trusted: tuple[Network, ...] | None = None) -> Iterator[RunningImap]:
+                 proxy_trusted: tuple[Network, ...] | None = None,
+                 views: ImapViews | None = None) -> Iterator[RunningImap]:
     memory_mailboxes = InMemoryMailboxRepository()
+    if views is None:
+        # Mailboxes on the table come with the table's views (adapters.imap_views).
+        if mailboxes is not None and not isinstance(mailboxes, InMemoryMailboxRepository):
+            raise TypeError("running_imap: give the views that go with these mailboxes")
+        views = InMemoryImapViews(mailboxes or memory_mailboxes)
     executor = ThreadPoolExecutor(max_workers=8)
     storage = ImapStorage(
         mailboxes=mailboxes or memory_mailboxes,
@@ -67,7 +81,7 @@ def running_imap(mailboxes: Mailboxes | None = None, store: MessageStore | None 
         references=references or memory_mailboxes.references,
         directory=directory or InMemoryAccountDirectory(ACCOUNTS),
         throttle=throttle or InMemoryLoginThrottle(),
-        blocking=Blocking(executor))
+        blocking=Blocking(executor), views=views)
     with tempfile.TemporaryDirectory() as folder:
         cert_file, key_file = ensure_self_signed(Path(folder), "hamburger.edu")
         loop = asyncio.new_event_loop()

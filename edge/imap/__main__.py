@@ -109,7 +109,8 @@ def main() -> None:
                                   thread_name_prefix="imap-storage")
     storage = ImapStorage(mailboxes=adapters.mailboxes, store=adapters.store,
                           references=adapters.references, directory=adapters.directory,
-                          throttle=adapters.throttle, blocking=Blocking(executor))
+                          throttle=adapters.throttle, blocking=Blocking(executor),
+                          views=adapters.imap_views)
     asyncio.run(serve_imap(config, storage, imap_limits(os.environ)))
 
 

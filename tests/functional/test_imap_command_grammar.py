@@ -186,7 +186,8 @@ def imap() -> Iterator[RunningImap]:
                     environment.setenv(name, value)
             _reset_adapter_caches()
             adapters = aws_adapters()
-            with running_imap(mailboxes=adapters.mailboxes, store=adapters.store,
+            with running_imap(mailboxes=adapters.mailboxes, views=adapters.imap_views,
+                              store=adapters.store,
                               references=adapters.references) as running:
                 client = _session(running, select=None)
                 assert client.command(b"CREATE Hostile").status == b"OK"

@@ -43,7 +43,7 @@ def test_messages_from_before_uids_are_listed_after_the_first_select(stack) -> N
     table = stack.outputs["MailboxTableName"]
     adapters = aws_adapters()
     old = [_filed_before_uids(table, f"old {number}") for number in range(2)]
-    with running_imap(mailboxes=adapters.mailboxes, store=adapters.store,
+    with running_imap(mailboxes=adapters.mailboxes, views=adapters.imap_views, store=adapters.store,
                       references=adapters.references) as imap:
         client = imap.logged_in()
         assert client.select("INBOX") == ("OK", [b"2"])

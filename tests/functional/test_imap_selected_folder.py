@@ -97,7 +97,7 @@ def test_store_on_a_renamed_folder_flags_its_own_message():
 
 def test_the_same_on_dynamodb(stack):
     adapters = aws_adapters()
-    with running_imap(mailboxes=adapters.mailboxes, store=adapters.store,
+    with running_imap(mailboxes=adapters.mailboxes, views=adapters.imap_views, store=adapters.store,
                       references=adapters.references) as imap:
         session = _renamed_and_made_again(imap)
         assert session.expunge()[0] == "OK"

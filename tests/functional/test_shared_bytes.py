@@ -46,7 +46,7 @@ def api(stack, monkeypatch):
 @pytest.fixture
 def imap(api):
     adapters = aws_adapters()
-    with running_imap(mailboxes=adapters.mailboxes, store=adapters.store,
+    with running_imap(mailboxes=adapters.mailboxes, views=adapters.imap_views, store=adapters.store,
                       references=adapters.references) as running:
         yield running
 

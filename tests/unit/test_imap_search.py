@@ -1,4 +1,4 @@
-"""What SEARCH reads of a message (edge/imap/search/message_text.py), on any bytes a sender
+"""What SEARCH reads of a message (mailcore/imap_view/search_text.py), on any bytes a sender
 can write: it never raises (an error there would fail the command), and it reads what Dovecot
 reads."""
 
@@ -7,7 +7,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.imap.search.message_text import (
+from mailcore.domain.mime_limits import MAX_NESTING
+from mailcore.imap_view.search_text import (
     MAX_HEAD_FIELDS,
     MessageText,
     addresses,
@@ -16,7 +17,6 @@ from edge.imap.search.message_text import (
     fold,
     parts,
 )
-from mailcore.domain.mime_limits import MAX_NESTING
 
 PIECES = st.sampled_from([b"(", b")", b"<", b">", b'"', b"\\", b",", b":", b";", b"@", b"=?",
                           b"?=", b"=?utf-8?q?", b"=?x?b?", b"\r\n", b"\r\n\r\n", b"\n", b"--b",

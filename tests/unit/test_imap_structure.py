@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.imap.structure import addresses as structure_addresses
-from edge.imap.structure import body_structure as structure_body
-from edge.imap.structure import content_type as structure_content_type
-from edge.imap.structure import envelope as structure_envelope
-from edge.imap.structure import fields as structure_fields
-from edge.imap.structure import parts as structure_parts
-from edge.imap.structure import sections as structure_sections
 from mailcore.domain.mime_limits import MAX_NESTING
+from mailcore.imap_view import addresses as structure_addresses
+from mailcore.imap_view import body_structure as structure_body
+from mailcore.imap_view import content_type as structure_content_type
+from mailcore.imap_view import envelope as structure_envelope
+from mailcore.imap_view import fields as structure_fields
+from mailcore.imap_view import parts as structure_parts
+from mailcore.imap_view import sections as structure_sections
 from mailcore.parsing.limits import PARSE_LIMITS
 
 LINES = st.sampled_from([

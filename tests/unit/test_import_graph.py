@@ -89,10 +89,13 @@ MAY_IMPORT = {
     "config": {"errors"},
     "domain": {"errors"},
     "parsing": {"domain", "errors"},  # the bounded parse of what the domain reads
-    "ports": {"domain", "errors"},
+    "imap_view": {"domain"},  # what IMAP shows of a message's bytes, made when written
+    "ports": {"domain", "errors", "imap_view"},
     "s3_keys": {"domain"},  # the bucket's layout, shared by filing and both stores
-    "services": {"domain", "errors", "observability", "parsing", "ports", "s3_keys"},
-    "adapters": {"domain", "errors", "observability", "parsing", "ports", "config", "s3_keys"},
+    "services": {"domain", "errors", "observability", "parsing", "imap_view", "ports",
+                 "s3_keys"},
+    "adapters": {"domain", "errors", "observability", "parsing", "imap_view", "ports",
+                 "config", "s3_keys"},
 }
 COMPOSITION_ROOTS = {"wiring", "delivery_wiring"}
 

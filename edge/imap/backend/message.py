@@ -1,5 +1,5 @@
 """A message as IMAP lists it (ImapMessage), and what FETCH and SEARCH read of its bytes
-(RawLoadedMessage), every answer computed from one index of offsets (edge/imap/structure/)
+(RawLoadedMessage), every answer computed from one index of offsets (mailcore/imap_view/)
 off the event loop."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pymap.parsing.specials import FetchAttribute, FetchRequirement, ObjectId
 
 from edge.imap.backend.storage import ImapStorage
 from edge.imap.flags import imap_flags
-from edge.imap.structure import addresses, body_structure, envelope, fields, parts, sections
 from mailcore.domain.mailbox import UidEntry
 from mailcore.errors import MessageNotFound
+from mailcore.imap_view import addresses, body_structure, envelope, fields, parts, sections
 
 T = TypeVar("T")
 
@@ -89,7 +89,7 @@ def _search_date(value: bytes | None) -> _SearchDate | None:
 
 class RawLoadedMessage(BaseLoadedMessage):
     """pymap's loaded message, every part of it read from the raw bytes through one index
-    of offsets (edge/imap/structure/ says why), built in the thread that reads the
+    of offsets (mailcore/imap_view/ says why), built in the thread that reads the
     message. prepare() computes the answers a FETCH asked for in that thread too, so the
     event loop only writes bytes; whatever is asked later (SEARCH) is computed when asked,
     from the same index."""

@@ -13,7 +13,14 @@ from typing import Any, TypeVar
 from pymap.exceptions import TemporaryFailure
 
 from mailcore.errors import TransientFailure
-from mailcore.ports import AccountDirectory, LoginThrottle, Mailboxes, MessageStore, RawReferences
+from mailcore.ports import (
+    AccountDirectory,
+    ImapViews,
+    LoginThrottle,
+    Mailboxes,
+    MessageStore,
+    RawReferences,
+)
 
 T = TypeVar("T")
 
@@ -32,6 +39,7 @@ class Blocking:
         except TransientFailure as exc:
             raise TemporaryFailure("storage unavailable, try again later") from exc
 
+
 @dataclass(frozen=True)
 class ImapStorage:
     mailboxes: Mailboxes
@@ -40,3 +48,4 @@ class ImapStorage:
     directory: AccountDirectory
     throttle: LoginThrottle
     blocking: Blocking
+    views: ImapViews

@@ -2,7 +2,7 @@
 (tests/functional/test_imap_dovecot_search.py compares the two on the same messages).
 
 pymap's own search reads the envelope objects of its parse, which mailpipe does not make
-(ENVELOPE is written from the bytes, edge/imap/structure/), and matches bodies and
+(ENVELOPE is written from the bytes, mailcore/imap_view/), and matches bodies and
 headers undecoded. Here:
 - strings match as substrings, case-insensitively after compatibility decomposition (as
   Dovecot's i;unicode-casemap: "cafe" finds "Café"), in text with its encoded words
@@ -22,6 +22,6 @@ headers undecoded. Here:
 Every step reads at most the message once and is linear in its size; the caller runs it
 off the event loop.
 
-message_text.py reads a message as SEARCH sees it (parts, decoded text, addresses);
-criteria.py turns the search keys into one test of a message.
+mailcore/imap_view/search_text.py reads a message as SEARCH sees it (parts, decoded text,
+addresses); criteria.py turns the search keys into one test of a message.
 """

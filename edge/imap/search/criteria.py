@@ -22,7 +22,7 @@ from pymap.parsing.specials.flag import (
 )
 from pymap.search import SearchCriteria, SearchParams
 
-from edge.imap.search.message_text import (
+from mailcore.imap_view.search_text import (
     EPOCH,
     MessageText,
     addresses,

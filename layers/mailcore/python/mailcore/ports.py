@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mailcore.domain.delivery_status import RecipientStatus
     from mailcore.domain.envelope import Envelope
     from mailcore.domain.mailbox import Folder, FolderChanges, Page, StoredMessage, UidEntry
+    from mailcore.imap_view.view import ImapView
 
 
 class RawMessageStore(Protocol):
@@ -211,6 +212,33 @@ class MailboxWriter(Protocol):
 
 class Mailboxes(MailboxReader, MailboxWriter, Protocol):
     """For what reads and changes at once (a move finds its folder, then moves)."""
+
+
+@dataclass(frozen=True)
+class KeptView:
+    """A message's IMAP view to keep: whose, which message, and where its bytes are (a view
+    too large for the table goes beside them)."""
+
+    account: str
+    message_id: str
+    raw_key: str
+    view: ImapView
+
+
+class ImapViews(Protocol):
+    """Each stored message's IMAP view (mailcore/imap_view), kept beside its item: written
+    when its bytes are, read by IMAP in batches, gone with the message."""
+
+    def put(self, views: Sequence[KeptView]) -> None:
+        """Keep these views. The same bytes give the same view, so a repeat is harmless."""
+        ...
+
+    def get_many(self, account: str, message_ids: Sequence[str]) -> dict[str, ImapView]:
+        """The kept views of these messages (by id) in the current format; a message
+        without one, or with one of an older format, is left out (make it from the bytes
+        and put it). Batched: at most len(message_ids)/100 + 1 table requests, and one
+        object read for each view too large for the table."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
   messages/<id>/message.eml    accepted mail (SMTP, the API's sends, DSNs): the only objects
                                the inbound queue is notified of, so only these are filed
   messages/<id>/envelope.json  its envelope, when too large for the object's metadata
+  <raw prefix>/imap-view       beside any message's bytes: their IMAP view, when too large
+                               for a DynamoDB item (thousands of parts)
   drafts/<id>/message.eml      a draft
   appended/<id>/message.eml    a message a client put into a folder itself (IMAP APPEND)
   parts/<id>/<index>           a large decoded part of an accepted message (a cache)
@@ -32,6 +34,7 @@ PREFIXES = (MESSAGES_PREFIX, DRAFTS_PREFIX, APPENDED_PREFIX, PARTS_PREFIX, UPLOA
 EXPIRING_PREFIXES = (UPLOADS_PREFIX, PARTS_PREFIX)
 MESSAGE_SUFFIX = "/message.eml"
 ENVELOPE_SUFFIX = "/envelope.json"
+IMAP_VIEW_SUFFIX = "/imap-view"
 # The envelope is written first and the message last, and only the message key triggers
 # filing (the bucket's notification filter), so a half-written message is never filed.
 FILED_PREFIX, FILED_SUFFIX = MESSAGES_PREFIX, MESSAGE_SUFFIX
@@ -43,6 +46,12 @@ def message_key(message_id: str) -> str:
 
 def envelope_key(message_id: str) -> str:
     return f"{MESSAGES_PREFIX}{message_id}{ENVELOPE_SUFFIX}"
+
+
+def imap_view_object_key(raw_key: str) -> str:
+    """Where a message's IMAP view goes when too large for its item: beside the bytes it
+    describes (copies share both), deleted with them."""
+    return raw_key.removesuffix(MESSAGE_SUFFIX) + IMAP_VIEW_SUFFIX
 
 
 def accepted_objects_prefix(message_id: str) -> str:

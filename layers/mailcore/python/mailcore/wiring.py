@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
     from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
     from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
+    from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
     from mailcore.adapters.aws.s3_store import S3RawMessageStore
     from mailcore.adapters.aws.s3_writer import S3MessageWriter
     from mailcore.services.composing import Composer
@@ -50,6 +51,12 @@ class AwsAdapters:
     def mailboxes(self) -> DynamoMailboxRepository:
         from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
         return DynamoMailboxRepository(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def imap_views(self) -> DynamoImapViews:
+        from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
+        return DynamoImapViews(dynamodb_client(), self.settings.table, s3_client(),
+                               self.settings.bucket)
 
     @cached_property
     def references(self) -> DynamoRawReferences:

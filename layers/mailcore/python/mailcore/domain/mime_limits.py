@@ -1,5 +1,5 @@
 """How deep and how wide a message's MIME structure is followed, by filing's parser
-(mailcore/parsing/) and by the IMAP edge's (edge/imap/structure/) alike: a message is
+(mailcore/parsing/) and by the IMAP edge's (mailcore/imap_view/) alike: a message is
 read the same way wherever it is read, and what lies beyond is shown as one opaque part.
 
 Measured on 2 cores: 400 nested multiparts overflow Python's recursion limit in the email

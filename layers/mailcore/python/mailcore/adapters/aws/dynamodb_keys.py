@@ -5,6 +5,8 @@ Items (pk, sk):
                                          folder; `version` orders concurrent changes
   ACCOUNT#<address>, FOLDER#<folder id>  a folder's name and counters
   ACCOUNT#<address>, FOLDERNAME#<name>   a user folder's name, held once (unique names)
+  ACCOUNT#<address>, VIEW#<id>           a stored message's IMAP view (mailcore/imap_view),
+                                         written once with its bytes, gone with the message
   ACCOUNT#<address>, CHANGE#<folder id>#<modseq, 20 digits>
                                          one change of a folder: a UID added or changed,
                                          or expunged (what CONDSTORE and IDLE ask for)
@@ -54,10 +56,11 @@ MESSAGE_PREFIX = "MESSAGE#"
 FOLDER_PREFIX = "FOLDER#"
 FOLDER_NAME_PREFIX = "FOLDERNAME#"
 CHANGE_PREFIX = "CHANGE#"
+VIEW_PREFIX = "VIEW#"
 DOMAIN_PREFIX = "DOMAIN#"
 HOUR_PREFIX = "HOUR#"
 SORT_PREFIXES = (MESSAGE_PREFIX, FOLDER_PREFIX, FOLDER_NAME_PREFIX, CHANGE_PREFIX,
-                 DOMAIN_PREFIX, HOUR_PREFIX)
+                 VIEW_PREFIX, DOMAIN_PREFIX, HOUR_PREFIX)
 REFERENCES_SORT_KEY = "REFS"
 FAILURES_SORT_KEY = "FAILURES"
 SORT_KEYS = (REFERENCES_SORT_KEY, FAILURES_SORT_KEY)
@@ -90,6 +93,14 @@ def folder_id_of_sort_key(sort_key: str) -> str:
 
 def message_key(account: str, message_id: str) -> Key:
     return _key(account_pk(account), f"{MESSAGE_PREFIX}{message_id}")
+
+
+def imap_view_key(account: str, message_id: str) -> Key:
+    return _key(account_pk(account), f"{VIEW_PREFIX}{message_id}")
+
+
+def message_id_of_view_key(sort_key: str) -> str:
+    return sort_key.removeprefix(VIEW_PREFIX)
 
 
 def folder_name_key(account: str, name: str) -> Key:

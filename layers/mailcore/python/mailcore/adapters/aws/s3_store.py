@@ -114,7 +114,8 @@ class S3RawMessageStore:
 
     def delete_message(self, key: str) -> None:
         message_id = s3_keys.message_id_of_key(key)
-        keys = [key] + ([s3_keys.envelope_key(message_id)] if message_id else [])
+        keys = [key, s3_keys.imap_view_object_key(key)] + (
+            [s3_keys.envelope_key(message_id)] if message_id else [])
         try:
             self._client.delete_objects(Bucket=self._bucket, Delete={
                 "Objects": [{"Key": each} for each in keys], "Quiet": True})

@@ -65,6 +65,9 @@ def _newest_first(message: StoredMessage) -> tuple[str, str]:
 class InMemoryMailboxRepository:
     def __init__(self, references: InMemoryRawReferences | None = None) -> None:
         self.messages: dict[tuple[str, str], StoredMessage] = {}
+        # Encoded IMAP views by (account, message id): InMemoryImapViews keeps them here so
+        # that a message removed takes its view with it, as in the table.
+        self.views: dict[tuple[str, str], bytes] = {}
         self.references = references if references is not None else InMemoryRawReferences()
         self._folders: dict[str, dict[str, _FolderState]] = {}  # account -> folder id -> state
         self._lock = threading.RLock()
@@ -162,6 +165,7 @@ class InMemoryMailboxRepository:
             if where is not None and where != (current.folder, current.uid):
                 raise MessageNotFound(message_id)  # moved (or moved back) meanwhile
             del self.messages[(account, message_id)]
+            self.views.pop((account, message_id), None)
             self._count(account, current.folder, -1, 0 if current.seen else -1)
             state = self._account_folders(account)[current.folder]
             if current.uid:

@@ -94,6 +94,7 @@ class InMemoryMessageStore:
         with self._lock:
             self.objects.pop(key, None)
             self.metadata.pop(key, None)
+            self.objects.pop(s3_keys.imap_view_object_key(key), None)
             if message_id:
                 self.objects.pop(s3_keys.envelope_key(message_id), None)
 

@@ -19,6 +19,7 @@ from mailcore.adapters.aws.dynamodb_keys import (
     change_sort_key,
     folder_key,
     folder_partition,
+    imap_view_key,
     message_key,
     modseq_of_change,
 )
@@ -332,6 +333,9 @@ class Messages(FolderStates):
                             **version_condition(version)}},
                 folder_change(self._table, folder, total=-1, unread=-int(not current.seen)),
                 reference_change(self._table, current.raw_key, -1),
+                # Its IMAP view goes with it (views.py); none there is no failure.
+                {"Delete": {"TableName": self._table,
+                            "Key": imap_view_key(account, message_id)}},
             ]
             if current.uid:
                 items.append(change_entry(self._table, folder, current.uid, message_id, True))

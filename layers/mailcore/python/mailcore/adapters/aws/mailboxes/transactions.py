@@ -66,12 +66,12 @@ class Table:
             raise StorageUnavailable(failure) from exc
 
     def _batch_get(self, keys: list[dict[str, AttributeValueTypeDef]],
-                   failure: str) -> list[dict[str, Any]]:
+                   failure: str, *, consistent: bool = True) -> list[dict[str, Any]]:
         """Every item of `keys` that exists, in no particular order."""
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             pending: Any = {self._table: {"Keys": keys[start:start + BATCH_GET_LIMIT],
-                                          "ConsistentRead": True}}
+                                          "ConsistentRead": consistent}}
             for attempt in range(ATTEMPTS):
                 try:
                     response = self._client.batch_get_item(RequestItems=pending)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.imap.structure.addresses import Address, addresses
-from edge.imap.structure.parts import Part
-from edge.imap.structure.strings import NIL, human_nstring, nstring
+from mailcore.imap_view.addresses import Address, addresses
+from mailcore.imap_view.parts import Part
+from mailcore.imap_view.strings import NIL, human_nstring, nstring
 
 # Address fields of 2,000 recipients fit in 64 KiB; and one answer reads at most
 # ADDRESS_BUDGET octets of addresses (each costs Python steps: 1.3 us an octet for 8 MiB of

@@ -7,7 +7,7 @@ import binascii
 import quopri
 import re
 
-from edge.imap.structure.parts import Part
+from mailcore.imap_view.parts import Part
 
 
 def header_fields(part: Part, names: list[bytes] | None = None,

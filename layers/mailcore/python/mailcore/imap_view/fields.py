@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from edge.imap.structure.parts import Part
+    from mailcore.imap_view.parts import Part
 
 # email.header's decoder is regular-expression based and superlinear on hostile input;
 # longer values are given to SEARCH as they stand (mailcore/parsing/limits.py bounds the same).

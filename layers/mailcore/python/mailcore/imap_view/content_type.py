@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from edge.imap.structure.strings import QUOTED_PAIR, without_comments
+from mailcore.imap_view.strings import QUOTED_PAIR, without_comments
 
 _PARAMETER = re.compile(rb';[ \t\r\n]*+([^=; \t\r\n]++)[ \t\r\n]*+=[ \t\r\n]*+'
                         rb'(?:"((?:[^"\\]|\\.)*+)"|([^; \t\r\n]*+))', re.S)

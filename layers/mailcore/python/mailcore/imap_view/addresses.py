@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from edge.imap.structure.fields import decoded_header
-from edge.imap.structure.strings import COMMENT_STOP, QUOTED_PAIR, human_nstring, nstring
+from mailcore.imap_view.fields import decoded_header
+from mailcore.imap_view.strings import COMMENT_STOP, QUOTED_PAIR, human_nstring, nstring
 
 _TOKEN = re.compile(rb"""
     (?P<space>[ \t\r\n]+)

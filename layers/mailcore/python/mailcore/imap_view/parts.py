@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from edge.imap.structure.content_type import content_type
-from edge.imap.structure.fields import read_fields
 from mailcore.domain.mime_limits import MAX_NESTING, MAX_PARTS
+from mailcore.imap_view.content_type import content_type
+from mailcore.imap_view.fields import read_fields
 
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 CANDIDATES_CHECKED = 64  # lines starting with "--" checked one by one, then bytes.find

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 
-from edge.imap.structure.content_type import MAX_TYPE_TEXT, joined_parameters, read_parameters
-from edge.imap.structure.envelope import ADDRESS_BUDGET, envelope
-from edge.imap.structure.parts import EMPTY_PART, Part
-from edge.imap.structure.strings import NIL, nstring, paren_list, without_comments
 from mailcore.domain.mime_limits import MAX_NESTING
+from mailcore.imap_view.content_type import MAX_TYPE_TEXT, joined_parameters, read_parameters
+from mailcore.imap_view.envelope import ADDRESS_BUDGET, envelope
+from mailcore.imap_view.parts import EMPTY_PART, Part
+from mailcore.imap_view.strings import NIL, nstring, paren_list, without_comments
 
 
 def _languages(part: Part) -> bytes:

@@ -1,0 +1,101 @@
+"""IMAP views (mailcore/imap_view) beside the message items: one item per message, written
+once when its bytes are and deleted in the transaction that deletes the message
+(messages.py). Apart from the message's item because that item is written again on every
+flag change and copied whole into the by_folder index (ProjectionType ALL): a view there
+would be paid for on every change and every page the API lists. A view too large for an
+item goes to an object beside the message's bytes, the item pointing to it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mailcore import s3_keys
+from mailcore.adapters.aws.dynamodb_keys import imap_view_key, message_id_of_view_key
+from mailcore.adapters.aws.mailboxes.transactions import ATTEMPTS, Table, back_off
+from mailcore.errors import StorageUnavailable
+from mailcore.imap_view import view as imap_view
+from mailcore.observability import logger
+from mailcore.ports import KeptView
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+    from mailcore.imap_view.view import ImapView
+
+# An item holds at most 400 KB; what is above this goes to S3 (a view this large describes
+# thousands of parts: an ordinary message's is about 1 KB compressed).
+MAX_VIEW_IN_ITEM = 300 * 1024
+BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem
+
+
+class DynamoImapViews(Table):
+    def __init__(self, client: DynamoDBClient, table: str, s3: S3Client,
+                 bucket: str) -> None:
+        super().__init__(client, table)
+        self._s3 = s3
+        self._bucket = bucket
+
+    def put(self, views: Sequence[KeptView]) -> None:
+        items = [self._item(kept) for kept in views]
+        for start in range(0, len(items), BATCH_WRITE_LIMIT):
+            pending: Any = {self._table: [{"PutRequest": {"Item": item}}
+                                          for item in items[start:start + BATCH_WRITE_LIMIT]]}
+            for attempt in range(ATTEMPTS):
+                try:
+                    response = self._client.batch_write_item(RequestItems=pending)
+                except (ClientError, BotoCoreError) as exc:
+                    raise StorageUnavailable("keeping IMAP views failed") from exc
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                back_off(attempt)
+            else:
+                raise StorageUnavailable("keeping IMAP views failed")
+
+    def _item(self, kept: KeptView) -> dict[str, Any]:
+        encoded = imap_view.encode(kept.view)
+        item: dict[str, Any] = {**imap_view_key(kept.account, kept.message_id),
+                                "format": {"N": str(imap_view.FORMAT)}}
+        if len(encoded) <= MAX_VIEW_IN_ITEM:
+            return {**item, "view": {"B": encoded}}
+        key = s3_keys.imap_view_object_key(kept.raw_key)
+        try:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=encoded,
+                                ContentType="application/octet-stream")
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable("keeping an IMAP view failed") from exc
+        return {**item, "view_object": {"S": key}}
+
+    def get_many(self, account: str, message_ids: Sequence[str]) -> dict[str, ImapView]:
+        # Eventually consistent reads (half the cost): a view written a moment ago and not
+        # read yet is made again from the bytes, which gives the same view.
+        found: dict[str, ImapView] = {}
+        keys = [imap_view_key(account, message_id) for message_id in dict.fromkeys(message_ids)]
+        for item in self._batch_get(keys, "reading IMAP views failed", consistent=False):
+            if item.get("format", {}).get("N") != str(imap_view.FORMAT):
+                continue
+            encoded = item["view"]["B"] if "view" in item else self._object(item)
+            decoded = imap_view.decode(encoded) if encoded is not None else None
+            if decoded is not None:
+                found[message_id_of_view_key(item["sk"]["S"])] = decoded
+        return found
+
+    def _object(self, item: dict[str, Any]) -> bytes | None:
+        key = item.get("view_object", {}).get("S")
+        if key is None:
+            return None
+        started = time.monotonic()
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError):
+            # Gone with its bytes a moment ago, or unreadable: made again from the bytes.
+            logger.warning("IMAP view object unreadable", extra={"key": key})
+            return None
+        logger.debug("IMAP view read from its object",
+                     extra={"key": key, "ms": round((time.monotonic() - started) * 1000)})
+        return bytes(body)

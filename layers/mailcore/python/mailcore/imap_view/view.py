@@ -1,0 +1,158 @@
+"""The IMAP view of a message: what clients fetch and search to show a folder, made once
+from the bytes whenever they are written (filed, appended, a draft saved) and kept beside
+the message's item, so that a FETCH of it reads no message bytes (as Dovecot answers from
+its index cache rather than its mail files).
+
+Every answer is the one the same modules give from the raw bytes (the package's text),
+computed once: ENVELOPE, BODY and BODYSTRUCTURE as written; the header section's size (a
+ranged read serves BODY[HEADER] and any field outside the kept ones); the kept fields'
+lines as they stand, for BODY[HEADER.FIELDS (...)], and as SEARCH reads them (search_text);
+and the part map, each part's offsets, for a ranged read of BODY[n] and BINARY[n].
+
+The encoded form is versioned (FORMAT): a view of another format is made again from the
+bytes the first time it is read, once, and stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass
+
+from mailcore.imap_view.body_structure import body_structure
+from mailcore.imap_view.envelope import envelope
+from mailcore.imap_view.parts import Part, split_message, walk
+from mailcore.imap_view.search_text import read_head
+
+FORMAT = 1
+# The header fields kept: those mail clients fetch to list a folder (Thunderbird's list,
+# Apple Mail's, Evolution's, K-9's) and SEARCH reads (FROM, TO, CC, BCC, SUBJECT, SENT*).
+KEPT_FIELDS = frozenset({
+    b"from", b"to", b"cc", b"bcc", b"subject", b"date", b"message-id", b"priority",
+    b"x-priority", b"references", b"newsgroups", b"in-reply-to", b"content-type",
+    b"reply-to", b"list-id", b"list-unsubscribe", b"list-post", b"sender", b"auto-submitted",
+    b"x-mailer", b"mime-version", b"importance", b"x-mailing-list", b"return-path",
+    b"disposition-notification-to", b"x-uniform-type-identifier",
+    b"x-universally-unique-identifier", b"bimi-indicator", b"bimi-location",
+    b"x-bimi-indicator-hash", b"authentication-results", b"content-transfer-encoding"})
+_KEPT_LINES = re.compile(
+    rb"(?im)^(" + b"|".join(sorted(re.escape(name) for name in KEPT_FIELDS))
+    + rb")[ \t]*:[^\n]*+(?:\n[ \t][^\n]*+)*+\n?")
+# Part map flags.
+MULTIPART, MESSAGE, OPAQUE = 1, 2, 4
+
+
+@dataclass(frozen=True)
+class PartEntry:
+    """One part of the part map, in the order parts are walked (depth first): offsets into
+    the message's bytes as parts.Part has them, how many parts it holds directly, what kind
+    of container it is, and its Content-Transfer-Encoding (for BINARY)."""
+
+    start: int
+    body_start: int
+    end: int
+    header_break: int
+    children: int
+    flags: int
+    encoding: bytes | None
+
+
+@dataclass(frozen=True)
+class ImapView:
+    size: int
+    envelope: bytes
+    body: bytes  # BODY: the structure without extension data
+    body_structure: bytes
+    header_size: int  # raw[:header_size] is BODY[HEADER]
+    header_blank: bool  # the header ends in a blank line
+    # The kept fields' lines as they stand (each with its continuation lines), in the
+    # header's order, with the field's name in lower case.
+    header_lines: tuple[tuple[bytes, bytes], ...]
+    # The kept fields as SEARCH reads them (search_text.read_head): (name, value).
+    search_fields: tuple[tuple[bytes, bytes], ...]
+    parts: tuple[PartEntry, ...]
+
+    def keeps(self, names: list[bytes] | tuple[bytes, ...] | frozenset[bytes]) -> bool:
+        """Whether every field named (in any letter case) is one the view keeps."""
+        return all(name.lower() in KEPT_FIELDS for name in names)
+
+    def header_fields(self, names: list[bytes] | tuple[bytes, ...] | frozenset[bytes]
+                      ) -> bytes:
+        """BODY[HEADER.FIELDS (names)] of kept fields, as sections.header_fields answers."""
+        wanted = {name.lower() for name in names}
+        chosen = [line for name, line in self.header_lines if name in wanted]
+        if chosen and not chosen[-1].endswith(b"\n"):
+            chosen.append(b"\r\n")
+        if not chosen or self.header_blank:
+            chosen.append(b"\r\n")
+        return b"".join(chosen)
+
+    def search_values(self, name: bytes) -> list[bytes]:
+        """A kept field's values as SEARCH reads them (search_text.MessageText.fields)."""
+        return [value for key, value in self.search_fields if key == name]
+
+
+def make_view(raw: bytes) -> ImapView:
+    """The view of a message's bytes, from one index of its parts."""
+    root = split_message(raw)
+    block = root.header_block
+    blank = block.endswith((b"\n\r\n", b"\n\n")) or block in (b"\r\n", b"\n")
+    lines = block[:len(block) - (2 if block.endswith(b"\r\n") else 1)] if blank else block
+    header_lines = tuple((match.group(1).lower(), match.group())
+                         for match in _KEPT_LINES.finditer(lines))
+    search_fields = tuple((name, value) for name, value in read_head(raw)[0]
+                          if name in KEPT_FIELDS)
+    return ImapView(size=len(raw), envelope=envelope(root),
+                    body=body_structure(root, extended=False),
+                    body_structure=body_structure(root), header_size=root.body_start,
+                    header_blank=blank, header_lines=header_lines,
+                    search_fields=search_fields, parts=tuple(_part_map(root)))
+
+
+def _part_map(root: Part) -> list[PartEntry]:
+    entries = []
+    for part in walk(root):
+        flags = ((MULTIPART if part.is_multipart else 0) | (MESSAGE if part.is_message else 0)
+                 | (OPAQUE if part.opaque else 0))
+        entries.append(PartEntry(part.start, part.body_start, part.end, part.header_break,
+                                 len(part.children), flags,
+                                 part.header(b"content-transfer-encoding")))
+    return entries
+
+
+def encode(view: ImapView) -> bytes:
+    """The view as stored: compact JSON (bytes as Latin-1 text, lossless), compressed."""
+    def text(value: bytes) -> str:
+        return value.decode("latin-1")
+
+    plain = [FORMAT, view.size, text(view.envelope), text(view.body), text(view.body_structure),
+             view.header_size, view.header_blank,
+             [[text(name), text(line)] for name, line in view.header_lines],
+             [[text(name), text(value)] for name, value in view.search_fields],
+             [[entry.start, entry.body_start, entry.end, entry.header_break, entry.children,
+               entry.flags, None if entry.encoding is None else text(entry.encoding)]
+              for entry in view.parts]]
+    return zlib.compress(json.dumps(plain, separators=(",", ":")).encode("utf-8"), 6)
+
+
+def decode(stored: bytes) -> ImapView | None:
+    """The view `encode` stored, or None when it is of another format (made again)."""
+    plain = json.loads(zlib.decompress(stored))
+    if not isinstance(plain, list) or not plain or plain[0] != FORMAT:
+        return None
+
+    def octets(value: str) -> bytes:
+        return value.encode("latin-1")
+
+    (_, size, envelope_text, body, structure, header_size, blank, header_lines,
+     search_fields, parts) = plain
+    return ImapView(
+        size=size, envelope=octets(envelope_text), body=octets(body),
+        body_structure=octets(structure), header_size=header_size, header_blank=blank,
+        header_lines=tuple((octets(name), octets(line)) for name, line in header_lines),
+        search_fields=tuple((octets(name), octets(value)) for name, value in search_fields),
+        parts=tuple(PartEntry(start, body_start, end, header_break, children, flags,
+                              None if encoding is None else octets(encoding))
+                    for start, body_start, end, header_break, children, flags, encoding
+                    in parts))
