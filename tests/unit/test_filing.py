@@ -170,3 +170,31 @@ def test_what_stops_one_message_before_it_is_fetched_stops_that_one_alone():
     assert isinstance(outcomes[1], TransientFailure)
     assert [outcomes[0].filed_for, outcomes[2].filed_for] == [("bob@hamburger.edu",)] * 2
     assert len(mailboxes.messages) == 2
+
+
+def test_a_view_that_cannot_be_made_never_stops_filing(monkeypatch):
+    """Made once per message, not per recipient; should making it fail (a bug: it is
+    bounded and linear), the message is filed without one and IMAP makes it later."""
+    from mailcore.imap_view.view import make_view
+    from mailcore.services import imap_views
+
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
+    views = InMemoryImapViews(mailboxes)
+    made: list[int] = []
+    monkeypatch.setattr(imap_views, "make_view",
+                        lambda raw: made.append(len(raw)) or make_view(raw))
+    key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "carol@hamburger.edu")
+    assert file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES,
+                        views=views).filed_for == ("bob@hamburger.edu", "carol@hamburger.edu")
+    assert made == [len(HEADERS_NAME_DAVE)]  # one view for both copies
+    assert set(mailboxes.views) == {(copy.account, copy.message_id)
+                                    for copy in mailboxes.messages.values()}
+
+    def broken(raw: bytes) -> None:
+        raise RecursionError("a bug in the view")
+
+    monkeypatch.setattr(imap_views, "make_view", broken)
+    other = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu")
+    result = file_inbound(other, store, mailboxes, DOMAINS, references=REFERENCES, views=views)
+    assert result.filed_for == ("bob@hamburger.edu",)
+    assert len(mailboxes.messages) == 3 and len(mailboxes.views) == 2
