@@ -111,7 +111,7 @@ class ImapViewBackfill(Table):
         try:
             return dict(self._client.scan(**request))
         except (ClientError, BotoCoreError) as exc:
-            raise StorageUnavailable(f"reading the table failed: {exc}") from exc
+            raise StorageUnavailable("reading the table failed") from exc
 
     def _backfill(self, messages: list[_Stored], counts: BackfillCounts,
                   readers: ThreadPoolExecutor,
