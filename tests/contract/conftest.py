@@ -87,6 +87,7 @@ class ViewSide:
     references: RawReferences
     store: MessageStore
     views: ImapViews
+    table: str | None = None  # the table's name, on moto
 
 
 @pytest.fixture(params=BACKINGS)
@@ -100,7 +101,7 @@ def view_side(request: pytest.FixtureRequest) -> ViewSide:
     return ViewSide(DynamoMailboxRepository(dynamodb_client(), table),
                     DynamoRawReferences(dynamodb_client(), table),
                     S3RawMessageStore(s3_client(), bucket),
-                    DynamoImapViews(dynamodb_client(), table, s3_client(), bucket))
+                    DynamoImapViews(dynamodb_client(), table, s3_client(), bucket), table)
 
 
 @pytest.fixture(params=BACKINGS)

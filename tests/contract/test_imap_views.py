@@ -12,7 +12,7 @@ import pytest
 
 from mailcore.adapters.aws.dynamodb_keys import VIEW_PREFIX, account_pk
 from mailcore.adapters.aws.mailboxes.views import MAX_VIEW_IN_ITEM, DynamoImapViews
-from mailcore.adapters.memory.views import InMemoryImapViews
+from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import SENT
@@ -65,11 +65,11 @@ def _filed(side: ViewSide, raw: bytes, *recipients: str, submitted_by: str | Non
 
 def _view_items(side: ViewSide, account: str) -> list[str]:
     """The ids of the views kept for `account`, as the backing holds them."""
-    if isinstance(side.views, InMemoryImapViews):
-        return [message_id for (owner, message_id) in side.views._views if owner == account]
-    assert isinstance(side.views, DynamoImapViews)
+    if side.table is None:
+        assert isinstance(side.mailboxes, InMemoryMailboxRepository)
+        return [message_id for (owner, message_id) in side.mailboxes.views if owner == account]
     client = boto3.client("dynamodb", region_name=REGION)
-    response = client.query(TableName=side.views._table,
+    response = client.query(TableName=side.table,
                             KeyConditionExpression="pk = :pk AND begins_with(sk, :view)",
                             ExpressionAttributeValues={":pk": {"S": account_pk(account)},
                                                        ":view": {"S": VIEW_PREFIX}})
