@@ -164,7 +164,8 @@ def _spelling_patterns() -> list[re.Pattern[str]]:
     # prose ("20 messages/s") lives in docstrings and comments, which are not read.
     s3 = [re.compile(r"(?<![\w/.-])" + re.escape(prefix)) for prefix in s3_keys.PREFIXES]
     s3 += [re.compile(re.escape(suffix) + r"(?!\w)")
-           for suffix in (s3_keys.MESSAGE_SUFFIX, s3_keys.ENVELOPE_SUFFIX)]
+           for suffix in (s3_keys.MESSAGE_SUFFIX, s3_keys.ENVELOPE_SUFFIX,
+                          s3_keys.IMAP_VIEW_SUFFIX)]
     table = [re.compile(r"(?<!\w)" + re.escape(prefix)) for prefix in
              dynamodb_keys.PARTITION_PREFIXES + dynamodb_keys.SORT_PREFIXES]
     table += [re.compile(r"^" + re.escape(key) + r"$") for key in dynamodb_keys.SORT_KEYS]
