@@ -169,3 +169,15 @@ def test_a_bad_argument_or_no_stack_is_one_line_and_non_zero(tmp_path: Any) -> N
         [line] = result.stderr.splitlines()
         assert line.startswith("mailpipe") and said in line, line
         assert result.stdout == ""
+
+    # A deployed stack, without AWS credentials anywhere.
+    bare = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    bare.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_DEFAULT_REGION="us-east-1",
+                AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+                AWS_EC2_METADATA_DISABLED="true", HOME=str(tmp_path))
+    result = subprocess.run([MAILPIPE, "imap-views", "backfill", "--stack", "mailpipe"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+                            env=bare)
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("mailpipe: cannot read stack mailpipe"), line
