@@ -84,7 +84,7 @@ def measure(kind: str, mib: int, depth: int) -> dict[str, float]:
     with running_imap() as imap:
         storage = imap.storage
         append_message("bob@hamburger.edu", INBOX, raw, frozenset(), datetime.now(UTC),
-                       storage.store, storage.references, storage.mailboxes)
+                       storage.store, storage.references, storage.mailboxes, storage.views)
         client, other = imap.logged_in(), imap.logged_in("carol@hamburger.edu")
         client.select("INBOX")
         assert client.fetch("1", "(FLAGS)")[0] == "OK"

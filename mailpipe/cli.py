@@ -1,4 +1,4 @@
-"""The `mailpipe` command: run the system locally, manage accounts."""
+"""The `mailpipe` command: run the system locally, manage accounts and stored mail."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.domain.address import parse_address
 from mailcore.domain.retry import parse_duration
-from mailcore.errors import InvalidAddress, MailError
+from mailcore.errors import InvalidAddress, MailError, StorageUnavailable
 from mailcore.services.accounts import add_account
 from mailpipe.local.stack import (
     DEFAULT_PORTS,
@@ -72,6 +72,13 @@ def _user(text: str) -> tuple[str, str]:
         return str(parse_address(address)), password
     except InvalidAddress:
         raise argparse.ArgumentTypeError(f"not an address: {address!r}") from None
+
+
+def _account(text: str) -> str:
+    try:
+        return str(parse_address(text))
+    except InvalidAddress:
+        raise argparse.ArgumentTypeError(f"not an address: {text!r}") from None
 
 
 def _mx(text: str) -> tuple[str, str]:
@@ -177,6 +184,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="with redrive: the inbound dead-letter queue (messages that "
                        "could not be filed) back to the inbound queue")
     _add_stack_options(queue)
+
+    views = commands.add_parser(
+        "imap-views", help="stored messages' IMAP views: make those missing (messages "
+        "stored before views, or of an older format); safe to run again or interrupt")
+    views.add_argument("action", choices=["backfill"])
+    views.add_argument("--account", type=_account, metavar="ADDRESS",
+                       help="only this account's messages")
+    _add_stack_options(views)
 
     webmail = commands.add_parser(
         "webmail", help="put the webmail's files in a deployed stack's webmail bucket")
@@ -308,6 +323,8 @@ def _command(arguments: argparse.Namespace) -> int:
         else:
             print("\n".join(list_jobs(target)))
         return 0
+    if arguments.command == "imap-views":
+        return _backfill_views(arguments.account, outputs, client)
     if arguments.command == "webmail":
         if "WebmailBucketName" not in outputs:
             raise CommandFailed("this stack has no webmail bucket")
@@ -328,6 +345,30 @@ def _command(arguments: argparse.Namespace) -> int:
         print(f"account {address} added")
         return 0
     return 2
+
+
+def _backfill_views(account: str | None, outputs: dict[str, str], client: Any) -> int:
+    from mailcore.adapters.aws.mailboxes.backfill import BackfillCounts, ImapViewBackfill
+
+    backfill = ImapViewBackfill(client("dynamodb"), outputs["MailboxTableName"], client("s3"),
+                                outputs["MessageBucketName"])
+    counts = BackfillCounts()
+
+    def progress(now: BackfillCounts) -> None:
+        nonlocal counts
+        counts = now
+
+    try:
+        counts = backfill.run(account, progress)
+    except StorageUnavailable as exc:
+        raise CommandFailed(f"imap-views backfill stopped ({exc}: {exc.__cause__}) after "
+                            f"{counts.line()}; run it again to go on") from None
+    except KeyboardInterrupt:
+        print(f"mailpipe: imap-views backfill interrupted after {counts.line()}; run it "
+              "again to go on", file=sys.stderr)
+        return 130
+    print(f"imap views: {counts.line()}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
 from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
 from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
 from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
+from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
 from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
@@ -26,11 +27,13 @@ from mailcore.adapters.memory.outgoing import InMemoryDeliveryQueue
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
 from mailcore.adapters.memory.store import InMemoryMessageStore
+from mailcore.adapters.memory.views import InMemoryImapViews
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.ports import (
     AccountDirectory,
     DeliveryLedger,
     DeliveryQueue,
+    ImapViews,
     LoginThrottle,
     Mailboxes,
     MessageStore,
@@ -74,6 +77,31 @@ def mailbox_side(request: pytest.FixtureRequest) -> MailboxSide:
     table = stack.outputs["MailboxTableName"]
     return MailboxSide(DynamoMailboxRepository(dynamodb_client(), table),
                        DynamoRawReferences(dynamodb_client(), table))
+
+
+@dataclass
+class ViewSide:
+    """Mailboxes, the bytes' store and the IMAP views beside them, of one backing."""
+
+    mailboxes: Mailboxes
+    references: RawReferences
+    store: MessageStore
+    views: ImapViews
+    table: str | None = None  # the table's name, on moto
+
+
+@pytest.fixture(params=BACKINGS)
+def view_side(request: pytest.FixtureRequest) -> ViewSide:
+    stack = _moto(request)
+    if stack is None:
+        references = InMemoryRawReferences()
+        memory = InMemoryMailboxRepository(references)
+        return ViewSide(memory, references, InMemoryMessageStore(), InMemoryImapViews(memory))
+    table, bucket = stack.outputs["MailboxTableName"], stack.outputs["MessageBucketName"]
+    return ViewSide(DynamoMailboxRepository(dynamodb_client(), table),
+                    DynamoRawReferences(dynamodb_client(), table),
+                    S3RawMessageStore(s3_client(), bucket),
+                    DynamoImapViews(dynamodb_client(), table, s3_client(), bucket), table)
 
 
 @pytest.fixture(params=BACKINGS)

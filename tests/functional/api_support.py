@@ -83,14 +83,15 @@ def deliver(subject: str, *rcpts: str, received_at: datetime | None = None,
                         received_at=received_at or datetime.now(UTC))
     key = adapters.store.put(new_message_id(), raw.encode(), envelope)
     return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains,
-                        references=adapters.references).message_id
+                        references=adapters.references, views=adapters.imap_views).message_id
 
 
 def file_submitted(message_id: str) -> None:
     """What file_message does when the submitted message's object appears."""
     adapters = aws_adapters()
     file_inbound(message_key(message_id), adapters.store, adapters.mailboxes,
-                 adapters.domains, adapters.outgoing, references=adapters.references)
+                 adapters.domains, adapters.outgoing, references=adapters.references,
+                 views=adapters.imap_views)
 
 
 def counts(api: Any, account: str = BOB) -> dict[str, tuple[int, int]]:

@@ -245,7 +245,7 @@ def _deliver_raw(raw: bytes) -> str:
         mail_from="alice@crepes.fr", rcpt_tos=(BOB,), peer="192.0.2.1", helo="crepes.fr",
         tls=False, received_at=datetime.now(UTC)))
     return file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains,
-                        references=adapters.references).message_id
+                        references=adapters.references, views=adapters.imap_views).message_id
 
 
 def test_a_draft_opened_again_keeps_its_bcc_and_stays_in_its_conversation(api, stack):

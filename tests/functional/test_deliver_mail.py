@@ -40,7 +40,7 @@ def _submit(count: int, recipient: str) -> None:
         key = adapters.store.put(new_message_id(), f"From: bob@hamburger.edu\r\n"
                                  f"Subject: {number}\r\n\r\nhi\r\n".encode(), envelope)
         file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing,
-                     references=adapters.references)
+                     references=adapters.references, views=adapters.imap_views)
 
 
 def _batch(stack) -> dict:

@@ -42,7 +42,7 @@ def test_reading_a_fresh_accounts_folders_while_its_first_mail_is_filed(stack, r
     def file_all() -> None:
         for key in keys:
             file_inbound(key, store, mailboxes, adapters.domains,
-                         references=adapters.references)
+                         references=adapters.references, views=adapters.imap_views)
         filed.set()
 
     def read_until_filed(account: str) -> None:

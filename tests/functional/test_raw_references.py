@@ -47,7 +47,7 @@ def _store(rcpts: tuple[str, ...], submitted_by: str | None = None) -> str:
 def _file(key: str) -> None:
     adapters = aws_adapters()
     file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing,
-                 references=adapters.references)
+                 references=adapters.references, views=adapters.imap_views)
 
 
 def _delete_for_good(account: str, message_id: str) -> None:

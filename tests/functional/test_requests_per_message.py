@@ -21,6 +21,7 @@ from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
 from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
 from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
 from mailcore.adapters.aws.mailboxes import messages as messages_module
+from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
 from mailcore.adapters.aws.sqs_outgoing import SqsDeliveryQueue
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
@@ -41,6 +42,13 @@ def _counted_client() -> tuple[Any, Counter[str]]:
     client.meta.events.register("before-call.dynamodb.*",
                                 lambda model, **_: calls.update([model.name]))
     return client, calls
+
+
+def _views(client: Any, stack: Any) -> DynamoImapViews:
+    """The IMAP views on the counted client: their writes are filing's requests too."""
+    return DynamoImapViews(client, stack.outputs["MailboxTableName"],
+                           boto3.client("s3", region_name=REGION),
+                           stack.outputs["MessageBucketName"])
 
 
 def test_filing_that_loses_the_race_for_the_folder_does_not_read_it_again(stack):
@@ -93,10 +101,12 @@ def test_the_references_are_held_in_the_first_copy_s_transaction(stack):
     def file_it() -> tuple[str, ...]:
         return file_inbound(key, adapters.store, DynamoMailboxRepository(client, table),
                             HostedDomains(frozenset({"hamburger.edu"})),
-                            references=DynamoRawReferences(client, table)).filed_for
+                            references=DynamoRawReferences(client, table),
+                            views=_views(client, stack)).filed_for
 
     assert file_it() == (BOB, "carol@hamburger.edu")
-    assert calls == {"GetItem": 2, "TransactWriteItems": 2}  # each copy: its folder, its write
+    # Each copy: its folder, its write; then both copies' IMAP views in one write.
+    assert calls == {"GetItem": 2, "TransactWriteItems": 2, "BatchWriteItem": 1}
     # The message, its folder, the change log; the first with the references' item too.
     assert transactions == [[ACCOUNT_PREFIX, ACCOUNT_PREFIX, ACCOUNT_PREFIX, RAW_PREFIX],
                             [ACCOUNT_PREFIX, ACCOUNT_PREFIX, ACCOUNT_PREFIX]]
@@ -170,12 +180,14 @@ def test_the_first_filing_of_submitted_mail_reads_no_delivery_record(stack):
         return file_inbound(key, adapters.store, DynamoMailboxRepository(client, table),
                             HostedDomains(frozenset({"hamburger.edu"})),
                             Outgoing(queue, ledger),
-                            references=DynamoRawReferences(client, table)).queued_for
+                            references=DynamoRawReferences(client, table),
+                            views=_views(client, stack)).queued_for
 
     assert file_it() == ("alice@crepes.fr",)
     # The Sent copy's folder read and transaction (which holds the references), the job's
-    # record.
-    assert calls == {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1}
+    # record, the Sent copy's IMAP view.
+    assert calls == {"GetItem": 1, "TransactWriteItems": 1, "UpdateItem": 1,
+                     "BatchWriteItem": 1}
     calls.clear()
     file_it()  # a repeat: the job's record says it was queued
     assert calls["GetItem"] == 2  # the folder, then the job's record
@@ -231,13 +243,16 @@ def test_a_batch_for_one_folder_costs_one_folder_read_and_one_write(stack):
         return file_inbound_together(keys, adapters.store,
                                      DynamoMailboxRepository(client, table),
                                      HostedDomains(frozenset({"hamburger.edu"})),
-                                     references=DynamoRawReferences(client, table))
+                                     references=DynamoRawReferences(client, table),
+                                     views=_views(client, stack))
 
     assert [outcome.filed_for for outcome in file_them()] == [(BOB,)] * 10
-    assert calls == {"GetItem": 1, "TransactWriteItems": 1}
+    # The ten messages' IMAP views in one write as well (BatchWriteItem takes 25).
+    assert calls == {"GetItem": 1, "TransactWriteItems": 1, "BatchWriteItem": 1}
     assert transactions == [1 + 3 * 10]  # the folder; each message, its change, its refs
+    # A repeated batch puts the same views again (a try that stopped after filing left none).
     assert [outcome.already_filed_for for outcome in file_them()] == [(BOB,)] * 10
-    assert calls == {"GetItem": 2, "TransactWriteItems": 2}
+    assert calls == {"GetItem": 2, "TransactWriteItems": 2, "BatchWriteItem": 2}
     assert [adapters.mailboxes.get(BOB, message_id_of_key(key)).uid for key in keys] == list(
         range(1, 11))
 

@@ -61,7 +61,7 @@ def _shared(submitted_by: str | None = None) -> str:
                         received_at=datetime.now(UTC))
     key = adapters.store.put(new_message_id(), RAW, envelope)
     file_inbound(key, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing,
-                 references=adapters.references)
+                 references=adapters.references, views=adapters.imap_views)
     return key
 
 

@@ -9,6 +9,7 @@ from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.outgoing import InMemoryDeliveryQueue
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.adapters.memory.store import InMemoryMessageStore
+from mailcore.adapters.memory.views import InMemoryImapViews
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
@@ -35,7 +36,8 @@ def test_bcc_recipient_in_envelope_receives_and_header_only_recipient_does_not()
     store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu")
 
-    result = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
+    result = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES,
+                          views=InMemoryImapViews(mailboxes))
 
     assert result.filed_for == ("bob@hamburger.edu",)
     assert mailboxes.list_folder("bob@hamburger.edu", INBOX, 10, None).messages
@@ -46,8 +48,10 @@ def test_same_object_filed_twice_yields_one_stored_message_per_recipient():
     store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "carol@hamburger.edu")
 
-    first = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
-    second = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
+    first = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES,
+                         views=InMemoryImapViews(mailboxes))
+    second = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES,
+                          views=InMemoryImapViews(mailboxes))
 
     assert set(first.filed_for) == {"bob@hamburger.edu", "carol@hamburger.edu"}
     assert second.filed_for == ()
@@ -60,7 +64,8 @@ def test_remote_recipients_of_unauthenticated_mail_are_neither_filed_nor_queued(
     outgoing = Outgoing(InMemoryDeliveryQueue(), InMemoryDeliveryLedger())
     key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "zoe@crepes.fr")
 
-    result = file_inbound(key, store, mailboxes, DOMAINS, outgoing, references=REFERENCES)
+    result = file_inbound(key, store, mailboxes, DOMAINS, outgoing, references=REFERENCES,
+                          views=InMemoryImapViews(mailboxes))
 
     assert result.queued_for == ()
     assert outgoing.queue.jobs == []
@@ -78,7 +83,8 @@ def test_submitted_mail_is_filed_for_hosted_recipients_sent_copy_and_queued_per_
     key = store.put(new_message_id(), b"From: bob@hamburger.edu\r\n\r\nhi\r\n", envelope)
 
     for _ in range(2):  # at-least-once events
-        result = file_inbound(key, store, mailboxes, DOMAINS, outgoing, references=REFERENCES)
+        result = file_inbound(key, store, mailboxes, DOMAINS, outgoing, references=REFERENCES,
+                              views=InMemoryImapViews(mailboxes))
 
     assert [(job.domain, job.recipients) for job in outgoing.queue.jobs] == [
         ("crepes.fr", ("zoe@crepes.fr", "yan@crepes.fr")), ("other.test", ("x@other.test",))]
@@ -94,7 +100,8 @@ def test_unparseable_message_is_filed_with_raw_kept_and_flagged():
     garbage = b"\x00\xff no headers at all \r\n\x00"
     key = _stored(store, garbage, "bob@hamburger.edu")
 
-    file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
+    file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES,
+                 views=InMemoryImapViews(mailboxes))
 
     [stored] = mailboxes.list_folder("bob@hamburger.edu", INBOX, 10, None).messages
     assert stored.summary.parse_problem
@@ -105,7 +112,7 @@ def test_missing_message_object_is_an_error_not_a_silent_skip():
     store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     with pytest.raises(MessageNotFound):
         file_inbound(message_key(new_message_id()), store, mailboxes, DOMAINS,
-                     references=REFERENCES)
+                     references=REFERENCES, views=InMemoryImapViews(mailboxes))
 
 
 class _RefusingTogether(InMemoryMailboxRepository):
@@ -136,7 +143,8 @@ def test_a_message_that_fails_the_shared_write_fails_alone():
     mailboxes = _RefusingTogether(refused_key=keys[1])
 
     outcomes = file_inbound_together([keys[0], missing, *keys[1:]], store, mailboxes,
-                                     DOMAINS, references=REFERENCES)
+                                     DOMAINS, references=REFERENCES,
+                                     views=InMemoryImapViews(mailboxes))
 
     assert mailboxes.together == [3]  # the missing one never got that far
     assert isinstance(outcomes[1], MessageNotFound)
@@ -156,8 +164,37 @@ def test_what_stops_one_message_before_it_is_fetched_stops_that_one_alone():
             raise TransientFailure("no time left")
 
     outcomes = file_inbound_together(keys, store, mailboxes, DOMAINS, references=REFERENCES,
+                                     views=InMemoryImapViews(mailboxes),
                                      before_each=before_each)
 
     assert isinstance(outcomes[1], TransientFailure)
     assert [outcomes[0].filed_for, outcomes[2].filed_for] == [("bob@hamburger.edu",)] * 2
     assert len(mailboxes.messages) == 2
+
+
+def test_a_view_that_cannot_be_made_never_stops_filing(monkeypatch):
+    """Made once per message, not per recipient; should making it fail (a bug: it is
+    bounded and linear), the message is filed without one and IMAP makes it later."""
+    from mailcore.imap_view.view import make_view
+    from mailcore.services import imap_views
+
+    store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
+    views = InMemoryImapViews(mailboxes)
+    made: list[int] = []
+    monkeypatch.setattr(imap_views, "make_view",
+                        lambda raw: made.append(len(raw)) or make_view(raw))
+    key = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu", "carol@hamburger.edu")
+    assert file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES,
+                        views=views).filed_for == ("bob@hamburger.edu", "carol@hamburger.edu")
+    assert made == [len(HEADERS_NAME_DAVE)]  # one view for both copies
+    assert set(mailboxes.views) == {(copy.account, copy.message_id)
+                                    for copy in mailboxes.messages.values()}
+
+    def broken(raw: bytes) -> None:
+        raise RecursionError("a bug in the view")
+
+    monkeypatch.setattr(imap_views, "make_view", broken)
+    other = _stored(store, HEADERS_NAME_DAVE, "bob@hamburger.edu")
+    result = file_inbound(other, store, mailboxes, DOMAINS, references=REFERENCES, views=views)
+    assert result.filed_for == ("bob@hamburger.edu",)
+    assert len(mailboxes.messages) == 3 and len(mailboxes.views) == 2

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.adapters.memory.store import InMemoryMessageStore
+from mailcore.adapters.memory.views import InMemoryImapViews
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import INBOX
@@ -107,8 +108,10 @@ def test_every_hostile_message_is_filed_once_and_readable(raw: bytes) -> None:
     store, mailboxes = InMemoryMessageStore(), InMemoryMailboxRepository()
     key = _stored(store, raw)
 
-    first = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
-    again = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES)
+    first = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES,
+                         views=InMemoryImapViews(mailboxes))
+    again = file_inbound(key, store, mailboxes, DOMAINS, references=REFERENCES,
+                         views=InMemoryImapViews(mailboxes))
 
     assert first.filed_for == (BOB,)
     assert again.filed_for == () and again.already_filed_for == (BOB,)

@@ -85,7 +85,8 @@ def test_every_key_the_module_builds_is_under_one_of_its_prefixes():
              dynamodb_keys.folder_name_key("bob", "n"), dynamodb_keys.change_key("bob", "f", 1),
              dynamodb_keys.raw_references_key("k"), dynamodb_keys.job_release_key("k", "d"),
              dynamodb_keys.job_key(message_id, "d"), dynamodb_keys.sent_key("bob", 3600),
-             dynamodb_keys.login_key("bob"), dynamodb_keys.login_from_key("192.0.2.1")]
+             dynamodb_keys.login_key("bob"), dynamodb_keys.login_from_key("192.0.2.1"),
+             dynamodb_keys.imap_view_key("bob", message_id)]
     for item in items:
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         assert any(pk.startswith(prefix) for prefix in dynamodb_keys.PARTITION_PREFIXES), pk
@@ -108,10 +109,28 @@ def test_every_s3_resource_of_a_role_is_a_prefix_of_the_module():
             if isinstance(node, dict) and "Fn::Sub" in node and isinstance(node["Fn::Sub"], str):
                 text = node["Fn::Sub"]
                 if text.startswith(BUCKET_ARN):
-                    prefix = text.removeprefix(BUCKET_ARN)
+                    # "<prefix>*", or "<prefix>*/imap-view": the IMAP views beside the bytes.
+                    prefix = text.removeprefix(BUCKET_ARN).removesuffix(
+                        s3_keys.IMAP_VIEW_SUFFIX)
                     assert prefix.endswith("/*"), text
                     named.add(prefix.removesuffix("*"))
     assert named and named <= set(s3_keys.PREFIXES), sorted(named - set(s3_keys.PREFIXES))
+
+
+def test_an_imap_view_object_is_beside_the_bytes_of_each_kind_of_stored_message():
+    """Under the bytes' own prefix (so the roles' resources for view objects name that
+    prefix and the module's suffix, and the message's deletion finds it)."""
+    message_id = new_message_id()
+    for raw_key in (s3_keys.message_key(message_id), s3_keys.draft_key(message_id),
+                    s3_keys.appended_key(message_id)):
+        view_key = s3_keys.imap_view_object_key(raw_key)
+        prefix = raw_key.removesuffix(s3_keys.MESSAGE_SUFFIX)
+        assert view_key == prefix + s3_keys.IMAP_VIEW_SUFFIX
+        assert s3_keys.message_id_of_key(view_key) is None  # never filed
+    item = dynamodb_keys.imap_view_key("bob@hamburger.edu", message_id)
+    assert item["pk"]["S"] == dynamodb_keys.account_pk("bob@hamburger.edu")
+    assert item["sk"]["S"].startswith(dynamodb_keys.VIEW_PREFIX)
+    assert dynamodb_keys.message_id_of_view_key(item["sk"]["S"]) == message_id
 
 
 def test_every_leading_keys_condition_names_partitions_of_the_module():
@@ -145,7 +164,8 @@ def _spelling_patterns() -> list[re.Pattern[str]]:
     # prose ("20 messages/s") lives in docstrings and comments, which are not read.
     s3 = [re.compile(r"(?<![\w/.-])" + re.escape(prefix)) for prefix in s3_keys.PREFIXES]
     s3 += [re.compile(re.escape(suffix) + r"(?!\w)")
-           for suffix in (s3_keys.MESSAGE_SUFFIX, s3_keys.ENVELOPE_SUFFIX)]
+           for suffix in (s3_keys.MESSAGE_SUFFIX, s3_keys.ENVELOPE_SUFFIX,
+                          s3_keys.IMAP_VIEW_SUFFIX)]
     table = [re.compile(r"(?<!\w)" + re.escape(prefix)) for prefix in
              dynamodb_keys.PARTITION_PREFIXES + dynamodb_keys.SORT_PREFIXES]
     table += [re.compile(r"^" + re.escape(key) + r"$") for key in dynamodb_keys.SORT_KEYS]

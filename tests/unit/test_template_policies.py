@@ -14,13 +14,18 @@ from typing import Any
 
 import pytest
 
+from mailcore import s3_keys
 from mailcore.adapters.aws.dynamodb_keys import (
     ACCOUNT_PREFIX,
     LOGIN_FROM_PREFIX,
     LOGIN_PREFIX,
     RAW_PREFIX,
     SENT_PREFIX,
+    imap_view_key,
+    job_pk,
+    login_key,
 )
+from mailcore.domain.ids import new_message_id
 from mailpipe.local.template import load_template, translate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,3 +127,88 @@ def test_the_edge_touches_only_counters_mailboxes_and_references_in_the_table():
     [index] = [statement for statement in statements if statement not in on_table]
     assert _listed(index["Action"]) == ["dynamodb:Query"]
     assert index["Resource"] == {"Fn::Sub": "${MailboxTable.Arn}/index/by_uid"}
+
+
+# ---- what each role must be allowed: the IMAP views beside the messages ---------------------
+BUCKET = "arn:aws:s3:::message-bucket"
+TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/mailboxes"
+
+
+def _arn(resource: Any) -> str:
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        return str(resource["Fn::Sub"]).replace("${MessageBucket.Arn}", BUCKET).replace(
+            "${MailboxTable.Arn}", TABLE)
+    if resource == {"Fn::GetAtt": ["MessageBucket", "Arn"]}:
+        return BUCKET
+    if resource == {"Fn::GetAtt": ["MailboxTable", "Arn"]}:
+        return TABLE
+    return _resource_text(resource)
+
+
+def _allows(role_id: str, action: str, arn: str, leading_key: str | None = None) -> bool:
+    """Whether one of the role's Allow statements grants `action` on `arn` (IAM's wildcards:
+    `*` matches across slashes), with its LeadingKeys condition, if any, admitting the
+    item's partition key."""
+    for statement in _statements(ROLES[role_id]):
+        if statement.get("Effect") != "Allow":
+            continue
+        if not any(fnmatch.fnmatchcase(action, each) for each in _listed(statement["Action"])):
+            continue
+        if not any(fnmatch.fnmatchcase(arn, _arn(each))
+                   for each in _listed(statement["Resource"])):
+            continue
+        condition = statement.get("Condition")
+        if condition is None:
+            return True
+        patterns = condition.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+        if set(condition) == {"ForAllValues:StringLike"} and patterns and leading_key and any(
+                fnmatch.fnmatchcase(leading_key, pattern) for pattern in patterns):
+            return True
+    return False
+
+
+def _view_object(raw_key: str) -> str:
+    return f"{BUCKET}/{s3_keys.imap_view_object_key(raw_key)}"
+
+
+MESSAGE_ID = new_message_id()
+ACCEPTED, DRAFT, APPENDED = (s3_keys.message_key(MESSAGE_ID), s3_keys.draft_key(MESSAGE_ID),
+                             s3_keys.appended_key(MESSAGE_ID))
+VIEW_PARTITION = imap_view_key("bob@hamburger.edu", MESSAGE_ID)["pk"]["S"]
+# Who writes views, of which bytes: filing (accepted mail), the API (its drafts), IMAP
+# (APPEND; and of any message on its first FETCH).
+VIEW_WRITERS = {"FileMessageFunctionRole": (ACCEPTED,), "ServeApiFunctionRole": (DRAFT,),
+                "EdgeTaskRole": (ACCEPTED, DRAFT, APPENDED)}
+# Who deletes stored bytes, and with them the view object beside them (delete_message).
+BYTES_DELETERS = {"DeliverMailFunctionRole": (ACCEPTED,),
+                  "ServeApiFunctionRole": (ACCEPTED, DRAFT, APPENDED),
+                  "EdgeTaskRole": (ACCEPTED, DRAFT, APPENDED)}
+
+
+def test_the_evaluation_here_refuses_what_no_statement_grants():
+    assert not _allows("FileMessageFunctionRole", "s3:DeleteObject", _view_object(ACCEPTED))
+    assert not _allows("FileMessageFunctionRole", "s3:PutObject", f"{BUCKET}/{ACCEPTED}")
+    assert not _allows("EdgeTaskRole", "dynamodb:BatchWriteItem", TABLE, job_pk(MESSAGE_ID))
+    assert _allows("EdgeTaskRole", "dynamodb:GetItem", TABLE,
+                   login_key("bob@hamburger.edu")["pk"]["S"])
+
+
+@pytest.mark.parametrize("role_id", sorted(VIEW_WRITERS))
+def test_each_writer_of_imap_views_may_put_their_items_and_objects(role_id):
+    assert _allows(role_id, "dynamodb:BatchWriteItem", TABLE, VIEW_PARTITION)
+    for raw_key in VIEW_WRITERS[role_id]:
+        assert _allows(role_id, "s3:PutObject", _view_object(raw_key)), raw_key
+
+
+def test_imap_reads_the_views_of_any_stored_message():
+    assert _allows("EdgeTaskRole", "dynamodb:BatchGetItem", TABLE, VIEW_PARTITION)
+    for raw_key in (ACCEPTED, DRAFT, APPENDED):
+        assert _allows("EdgeTaskRole", "s3:GetObject", _view_object(raw_key)), raw_key
+
+
+@pytest.mark.parametrize("role_id", sorted(BYTES_DELETERS))
+def test_whoever_deletes_a_message_s_bytes_may_delete_the_view_beside_them(role_id):
+    # DeleteObjects refuses a key it may not delete quietly (an error in its answer).
+    for raw_key in BYTES_DELETERS[role_id]:
+        assert _allows(role_id, "s3:DeleteObject", f"{BUCKET}/{raw_key}"), raw_key
+        assert _allows(role_id, "s3:DeleteObject", _view_object(raw_key)), raw_key

@@ -154,7 +154,7 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
         stored = await storage.blocking(
             append_message, self.account, self.folder.id, bytes(append_msg.literal),
             stored_flags(append_msg.flag_set), append_msg.when or datetime.now(UTC),
-            storage.store, storage.references, storage.mailboxes)
+            storage.store, storage.references, storage.mailboxes, storage.views)
         return self._message(stored.uid_entry)
 
     async def copy(self, uid: int, destination: ImapFolder, *,
@@ -167,7 +167,7 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
             copied = await storage.blocking(copy_message, self.account, message_id,
                                             destination.folder.id, storage.store,
                                             storage.references, storage.mailboxes,
-                                            (self.folder.id, uid))
+                                            storage.views, (self.folder.id, uid))
         except MessageNotFound:
             return None
         return copied.uid

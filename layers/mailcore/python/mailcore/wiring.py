@@ -105,7 +105,7 @@ class AwsAdapters:
         return Composer(mailboxes=self.mailboxes, store=self.store,
                         directory=self.directory, domains=self.domains,
                         sending_limit=self.sending_limit, references=self.references,
-                        hostname=self.settings.hostname)
+                        hostname=self.settings.hostname, views=self.imap_views)
 
 
 @cache

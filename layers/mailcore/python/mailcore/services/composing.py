@@ -31,6 +31,7 @@ from mailcore.errors import InvalidRequest, MessageNotFound
 from mailcore.parsing.bounded import read_content, summarise
 from mailcore.ports import (
     AccountDirectory,
+    ImapViews,
     Mailboxes,
     MessageStore,
     RawReferences,
@@ -39,6 +40,7 @@ from mailcore.ports import (
 )
 from mailcore.services.accept import accept_message
 from mailcore.services.changes import remove_for_good
+from mailcore.services.imap_views import keep_view_of
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 DRAFT_FLAGS = frozenset({"seen", "draft"})
@@ -85,6 +87,7 @@ class Composer:
     sending_limit: SendingLimit
     references: RawReferences
     hostname: str
+    views: ImapViews  # a draft's IMAP view, written again with its bytes
 
     def send(self, account: str, request: ComposeRequest, client_ip: str) -> Submitted:
         message_id, now = new_message_id(), datetime.now(UTC)
@@ -99,7 +102,8 @@ class Composer:
 
     def save_draft(self, account: str, request: ComposeRequest,
                    draft_id: str | None = None) -> StoredMessage:
-        """A new draft, or (with draft_id) a new text for an existing one."""
+        """A new draft, or (with draft_id) a new text for an existing one; with the IMAP
+        view of its new bytes (sent mail gets its view when filed, as received mail)."""
         now = datetime.now(UTC)
         current = self._draft(account, draft_id) if draft_id else None
         message_id = draft_id or new_message_id()
@@ -133,9 +137,12 @@ class Composer:
                                   summary=summary,
                                   flags=DRAFT_FLAGS if current is None else current.flags)
             self.mailboxes.file(draft)
+            keep_view_of(self.views, account, message_id, key, raw)
             return draft
-        return self.mailboxes.update(account, message_id, lambda stored: replace(
+        updated = self.mailboxes.update(account, message_id, lambda stored: replace(
             stored, received_at=now, size=len(raw), summary=summary))
+        keep_view_of(self.views, account, message_id, key, raw)
+        return updated
 
     def send_draft(self, account: str, draft_id: str, client_ip: str) -> Submitted:
         draft = self._draft(account, draft_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.envelope import Envelope
@@ -14,10 +15,14 @@ from mailcore.domain.message import MessageSummary
 from mailcore.errors import MessageNotFound, PermanentFailure
 from mailcore.observability import logger
 from mailcore.parsing.bounded import summarise
-from mailcore.ports import MailboxWriter, RawMessageStore, RawReferences
+from mailcore.ports import ImapViews, KeptView, MailboxWriter, RawMessageStore, RawReferences
 from mailcore.s3_keys import message_id_of_key
+from mailcore.services.imap_views import keep_views, view_of
 from mailcore.services.outgoing import Outgoing, delivery_jobs, queue_once
 from mailcore.services.recipients import HostedDomains, hosted_candidate
+
+if TYPE_CHECKING:
+    from mailcore.imap_view.view import ImapView
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class _Plan:
     copies: list[StoredMessage]
     jobs: list[DeliveryJob]
     parse_problem: str | None
+    view: ImapView | None  # of the bytes, shared by every copy
 
     @property
     def holding(self) -> int:
@@ -54,16 +60,18 @@ def file_inbound(
     outgoing: Outgoing | None = None,
     *,
     references: RawReferences,
+    views: ImapViews,
 ) -> FilingResult:
     """File the message at `key` for each envelope recipient; safe to repeat.
 
     The edge accepts RCPT TO on the MX port only for existing accounts, so the envelope
     is the routing list; headers are never consulted. A recipient who already has this
     message gets no second copy, and a delivery job is queued once per domain. Every
-    reference to the raw bytes is held in the same write as the first copy.
+    reference to the raw bytes is held in the same write as the first copy. Each copy's
+    IMAP view is put once it is filed.
     """
     [outcome] = file_inbound_together([key], store, mailboxes, domains, outgoing,
-                                      references=references)
+                                      references=references, views=views)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -77,12 +85,18 @@ def file_inbound_together(
     outgoing: Outgoing | None = None,
     *,
     references: RawReferences,
+    views: ImapViews,
     before_each: Callable[[str], None] | None = None,
 ) -> list[FilingResult | Exception]:
     """file_inbound for each key, with the messages' first copies filed together (one
     write per folder instead of one per message); each key's result, or what stopped it
     (one message's failure stops no other). `before_each(key)` is called before that
-    message is fetched and parsed; what it raises is that key's outcome."""
+    message is fetched and parsed; what it raises is that key's outcome.
+
+    Then every copy of each message filed gets its IMAP view, made once from the bytes,
+    the views of all the messages put together: copies filed now and copies found filed
+    by an earlier try alike (the same bytes give the same view, so a repeat is harmless,
+    and a try that stopped after filing left none)."""
     outcomes: list[FilingResult | _Plan | Exception] = []
     for key in keys:
         try:
@@ -107,6 +121,10 @@ def file_inbound_together(
                 finished.append(exc)
         else:
             finished.append(outcome)
+    keep_views(views, [KeptView(copy.account, copy.message_id, copy.raw_key, outcome.view)
+                       for outcome, result in zip(outcomes, finished, strict=True)
+                       if isinstance(outcome, _Plan) and outcome.view is not None
+                       and isinstance(result, FilingResult) for copy in outcome.copies])
     return finished
 
 
@@ -140,7 +158,10 @@ def _plan(key: str, store: RawMessageStore, domains: HostedDomains, outgoing: Ou
     if envelope.submitted_by:
         copies.append(_sent_copy(envelope.submitted_by, message_id, envelope, key, raw,
                                  summary))
-    return _Plan(message_id, envelope, accounts, remote, copies, jobs, summary.parse_problem)
+    # One view for every copy: the bytes are the same (and none for remote recipients).
+    view = view_of(raw, message_id) if copies else None
+    return _Plan(message_id, envelope, accounts, remote, copies, jobs, summary.parse_problem,
+                 view)
 
 
 def _file_first_copies(plans: list[_Plan], mailboxes: MailboxWriter
