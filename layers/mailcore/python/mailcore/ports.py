@@ -30,6 +30,11 @@ class RawMessageStore(Protocol):
 
     def get_raw(self, key: str) -> bytes: ...
 
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """raw[start:end] of the message at `key` in one read of those bytes alone (IMAP's
+        header section, or one part of a large message); MessageNotFound when absent."""
+        ...
+
     def get_envelope(self, key: str) -> Envelope: ...
 
     def get_message(self, key: str) -> tuple[Envelope, bytes]:
