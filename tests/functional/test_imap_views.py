@@ -221,6 +221,8 @@ def test_showing_a_folder_reads_no_message_bytes_and_answers_as_dovecot(
             requests.reset()
             _answer(client, item)
             assert len(requests.ranges) == FOLDER_SIZE and requests.whole_reads == 0, item
+            # Where the bytes are, read with the views: a batch of each per 100 messages.
+            assert requests.dynamodb <= 2 * VIEW_BATCHES + 3, (item, requests.calls)
         differing = {(seq, item) for item in EACH_ITEM
                      for seq, answer in _by_message(client, item).items()
                      if answer != _by_message(reference, item)[seq]}

@@ -21,7 +21,14 @@ from pymap.parsing.specials import FetchAttribute, FetchRequirement
 from edge.imap.backend.message import RawLoadedMessage
 from edge.imap.condstore import MODSEQ
 from mailcore.imap_view import parts, sections
-from mailcore.imap_view.view import MESSAGE, MULTIPART, ImapView, PartEntry, make_view
+from mailcore.imap_view.view import (
+    KEPT_FIELDS,
+    MESSAGE,
+    MULTIPART,
+    ImapView,
+    PartEntry,
+    make_view,
+)
 from mailcore.ports import KeptView
 
 if TYPE_CHECKING:
@@ -65,12 +72,13 @@ def _needs_view(attributes: Iterable[FetchAttribute]) -> bool:
     return any(attribute.value not in _LISTED for attribute in attributes)
 
 
-def _from_view_alone(attribute: FetchAttribute, view: ImapView) -> bool:
-    name, section = attribute.value, attribute.section
-    if name in _LISTED or name in _STRUCTURE or section is None:
-        return True
-    return (not section.parts and section.specifier == b"HEADER.FIELDS"
-            and section.headers is not None and view.keeps(section.headers))
+def _needs_bytes(attributes: Iterable[FetchAttribute]) -> bool:
+    """Whether some item may read message bytes (then where they are is read in batches
+    with the views): any section but header fields the views keep."""
+    return any(attribute.section is not None and not (
+        not attribute.section.parts and attribute.section.specifier == b"HEADER.FIELDS"
+        and all(name.lower() in KEPT_FIELDS for name in attribute.section.headers or ()))
+        for attribute in attributes)
 
 
 class _Structure(Writeable):
@@ -88,10 +96,10 @@ class _Bytes:
     """A message's bytes as a FETCH reads them: a range at a time, or whole once a range
     will not do; where they are (a GetItem) is read once, when first needed."""
 
-    def __init__(self, message: ImapMessage, raw: bytes | None = None) -> None:
+    def __init__(self, message: ImapMessage, key: str | None = None) -> None:
         self._message = message
-        self._key: str | None = None
-        self.raw = raw
+        self._key = key
+        self.raw: bytes | None = None
 
     def key(self) -> str:
         if self._key is None:
@@ -273,13 +281,22 @@ def _made_view(message: ImapMessage, content: _Bytes) -> ImapView:
 
 def _loaded(message: ImapMessage, requirement: FetchRequirement,
             attributes: Sequence[FetchAttribute], view: ImapView | None,
-            needs_view: bool) -> ViewLoadedMessage:
-    content = _Bytes(message)
+            needs_view: bool, key: str | None) -> ViewLoadedMessage:
+    content = _Bytes(message, key)
     if view is None and needs_view:
         view = _made_view(message, content)
     loaded = ViewLoadedMessage(message, requirement, view, content)
     loaded.prepare(attributes)
     return loaded
+
+
+class _Batch:
+    """A batch of a FETCH's messages: their views, and where their bytes are when an item
+    may read some."""
+
+    def __init__(self, views: dict[str, ImapView], keys: dict[str, str]) -> None:
+        self.views = views
+        self.keys = keys
 
 
 class ViewBatches:
@@ -293,39 +310,46 @@ class ViewBatches:
         self._messages = messages
         self._attributes = attributes
         self._needs_view = _needs_view(attributes)
-        self._batches: dict[int, asyncio.Future[dict[str, ImapView]]] = {}
+        self._needs_bytes = _needs_bytes(attributes)
+        self._batches: dict[int, asyncio.Future[_Batch]] = {}
 
     def _read(self, batch: int) -> None:
         if batch in self._batches or batch * BATCH >= len(self._messages):
             return
         chosen = self._messages[batch * BATCH:(batch + 1) * BATCH]
-        first = chosen[0]
-        future = asyncio.ensure_future(first.storage.blocking(
-            first.storage.views.get_many, first.account,
-            [message.entry.message_id for message in chosen]))
+        storage, account = chosen[0].storage, chosen[0].account
+        ids = [message.entry.message_id for message in chosen]
+
+        def read() -> _Batch:
+            return _Batch(
+                storage.views.get_many(account, ids) if self._needs_view else {},
+                storage.mailboxes.raw_keys(account, ids) if self._needs_bytes else {})
+
+        future = asyncio.ensure_future(storage.blocking(read))
         # A FETCH cut short leaves its prefetch unawaited: its failure is no one's.
         future.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._batches[batch] = future
 
-    async def _view(self, position: int) -> ImapView | None:
+    async def _batch(self, position: int) -> _Batch:
         batch = position // BATCH
         self._read(batch)
         if position % BATCH == 0:
             self._read(batch + 1)
             for old in [held for held in self._batches if held < batch]:
                 del self._batches[old]
-        views = await self._batches[batch]
-        return views.get(self._messages[position].entry.message_id)
+        return await self._batches[batch]
 
     async def load(self, position: int, requirement: FetchRequirement) -> BaseLoadedMessage:
         """The loaded message of the FETCH's `position`th message."""
         message = self._messages[position]
         if requirement.has_none(FetchRequirement.CONTENT):
             return BaseLoadedMessage(message, requirement, None)
-        view = await self._view(position) if self._needs_view else None
-        if view is not None and all(_from_view_alone(attribute, view)
-                                    for attribute in self._attributes):
+        message_id = message.entry.message_id
+        read = (await self._batch(position) if self._needs_view or self._needs_bytes
+                else _Batch({}, {}))
+        view = read.views.get(message_id)
+        if view is not None and not self._needs_bytes:
             # Answered from the view in hand: no storage, no parsing, nothing to wait on.
             return ViewLoadedMessage(message, requirement, view, _Bytes(message))
-        return await message.storage.blocking(_loaded, message, requirement,
-                                              self._attributes, view, self._needs_view)
+        return await message.storage.blocking(_loaded, message, requirement, self._attributes,
+                                              view, self._needs_view, read.keys.get(message_id))

@@ -113,6 +113,11 @@ class MailboxReader(Protocol):
         """Raise MessageNotFound unless the message is in this account's mailbox."""
         ...
 
+    def raw_keys(self, account: str, message_ids: Sequence[str]) -> dict[str, str]:
+        """Where each of these messages' bytes are (by id); a message not in the mailbox
+        is left out. Batched: at most len(message_ids)/100 + 1 table requests."""
+        ...
+
     def list_folder(
         self, account: str, folder: str, limit: int, cursor: str | None
     ) -> Page:
