@@ -11,7 +11,7 @@ from its bytes at its first FETCH, kept for the next."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymap.bytes import Writeable
@@ -40,6 +40,7 @@ BATCH = 100  # views per read: BatchGetItem's limit
 # Above this size, BODY[n] of a leaf part reads that part's bytes only; below it, one read
 # of the whole message costs the same one request and answers every section.
 LARGE_MESSAGE = 256 * 1024
+READ_AHEAD = 8  # header sections read while the one before is written
 # Known from the folder's listing: no view, no bytes.
 _LISTED = frozenset({b"UID", b"FLAGS", b"INTERNALDATE", b"EMAILID", b"THREADID", MODSEQ,
                      b"RFC822.SIZE"})
@@ -311,7 +312,14 @@ class ViewBatches:
         self._attributes = attributes
         self._needs_view = _needs_view(attributes)
         self._needs_bytes = _needs_bytes(attributes)
+        # Header sections alone (small, each a ranged read): the next ones are read while
+        # one is written.
+        self._reads_ahead = self._needs_bytes and all(
+            attribute.section is None or (not attribute.section.parts and
+                                          attribute.section.specifier in _HEADER_SPECIFIERS)
+            for attribute in attributes)
         self._batches: dict[int, asyncio.Future[_Batch]] = {}
+        self._ahead: dict[int, asyncio.Future[ViewLoadedMessage]] = {}
 
     def _read(self, batch: int) -> None:
         if batch in self._batches or batch * BATCH >= len(self._messages):
@@ -325,10 +333,7 @@ class ViewBatches:
                 storage.views.get_many(account, ids) if self._needs_view else {},
                 storage.mailboxes.raw_keys(account, ids) if self._needs_bytes else {})
 
-        future = asyncio.ensure_future(storage.blocking(read))
-        # A FETCH cut short leaves its prefetch unawaited: its failure is no one's.
-        future.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._batches[batch] = future
+        self._batches[batch] = _unawaited(storage.blocking(read))
 
     async def _batch(self, position: int) -> _Batch:
         batch = position // BATCH
@@ -351,5 +356,32 @@ class ViewBatches:
         if view is not None and not self._needs_bytes:
             # Answered from the view in hand: no storage, no parsing, nothing to wait on.
             return ViewLoadedMessage(message, requirement, view, _Bytes(message))
-        return await message.storage.blocking(_loaded, message, requirement, self._attributes,
-                                              view, self._needs_view, read.keys.get(message_id))
+        ahead = self._ahead.pop(position, None)
+        if self._reads_ahead:
+            self._read_ahead(position, requirement, read)
+        return await (ahead or self._load(position, requirement, read))
+
+    def _load(self, position: int, requirement: FetchRequirement,
+              read: _Batch) -> asyncio.Future[ViewLoadedMessage]:
+        message = self._messages[position]
+        message_id = message.entry.message_id
+        return _unawaited(message.storage.blocking(
+            _loaded, message, requirement, self._attributes, read.views.get(message_id),
+            self._needs_view, read.keys.get(message_id)))
+
+    def _read_ahead(self, position: int, requirement: FetchRequirement, read: _Batch) -> None:
+        """Load the next messages of the batch that have a view (a message without one
+        is read whole, so not ahead), READ_AHEAD at most."""
+        end = min(position + 1 + READ_AHEAD, (position // BATCH + 1) * BATCH,
+                  len(self._messages))
+        for ahead in range(position + 1, end):
+            if ahead not in self._ahead and \
+                    self._messages[ahead].entry.message_id in read.views:
+                self._ahead[ahead] = self._load(ahead, requirement, read)
+
+
+def _unawaited(work: Awaitable[T]) -> asyncio.Future[T]:
+    """`work` started now; a FETCH cut short leaves it unawaited, its failure no one's."""
+    future = asyncio.ensure_future(work)
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return future
