@@ -299,6 +299,12 @@ class _Batch:
         self.views = views
         self.keys = keys
 
+    def view(self, message: ImapMessage) -> ImapView | None:
+        """The message's view, unless it is of other bytes than those listed (a draft saved
+        again, read a moment behind): then none, and it is made again from the bytes."""
+        view = self.views.get(message.entry.message_id)
+        return view if view is not None and view.size == message.entry.size else None
+
 
 class ViewBatches:
     """The views of one FETCH's messages, in the order its answers are written: read BATCH
@@ -349,10 +355,9 @@ class ViewBatches:
         message = self._messages[position]
         if requirement.has_none(FetchRequirement.CONTENT):
             return BaseLoadedMessage(message, requirement, None)
-        message_id = message.entry.message_id
         read = (await self._batch(position) if self._needs_view or self._needs_bytes
                 else _Batch({}, {}))
-        view = read.views.get(message_id)
+        view = read.view(message)
         if view is not None and not self._needs_bytes:
             # Answered from the view in hand: no storage, no parsing, nothing to wait on.
             return ViewLoadedMessage(message, requirement, view, _Bytes(message))
@@ -364,10 +369,9 @@ class ViewBatches:
     def _load(self, position: int, requirement: FetchRequirement,
               read: _Batch) -> asyncio.Future[ViewLoadedMessage]:
         message = self._messages[position]
-        message_id = message.entry.message_id
         return _unawaited(message.storage.blocking(
-            _loaded, message, requirement, self._attributes, read.views.get(message_id),
-            self._needs_view, read.keys.get(message_id)))
+            _loaded, message, requirement, self._attributes, read.view(message),
+            self._needs_view, read.keys.get(message.entry.message_id)))
 
     def _read_ahead(self, position: int, requirement: FetchRequirement, read: _Batch) -> None:
         """Load the next messages of the batch that have a view (a message without one
@@ -375,8 +379,7 @@ class ViewBatches:
         end = min(position + 1 + READ_AHEAD, (position // BATCH + 1) * BATCH,
                   len(self._messages))
         for ahead in range(position + 1, end):
-            if ahead not in self._ahead and \
-                    self._messages[ahead].entry.message_id in read.views:
+            if ahead not in self._ahead and read.view(self._messages[ahead]) is not None:
                 self._ahead[ahead] = self._load(ahead, requirement, read)
 
 
