@@ -95,7 +95,7 @@ class _Structure(Writeable):
 
 class _Bytes:
     """A message's bytes as a FETCH reads them: a range at a time, or whole once a range
-    will not do; where they are (a GetItem) is read once, when first needed."""
+    will not do; where they are comes with its batch, or is read (a GetItem) when needed."""
 
     def __init__(self, message: ImapMessage, key: str | None = None) -> None:
         self._message = message
@@ -358,8 +358,9 @@ class ViewBatches:
         read = (await self._batch(position) if self._needs_view or self._needs_bytes
                 else _Batch({}, {}))
         view = read.view(message)
-        if view is not None and not self._needs_bytes:
-            # Answered from the view in hand: no storage, no parsing, nothing to wait on.
+        if not self._needs_bytes and (view is not None or not self._needs_view):
+            # Answered from the view in hand (or the listing): no storage, no parsing,
+            # nothing to wait on.
             return ViewLoadedMessage(message, requirement, view, _Bytes(message))
         ahead = self._ahead.pop(position, None)
         if self._reads_ahead:
