@@ -335,9 +335,14 @@ class ViewBatches:
         ids = [message.entry.message_id for message in chosen]
 
         def read() -> _Batch:
-            return _Batch(
-                storage.views.get_many(account, ids) if self._needs_view else {},
-                storage.mailboxes.raw_keys(account, ids) if self._needs_bytes else {})
+            batch = _Batch(storage.views.get_many(account, ids) if self._needs_view else {}, {})
+            # Where the bytes are: for every message when ranges are read, else for those
+            # whose view is made from their bytes now.
+            located = ids if self._needs_bytes else [
+                message.entry.message_id for message in chosen
+                if self._needs_view and batch.view(message) is None]
+            batch.keys = storage.mailboxes.raw_keys(account, located)
+            return batch
 
         self._batches[batch] = _unawaited(storage.blocking(read))
 
