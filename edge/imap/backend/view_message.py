@@ -21,14 +21,7 @@ from pymap.parsing.specials import FetchAttribute, FetchRequirement
 from edge.imap.backend.message import RawLoadedMessage
 from edge.imap.condstore import MODSEQ
 from mailcore.imap_view import parts, sections
-from mailcore.imap_view.view import (
-    KEPT_FIELDS,
-    MESSAGE,
-    MULTIPART,
-    ImapView,
-    PartEntry,
-    make_view,
-)
+from mailcore.imap_view.view import KEPT_FIELDS, MESSAGE, MULTIPART, ImapView, PartEntry, make_view
 from mailcore.ports import KeptView
 
 if TYPE_CHECKING:
@@ -156,6 +149,7 @@ class ViewLoadedMessage(BaseLoadedMessage):
         self._bytes = content
         self._raw_loaded: RawLoadedMessage | None = None
         self._answers: dict[tuple[Any, ...], Any] = {}
+        self.made: KeptView | None = None  # the view made from the bytes, to keep
 
     @property
     def view(self) -> ImapView:
@@ -270,23 +264,18 @@ class ViewLoadedMessage(BaseLoadedMessage):
         return self._whole().contains(value)
 
 
-def _made_view(message: ImapMessage, content: _Bytes) -> ImapView:
-    """The view of a message filed without one (or with one of another format), made from
-    its bytes and kept: its next FETCH reads none. Two sessions may both make it; the same
-    bytes give the same view."""
-    view = make_view(content.whole())
-    message.storage.views.put([KeptView(message.account, message.entry.message_id,
-                                        content.key(), view)])
-    return view
-
-
 def _loaded(message: ImapMessage, requirement: FetchRequirement,
             attributes: Sequence[FetchAttribute], view: ImapView | None,
             needs_view: bool, key: str | None) -> ViewLoadedMessage:
     content = _Bytes(message, key)
+    made = None
     if view is None and needs_view:
-        view = _made_view(message, content)
+        # Filed without a view (or with one of another format): made from the bytes, and
+        # kept with its batch's (ViewBatches.load).
+        view = make_view(content.whole())
+        made = KeptView(message.account, message.entry.message_id, content.key(), view)
     loaded = ViewLoadedMessage(message, requirement, view, content)
+    loaded.made = made
     loaded.prepare(attributes)
     return loaded
 
@@ -326,6 +315,7 @@ class ViewBatches:
             for attribute in attributes)
         self._batches: dict[int, asyncio.Future[_Batch]] = {}
         self._ahead: dict[int, asyncio.Future[ViewLoadedMessage]] = {}
+        self._made: list[KeptView] = []
 
     def _read(self, batch: int) -> None:
         if batch in self._batches or batch * BATCH >= len(self._messages):
@@ -370,7 +360,15 @@ class ViewBatches:
         ahead = self._ahead.pop(position, None)
         if self._reads_ahead:
             self._read_ahead(position, requirement, read)
-        return await (ahead or self._load(position, requirement, read))
+        loaded = await (ahead or self._load(position, requirement, read))
+        if loaded.made is not None:
+            self._made.append(loaded.made)
+        if self._made and (position % BATCH == BATCH - 1 or position == len(self._messages) - 1):
+            # The views made in this batch, kept together: the next FETCH reads no bytes.
+            # Two sessions may both make one; the same bytes give the same view.
+            made, self._made = self._made, []
+            await message.storage.blocking(message.storage.views.put, made)
+        return loaded
 
     def _load(self, position: int, requirement: FetchRequirement,
               read: _Batch) -> asyncio.Future[ViewLoadedMessage]:
