@@ -1,12 +1,10 @@
 """FETCH answered from each message's stored IMAP view (mailcore/imap_view/view.py), as
 Dovecot answers from its index cache: what clients ask to show a folder (ENVELOPE,
-BODYSTRUCTURE, BODY, RFC822.SIZE, the header fields the view keeps) reads no message bytes,
-and the views of a FETCH's messages are read BATCH at a time. The header section
-(BODY[HEADER], fields the view does not keep) is a ranged read of the message's first
-header_size bytes, and a leaf part of a large message a ranged read of that part's bytes
-(the view's part map); whatever else a FETCH asks reads the whole message
-(message.py RawLoadedMessage). A message without a view in the current format gets one
-from its bytes at its first FETCH, kept for the next."""
+BODYSTRUCTURE, BODY, RFC822.SIZE, kept header fields) reads no message bytes, the views
+read BATCH at a time. The header section (BODY[HEADER], fields not kept) is a ranged read
+of its header_size bytes, and a leaf part of a large message one of that part's bytes
+(the part map); anything else reads the whole message (message.py RawLoadedMessage). A
+message without a view gets one from its bytes at its first FETCH, kept for the next."""
 
 from __future__ import annotations
 
@@ -14,7 +12,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from aws_lambda_powertools import Logger
 from pymap.bytes import Writeable
+from pymap.exceptions import TemporaryFailure
 from pymap.message import BaseLoadedMessage
 from pymap.parsing.specials import FetchAttribute, FetchRequirement
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from edge.imap.backend.message import ImapMessage
 
 T = TypeVar("T")
+logger = Logger(child=True)
 
 BATCH = 100  # views per read: BatchGetItem's limit
 # Above this size, BODY[n] of a leaf part reads that part's bytes only; below it, one read
@@ -367,7 +368,10 @@ class ViewBatches:
             # The views made in this batch, kept together: the next FETCH reads no bytes.
             # Two sessions may both make one; the same bytes give the same view.
             made, self._made = self._made, []
-            await message.storage.blocking(message.storage.views.put, made)
+            try:
+                await message.storage.blocking(message.storage.views.put, made)
+            except TemporaryFailure:  # answered all the same; made again next time
+                logger.warning("imap views not kept", views=len(made))
         return loaded
 
     def _load(self, position: int, requirement: FetchRequirement,
