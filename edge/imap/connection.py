@@ -40,6 +40,7 @@ from pysasl.mechanism import ChallengeResponse, ServerChallenge
 from edge.data_budget import DataBudget, Reservation
 from edge.imap.commands import InitialResponseAuthenticate
 from edge.imap.config import ImapConfig
+from edge.imap.gathered import Gathered
 from edge.imap.literals import (
     LITERAL_PIECE,
     LITERAL_PLUS,
@@ -326,15 +327,20 @@ class ImapConnection(IMAPConnection):
         # pymap writes a command's untagged answers all at once and waits for the client
         # to read them without a limit: a client that stopped reading kept its session
         # (and the answer, a folder's messages for FETCH 1:* BODY[]) past every deadline.
-        # Each untagged answer is sent before the next is loaded, and a client that does
-        # not read it within the session's time is cut off (nothing more can reach it).
+        # Untagged answers are sent once they come to Gathered.SEND_AT bytes, before the next is
+        # loaded, and a client that does not read them within the session's time is cut
+        # off (nothing more can reach it).
         untagged = resp._untagged if isinstance(resp, CommandResponse) else []
         try:
+            gathered = Gathered()
             for part in untagged:
-                await part.async_write(self.writer)
-                await self._drained()
+                await part.async_write(gathered)
+                if gathered.size >= Gathered.SEND_AT:
+                    self.writer.write(gathered.take())
+                    await self._drained()
             if untagged:
-                Response.write(resp, self.writer)  # the tagged line, without the untagged
+                Response.write(resp, gathered)  # the tagged line, without the untagged
+                self.writer.write(gathered.take())
             else:
                 await resp.async_write(self.writer)
             await self._drained()

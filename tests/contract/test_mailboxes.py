@@ -77,6 +77,22 @@ def test_another_accounts_message_is_not_found(mailbox_side: MailboxSide) -> Non
     assert mailboxes.list_folder(CAROL, "Inbox", 10, None).messages == ()
 
 
+def test_where_many_messages_bytes_are_is_read_at_once_and_only_the_accounts(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    mine = [_message(minutes=minute) for minute in range(230)]  # three batches of 100
+    for message in mine:
+        mailboxes.file(message)
+    theirs = _message(CAROL)
+    mailboxes.file(theirs)
+    gone = _message()
+    asked = [message.message_id for message in mine] + [theirs.message_id, gone.message_id,
+                                                         "not-an-id"]
+    assert mailboxes.raw_keys(BOB, asked) == {message.message_id: message.raw_key
+                                              for message in mine}
+    assert mailboxes.raw_keys(BOB, []) == {}
+
+
 def test_a_folder_is_listed_newest_first_a_page_at_a_time(mailbox_side: MailboxSide) -> None:
     mailboxes = mailbox_side.mailboxes
     messages = [_message(minutes=minutes) for minutes in (3, 1, 4, 0, 2)]

@@ -32,6 +32,18 @@ def test_a_message_comes_back_exactly_with_its_envelope(message_store: MessageSt
     assert message_store.exists(key)
 
 
+def test_a_range_of_a_message_is_those_bytes_as_a_slice_gives_them(
+        message_store: MessageStore) -> None:
+    key = message_store.put(new_message_id(), RAW, _envelope())
+    header_size = RAW.index(b"\r\n\r\n") + 4
+    for start, end in ((0, header_size), (header_size, len(RAW)), (5, 6), (7, 7),
+                       (header_size, len(RAW) + 100), (0, len(RAW))):
+        assert message_store.get_range(key, start, end) == RAW[start:end], (start, end)
+    message_store.delete_message(key)
+    with pytest.raises(MessageNotFound):
+        message_store.get_range(key, 0, 10)
+
+
 def test_a_deleted_or_unknown_message_is_not_found(message_store: MessageStore) -> None:
     key = message_store.put(new_message_id(), RAW, _envelope(200))
     message_store.delete_message(key)

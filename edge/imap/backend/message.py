@@ -17,7 +17,7 @@ from pymap.parsing.specials import FetchAttribute, FetchRequirement, ObjectId
 
 from edge.imap.backend.storage import ImapStorage
 from edge.imap.flags import imap_flags
-from mailcore.domain.mailbox import UidEntry
+from mailcore.domain.mailbox import StoredMessage, UidEntry
 from mailcore.errors import MessageNotFound
 from mailcore.imap_view import addresses, body_structure, envelope, fields, parts, sections
 
@@ -242,6 +242,18 @@ class ImapMessage(BaseMessage):
         self.entry = entry
         self._account = account
         self._storage = storage
+
+    @property
+    def account(self) -> str:
+        return self._account
+
+    @property
+    def storage(self) -> ImapStorage:
+        return self._storage
+
+    def stored(self) -> StoredMessage:
+        """The message's item (a blocking read): where its bytes are."""
+        return self._storage.mailboxes.get(self._account, self.entry.message_id)
 
     def expunged_copy(self) -> ImapMessage:
         return ImapMessage(self.entry, self._account, self._storage, expunged=True)

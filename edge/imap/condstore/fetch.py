@@ -10,13 +10,15 @@ from contextlib import asynccontextmanager
 
 from pymap.bytes import MaybeBytes
 from pymap.fetch import DynamicFetchValue, DynamicLoadedFetchValue, MessageAttributes
-from pymap.interfaces.message import LoadedMessageInterface
+from pymap.interfaces.message import LoadedMessageInterface, MessageInterface
 from pymap.parsing import Params
 from pymap.parsing.primitives import List, LiteralString
 from pymap.parsing.specials import AString, FetchAttribute
 from pymap.parsing.specials.fetchattr import FetchPartial, FetchRequirement, FetchValue
+from pymap.selected import SelectedMailbox
 
 from edge.imap.backend.message import ImapMessage
+from edge.imap.backend.view_message import ViewBatches
 from edge.imap.condstore import MODSEQ
 
 
@@ -121,15 +123,28 @@ class CondstoreAttributes(MessageAttributes):
         **MessageAttributes._loaded_attrs, b"BINARY": _BinaryValue,
         b"BINARY.PEEK": _BinaryValue}
 
+    def __init__(self, message: MessageInterface, selected: SelectedMailbox,
+                 attributes: Sequence[FetchAttribute], views: ViewBatches | None = None,
+                 position: int = 0) -> None:
+        """`views`: the FETCH's views (when they answer its items), of which this message
+        is the `position`th."""
+        super().__init__(message, selected, attributes)
+        self._views = views
+        self._position = position
+
     @asynccontextmanager
     async def load_hook(self) -> AsyncIterator[None]:
         """pymap's, with the items asked for: their answers are computed with the load,
-        off the event loop (edge/imap/backend/message.py RawLoadedMessage.prepare)."""
+        off the event loop (edge/imap/backend/message.py RawLoadedMessage.prepare), or come
+        from the message's view (edge/imap/backend/view_message.py)."""
         message = self.message
         if not isinstance(message, ImapMessage):
             async with super().load_hook():
                 yield
             return
-        loaded = await message.load_content(self.requirement, self.attributes)
+        if self._views is not None:
+            loaded = await self._views.load(self._position, self.requirement)
+        else:
+            loaded = await message.load_content(self.requirement, self.attributes)
         with self._get_loaded.apply(loaded):
             yield

@@ -19,7 +19,9 @@ from pymap.parsing.response.specials import FetchResponse, StatusResponse
 from pymap.parsing.specials import FetchAttribute, SequenceSet, StatusAttribute
 from pymap.parsing.specials.fetchattr import FetchValue
 
+from edge.imap.backend.message import ImapMessage
 from edge.imap.backend.session import ImapSession
+from edge.imap.backend.view_message import ViewBatches, view_serves
 from edge.imap.condstore import CONDSTORE, HIGHESTMODSEQ, FolderSnapshot
 from edge.imap.condstore.commands import (
     CondstoreFetch,
@@ -104,10 +106,17 @@ class CondstoreState(ConnectionState):
         messages, updates = await self.session.fetch_messages(selected, cmd.sequence_set,
                                                               set_seen)
         response = ResponseOk(cmd.tag, cmd.command + b" completed.")
-        for seq, message in messages:
+        listed = list(messages)
+        # The items clients ask to show a folder come from the messages' views, read in
+        # batches (edge/imap/backend/view_message.py); anything else from their bytes.
+        views = (ViewBatches([message for _, message in listed], cmd.attributes)
+                 if view_serves(cmd.attributes)
+                 and all(isinstance(message, ImapMessage) for _, message in listed) else None)
+        for position, (seq, message) in enumerate(listed):
             if message.expunged:
                 response.code = ResponseCode.of(b"EXPUNGEISSUED")
-            attributes = CondstoreAttributes(message, selected, cmd.attributes)
+            attributes = CondstoreAttributes(message, selected, cmd.attributes, views,
+                                             position)
             response.add_untagged(FetchResponse(seq, attributes,
                                                 writing_hook=attributes.load_hook()))
         return response, updates

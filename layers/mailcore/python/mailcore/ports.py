@@ -30,6 +30,11 @@ class RawMessageStore(Protocol):
 
     def get_raw(self, key: str) -> bytes: ...
 
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """raw[start:end] of the message at `key` in one read of those bytes alone (IMAP's
+        header section, or one part of a large message); MessageNotFound when absent."""
+        ...
+
     def get_envelope(self, key: str) -> Envelope: ...
 
     def get_message(self, key: str) -> tuple[Envelope, bytes]:
@@ -106,6 +111,11 @@ class MailboxReader(Protocol):
 
     def get(self, account: str, message_id: str) -> StoredMessage:
         """Raise MessageNotFound unless the message is in this account's mailbox."""
+        ...
+
+    def raw_keys(self, account: str, message_ids: Sequence[str]) -> dict[str, str]:
+        """Where each of these messages' bytes are (by id); a message not in the mailbox
+        is left out. Batched: at most len(message_ids)/100 + 1 table requests."""
         ...
 
     def list_folder(

@@ -72,6 +72,15 @@ class S3RawMessageStore:
     def get_raw(self, key: str) -> bytes:
         return self._get(key)
 
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        # HTTP ranges name their last byte (RFC 9110 14.1.2); one past the object's end
+        # is cut to it, as a slice is.
+        with _reading(key):
+            return self._client.get_object(Bucket=self._bucket, Key=key,
+                                           Range=f"bytes={start}-{end - 1}")["Body"].read()
+
     def get_envelope(self, key: str) -> Envelope:
         message_id = _message_id(key)
         with _reading(key):

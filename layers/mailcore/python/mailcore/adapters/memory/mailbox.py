@@ -192,6 +192,11 @@ class InMemoryMailboxRepository:
         with self._lock:
             return self._message(account, message_id)
 
+    def raw_keys(self, account: str, message_ids: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            found = (self.messages.get((account, message_id)) for message_id in message_ids)
+            return {message.message_id: message.raw_key for message in found if message}
+
     def list_folder(self, account: str, folder: str, limit: int, cursor: str | None) -> Page:
         return self._page(f"{account}#{folder}",
                           (message for message in self._messages_of(account)

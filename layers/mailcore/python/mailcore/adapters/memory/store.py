@@ -28,6 +28,7 @@ class InMemoryMessageStore:
         self.objects: dict[str, bytes] = {}
         self.metadata: dict[str, StoredObject] = {}
         self.latency_seconds = latency_seconds
+        self.ranged_reads = 0  # get_range calls, for tests that count reads
         self.put_started = threading.Event()
         self._lock = threading.Lock()
 
@@ -47,6 +48,10 @@ class InMemoryMessageStore:
             return self.objects[key]
         except KeyError:
             raise MessageNotFound(key) from None
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        self.ranged_reads += 1
+        return self.get_raw(key)[start:end]
 
     def get_envelope(self, key: str) -> Envelope:
         message_id = s3_keys.message_id_of_key(key)
