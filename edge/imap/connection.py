@@ -38,6 +38,7 @@ from pysasl.exception import AuthenticationError
 from pysasl.mechanism import ChallengeResponse, ServerChallenge
 
 from edge.data_budget import DataBudget, Reservation
+from edge.imap.batched_writes import BatchedWriter
 from edge.imap.commands import InitialResponseAuthenticate
 from edge.imap.config import ImapConfig
 from edge.imap.literals import (
@@ -326,15 +327,20 @@ class ImapConnection(IMAPConnection):
         # pymap writes a command's untagged answers all at once and waits for the client
         # to read them without a limit: a client that stopped reading kept its session
         # (and the answer, a folder's messages for FETCH 1:* BODY[]) past every deadline.
-        # Each untagged answer is sent before the next is loaded, and a client that does
-        # not read it within the session's time is cut off (nothing more can reach it).
+        # Untagged answers are sent a batch at a time (batched_writes.py), a batch before
+        # the next answer is loaded, and a client that does not read it within the
+        # session's time is cut off (nothing more can reach it).
         untagged = resp._untagged if isinstance(resp, CommandResponse) else []
         try:
+            batch = BatchedWriter(self.writer)  # batched_writes.py says why
             for part in untagged:
-                await part.async_write(self.writer)
-                await self._drained()
+                await part.async_write(batch)
+                if batch.full:
+                    batch.flush()
+                    await self._drained()
             if untagged:
-                Response.write(resp, self.writer)  # the tagged line, without the untagged
+                Response.write(resp, batch)  # the tagged line, without the untagged
+                batch.flush()
             else:
                 await resp.async_write(self.writer)
             await self._drained()
