@@ -327,9 +327,9 @@ class ImapConnection(IMAPConnection):
         # pymap writes a command's untagged answers all at once and waits for the client
         # to read them without a limit: a client that stopped reading kept its session
         # (and the answer, a folder's messages for FETCH 1:* BODY[]) past every deadline.
-        # Untagged answers are sent a batch at a time (batched_writes.py), a batch before
-        # the next answer is loaded, and a client that does not read it within the
-        # session's time is cut off (nothing more can reach it).
+        # Untagged answers are sent a batch of 64 KiB at a time (batched_writes.py), so at
+        # most a batch and the answer that filled it are held, and a client that does not
+        # read a batch within the session's time is cut off (nothing more can reach it).
         untagged = resp._untagged if isinstance(resp, CommandResponse) else []
         try:
             batch = BatchedWriter(self.writer)  # batched_writes.py says why
