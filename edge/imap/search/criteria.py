@@ -111,8 +111,20 @@ def criterion(key: SearchKey, params: SearchParams) -> Test:
 
 
 def all_of(keys: frozenset[SearchKey] | list[SearchKey], params: SearchParams) -> Test:
-    tests = [criterion(key, params) for key in keys]
+    # What reads a message's bytes comes last: `FROM x BODY y` reads only the bytes of
+    # the messages from x (the keys come as a set, in no order of their own).
+    tests = [criterion(key, params) for key in sorted(keys, key=_reads_bytes)]
     return lambda candidate: all(test(candidate) for test in tests)
+
+
+def _reads_bytes(key: SearchKey) -> bool:
+    name = key.value
+    if name in (b"KEYSET", b"OR"):
+        nested = key.filter_key_set if name == b"KEYSET" else key.filter_key_or
+        return any(_reads_bytes(inner) for inner in nested)
+    if name == b"HEADER":
+        return key.filter_header[0].lower().encode("utf-8", "replace") not in KEPT_FIELDS
+    return name in (b"BODY", b"TEXT")
 
 
 def _positive(key: SearchKey, params: SearchParams) -> Test:  # one per key
