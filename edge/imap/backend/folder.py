@@ -19,17 +19,18 @@ from pymap.selected import SelectedMailbox, SelectedSet
 
 from edge.imap.backend.idle import FolderWatch
 from edge.imap.backend.message import ImapMessage
+from edge.imap.backend.search_batch import passing
 from edge.imap.backend.storage import ImapStorage
 from edge.imap.condstore import FolderSnapshot, ModifiedSince
 from edge.imap.flags import imap_flags, stored_flags
-from edge.imap.search.criteria import Candidate, Test
+from edge.imap.search.criteria import Test
 from mailcore.domain.mailbox import Folder, StoredMessage, UidEntry
 from mailcore.errors import MessageNotFound
 from mailcore.ports import Mailboxes
 from mailcore.services.appending import append_message, copy_message
 from mailcore.services.changes import remove_for_good
 
-LISTING_PAGE = 1000  # UID entries read per query when a client selects a folder
+UIDLESS_PAGE = 1000  # messages read per query when giving UIDs (give_uids)
 RECENT_CHANGES = 50  # changes read again after a SELECT's listing (see update_selected)
 SEARCH_BATCH = 100  # messages SEARCH tests per trip to the thread pool
 
@@ -39,7 +40,7 @@ def give_uids(mailboxes: Mailboxes, account: str, folder: str) -> int:
     nothing gives one); how many got one. Reads the folder a page at a time."""
     given, cursor = 0, None
     while True:
-        page = mailboxes.list_folder(account, folder, LISTING_PAGE, cursor)
+        page = mailboxes.list_folder(account, folder, UIDLESS_PAGE, cursor)
         for message in page.messages:
             if not message.uid:
                 with contextlib.suppress(MessageNotFound):
@@ -48,14 +49,6 @@ def give_uids(mailboxes: Mailboxes, account: str, folder: str) -> int:
         cursor = page.cursor
         if cursor is None:
             return given
-
-
-def _passing(messages: list[tuple[int, ImapMessage]], selected: SelectedMailbox,
-             test: Test) -> list[tuple[int, ImapMessage]]:
-    session_flags = selected.session_flags
-    return [(seq, message) for seq, message in messages if test(Candidate(
-        seq, message, message.get_flags(session_flags), message.entry.size,
-        message.read_raw))]
 
 
 class ImapFolder(MailboxDataInterface[ImapMessage]):
@@ -123,15 +116,8 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
         return selected
 
     async def _all_entries(self) -> list[UidEntry]:
-        entries: list[UidEntry] = []
-        while True:
-            first = entries[-1].uid + 1 if entries else 1
-            page = await self._storage.blocking(self._storage.mailboxes.list_by_uid,
-                                                self.account, self.folder.id, first,
-                                                LISTING_PAGE)
-            entries += page
-            if len(page) < LISTING_PAGE:
-                return entries
+        return await self._storage.blocking(self._storage.mailboxes.list_by_uid,
+                                            self.account, self.folder.id, 1)
 
     def _message(self, entry: UidEntry) -> ImapMessage:
         return ImapMessage(entry, self.account, self._storage)
@@ -139,13 +125,14 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
     async def search(self, selected: SelectedMailbox, test: Test
                      ) -> list[tuple[int, ImapMessage]]:
         """The selected messages that pass `test`, tested on the thread pool a batch at
-        a time: a criterion may read every message's bytes and decode them."""
+        a time (search_batch.py): a criterion may read every message's view, or its bytes
+        and decode them."""
         messages = [(seq, message) async for seq, message in
                     self.find(SequenceSet.all(), selected)]
         found: list[tuple[int, ImapMessage]] = []
         for start in range(0, len(messages), SEARCH_BATCH):
-            found += await self._storage.blocking(_passing, messages[start:start + SEARCH_BATCH],
-                                                  selected, test)
+            found += await self._storage.blocking(passing, messages[start:start + SEARCH_BATCH],
+                                                  selected, test, self.account, self._storage)
         return found
 
     async def append(self, append_msg: AppendMessage, *,

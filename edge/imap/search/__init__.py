@@ -1,5 +1,7 @@
-"""SEARCH (RFC 3501 6.4.4) answered from a message's raw bytes, as Dovecot answers it
-(tests/functional/test_imap_dovecot_search.py compares the two on the same messages).
+"""SEARCH (RFC 3501 6.4.4) answered as Dovecot answers it (tests/functional/
+test_imap_dovecot_search.py compares the two on the same messages): header criteria from
+the message's stored IMAP view (the same values, mailcore/imap_view/view.py), the rest
+from its raw bytes (edge/imap/backend/search_batch.py reads them).
 
 pymap's own search reads the envelope objects of its parse, which mailpipe does not make
 (ENVELOPE is written from the bytes, mailcore/imap_view/), and matches bodies and

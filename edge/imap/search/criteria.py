@@ -23,13 +23,14 @@ from pymap.parsing.specials.flag import (
 from pymap.search import SearchCriteria, SearchParams
 
 from mailcore.imap_view.search_text import (
-    EPOCH,
     MessageText,
     addresses,
     decode_words,
     fold,
+    sent_day,
     utf8_text,
 )
+from mailcore.imap_view.view import KEPT_FIELDS, ImapView
 
 _SYSTEM_FLAGS = {b"ANSWERED": Answered, b"DELETED": Deleted, b"DRAFT": Draft,
                  b"FLAGGED": Flagged, b"RECENT": Recent, b"SEEN": Seen}
@@ -37,18 +38,26 @@ _ADDRESS_FIELDS = {b"FROM": b"from", b"TO": b"to", b"CC": b"cc", b"BCC": b"bcc"}
 _LWSP = re.compile(rb"[ \t\r\n]+")
 
 
+def _no_view() -> ImapView | None:
+    return None
+
+
 @dataclass
 class Candidate:
-    """A message of the selected folder as SEARCH tests it; its bytes are read only when
-    a criterion needs them."""
+    """A message of the selected folder as SEARCH tests it. Header criteria read its
+    stored view (mailcore/imap_view/view.py) when it keeps the field; its bytes are read
+    only when a criterion needs more (BODY, TEXT, a field not kept) or it has no view."""
 
     seq: int
     message: MessageInterface
     flags: frozenset[Flag]
     size: int
     read_raw: Callable[[], bytes | None]  # None: the message is gone
+    read_view: Callable[[], ImapView | None] = _no_view  # None: no view (yet)
     _text: MessageText | None = field(default=None, repr=False)
     _read: bool = field(default=False, repr=False)
+    _view: ImapView | None = field(default=None, repr=False)
+    _view_read: bool = field(default=False, repr=False)
 
     @property
     def uid(self) -> int:
@@ -68,6 +77,27 @@ class Candidate:
             self._read = True
         return self._text
 
+    @property
+    def view(self) -> ImapView | None:
+        if not self._view_read:
+            self._view = self.read_view()
+            self._view_read = True
+        return self._view
+
+    def fields(self, name: bytes) -> list[bytes]:
+        """A header field's values as SEARCH reads them (search_text.MessageText.fields):
+        from the view when it keeps the field, else from the bytes."""
+        if name in KEPT_FIELDS:
+            view = self.view
+            if view is not None:
+                return view.search_values(name)
+        text = self.text
+        return text.fields(name) if text is not None else []
+
+    @property
+    def sent_on(self) -> date:
+        return sent_day(self.fields(b"date"))
+
 
 Test = Callable[[Candidate], bool]
 
@@ -81,8 +111,20 @@ def criterion(key: SearchKey, params: SearchParams) -> Test:
 
 
 def all_of(keys: frozenset[SearchKey] | list[SearchKey], params: SearchParams) -> Test:
-    tests = [criterion(key, params) for key in keys]
+    # What reads a message's bytes comes last: `FROM x BODY y` reads only the bytes of
+    # the messages from x (the keys come as a set, in no order of their own).
+    tests = [criterion(key, params) for key in sorted(keys, key=_reads_bytes)]
     return lambda candidate: all(test(candidate) for test in tests)
+
+
+def _reads_bytes(key: SearchKey) -> bool:
+    name = key.value
+    if name in (b"KEYSET", b"OR"):
+        nested = key.filter_key_set if name == b"KEYSET" else key.filter_key_or
+        return any(_reads_bytes(inner) for inner in nested)
+    if name == b"HEADER":
+        return key.filter_header[0].lower().encode("utf-8", "replace") not in KEPT_FIELDS
+    return name in (b"BODY", b"TEXT")
 
 
 def _positive(key: SearchKey, params: SearchParams) -> Test:  # one per key
@@ -112,7 +154,7 @@ def _positive(key: SearchKey, params: SearchParams) -> Test:  # one per key
                        lambda candidate: candidate.internal_day)
     if name in (b"SENTBEFORE", b"SENTON", b"SENTSINCE"):
         return _on_day(name.removeprefix(b"SENT"), key.filter_datetime.date(),
-                       lambda candidate: candidate.text.sent_on if candidate.text else EPOCH)
+                       lambda candidate: candidate.sent_on)
     if name in (b"LARGER", b"SMALLER"):
         size, larger = key.filter_int, name == b"LARGER"
         return lambda candidate: candidate.size > size if larger else candidate.size < size
@@ -177,8 +219,7 @@ def _field_test(name: bytes, key: SearchKey) -> Test:
     wanted = fold(value)
 
     def test(candidate: Candidate) -> bool:
-        text = candidate.text
-        values = text.fields(field_bytes) if text is not None else []
+        values = candidate.fields(field_bytes)
         if not wanted:
             return bool(values)  # an empty string: is the field there at all
         return any(wanted in fold(rewrite(raw)) for raw in values)

@@ -144,9 +144,11 @@ class MailboxReader(Protocol):
         ...
 
     def list_by_uid(self, account: str, folder: str, first_uid: int,
-                    limit: int) -> list[UidEntry]:
-        """At most `limit` of the folder's messages with a UID of `first_uid` or more,
-        ascending: what a client asks with UID FETCH n:*."""
+                    limit: int | None = None) -> list[UidEntry]:
+        """The folder's messages with a UID of `first_uid` or more, ascending (what a
+        client asks with UID FETCH n:*): at most `limit` of them, or with None every one,
+        read in pages as large as the store gives (a folder's listing when it is
+        selected)."""
         ...
 
     def changes_since(self, account: str, folder: str, modseq: int) -> FolderChanges:

@@ -246,6 +246,16 @@ def utf8_text(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
+def sent_day(dates: list[bytes]) -> date:
+    """The day the first Date field names, its zone disregarded (RFC 3501 6.4.4); a
+    message without a readable one was sent on 1 January 1970, as in Dovecot."""
+    parsed = parsedate_tz(dates[0].decode("ascii", "replace")) if dates else None
+    try:
+        return date(*parsed[:3]) if parsed else EPOCH
+    except ValueError:  # 31 February
+        return EPOCH
+
+
 class MessageText:
     """What SEARCH reads of one message, each piece computed once when first asked for."""
 
@@ -261,12 +271,7 @@ class MessageText:
 
     @cached_property
     def sent_on(self) -> date:
-        dates = self.fields(b"date")
-        parsed = parsedate_tz(dates[0].decode("ascii", "replace")) if dates else None
-        try:
-            return date(*parsed[:3]) if parsed else EPOCH
-        except ValueError:  # 31 February
-            return EPOCH
+        return sent_day(self.fields(b"date"))
 
     @cached_property
     def parts(self) -> list[Part]:

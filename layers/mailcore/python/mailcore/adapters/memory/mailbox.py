@@ -238,7 +238,7 @@ class InMemoryMailboxRepository:
         return self._page(scope, matching, limit, cursor)
 
     def list_by_uid(self, account: str, folder: str, first_uid: int,
-                    limit: int) -> list[UidEntry]:
+                    limit: int | None = None) -> list[UidEntry]:
         entries = sorted((message.uid_entry for message in self._messages_of(account)
                           if message.folder == folder and message.uid >= first_uid),
                          key=lambda entry: entry.uid)

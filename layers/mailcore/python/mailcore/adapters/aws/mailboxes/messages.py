@@ -194,26 +194,32 @@ class Messages(FolderStates):
         )
 
     def list_by_uid(self, account: str, folder: str, first_uid: int,
-                    limit: int) -> list[UidEntry]:
+                    limit: int | None = None) -> list[UidEntry]:
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": UID_INDEX,
             "KeyConditionExpression": "folder_pk = :partition AND #uid >= :first",
-            "ExpressionAttributeNames": {"#uid": "uid"},
+            "ProjectionExpression": codec.UID_ENTRY_PROJECTION,
+            "ExpressionAttributeNames": codec.UID_ENTRY_NAMES,
             "ExpressionAttributeValues": {":partition": {"S": folder_partition(account, folder)},
                                           ":first": {"N": str(max(first_uid, 1))}},
-            "Limit": limit,
         }
+        # Without a limit, each query reads DynamoDB's whole page (1 MB, some thousands
+        # of entries): a smaller Limit would only cost more requests for the same items.
+        if limit is not None:
+            query["Limit"] = limit
         entries: list[UidEntry] = []
         while True:
             response = self._query(query, "listing by UID failed")
-            entries += [codec.uid_entry(item) for item in response.get("Items", [])]
+            entries += map(codec.uid_entry, response.get("Items", []))
             # A query stops at 1 MB read whatever its Limit: fewer entries than asked for
             # is the end of the folder only when DynamoDB says so.
-            if len(entries) >= limit or "LastEvaluatedKey" not in response:
+            if "LastEvaluatedKey" not in response or (limit is not None
+                                                       and len(entries) >= limit):
                 return entries[:limit]
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-            query["Limit"] = limit - len(entries)
+            if limit is not None:
+                query["Limit"] = limit - len(entries)
 
     def changes_since(self, account: str, folder: str, modseq: int) -> FolderChanges:
         highest = self._folder_state(account, folder).modseq
