@@ -36,6 +36,7 @@ from edge.imap.condstore.fetch import (
     modseq_of,
     modseq_value,
 )
+from edge.imap.condstore.listed import listed_fetches, only_listed
 
 
 class CondstoreState(ConnectionState):
@@ -107,6 +108,12 @@ class CondstoreState(ConnectionState):
                                                               set_seen)
         response = ResponseOk(cmd.tag, cmd.command + b" completed.")
         listed = list(messages)
+        if only_listed(cmd.attributes) and not any(message.expunged for _, message in listed) \
+                and all(isinstance(message, ImapMessage) for _, message in listed):
+            response.add_untagged(*listed_fetches(
+                listed,
+                cmd.attributes, selected.session_flags))
+            return response, updates
         # The items clients ask to show a folder come from the messages' views, read in
         # batches (edge/imap/backend/view_message.py); anything else from their bytes.
         views = (ViewBatches([message for _, message in listed], cmd.attributes)
