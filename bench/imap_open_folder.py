@@ -380,8 +380,9 @@ def report(messages: int, views: str, repeats: int,
               f"| {_targets(request, messages, dovecot_best.wall, best)} |")
     lazy_first = ours["a"][0]
     if views == "lazy":
-        print(f"Lazy path: the first (a) made the views: {_kinds(lazy_first.requests)} "
-              f"({_ms(lazy_first.wall)}, CPU {_ms(lazy_first.cpu)}).")
+        print(f"Lazy path: the first (a), which finds no views (and makes them, where FETCH "
+              f"makes them): {_kinds(lazy_first.requests)} ({_ms(lazy_first.wall)}, CPU "
+              f"{_ms(lazy_first.cpu)}).")
 
 
 def main() -> None:
@@ -407,6 +408,10 @@ def main() -> None:
         measured.append((size, reference, ours))
     for size, reference, ours in measured:
         report(size, arguments.views, repeats, reference, ours)
+    # Wall times on a shared machine include waits for a core: the load says how many.
+    print("Load average at the end (1, 5, 15 min): "
+          + ", ".join(f"{load:.1f}" for load in os.getloadavg())
+          + f" on {os.cpu_count()} cores.")
 
 
 if __name__ == "__main__":
