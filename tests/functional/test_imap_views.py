@@ -5,15 +5,19 @@ compared, so the test holds whichever path FETCH and SEARCH take."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
+from mailcore import s3_keys
+from mailcore.adapters.aws.dynamodb_keys import imap_view_key
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.domain.mailbox import INBOX
 from mailcore.imap_view.view import make_view
 from mailcore.ports import KeptView
 from mailcore.services.appending import append_message
+from mailcore.wiring import AwsAdapters, aws_adapters
 from tests.imap_support import ACCOUNTS, RunningImap, running_imap
 from tests.raw_imap import RawImap
 from tests.unit.test_imap_view import SHAPES
@@ -100,15 +104,59 @@ def _file(imap: RunningImap) -> list[bytes]:
     return ORDINARY + HOSTILE + BARE_LF
 
 
-def _put_views(imap: RunningImap) -> int:
+def _message_ids(imap: RunningImap) -> list[tuple[str, str]]:
+    page = imap.storage.mailboxes.list_folder(ACCOUNT, INBOX, 1000, None)
+    return [(message.message_id, message.raw_key) for message in page.messages]
+
+
+def _put_views(imap: RunningImap) -> None:
     storage = imap.storage
-    page = storage.mailboxes.list_folder(ACCOUNT, INBOX, 1000, None)
-    kept = []
-    for message in page.messages:
-        raw = storage.store.get_object(message.raw_key, MAX_SIZE)
-        kept.append(KeptView(ACCOUNT, message.message_id, message.raw_key, make_view(raw)))
-    storage.views.put(kept)
-    return len(kept)
+    storage.views.put([KeptView(ACCOUNT, message_id, raw_key,
+                                make_view(storage.store.get_object(raw_key, MAX_SIZE)))
+                       for message_id, raw_key in _message_ids(imap)])
+
+
+def _views_kept(imap: RunningImap) -> int:
+    ids = [message_id for message_id, _ in _message_ids(imap)]
+    return len(imap.storage.views.get_many(ACCOUNT, ids))
+
+
+def _memory_views_deleted(mailboxes: InMemoryMailboxRepository) -> Callable[[], None]:
+    return mailboxes.views.clear
+
+
+def _table_views_deleted(imap: RunningImap, adapters: AwsAdapters) -> Callable[[], None]:
+    views = adapters.imap_views
+
+    def delete() -> None:
+        for message_id, raw_key in _message_ids(imap):
+            views._client.delete_item(TableName=views._table,
+                                      Key=imap_view_key(ACCOUNT, message_id))
+            views._s3.delete_object(Bucket=views._bucket,
+                                    Key=s3_keys.imap_view_object_key(raw_key))
+
+    return delete
+
+
+def _same_answers(imap: RunningImap, delete_views: Callable[[], None]) -> None:
+    filed = _file(imap)
+    delete_views()
+    assert _views_kept(imap) == 0
+    from_raw = _answers(imap)
+    lazily_made = _answers(imap)  # the views the first FETCH made, if it makes them
+    delete_views()
+    _put_views(imap)
+    assert _views_kept(imap) == len(filed)
+    from_views = _answers(imap)
+    from_views_again = _answers(imap)
+    assert from_views == from_raw
+    assert lazily_made == from_raw
+    assert from_views_again == from_raw
+    # The answers are about these messages: every one fetched, and the searches find some.
+    fetched = from_raw[1]
+    assert isinstance(fetched, list)
+    assert sum(isinstance(part, tuple) for part in fetched) >= len(filed)
+    assert any(from_raw[1 + len(FETCHES):])
 
 
 def test_fetch_and_search_answer_the_same_with_views_and_from_the_raw_bytes():
@@ -118,23 +166,15 @@ def test_fetch_and_search_answer_the_same_with_views_and_from_the_raw_bytes():
     THEN the answers are the same, byte for byte."""
     mailboxes = InMemoryMailboxRepository()
     with running_imap(mailboxes=mailboxes) as imap:
-        filed = _file(imap)
-        mailboxes.views.clear()
-        from_raw = _answers(imap)
-        lazily_made = _answers(imap)  # the views the first FETCH made, if it makes them
-        mailboxes.views.clear()
-        assert _put_views(imap) == len(filed)
-        assert len(mailboxes.views) == len(filed)
-        from_views = _answers(imap)
-        from_views_again = _answers(imap)
-    assert from_views == from_raw
-    assert lazily_made == from_raw
-    assert from_views_again == from_raw
-    # The answers are about these messages: every one fetched, and the searches find some.
-    fetched = from_raw[1]
-    assert isinstance(fetched, list)
-    assert sum(isinstance(part, tuple) for part in fetched) >= len(filed)
-    assert any(from_raw[1 + len(FETCHES):])
+        _same_answers(imap, _memory_views_deleted(mailboxes))
+
+
+def test_the_same_on_the_table(stack):
+    """As above, with the views in their DynamoDB items (and S3 objects) read in batches."""
+    adapters = aws_adapters()
+    with running_imap(mailboxes=adapters.mailboxes, views=adapters.imap_views,
+                      store=adapters.store, references=adapters.references) as imap:
+        _same_answers(imap, _table_views_deleted(imap, adapters))
 
 
 def test_a_view_of_another_message_would_be_told_apart():
