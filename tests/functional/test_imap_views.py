@@ -5,6 +5,8 @@ compared, so the test holds whichever path FETCH and SEARCH take."""
 
 from __future__ import annotations
 
+import base64
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -53,6 +55,10 @@ HOSTILE = [SHAPES[name] for name in (
     b"Subject: unclosed\r\nContent-Type: multipart/mixed; boundary=u\r\n\r\n--u\r\n\r\none\r\n"
     b"--u\r\n--u\r\nContent-Type: message/rfc822\r\n\r\nFrom: andr\xc3\xa9@x\r\n",
     b"From: " + b"=?utf-8?q?Andr=C3=A9?= <a@b>, " * 3000 + b"c@d\r\nSubject: big\r\n\r\nx",
+    # A view too large for a DynamoDB item (the Subject kept three times, incompressible):
+    # on the table it goes to an object beside the message.
+    b"From: a@b\r\nSubject: " + base64.b64encode(random.Random(27).randbytes(300_000))
+    + b"\r\n\r\nbody\r\n",
 ]
 # Bare LF kept as it is: the APPEND of imaplib would make it CRLF, so these are filed
 # through the same service APPEND calls.
@@ -138,15 +144,18 @@ def _table_views_deleted(imap: RunningImap, adapters: AwsAdapters) -> Callable[[
     return delete
 
 
-def _same_answers(imap: RunningImap, delete_views: Callable[[], None]) -> None:
+def _same_answers(imap: RunningImap, delete_views: Callable[[], None],
+                  view_objects: Callable[[], int] = lambda: 0) -> int:
     filed = _file(imap)
     delete_views()
     assert _views_kept(imap) == 0
+    assert view_objects() == 0
     from_raw = _answers(imap)
     lazily_made = _answers(imap)  # the views the first FETCH made, if it makes them
     delete_views()
     _put_views(imap)
     assert _views_kept(imap) == len(filed)
+    views_in_objects = view_objects()
     from_views = _answers(imap)
     from_views_again = _answers(imap)
     assert from_views == from_raw
@@ -157,6 +166,7 @@ def _same_answers(imap: RunningImap, delete_views: Callable[[], None]) -> None:
     assert isinstance(fetched, list)
     assert sum(isinstance(part, tuple) for part in fetched) >= len(filed)
     assert any(from_raw[1 + len(FETCHES):])
+    return views_in_objects
 
 
 def test_fetch_and_search_answer_the_same_with_views_and_from_the_raw_bytes():
@@ -174,7 +184,15 @@ def test_the_same_on_the_table(stack):
     adapters = aws_adapters()
     with running_imap(mailboxes=adapters.mailboxes, views=adapters.imap_views,
                       store=adapters.store, references=adapters.references) as imap:
-        _same_answers(imap, _table_views_deleted(imap, adapters))
+        views = adapters.imap_views
+
+        def view_objects() -> int:
+            listed = views._s3.list_objects_v2(Bucket=views._bucket)
+            return sum(item["Key"].endswith(s3_keys.IMAP_VIEW_SUFFIX)
+                       for item in listed.get("Contents", []))
+
+        # One view (the large one) went to an object beside its message, the others to items.
+        assert _same_answers(imap, _table_views_deleted(imap, adapters), view_objects) == 1
 
 
 def test_a_view_of_another_message_would_be_told_apart():
