@@ -14,9 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-# Messages filed in one call, as the filing function files a batch of arrivals: the
-# mailbox port splits them into transactions (moto copies the table for each, so filing
-# message by message slowed as the table grew: 558 s for 1,000 messages with views).
+# Messages filed in one call, as the filing function files a batch of arrivals (the
+# mailbox port splits them into transactions) and keeps their views in one request.
 BATCH = 25
 
 
