@@ -402,9 +402,11 @@ def report(messages: int, views: str, repeats: int,
         _, dovecot_best, dovecot_gist = reference[request.label]
         first, best, gist = ours[request.label]
         assert gist == dovecot_gist, (request.label, gist, dovecot_gist)
-        select = _kinds(best.select_requests) if request.command != "SEARCH" else "-"
+        searching = request.command == "SEARCH"
+        select = "-" if searching else _kinds(best.select_requests)
+        select_wall = "" if searching else f" ({_ms(best.select_wall)})"
         print(f"| ({request.label}) {request.name} | {_ms(dovecot_best.wall)} "
-              f"| {_ms(first.wall)} | {_ms(best.wall)} ({_ms(best.select_wall)}) "
+              f"| {_ms(first.wall)} | {_ms(best.wall)}{select_wall} "
               f"| {best.wall / dovecot_best.wall:,.0f}x | {_ms(best.cpu)} "
               f"| {best.cpu / dovecot_best.wall:,.1f}x | {_ms(best.waited)} "
               f"| {select}; {_kinds(best.requests)} "
