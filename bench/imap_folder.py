@@ -215,10 +215,11 @@ def _mailpipe_on(endpoint: str, messages: int, certificate: Path) -> Iterator[Se
 
     provisioned = provision(ROOT, "bench", {"HostedDomains": "example.test"},
                             boto3.session.Session(region_name=REGION), endpoint, REGION)
-    [edge] = [spec for spec in provisioned.containers.values()
-              if "MAILPIPE_TABLE" in spec.environment]
-    os.environ.update({name: value for name, value in edge.environment.items()
-                       if name.startswith("MAILPIPE_")})
+    # The edge's containers (SMTP, IMAP) name the same table and bucket.
+    for spec in provisioned.containers.values():
+        if "MAILPIPE_TABLE" in spec.environment:
+            os.environ.update({name: value for name, value in spec.environment.items()
+                               if name.startswith("MAILPIPE_")})
     adapters = aws_adapters()
     filing = time.perf_counter()
     file_directly(adapters, ACCOUNT, messages, _message)

@@ -1,7 +1,8 @@
 """The MX's greeting latency while an IMAP client runs the slowest LIST and SEARCH there
 are, beside the same with no IMAP load, in one run.
 
-    python bench/imap_mx_latency.py [--connections 300] [--messages 200]
+    python bench/imap_mx_latency.py [--connections 300] [--messages 200] [--fetchers 20]
+        [--views filed|lazy]
 
 One child process serves the SMTP edge's MX port and IMAP on one event loop and one
 thread pool, as the edge does (in-memory mailboxes and store: the figures are the
@@ -14,7 +15,12 @@ to the MX one after another and times each until the 220 greeting, in three phas
     took 14 s with five wildcards over one such name, each further one about 40 times
     more, the loop frozen meanwhile);
   - a client repeating SEARCH TEXT over every message (each decoded whole; no message
-    matches).
+    matches);
+  - `--fetchers` clients each repeating FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE) over a
+    folder of `--messages` ordinary messages of about 27 KB (bench/direct_filing.py), what
+    a mail client asks to show a folder; the folder filed straight through the mailbox port
+    with each message's IMAP view as filing keeps it (`--views lazy`: without, as for mail
+    filed before views existed). Target (issue 27): greeting p95 under 50 ms.
 """
 
 from __future__ import annotations
@@ -31,12 +37,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from direct_filing import file_directly, ordinary_message
 
 ACCOUNT, PASSWORD = "bob@hamburger.edu", "bob-password"
 HOSTILE_LIST = b'LIST "" "*a*a*a*a*a*a*a*a*a*a*b"'
 _NOWHERE = "nowhere \u00e9".encode()
 HEAVY_SEARCH = (b"SEARCH CHARSET UTF-8 OR TEXT {%d}\r\n%b FROM {%d}\r\n%b"
                 % (len(_NOWHERE), _NOWHERE, len(_NOWHERE), _NOWHERE))
+OPENED = "Opened"  # the folder of ordinary messages the fetching clients open
+STRUCTURE_FETCH = b"FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)"
 
 
 def _message(number: int) -> bytes:
@@ -52,11 +62,13 @@ def _message(number: int) -> bytes:
             + "\r\n--b--\r\n").encode()
 
 
-def _serve(mx_port: int, ready: multiprocessing.Queue, folder: str) -> None:
-    asyncio.run(_serve_both(mx_port, ready, Path(folder)))
+def _serve(mx_port: int, ready: multiprocessing.Queue, folder: str, opened: int,
+           views: str) -> None:
+    asyncio.run(_serve_both(mx_port, ready, Path(folder), opened, views))
 
 
-async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path) -> None:
+async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path, opened: int,
+                      views: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from edge.imap.backend.storage import Blocking, ImapStorage
@@ -87,6 +99,9 @@ async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path) 
                           references=mailboxes.references, directory=accounts,
                           throttle=InMemoryLoginThrottle(), blocking=Blocking(executor),
                           views=InMemoryImapViews(mailboxes))
+    file_directly(storage, ACCOUNT, opened, lambda number: ordinary_message(number, ACCOUNT),
+                  views=storage.views if views == "filed" else None,
+                  folder=mailboxes.create_folder(ACCOUNT, OPENED).id)
     cert_file, key_file = ensure_self_signed(folder, "bench")
     listeners = await start_imap(storage, "bench", "127.0.0.1", None, 0,
                                  server_context(cert_file, key_file),
@@ -107,9 +122,10 @@ def _greeting_seconds(port: int) -> float:
     return elapsed
 
 
-def _phase(mx_port: int, connections: int, load: tuple[object, bytes] | None
+def _phase(mx_port: int, connections: int, loads: list[tuple[object, bytes]]
            ) -> tuple[list[float], list[float]]:
-    """Greeting latencies, and the IMAP command's own durations while they were taken."""
+    """Greeting latencies, and the IMAP commands' own durations while they were taken (each
+    load a client repeating its command on a thread of its own)."""
     stop = threading.Event()
     durations: list[float] = []
 
@@ -120,13 +136,14 @@ def _phase(mx_port: int, connections: int, load: tuple[object, bytes] | None
             durations.append(time.perf_counter() - started)
             assert answer.status == b"OK", answer
 
-    worker = threading.Thread(target=repeat, args=load) if load else None
-    if worker:
+    workers = [threading.Thread(target=repeat, args=load) for load in loads]
+    for worker in workers:
         worker.start()
+    if workers:
         time.sleep(0.5)
     latencies = [_greeting_seconds(mx_port) for _ in range(connections)]
     stop.set()
-    if worker:
+    for worker in workers:
         worker.join()
     return latencies, durations
 
@@ -140,12 +157,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--connections", type=int, default=300)
     parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--fetchers", type=int, default=20)
+    parser.add_argument("--views", choices=("filed", "lazy"), default="filed")
     arguments = parser.parse_args()
 
     mx_port = free_port()
     ready: multiprocessing.Queue = multiprocessing.Queue()
     server = multiprocessing.Process(target=_serve,
-                                     args=(mx_port, ready, tempfile.mkdtemp()), daemon=True)
+                                     args=(mx_port, ready, tempfile.mkdtemp(),
+                                           arguments.messages, arguments.views), daemon=True)
     server.start()
     imaps_port, cert_file = ready.get(timeout=60)
     tls = ssl.create_default_context(cafile=cert_file)
@@ -161,10 +181,20 @@ def main() -> None:
     assert client.command(b"SELECT INBOX").status == b"OK"
     size = len(_message(0)) * arguments.messages
 
-    phases = [("no IMAP load (baseline)", None),
-              (f"LIST {HOSTILE_LIST[8:].decode()} in a loop", (client, HOSTILE_LIST)),
-              (f"SEARCH TEXT over {arguments.messages} messages "
-               f"({size / 2**20:.0f} MiB) in a loop", (client, HEAVY_SEARCH))]
+    fetchers = []
+    for _ in range(arguments.fetchers):
+        fetcher = RawImap.connect(imaps_port, tls, timeout=600)
+        fetcher.login(ACCOUNT, PASSWORD)
+        assert fetcher.command(b"EXAMINE %s" % OPENED.encode()).status == b"OK"
+        fetchers.append(fetcher)
+    phases: list[tuple[str, list[tuple[object, bytes]]]] = [
+        ("no IMAP load (baseline)", []),
+        (f"LIST {HOSTILE_LIST[8:].decode()} in a loop", [(client, HOSTILE_LIST)]),
+        (f"SEARCH TEXT over {arguments.messages} messages "
+         f"({size / 2**20:.0f} MiB) in a loop", [(client, HEAVY_SEARCH)]),
+        (f"{arguments.fetchers} clients: {STRUCTURE_FETCH.decode()} over "
+         f"{arguments.messages} 27 KB messages ({arguments.views} views) in a loop",
+         [(fetcher, STRUCTURE_FETCH) for fetcher in fetchers])]
     print(f"MX greeting latency over {arguments.connections} connections each, SMTP and "
           "IMAP on one event loop and thread pool")
     print("| IMAP load | greeting median | greeting p95 | greeting max "
@@ -177,7 +207,10 @@ def main() -> None:
         print(f"| {name} | {statistics.median(latencies) * 1000:.2f} ms "
               f"| {cuts[18] * 1000:.2f} ms | {max(latencies) * 1000:.2f} ms "
               f"| {len(durations) if load else '-'} | {command} |")
+    print("Target (issue 27): greeting p95 under 50 ms while the clients fetch the structure.")
     client.close()
+    for fetcher in fetchers:
+        fetcher.close()
     server.terminate()
 
 
