@@ -9,7 +9,7 @@ never a dropped connection."""
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import boto3
 import pytest
@@ -17,7 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.store import InMemoryMessageStore
+from mailcore.adapters.memory.views import InMemoryImapViews
+from mailcore.imap_view.view import ImapView
 from mailcore.wiring import aws_adapters
 from mailpipe.local.provision import provision
 from tests.conftest import DOMAIN, REGION, ROOT, _reset_adapter_caches
@@ -269,12 +272,21 @@ class _BrokenStore(InMemoryMessageStore):
         raise RuntimeError("a fault no one foresaw")
 
 
+class _BrokenViews(InMemoryImapViews):
+    """Views kept, but read back with an error nothing expects: header criteria read
+    the views (mailcore/imap_view), not the bytes."""
+
+    def get_many(self, account: str, message_ids: Sequence[str]) -> dict[str, ImapView]:
+        raise RuntimeError("a fault no one foresaw")
+
+
 @pytest.mark.parametrize("command", [b"SEARCH BODY x", b"UID SEARCH SUBJECT x",
                                      b"SEARCH OR SEEN TEXT x", b"SEARCH SENTON 1-Jan-2026"])
 def test_an_unforeseen_backend_error_is_no_serverbug_and_the_session_goes_on(
         command: bytes) -> None:
-    store = _BrokenStore()
-    with running_imap(store=store) as imap:
+    store, mailboxes = _BrokenStore(), InMemoryMailboxRepository()
+    with running_imap(store=store, mailboxes=mailboxes,
+                      views=_BrokenViews(mailboxes)) as imap:
         client = _session(imap, select=None)
         raw = HOSTILE[0]
         assert client.command(b"APPEND INBOX {%d}\r\n" % len(raw) + raw).status == b"OK"

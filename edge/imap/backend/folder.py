@@ -108,8 +108,12 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
             # is read consistently, so the folder a client selects is the folder as it is,
             # and the HIGHESTMODSEQ it is told covers everything it was shown.
             selected.mod_sequence = max(0, modseq - RECENT_CHANGES)
+        # This folder's item was read for this command (the session finds the selected
+        # folder by its id each time), so its MODSEQ is not read again; after IDLE's wait
+        # it is old, and read afresh.
+        read_highest = self.folder.highest_modseq if wait_on is None else None
         changes = await blocking(mailboxes.changes_since, self.account, self.folder.id,
-                                 selected.mod_sequence)
+                                 selected.mod_sequence, read_highest)
         selected.add_updates([self._message(entry) for entry in changes.changed],
                              changes.expunged)
         selected.mod_sequence = changes.highest_modseq

@@ -151,8 +151,13 @@ class MailboxReader(Protocol):
         selected)."""
         ...
 
-    def changes_since(self, account: str, folder: str, modseq: int) -> FolderChanges:
-        """What changed in the folder after `modseq` (its highest MODSEQ then)."""
+    def changes_since(self, account: str, folder: str, modseq: int,
+                      read_highest: int | None = None) -> FolderChanges:
+        """What changed in the folder after `modseq` (its highest MODSEQ then).
+        `read_highest`: the folder's MODSEQ as its item was read earlier in the same
+        command, which spares reading the item again (a change made since is in the change
+        log read here; the MODSEQ answered may then be behind by changes that have no
+        entry there, which only makes the next call read some again)."""
         ...
 
     def highest_modseq(self, account: str, folder: str) -> int:

@@ -244,7 +244,8 @@ class InMemoryMailboxRepository:
                          key=lambda entry: entry.uid)
         return entries[:limit]
 
-    def changes_since(self, account: str, folder: str, modseq: int) -> FolderChanges:
+    def changes_since(self, account: str, folder: str, modseq: int,
+                      read_highest: int | None = None) -> FolderChanges:
         with self._lock:
             state = self._account_folders(account).get(folder, _FolderState(folder))
             latest = {change.uid: change for change in state.log if change.modseq > modseq}

@@ -221,8 +221,10 @@ class Messages(FolderStates):
             if limit is not None:
                 query["Limit"] = limit - len(entries)
 
-    def changes_since(self, account: str, folder: str, modseq: int) -> FolderChanges:
-        highest = self._folder_state(account, folder).modseq
+    def changes_since(self, account: str, folder: str, modseq: int,
+                      read_highest: int | None = None) -> FolderChanges:
+        highest = max(modseq, read_highest if read_highest is not None
+                      else self._folder_state(account, folder).modseq)
         latest: dict[int, tuple[str, bool]] = {}  # uid -> (message id, expunged)
         query: dict[str, Any] = {
             "TableName": self._table,
