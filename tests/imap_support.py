@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import json
 import ssl
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.mailbox import InMemoryMailboxRepository
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.adapters.memory.views import InMemoryImapViews
+from mailcore.imap_view.view import FORMAT
 from mailcore.ports import (
     AccountDirectory,
     ImapViews,
@@ -108,3 +111,22 @@ async def _close(listeners: ImapListeners) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# What a message's IMAP view (mailcore/imap_view) may be when a client asks: kept when its
+# bytes were written; none, as for mail filed before views existed; or of an older format.
+VIEW_STATES = ("kept", "none", "older")
+
+
+def as_filed_before(imap: RunningImap, state: str) -> None:
+    """Put the memory mailboxes' views in `state` (VIEW_STATES): FETCH and SEARCH answer
+    from the bytes then, making the views again, and must answer the same."""
+    mailboxes = imap.storage.mailboxes
+    assert isinstance(mailboxes, InMemoryMailboxRepository)
+    if state == "none":
+        mailboxes.views.clear()
+    elif state == "older":
+        older = zlib.compress(json.dumps([FORMAT - 1]).encode())
+        for key in mailboxes.views:
+            mailboxes.views[key] = older
+

@@ -17,7 +17,7 @@ from typing import TypeVar
 import pytest
 
 from tests.dovecot_support import PASSWORD, private_dovecot
-from tests.imap_support import running_imap
+from tests.imap_support import VIEW_STATES, as_filed_before, running_imap
 
 T = TypeVar("T")
 pytestmark = pytest.mark.skipif(shutil.which("dovecot") is None,
@@ -396,9 +396,11 @@ def dovecot() -> Iterator[int]:
         yield reference.imap_port
 
 
-def _answers(client: imaplib.IMAP4) -> dict[tuple[str, str], bytes]:
+def _answers(client: imaplib.IMAP4, appended: Callable[[], None] = lambda: None
+             ) -> dict[tuple[str, str], bytes]:
     for raw in CORPUS.values():
         assert client.append("INBOX", None, None, raw)[0] == "OK"
+    appended()
     client.select("INBOX")
     answers = {}
     for number, name in enumerate(CORPUS, start=1):
@@ -411,12 +413,21 @@ def _answers(client: imaplib.IMAP4) -> dict[tuple[str, str], bytes]:
     return answers
 
 
-def test_fetch_answers_are_dovecots_byte_for_byte(dovecot: int) -> None:
+@pytest.fixture(scope="module")
+def dovecots_answers(dovecot: int) -> dict[tuple[str, str], bytes]:
     reference = imaplib.IMAP4("127.0.0.1", dovecot)
     reference.login(f"differential{os.getpid()}", PASSWORD)
-    expected = _answers(reference)
+    return _answers(reference)
+
+
+@pytest.mark.parametrize("views", VIEW_STATES)
+def test_fetch_answers_are_dovecots_byte_for_byte(
+        dovecots_answers: dict[tuple[str, str], bytes], views: str) -> None:
+    """Whatever the messages' stored IMAP views: kept when APPENDed, none (mail filed
+    before views existed) or of an older format (both made again at the first FETCH)."""
+    expected = dovecots_answers
     with running_imap() as imap:
-        answered = _answers(imap.logged_in())
+        answered = _answers(imap.logged_in(), lambda: as_filed_before(imap, views))
     differing = {key for key in expected if expected[key] != answered[key]}
     assert differing == set(ACCEPTED), {
         key: (expected[key][:300], answered[key][:300]) for key in differing ^ set(ACCEPTED)}

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.dovecot_support import PASSWORD, private_dovecot
-from tests.imap_support import ACCOUNTS, running_imap
+from tests.imap_support import ACCOUNTS, VIEW_STATES, as_filed_before, running_imap
 from tests.raw_imap import RawImap
 
 pytestmark = pytest.mark.skipif(shutil.which("dovecot") is None,
@@ -222,7 +222,8 @@ ACCEPTED = {
 
 
 def _search_answers(port: int, connect: Callable[[int], RawImap], user: str,
-                    password: str) -> dict[bytes, tuple[bytes, list[int], list[int]]]:
+                    password: str, appended: Callable[[], None] = lambda: None
+                    ) -> dict[bytes, tuple[bytes, list[int], list[int]]]:
     """Each query's status, the sequence numbers SEARCH finds and the UIDs UID SEARCH
     finds, after the corpus is APPENDed and selected once in another session (which takes
     every message's \\Recent where a server keeps it)."""
@@ -235,6 +236,7 @@ def _search_answers(port: int, connect: Callable[[int], RawImap], user: str,
     assert writer.command(b"SELECT INBOX").status == b"OK"
     writer.command(b"LOGOUT")
     writer.close()
+    appended()
     reader = connect(port)
     reader.login(user, password)
     assert reader.command(b"SELECT INBOX").status == b"OK"
@@ -259,12 +261,15 @@ def dovecot_answers() -> Iterator[dict[bytes, tuple[bytes, list[int], list[int]]
                               f"search{os.getpid()}", PASSWORD)
 
 
+@pytest.mark.parametrize("views", VIEW_STATES)
 def test_every_search_key_finds_what_dovecot_finds(
-        dovecot_answers: dict[bytes, tuple[bytes, list[int], list[int]]]) -> None:
+        dovecot_answers: dict[bytes, tuple[bytes, list[int], list[int]]], views: str) -> None:
+    """Whatever the messages' stored IMAP views: kept when APPENDed, none (mail filed
+    before views existed) or of an older format (made again by the first search)."""
     with running_imap() as imap:
         answers = _search_answers(
             imap.imaps_port, lambda port: RawImap.connect(port, imap.client_tls()),
-            BOB, ACCOUNTS[BOB])
+            BOB, ACCOUNTS[BOB], lambda: as_filed_before(imap, views))
     differing = {query for query in QUERIES if answers[query] != dovecot_answers[query]}
     assert differing == set(ACCEPTED), {
         query: (dovecot_answers[query], answers[query]) for query in differing ^ set(ACCEPTED)}

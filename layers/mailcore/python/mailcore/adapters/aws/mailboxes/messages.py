@@ -246,8 +246,11 @@ class Messages(FolderStates):
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         present = {uid: message_id for uid, (message_id, gone) in latest.items() if not gone}
+        # Just what a listing entry holds: the client parses less (on moto, so does the
+        # server), though DynamoDB bills the whole item.
         items = self._batch_get([message_key(account, message_id)
-                                 for message_id in present.values()], "reading changes failed")
+                                 for message_id in present.values()], "reading changes failed",
+                                projection=(codec.UID_ENTRY_PROJECTION, codec.UID_ENTRY_NAMES))
         changed = [entry for entry in (codec.uid_entry(item) for item in items)
                    if present.get(entry.uid) == entry.message_id]
         return FolderChanges(

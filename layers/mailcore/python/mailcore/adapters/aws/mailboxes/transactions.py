@@ -66,12 +66,17 @@ class Table:
             raise StorageUnavailable(failure) from exc
 
     def _batch_get(self, keys: list[dict[str, AttributeValueTypeDef]],
-                   failure: str, *, consistent: bool = True) -> list[dict[str, Any]]:
-        """Every item of `keys` that exists, in no particular order."""
+                   failure: str, *, consistent: bool = True,
+                   projection: tuple[str, dict[str, str]] | None = None
+                   ) -> list[dict[str, Any]]:
+        """Every item of `keys` that exists, in no particular order; with `projection`
+        (an expression and its names), only those attributes of each."""
         found: list[dict[str, Any]] = []
+        projected: dict[str, Any] = {} if projection is None else {
+            "ProjectionExpression": projection[0], "ExpressionAttributeNames": projection[1]}
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             pending: Any = {self._table: {"Keys": keys[start:start + BATCH_GET_LIMIT],
-                                          "ConsistentRead": consistent}}
+                                          "ConsistentRead": consistent, **projected}}
             for attempt in range(ATTEMPTS):
                 try:
                     response = self._client.batch_get_item(RequestItems=pending)
