@@ -303,8 +303,11 @@ class ViewBatches:
     holds 200 views, not 10,000)."""
 
     def __init__(self, messages: Sequence[ImapMessage],
-                 attributes: Sequence[FetchAttribute]) -> None:
+                 attributes: Sequence[FetchAttribute],
+                 known: dict[str, ImapView] | None = None) -> None:
+        """`known`: the first batch's views, read already (condstore/indexed.py)."""
         self._messages = messages
+        self._known = known
         self._attributes = attributes
         self._needs_view = _needs_view(attributes)
         self._needs_bytes = _needs_bytes(attributes)
@@ -325,8 +328,12 @@ class ViewBatches:
         storage, account = chosen[0].storage, chosen[0].account
         ids = [message.entry.message_id for message in chosen]
 
+        known = self._known if batch == 0 else None
+
         def read() -> _Batch:
-            batch = _Batch(storage.views.get_many(account, ids) if self._needs_view else {}, {})
+            views = known if known is not None else (
+                storage.views.get_many(account, ids) if self._needs_view else {})
+            batch = _Batch(views, {})
             # Where the bytes are: for every message when ranges are read, else for those
             # whose view is made from their bytes now.
             located = ids if self._needs_bytes else [

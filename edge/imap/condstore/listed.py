@@ -42,29 +42,42 @@ class ListedFetches(UntaggedResponse):
         writer.write(self._lines)
 
 
+class FlagsWriter:
+    """FLAGS as pymap writes them, each set of flags written once (a folder has few)."""
+
+    def __init__(self, session_flags: SessionFlags) -> None:
+        self._session_flags = session_flags
+        self._written: dict[frozenset[Flag], bytes] = {}
+
+    def __call__(self, message: ImapMessage) -> bytes:
+        flags = message.get_flags(self._session_flags)
+        written = self._written.get(flags)
+        if written is None:
+            written = self._written[flags] = bytes(List(flags, sort=True))
+        return written
+
+
+def listed_item(name: bytes, message: ImapMessage, flags: FlagsWriter) -> bytes:
+    """One listed FETCH item of a message, as pymap writes it."""
+    if name == b"UID":
+        return b"UID %d" % message.uid
+    if name == b"FLAGS":
+        return b"FLAGS " + flags(message)
+    if name == MODSEQ:
+        return b"MODSEQ (%d)" % message.entry.modseq
+    return b"INTERNALDATE " + bytes(DateTime(message.internal_date))
+
+
 def listed_fetches(numbered: Iterable[tuple[int, ImapMessage]],
                    attributes: Sequence[FetchAttribute],
                    session_flags: SessionFlags) -> list[ListedFetches]:
     names = list(dict.fromkeys(attribute.value for attribute in attributes))
-    written_flags: dict[frozenset[Flag], bytes] = {}
+    flags = FlagsWriter(session_flags)
     responses: list[ListedFetches] = []
     lines: list[bytes] = []
     for seq, message in numbered:
-        items = []
-        for name in names:
-            if name == b"UID":
-                items.append(b"UID %d" % message.uid)
-            elif name == b"FLAGS":
-                flags = message.get_flags(session_flags)
-                written = written_flags.get(flags)
-                if written is None:
-                    written = written_flags[flags] = bytes(List(flags, sort=True))
-                items.append(b"FLAGS " + written)
-            elif name == MODSEQ:
-                items.append(b"MODSEQ (%d)" % message.entry.modseq)
-            else:
-                items.append(b"INTERNALDATE " + bytes(DateTime(message.internal_date)))
-        lines.append(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(items)))
+        items = b" ".join(listed_item(name, message, flags) for name in names)
+        lines.append(b"* %d FETCH (%b)\r\n" % (seq, items))
         if len(lines) == LINES_PER_RESPONSE:
             responses.append(ListedFetches(b"".join(lines)))
             lines = []

@@ -36,6 +36,7 @@ from edge.imap.condstore.fetch import (
     modseq_of,
     modseq_value,
 )
+from edge.imap.condstore.indexed import IndexedFetch, only_indexed
 from edge.imap.condstore.listed import listed_fetches, only_listed
 
 
@@ -108,11 +109,16 @@ class CondstoreState(ConnectionState):
                                                               set_seen)
         response = ResponseOk(cmd.tag, cmd.command + b" completed.")
         listed = list(messages)
-        if only_listed(cmd.attributes) and not any(message.expunged for _, message in listed) \
-                and all(isinstance(message, ImapMessage) for _, message in listed):
-            response.add_untagged(*listed_fetches(
-                listed,
-                cmd.attributes, selected.session_flags))
+        # What clients list a folder with, written a batch at a time from the listing
+        # (listed.py) or from the stored views (indexed.py), not through pymap's objects.
+        plain = not set_seen and all(isinstance(message, ImapMessage) and not message.expunged
+                                     for _, message in listed)
+        if plain and only_listed(cmd.attributes):
+            response.add_untagged(*listed_fetches(listed, cmd.attributes,
+                                                  selected.session_flags))
+            return response, updates
+        if plain and only_indexed(cmd.attributes):
+            response.add_untagged(*IndexedFetch(listed, cmd.attributes, selected).responses())
             return response, updates
         # The items clients ask to show a folder come from the messages' views, read in
         # batches (edge/imap/backend/view_message.py); anything else from their bytes.

@@ -16,8 +16,10 @@ bytes the first time it is read, once, and stored.
 from __future__ import annotations
 
 import json
+import operator
 import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailcore.imap_view.body_structure import body_structure
@@ -122,37 +124,43 @@ def _part_map(root: Part) -> list[PartEntry]:
 
 
 def encode(view: ImapView) -> bytes:
-    """The view as stored: compact JSON (bytes as Latin-1 text, lossless), compressed."""
-    def text(value: bytes) -> str:
-        return value.decode("latin-1")
+    """The view as stored: compact JSON (bytes as Latin-1 text, lossless; each list of
+    pairs as two lists, which decode turns back into bytes in C), compressed."""
+    def texts(values: Iterable[bytes]) -> list[str]:
+        return [value.decode("latin-1") for value in values]
 
-    plain = [FORMAT, view.size, text(view.envelope), text(view.body), text(view.body_structure),
-             view.header_size, view.header_blank,
-             [[text(name), text(line)] for name, line in view.header_lines],
-             [[text(name), text(value)] for name, value in view.search_fields],
+    plain = [FORMAT, view.size, view.envelope.decode("latin-1"), view.body.decode("latin-1"),
+             view.body_structure.decode("latin-1"), view.header_size, view.header_blank,
+             texts(name for name, _ in view.header_lines),
+             texts(line for _, line in view.header_lines),
+             texts(name for name, _ in view.search_fields),
+             texts(value for _, value in view.search_fields),
              [[entry.start, entry.body_start, entry.end, entry.header_break, entry.children,
-               entry.flags, None if entry.encoding is None else text(entry.encoding)]
+               entry.flags, None if entry.encoding is None else entry.encoding.decode("latin-1")]
               for entry in view.parts]]
     return zlib.compress(json.dumps(plain, separators=(",", ":")).encode("utf-8"), 6)
 
 
+_OCTETS = operator.methodcaller("encode", "latin-1")
+
+
 def decode(stored: bytes) -> ImapView | None:
-    """The view `encode` stored, or None when it is of another format (made again)."""
+    """The view `encode` stored, or None when it is of another format (made again). A
+    FETCH of 10,000 messages' structure decodes 10,000 views: the pairs are rebuilt by map
+    and zip, without a Python step per string."""
     plain = json.loads(zlib.decompress(stored))
     if not isinstance(plain, list) or not plain or plain[0] != FORMAT:
         return None
-
-    def octets(value: str) -> bytes:
-        return value.encode("latin-1")
-
-    (_, size, envelope_text, body, structure, header_size, blank, header_lines,
-     search_fields, parts) = plain
+    (_, size, envelope_text, body, structure, header_size, blank, header_names, header_lines,
+     search_names, search_values, parts) = plain
     return ImapView(
-        size=size, envelope=octets(envelope_text), body=octets(body),
-        body_structure=octets(structure), header_size=header_size, header_blank=blank,
-        header_lines=tuple((octets(name), octets(line)) for name, line in header_lines),
-        search_fields=tuple((octets(name), octets(value)) for name, value in search_fields),
+        size=size, envelope=_OCTETS(envelope_text), body=_OCTETS(body),
+        body_structure=_OCTETS(structure), header_size=header_size, header_blank=blank,
+        header_lines=tuple(zip(map(_OCTETS, header_names), map(_OCTETS, header_lines),
+                               strict=True)),
+        search_fields=tuple(zip(map(_OCTETS, search_names), map(_OCTETS, search_values),
+                                strict=True)),
         parts=tuple(PartEntry(start, body_start, end, header_break, children, flags,
-                              None if encoding is None else octets(encoding))
+                              None if encoding is None else _OCTETS(encoding))
                     for start, body_start, end, header_break, children, flags, encoding
                     in parts))
