@@ -302,20 +302,16 @@ class ViewBatches:
     is loaded, and only the current and the next batch held (a FETCH of 10,000 messages
     holds 200 views, not 10,000)."""
 
-    def __init__(self, messages: Sequence[ImapMessage],
-                 attributes: Sequence[FetchAttribute],
+    def __init__(self, messages: Sequence[ImapMessage], attributes: Sequence[FetchAttribute],
                  known: dict[str, ImapView] | None = None) -> None:
-        """`known`: the first batch's views, read already (condstore/indexed.py)."""
         self._messages = messages
         self._known = known
         self._attributes = attributes
         self._needs_view = _needs_view(attributes)
         self._needs_bytes = _needs_bytes(attributes)
-        # Header sections alone (small, each a ranged read): the next ones are read while
-        # one is written.
-        self._reads_ahead = self._needs_bytes and all(
-            attribute.section is None or (not attribute.section.parts and
-                                          attribute.section.specifier in _HEADER_SPECIFIERS)
+        # Header sections alone (small, each a ranged read): the next read while one is written.
+        self._reads_ahead = self._needs_bytes and all(attribute.section is None or (
+            not attribute.section.parts and attribute.section.specifier in _HEADER_SPECIFIERS)
             for attribute in attributes)
         self._batches: dict[int, asyncio.Future[_Batch]] = {}
         self._ahead: dict[int, asyncio.Future[ViewLoadedMessage]] = {}
@@ -328,7 +324,7 @@ class ViewBatches:
         storage, account = chosen[0].storage, chosen[0].account
         ids = [message.entry.message_id for message in chosen]
 
-        known = self._known if batch == 0 else None
+        known = self._known if batch == 0 else None  # read already (condstore/indexed.py)
 
         def read() -> _Batch:
             views = known if known is not None else (
