@@ -3,8 +3,8 @@ Dovecot answers from its index cache: what clients ask to show a folder (ENVELOP
 BODYSTRUCTURE, BODY, RFC822.SIZE, kept header fields) reads no message bytes, the views
 read BATCH at a time. The header section (BODY[HEADER], fields not kept) is a ranged read
 of its header_size bytes, and a leaf part of a large message one of that part's bytes
-(the part map); anything else reads the whole message (message.py RawLoadedMessage). A
-message without a view gets one from its bytes at its first FETCH, kept for the next."""
+(the part map); anything else the whole message (message.py RawLoadedMessage). A message
+without a view gets one from its bytes at its first FETCH, kept for the next."""
 
 from __future__ import annotations
 
@@ -307,8 +307,7 @@ class ViewBatches:
         self._messages = messages
         self._known = known
         self._attributes = attributes
-        self._needs_view = _needs_view(attributes)
-        self._needs_bytes = _needs_bytes(attributes)
+        self._needs_view, self._needs_bytes = _needs_view(attributes), _needs_bytes(attributes)
         # Header sections alone (small, each a ranged read): the next read while one is written.
         self._reads_ahead = self._needs_bytes and all(attribute.section is None or (
             not attribute.section.parts and attribute.section.specifier in _HEADER_SPECIFIERS)
