@@ -114,8 +114,11 @@ async def _close(listeners: ImapListeners) -> None:
 
 
 # What a message's IMAP view (mailcore/imap_view) may be when a client asks: kept when its
-# bytes were written; none, as for mail filed before views existed; or of an older format.
-VIEW_STATES = ("kept", "none", "older")
+# bytes were written; none, as for mail filed before views existed; of an older format; or
+# damaged (not zlib, not JSON, a JSON of another shape, a decompression bomb).
+VIEW_STATES = ("kept", "none", "older", "damaged")
+_DAMAGED = (b"not a view", zlib.compress(b"{not json"), zlib.compress(b'[1, "short"]'),
+            zlib.compress(b"[" + b" " * (8 * 1024 * 1024) + b"]"))
 
 
 def as_filed_before(imap: RunningImap, state: str) -> None:
@@ -129,4 +132,7 @@ def as_filed_before(imap: RunningImap, state: str) -> None:
         older = zlib.compress(json.dumps([FORMAT - 1]).encode())
         for key in mailboxes.views:
             mailboxes.views[key] = older
+    elif state == "damaged":
+        for number, key in enumerate(mailboxes.views):
+            mailboxes.views[key] = _DAMAGED[number % len(_DAMAGED)]
 

@@ -71,7 +71,7 @@ def _answers(listed: bool, monkeypatch: pytest.MonkeyPatch, views: str = "kept"
             return answers
 
 
-@pytest.mark.parametrize("views", ["kept", "none"])
+@pytest.mark.parametrize("views", ["kept", "none", "damaged"])
 def test_the_listed_fetch_writes_what_pymaps_fetch_writes(
         monkeypatch: pytest.MonkeyPatch, views: str) -> None:
     fast = _answers(True, monkeypatch, views)

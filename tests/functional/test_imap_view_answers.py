@@ -57,9 +57,9 @@ HOSTILE = [SHAPES[name] for name in (
     b"Subject: unclosed\r\nContent-Type: multipart/mixed; boundary=u\r\n\r\n--u\r\n\r\none\r\n"
     b"--u\r\n--u\r\nContent-Type: message/rfc822\r\n\r\nFrom: andr\xc3\xa9@x\r\n",
     b"From: " + b"=?utf-8?q?Andr=C3=A9?= <a@b>, " * 3000 + b"c@d\r\nSubject: big\r\n\r\nx",
-    # A view too large for a DynamoDB item (the Subject kept three times, incompressible):
-    # on the table it goes to an object beside the message.
-    b"From: a@b\r\nSubject: " + base64.b64encode(random.Random(27).randbytes(300_000))
+    # A view too large for a DynamoDB item (an incompressible Subject in its ENVELOPE; too
+    # long for the header fields a view keeps): on the table, an object beside the message.
+    b"From: a@b\r\nSubject: " + base64.b64encode(random.Random(27).randbytes(600_000))
     + b"\r\n\r\nbody\r\n",
 ]
 # Bare LF kept as it is: the APPEND of imaplib would make it CRLF, so these are filed

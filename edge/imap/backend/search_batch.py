@@ -29,10 +29,13 @@ class _BatchViews:
         self._message_ids = message_ids
         self.found: dict[str, ImapView] | None = None  # None: not read (not needed) yet
 
-    def get(self, message_id: str) -> ImapView | None:
+    def get(self, message_id: str, size: int) -> ImapView | None:
+        """The message's view, unless it is of other bytes than those listed (a draft
+        saved again, read a moment behind): then none, and the bytes are read."""
         if self.found is None:
             self.found = self._storage.views.get_many(self._account, self._message_ids)
-        return self.found.get(message_id)
+        view = self.found.get(message_id)
+        return view if view is not None and view.size == size else None
 
 
 def passing(messages: list[tuple[int, ImapMessage]], selected: SelectedMailbox, test: Test,
@@ -52,18 +55,18 @@ def passing(messages: list[tuple[int, ImapMessage]], selected: SelectedMailbox, 
                 raw = storage.store.get_raw(stored.raw_key)
             except MessageNotFound:
                 return None  # gone meanwhile
-            if views.found is not None and message_id not in views.found:
+            if views.found is not None and views.get(message_id, message.entry.size) is None:
                 # Filed before views were made, or of an older format: made once, here.
                 made.append(KeptView(account, message_id, stored.raw_key, make_view(raw)))
             return raw
 
         return Candidate(seq, message, message.get_flags(session_flags), message.entry.size,
-                         read_raw, lambda: views.get(message_id))
+                         read_raw, lambda: views.get(message_id, message.entry.size))
 
     found = [(seq, message) for seq, message in messages if test(candidate(seq, message))]
     if made:
         # A view not kept now is made again by the next SEARCH that needs it: the answer
         # is already found, from the bytes.
         with contextlib.suppress(StorageUnavailable):
-            storage.views.put(made)
+            storage.views.put(made, if_missing=True)
     return found

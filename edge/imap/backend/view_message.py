@@ -369,9 +369,9 @@ class ViewBatches:
         if self._made and (position % BATCH == BATCH - 1 or position == len(self._messages) - 1):
             # The views made in this batch, kept together: the next FETCH reads no bytes.
             # Two sessions may both make one; the same bytes give the same view.
-            made, self._made = self._made, []
-            try:
-                await message.storage.blocking(message.storage.views.put, made)
+            made, self._made, views = self._made, [], message.storage.views
+            try:  # only where none is kept meanwhile (a draft saved), nor the message gone
+                await message.storage.blocking(lambda: views.put(made, if_missing=True))
             except TemporaryFailure:  # answered all the same; made again next time
                 logger.warning("imap views not kept", views=len(made))
         return loaded

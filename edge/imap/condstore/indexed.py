@@ -123,6 +123,7 @@ def _lines(batch: Sequence[tuple[int, ImapMessage]], attributes: Sequence[FetchA
     storage, account = batch[0][1].storage, batch[0][1].account
     needs_view = any(attribute.value not in LISTED and attribute.value != b"RFC822.SIZE"
                      for attribute in attributes)
+    needs_fields = any(attribute.section is not None for attribute in attributes)
     views = (storage.views.get_many(account, [message.entry.message_id for _, message in batch])
              if needs_view else {})
     flags = FlagsWriter(session_flags)
@@ -131,7 +132,8 @@ def _lines(batch: Sequence[tuple[int, ImapMessage]], attributes: Sequence[FetchA
     lines = []
     for seq, message in batch:
         view = views.get(message.entry.message_id)
-        if needs_view and (view is None or view.size != message.entry.size):
+        if needs_view and (view is None or view.size != message.entry.size
+                           or (needs_fields and not view.complete)):
             return views
         items = b" ".join(_item(attribute, message, view, flags, names)  # type: ignore[arg-type]
                           for attribute in attributes)

@@ -89,7 +89,7 @@ class Candidate:
         from the view when it keeps the field, else from the bytes."""
         if name in KEPT_FIELDS:
             view = self.view
-            if view is not None:
+            if view is not None and view.keeps((name,)):
                 return view.search_values(name)
         text = self.text
         return text.fields(name) if text is not None else []

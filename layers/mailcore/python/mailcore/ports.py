@@ -246,8 +246,18 @@ class ImapViews(Protocol):
     """Each stored message's IMAP view (mailcore/imap_view), kept beside its item: written
     when its bytes are, read by IMAP in batches, gone with the message."""
 
-    def put(self, views: Sequence[KeptView]) -> None:
-        """Keep these views. The same bytes give the same view, so a repeat is harmless."""
+    def put(self, views: Sequence[KeptView], *, if_missing: bool = False) -> None:
+        """Keep these views (those too large to keep are left out: mailcore/imap_view/
+        view.py MAX_VIEW_TEXT). The same bytes give the same view, so a repeat is harmless.
+        `if_missing`: for views made from bytes read a while ago (IMAP's first FETCH or
+        SEARCH of a message, the backfill): each kept only while its message still exists
+        and has no view of the same size in the current format, so that it never takes
+        the place of the view of a draft saved meanwhile, nor outlives its message."""
+        ...
+
+    def forget(self, account: str, message_id: str) -> None:
+        """Drop a message's view before its bytes are written again (a draft saved): should
+        the new view not be kept, the message has none, and IMAP makes it from the bytes."""
         ...
 
     def get_many(self, account: str, message_ids: Sequence[str]) -> dict[str, ImapView]:

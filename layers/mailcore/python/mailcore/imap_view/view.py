@@ -21,6 +21,7 @@ import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from mailcore.imap_view.body_structure import body_structure
 from mailcore.imap_view.envelope import envelope
@@ -43,6 +44,19 @@ _KEPT_LINES = re.compile(
     + rb")[ \t]*:[^\n]*+(?:\n[ \t][^\n]*+)*+\n?")
 # Part map flags.
 MULTIPART, MESSAGE, OPAQUE = 1, 2, 4
+# What a view keeps of the header: real mail's kept fields are some dozens of lines in a
+# few KiB. A header of 3.5 million "To:" lines made a view that took 1.4 GB to decode (the
+# attack review of issue 27): past these bounds the view keeps no header lines, and FETCH
+# reads the header section, SEARCH the bytes, as for any field not kept.
+MAX_KEPT_LINES = 200
+MAX_KEPT_BYTES = 64 * 1024
+# A view whose text is larger is not kept (FETCH and SEARCH read that message's bytes, as
+# before views), nor is a stored one decoded past it; and the views of one batch read (100,
+# held decoded together) are decoded up to BATCH_VIEW_TEXT in all, the rest answered from
+# their bytes. An ordinary message's view is about 2 KiB of text; one of a thousand parts
+# with long parameters, a few MiB.
+MAX_VIEW_TEXT = 4 * 1024 * 1024
+BATCH_VIEW_TEXT = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -74,10 +88,12 @@ class ImapView:
     # The kept fields as SEARCH reads them (search_text.read_head): (name, value).
     search_fields: tuple[tuple[bytes, bytes], ...]
     parts: tuple[PartEntry, ...]
+    # Whether header_lines and search_fields hold every kept field (within the bounds).
+    complete: bool = True
 
     def keeps(self, names: list[bytes] | tuple[bytes, ...] | frozenset[bytes]) -> bool:
         """Whether every field named (in any letter case) is one the view keeps."""
-        return all(name.lower() in KEPT_FIELDS for name in names)
+        return self.complete and all(name.lower() in KEPT_FIELDS for name in names)
 
     def header_fields(self, names: list[bytes] | tuple[bytes, ...] | frozenset[bytes]
                       ) -> bytes:
@@ -101,15 +117,32 @@ def make_view(raw: bytes) -> ImapView:
     block = root.header_block
     blank = block.endswith((b"\n\r\n", b"\n\n")) or block in (b"\r\n", b"\n")
     lines = block[:len(block) - (2 if block.endswith(b"\r\n") else 1)] if blank else block
-    header_lines = tuple((match.group(1).lower(), match.group())
-                         for match in _KEPT_LINES.finditer(lines))
-    search_fields = tuple((name, value) for name, value in read_head(raw)[0]
-                          if name in KEPT_FIELDS)
+    header_lines = _within_bounds((match.group(1).lower(), match.group())
+                                  for match in _KEPT_LINES.finditer(lines))
+    search_fields = _within_bounds((name, value) for name, value in read_head(raw)[0]
+                                   if name in KEPT_FIELDS)
+    complete = header_lines is not None and search_fields is not None
+    if header_lines is None or search_fields is None:
+        header_lines, search_fields = (), ()
     return ImapView(size=len(raw), envelope=envelope(root),
                     body=body_structure(root, extended=False),
                     body_structure=body_structure(root), header_size=root.body_start,
                     header_blank=blank, header_lines=header_lines,
-                    search_fields=search_fields, parts=tuple(_part_map(root)))
+                    search_fields=search_fields,
+                    parts=tuple(_part_map(root)), complete=complete)
+
+
+def _within_bounds(pairs: Iterable[tuple[bytes, bytes]]
+                   ) -> tuple[tuple[bytes, bytes], ...] | None:
+    """The pairs, or None past MAX_KEPT_LINES or MAX_KEPT_BYTES (read no further)."""
+    kept: list[tuple[bytes, bytes]] = []
+    size = 0
+    for pair in pairs:
+        size += len(pair[1])
+        if len(kept) == MAX_KEPT_LINES or size > MAX_KEPT_BYTES:
+            return None
+        kept.append(pair)
+    return tuple(kept)
 
 
 def _part_map(root: Part) -> list[PartEntry]:
@@ -123,9 +156,10 @@ def _part_map(root: Part) -> list[PartEntry]:
     return entries
 
 
-def encode(view: ImapView) -> bytes:
+def encode(view: ImapView) -> bytes | None:
     """The view as stored: compact JSON (bytes as Latin-1 text, lossless; each list of
-    pairs as two lists, which decode turns back into bytes in C), compressed."""
+    pairs as two lists, which decode turns back into bytes in C), compressed; None for a
+    view not to keep (over MAX_VIEW_TEXT)."""
     def texts(values: Iterable[bytes]) -> list[str]:
         return [value.decode("latin-1") for value in values]
 
@@ -137,22 +171,40 @@ def encode(view: ImapView) -> bytes:
              texts(value for _, value in view.search_fields),
              [[entry.start, entry.body_start, entry.end, entry.header_break, entry.children,
                entry.flags, None if entry.encoding is None else entry.encoding.decode("latin-1")]
-              for entry in view.parts]]
-    return zlib.compress(json.dumps(plain, separators=(",", ":")).encode("utf-8"), 6)
+              for entry in view.parts], view.complete]
+    text = json.dumps(plain, separators=(",", ":")).encode("utf-8")
+    return zlib.compress(text, 6) if len(text) <= MAX_VIEW_TEXT else None
 
 
 _OCTETS = operator.methodcaller("encode", "latin-1")
 
 
-def decode(stored: bytes) -> ImapView | None:
-    """The view `encode` stored, or None when it is of another format (made again). A
+def decode(stored: bytes, budget: list[int] | None = None) -> ImapView | None:
+    """The view `encode` stored, or None when it is of another format (made again) or
+    larger than `budget` (octets of text a batch may still decode; lessened by it). A
     FETCH of 10,000 messages' structure decodes 10,000 views: the pairs are rebuilt by map
     and zip, without a Python step per string."""
-    plain = json.loads(zlib.decompress(stored))
-    if not isinstance(plain, list) or not plain or plain[0] != FORMAT:
+    try:
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(stored, MAX_VIEW_TEXT)
+        if inflater.unconsumed_tail:
+            return None  # larger than any view kept
+        if budget is not None:
+            if len(text) > budget[0]:
+                return None  # past its batch's share: answered from its bytes
+            budget[0] -= len(text)
+        plain = json.loads(text)
+        if not isinstance(plain, list) or not plain or plain[0] != FORMAT:
+            return None
+        return _view(plain)
+    except (zlib.error, ValueError, TypeError, AttributeError):
+        # Not a view this code wrote (damaged): made again from the bytes, as a missing one.
         return None
+
+
+def _view(plain: list[Any]) -> ImapView:
     (_, size, envelope_text, body, structure, header_size, blank, header_names, header_lines,
-     search_names, search_values, parts) = plain
+     search_names, search_values, parts, complete) = plain
     return ImapView(
         size=size, envelope=_OCTETS(envelope_text), body=_OCTETS(body),
         body_structure=_OCTETS(structure), header_size=header_size, header_blank=blank,
@@ -163,4 +215,4 @@ def decode(stored: bytes) -> ImapView | None:
         parts=tuple(PartEntry(start, body_start, end, header_break, children, flags,
                               None if encoding is None else _OCTETS(encoding))
                     for start, body_start, end, header_break, children, flags, encoding
-                    in parts))
+                    in parts), complete=bool(complete))

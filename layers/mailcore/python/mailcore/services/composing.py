@@ -40,7 +40,7 @@ from mailcore.ports import (
 )
 from mailcore.services.accept import accept_message
 from mailcore.services.changes import remove_for_good
-from mailcore.services.imap_views import keep_view_of
+from mailcore.services.imap_views import forget_view, keep_view_of
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 DRAFT_FLAGS = frozenset({"seen", "draft"})
@@ -121,6 +121,10 @@ class Composer:
             # The copies of one received message share its id in every account: a draft
             # made of one gets a key no other account's draft can have.
             key = self.store.draft_key(new_message_id())
+        if current is not None:
+            # The view of the old bytes goes first: should the new one not be kept, IMAP
+            # makes it from the new bytes, never shows the old one for them.
+            forget_view(self.views, account, message_id)
         self.store.put_object(key, raw, "message/rfc822")
         summary = summarise(raw)
         if current is None or current.raw_key != self.store.draft_key(message_id):

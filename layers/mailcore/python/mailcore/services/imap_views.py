@@ -58,3 +58,10 @@ def share_view(views: ImapViews, account: str, source_id: str, copy_id: str,
         return False
     keep_views(views, [KeptView(account, copy_id, raw_key, shared)])
     return True
+
+
+def forget_view(views: ImapViews, account: str, message_id: str) -> None:
+    """Drop a message's view before its bytes are written again. Unlike keeping one, this
+    must succeed: a view that stayed would answer for other bytes (raised)."""
+    views.forget(account, message_id)
+

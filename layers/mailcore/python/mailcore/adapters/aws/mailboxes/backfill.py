@@ -124,7 +124,7 @@ class ImapViewBackfill(Table):
         for start in range(0, len(missing), BATCH_WRITE_LIMIT):
             made = list(readers.map(self._view, missing[start:start + BATCH_WRITE_LIMIT]))
             kept = [each for each in made if each is not None]
-            self._views.put(kept)
+            self._views.put(kept, if_missing=True)
             counts.made += len(kept)
             counts.failed += len(made) - len(kept)
             if progress is not None:
