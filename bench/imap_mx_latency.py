@@ -2,7 +2,7 @@
 are, beside the same with no IMAP load, in one run.
 
     python bench/imap_mx_latency.py [--connections 300] [--messages 200] [--fetchers 20]
-        [--views filed|lazy]
+        [--views filed|lazy] [--edge together|apart]
 
 One child process serves the SMTP edge's MX port and IMAP on one event loop and one
 thread pool, as the edge does (in-memory mailboxes and store: the figures are the
@@ -63,12 +63,38 @@ def _message(number: int) -> bytes:
 
 
 def _serve(mx_port: int, ready: multiprocessing.Queue, folder: str, opened: int,
-           views: str) -> None:
-    asyncio.run(_serve_both(mx_port, ready, Path(folder), opened, views))
+           views: str, apart: bool) -> None:
+    asyncio.run(_serve_both(mx_port, ready, Path(folder), opened, views, apart))
+
+
+def _serve_mx(mx_port: int, started: multiprocessing.Queue) -> None:
+    """The MX alone, in a process of its own, as the edge runs it (issue 25)."""
+    async def serve() -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from edge.smtp.accounts import CachingAccountDirectory
+        from edge.smtp.handler import EdgeHandler, OffLoopWriter
+        from edge.smtp.server import Edge, EdgeConfig
+        from mailcore.adapters.memory.directory import InMemoryAccountDirectory
+        from mailcore.adapters.memory.store import InMemoryMessageStore
+        from mailcore.services.recipients import HostedDomains
+
+        executor = ThreadPoolExecutor(max_workers=16)
+        config = EdgeConfig(hostname="bench", host="127.0.0.1", mx_port=mx_port,
+                            submission_port=None, health_port=None,
+                            max_connections_per_client=100_000)
+        accounts = CachingAccountDirectory(InMemoryAccountDirectory({ACCOUNT: PASSWORD}))
+        await Edge(config, EdgeHandler(OffLoopWriter(InMemoryMessageStore(), executor),
+                                       accounts, HostedDomains.of(["hamburger.edu"]), "bench",
+                                       executor), None, None).start()
+        started.put(True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
 
 
 async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path, opened: int,
-                      views: str) -> None:
+                      views: str, apart: bool) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from edge.imap.backend.storage import Blocking, ImapStorage
@@ -93,7 +119,8 @@ async def _serve_both(mx_port: int, ready: multiprocessing.Queue, folder: Path, 
     handler = EdgeHandler(OffLoopWriter(InMemoryMessageStore(), executor),
                           CachingAccountDirectory(accounts), HostedDomains.of(["hamburger.edu"]),
                           "bench", executor)
-    await Edge(config, handler, None, None).start()
+    if not apart:
+        await Edge(config, handler, None, None).start()
     mailboxes = InMemoryMailboxRepository()
     storage = ImapStorage(mailboxes=mailboxes, store=InMemoryMessageStore(),
                           references=mailboxes.references, directory=accounts,
@@ -159,14 +186,24 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--fetchers", type=int, default=20)
     parser.add_argument("--views", choices=("filed", "lazy"), default="filed")
+    parser.add_argument("--edge", choices=("together", "apart"), default="together",
+                        help="SMTP and IMAP in one process (before issue 25), or each in "
+                             "its own, as the edge runs them")
     arguments = parser.parse_args()
 
     mx_port = free_port()
     ready: multiprocessing.Queue = multiprocessing.Queue()
+    apart = arguments.edge == "apart"
     server = multiprocessing.Process(target=_serve,
                                      args=(mx_port, ready, tempfile.mkdtemp(),
-                                           arguments.messages, arguments.views), daemon=True)
+                                           arguments.messages, arguments.views, apart),
+                                     daemon=True)
     server.start()
+    if apart:
+        mx_started: multiprocessing.Queue = multiprocessing.Queue()
+        mx = multiprocessing.Process(target=_serve_mx, args=(mx_port, mx_started), daemon=True)
+        mx.start()
+        mx_started.get(timeout=60)
     imaps_port, cert_file = ready.get(timeout=60)
     tls = ssl.create_default_context(cafile=cert_file)
     tls.check_hostname = False
@@ -196,7 +233,8 @@ def main() -> None:
          f"{arguments.messages} 27 KB messages ({arguments.views} views) in a loop",
          [(fetcher, STRUCTURE_FETCH) for fetcher in fetchers])]
     print(f"MX greeting latency over {arguments.connections} connections each, SMTP and "
-          "IMAP on one event loop and thread pool")
+          + ("IMAP each in its own process, as the edge runs them" if apart
+             else "IMAP on one event loop and thread pool"))
     print("| IMAP load | greeting median | greeting p95 | greeting max "
           "| IMAP commands answered | IMAP command median |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -212,6 +250,8 @@ def main() -> None:
     for fetcher in fetchers:
         fetcher.close()
     server.terminate()
+    if apart:
+        mx.terminate()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ BENCHMARKS = [
     ("5.5 MX greeting latency while IMAP runs the slowest LIST and SEARCH, and while 20 "
      "clients fetch a folder's structure (one loop)",
      "imap_mx_latency.py", [], ["--connections", "100", "--messages", "50"]),
+    ("5.5 The same with SMTP and IMAP each in its own process, as the edge runs them",
+     "imap_mx_latency.py", ["--edge", "apart"],
+     ["--connections", "100", "--messages", "50", "--edge", "apart"]),
     # --fast-seed: moto's transactions copy the whole table per item, so filing 10,000
     # messages through the mailbox port would take hours; only while the folder is filed.
     ("5.6 IMAP: a client opening a folder of 200 and of 10,000 messages, beside Dovecot",
