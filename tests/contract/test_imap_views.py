@@ -203,3 +203,32 @@ def test_reading_250_views_takes_three_batch_reads(stack) -> None:  # type: igno
 
     assert views.get_many(BOB, ids) == dict.fromkeys(ids, view)
     assert calls == {"BatchGetItem": 3}  # 100 keys a request
+
+
+def test_a_view_made_from_bytes_read_earlier_is_kept_only_where_none_is(
+        view_side: ViewSide) -> None:
+    """put(if_missing=True), for views IMAP or the backfill made from bytes read a while
+    ago: kept for a message without a view, in batches; never over a current view of the
+    same size (a draft's new one); never for a message gone meanwhile."""
+    keys = [_filed(view_side, ORDINARY.replace(b"lunch", b"lunch %d" % number), BOB)
+            for number in range(60)]
+    page = view_side.mailboxes.list_folder(BOB, "Inbox", 100, None).messages
+    by_key = {message.raw_key: message for message in page}
+    ids = [by_key[key].message_id for key in keys]
+    views = {message_id: view_side.views.get_many(BOB, [message_id])[message_id]
+             for message_id in ids}
+    # Views of all 60 gone (filed before views), then one kept anew: a draft's own.
+    for message_id in ids:
+        view_side.views.forget(BOB, message_id)
+    newer = make_view(ORDINARY.replace(b"lunch", b"lunch 0"))  # same size, other bytes
+    newer = imap_view.ImapView(**{**newer.__dict__, "envelope": b"(NIL)"})
+    view_side.views.put([KeptView(BOB, ids[0], keys[0], newer)])
+    gone = ids[1]
+    remove_for_good(BOB, gone, view_side.mailboxes, view_side.store)
+    view_side.views.put([KeptView(BOB, message_id, key, views[message_id])
+                         for message_id, key in zip(ids, keys, strict=True)], if_missing=True)
+    kept = view_side.views.get_many(BOB, ids)
+    assert kept[ids[0]].envelope == b"(NIL)"  # the newer view stayed
+    assert gone not in kept and gone not in _view_items(view_side, BOB)
+    assert {message_id: kept[message_id] for message_id in ids[2:]} == {
+        message_id: views[message_id] for message_id in ids[2:]}
