@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 MAX_VIEW_IN_ITEM = 300 * 1024
 BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem
 TRANSACTION_VIEWS = 50  # views (and their messages' checks) per TransactWriteItems of 100
+TRANSACTION_BYTES = 3 * 1024 * 1024  # of views per transaction (DynamoDB's limit: 4 MB)
 
 
 class DynamoImapViews(Table):
@@ -54,8 +55,19 @@ class DynamoImapViews(Table):
     def put(self, views: Sequence[KeptView], *, if_missing: bool = False) -> None:
         kept = [(each, item) for each in views if (item := self._item(each)) is not None]
         if if_missing:
-            for start in range(0, len(kept), TRANSACTION_VIEWS):
-                self._put_if_missing(kept[start:start + TRANSACTION_VIEWS])
+            # A transaction holds at most 100 items and 4 MB: 50 views, within 3 MiB.
+            chunk: list[tuple[KeptView, dict[str, Any]]] = []
+            size = 0
+            for each, item in kept:
+                item_size = len(item.get("view", {}).get("B", b""))
+                if chunk and (len(chunk) == TRANSACTION_VIEWS
+                              or size + item_size > TRANSACTION_BYTES):
+                    self._put_if_missing(chunk)
+                    chunk, size = [], 0
+                chunk.append((each, item))
+                size += item_size
+            if chunk:
+                self._put_if_missing(chunk)
             return
         items = [item for _, item in kept]
         for start in range(0, len(items), BATCH_WRITE_LIMIT):
