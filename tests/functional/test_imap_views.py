@@ -29,7 +29,7 @@ from tests.dovecot_support import PASSWORD, private_dovecot
 from tests.imap_support import running_imap
 
 BOB = "bob@hamburger.edu"
-FOLDER_SIZE = 250
+FOLDER_SIZE = 150
 VIEW_BATCHES = math.ceil(FOLDER_SIZE / 100)
 THUNDERBIRD_FIELDS = ("From To Cc Bcc Subject Date Message-ID Priority X-Priority References "
                       "Newsgroups In-Reply-To Content-Type Reply-To")
@@ -193,9 +193,9 @@ def _known_difference(number: int, item: str) -> bool:
 
 def test_showing_a_folder_reads_no_message_bytes_and_answers_as_dovecot(
         stack: Any, dovecot: int) -> None:
-    """GIVEN 250 messages of several shapes, filed with their views WHEN a client asks what
+    """GIVEN 150 messages of several shapes, filed with their views WHEN a client asks what
     mail clients ask to show a folder (flags, envelope, structure, Thunderbird's header
-    fields, BODY, INTERNALDATE) THEN no message object is read, at most 250/100 + 3
+    fields, BODY, INTERNALDATE) THEN no message object is read, at most 150/100 + 3
     storage requests are made for each FETCH, and every answer is Dovecot's; and the
     header section and fields no view keeps are each one ranged read per message."""
     adapters = aws_adapters()
