@@ -78,15 +78,17 @@ template: $(BIN)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 # Real peers for the tests (Debian): swaks, Postfix and its smtp-source/smtp-sink; the
 # IMAP clients mbsync (isync), offlineimap3 and fetchmail; Dovecot as the reference IMAP
 # server (a private instance per test run, from its own configuration); Chromium for the
-# webmail's browser tests.
+# webmail's browser tests; dnsmasq as the tests' private DNS server and OpenDKIM's
+# opendkim-testmsg as a DKIM verifier that is not the library we sign with.
 system-packages:
 	@if ! command -v swaks >/dev/null || ! command -v postfix >/dev/null \
 		|| ! command -v smtp-source >/dev/null || ! command -v mbsync >/dev/null \
 		|| ! command -v offlineimap >/dev/null || ! command -v fetchmail >/dev/null \
-		|| ! command -v dovecot >/dev/null || ! command -v chromium >/dev/null; then \
+		|| ! command -v dovecot >/dev/null || ! command -v chromium >/dev/null \
+		|| ! command -v dnsmasq >/dev/null || ! command -v opendkim-testmsg >/dev/null; then \
 		echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix swaks \
-			isync offlineimap3 fetchmail dovecot-imapd chromium; \
+			isync offlineimap3 fetchmail dovecot-imapd chromium dnsmasq-base opendkim-tools; \
 	fi
 
 # Two workers, as this machine has two cores; a whole file to a worker, so a file's

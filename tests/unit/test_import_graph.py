@@ -90,12 +90,14 @@ MAY_IMPORT = {
     "domain": {"errors"},
     "parsing": {"domain", "errors"},  # the bounded parse of what the domain reads
     "imap_view": {"domain"},  # what IMAP shows of a message's bytes, made when written
+    # SPF, DKIM and DMARC over injected DNS lookups; DKIM signing (issue 28)
+    "authentication": {"domain", "errors"},
     "ports": {"domain", "errors", "imap_view"},
     "s3_keys": {"domain"},  # the bucket's layout, shared by filing and both stores
     "services": {"domain", "errors", "observability", "parsing", "imap_view", "ports",
-                 "s3_keys"},
+                 "s3_keys", "authentication"},
     "adapters": {"domain", "errors", "observability", "parsing", "imap_view", "ports",
-                 "config", "s3_keys"},
+                 "config", "s3_keys", "authentication"},
 }
 COMPOSITION_ROOTS = {"wiring", "delivery_wiring"}
 

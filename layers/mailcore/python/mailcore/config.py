@@ -28,6 +28,7 @@ class Settings:
     retry_schedule: str = ""
     give_up_after: str = ""
     sending_limit_per_hour: int = 1000  # recipients per account (template parameter)
+    dns_server: str = ""  # HOST:PORT of the stack's one DNS server; "" for the system's
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -55,4 +56,5 @@ class Settings:
             give_up_after=environ.get("MAILPIPE_GIVE_UP_AFTER", ""),
             sending_limit_per_hour=int(environ.get("MAILPIPE_SENDING_LIMIT_PER_HOUR")
                                        or 1000),
+            dns_server=environ.get("MAILPIPE_DNS", "").strip(),
         )

@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mailcore.domain.verdict import Verdict
 from mailcore.errors import PermanentFailure
 
-ENVELOPE_SCHEMA_VERSION = 1
+# 2 added the verification verdict (issue 28); 1, written before it, is still read (a
+# message accepted then may be filed after an upgrade): it has no verdict.
+ENVELOPE_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,9 @@ class Envelope:
     tls: bool
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     submitted_by: str | None = None  # the authenticated account, for submitted mail
+    # What the MX edge verified (SPF, DKIM, DMARC); None for submitted mail and for
+    # messages accepted with verification off or before it existed.
+    verdict: Verdict | None = None
 
     def to_json(self) -> bytes:
         document: dict[str, Any] = {
@@ -35,6 +42,7 @@ class Envelope:
             "tls": self.tls,
             "received_at": self.received_at.isoformat(),
             "submitted_by": self.submitted_by,
+            "verdict": None if self.verdict is None else self.verdict.to_document(),
         }
         return json.dumps(document, sort_keys=True).encode()
 
@@ -42,7 +50,7 @@ class Envelope:
     def from_json(cls, data: bytes) -> Envelope:
         try:
             document = json.loads(data)
-            if document.get("schema_version") != ENVELOPE_SCHEMA_VERSION:
+            if document.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
                 raise PermanentFailure(
                     f"unknown envelope schema {document.get('schema_version')!r}"
                 )
@@ -54,6 +62,8 @@ class Envelope:
                 tls=bool(document["tls"]),
                 received_at=datetime.fromisoformat(document["received_at"]),
                 submitted_by=document.get("submitted_by"),
+                verdict=(None if document.get("verdict") is None
+                         else Verdict.from_document(document["verdict"])),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PermanentFailure("malformed envelope document") from exc
