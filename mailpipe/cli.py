@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import string
 import sys
@@ -15,6 +16,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+from mailcore.adapters.dns_resolver import DnsServer
 from mailcore.domain.address import parse_address
 from mailcore.domain.retry import parse_duration
 from mailcore.errors import InvalidAddress, MailError, StorageUnavailable
@@ -56,6 +58,17 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
     return int(text)
+
+
+def _dns_server(text: str) -> str:
+    try:
+        server = DnsServer.parse(text)
+        if server is not None:
+            ipaddress.ip_address(server.host)  # a resolver is asked by address
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (an IP address), not {text!r}"
+                                         ) from None
+    return str(server or "")
 
 
 def _seconds(text: str) -> int:
@@ -168,6 +181,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="wait before a message that failed to be filed is tried again")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
+    up.add_argument("--dns", type=_dns_server, default="", metavar="HOST:PORT",
+                    help="the DNS server every lookup asks (default: the system's)")
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -284,6 +299,7 @@ def _up(arguments: argparse.Namespace) -> int:
         retry_schedule=arguments.retry_schedule,
         give_up_after=arguments.give_up_after,
         inbound_retry_after=arguments.inbound_retry_after,
+        dns=arguments.dns,
     ))
     return 0
 

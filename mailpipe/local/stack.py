@@ -65,6 +65,7 @@ class StackOptions:
     retry_schedule: str = "5m,10m,20m,40m,80m,160m,4h"
     give_up_after: str = "5d"
     inbound_retry_after: int = 180
+    dns: str = ""  # HOST:PORT of the DNS server every lookup asks; "" for the system's
 
 
 class PortInUse(RuntimeError):
@@ -184,6 +185,7 @@ class LocalStack:
             "RetrySchedule": options.retry_schedule,
             "GiveUpAfter": options.give_up_after,
             "InboundRetryAfter": str(options.inbound_retry_after),
+            "DnsServer": options.dns,
         }
         self.provisioned = provision(options.root, STACK_NAME, parameters, session,
                                      self.endpoint, REGION)
@@ -281,6 +283,7 @@ class LocalStack:
             f"  AWS (moto)  {self.endpoint}",
             f"  domains     {', '.join(options.domains)}",
             f"  accounts    {users}",
+            f"  DNS         {options.dns or 'the system resolver'}",
             "Ctrl-C stops it.",
         ])
 

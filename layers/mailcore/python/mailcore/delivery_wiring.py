@@ -16,8 +16,9 @@ from mailcore.adapters.dns_next_hop import (
     parse_hop,
     parse_overrides,
 )
-from mailcore.adapters.smtp_client import SmtpClientPool
-from mailcore.config import ConfigurationError
+from mailcore.adapters.dns_resolver import DnsServer, sync_resolver
+from mailcore.adapters.smtp_client import AddressLookup, SmtpClientPool
+from mailcore.config import ConfigurationError, Settings
 from mailcore.domain.retry import RetryPolicy
 from mailcore.wiring import aws_adapters
 
@@ -32,11 +33,27 @@ class DeliveryAdapters:
     policy: RetryPolicy
     credentials: tuple[str, str] | None
     require_tls: bool
+    addresses: AddressLookup | None = None  # a DNS-found next hop's, from the same server
 
     def new_pool(self, hostname: str) -> SmtpClientPool:
         """Connections live for one invocation: a batch shares them per next hop."""
         return SmtpClientPool(hostname, require_tls=self.require_tls,
-                              credentials=self.credentials)
+                              credentials=self.credentials, addresses=self.addresses)
+
+
+# A delivery attempt can wait for DNS longer than the edge can (no client is waiting).
+MX_LOOKUP_SECONDS = 10.0
+
+
+def direct_next_hops(settings: Settings) -> DnsNextHopResolver:
+    """MX hosts and their addresses, both asked of the stack's DNS server (MAILPIPE_DNS);
+    the --mx overrides bypass DNS."""
+    try:
+        server = DnsServer.parse(settings.dns_server)
+    except ValueError as exc:
+        raise ConfigurationError(f"MAILPIPE_DNS: {exc}") from exc
+    return DnsNextHopResolver(sync_resolver(server, MX_LOOKUP_SECONDS),
+                              overrides=parse_overrides(settings.mx_overrides))
 
 
 @cache
@@ -45,11 +62,10 @@ def delivery_adapters() -> DeliveryAdapters:
     policy = RetryPolicy()
     if settings.retry_schedule:
         policy = RetryPolicy.parse(settings.retry_schedule, settings.give_up_after or "5d")
-    overrides = parse_overrides(settings.mx_overrides)
     if settings.delivery_mode == "direct":
-        return DeliveryAdapters(DnsNextHopResolver(overrides=overrides),
-                                DynamoDeliveryLedger(dynamodb_client(), settings.table),
-                                policy, None, require_tls=False)
+        hops = direct_next_hops(settings)
+        return DeliveryAdapters(hops, DynamoDeliveryLedger(dynamodb_client(), settings.table),
+                                policy, None, require_tls=False, addresses=hops.addresses)
     if settings.delivery_mode != "relay" or not settings.relay_host:
         raise ConfigurationError("relay delivery needs MAILPIPE_RELAY_HOST")
     credentials = None

@@ -55,6 +55,25 @@ class DnsNextHopResolver:
         return [NextHop(host, self._port) for host in hosts if host]
 
 
+    def addresses(self, host: str) -> list[str]:
+        """`host`'s A then AAAA records from the same server as its MX record (the stack's
+        resolver), so the address connected to is the one that server gave. A lookup that
+        fails is an OSError: the SMTP client tries the next MX host, then defers."""
+        import dns.exception
+        import dns.resolver
+
+        found: list[str] = []
+        for kind in ("A", "AAAA"):
+            try:
+                found += [record.address for record in self._dns().resolve(host, kind)]
+            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+                continue
+            except dns.exception.DNSException as exc:
+                raise OSError(f"DNS lookup of {host} {kind} failed: {type(exc).__name__}"
+                              ) from exc
+        return found
+
+
 class RelayNextHop:
     """Everything goes to one smart host (Amazon SES's SMTP endpoint, for example)."""
 

@@ -5,7 +5,6 @@ system's (the VPC resolver in AWS)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,6 +79,10 @@ class ResolverDns:
         self._budget = budget
 
     async def _records(self, name: str, kind: str) -> list[object]:
+        # Here, not at the top: direct delivery uses this module's synchronous half, and the
+        # deliver function's cold start does not otherwise load asyncio.
+        import asyncio
+
         import dns.exception
         import dns.name
         import dns.resolver

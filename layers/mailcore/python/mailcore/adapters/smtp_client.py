@@ -8,6 +8,8 @@ import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
+from typing import Any
 
 from mailcore.domain.next_hop import NextHop, RecipientReply
 from mailcore.observability import logger
@@ -24,14 +26,32 @@ class NoPublicAddress(OSError):
     otherwise not on the public Internet: we do not connect there."""
 
 
+# A DNS-found host's addresses (A, then AAAA) as the stack's resolver gives them.
+AddressLookup = Callable[[str], list[str]]
+
+
+class _SmtpAt(smtplib.SMTP):
+    """Connects to the address checked while the session keeps the host's name, which
+    STARTTLS sends as the TLS server name (SNI) and verifies the certificate against."""
+
+    def __init__(self, address: str, host: str, port: int, **options: Any) -> None:
+        self._address = address
+        super().__init__(host, port, **options)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((self._address, port), timeout, self.source_address)
+
+
 class SmtpClientPool:
     """Connections stay open for the life of the pool (one Lambda invocation), so jobs for
     the same next hop in a batch share one connection, with RSET between transactions."""
 
     def __init__(self, local_hostname: str, *, require_tls: bool = False,
                  credentials: tuple[str, str] | None = None, timeout: float = 30.0,
-                 tls_context: ssl.SSLContext | None = None) -> None:
+                 tls_context: ssl.SSLContext | None = None,
+                 addresses: AddressLookup | None = None) -> None:
         self._local_hostname = local_hostname
+        self._addresses = addresses
         self._require_tls = require_tls
         self._credentials = credentials
         self._timeout = timeout
@@ -49,12 +69,12 @@ class SmtpClientPool:
     def send(self, hops: list[NextHop], mail_from: str, recipients: tuple[str, ...],
              raw: bytes) -> list[RecipientReply]:
         failure = "no next hop"
-        not_public = 0
+        refused: list[str] = []  # hops whose every address is not public, and why
         for hop in hops:
             try:
                 client = self._connection(hop)
             except NoPublicAddress as exc:
-                not_public += 1
+                refused.append(str(exc))
                 failure = f"4.4.1 {exc}"
                 logger.warning("next hop refused", host=hop.host, port=hop.port, error=str(exc))
                 continue
@@ -67,11 +87,11 @@ class SmtpClientPool:
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop(hop)
                 failure = f"4.4.2 connection to {hop.host} lost: {exc}"
-        if hops and not_public == len(hops):
+        if hops and len(refused) == len(hops):
             # Every MX host points inside: a misconfigured or hostile domain, not a
             # passing fault (as Postfix bounces mail whose MX loops back to itself).
-            return [RecipientReply(rcpt, 550, "5.4.4 no next hop with a public address",
-                                   None) for rcpt in recipients]
+            reason = "5.4.4 no next hop with a public address: " + "; ".join(refused)
+            return [RecipientReply(rcpt, 550, reason, None) for rcpt in recipients]
         return [RecipientReply(rcpt, 0, failure, None) for rcpt in recipients]
 
     def close(self) -> None:
@@ -90,9 +110,9 @@ class SmtpClientPool:
                 self._drop(hop)
         # Connect to the address checked, not to the name again (DNS could answer
         # differently a second time).
-        address = hop.host if hop.operator_named else public_address(hop)
-        client = smtplib.SMTP(address, hop.port, local_hostname=self._local_hostname,
-                              timeout=self._timeout)
+        address = hop.host if hop.operator_named else public_address(hop, self._addresses)
+        client = _SmtpAt(address, hop.host, hop.port, local_hostname=self._local_hostname,
+                         timeout=self._timeout)
         try:
             client.ehlo()
             if client.has_extn("starttls"):
@@ -160,14 +180,21 @@ class SmtpClientPool:
         return [RecipientReply(rcpt, code, text, hop.host) for rcpt in recipients]
 
 
-def public_address(hop: NextHop) -> str:
-    """The first public address of `hop` (its A/AAAA records), or NoPublicAddress."""
+def public_address(hop: NextHop, addresses: AddressLookup | None = None) -> str:
+    """The first public address of `hop` (its A/AAAA records, from `addresses` or else the
+    system's resolver), or NoPublicAddress naming the addresses refused."""
+    found = addresses(hop.host) if addresses is not None else _system_addresses(hop)
+    if not found:
+        raise OSError(f"{hop.host} has no address")
+    for text in found:
+        if ipaddress.ip_address(text.split("%", 1)[0]).is_global:
+            return text
+    raise NoPublicAddress(f"{hop.host} has no public address ({', '.join(found)})")
+
+
+def _system_addresses(hop: NextHop) -> list[str]:
     try:
         found = socket.getaddrinfo(hop.host, hop.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise OSError(f"{hop.host} does not resolve: {exc}") from exc
-    for *_, sockaddr in found:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if address.is_global:
-            return str(address)
-    raise NoPublicAddress(f"{hop.host} has no public address")
+    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
