@@ -9,7 +9,6 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any
 
 from mailcore.domain.next_hop import NextHop, RecipientReply
 from mailcore.observability import logger
@@ -28,18 +27,6 @@ class NoPublicAddress(OSError):
 
 # A DNS-found host's addresses (A, then AAAA) as the stack's resolver gives them.
 AddressLookup = Callable[[str], list[str]]
-
-
-class _SmtpAt(smtplib.SMTP):
-    """Connects to the address checked while the session keeps the host's name, which
-    STARTTLS sends as the TLS server name (SNI) and verifies the certificate against."""
-
-    def __init__(self, address: str, host: str, port: int, **options: Any) -> None:
-        self._address = address
-        super().__init__(host, port, **options)
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return socket.create_connection((self._address, port), timeout, self.source_address)
 
 
 class SmtpClientPool:
@@ -110,12 +97,13 @@ class SmtpClientPool:
                 self._drop(hop)
         # Connect to the address checked, not to the name again (DNS could answer
         # differently a second time).
-        address = hop.host if hop.operator_named else public_address(hop, self._addresses)
-        client = _SmtpAt(address, hop.host, hop.port, local_hostname=self._local_hostname,
-                         timeout=self._timeout)
+        client = smtplib.SMTP(self._address(hop), hop.port,
+                              local_hostname=self._local_hostname, timeout=self._timeout)
         try:
             client.ehlo()
             if client.has_extn("starttls"):
+                # The name sent (SNI) and verified is the hop's, not the address's.
+                client._host = hop.host  # type: ignore[attr-defined]
                 client.starttls(context=self._tls)
                 client.ehlo()
             elif self._require_tls:
@@ -128,6 +116,9 @@ class SmtpClientPool:
         self._open[hop] = client
         self.connections_opened += 1
         return client
+
+    def _address(self, hop: NextHop) -> str:
+        return hop.host if hop.operator_named else public_address(hop, self._addresses)
 
     def _drop(self, hop: NextHop) -> None:
         client = self._open.pop(hop, None)
