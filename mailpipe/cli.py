@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import string
 import sys
@@ -16,11 +15,12 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
-from mailcore.adapters.dns_resolver import DnsServer
 from mailcore.domain.address import parse_address
 from mailcore.domain.retry import parse_duration
 from mailcore.errors import InvalidAddress, MailError, StorageUnavailable
 from mailcore.services.accounts import add_account
+from mailpipe import dns_records
+from mailpipe.dns_records import dns_server_argument
 from mailpipe.local.stack import (
     DEFAULT_PORTS,
     DEFAULT_STATE_DIR,
@@ -58,17 +58,6 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
     return int(text)
-
-
-def _dns_server(text: str) -> str:
-    try:
-        server = DnsServer.parse(text)
-        if server is not None:
-            ipaddress.ip_address(server.host)  # a resolver is asked by address
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT (an IP address), not {text!r}"
-                                         ) from None
-    return str(server or "")
 
 
 def _seconds(text: str) -> int:
@@ -181,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="wait before a message that failed to be filed is tried again")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
-    up.add_argument("--dns", type=_dns_server, default="", metavar="HOST:PORT",
+    up.add_argument("--dns", type=dns_server_argument, default="", metavar="HOST:PORT",
                     help="the DNS server every lookup asks (default: the system's)")
 
     user = commands.add_parser("user", help="manage accounts")
@@ -207,6 +196,8 @@ def _parser() -> argparse.ArgumentParser:
     views.add_argument("--account", type=_account, metavar="ADDRESS",
                        help="only this account's messages")
     _add_stack_options(views)
+
+    dns_records.add_command(commands, _add_stack_options, _domain)
 
     webmail = commands.add_parser(
         "webmail", help="put the webmail's files in a deployed stack's webmail bucket")
@@ -339,6 +330,8 @@ def _command(arguments: argparse.Namespace) -> int:
         else:
             print("\n".join(list_jobs(target)))
         return 0
+    if arguments.command == "dns":
+        return dns_records.run(arguments, outputs, client)
     if arguments.command == "imap-views":
         return _backfill_views(arguments.account, outputs, client)
     if arguments.command == "webmail":

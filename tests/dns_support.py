@@ -1,5 +1,5 @@
 """The tests' private DNS: dnsmasq (Debian's dnsmasq-base) on loopback, serving the test
-zones' MX, A and TXT records, and two broken servers for the fault tests. No test asks
+zones' MX, A, TXT and SRV records, and two broken servers for the fault tests. No test asks
 the Internet: every resolver under test is pointed here (`--dns HOST:PORT`).
 
     with Dnsmasq(Zone(txt={"crepes.fr": ["v=spf1 ip4:127.0.0.0/8 -all"]})) as dns:
@@ -34,6 +34,8 @@ class Zone:
     a: dict[str, list[str]] = field(default_factory=dict)  # name -> IPv4 and IPv6 addresses
     ptr: dict[str, str] = field(default_factory=dict)  # address -> name
     cname: dict[str, str] = field(default_factory=dict)
+    # name -> (priority, weight, port, target)
+    srv: dict[str, list[tuple[int, int, int, str]]] = field(default_factory=dict)
 
     def add_txt(self, name: str, value: str) -> Zone:
         self.txt.setdefault(name.rstrip("."), []).append(value)
@@ -57,6 +59,9 @@ class Zone:
             lines.append(f"ptr-record={_reverse(address)},{name}")
         for alias, target in self.cname.items():
             lines.append(f"cname={alias},{target}")
+        for name, services in self.srv.items():
+            lines.extend(f"srv-host={name},{target},{port},{priority},{weight}"
+                         for priority, weight, port, target in services)
         return "\n".join(lines) + "\n"
 
 
