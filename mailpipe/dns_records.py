@@ -63,7 +63,7 @@ def records(domain: str, edge_hostname: str, keys: list[SigningKey],
             f"Mail for {domain} goes to the edge, {edge_hostname} (its name must resolve to",
             "the edge: a CNAME to the EdgeLoadBalancerDnsName output, in AWS).")),
         Record(domain, "TXT", "v=spf1 mx -all", (
-            "SPF: mail from this domain leaves from the hosts its MX names. Relaying through",
+            "SPF: `mx` lets the edge's addresses send as this domain. Relaying through",
             "Amazon SES (DeliveryMode=relay): add include:amazonses.com before -all; direct",
             "delivery from a VPC: add ip4: with the NAT gateway's public address.")),
     ]
@@ -79,8 +79,8 @@ def records(domain: str, edge_hostname: str, keys: list[SigningKey],
             "refuse those posts.")),
         Record(f"_mta-sts.{domain}", "TXT", f"v=STSv1; id={policy_id}", (
             f"MTA-STS: serve the policy below at https://mta-sts.{domain}/.well-known/mta-sts.txt",
-            f"(text/plain, with a certificate valid for mta-sts.{domain}); change mode to",
-            "enforce once the TLS reports are clean (the id above changes with the file):",
+            f"(text/plain, with a certificate valid for mta-sts.{domain}); mode: enforce once",
+            "the TLS reports are clean, and then a new id in the record below:",
             *(f"  {line}" for line in policy.splitlines()))),
     ]
     if report_address:
@@ -154,6 +154,9 @@ def _agrees(expected: Record, published: str) -> bool:
     for name, value in _tags(expected.data).items():
         if name == "rua":  # ours among the report addresses
             if value.lower() not in theirs.get("rua", "").lower().split(","):
+                return False
+        elif name == "id":  # MTA-STS's: the owner's to change with the policy file
+            if not theirs.get("id"):
                 return False
         elif name == "p" and value == "quarantine":  # DMARC's: reject is stricter, as good
             if theirs.get("p") not in ("quarantine", "reject"):

@@ -32,6 +32,7 @@ def test_a_dkim_key_longer_than_one_txt_string_is_printed_as_several() -> None:
 
 
 SPF = Record("crepes.fr", "TXT", "v=spf1 mx -all")
+STS = Record("_mta-sts.crepes.fr", "TXT", "v=STSv1; id=19011595f5dc8058e25e")
 DMARC = Record("_dmarc.crepes.fr", "TXT", "v=DMARC1; p=quarantine; rua=mailto:pm@crepes.fr")
 
 
@@ -45,6 +46,8 @@ DMARC = Record("_dmarc.crepes.fr", "TXT", "v=DMARC1; p=quarantine; rua=mailto:pm
     (DMARC, "v=DMARC1; p=none; rua=mailto:pm@crepes.fr", False),
     (DMARC, "v=DMARC1; p=quarantine; rua=mailto:a@b.example,mailto:pm@crepes.fr", True),
     (DMARC, "v=DMARC1; p=quarantine", False),
+    (STS, "v=STSv1; id=20261207enforce", True),  # a new id once the policy says enforce
+    (STS, "v=STSv1;", False),
 ])
 def test_check_takes_a_record_that_says_as_much_as_ours_as_published(
         expected: Record, published: str, same: bool) -> None:
