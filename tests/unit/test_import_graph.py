@@ -92,7 +92,7 @@ MAY_IMPORT = {
     "imap_view": {"domain"},  # what IMAP shows of a message's bytes, made when written
     # SPF, DKIM and DMARC over injected DNS lookups; DKIM signing (issue 28)
     "authentication": {"domain", "errors"},
-    "ports": {"domain", "errors", "imap_view"},
+    "ports": {"domain", "errors", "imap_view", "authentication"},  # SigningKey
     "s3_keys": {"domain"},  # the bucket's layout, shared by filing and both stores
     "services": {"domain", "errors", "observability", "parsing", "imap_view", "ports",
                  "s3_keys", "authentication"},
