@@ -52,13 +52,23 @@ class SecretsSigningKeys:
         with self._lock:
             now = self._clock()
             if self._read_at is None or now - self._read_at >= self._seconds:
-                try:
-                    self._keys = read_keys(self._client, self._secret_id)
-                except (BotoCoreError, ClientError, KeysDocumentError) as exc:
-                    if self._read_at is None:
-                        raise TransientFailure("DKIM keys unavailable") from exc
-                    # Keys read before are still good: sign with them, read again soon.
-                    self._read_at = now - self._seconds + RETRY_SECONDS
-                else:
-                    self._read_at = now
-            return keys_for_domain(self._keys, domain)
+                self._read(now)
+            found = keys_for_domain(self._keys, domain)
+            if not found and self._read_at is not None and (
+                    now - self._read_at >= RETRY_SECONDS):
+                # A domain without keys may be one whose keys the deploy is writing now
+                # (the keys custom resource runs beside this process's first start).
+                self._read(now)
+                found = keys_for_domain(self._keys, domain)
+            return found
+
+    def _read(self, now: float) -> None:
+        try:
+            self._keys = read_keys(self._client, self._secret_id)
+        except (BotoCoreError, ClientError, KeysDocumentError) as exc:
+            if self._read_at is None:
+                raise TransientFailure("DKIM keys unavailable") from exc
+            # Keys read before are still good: sign with them, read again soon.
+            self._read_at = now - self._seconds + RETRY_SECONDS
+        else:
+            self._read_at = now
