@@ -22,6 +22,7 @@ from edge.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
+from mailcore.adapters.memory.signing_keys import InMemorySigningKeys
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.ports import (
     AccountDirectory,
@@ -29,6 +30,7 @@ from mailcore.ports import (
     MessageWriter,
     RawMessageStore,
     SendingLimit,
+    SigningKeys,
 )
 from mailcore.services.recipients import HostedDomains
 
@@ -78,6 +80,7 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
                  sending_limit: SendingLimit | None = None,
                  throttle: LoginThrottle | None = None, writer: MessageWriter | None = None,
                  directory: AccountDirectory | None = None,
+                 signing_keys: SigningKeys | None = None,
                  **overrides: object) -> Iterator[RunningEdge]:
     """An edge that stores through `writer`, else through `store` in a thread."""
     store = store if store is not None else InMemoryMessageStore()
@@ -97,7 +100,8 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
         submission = SubmissionHandler(writer, cached, domains, config.hostname, executor,
                                        config.max_recipients,
                                        throttle=throttle or InMemoryLoginThrottle(),
-                                       sending_limit=sending_limit or InMemorySendingLimit())
+                                       sending_limit=sending_limit or InMemorySendingLimit(),
+                                       signing_keys=signing_keys or InMemorySigningKeys())
         edge = Edge(config, mx, submission, server_context(cert_file, key_file))
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)

@@ -24,10 +24,17 @@ from mailcore.domain.envelope import Envelope
 from mailcore.domain.identity import identity_problem
 from mailcore.domain.ids import new_message_id
 from mailcore.errors import AuthenticationFailed, SendingLimitReached, Throttled, TransientFailure
-from mailcore.ports import LoginThrottle, MessageWriter, RawMessageStore, SendingLimit
+from mailcore.ports import (
+    LoginThrottle,
+    MessageWriter,
+    RawMessageStore,
+    SendingLimit,
+    SigningKeys,
+)
 from mailcore.services.accept import accept_message
 from mailcore.services.login import log_in
 from mailcore.services.recipients import HostedDomains, hosted_candidate
+from mailcore.services.signing import sender_fields
 
 logger = Logger(child=True)
 
@@ -158,7 +165,12 @@ class EdgeHandler:
                    or await self._admit(session, envelope))
         if refusal is not None:
             return refusal
-        return await self._store_message(server, session, envelope, original)
+        try:
+            above = await self._fields_above(session, original)
+        except TransientFailure:
+            logger.warning("message not signed", exc_info=True)
+            return replies.TEMPORARY_ERROR
+        return await self._store_message(server, session, envelope, original, above)
 
     async def _check_content(self, session: Session, original: bytes) -> str | None:
         return None
@@ -167,13 +179,20 @@ class EdgeHandler:
         """The last word before the message is stored: None, or the refusal."""
         return None
 
+    async def _fields_above(self, session: Session, original: bytes) -> bytes:
+        """Header fields stored above the Received field (the message's own, that nobody
+        but this edge may add): b"" on the MX port."""
+        return b""
+
     async def _store_message(
-        self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, original: bytes
+        self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, original: bytes,
+        above: bytes = b"",
     ) -> str:
         message_id = new_message_id()
         received_at = datetime.now(UTC)
         client = server.client_address
-        raw = self._received_header(session, envelope, client, message_id, received_at)
+        raw = above + self._received_header(session, envelope, client, message_id,
+                                            received_at)
         raw += original
         stored_envelope = Envelope(
             mail_from=envelope.mail_from or "",
@@ -227,10 +246,11 @@ class SubmissionHandler(EdgeHandler):
     offers_auth = True
 
     def __init__(self, *args: Any, throttle: LoginThrottle, sending_limit: SendingLimit,
-                 **kwargs: Any) -> None:
+                 signing_keys: SigningKeys, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._throttle = throttle
         self._sending_limit = sending_limit
+        self._signing_keys = signing_keys
 
     async def verify_credentials(
         self, server: EdgeSMTP, login: str, password: str
@@ -287,6 +307,16 @@ class SubmissionHandler(EdgeHandler):
             logger.warning("sending limit unavailable", exc_info=True)
             return replies.TEMPORARY_ERROR
         return None
+
+    async def _fields_above(self, session: Session, original: bytes) -> bytes:
+        """Signed once, here, after the identity check and the sending limit: the stored
+        bytes are what the Sent copy, the recipients and every retry get. Reading the keys
+        (a secret, cached) and hashing the message both block: a thread does them."""
+        account = _account(session)
+        assert account is not None  # no MAIL before AUTH on this port
+        fields: bytes = await self._off_loop(sender_fields, original, account,
+                                             self._signing_keys, self._hostname)
+        return fields
 
     async def _check_content(self, session: Session, original: bytes) -> str | None:
         """The sender identity rules every way of sending shares (mailcore.domain.identity),

@@ -86,6 +86,7 @@ class Provisioner:
         self._sqs = session.client("sqs", endpoint_url=endpoint)
         self._dynamodb = session.client("dynamodb", endpoint_url=endpoint)
         self._cognito = session.client("cognito-idp", endpoint_url=endpoint)
+        self._secrets = session.client("secretsmanager", endpoint_url=endpoint)
         self._layer_dirs: dict[str, Path] = {}
         self._queue_timeouts: dict[str, int] = {}
 
@@ -170,6 +171,15 @@ class Provisioner:
                 ExplicitAuthFlows=properties.get("ExplicitAuthFlows", []),
             )["UserPoolClient"]
             resolver.refs[logical_id] = client["ClientId"]
+        elif kind == "AWS::SecretsManager::Secret":
+            # Ref is the secret's ARN, as in CloudFormation. (A custom resource that writes
+            # it does not run here: `mailpipe up` writes what it would.)
+            arn = self._secrets.create_secret(
+                Name=properties.get("Name", name),
+                Description=properties.get("Description", ""),
+                SecretString=properties.get("SecretString", "{}"))["ARN"]
+            resolver.refs[logical_id] = arn
+            resolver.attributes[(logical_id, "Id")] = arn
         elif kind == "AWS::Lambda::Function":
             function_name = properties.get("FunctionName", name)
             resolver.refs[logical_id] = function_name

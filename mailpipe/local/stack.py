@@ -19,6 +19,7 @@ from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.errors import MailError
 from mailcore.services.accounts import add_account
 from mailpipe.local import logs
+from mailpipe.local.dkim_keys import keep_local_keys, keys_file
 from mailpipe.local.edge_process import EdgeProcess
 from mailpipe.local.event_sources import SqsPoller
 from mailpipe.local.functions import LocalFunction
@@ -193,6 +194,10 @@ class LocalStack:
         # What `mailpipe user add` and `mailpipe queue` read to find this stack.
         options.state_dir.mkdir(parents=True, exist_ok=True)
         outputs_file(options.state_dir, options.aws_port).write_text(json.dumps(outputs))
+        # Before anything that signs starts: the same keys at every start.
+        keep_local_keys(options.state_dir, options.domains,
+                        session.client("secretsmanager", endpoint_url=self.endpoint),
+                        outputs["DkimKeysSecretArn"])
         directory = CognitoAccountDirectory(
             session.client("cognito-idp", endpoint_url=self.endpoint),
             outputs["UserPoolId"], outputs["UserPoolClientId"])
@@ -278,6 +283,8 @@ class LocalStack:
             f"  IMAP        {options.host}:{options.imap_port} (STARTTLS), "
             f"{options.host}:{options.imaps_port} (TLS)",
             f"  TLS cert    {options.state_dir / 'tls' / 'cert.pem'} (self-signed)",
+            f"  DKIM keys   {keys_file(options.state_dir)} (kept: `mailpipe dns` prints "
+            "their records)",
             f"  webmail     http://{options.host}:{options.http_port}/",
             f"  HTTP API    http://{options.host}:{options.http_port}/v1",
             f"  AWS (moto)  {self.endpoint}",

@@ -18,6 +18,7 @@ from edge.smtp.sessions import SessionRegistry
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
 from mailcore.adapters.memory.login_throttle import InMemoryLoginThrottle
 from mailcore.adapters.memory.sending_limit import InMemorySendingLimit
+from mailcore.adapters.memory.signing_keys import InMemorySigningKeys
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.services.recipients import HostedDomains
 from tests.edge_support import Wire, proxy_v2_header, running_edge
@@ -46,7 +47,8 @@ def test_a_session_finds_every_command_mechanism_and_hook_of_its_classes():
     mx = EdgeHandler(writer, directory, domains, config.hostname)
     submission = SubmissionHandler(writer, directory, domains, config.hostname,
                                    throttle=InMemoryLoginThrottle(),
-                                   sending_limit=InMemorySendingLimit())
+                                   sending_limit=InMemorySendingLimit(),
+                                   signing_keys=InMemorySigningKeys())
     for handler, mechanisms in ((mx, set()), (submission, {"PLAIN", "LOGIN"})):
         session = smtp_factory(handler, config, SessionRegistry(10, 10), None, DataBudget(1))
         assert set(session._smtp_methods) == named(session, "smtp_") >= {

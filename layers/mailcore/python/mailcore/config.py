@@ -29,6 +29,7 @@ class Settings:
     give_up_after: str = ""
     sending_limit_per_hour: int = 1000  # recipients per account (template parameter)
     dns_server: str = ""  # HOST:PORT of the stack's one DNS server; "" for the system's
+    dkim_secret: str = ""  # the secret holding the DKIM keys document; "": none, unsigned
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -57,4 +58,5 @@ class Settings:
             sending_limit_per_hour=int(environ.get("MAILPIPE_SENDING_LIMIT_PER_HOUR")
                                        or 1000),
             dns_server=environ.get("MAILPIPE_DNS", "").strip(),
+            dkim_secret=environ.get("MAILPIPE_DKIM_SECRET", "").strip(),
         )

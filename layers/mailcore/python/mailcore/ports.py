@@ -14,6 +14,7 @@ from mailcore.domain.next_hop import RecipientReply as RecipientReply
 if TYPE_CHECKING:
     # Types only: a handler that imports the ports it uses loads no domain module it does
     # not (deliver_mail never reads a mailbox; tests/unit/test_import_graph.py).
+    from mailcore.authentication.signing_keys import SigningKey
     from mailcore.domain.delivery import DeliveryJob
     from mailcore.domain.delivery_status import RecipientStatus
     from mailcore.domain.envelope import Envelope
@@ -338,6 +339,12 @@ class SendingLimit(Protocol):
         """Count `recipients` for this hour; raise SendingLimitReached, counting nothing,
         when they would go over the limit."""
         ...
+
+
+class SigningKeys(Protocol):
+    """Each hosted domain's DKIM keys to sign with now (signing_keys.keys_for_domain)."""
+
+    def for_domain(self, domain: str) -> list[SigningKey]: ...
 
 
 class AccountDirectory(Protocol):

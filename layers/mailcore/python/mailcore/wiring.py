@@ -17,6 +17,7 @@ from mailcore.adapters.aws.clients import (
     credentials,
     dynamodb_client,
     s3_client,
+    secrets_client,
     sqs_client,
 )
 from mailcore.config import Settings
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
     from mailcore.adapters.aws.s3_store import S3RawMessageStore
     from mailcore.adapters.aws.s3_writer import S3MessageWriter
+    from mailcore.ports import SigningKeys
     from mailcore.services.composing import Composer
     from mailcore.services.outgoing import Outgoing
     from mailcore.services.recipients import HostedDomains
@@ -99,13 +101,24 @@ class AwsAdapters:
         return DynamoSendingLimit(dynamodb_client(), self.settings.table,
                                   self.settings.sending_limit_per_hour)
 
+    @cached_property
+    def signing_keys(self) -> SigningKeys:
+        """The DKIM keys (MAILPIPE_DKIM_SECRET); without that secret, none: mail is sent
+        unsigned, with a warning each time."""
+        if not self.settings.dkim_secret:
+            from mailcore.adapters.memory.signing_keys import InMemorySigningKeys
+            return InMemorySigningKeys()
+        from mailcore.adapters.aws.secrets_signing_keys import SecretsSigningKeys
+        return SecretsSigningKeys(secrets_client(), self.settings.dkim_secret)
+
     @property
     def composer(self) -> Composer:
         from mailcore.services.composing import Composer
         return Composer(mailboxes=self.mailboxes, store=self.store,
                         directory=self.directory, domains=self.domains,
                         sending_limit=self.sending_limit, references=self.references,
-                        hostname=self.settings.hostname, views=self.imap_views)
+                        hostname=self.settings.hostname, views=self.imap_views,
+                        signing_keys=self.signing_keys)
 
 
 @cache

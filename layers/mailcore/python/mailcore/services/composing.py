@@ -36,12 +36,14 @@ from mailcore.ports import (
     MessageStore,
     RawReferences,
     SendingLimit,
+    SigningKeys,
     UploadForm,
 )
 from mailcore.services.accept import accept_message
 from mailcore.services.changes import remove_for_good
 from mailcore.services.imap_views import forget_view, keep_view_of
 from mailcore.services.recipients import HostedDomains, hosted_candidate
+from mailcore.services.signing import sender_fields
 
 DRAFT_FLAGS = frozenset({"seen", "draft"})
 UPLOAD_LINK_SECONDS = 300
@@ -88,6 +90,7 @@ class Composer:
     references: RawReferences
     hostname: str
     views: ImapViews  # a draft's IMAP view, written again with its bytes
+    signing_keys: SigningKeys  # DKIM: what is sent is signed once, before it is stored
 
     def send(self, account: str, request: ComposeRequest, client_ip: str) -> Submitted:
         message_id, now = new_message_id(), datetime.now(UTC)
@@ -180,12 +183,13 @@ class Composer:
             if hosted is not None and not self.directory.is_account(hosted):
                 raise InvalidRequest(f"no mailbox {recipient} here", "to")
         self.sending_limit.charge(account, len(recipients))
+        above = sender_fields(raw, account, self.signing_keys, self.hostname)
         trace = (f"Received: from [{client_ip}]\r\n\tby {self.hostname} (mailpipe) with HTTPS"
                  f" id {message_id};\r\n\t{email.utils.format_datetime(now)}\r\n").encode()
         envelope = Envelope(mail_from=account, rcpt_tos=recipients, peer=client_ip,
                             helo="mailbox-api", tls=True, received_at=now,
                             submitted_by=account)
-        accept_message(self.store, message_id, trace + raw, envelope)
+        accept_message(self.store, message_id, above + trace + raw, envelope)
         return Submitted(message_id, message_id_header(message_id, account))
 
     def _composition(self, account: str,
