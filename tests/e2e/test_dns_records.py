@@ -15,7 +15,9 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
+from mailcore.authentication.signing_keys import keys_for_domain, keys_of
 from mailpipe.cli import main
+from mailpipe.local.dkim_keys import keys_file
 from mailpipe.local.launcher import StackProcess, start_stack
 from tests.dns_support import Dnsmasq, Zone
 from tests.e2e.api_client import wait_until
@@ -112,6 +114,12 @@ def test_the_records_to_publish_are_printed_ready_to_paste(crepes: StackProcess)
     records = _records(result.stdout)
     assert records[("crepes.fr.", "MX")] == "10 mx.crepes.fr."
     assert records[("crepes.fr.", "TXT")] == '"v=spf1 mx -all"'
+    # DKIM: the public halves of the keys the stack signs with (its state folder's).
+    keys = keys_for_domain(keys_of(keys_file(crepes.state_dir).read_text()), "crepes.fr")
+    assert sorted(key.algorithm for key in keys) == ["ed25519-sha256", "rsa-sha256"]
+    for key in keys:
+        data = records[(f"{key.record_name}.", "TXT")]
+        assert "".join(data.split('" "')).strip('"') == key.txt_record
     assert records[("_mta-sts.crepes.fr.", "TXT")].startswith('"v=STSv1; id=')
     assert records[("_submission._tcp.crepes.fr.", "SRV")] == "0 1 587 mx.crepes.fr."
     assert records[("_imaps._tcp.crepes.fr.", "SRV")] == "0 1 993 mx.crepes.fr."
