@@ -70,3 +70,21 @@ def test_a_bad_argument_is_one_line_and_status_2(arguments: list[str], said: str
     assert ended.value.code == 2
     [line] = err.getvalue().splitlines()
     assert line.startswith("mailpipe") and said in line
+
+
+def test_every_function_and_both_edge_containers_ask_the_stacks_one_dns_server() -> None:
+    from mailpipe.local.stack import ROOT
+    from mailpipe.local.template import load_template
+
+    template = load_template(ROOT / "template.yaml")
+    one_server = {"Ref": "DnsServer"}
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["MAILPIPE_DNS"] == \
+        one_server
+    containers = [container for resource in template["Resources"].values()
+                  if resource["Type"] == "AWS::ECS::TaskDefinition"
+                  for container in resource["Properties"]["ContainerDefinitions"]]
+    assert {container["Name"]: {variable["Name"]: variable["Value"]
+                                for variable in container["Environment"]}["MAILPIPE_DNS"]
+            for container in containers} == {"edge": one_server, "imap": one_server}
+    # Where `mailpipe dns --check` finds it (only when given: the VPC's resolver else).
+    assert template["Outputs"]["DnsServer"]["Condition"] == "HasDnsServer"
