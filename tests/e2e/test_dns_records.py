@@ -19,7 +19,7 @@ from mailcore.authentication.signing_keys import keys_for_domain, keys_of
 from mailpipe.cli import main
 from mailpipe.local.dkim_keys import keys_file
 from mailpipe.local.launcher import StackProcess, start_stack
-from tests.dns_support import Dnsmasq, Zone
+from tests.dns_support import BrokenDns, Dnsmasq, Zone
 from tests.e2e.api_client import wait_until
 from tests.e2e.test_cli import _assert_one_line_error, _submit
 
@@ -184,3 +184,12 @@ def test_a_domain_the_stack_does_not_host_is_one_line(crepes: StackProcess) -> N
     assert "hamburger.edu is not a domain of this stack" in line
 
 
+
+
+def test_check_asks_the_server_given_and_says_when_it_does_not_answer(
+        crepes: StackProcess) -> None:
+    with BrokenDns("servfail") as broken:
+        result = _dns(crepes, "crepes.fr", "--check", "--dns", broken.address)
+    assert broken.queries > 0  # --dns, not the stack's server
+    line = _assert_one_line_error(result, 1)
+    assert f"DNS ({broken.address}) did not answer" in line
