@@ -304,16 +304,18 @@ async def check_host(ip: str, domain: str, sender: str, *, dns: AsyncDns, helo: 
 
 
 async def check_session(ip: str, helo: str, mail_from: str, *, dns: AsyncDns,
-                        receiver: str) -> tuple[SpfVerdict | None, SpfVerdict]:
+                        receiver: str, budget: float = BUDGET_SECONDS
+                        ) -> tuple[SpfVerdict | None, SpfVerdict]:
     """The HELO identity's verdict (§2.3; None when HELO is not a domain name) and the
-    MAIL FROM identity's (§2.4), both evaluated at once. For an empty MAIL FROM (a
-    bounce) the MAIL FROM verdict is the HELO identity's, postmaster@HELO, scope "helo"."""
+    MAIL FROM identity's (§2.4), both evaluated at once, each within `budget`. For an
+    empty MAIL FROM (a bounce) the MAIL FROM verdict is the HELO identity's,
+    postmaster@HELO, scope "helo"."""
     helo_name = helo.strip().removesuffix(".")
     sender = mail_from.strip().removeprefix("<").removesuffix(">")
 
     async def helo_verdict() -> SpfVerdict:
         verdict = await check_host(ip, helo_name, f"postmaster@{helo_name}", dns=dns,
-                                   helo=helo_name, receiver=receiver)
+                                   helo=helo_name, receiver=receiver, budget=budget)
         return dataclasses.replace(verdict, scope="helo")
 
     helo_is_domain = valid_domain(helo_name)
@@ -323,7 +325,7 @@ async def check_session(ip: str, helo: str, mail_from: str, *, dns: AsyncDns,
         verdict = await helo_verdict()
         return verdict, verdict
     mail_verdict = check_host(ip, sender.rpartition("@")[2], sender, dns=dns,
-                              helo=helo_name, receiver=receiver)
+                              helo=helo_name, receiver=receiver, budget=budget)
     if not helo_is_domain:
         return None, await mail_verdict
     helo_result, mail_result = await asyncio.gather(helo_verdict(), mail_verdict)
