@@ -243,7 +243,13 @@ class _Lookup(Protocol[T]):  # pragma: no cover - a type only
 
 
 async def _gather(lookups: Iterable[Awaitable[list[str]]]) -> list[list[str]]:
-    return list(await asyncio.gather(*lookups))
+    """The lookups at once; all of them end before the first failure is raised, so none
+    outlives the evaluation."""
+    answers = await asyncio.gather(*lookups, return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
+    return [answer for answer in answers if not isinstance(answer, BaseException)]
 
 
 def _within(name: str, domain: str) -> bool:
