@@ -277,6 +277,13 @@ def test_s5_2_include_results(included: str | None, expected: Result) -> None:
     assert run(dns).result is expected
 
 
+def test_s5_2_an_include_names_what_its_macros_expand_to() -> None:
+    dns = FakeDns(txt={"example.com": ["v=spf1 include:%{l}._spf.%{d} -all"],
+                       "a+b._spf.example.com": ["v=spf1 +all"]})
+    assert run(dns, sender="a+b@example.com").result is Result.PASS
+    assert run(dns, sender="c@example.com").result is Result.PERMERROR  # no record: none
+
+
 def test_s5_2_an_include_that_cannot_be_looked_up_is_temperror() -> None:
     dns = spf("v=spf1 include:_spf.example.net +all", _spf_example_net=["v=spf1 +all"])
     dns.failing.add("_spf.example.net")
