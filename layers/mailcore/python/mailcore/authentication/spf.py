@@ -238,7 +238,7 @@ class _Evaluation:
         return printable[:MAX_EXPLANATION]
 
 
-class _Lookup(Protocol[T]):  # pragma: no cover - a type only
+class _Lookup(Protocol[T]):
     def __call__(self, name: str, /) -> Awaitable[list[T]]: ...
 
 
