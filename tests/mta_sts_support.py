@@ -92,19 +92,32 @@ class TestCa:
         return ssl.create_default_context(cafile=str(self.bundle))
 
 
+@dataclass(frozen=True)
+class Served:
+    """An answer other than a plain 200 text/plain policy: a redirect, another type."""
+
+    body: str
+    status: int = 200
+    content_type: str = "text/plain; charset=utf-8"
+    location: str | None = None
+
+
 class _PolicyHandler(BaseHTTPRequestHandler):
     server: _PolicyHttpServer
 
     def do_GET(self) -> None:
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
         self.server.requests.append((host, self.path))
-        text = self.server.policies.get(host)
-        if self.path != POLICY_PATH or text is None:
+        policy = self.server.policies.get(host)
+        if self.path != POLICY_PATH or policy is None:
             self.send_error(404)
             return
-        body = text.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        served = policy if isinstance(policy, Served) else Served(policy)
+        body = served.body.encode()
+        self.send_response(served.status)
+        self.send_header("Content-Type", served.content_type)
+        if served.location:
+            self.send_header("Location", served.location)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -116,7 +129,7 @@ class _PolicyHandler(BaseHTTPRequestHandler):
 class _PolicyHttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], policies: dict[str, str]) -> None:
+    def __init__(self, address: tuple[str, int], policies: dict[str, str | Served]) -> None:
         super().__init__(address, _PolicyHandler)
         self.policies = policies
         self.requests: list[tuple[str, str]] = []
@@ -126,14 +139,16 @@ class PolicyServer:
     """HTTPS on loopback serving `policies` (policy host -> policy text) at the RFC's path;
     `requests` lists each (host, path) asked for."""
 
-    def __init__(self, context: ssl.SSLContext, policies: dict[str, str]) -> None:
+    def __init__(self, context: ssl.SSLContext, policies: dict[str, str | Served]) -> None:
         self._server = _PolicyHttpServer(("127.0.0.1", 0), policies)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # Polled often: stopping waits for the loop's next turn.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     @property
-    def policies(self) -> dict[str, str]:
+    def policies(self) -> dict[str, str | Served]:
         return self._server.policies
 
     def fetches(self, host: str) -> int:

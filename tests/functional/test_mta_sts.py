@@ -25,7 +25,7 @@ from mailcore.adapters.dns_resolver import DnsServer, sync_resolver
 from mailcore.adapters.memory.ledger import InMemoryDeliveryLedger
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.adapters.memory.store import InMemoryMessageStore
-from mailcore.adapters.mta_sts_source import HttpsPolicySource
+from mailcore.adapters.mta_sts_source import HttpsPolicySource, PolicyUnavailable
 from mailcore.adapters.smtp_client import SmtpClientPool
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
@@ -38,11 +38,11 @@ from mailcore.services.mta_sts import TransportSecurity
 from mailpipe.local.provision import provision
 from tests.conftest import REGION, ROOT
 from tests.dns_support import Dnsmasq, Zone
-from tests.mta_sts_support import PolicyServer, Receiver, TestCa
+from tests.mta_sts_support import PolicyServer, Receiver, Served, TestCa
 
 # Every domain's policy host and the MX names are on loopback; each test has its own
 # destination domain, so the shared table's cache does not carry from one to another.
-DOMAINS = ("hamburger.edu", "crepes.fr", "refetch.test", "down.test")
+DOMAINS = ("hamburger.edu", "crepes.fr", "refetch.test", "down.test", "fetch.test")
 ENFORCE = "version: STSv1\r\nmode: enforce\r\nmx: mx.{0}\r\nmx: *.mx.{0}\r\nmax_age: 86400\r\n"
 RAW = b"From: alice@example.org\r\nSubject: sts\r\n\r\nhello\r\n"
 
@@ -211,3 +211,36 @@ def test_a_cached_policy_holds_while_the_policy_server_is_down(peers, tmp_path: 
     assert web.fetches("mta-sts.down.test") == 1
     assert status.reply == "4.7.5 MTA-STS policy of down.test: mx.evil.example is not an allowed MX"
     assert peers.evil.connections == 0
+
+
+@pytest.mark.parametrize(("served", "reason"), [
+    (Served("", 301, location="https://mta-sts.example.org/.well-known/mta-sts.txt"),
+     "HTTP 301"),  # §3.3: no redirects
+    (Served(ENFORCE.format("fetch.test"), content_type="text/html"), "not text/plain"),
+    (Served("mx: a.example\r\n" * 5000), "larger than 65536 bytes"),
+    (None, "HTTP 404"),
+])
+def test_a_policy_served_otherwise_than_the_rfc_says_is_no_policy(peers, served, reason):
+    policies = {"mta-sts.fetch.test": served} if served else {}
+    with PolicyServer(peers.ca.server_context("mta-sts.fetch.test"), policies) as web:
+        source = HttpsPolicySource(sync_resolver(DnsServer.parse(peers.dns.address)),
+                                   peers.ca.client_context(), port=web.port, public_only=False)
+        with pytest.raises(PolicyUnavailable, match=reason):
+            source.fetch("fetch.test")
+    assert web.fetches("mta-sts.fetch.test") == 1
+
+
+def test_a_policy_host_with_an_untrusted_certificate_or_a_private_address_is_refused(peers):
+    other = TestCa(peers.ca.folder, "untrusted CA")
+    policies = {"mta-sts.hamburger.edu": ENFORCE.format("hamburger.edu")}
+    with PolicyServer(other.server_context(*policies), policies) as web:
+        source = HttpsPolicySource(sync_resolver(DnsServer.parse(peers.dns.address)),
+                                   peers.ca.client_context(), port=web.port, public_only=False)
+        with pytest.raises(PolicyUnavailable, match="certificate verify failed"):
+            source.fetch("hamburger.edu")
+        assert web.fetches("mta-sts.hamburger.edu") == 0
+    # As deployed: the policy host's address from DNS must be public, as an MX host's.
+    deployed = HttpsPolicySource(sync_resolver(DnsServer.parse(peers.dns.address)),
+                                 peers.ca.client_context())
+    with pytest.raises(PolicyUnavailable, match="no public address"):
+        deployed.fetch("hamburger.edu")
