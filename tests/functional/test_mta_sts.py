@@ -5,8 +5,8 @@ MTAs (aiosmtpd) with STARTTLS and the MX name's certificate, an untrusted one, o
 the policies cached in the template's table in moto.
 
 Direct delivery refuses loopback next hops found in DNS, so the delivery here is wired with
-hops that carry the MX names and connect to loopback, as operator-named hops may: in this
-wiring (LoopbackPool), not in the SMTP client.
+hops that carry the MX names, as DNS gives them, and an SMTP client that connects them to
+loopback as it does operator-named hops: in this wiring (LoopbackPool), not in the client.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _transport(peers: Peers, web: PolicyServer | None = None) -> TransportSecuri
 
 
 def _deliver(peers: Peers, domain: str, hop: tuple[str, Receiver],
-             transport: TransportSecurity) -> RecipientStatus:
+             transport: TransportSecurity, named: bool = False) -> RecipientStatus:
     store, references = InMemoryMessageStore(), InMemoryRawReferences()
     key = store.put(new_message_id(), RAW, Envelope("alice@example.org", ("x",), "p", "h",
                                                     False))
@@ -129,7 +129,7 @@ def _deliver(peers: Peers, domain: str, hop: tuple[str, Receiver],
     pool = LoopbackPool("example.org", timeout=5, verified_tls=peers.ca.client_context())
     try:
         outcome = deliver_job(job, attempt=1, now=datetime.now(UTC), store=store,
-                              hops=Hops(NextHop(hop[0], hop[1].port, operator_named=True)),
+                              hops=Hops(NextHop(hop[0], hop[1].port, operator_named=named)),
                               sender=pool, ledger=InMemoryDeliveryLedger(),
                               policy=RetryPolicy.parse("5m", "5d"), reporting_mta="example.org",
                               references=references, objects=store, transport=transport)
@@ -146,6 +146,15 @@ def test_enforce_defers_a_non_matching_mx_without_connecting_to_it(peers):
     assert status.reply == ("4.7.5 MTA-STS policy of hamburger.edu: mx.evil.example is not "
                             "an allowed MX")
     assert peers.evil.connections == 0 and peers.evil.messages == []
+
+
+def test_a_hop_the_operator_named_is_no_mx_answer_and_not_subject_to_the_policy(peers):
+    # An --mx override: where the operator sends the domain's mail, not what DNS said.
+    before = len(peers.good.messages)
+    status = _deliver(peers, "hamburger.edu", ("127.0.0.1", peers.good), _transport(peers),
+                      named=True)
+    assert status.state is RecipientState.DELIVERED, status.reply
+    assert len(peers.good.messages) == before + 1
 
 
 def test_enforce_delivers_to_a_matching_mx_over_verified_tls(peers):

@@ -10,24 +10,22 @@ from typing import TYPE_CHECKING
 
 from mailcore.adapters.aws.clients import dynamodb_client, secrets_client
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
-from mailcore.adapters.aws.dynamodb_mta_sts import DynamoPolicyCache
 from mailcore.adapters.dns_next_hop import (
     DnsNextHopResolver,
     RelayNextHop,
     parse_hop,
     parse_overrides,
 )
-from mailcore.adapters.mta_sts_source import HttpsPolicySource, verified_tls
 from mailcore.adapters.smtp_client import SmtpClientPool
 from mailcore.config import ConfigurationError
 from mailcore.domain.retry import RetryPolicy
-from mailcore.services.mta_sts import TransportSecurity
 from mailcore.wiring import aws_adapters
 
 if TYPE_CHECKING:
     import ssl
 
     from mailcore.ports import NextHopResolver
+    from mailcore.services.mta_sts import TransportSecurity
 
 
 @dataclass(frozen=True)
@@ -37,8 +35,8 @@ class DeliveryAdapters:
     policy: RetryPolicy
     credentials: tuple[str, str] | None
     require_tls: bool
-    # Direct delivery only: MTA-STS (RFC 8461) policies, and the CAs certificates are
-    # verified against where a policy demands valid TLS.
+    # Direct delivery only: MTA-STS policies (RFC 8461), and the TLS context that checks
+    # the certificates of the MX hosts a policy demands valid TLS of.
     transport: TransportSecurity | None = None
     verified_tls: ssl.SSLContext | None = None
 
@@ -56,9 +54,12 @@ def delivery_adapters() -> DeliveryAdapters:
         policy = RetryPolicy.parse(settings.retry_schedule, settings.give_up_after or "5d")
     overrides = parse_overrides(settings.mx_overrides)
     if settings.delivery_mode == "direct":
-        # Here, not at the top: the module also holds the edge's asynchronous resolver,
-        # and asyncio is no part of this function's cold start.
+        # Here, not at the top: relay delivery needs none of MTA-STS, and dns_resolver
+        # also holds the edge's asynchronous resolver (asyncio is no part of a cold start).
+        from mailcore.adapters.aws.dynamodb_mta_sts import DynamoPolicyCache
         from mailcore.adapters.dns_resolver import DnsServer, sync_resolver
+        from mailcore.adapters.mta_sts_source import HttpsPolicySource, verified_tls
+        from mailcore.services.mta_sts import TransportSecurity
 
         tls = verified_tls(settings.mta_sts_ca_bundle)
         source = HttpsPolicySource(sync_resolver(DnsServer.parse(settings.dns_server)), tls)

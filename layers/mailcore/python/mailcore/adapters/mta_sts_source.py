@@ -9,6 +9,7 @@ import socket
 import ssl
 from typing import TYPE_CHECKING
 
+from mailcore.config import ConfigurationError
 from mailcore.domain.mta_sts import POLICY_SIZE_LIMIT, policy_id_of
 from mailcore.errors import TransientFailure
 
@@ -29,7 +30,10 @@ class PolicyUnavailable(TransientFailure):
 def verified_tls(ca_bundle: str = "") -> ssl.SSLContext:
     """Certificates checked against `ca_bundle` (a PEM file), or the system's CAs when "".
     Both the policy host's and, under an enforced policy, the MX hosts' (§4.2)."""
-    return ssl.create_default_context(cafile=ca_bundle or None)
+    try:
+        return ssl.create_default_context(cafile=ca_bundle or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"{CA_BUNDLE_VARIABLE}: no CA bundle at {ca_bundle}") from exc
 
 
 class HttpsPolicySource:
