@@ -37,7 +37,7 @@ from mailcore.services.delivery import deliver_job
 from mailcore.services.mta_sts import TransportSecurity
 from mailpipe.local.provision import provision
 from tests.conftest import REGION, ROOT
-from tests.dns_support import Dnsmasq, Zone
+from tests.dns_support import BrokenDns, Dnsmasq, Zone
 from tests.mta_sts_support import PolicyServer, Receiver, Served, TestCa
 
 # Every domain's policy host and the MX names are on loopback; each test has its own
@@ -253,3 +253,19 @@ def test_a_policy_host_with_an_untrusted_certificate_or_a_private_address_is_ref
                                  peers.ca.client_context())
     with pytest.raises(PolicyUnavailable, match="no public address"):
         deployed.fetch("hamburger.edu")
+
+
+def test_a_cached_policy_holds_when_dns_fails(peers):
+    _deliver(peers, "hamburger.edu", ("mx.hamburger.edu", peers.good), _transport(peers))
+    with BrokenDns("servfail") as broken:
+        # A cold instance whose TXT lookup gets SERVFAIL: the table's policy applies.
+        source = HttpsPolicySource(sync_resolver(DnsServer.parse(broken.address)),
+                                   peers.ca.client_context(), port=peers.web.port,
+                                   public_only=False)
+        transport = TransportSecurity(source, DynamoPolicyCache(
+            boto3.client("dynamodb", region_name=REGION), peers.table))
+        status = _deliver(peers, "hamburger.edu", ("mx.evil.example", peers.evil), transport)
+        assert broken.queries >= 1
+    assert status.reply == ("4.7.5 MTA-STS policy of hamburger.edu: mx.evil.example is not "
+                            "an allowed MX")
+    assert peers.evil.connections == 0
