@@ -65,6 +65,7 @@ class Peers:
     plain: Receiver  # no STARTTLS
     evil: Receiver  # an MX no policy allows
     table: str
+    deliver_environment: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,8 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
         for receiver in receivers:
             receiver.start()
         try:
-            yield Peers(ca, dns, web, *receivers, table=stack.outputs["MailboxTableName"])
+            yield Peers(ca, dns, web, *receivers, table=stack.outputs["MailboxTableName"],
+                        deliver_environment=stack.functions["DeliverMailFunction"].environment)
         finally:
             for receiver in receivers:
                 receiver.stop()
@@ -269,3 +271,35 @@ def test_a_cached_policy_holds_when_dns_fails(peers):
     assert status.reply == ("4.7.5 MTA-STS policy of hamburger.edu: mx.evil.example is not "
                             "an allowed MX")
     assert peers.evil.connections == 0
+
+
+def test_the_deliver_function_asks_the_stacks_resolver_and_trusts_the_ca_bundle(
+        peers, monkeypatch):
+    from mailcore import delivery_wiring, wiring
+    from mailcore.config import ConfigurationError
+
+    for name, value in peers.deliver_environment.items():
+        if name.startswith("MAILPIPE_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MAILPIPE_DELIVERY_MODE", "direct")
+    monkeypatch.setenv("MAILPIPE_MTA_STS_CA_BUNDLE", str(peers.ca.bundle))
+    with BrokenDns("servfail") as broken:
+        monkeypatch.setenv("MAILPIPE_DNS", broken.address)
+        wiring.aws_adapters.cache_clear()
+        delivery_wiring.delivery_adapters.cache_clear()
+        try:
+            adapters = delivery_wiring.delivery_adapters()
+            assert adapters.transport is not None and adapters.verified_tls is not None
+            adapters.transport.policy_for("nowhere.test", datetime.now(UTC))
+            assert broken.queries >= 1  # the _mta-sts TXT lookup went to MAILPIPE_DNS
+            assert [dict(issuer[0] for issuer in ca["subject"])["commonName"]
+                    for ca in adapters.verified_tls.get_ca_certs()] == ["mailpipe test CA"]
+
+            monkeypatch.setenv("MAILPIPE_MTA_STS_CA_BUNDLE", str(peers.ca.folder / "absent"))
+            wiring.aws_adapters.cache_clear()
+            delivery_wiring.delivery_adapters.cache_clear()
+            with pytest.raises(ConfigurationError, match="MAILPIPE_MTA_STS_CA_BUNDLE"):
+                delivery_wiring.delivery_adapters()
+        finally:
+            wiring.aws_adapters.cache_clear()
+            delivery_wiring.delivery_adapters.cache_clear()
