@@ -85,6 +85,7 @@ def test_mx_patterns_match_a_name_or_one_label_of_a_wildcard(pattern, host, matc
     (["v=STSv1; id=" + "a" * 33], None),
     (["v=STSv1"], None),
     (["v=STSv10; id=abc"], None),
+    (["v=STSv10; id=abc", "v=STSv1 ; id=def"], "def"),  # only records of version STSv1 count
     ([], None),
 ])
 def test_the_txt_record_gives_the_policy_id(records, policy_id):

@@ -53,13 +53,10 @@ def policy_id_of(records: list[str]) -> str | None:
     """The `id` of the domain's `_mta-sts` TXT record (§3.1), None when there is none.
     Records that do not start with v=STSv1 are someone else's; two that do, or one with
     no valid id, make no record at all."""
-    ours = [record for record in records if record.startswith(TXT_VERSION)]
+    ours = [record for record in records if record.split(";", 1)[0].rstrip() == TXT_VERSION]
     if len(ours) != 1:
         return None
-    fields = [part.strip() for part in ours[0].split(";")]
-    if fields[0] != TXT_VERSION:
-        return None
-    for field in fields[1:]:
+    for field in (part.strip() for part in ours[0].split(";")[1:]):
         key, _, value = field.partition("=")
         if key.strip() == "id":
             value = value.strip()
