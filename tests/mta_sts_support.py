@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -100,6 +101,7 @@ class Served:
     status: int = 200
     content_type: str = "text/plain; charset=utf-8"
     location: str | None = None
+    drip: float = 0.0  # seconds between lines of the body: a host that sends slowly
 
 
 class _PolicyHandler(BaseHTTPRequestHandler):
@@ -120,7 +122,10 @@ class _PolicyHandler(BaseHTTPRequestHandler):
             self.send_header("Location", served.location)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        for line in body.splitlines(keepends=True):
+            time.sleep(served.drip)
+            self.wfile.write(line)
+            self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -230,12 +230,15 @@ def test_a_cached_policy_holds_while_the_policy_server_is_down(peers, tmp_path: 
     (Served(ENFORCE.format("fetch.test"), content_type="text/html"), "not text/plain"),
     (Served("mx: a.example\r\n" * 5000), "larger than 65536 bytes"),
     (None, "HTTP 404"),
+    # Each line within the step's timeout (0.5 s), the whole beyond the fetch's (1 s).
+    (Served(ENFORCE.format("fetch.test") * 4, drip=0.1), "not fetched in 1 s"),
 ])
 def test_a_policy_served_otherwise_than_the_rfc_says_is_no_policy(peers, served, reason):
     policies = {"mta-sts.fetch.test": served} if served else {}
     with PolicyServer(peers.ca.server_context("mta-sts.fetch.test"), policies) as web:
         source = HttpsPolicySource(sync_resolver(DnsServer.parse(peers.dns.address)),
-                                   peers.ca.client_context(), port=web.port, public_only=False)
+                                   peers.ca.client_context(), port=web.port, public_only=False,
+                                   timeout=0.5)
         with pytest.raises(PolicyUnavailable, match=reason):
             source.fetch("fetch.test")
     assert web.fetches("mta-sts.fetch.test") == 1
