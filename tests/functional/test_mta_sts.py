@@ -180,12 +180,17 @@ def test_enforce_defers_a_matching_mx_without_valid_tls(peers, receiver, reason)
     assert server.messages == []  # never delivered in clear or to an unverified host
 
 
-def test_testing_mode_delivers_as_without_a_policy(peers):
-    # Neither an allowed MX nor TLS: both only logged.
+def test_testing_mode_delivers_as_without_a_policy_and_logs_what_it_would_defer(peers, caplog):
+    # Neither an allowed MX nor TLS.
     status = _deliver(peers, "crepes.fr", ("mx.elsewhere.example", peers.plain),
                       _transport(peers))
     assert status.state is RecipientState.DELIVERED, status.reply
     assert [(m.recipients, m.tls) for m in peers.plain.messages] == [(["bob@crepes.fr"], False)]
+    [logged] = [record for record in caplog.records
+                if record.getMessage() == "mta-sts testing policy would defer"]
+    assert logged.levelname == "WARNING"
+    assert logged.reason == ("4.7.5 MTA-STS policy of crepes.fr: mx.elsewhere.example is not "
+                             "an allowed MX")
 
 
 def test_the_policy_is_fetched_once_per_txt_id_and_again_when_it_changes(peers):
