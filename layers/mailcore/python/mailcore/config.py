@@ -29,6 +29,7 @@ class Settings:
     give_up_after: str = ""
     sending_limit_per_hour: int = 1000  # recipients per account (template parameter)
     dns_server: str = ""  # HOST:PORT of the stack's one DNS server; "" for the system's
+    mta_sts_ca_bundle: str = ""  # PEM file of the CAs MTA-STS trusts; "" for the system's
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -57,4 +58,5 @@ class Settings:
             sending_limit_per_hour=int(environ.get("MAILPIPE_SENDING_LIMIT_PER_HOUR")
                                        or 1000),
             dns_server=environ.get("MAILPIPE_DNS", "").strip(),
+            mta_sts_ca_bundle=environ.get("MAILPIPE_MTA_STS_CA_BUNDLE", "").strip(),
         )

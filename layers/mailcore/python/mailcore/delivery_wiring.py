@@ -22,7 +22,10 @@ from mailcore.domain.retry import RetryPolicy
 from mailcore.wiring import aws_adapters
 
 if TYPE_CHECKING:
+    import ssl
+
     from mailcore.ports import NextHopResolver
+    from mailcore.services.mta_sts import TransportSecurity
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,15 @@ class DeliveryAdapters:
     policy: RetryPolicy
     credentials: tuple[str, str] | None
     require_tls: bool
+    # Direct delivery only: MTA-STS policies (RFC 8461), and the TLS context that checks
+    # the certificates of the MX hosts a policy demands valid TLS of.
+    transport: TransportSecurity | None = None
+    verified_tls: ssl.SSLContext | None = None
 
     def new_pool(self, hostname: str) -> SmtpClientPool:
         """Connections live for one invocation: a batch shares them per next hop."""
         return SmtpClientPool(hostname, require_tls=self.require_tls,
-                              credentials=self.credentials)
+                              credentials=self.credentials, verified_tls=self.verified_tls)
 
 
 @cache
@@ -47,9 +54,21 @@ def delivery_adapters() -> DeliveryAdapters:
         policy = RetryPolicy.parse(settings.retry_schedule, settings.give_up_after or "5d")
     overrides = parse_overrides(settings.mx_overrides)
     if settings.delivery_mode == "direct":
+        # Here, not at the top: relay delivery needs none of MTA-STS, and dns_resolver
+        # also holds the edge's asynchronous resolver (asyncio is no part of a cold start).
+        from mailcore.adapters.aws.dynamodb_mta_sts import DynamoPolicyCache
+        from mailcore.adapters.dns_resolver import DnsServer, sync_resolver
+        from mailcore.adapters.mta_sts_source import HttpsPolicySource, verified_tls
+        from mailcore.services.mta_sts import TransportSecurity
+
+        tls = verified_tls(settings.mta_sts_ca_bundle)
+        source = HttpsPolicySource(sync_resolver(DnsServer.parse(settings.dns_server)), tls)
+        transport = TransportSecurity(source, DynamoPolicyCache(dynamodb_client(),
+                                                                settings.table))
         return DeliveryAdapters(DnsNextHopResolver(overrides=overrides),
                                 DynamoDeliveryLedger(dynamodb_client(), settings.table),
-                                policy, None, require_tls=False)
+                                policy, None, require_tls=False, transport=transport,
+                                verified_tls=tls)
     if settings.delivery_mode != "relay" or not settings.relay_host:
         raise ConfigurationError("relay delivery needs MAILPIPE_RELAY_HOST")
     credentials = None

@@ -30,7 +30,8 @@ class SmtpClientPool:
 
     def __init__(self, local_hostname: str, *, require_tls: bool = False,
                  credentials: tuple[str, str] | None = None, timeout: float = 30.0,
-                 tls_context: ssl.SSLContext | None = None) -> None:
+                 tls_context: ssl.SSLContext | None = None,
+                 verified_tls: ssl.SSLContext | None = None) -> None:
         self._local_hostname = local_hostname
         self._require_tls = require_tls
         self._credentials = credentials
@@ -43,6 +44,8 @@ class SmtpClientPool:
                 tls_context.check_hostname = False
                 tls_context.verify_mode = ssl.CERT_NONE
         self._tls = tls_context
+        # For hops that demand a valid certificate (MTA-STS): the system's CAs by default.
+        self._verified_tls = verified_tls
         self._open: dict[NextHop, smtplib.SMTP] = {}
         self.connections_opened = 0
 
@@ -60,6 +63,9 @@ class SmtpClientPool:
                 continue
             except (OSError, smtplib.SMTPException) as exc:
                 failure = f"4.4.1 connection to {hop.host}:{hop.port} failed: {exc}"
+                if hop.valid_tls_required_by and isinstance(exc, ssl.SSLError | TlsRequired):
+                    failure = (f"4.7.5 {hop.valid_tls_required_by}: no valid TLS at "
+                               f"{hop.host}: {exc}")
                 logger.info("next hop unavailable", host=hop.host, port=hop.port, error=str(exc))
                 continue
             try:
@@ -90,15 +96,16 @@ class SmtpClientPool:
                 self._drop(hop)
         # Connect to the address checked, not to the name again (DNS could answer
         # differently a second time).
-        address = hop.host if hop.operator_named else public_address(hop)
-        client = smtplib.SMTP(address, hop.port, local_hostname=self._local_hostname,
-                              timeout=self._timeout)
+        client = smtplib.SMTP(self._address(hop), hop.port,
+                              local_hostname=self._local_hostname, timeout=self._timeout)
         try:
             client.ehlo()
             if client.has_extn("starttls"):
-                client.starttls(context=self._tls)
+                # The name sent (SNI) and verified is the hop's, not the address's.
+                client._host = hop.host  # type: ignore[attr-defined]
+                client.starttls(context=self._tls_for(hop))
                 client.ehlo()
-            elif self._require_tls:
+            elif self._require_tls or hop.valid_tls_required_by:
                 raise TlsRequired(f"{hop.host} does not offer STARTTLS")
             if self._credentials:
                 client.login(*self._credentials)
@@ -108,6 +115,16 @@ class SmtpClientPool:
         self._open[hop] = client
         self.connections_opened += 1
         return client
+
+    def _address(self, hop: NextHop) -> str:
+        return hop.host if hop.operator_named else public_address(hop)
+
+    def _tls_for(self, hop: NextHop) -> ssl.SSLContext:
+        if not hop.valid_tls_required_by:
+            return self._tls
+        if self._verified_tls is None:
+            self._verified_tls = ssl.create_default_context()
+        return self._verified_tls
 
     def _drop(self, hop: NextHop) -> None:
         client = self._open.pop(hop, None)
