@@ -86,7 +86,8 @@ def test_every_key_the_module_builds_is_under_one_of_its_prefixes():
              dynamodb_keys.raw_references_key("k"), dynamodb_keys.job_release_key("k", "d"),
              dynamodb_keys.job_key(message_id, "d"), dynamodb_keys.sent_key("bob", 3600),
              dynamodb_keys.login_key("bob"), dynamodb_keys.login_from_key("192.0.2.1"),
-             dynamodb_keys.imap_view_key("bob", message_id)]
+             dynamodb_keys.imap_view_key("bob", message_id),
+             dynamodb_keys.mta_sts_key("hamburger.edu")]
     for item in items:
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         assert any(pk.startswith(prefix) for prefix in dynamodb_keys.PARTITION_PREFIXES), pk

@@ -23,7 +23,10 @@ from mailcore.domain.retry import RetryPolicy
 from mailcore.wiring import aws_adapters
 
 if TYPE_CHECKING:
+    import ssl
+
     from mailcore.ports import NextHopResolver
+    from mailcore.services.mta_sts import TransportSecurity
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,17 @@ class DeliveryAdapters:
     policy: RetryPolicy
     credentials: tuple[str, str] | None
     require_tls: bool
+    # Direct delivery only: MTA-STS policies (RFC 8461), and the TLS context that checks
+    # the certificates of the MX hosts a policy demands valid TLS of.
+    transport: TransportSecurity | None = None
+    verified_tls: ssl.SSLContext | None = None
     addresses: AddressLookup | None = None  # a DNS-found next hop's, from the same server
 
     def new_pool(self, hostname: str) -> SmtpClientPool:
         """Connections live for one invocation: a batch shares them per next hop."""
         return SmtpClientPool(hostname, require_tls=self.require_tls,
-                              credentials=self.credentials, addresses=self.addresses)
+                              credentials=self.credentials, verified_tls=self.verified_tls,
+                              addresses=self.addresses)
 
 
 # A delivery attempt can wait for DNS longer than the edge can (no client is waiting).
@@ -63,9 +71,19 @@ def delivery_adapters() -> DeliveryAdapters:
     if settings.retry_schedule:
         policy = RetryPolicy.parse(settings.retry_schedule, settings.give_up_after or "5d")
     if settings.delivery_mode == "direct":
+        # Here, not at the top: relay delivery needs none of MTA-STS.
+        from mailcore.adapters.aws.dynamodb_mta_sts import DynamoPolicyCache
+        from mailcore.adapters.mta_sts_source import HttpsPolicySource, verified_tls
+        from mailcore.services.mta_sts import TransportSecurity
+
         hops = direct_next_hops(settings)
+        tls = verified_tls(settings.mta_sts_ca_bundle)
+        source = HttpsPolicySource(sync_resolver(DnsServer.parse(settings.dns_server)), tls)
+        transport = TransportSecurity(source, DynamoPolicyCache(dynamodb_client(),
+                                                                settings.table))
         return DeliveryAdapters(hops, DynamoDeliveryLedger(dynamodb_client(), settings.table),
-                                policy, None, require_tls=False, addresses=hops.addresses)
+                                policy, None, require_tls=False, transport=transport,
+                                verified_tls=tls, addresses=hops.addresses)
     if settings.delivery_mode != "relay" or not settings.relay_host:
         raise ConfigurationError("relay delivery needs MAILPIPE_RELAY_HOST")
     credentials = None

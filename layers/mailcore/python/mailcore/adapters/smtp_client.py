@@ -36,6 +36,7 @@ class SmtpClientPool:
     def __init__(self, local_hostname: str, *, require_tls: bool = False,
                  credentials: tuple[str, str] | None = None, timeout: float = 30.0,
                  tls_context: ssl.SSLContext | None = None,
+                 verified_tls: ssl.SSLContext | None = None,
                  addresses: AddressLookup | None = None) -> None:
         self._local_hostname = local_hostname
         self._addresses = addresses
@@ -50,6 +51,8 @@ class SmtpClientPool:
                 tls_context.check_hostname = False
                 tls_context.verify_mode = ssl.CERT_NONE
         self._tls = tls_context
+        # For hops that demand a valid certificate (MTA-STS): the system's CAs by default.
+        self._verified_tls = verified_tls
         self._open: dict[NextHop, smtplib.SMTP] = {}
         self.connections_opened = 0
 
@@ -67,6 +70,9 @@ class SmtpClientPool:
                 continue
             except (OSError, smtplib.SMTPException) as exc:
                 failure = f"4.4.1 connection to {hop.host}:{hop.port} failed: {exc}"
+                if hop.valid_tls_required_by and isinstance(exc, ssl.SSLError | TlsRequired):
+                    failure = (f"4.7.5 {hop.valid_tls_required_by}: no valid TLS at "
+                               f"{hop.host}: {exc}")
                 logger.info("next hop unavailable", host=hop.host, port=hop.port, error=str(exc))
                 continue
             try:
@@ -104,9 +110,9 @@ class SmtpClientPool:
             if client.has_extn("starttls"):
                 # The name sent (SNI) and verified is the hop's, not the address's.
                 client._host = hop.host  # type: ignore[attr-defined]
-                client.starttls(context=self._tls)
+                client.starttls(context=self._tls_for(hop))
                 client.ehlo()
-            elif self._require_tls:
+            elif self._require_tls or hop.valid_tls_required_by:
                 raise TlsRequired(f"{hop.host} does not offer STARTTLS")
             if self._credentials:
                 client.login(*self._credentials)
@@ -119,6 +125,13 @@ class SmtpClientPool:
 
     def _address(self, hop: NextHop) -> str:
         return hop.host if hop.operator_named else public_address(hop, self._addresses)
+
+    def _tls_for(self, hop: NextHop) -> ssl.SSLContext:
+        if not hop.valid_tls_required_by:
+            return self._tls
+        if self._verified_tls is None:
+            self._verified_tls = ssl.create_default_context()
+        return self._verified_tls
 
     def _drop(self, hop: NextHop) -> None:
         client = self._open.pop(hop, None)

@@ -13,6 +13,10 @@ class NextHop:
     # hop found in DNS must have a public one, or anyone's MX record could point our
     # SMTP client at loopback, the VPC or the metadata service.
     operator_named: bool = False
+    # Who demands STARTTLS with a certificate valid for `host` ("MTA-STS policy of
+    # example.com", RFC 8461 §4.2), or "" for opportunistic TLS (RFC 7435). No delivery in
+    # clear or to an unverified host then.
+    valid_tls_required_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         RawReferences,
         SmtpSender,
     )
+    from mailcore.services.mta_sts import TransportSecurity
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def deliver_job(
     reporting_mta: str,
     references: RawReferences,
     objects: ObjectStore,
+    transport: TransportSecurity | None = None,
 ) -> DeliveryOutcome:
     """One delivery attempt. Safe to repeat: recipients already delivered or bounced are
     left alone, so a job delivered twice by SQS sends nothing twice."""
@@ -60,7 +62,15 @@ def deliver_job(
         return DeliveryOutcome(list(known.values()), None)
     raw = store.get_raw(job.raw_key)
     try:
-        replies = sender.send(hops.resolve(job.domain), job.mail_from, pending, raw)
+        found = hops.resolve(job.domain)
+        # MTA-STS (RFC 8461) for direct delivery: only the MX hosts the policy allows,
+        # each over verified TLS; none left defers, naming why.
+        restriction = transport.restrict(job.domain, found, now) if transport else None
+        if restriction is not None and restriction.refusal is not None:
+            replies = [RecipientReply(rcpt, 0, restriction.refusal, None) for rcpt in pending]
+        else:
+            replies = sender.send(restriction.hops if restriction else found, job.mail_from,
+                                  pending, raw)
     except PermanentFailure as exc:
         status = getattr(exc, "status", "5.1.2")
         replies = [RecipientReply(rcpt, 550, f"{status} {exc.public}", None) for rcpt in pending]

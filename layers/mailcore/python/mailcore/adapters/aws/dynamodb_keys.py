@@ -16,6 +16,8 @@ Items (pk, sk):
   SENT#<address>, HOUR#<hour>            recipients an account sent in an hour
   LOGIN#<address>, FAILURES              failed logins of an address in a window
   LOGINFROM#<client address>, FAILURES   failed logins from a client address in a window
+  MTASTS#<domain>, POLICY                a destination domain's MTA-STS policy as fetched,
+                                         with its TXT id and expiry (the deliver function)
 The `by_folder` index (folder_pk = <address>#<folder id>, folder_sk = <received>#<id>)
 serves newest-first pages that read O(page) items whatever the folder's size; `by_uid`
 (folder_pk, uid) serves IMAP's UID ranges with just what a flags listing needs.
@@ -49,8 +51,9 @@ JOB_PREFIX = "JOB#"  # also the sort key of a job's given-back reference under R
 SENT_PREFIX = "SENT#"
 LOGIN_PREFIX = "LOGIN#"
 LOGIN_FROM_PREFIX = "LOGINFROM#"
+MTA_STS_PREFIX = "MTASTS#"
 PARTITION_PREFIXES = (ACCOUNT_PREFIX, RAW_PREFIX, JOB_PREFIX, SENT_PREFIX, LOGIN_PREFIX,
-                      LOGIN_FROM_PREFIX)
+                      LOGIN_FROM_PREFIX, MTA_STS_PREFIX)
 # Sort keys.
 MESSAGE_PREFIX = "MESSAGE#"
 FOLDER_PREFIX = "FOLDER#"
@@ -63,7 +66,8 @@ SORT_PREFIXES = (MESSAGE_PREFIX, FOLDER_PREFIX, FOLDER_NAME_PREFIX, CHANGE_PREFI
                  VIEW_PREFIX, DOMAIN_PREFIX, HOUR_PREFIX)
 REFERENCES_SORT_KEY = "REFS"
 FAILURES_SORT_KEY = "FAILURES"
-SORT_KEYS = (REFERENCES_SORT_KEY, FAILURES_SORT_KEY)
+POLICY_SORT_KEY = "POLICY"
+SORT_KEYS = (REFERENCES_SORT_KEY, FAILURES_SORT_KEY, POLICY_SORT_KEY)
 # What the edge's role may touch (its LeadingKeys conditions in template.yaml): SMTP the
 # login and sending counters, IMAP an account's items and the raw bytes' references.
 EDGE_SMTP_PARTITIONS = (SENT_PREFIX, LOGIN_PREFIX, LOGIN_FROM_PREFIX)
@@ -158,3 +162,8 @@ def login_key(address: str) -> Key:
 
 def login_from_key(client: str) -> Key:
     return _key(f"{LOGIN_FROM_PREFIX}{client.casefold()}", FAILURES_SORT_KEY)
+
+
+# -- transport security ----------------------------------------------------------------------
+def mta_sts_key(domain: str) -> Key:
+    return _key(f"{MTA_STS_PREFIX}{domain.lower()}", POLICY_SORT_KEY)
