@@ -113,7 +113,8 @@ class DnsUnanswered(Exception):
 
 def _published(resolver: Any, record: Record) -> list[str]:
     """What DNS serves at the record's name: the TXT strings of the same kind (the same v=
-    tag: a name carries other TXT records too), or the MX / SRV set as zone-file data."""
+    tag: the domain's own name carries other TXT records, and SPF, DMARC, MTA-STS and
+    TLS-RPT ignore the others), or the MX / SRV set as zone-file data."""
     import dns.exception
     import dns.resolver
 
@@ -126,6 +127,8 @@ def _published(resolver: Any, record: Record) -> list[str]:
     if record.kind != "TXT":
         return sorted(item.to_text().lower() for item in answer)
     texts = [b"".join(item.strings).decode("utf-8", "replace") for item in answer]
+    if "._domainkey." in record.name:  # the selector's name is the key's alone; v= optional
+        return texts
     return [text for text in texts if _version(text) == _version(record.data)]
 
 
@@ -151,6 +154,8 @@ def _agrees(expected: Record, published: str) -> bool:
         ours, terms = expected.data.lower().split(), published.lower().split()
         return set(ours[:-1]) <= set(terms) and terms[-1:] == ours[-1:]
     theirs = _tags(published)
+    if _version(expected.data) == "v=dkim1":
+        theirs = {"v": "DKIM1", "k": "rsa", **theirs}  # RFC 6376 §3.6.1's defaults
     for name, value in _tags(expected.data).items():
         if name == "rua":  # ours among the report addresses
             if value.lower() not in theirs.get("rua", "").lower().split(","):

@@ -32,6 +32,7 @@ def test_a_dkim_key_longer_than_one_txt_string_is_printed_as_several() -> None:
 
 
 SPF = Record("crepes.fr", "TXT", "v=spf1 mx -all")
+DKIM = Record("mp20261207r._domainkey.crepes.fr", "TXT", "v=DKIM1; k=rsa; p=MCowBQYDK2VwAyEA")
 STS = Record("_mta-sts.crepes.fr", "TXT", "v=STSv1; id=19011595f5dc8058e25e")
 DMARC = Record("_dmarc.crepes.fr", "TXT", "v=DMARC1; p=quarantine; rua=mailto:pm@crepes.fr")
 
@@ -46,6 +47,10 @@ DMARC = Record("_dmarc.crepes.fr", "TXT", "v=DMARC1; p=quarantine; rua=mailto:pm
     (DMARC, "v=DMARC1; p=none; rua=mailto:pm@crepes.fr", False),
     (DMARC, "v=DMARC1; p=quarantine; rua=mailto:a@b.example,mailto:pm@crepes.fr", True),
     (DMARC, "v=DMARC1; p=quarantine", False),
+    (DKIM, "p=MCowBQYDK2VwAyEA", True),  # v= and k=rsa are RFC 6376's defaults
+    (DKIM, "v=DKIM1; k=rsa; p=MCowBQYDK2Vw AyEA", True),  # whitespace is not significant
+    (DKIM, "v=DKIM1; k=ed25519; p=MCowBQYDK2VwAyEA", False),
+    (DKIM, "v=DKIM1; k=rsa; p=MCowBQYDK2VwAyEB", False),
     (STS, "v=STSv1; id=20261207enforce", True),  # a new id once the policy says enforce
     (STS, "v=STSv1;", False),
 ])
