@@ -1,0 +1,91 @@
+"""Verification of what arrives on the MX port (issue 28): the verdict decides whether the
+message is refused at the end of DATA (550 5.7.26, so no backscatter), and the stored bytes
+begin with our one Authentication-Results field, any incoming field claiming our
+authserv-id removed."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
+
+from edge.smtp import replies
+from mailcore.authentication.dkim_verify import OffLoop
+from mailcore.authentication.dns import AsyncDns
+from mailcore.authentication.results_header import remove_our_results, results_header
+from mailcore.authentication.verify import VERIFY_SECONDS, verify_message
+from mailcore.domain.verdict import Disposition, Verdict
+from mailcore.services.recipients import HostedDomains
+
+logger = Logger(child=True)
+
+# "off" turns verification off (the benchmark's baseline); anything else, or unset: on.
+VERIFY_VARIABLE = "MAILPIPE_VERIFY"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    refusal: str | None  # the reply when the message is refused
+    results: bytes = b""  # our Authentication-Results field, to go first
+    original: bytes = b""  # the message as received, incoming claims of our id removed
+    verdict: Verdict | None = None
+
+
+class InboundVerifier:
+    """One per edge process: the stack's resolver, our domains and our authserv-id."""
+
+    def __init__(self, dns: AsyncDns, domains: HostedDomains, authserv_id: str,
+                 budget: float = VERIFY_SECONDS,
+                 sample: Callable[[], float] = random.random) -> None:
+        self._dns = dns
+        self._domains = domains
+        self.authserv_id = authserv_id
+        self._budget = budget
+        self._sample = sample
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], authserv_id: str,
+                     domains: HostedDomains) -> InboundVerifier | None:
+        """None when MAILPIPE_VERIFY=off; else asking MAILPIPE_DNS (or the system's
+        resolver), the public suffix list loaded now rather than by the first message."""
+        if environ.get(VERIFY_VARIABLE, "").strip().lower() == "off":
+            logger.warning("inbound verification is off", variable=VERIFY_VARIABLE)
+            return None
+        from mailcore.adapters.dns_resolver import (
+            DNS_SERVER_VARIABLE,
+            DnsServer,
+            ResolverDns,
+            async_resolver,
+        )
+        from mailcore.authentication.dmarc import load_public_suffixes
+
+        server = DnsServer.parse(environ.get(DNS_SERVER_VARIABLE))
+        load_public_suffixes()
+        logger.info("inbound verification on", dns=str(server or "system"),
+                    authserv_id=authserv_id)
+        return cls(ResolverDns(async_resolver(server)), domains, authserv_id)
+
+    async def judge(self, original: bytes, *, peer_ip: str, helo: str, mail_from: str,
+                    off_loop: OffLoop) -> Judgement:
+        verdict = await verify_message(
+            original, peer_ip=peer_ip, helo=helo, mail_from=mail_from, dns=self._dns,
+            off_loop=off_loop, hosted_domains=self._domains.names,
+            receiver=self.authserv_id, budget=self._budget, sample=self._sample)
+        _log(verdict, peer_ip)
+        if verdict.disposition is Disposition.REJECT:
+            return Judgement(replies.DMARC_REFUSED, verdict=verdict)
+        stripped = await off_loop(remove_our_results, original, self.authserv_id)
+        return Judgement(None, results_header(self.authserv_id, verdict), stripped, verdict)
+
+
+def _log(verdict: Verdict, peer: str) -> None:
+    dmarc = verdict.dmarc
+    logger.info(
+        "message verified", peer=peer, disposition=str(verdict.disposition),
+        spf=f"{verdict.spf.result} {verdict.spf.domain}",
+        helo_spf=None if verdict.helo_spf is None else str(verdict.helo_spf.result),
+        dkim=[f"{s.result} d={s.domain} s={s.selector} a={s.algorithm}" for s in verdict.dkim],
+        dmarc=None if dmarc is None else f"{dmarc.result} {dmarc.from_domain} p={dmarc.policy}",
+        claims_hosted_domain=verdict.claims_hosted_domain, notes=list(verdict.notes))
