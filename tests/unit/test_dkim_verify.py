@@ -77,11 +77,13 @@ def test_each_signature_by_its_index() -> None:
     ]
 
 
-def test_a_key_of_the_other_type_and_a_dns_failure() -> None:
-    raw = _sign(_sign(MESSAGE, RSA), ED25519, domain="fail.crepes.fr")
-    swapped = {KEYS[RSA].record_name: [KEYS[ED25519].txt_record]}
-    assert [result for result, _, _ in _verify(raw, TableDns(swapped))] == [
-        Result.TEMPERROR, Result.PERMERROR]
+def test_a_key_of_the_other_type_an_unusable_key_and_a_dns_failure() -> None:
+    raw = _sign(_sign(_sign(MESSAGE, RSA), RSA, selector="broken"), ED25519,
+                domain="fail.crepes.fr")
+    records = {KEYS[RSA].record_name: [KEYS[ED25519].txt_record],
+               "broken._domainkey.crepes.fr": ["v=DKIM1; k=rsa; p=AAAA"]}
+    assert [result for result, _, _ in _verify(raw, TableDns(records))] == [
+        Result.TEMPERROR, Result.PERMERROR, Result.PERMERROR]
 
 
 def test_one_lookup_per_key_and_at_most_ten_signatures_checked() -> None:

@@ -139,7 +139,7 @@ def _verify_one(signer: Any, signature: _Signature,
         return signature.verdict(Result.TEMPERROR, f"key lookup: {records}")
     # RFC 6376 §6.1.2: no key record is a permanent failure (RFC 8601 §2.7.1: permerror).
     # Several records at one name are undefined (§3.6.2.2): the first that parses is used.
-    key_record = _first_key(signature.key_name, records)
+    key_record = _first_key(records)
     if key_record is None:
         return signature.verdict(Result.PERMERROR, f"no key at {signature.key_name}")
     key_type = key_record[1]
@@ -149,6 +149,7 @@ def _verify_one(signer: Any, signature: _Signature,
     def prefetched(name: bytes | str, timeout: float = 0) -> bytes:
         return key_record[0]
 
+    signer.pk = None
     try:
         valid = signer.verify(idx=signature.index, dnsfunc=prefetched)
     except dkim.ValidationError as error:  # the body hash differs: the body was changed
@@ -159,19 +160,22 @@ def _verify_one(signer: Any, signature: _Signature,
         return signature.verdict(Result.TEMPERROR, f"verifier error: {type(error).__name__}")
     if valid:
         return signature.verdict(Result.PASS)
+    if signer.pk is None:  # dkimpy could not read the key (it says so only in its log)
+        return signature.verdict(Result.PERMERROR, f"unusable key at {signature.key_name}")
     return signature.verdict(Result.FAIL, "signature does not verify")
 
 
-def _first_key(name: str, records: list[str]) -> tuple[bytes, bytes] | None:
-    """(the record, its key type) of the first record at `name` that is a usable key."""
+def _first_key(records: list[str]) -> tuple[bytes, bytes] | None:
+    """(the record, its k= key type) of the first record that names a key; dkimpy parses
+    the key itself when it verifies (once: a bad one leaves its `pk` unset)."""
     import dkim
 
     for record in records:
         try:
             data = record.encode("ascii")
-            _, _, key_type, _ = dkim.evaluate_pk(name.encode(), data)
-        except (dkim.DKIMException, UnicodeError, ValueError):
+            tags = dkim.util.parse_tag_value(data)
+        except (dkim.util.InvalidTagValueList, UnicodeError, ValueError):
             continue
-        if key_type is not None:
-            return data, key_type
+        if tags.get(b"p"):  # an empty p= is a revoked key (RFC 6376 §3.6.1)
+            return data, tags.get(b"k", b"rsa")
     return None

@@ -123,8 +123,10 @@ def from_domains(raw: bytes) -> list[str]:
     import email.policy
     import email.utils
 
+    end = raw.find(b"\r\n\r\n")  # the header section only: the parser reads every line
     try:
-        header = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        header = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+            raw if end < 0 else raw[:end + 2])
         values = [str(value) for value in header.get_all("From") or []]
     except (ValueError, TypeError, LookupError):
         return []
