@@ -76,14 +76,20 @@ class InboundVerifier:
 
     async def judge(self, original: bytes, *, peer_ip: str, helo: str, mail_from: str,
                     off_loop: OffLoop) -> Judgement:
-        verdict = await verify_message(
-            original, peer_ip=peer_ip, helo=helo, mail_from=mail_from, dns=self._dns,
-            off_loop=off_loop, hosted_domains=self._domains.names,
-            receiver=self.authserv_id, budget=self._budget, sample=self._sample)
+        stripped = await off_loop(remove_our_results, original, self.authserv_id)
+        try:
+            verdict = await verify_message(
+                original, peer_ip=peer_ip, helo=helo, mail_from=mail_from, dns=self._dns,
+                off_loop=off_loop, hosted_domains=self._domains.names,
+                receiver=self.authserv_id, budget=self._budget, sample=self._sample)
+        except Exception:
+            # A fault of ours loses no mail: the message is taken unverified (no field of
+            # ours, none claiming to be ours either), as when verification is off.
+            logger.exception("verification failed", peer=peer_ip)
+            return Judgement(None, b"", stripped, None)
         _log(verdict, peer_ip)
         if verdict.disposition is Disposition.REJECT:
             return Judgement(replies.DMARC_REFUSED, verdict=verdict)
-        stripped = await off_loop(remove_our_results, original, self.authserv_id)
         return Judgement(None, results_header(self.authserv_id, verdict), stripped, verdict)
 
 
