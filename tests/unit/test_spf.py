@@ -128,6 +128,18 @@ def test_s4_4_a_dns_failure_on_the_record_is_temperror() -> None:
     assert run(dns).result is Result.TEMPERROR
 
 
+def test_s3_4_a_record_over_a_udp_answer_is_read_and_one_over_4096_characters_is_not() -> None:
+    networks = " ".join(f"ip4:10.{n}.0.0/16" for n in range(200))  # 3,290 characters
+    assert run(spf(f"v=spf1 {networks} ip4:{IP4} -all")).result is Result.PASS
+    longer = " ".join(f"ip4:10.{n}.0.0/16" for n in range(250))
+    verdict = run(spf(f"v=spf1 {longer} ip4:{IP4} -all"))
+    assert verdict.result is Result.PERMERROR and "characters" in verdict.reason
+
+
+def test_an_ipv6_client_with_a_zone_is_its_address() -> None:
+    assert run(spf("v=spf1 ip6:2001:db8::/32 -all"), ip=f"{IP6}%eth0").result is Result.PASS
+
+
 def test_an_address_that_is_not_one_is_permerror() -> None:
     assert run(spf("v=spf1 +all"), ip="192.0.2.300").result is Result.PERMERROR
 
@@ -263,6 +275,13 @@ def test_s5_2_include_results(included: str | None, expected: Result) -> None:
     if included is not None:
         dns.zone["txt"]["_spf.example.net"] = [included]
     assert run(dns).result is expected
+
+
+def test_s5_2_an_include_names_what_its_macros_expand_to() -> None:
+    dns = FakeDns(txt={"example.com": ["v=spf1 include:%{l}._spf.%{d} -all"],
+                       "a+b._spf.example.com": ["v=spf1 +all"]})
+    assert run(dns, sender="a+b@example.com").result is Result.PASS
+    assert run(dns, sender="c@example.com").result is Result.PERMERROR  # no record: none
 
 
 def test_s5_2_an_include_that_cannot_be_looked_up_is_temperror() -> None:
@@ -531,8 +550,8 @@ SESSION_ZONE = {"mail.example.org": ["v=spf1 ip4:192.0.2.3 -all"],
 def test_s2_3_s2_4_helo_and_mail_from_are_both_checked() -> None:
     helo, mail = session("mail.example.org", "someone@example.com",
                          FakeDns(txt=dict(SESSION_ZONE)))
-    assert helo == SpfVerdict(Result.PASS, "mail.example.org", "helo", helo.reason if helo
-                              else "")
+    assert helo is not None
+    assert (helo.result, helo.domain, helo.scope) == (Result.PASS, "mail.example.org", "helo")
     assert (mail.result, mail.domain, mail.scope) == (Result.FAIL, "example.com", "mailfrom")
 
 
@@ -580,3 +599,15 @@ def test_any_record_text_gives_a_verdict(text: str, terms: list[str], ip: str,
     verdict = run(dns, ip=ip, sender=sender or "a@example.com", receiver=text)
     assert isinstance(verdict, SpfVerdict) and verdict.result in set(Result)
     assert len(dns.queries) <= 1 + 10 * 12  # the record, then the limits of §4.6.4
+
+
+@settings(max_examples=200, deadline=None)
+@given(ip=st.text(max_size=40) | st.sampled_from([IP4, IP6]), helo=st.text(max_size=40),
+       mail_from=st.text(max_size=40) | st.just("a@example.com"))
+def test_any_session_gives_a_mail_from_verdict(ip: str, helo: str, mail_from: str) -> None:
+    dns = FakeDns(txt={"example.com": ["v=spf1 a mx ptr exists:%{h}.%{l}.x.example.net ~all"]},
+                  **FUZZ_DNS)  # type: ignore[arg-type]
+    helo_verdict, mail_verdict = asyncio.run(check_session(ip, helo, mail_from, dns=dns,
+                                                           receiver="mx.example.org"))
+    assert helo_verdict is None or helo_verdict.scope == "helo"
+    assert mail_verdict.result in set(Result)

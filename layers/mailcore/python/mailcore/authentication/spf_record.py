@@ -32,7 +32,8 @@ _DUAL_CIDR = re.compile(r"(?:/([0-9]+))?(?://([0-9]+))?\Z")
 # §7.1 toplabel: alphanumeric with at least one letter, or with inner hyphens.
 _TOPLABEL = re.compile(
     r"(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9])\Z")
-_NAME_CHARACTERS = re.compile(r"[A-Za-z0-9_.-]+")
+_NAME_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+_NOT_IN_A_NAME = frozenset("[]@")
 
 
 @dataclass(frozen=True)
@@ -155,13 +156,15 @@ def domain_spec(text: str) -> tuple[Piece, ...]:
 
 def valid_domain(name: str) -> bool:
     """§4.3: a domain to check has two labels or more, none empty or over 63 characters,
-    253 characters in all, and is a name rather than an address: letters, digits, hyphens
-    (and underscores, as in _spf.example.com), its last label not all digits."""
+    253 characters in all, and is a name rather than an address (an address literal, an
+    IPv4 address: its last label all digits). DNS carries any other printable character,
+    and a macro may put one there (include:%{l}._spf.example.com)."""
     name = name.removesuffix(".")
     labels = name.split(".")
     return (len(name) <= MAX_NAME_LENGTH and len(labels) >= 2
             and all(0 < len(label) <= 63 for label in labels)
-            and _NAME_CHARACTERS.fullmatch(name) is not None and not labels[-1].isdigit())
+            and _NAME_CHARACTERS.fullmatch(name) is not None
+            and _NOT_IN_A_NAME.isdisjoint(name) and not labels[-1].isdigit())
 
 
 def askable(name: str) -> bool:
