@@ -95,3 +95,10 @@ def test_twice_is_once() -> None:
     once = remove_our_results(raw, OURS)
     assert once == b"Subject: s\r\n\r\nbody\r\n"
     assert remove_our_results(once, OURS) == once
+
+
+def test_a_bounce_names_its_helo_check_once() -> None:
+    helo = SpfVerdict(Result.PASS, "mail.crepes.fr", "helo")
+    field = results_header(OURS, Verdict(spf=helo, helo_spf=helo))
+    assert [(method, result, props) for method, result, props in _parsed(field)
+            if method == "spf"] == [("spf", "pass", {"smtp.helo": "mail.crepes.fr"})]

@@ -45,7 +45,9 @@ def results_header(authserv_id: str, verdict: Verdict) -> bytes:
         result=str(spf.result), reason=reason(spf.result, spf.reason),
         **({"smtp_helo": spf.domain} if spf.scope == "helo" and spf.domain
            else {"smtp_mailfrom": spf.domain} if spf.domain else {})))
-    if verdict.helo_spf is not None and verdict.helo_spf.domain:
+    # With an empty MAIL FROM the MAIL FROM check is the HELO one (RFC 7208 §2.4): once.
+    if verdict.helo_spf is not None and verdict.helo_spf.domain and not (
+            spf.scope == "helo" and spf.domain == verdict.helo_spf.domain):
         helo = verdict.helo_spf
         results.append(authres.SPFAuthenticationResult(
             result=str(helo.result), reason=reason(helo.result, helo.reason),
