@@ -10,7 +10,9 @@ import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import dns.resolver
 from aws_lambda_powertools import Logger
 
 from edge.smtp import replies
@@ -30,6 +32,14 @@ RESOLVER_CACHE_ENTRIES = 10_000  # a few MiB at most
 # at its peak, tracemalloc). At most this many bytes of messages are verified at once, so
 # that beside the DATA budget (128 MiB) the SMTP container's 448 MiB still holds.
 VERIFY_MEMORY_BUDGET = 32 * 1024 * 1024
+
+
+class PositiveCache(dns.resolver.LRUCache):
+    """dnspython's cache of answers for their TTL, without negative answers."""
+
+    def put(self, key: Any, value: Any) -> None:
+        if getattr(value, "rrset", None) is not None:
+            super().put(key, value)
 
 
 class BytesAtOnce:
@@ -84,7 +94,6 @@ class InboundVerifier:
         if environ.get(VERIFY_VARIABLE, "").strip().lower() == "off":
             logger.warning("inbound verification is off", variable=VERIFY_VARIABLE)
             return None
-        import dns.resolver
 
         from mailcore.adapters.dns_resolver import (
             DNS_SERVER_VARIABLE,
@@ -97,8 +106,10 @@ class InboundVerifier:
         server = DnsServer.parse(environ.get(DNS_SERVER_VARIABLE))
         resolver = async_resolver(server)
         # Answers are kept for their TTL, as an MTA's caching resolver keeps them: a sender
-        # who sends again costs no lookup (bench/edge_verification.py: 4 per message).
-        resolver.cache = dns.resolver.LRUCache(RESOLVER_CACHE_ENTRIES)
+        # who sends again costs no lookup (bench/edge_verification.py: 4 per message). Not
+        # "no such record": dnspython keeps that 300 s when the server sends no SOA, and a
+        # key or policy published a moment ago must count at once.
+        resolver.cache = PositiveCache(RESOLVER_CACHE_ENTRIES)
         load_public_suffixes()
         logger.info("inbound verification on", dns=str(server or "system"),
                     authserv_id=authserv_id)
@@ -133,3 +144,4 @@ def _log(verdict: Verdict, peer: str) -> None:
         dkim=[f"{s.result} d={s.domain} s={s.selector} a={s.algorithm}" for s in verdict.dkim],
         dmarc=None if dmarc is None else f"{dmarc.result} {dmarc.from_domain} p={dmarc.policy}",
         claims_hosted_domain=verdict.claims_hosted_domain, notes=list(verdict.notes))
+
