@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 
 from edge.smtp.accounts import CachingAccountDirectory
 from edge.smtp.handler import EdgeHandler, SubmissionHandler
+from edge.smtp.inbound import InboundVerifier
 from edge.smtp.server import Edge, EdgeConfig, serve
 from edge.tls import context_from_environ
 from mailcore.ports import MessageWriter
@@ -37,8 +38,11 @@ def serve_smtp(writer: MessageWriter) -> None:
     # For the directory and the throttle, which block (botocore).
     executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage")
     directory = CachingAccountDirectory(adapters.directory)
+    # What arrives on the MX port is verified (MAILPIPE_DNS, MAILPIPE_VERIFY); the
+    # authserv-id of the Authentication-Results field is our host name.
+    verifier = InboundVerifier.from_environ(os.environ, config.hostname, adapters.domains)
     mx = EdgeHandler(writer, directory, adapters.domains, config.hostname, executor,
-                     config.max_recipients)
+                     config.max_recipients, verifier=verifier)
     submission = None
     if tls_context is not None:
         submission = SubmissionHandler(writer, directory, adapters.domains,

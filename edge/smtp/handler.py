@@ -18,11 +18,13 @@ from aws_lambda_powertools import Logger
 
 from edge.smtp import replies
 from edge.smtp.accounts import CachingAccountDirectory
+from edge.smtp.inbound import InboundVerifier
 from edge.smtp.protocol import EdgeSMTP, hook_names
 from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.identity import identity_problem
 from mailcore.domain.ids import new_message_id
+from mailcore.domain.verdict import Verdict
 from mailcore.errors import AuthenticationFailed, SendingLimitReached, Throttled, TransientFailure
 from mailcore.ports import (
     LoginThrottle,
@@ -77,7 +79,9 @@ class EdgeHandler:
         hostname: str,
         executor: Executor | None = None,
         max_recipients: int = DEFAULT_MAX_RECIPIENTS,
+        verifier: InboundVerifier | None = None,
     ) -> None:
+        self._verifier = verifier  # the MX port's (issue 28); None: verification is off
         self._writer = writer
         self._directory = directory
         self._domains = domains
@@ -165,6 +169,14 @@ class EdgeHandler:
                    or await self._admit(session, envelope))
         if refusal is not None:
             return refusal
+        if self._verifier is not None:  # the MX port: what arrives is verified
+            judgement = await self._verifier.judge(
+                original, peer_ip=server.client_address, helo=session.host_name or "",
+                mail_from=envelope.mail_from or "", off_loop=self._off_loop)
+            if judgement.refusal is not None:
+                return judgement.refusal
+            return await self._store_message(server, session, envelope, judgement.original,
+                                             above=judgement.results, verdict=judgement.verdict)
         try:
             above = await self._fields_above(session, original)
         except TransientFailure:
@@ -186,7 +198,7 @@ class EdgeHandler:
 
     async def _store_message(
         self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, original: bytes,
-        above: bytes = b"",
+        above: bytes = b"", verdict: Verdict | None = None,
     ) -> str:
         message_id = new_message_id()
         received_at = datetime.now(UTC)
@@ -202,6 +214,7 @@ class EdgeHandler:
             tls=session.ssl is not None,
             received_at=received_at,
             submitted_by=_account(session),
+            verdict=verdict,
         )
         try:
             # Only a return from here may be answered with 250: the message is durable.

@@ -41,6 +41,9 @@ TOO_MUCH_DATA = "552 5.3.4 Message too big"
 LINE_TOO_LONG = "500 5.5.2 Line too long"
 SESSION_TOO_OLD = "421 4.4.2 Session too long, closing connection"
 PROXY_REFUSED = "554 5.7.0 PROXY header not accepted from your address"
+# RFC 7372 §3.2: the From domain's DMARC policy (or ours, for a From in our domains) says reject.
+DMARC_REFUSED = ("550 5.7.26 Message refused: it is not authenticated for its From domain"
+                 " (DMARC policy reject)")
 
 # RFC 2034 §3: every reply carries an enhanced code, except the greeting, the EHLO
 # lines and the intermediate 334/354 replies.

@@ -272,11 +272,13 @@ def test_malformed_messages_are_all_answered_and_accepted_ones_kept_exactly():
         assert aws.depth("InboundDeadLetterQueueUrl") == 0
         for number, message_id in accepted.items():
             stored = aws.raw(message_id)
-            # The edge adds its Received line; the rest is the message as sent (smtplib
-            # ends a message with CRLF when it does not).
+            # The edge adds its Authentication-Results and Received fields; the rest is the
+            # message as sent (smtplib ends a message with CRLF when it does not).
             sent = messages[number] if messages[number].endswith(b"\r\n") else (
                 messages[number] + b"\r\n")
-            assert stored.startswith(b"Received: ") and stored.endswith(sent), number
+            assert stored.startswith(b"Authentication-Results: ") and stored.endswith(sent), (
+                number)
+            assert b"\r\nReceived: " in stored[:len(stored) - len(sent)], number
         parse_problems = sum(1 for m in listed if m["parse_problem"])
         assert parse_problems > 0
     finally:

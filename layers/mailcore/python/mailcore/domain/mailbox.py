@@ -42,6 +42,7 @@ INBOX = "Inbox"
 SENT = "Sent"
 DRAFTS = "Drafts"
 TRASH = "Trash"
+JUNK = "Junk"
 FOLDER_SEPARATOR = "/"
 MAX_FOLDER_NAME = 200
 

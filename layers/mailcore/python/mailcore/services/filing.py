@@ -1,5 +1,6 @@
-"""Routing a stored message by its envelope: hosted recipients get it in their Inbox,
-the sender of submitted mail gets a Sent copy, remote recipients get delivery jobs."""
+"""Routing a stored message by its envelope: hosted recipients get it in their Inbox (in
+their Junk when the edge's verdict quarantines it), the sender of submitted mail gets a
+Sent copy, remote recipients get delivery jobs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import derived_message_id
-from mailcore.domain.mailbox import INBOX, SENT, StoredMessage
+from mailcore.domain.mailbox import INBOX, JUNK, SENT, StoredMessage
 from mailcore.domain.message import MessageSummary
 from mailcore.errors import MessageNotFound, PermanentFailure
 from mailcore.observability import logger
@@ -153,7 +154,9 @@ def _plan(key: str, store: RawMessageStore, domains: HostedDomains, outgoing: Ou
         if outgoing is None:
             raise PermanentFailure("remote recipients but no outgoing queue configured")
         jobs = delivery_jobs(message_id, key, envelope.mail_from, remote)
-    copies = [_stored(account, message_id, INBOX, envelope, key, len(raw), summary)
+    # The edge's verdict (issue 28): a DMARC quarantine, or a spoof of one of our domains.
+    folder = JUNK if envelope.verdict is not None and envelope.verdict.junk else INBOX
+    copies = [_stored(account, message_id, folder, envelope, key, len(raw), summary)
               for account in accounts]
     if envelope.submitted_by:
         copies.append(_sent_copy(envelope.submitted_by, message_id, envelope, key, raw,
