@@ -156,7 +156,7 @@ export function Reader({ message, loading, error, folders, conversation, isSent,
         ${message.cc.length > 0 && html`<dt>Cc</dt><dd>${message.cc.join(', ')}</dd>`}
         <dt>Date</dt><dd><time datetime=${message.date || message.received_at}>${fullDate(message.date || message.received_at)}</time></dd>
       </dl>
-      ${!message.flags.includes('draft') && html`<${Verification} message=${message} />`}
+      ${!message.flags.includes('draft') && html`<${Verification} key=${message.id} message=${message} />`}
       ${message.parse_problem && html`<p class="notice">Part of this message could not be read; its bytes are kept as received (Save as .eml).</p>`}
       ${isSent && html`<${DeliveryStatus} id=${message.id} />`}
       <div class="body">

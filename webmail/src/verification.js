@@ -16,7 +16,7 @@ function methodLines(authentication) {
   const lines = [];
   if (authentication.dkim.length === 0 && !authentication.auth) lines.push('DKIM: none, not signed');
   for (const dkim of authentication.dkim) {
-    const signer = dkim.domain ? `, signed by ${dkim.domain}` : '';
+    const signer = dkim.domain ? `, signed by ${dkim.domain}` : (dkim.result === 'none' ? ', not signed' : '');
     const algorithm = dkim.algorithm ? ` (${dkim.algorithm})` : '';
     lines.push(`DKIM: ${resultWords(dkim.result)}${signer}${algorithm}`);
   }

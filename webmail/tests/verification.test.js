@@ -31,7 +31,7 @@ test('mail of our own users is verified by their sign-in', () => {
 
 test('a From that could not be verified is a warning naming it', () => {
   const spoofed = { ...VERIFIED, from_domain: 'hamburger.edu', from_verified: false,
-    dkim: [], dmarc: { result: 'fail', from_domain: 'hamburger.edu', policy: null },
+    dkim: [{ result: 'none', domain: null, selector: null, algorithm: null }], dmarc: { result: 'fail', from_domain: 'hamburger.edu', policy: null },
     spf: { result: 'temperror', domain: 'evil.example' } };
   const shown = verification(spoofed, '"The CEO" <CEO@hamburger.edu>');
   assert.equal(shown.state, 'unverified');
@@ -39,9 +39,10 @@ test('a From that could not be verified is a warning naming it', () => {
     'Be careful: this message says it is from ceo@hamburger.edu, but that could not be verified.');
   assert.deepEqual(shown.details, ['DKIM: none, not signed', 'SPF: temporary error for evil.example',
     'DMARC: fail for hamburger.edu']);
-  const noFrom = verification({ ...spoofed, from_domain: null }, '');
+  const noFrom = verification({ ...spoofed, dkim: [], from_domain: null }, '');
   assert.equal(noFrom.warning, 'Be careful: who sent this message could not be verified.');
-  assert.equal(noFrom.details[0], 'The From field does not name one sender domain.');
+  assert.deepEqual(noFrom.details.slice(0, 2), ['The From field does not name one sender domain.',
+    'DKIM: none, not signed']);
 });
 
 test('a message without a verdict is said to be unchecked, quietly', () => {
