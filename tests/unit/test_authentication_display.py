@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailcore.authentication.display import MAX_DKIM
 from mailcore.domain.verdict import Result
@@ -165,3 +167,23 @@ def test_a_field_of_ours_too_long_to_read_whole_is_not_read_in_part():
     shown = authentication_of(_message(field), OURS)
 
     assert shown is not None and not shown.from_verified and shown.dmarc is None
+
+
+_PIECES = ["mx.hamburger.edu", ";", " ", "(", ")", '"', "\\", "=", ".", "@", ",", "<", ">",
+           "\r\n ", "\u00e9", "dkim", "dmarc", "spf", "auth", "pass", "fail", "none",
+           "header.d", "header.from", "smtp.mailfrom", "policy.dmarc", "smtp.auth", "1",
+           "crepes.fr", "hamburger.edu"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.lists(st.sampled_from(_PIECES),
+                                                                  max_size=12))
+def test_whatever_the_field_and_the_from_say_reading_them_never_fails(field, sender):
+    raw = (f"Authentication-Results: {''.join(field)}\r\nFrom: {''.join(sender)}\r\n\r\nx"
+           ).encode()
+
+    shown = authentication_of(raw, OURS)
+
+    if shown is not None and shown.from_verified:  # only a DMARC pass for the From's domain
+        assert shown.auth is not None or (shown.dmarc is not None
+                                          and shown.dmarc.from_domain == shown.from_domain)
