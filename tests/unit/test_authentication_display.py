@@ -184,6 +184,21 @@ def test_whatever_the_field_and_the_from_say_reading_them_never_fails(field, sen
 
     shown = authentication_of(raw, OURS)
 
-    if shown is not None and shown.from_verified:  # only a DMARC pass for the From's domain
-        assert shown.auth is not None or (shown.dmarc is not None
-                                          and shown.dmarc.from_domain == shown.from_domain)
+    if shown is not None and shown.from_verified:  # a proof of the From's own domain only
+        assert (shown.auth is not None
+                or (shown.dmarc is not None and shown.dmarc.from_domain == shown.from_domain)
+                or any(dkim.domain == shown.from_domain for dkim in shown.dkim))
+
+
+def test_a_signature_of_the_froms_own_domain_verifies_it_where_dmarc_has_no_record():
+    # dmarc=none: the domain publishes no policy, so DMARC passes nothing; its signature
+    # still proves the domain sent it. A parent's or another's signature does not.
+    field = ("Authentication-Results: mx.hamburger.edu; spf=none smtp.mailfrom=small.example;"
+             " dkim=pass header.d={signer}; dmarc=none header.from=news.small.example\r\n")
+    sender = "News <news@news.small.example>"
+
+    own = authentication_of(_message(field.format(signer="news.small.example"), sender), OURS)
+    parent = authentication_of(_message(field.format(signer="small.example"), sender), OURS)
+
+    assert own is not None and own.from_verified
+    assert parent is not None and not parent.from_verified

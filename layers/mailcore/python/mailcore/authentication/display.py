@@ -119,15 +119,26 @@ def _shown(results: Sequence[Any], text: str | None,
     from_domain = _from_domain(from_fields)
     dmarc = _dmarc(by_method.get("dmarc", []), text)
     auth = _auth(by_method.get("auth", []))
-    verified = bool(auth and auth.result is Result.PASS) or bool(
-        dmarc and dmarc.result is Result.PASS and from_domain is not None
-        and dmarc.from_domain == from_domain)
-    return AuthenticationShown(
-        spf=_spf(by_method.get("spf", [])),
-        dkim=tuple(DkimShown(result, _domain(p.get("header.d") or _after_at(p.get("header.i"))),
-                             _bounded(p.get("header.s")), _bounded(p.get("header.a")))
-                   for result, p in by_method.get("dkim", [])[:MAX_DKIM]),
-        dmarc=dmarc, auth=auth, from_domain=from_domain, from_verified=verified)
+    dkim = tuple(DkimShown(result, _domain(p.get("header.d") or _after_at(p.get("header.i"))),
+                           _bounded(p.get("header.s")), _bounded(p.get("header.a")))
+                 for result, p in by_method.get("dkim", [])[:MAX_DKIM])
+    return AuthenticationShown(spf=_spf(by_method.get("spf", [])), dkim=dkim, dmarc=dmarc,
+                               auth=auth, from_domain=from_domain,
+                               from_verified=_verified(from_domain, dkim, dmarc, auth))
+
+
+def _verified(from_domain: str | None, dkim: tuple[DkimShown, ...], dmarc: DmarcShown | None,
+              auth: AuthShown | None) -> bool:
+    """One of our accounts sent it, or the From's own domain is proven: DMARC passed for it,
+    or (a domain without a DMARC record: dmarc=none) a signature of that very domain
+    verified. The domain's organisational relatives are left to DMARC, which knows them."""
+    if auth is not None and auth.result is Result.PASS:
+        return True
+    if from_domain is None:
+        return False
+    if dmarc is not None and dmarc.result is Result.PASS and dmarc.from_domain == from_domain:
+        return True
+    return any(each.result is Result.PASS and each.domain == from_domain for each in dkim)
 
 
 def _spf(clauses: list[tuple[Result, dict[str, str]]]) -> SpfShown | None:
