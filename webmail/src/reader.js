@@ -59,6 +59,7 @@ function HtmlBody({ message }) {
 
 // What our edge verified of the sender: one line that opens to each method's result, and
 // a warning, announced when the message opens, where the From could have been forged.
+// Not shown on drafts, nor on one's own sent mail that carries no verdict.
 function Verification({ message }) {
   const { state, summary, warning, details } = verification(message.authentication, message.from);
   return html`
@@ -156,7 +157,8 @@ export function Reader({ message, loading, error, folders, conversation, isSent,
         ${message.cc.length > 0 && html`<dt>Cc</dt><dd>${message.cc.join(', ')}</dd>`}
         <dt>Date</dt><dd><time datetime=${message.date || message.received_at}>${fullDate(message.date || message.received_at)}</time></dd>
       </dl>
-      ${!message.flags.includes('draft') && html`<${Verification} key=${message.id} message=${message} />`}
+      ${!message.flags.includes('draft') && !(isSent && !message.authentication)
+        && html`<${Verification} key=${message.id} message=${message} />`}
       ${message.parse_problem && html`<p class="notice">Part of this message could not be read; its bytes are kept as received (Save as .eml).</p>`}
       ${isSent && html`<${DeliveryStatus} id=${message.id} />`}
       <div class="body">
