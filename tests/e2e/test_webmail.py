@@ -759,9 +759,11 @@ def test_a_draft_is_opened_again_after_a_reload_and_sent_with_its_bcc(
     assert ApiClient(stack, CAROL, PASSWORDS[CAROL]).messages("Drafts") == []
 
 
-# `mailpipe up` without --hostname names the edge after the first domain; its
-# Authentication-Results field carries that name as its authserv-id.
-EDGE_HOSTNAME = "example.test"
+def edge_hostname(stack: StackProcess) -> str:
+    """The name the edge greets with: its Authentication-Results field's authserv-id."""
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
+        client.ehlo()
+        return client.ehlo_resp.decode().split()[0]  # type: ignore[union-attr]
 
 
 def store_as_the_edge(stack: StackProcess, to: str, subject: str, sender: str,
@@ -769,7 +771,7 @@ def store_as_the_edge(stack: StackProcess, to: str, subject: str, sender: str,
     """A message from outside stored as the edge stores it, its Authentication-Results field
     on top, and filed from there as everything the edge stores is."""
     aws = Aws(stack)
-    raw = (f"Authentication-Results: {EDGE_HOSTNAME}; {results}\r\n"
+    raw = (f"Authentication-Results: {edge_hostname(stack)}; {results}\r\n"
            f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
            f"Message-ID: <{new_message_id()}@crepes.fr>\r\n\r\nAbout the transfer.\r\n")
     envelope = Envelope(mail_from="alice@crepes.fr", rcpt_tos=(to,), peer="192.0.2.1",
