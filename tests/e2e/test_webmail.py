@@ -10,6 +10,7 @@ import re
 import smtplib
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP, default
@@ -18,8 +19,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
+from mailcore.adapters.aws.s3_store import S3RawMessageStore
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import new_message_id
 from mailpipe.local.launcher import StackProcess, free_port, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
+from tests.e2e.aws_support import Aws
 from tests.webmail_support import (
     DESKTOP,
     PHONE,
@@ -35,6 +40,7 @@ ALICE, BOB, CAROL = "alice@example.test", "bob@example.test", "carol@example.tes
 ERIN = "erin@example.test"  # the screenshots' account
 FRANK = "frank@example.test"  # more mail than one page
 GRACE = "grace@example.test"  # a Bcc recipient
+HEIDI = "heidi@example.test"  # what the edge verified of her mail's senders
 PASSWORDS = {
     ALICE: "alice-password",
     BOB: "bob-password",
@@ -42,6 +48,7 @@ PASSWORDS = {
     ERIN: "erin-password",
     FRANK: "frank-password",
     GRACE: "grace-password",
+    HEIDI: "heidi-password",
 }
 ATTACHMENT = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary, so a text round trip would show
 # 7 MiB: over the inline limit, so it is uploaded; over Lambda's 6 MB answer, so the API
@@ -750,3 +757,65 @@ def test_a_draft_is_opened_again_after_a_reload_and_sent_with_its_bcc(
         b"left at the church"
     )
     assert ApiClient(stack, CAROL, PASSWORDS[CAROL]).messages("Drafts") == []
+
+
+def edge_hostname(stack: StackProcess) -> str:
+    """The name the edge greets with: its Authentication-Results field's authserv-id."""
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
+        client.ehlo()
+        return client.ehlo_resp.decode().split()[0]  # type: ignore[union-attr]
+
+
+def store_as_the_edge(stack: StackProcess, to: str, subject: str, sender: str,
+                      results: str) -> None:
+    """A message from outside stored as the edge stores it, its Authentication-Results field
+    on top, and filed from there as everything the edge stores is."""
+    aws = Aws(stack)
+    raw = (f"Authentication-Results: {edge_hostname(stack)}; {results}\r\n"
+           f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+           f"Message-ID: <{new_message_id()}@crepes.fr>\r\n\r\nAbout the transfer.\r\n")
+    envelope = Envelope(mail_from="alice@crepes.fr", rcpt_tos=(to,), peer="192.0.2.1",
+                        helo="crepes.fr", tls=True, received_at=datetime.now(UTC))
+    S3RawMessageStore(aws.s3, aws.outputs["MessageBucketName"]).put(
+        new_message_id(), raw.encode(), envelope)
+
+
+def test_the_reader_shows_a_verified_sender_and_warns_of_one_that_could_not_be(
+    stack: StackProcess, watched: Watched
+) -> None:
+    store_as_the_edge(stack, HEIDI, "Verified invoice", "Alice <alice@crepes.fr>",
+                      "spf=pass smtp.mailfrom=crepes.fr; dkim=pass header.d=crepes.fr"
+                      " header.s=mp20261207r header.a=rsa-sha256 header.b=abcd1234;"
+                      " dmarc=pass (p=quarantine) header.from=crepes.fr")
+    store_as_the_edge(stack, HEIDI, "Urgent transfer", "The CEO <ceo@example.test>",
+                      "spf=pass smtp.mailfrom=evil.example; dkim=none;"
+                      " dmarc=fail header.from=example.test")
+    api = ApiClient(stack, HEIDI, PASSWORDS[HEIDI])
+    wait_until(lambda: len(api.messages()) == 2, 30, what="both messages filed")
+    web, page = origin(stack), watched.page
+    sign_in(page, web, HEIDI, PASSWORDS[HEIDI])
+
+    row(page, "Verified invoice").click()
+    expect(page.get_by_role("heading", name="Verified invoice")).to_be_visible()
+    verdict = page.get_by_text("Verified: crepes.fr (DKIM, SPF, DMARC pass)")
+    expect(verdict).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    signer = page.get_by_text("DKIM: pass, signed by crepes.fr (rsa-sha256)")
+    expect(signer).to_be_hidden()
+    verdict.focus()  # the summary is reached and opened from the keyboard
+    page.keyboard.press("Enter")
+    expect(signer).to_be_visible()
+    problems = {"verified": axe_violations(page)}
+
+    row(page, "Urgent transfer").click()
+    expect(page.get_by_role("heading", name="Urgent transfer")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Be careful: this message says it is from ceo@example.test, but that could not be"
+        " verified.")
+    checked = page.get_by_text("DMARC: fail for example.test")
+    expect(checked).to_be_hidden()  # each message opens with its details closed
+    page.get_by_text("What was checked").click()
+    expect(checked).to_be_visible()
+    expect(page.get_by_text("DKIM: none, not signed")).to_be_visible()
+    problems["warned"] = axe_violations(page)
+    assert problems == {"verified": [], "warned": []}, json.dumps(problems, indent=1)

@@ -155,7 +155,7 @@ def test_hostile_messages_are_filed_beside_their_batch_mates_and_read(stack, fil
     for key in keys[1:]:
         assert inbox[key].summary.parse_problem  # flagged, filed, and readable
         view = read_message("bob@hamburger.edu", inbox[key].message_id, adapters.mailboxes,
-                            adapters.store)
+                            adapters.store, adapters.settings.hostname)
         assert view.stored.summary.from_ == "Mallory <mallory@evil.example>"
 
 

@@ -116,7 +116,8 @@ def test_a_recipient_deleting_before_another_is_filed_leaves_the_bytes_for_them(
     others = [account for account in (BOB, CAROL, DAVE) if account != first]
     adapters = aws_adapters()
     for account in others:
-        view = read_message(account, message_id, adapters.mailboxes, adapters.store)
+        view = read_message(account, message_id, adapters.mailboxes, adapters.store,
+                            adapters.settings.hostname)
         assert view.stored.summary.subject == "shared"
     for account in others:
         _delete_for_good(account, message_id)
@@ -159,7 +160,8 @@ def test_a_job_delivered_twice_gives_its_reference_back_once(outgoing):
     adapters = aws_adapters()
     [sent] = adapters.mailboxes.list_folder(BOB, SENT, 10, None).messages
     assert _exists(key)  # still Bob's Sent copy's
-    assert read_message(BOB, sent.message_id, adapters.mailboxes, adapters.store)
+    assert read_message(BOB, sent.message_id, adapters.mailboxes, adapters.store,
+                        adapters.settings.hostname)
     _delete_for_good(BOB, message_id)
     assert not _exists(key)
 

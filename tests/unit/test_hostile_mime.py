@@ -117,7 +117,7 @@ def test_every_hostile_message_is_filed_once_and_readable(raw: bytes) -> None:
     assert again.filed_for == () and again.already_filed_for == (BOB,)
     [stored] = mailboxes.list_folder(BOB, INBOX, 10, None).messages
     started = time.monotonic()
-    view = read_message(BOB, stored.message_id, mailboxes, store)
+    view = read_message(BOB, stored.message_id, mailboxes, store, "mx.hamburger.edu")
     attachment_content(store.get_raw(key), 0)
     assert time.monotonic() - started < HUNG_SECONDS
     assert view.stored.message_id == stored.message_id

@@ -35,7 +35,8 @@ _LIST_MODULES = "import json, sys, app; print(json.dumps(sorted(sys.modules)))"
 # of protocols.
 # file_message never reads for display, composes, delivers or logs in, and reads its SQS
 # records and S3 notifications as dicts (powertools' event classes: 12 ms). serve_api
-# never files or delivers, and logs in (Cognito) only on POST /v1/session.
+# never files or delivers, logs in (Cognito) only on POST /v1/session, and reads a
+# message's Authentication-Results field only when the message is read.
 NOT_IMPORTED = {
     "deliver_mail": {
         "mailcore.adapters.aws.cognito_directory",
@@ -90,6 +91,7 @@ NOT_IMPORTED = {
         "mailcore.services.filing",
         "mailcore.services.delivery",
         "mailcore.services.bounce",
+        "mailcore.authentication.display",  # imported when a message is read
     },
 }
 

@@ -4,6 +4,7 @@ import { api, plainWords } from './api.js';
 import { displayName, fullDate, relativeDate, size } from './format.js';
 import { FRAME_SANDBOX, safeMessageDocument } from './safe_html.js';
 import { orderFolders } from './folders.js';
+import { verification } from './verification.js';
 
 export function saveBlob(blob, filename) {
   const url = URL.createObjectURL(blob);
@@ -54,6 +55,19 @@ function HtmlBody({ message }) {
       </p>`}
     <iframe class="message-frame" title="Message content" sandbox=${FRAME_SANDBOX}
             referrerpolicy="no-referrer" srcdoc=${srcdoc}></iframe>`;
+}
+
+// What our edge verified of the sender: one line that opens to each method's result, and
+// a warning, announced when the message opens, where the From could have been forged.
+// Not shown on drafts, nor on one's own sent mail that carries no verdict.
+function Verification({ message }) {
+  const { state, summary, warning, details } = verification(message.authentication, message.from);
+  return html`
+    ${warning && html`<p class="sender-warning" role="alert">${warning}</p>`}
+    <details class=${`verification ${state}`}>
+      <summary>${summary}</summary>
+      <ul>${details.map((line) => html`<li>${line}</li>`)}</ul>
+    </details>`;
 }
 
 const STATE_WORDS = { queued: 'Queued', deferred: 'Deferred, will retry', delivered: 'Delivered', bounced: 'Bounced' };
@@ -143,6 +157,8 @@ export function Reader({ message, loading, error, folders, conversation, isSent,
         ${message.cc.length > 0 && html`<dt>Cc</dt><dd>${message.cc.join(', ')}</dd>`}
         <dt>Date</dt><dd><time datetime=${message.date || message.received_at}>${fullDate(message.date || message.received_at)}</time></dd>
       </dl>
+      ${!message.flags.includes('draft') && !(isSent && !message.authentication)
+        && html`<${Verification} key=${message.id} message=${message} />`}
       ${message.parse_problem && html`<p class="notice">Part of this message could not be read; its bytes are kept as received (Save as .eml).</p>`}
       ${isSent && html`<${DeliveryStatus} id=${message.id} />`}
       <div class="body">

@@ -21,8 +21,9 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 @router.get("/v1/messages/<message_id>")
 def get_message(message_id: str) -> dict[str, Any]:
     adapters = aws_adapters()
+    # Our Authentication-Results field is the one with the edge's hostname (EdgeHostname).
     view = reading.read_message(request_parts.account(router.current_event), message_id,
-                                adapters.mailboxes, adapters.store)
+                                adapters.mailboxes, adapters.store, adapters.settings.hostname)
     return presentation.message_detail_json(view)
 
 

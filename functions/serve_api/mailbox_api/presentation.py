@@ -8,6 +8,7 @@ from mailcore.domain.delivery_status import RecipientStatus
 from mailcore.domain.mailbox import Folder, Page, StoredMessage
 
 if TYPE_CHECKING:
+    from mailcore.authentication.display import AuthenticationShown
     from mailcore.services.reading import MessageView
 
 
@@ -61,6 +62,25 @@ def message_detail_json(view: MessageView) -> dict[str, Any]:
             }
             for attachment in content.attachments
         ],
+        "authentication": authentication_json(view.authentication),
+    }
+
+
+def authentication_json(shown: AuthenticationShown | None) -> dict[str, Any] | None:
+    """What our edge's Authentication-Results field says; None when the message has none."""
+    if shown is None:
+        return None
+    spf, dmarc, auth = shown.spf, shown.dmarc, shown.auth
+    return {
+        "from_domain": shown.from_domain,
+        "from_verified": shown.from_verified,
+        "spf": spf and {"result": spf.result.value, "domain": spf.domain},
+        "dkim": [{"result": dkim.result.value, "domain": dkim.domain,
+                  "selector": dkim.selector, "algorithm": dkim.algorithm}
+                 for dkim in shown.dkim],
+        "dmarc": dmarc and {"result": dmarc.result.value, "from_domain": dmarc.from_domain,
+                            "policy": dmarc.policy},
+        "auth": auth and {"result": auth.result.value, "account": auth.account},
     }
 
 

@@ -77,3 +77,27 @@ def _decoded_words(value: str) -> str:
         return str(email.header.make_header(email.header.decode_header(value)))
     except PARSE_ERRORS:
         return value
+
+
+def fields_named(raw: bytes, names: frozenset[str], limits: ParseLimits,
+                 max_fields: int = 100) -> list[tuple[str, str]]:
+    """Every field with one of these (lower-case) names, top to bottom, as (name, value):
+    unfolded and otherwise as written (no encoded words decoded: Authentication-Results
+    and addresses are read as they are). At most max_fields of them, each at most
+    max_header_field characters, from at most max_header_block bytes of header lines."""
+    block = raw[:min(header_block_size(raw), limits.max_header_block)]
+    found: list[tuple[str, str]] = []
+    name, value = "", ""
+    for line in [*block.replace(b"\r\n", b"\n").split(b"\n"), b""]:
+        if line[:1] in (b" ", b"\t") and name:
+            if name in names and len(value) < limits.max_header_field:
+                value += line.decode("utf-8", "replace")
+            continue
+        if name in names:
+            found.append((name, value.strip()[:limits.max_header_field]))
+            if len(found) == max_fields:
+                break
+        head, colon, rest = line.partition(b":")
+        name = head.strip().decode("ascii", "replace").lower() if colon else ""
+        value = rest.decode("utf-8", "replace") if name in names else ""
+    return found

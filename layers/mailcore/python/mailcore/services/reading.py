@@ -4,19 +4,26 @@ its attachments, its delivery status, and search."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mailcore.domain.delivery_status import RecipientState, RecipientStatus
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage
 from mailcore.domain.message import MessageContent
 from mailcore.errors import InvalidRequest, MessageNotFound
 from mailcore.parsing.bounded import attachment_content, read_content
+from mailcore.parsing.header_lines import fields_named
+from mailcore.parsing.limits import PARSE_LIMITS
 from mailcore.ports import DeliveryLedger, MailboxReader, MessageStore, RawMessageStore
 from mailcore.services.recipients import HostedDomains, hosted_candidate
+
+if TYPE_CHECKING:
+    from mailcore.authentication.display import AuthenticationShown
 
 MAX_PAGE = 100
 MAX_SEARCH_WORDS = 200
 # Lambda answers at most 6 MB, and binary bodies travel base64-encoded (4/3 larger).
 INLINE_BODY_LIMIT = 4 * 1024 * 1024
+_AUTHENTICATION_FIELDS = frozenset({"authentication-results", "from"})
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class MessageView:
     stored: StoredMessage
     folder_name: str
     content: MessageContent
+    authentication: AuthenticationShown | None = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +86,25 @@ def search(account: str, words: str, folder_name: str | None, limit: int, cursor
 
 
 def read_message(account: str, message_id: str, mailboxes: MailboxReader,
-                 store: RawMessageStore) -> MessageView:
+                 store: RawMessageStore, authserv_id: str) -> MessageView:
+    """The message for display, with what our edge's Authentication-Results field (the one
+    with `authserv_id`, our hostname) says of it."""
     stored = mailboxes.get(account, message_id)
+    raw = store.get_raw(stored.raw_key)
     return MessageView(stored=stored, folder_name=folder_name(account, stored.folder, mailboxes),
-                       content=read_content(store.get_raw(stored.raw_key)))
+                       content=read_content(raw),
+                       authentication=authentication_of(raw, authserv_id))
+
+
+def authentication_of(raw: bytes, authserv_id: str) -> AuthenticationShown | None:
+    # Imported when a message is read, not at every cold start of the API (its dataclasses
+    # and the verdict's: 11 ms of import, measured with python -X importtime).
+    from mailcore.authentication.display import authentication_shown
+
+    fields = fields_named(raw, _AUTHENTICATION_FIELDS, PARSE_LIMITS)
+    return authentication_shown(
+        (value for name, value in fields if name == "authentication-results"),
+        [value for name, value in fields if name == "from"], authserv_id)
 
 
 def read_raw(account: str, message_id: str, mailboxes: MailboxReader,
