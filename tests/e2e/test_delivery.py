@@ -4,6 +4,8 @@ stack B, each stack's deliver function the SMTP client of the other's MX."""
 from __future__ import annotations
 
 import email
+import email.utils
+import json
 import shutil
 import smtplib
 import ssl
@@ -14,7 +16,11 @@ from email import policy
 
 import pytest
 
+from mailcore.authentication.signing_keys import SigningKey, keys_for_domain, keys_of
+from mailpipe.local.dkim_keys import keys_file
 from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, free_ports, start_stack
+from mailpipe.local.stack import local_session, outputs_file
+from tests.dkim_support import OpenDkim, dkimpy_verifies, published, signature_tags
 from tests.e2e.api_client import ApiClient, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -91,6 +97,44 @@ def test_alice_mails_bob_across_two_stacks(stacks):
     assert "250 2.0.0 Ok: queued as" in line  # B's own reply, kept as the status
 
 
+def _keys(stack: StackProcess, domain: str) -> list[SigningKey]:
+    """The keys `mailpipe up` keeps for the domain under the state folder."""
+    return keys_for_domain(keys_of(keys_file(stack.state_dir).read_text()), domain)
+
+
+def test_what_alice_sends_reaches_bob_signed_as_her_sent_copy_is(stacks):
+    a, b = stacks["a"], stacks["b"]
+    context = ssl.create_default_context(cafile=str(a.state_dir / "tls" / "cert.pem"))
+    context.check_hostname = False
+    with smtplib.SMTP("127.0.0.1", a.submission_port, timeout=30) as client:
+        client.starttls(context=context)
+        client.login(ALICE, PASSWORDS[ALICE])
+        # With a Date, as user agents write it (RFC 5322 §3.6; OpenDKIM calls a message
+        # without one a syntax error).
+        client.sendmail(ALICE, [BOB], f"From: Alice <{ALICE}>\r\nTo: <{BOB}>\r\n"
+                        f"Subject: signed\r\nDate: {email.utils.formatdate()}\r\n\r\nHi\r\n")
+    assert ApiClient(a, ALICE, PASSWORDS[ALICE]).post("/messages", {
+        "to": [BOB], "subject": "signed by the API", "text": "Hi"}).status_code == 202
+    keys = _keys(a, "crepes.fr")
+    with OpenDkim(published(keys)) as opendkim:  # crepes.fr's records, as published
+        for subject in ("signed", "signed by the API"):
+            [sent] = _wait(lambda s=subject: [m for m in _folder(a, ALICE, "Sent")
+                                              if m["subject"] == s])
+            [copy] = _wait(lambda s=subject: [m for m in _folder(b, BOB, "Inbox")
+                                              if m["subject"] == s])
+            signed, received = _raw(a, ALICE, sent["id"]), _raw(b, BOB, copy["id"])
+            # Signed once: B got the bytes of Alice's Sent copy (B adds its trace above).
+            assert received.endswith(signed) and received != signed
+            assert signed.startswith(b"Authentication-Results: crepes.fr; auth=pass "
+                                     b"smtp.auth=alice@crepes.fr\r\nDKIM-Signature: ")
+            assert {(tags["a"], tags["d"], tags["s"]) for tags in signature_tags(signed)} == {
+                (key.algorithm, "crepes.fr", key.selector) for key in keys}
+            assert dkimpy_verifies(received, opendkim.dns.address, 0)
+            assert dkimpy_verifies(received, opendkim.dns.address, 1)
+            verdict = opendkim.verify(received)
+            assert verdict.returncode == 0, verdict.stderr
+
+
 def test_unknown_recipient_at_b_bounces_to_alice_with_5_1_1(stacks):
     a = stacks["a"]
     _submit(a, "nobody@hamburger.edu", "to nobody")
@@ -111,8 +155,16 @@ def test_receiver_down_defers_then_delivers_once_when_it_is_back(stacks):
     line = _wait(lambda: [row for row in _queue(a) if "deferred" in row and BOB in row])[0]
     assert "4.4.1 connection to 127.0.0.1" in line
 
+    keys = _keys(b, "hamburger.edu")
     b = stacks["b"] = start_stack(["hamburger.edu"], {BOB: PASSWORDS[BOB]},
                                   smtp_port=stacks["b_port"])
+    # A second `mailpipe up` signs with the keys of the first: published records stay valid.
+    assert keys and _keys(b, "hamburger.edu") == keys
+    secret = json.loads(outputs_file(b.state_dir, b.aws_port).read_text())["DkimKeysSecretArn"]
+    secrets = local_session().client("secretsmanager",
+                                     endpoint_url=f"http://127.0.0.1:{b.aws_port}")
+    assert keys_for_domain(keys_of(secrets.get_secret_value(SecretId=secret)["SecretString"]),
+                           "hamburger.edu") == keys
     arrived = _wait(lambda: [m for m in _folder(b, BOB, "Inbox")
                              if m["subject"] == "while you were down"], timeout=90)
     time.sleep(3)  # a second copy would have arrived by now
