@@ -14,13 +14,21 @@ import time
 from collections.abc import Iterator
 from email import policy
 
+import authres
 import pytest
 
 from mailcore.authentication.signing_keys import SigningKey, keys_for_domain, keys_of
 from mailpipe.local.dkim_keys import keys_file
 from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, free_ports, start_stack
 from mailpipe.local.stack import local_session, outputs_file
-from tests.dkim_support import OpenDkim, dkimpy_verifies, published, signature_tags
+from tests.dkim_support import (
+    OpenDkim,
+    dkimpy_verifies,
+    header_fields,
+    published,
+    signature_tags,
+)
+from tests.dns_support import Dnsmasq, Zone
 from tests.e2e.api_client import ApiClient, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -73,16 +81,24 @@ def _dsn_fields(raw: bytes) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def stacks() -> Iterator[dict[str, object]]:
     a_port, b_port = free_ports(2)
+    # Both stacks ask the tests' DNS (B verifies what A sends), never the Internet's.
+    dns_server = Dnsmasq().start()
     a = start_stack(["crepes.fr"], {ALICE: PASSWORDS[ALICE]},
-                    "--mx", f"hamburger.edu=127.0.0.1:{b_port}",
+                    "--mx", f"hamburger.edu=127.0.0.1:{b_port}", "--dns", dns_server.address,
                     "--retry-schedule", "1s,2s", "--give-up-after", "5m", smtp_port=a_port)
     b = start_stack(["hamburger.edu"], {BOB: PASSWORDS[BOB]},
-                    "--mx", f"crepes.fr=127.0.0.1:{a_port}", smtp_port=b_port)
-    state = {"a": a, "b": b, "b_port": b_port}
+                    "--mx", f"crepes.fr=127.0.0.1:{a_port}", "--dns", dns_server.address,
+                    smtp_port=b_port)
+    # What crepes.fr's owner publishes: its keys (made by A's start), SPF and DMARC.
+    dns_server.publish(published(_keys(a, "crepes.fr"), Zone(txt={
+        "crepes.fr": ["v=spf1 ip4:127.0.0.0/8 -all"],
+        "_dmarc.crepes.fr": ["v=DMARC1; p=quarantine"]})))
+    state = {"a": a, "b": b, "b_port": b_port, "dns": dns_server}
     yield state
     for stack in (state["a"], state["b"]):
         assert isinstance(stack, StackProcess)
         stack.stop()
+    dns_server.__exit__(None, None, None)
 
 
 def test_alice_mails_bob_across_two_stacks(stacks):
@@ -125,14 +141,25 @@ def test_what_alice_sends_reaches_bob_signed_as_her_sent_copy_is(stacks):
             signed, received = _raw(a, ALICE, sent["id"]), _raw(b, BOB, copy["id"])
             # Signed once: B got the bytes of Alice's Sent copy (B adds its trace above).
             assert received.endswith(signed) and received != signed
+            # B's verdict, the first field of its copy: both signatures, SPF and DMARC pass.
+            name, field = header_fields(received)[0]
+            assert name == "authentication-results"
+            verdict = authres.AuthenticationResultsHeader.parse(
+                field.decode().replace("\r\n", "").replace("\t", " "))
+            assert verdict.authserv_id == "hamburger.edu"
+            assert {(result.method, result.result) for result in verdict.results} == {
+                ("spf", "pass"), ("dkim", "pass"), ("dmarc", "pass")}, field
+            assert sorted(prop.value for result in verdict.results if result.method == "dkim"
+                          for prop in result.properties if prop.name == "a") == [
+                "ed25519-sha256", "rsa-sha256"]
             assert signed.startswith(b"Authentication-Results: crepes.fr; auth=pass "
                                      b"smtp.auth=alice@crepes.fr\r\nDKIM-Signature: ")
             assert {(tags["a"], tags["d"], tags["s"]) for tags in signature_tags(signed)} == {
                 (key.algorithm, "crepes.fr", key.selector) for key in keys}
             assert dkimpy_verifies(received, opendkim.dns.address, 0)
             assert dkimpy_verifies(received, opendkim.dns.address, 1)
-            verdict = opendkim.verify(received)
-            assert verdict.returncode == 0, verdict.stderr
+            checked = opendkim.verify(received)  # a verifier that is not dkimpy
+            assert checked.returncode == 0, checked.stderr
 
 
 def test_unknown_recipient_at_b_bounces_to_alice_with_5_1_1(stacks):
@@ -157,7 +184,7 @@ def test_receiver_down_defers_then_delivers_once_when_it_is_back(stacks):
 
     keys = _keys(b, "hamburger.edu")
     b = stacks["b"] = start_stack(["hamburger.edu"], {BOB: PASSWORDS[BOB]},
-                                  smtp_port=stacks["b_port"])
+                                  "--dns", stacks["dns"].address, smtp_port=stacks["b_port"])
     # A second `mailpipe up` signs with the keys of the first: published records stay valid.
     assert keys and _keys(b, "hamburger.edu") == keys
     secret = json.loads(outputs_file(b.state_dir, b.aws_port).read_text())["DkimKeysSecretArn"]
