@@ -9,14 +9,21 @@ import json
 import smtplib
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
+import boto3
 import pytest
 
 from mailcore.adapters.aws import clients
-from mailcore.adapters.aws.secrets_signing_keys import read_keys, write_keys
+from mailcore.adapters.aws.secrets_signing_keys import (
+    KEYS_SECONDS,
+    RETRY_SECONDS,
+    SecretsSigningKeys,
+    read_keys,
+    write_keys,
+)
 from mailcore.adapters.memory.signing_keys import InMemorySigningKeys
 from mailcore.adapters.memory.store import InMemoryMessageStore
 from mailcore.authentication.signing_keys import SigningKey, keys_for_domain, new_keys
@@ -211,3 +218,29 @@ def test_the_keys_custom_resource_adds_keys_and_never_drops_one(stack, response_
     assert all(answer["LogicalResourceId"] == "DkimKeys" and answer["StackId"]
                and answer["PhysicalResourceId"] for answer in answers)
     assert "see the function's log" in answers[-1]["Reason"]
+
+
+def test_the_keys_secret_is_read_once_then_again_after_a_few_minutes(stack, keys):
+    secret = stack.outputs["DkimKeysSecretArn"]
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    reads: list[str] = []
+    client.meta.events.register("before-call.secrets-manager.GetSecretValue",
+                                lambda **_: reads.append("read"))
+    now = [1000.0]
+    signing_keys = SecretsSigningKeys(client, secret, clock=lambda: now[0])
+    assert signing_keys.for_domain("hamburger.edu") == []  # the template's "{}"
+    write_keys(client, secret, keys)
+    now[0] += RETRY_SECONDS  # a domain without keys asks again soon: keys being written
+    assert signing_keys.for_domain("hamburger.edu") == keys_for_domain(keys, "hamburger.edu")
+    for _ in range(50):
+        signing_keys.for_domain("hamburger.edu")
+    assert len(reads) == 2
+    newer = new_keys("hamburger.edu", datetime.now(UTC).date() + timedelta(days=1))
+    write_keys(client, secret, [*keys, *newer])  # a rotation: new keys beside the old
+    assert signing_keys.for_domain("hamburger.edu") != newer  # still the cached document
+    now[0] += KEYS_SECONDS
+    assert signing_keys.for_domain("hamburger.edu") == newer
+    client.delete_secret(SecretId=secret, ForceDeleteWithoutRecovery=True)
+    now[0] += KEYS_SECONDS
+    assert signing_keys.for_domain("hamburger.edu") == newer  # kept while the secret fails
+    assert len(reads) == 4
