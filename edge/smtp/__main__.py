@@ -44,7 +44,8 @@ def serve_smtp(writer: MessageWriter) -> None:
         submission = SubmissionHandler(writer, directory, adapters.domains,
                                        config.hostname, executor, config.max_recipients,
                                        throttle=adapters.throttle,
-                                       sending_limit=adapters.sending_limit)
+                                       sending_limit=adapters.sending_limit,
+                                       suppressions=adapters.suppressions)
     asyncio.run(serve(Edge(config, mx, submission, tls_context)))
 
 

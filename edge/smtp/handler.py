@@ -24,10 +24,17 @@ from mailcore.domain.envelope import Envelope
 from mailcore.domain.identity import identity_problem
 from mailcore.domain.ids import new_message_id
 from mailcore.errors import AuthenticationFailed, SendingLimitReached, Throttled, TransientFailure
-from mailcore.ports import LoginThrottle, MessageWriter, RawMessageStore, SendingLimit
+from mailcore.ports import (
+    LoginThrottle,
+    MessageWriter,
+    RawMessageStore,
+    SendingLimit,
+    Suppressions,
+)
 from mailcore.services.accept import accept_message
 from mailcore.services.login import log_in
 from mailcore.services.recipients import HostedDomains, hosted_candidate
+from mailcore.services.suppression import sending_domain
 
 logger = Logger(child=True)
 
@@ -227,10 +234,11 @@ class SubmissionHandler(EdgeHandler):
     offers_auth = True
 
     def __init__(self, *args: Any, throttle: LoginThrottle, sending_limit: SendingLimit,
-                 **kwargs: Any) -> None:
+                 suppressions: Suppressions | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._throttle = throttle
         self._sending_limit = sending_limit
+        self._suppressions = suppressions
 
     async def verify_credentials(
         self, server: EdgeSMTP, login: str, password: str
@@ -272,7 +280,24 @@ class SubmissionHandler(EdgeHandler):
             return None, replies.BAD_RECIPIENT
         if hosted_candidate(str(recipient), self._domains) is not None:
             return await super()._judge_recipient(server, session, address)
-        return str(recipient), ""
+        return await self._unless_suppressed(session, str(recipient))
+
+    async def _unless_suppressed(self, session: Session, recipient: str
+                                 ) -> tuple[str | None, str]:
+        """A remote recipient on the list of the sender's domain is refused here, before
+        anything is queued: no connection to its server is ever made for this message."""
+        domain = sending_domain(_account(session) or "")
+        if self._suppressions is None or domain is None:
+            return recipient, ""
+        try:
+            found = await self._off_loop(self._suppressions.entries, domain, [recipient])
+        except TransientFailure:
+            logger.warning("suppression lookup failed", rcpt=recipient, exc_info=True)
+            return None, replies.LOOKUP_UNAVAILABLE
+        if recipient in found:
+            logger.info("suppressed recipient refused", rcpt=recipient, domain=domain)
+            return None, replies.suppressed_recipient(domain, found[recipient])
+        return recipient, ""
 
     async def _admit(self, session: Session, envelope: SmtpEnvelope) -> str | None:
         account = _account(session)

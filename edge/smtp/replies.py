@@ -11,6 +11,7 @@ from mailcore.domain.identity import (
     NotYourIdentity,
     OneFromRequired,
 )
+from mailcore.domain.suppression import Suppression, notice
 
 SENDER_OK = "250 2.1.0 Sender ok"
 RECIPIENT_OK = "250 2.1.5 Recipient ok"
@@ -41,6 +42,7 @@ TOO_MUCH_DATA = "552 5.3.4 Message too big"
 LINE_TOO_LONG = "500 5.5.2 Line too long"
 SESSION_TOO_OLD = "421 4.4.2 Session too long, closing connection"
 PROXY_REFUSED = "554 5.7.0 PROXY header not accepted from your address"
+SUPPRESSED = "550 5.1.1"  # and why: suppressed_recipient()
 
 # RFC 2034 §3: every reply carries an enhanced code, except the greeting, the EHLO
 # lines and the intermediate 334/354 replies.
@@ -74,6 +76,12 @@ def identity_refusal(problem: IdentityRefused) -> str:
     if isinstance(problem, NotYourIdentity):
         return FROM_NOT_YOURS
     return MALFORMED_HEADER
+
+
+def suppressed_recipient(domain: str, entry: Suppression) -> str:
+    """A recipient on the sending domain's suppression list: since when, after what reply,
+    and how to take it off."""
+    return f"{SUPPRESSED} {notice(domain, entry)}"
 
 
 def queued_as(message_id: str) -> str:

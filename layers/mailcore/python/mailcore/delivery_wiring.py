@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from mailcore.adapters.aws.clients import dynamodb_client, secrets_client
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
+from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
 from mailcore.adapters.dns_next_hop import (
     DnsNextHopResolver,
     RelayNextHop,
@@ -32,6 +33,8 @@ class DeliveryAdapters:
     policy: RetryPolicy
     credentials: tuple[str, str] | None
     require_tls: bool
+    # Where our own deliveries' permanent 5.1.x refusals go (services.suppression).
+    suppressions: DynamoSuppressions
 
     def new_pool(self, hostname: str) -> SmtpClientPool:
         """Connections live for one invocation: a batch shares them per next hop."""
@@ -49,7 +52,8 @@ def delivery_adapters() -> DeliveryAdapters:
     if settings.delivery_mode == "direct":
         return DeliveryAdapters(DnsNextHopResolver(overrides=overrides),
                                 DynamoDeliveryLedger(dynamodb_client(), settings.table),
-                                policy, None, require_tls=False)
+                                policy, None, require_tls=False,
+                                suppressions=DynamoSuppressions(dynamodb_client(), settings.table))
     if settings.delivery_mode != "relay" or not settings.relay_host:
         raise ConfigurationError("relay delivery needs MAILPIPE_RELAY_HOST")
     credentials = None
@@ -59,4 +63,5 @@ def delivery_adapters() -> DeliveryAdapters:
         credentials = (str(secret["username"]), str(secret["password"]))
     return DeliveryAdapters(RelayNextHop(parse_hop(settings.relay_host, 587)),
                             DynamoDeliveryLedger(dynamodb_client(), settings.table),
-                            policy, credentials, require_tls=True)
+                            policy, credentials, require_tls=True,
+                            suppressions=DynamoSuppressions(dynamodb_client(), settings.table))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mailcore.domain.delivery_status import RecipientStatus
     from mailcore.domain.envelope import Envelope
     from mailcore.domain.mailbox import Folder, FolderChanges, Page, StoredMessage, UidEntry
+    from mailcore.domain.suppression import Suppression
     from mailcore.imap_view.view import ImapView
 
 
@@ -390,3 +391,10 @@ class DeliveryLedger(Protocol):
         ...
 
     def record(self, message_id: str, domain: str, statuses: list[RecipientStatus]) -> None: ...
+
+
+class Suppressions(Protocol):
+    """Each sending domain's suppression list, entries by address (`of` those only if given)."""
+    def add(self, domain: str, entry: Suppression) -> None: ...  # again: the newer stays
+    def entries(self, domain: str, of: Sequence[str] | None = None) -> dict[str, Suppression]: ...
+    def remove(self, domain: str, address: str) -> bool: ...  # False: it was not there

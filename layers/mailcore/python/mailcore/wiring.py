@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
     from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
     from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
+    from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
     from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
     from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
     from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
@@ -99,13 +100,19 @@ class AwsAdapters:
         return DynamoSendingLimit(dynamodb_client(), self.settings.table,
                                   self.settings.sending_limit_per_hour)
 
+    @cached_property
+    def suppressions(self) -> DynamoSuppressions:
+        from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
+        return DynamoSuppressions(dynamodb_client(), self.settings.table)
+
     @property
     def composer(self) -> Composer:
         from mailcore.services.composing import Composer
         return Composer(mailboxes=self.mailboxes, store=self.store,
                         directory=self.directory, domains=self.domains,
                         sending_limit=self.sending_limit, references=self.references,
-                        hostname=self.settings.hostname, views=self.imap_views)
+                        hostname=self.settings.hostname, views=self.imap_views,
+                        suppressions=self.suppressions)
 
 
 @cache

@@ -36,12 +36,14 @@ from mailcore.ports import (
     MessageStore,
     RawReferences,
     SendingLimit,
+    Suppressions,
     UploadForm,
 )
 from mailcore.services.accept import accept_message
 from mailcore.services.changes import remove_for_good
 from mailcore.services.imap_views import forget_view, keep_view_of
 from mailcore.services.recipients import HostedDomains, hosted_candidate
+from mailcore.services.suppression import check_not_suppressed
 
 DRAFT_FLAGS = frozenset({"seen", "draft"})
 UPLOAD_LINK_SECONDS = 300
@@ -88,6 +90,7 @@ class Composer:
     references: RawReferences
     hostname: str
     views: ImapViews  # a draft's IMAP view, written again with its bytes
+    suppressions: Suppressions | None = None  # the sending domain's list refuses recipients
 
     def send(self, account: str, request: ComposeRequest, client_ip: str) -> Submitted:
         message_id, now = new_message_id(), datetime.now(UTC)
@@ -179,6 +182,8 @@ class Composer:
             hosted = hosted_candidate(recipient, self.domains)
             if hosted is not None and not self.directory.is_account(hosted):
                 raise InvalidRequest(f"no mailbox {recipient} here", "to")
+        if self.suppressions is not None:
+            check_not_suppressed(account, recipients, self.domains, self.suppressions)
         self.sending_limit.charge(account, len(recipients))
         trace = (f"Received: from [{client_ip}]\r\n\tby {self.hostname} (mailpipe) with HTTPS"
                  f" id {message_id};\r\n\t{email.utils.format_datetime(now)}\r\n").encode()

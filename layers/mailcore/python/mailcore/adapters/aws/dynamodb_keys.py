@@ -16,6 +16,8 @@ Items (pk, sk):
   SENT#<address>, HOUR#<hour>            recipients an account sent in an hour
   LOGIN#<address>, FAILURES              failed logins of an address in a window
   LOGINFROM#<client address>, FAILURES   failed logins from a client address in a window
+  SUPPRESSED#<domain>, ADDRESS#<address> an address the domain stops sending to (its
+                                         suppression list: one partition per domain)
 The `by_folder` index (folder_pk = <address>#<folder id>, folder_sk = <received>#<id>)
 serves newest-first pages that read O(page) items whatever the folder's size; `by_uid`
 (folder_pk, uid) serves IMAP's UID ranges with just what a flags listing needs.
@@ -49,8 +51,9 @@ JOB_PREFIX = "JOB#"  # also the sort key of a job's given-back reference under R
 SENT_PREFIX = "SENT#"
 LOGIN_PREFIX = "LOGIN#"
 LOGIN_FROM_PREFIX = "LOGINFROM#"
+SUPPRESSED_PREFIX = "SUPPRESSED#"
 PARTITION_PREFIXES = (ACCOUNT_PREFIX, RAW_PREFIX, JOB_PREFIX, SENT_PREFIX, LOGIN_PREFIX,
-                      LOGIN_FROM_PREFIX)
+                      LOGIN_FROM_PREFIX, SUPPRESSED_PREFIX)
 # Sort keys.
 MESSAGE_PREFIX = "MESSAGE#"
 FOLDER_PREFIX = "FOLDER#"
@@ -59,8 +62,9 @@ CHANGE_PREFIX = "CHANGE#"
 VIEW_PREFIX = "VIEW#"
 DOMAIN_PREFIX = "DOMAIN#"
 HOUR_PREFIX = "HOUR#"
+ADDRESS_PREFIX = "ADDRESS#"
 SORT_PREFIXES = (MESSAGE_PREFIX, FOLDER_PREFIX, FOLDER_NAME_PREFIX, CHANGE_PREFIX,
-                 VIEW_PREFIX, DOMAIN_PREFIX, HOUR_PREFIX)
+                 VIEW_PREFIX, DOMAIN_PREFIX, HOUR_PREFIX, ADDRESS_PREFIX)
 REFERENCES_SORT_KEY = "REFS"
 FAILURES_SORT_KEY = "FAILURES"
 SORT_KEYS = (REFERENCES_SORT_KEY, FAILURES_SORT_KEY)
@@ -68,6 +72,8 @@ SORT_KEYS = (REFERENCES_SORT_KEY, FAILURES_SORT_KEY)
 # login and sending counters, IMAP an account's items and the raw bytes' references.
 EDGE_SMTP_PARTITIONS = (SENT_PREFIX, LOGIN_PREFIX, LOGIN_FROM_PREFIX)
 EDGE_IMAP_PARTITIONS = (ACCOUNT_PREFIX, RAW_PREFIX)
+# ...and SMTP reads, never writes, the suppression lists (submission refuses at RCPT).
+EDGE_SMTP_READ_PARTITIONS = (SUPPRESSED_PREFIX,)
 
 
 def _key(pk: str, sk: str) -> Key:
@@ -158,3 +164,12 @@ def login_key(address: str) -> Key:
 
 def login_from_key(client: str) -> Key:
     return _key(f"{LOGIN_FROM_PREFIX}{client.casefold()}", FAILURES_SORT_KEY)
+
+
+# -- suppression lists -----------------------------------------------------------------------
+def suppressed_pk(domain: str) -> str:
+    return f"{SUPPRESSED_PREFIX}{domain.lower()}"
+
+
+def suppressed_key(domain: str, address: str) -> Key:
+    return _key(suppressed_pk(domain), f"{ADDRESS_PREFIX}{address}")
