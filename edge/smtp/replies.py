@@ -81,7 +81,7 @@ def identity_refusal(problem: IdentityRefused) -> str:
 def suppressed_recipient(domain: str, entry: Suppression) -> str:
     """A recipient on the sending domain's suppression list: since when, after what reply,
     and how to take it off."""
-    return f"{SUPPRESSED} {notice(domain, entry)}"
+    return f"{SUPPRESSED} {notice(domain, entry)}"[:510]  # RFC 5321 4.5.3.1.5: 512 with CRLF
 
 
 def queued_as(message_id: str) -> str:
