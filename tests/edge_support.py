@@ -29,6 +29,7 @@ from mailcore.ports import (
     MessageWriter,
     RawMessageStore,
     SendingLimit,
+    Suppressions,
 )
 from mailcore.services.recipients import HostedDomains
 
@@ -78,6 +79,7 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
                  sending_limit: SendingLimit | None = None,
                  throttle: LoginThrottle | None = None, writer: MessageWriter | None = None,
                  directory: AccountDirectory | None = None,
+                 suppressions: Suppressions | None = None,
                  **overrides: object) -> Iterator[RunningEdge]:
     """An edge that stores through `writer`, else through `store` in a thread."""
     store = store if store is not None else InMemoryMessageStore()
@@ -97,7 +99,8 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
         submission = SubmissionHandler(writer, cached, domains, config.hostname, executor,
                                        config.max_recipients,
                                        throttle=throttle or InMemoryLoginThrottle(),
-                                       sending_limit=sending_limit or InMemorySendingLimit())
+                                       sending_limit=sending_limit or InMemorySendingLimit(),
+                                       suppressions=suppressions)
         edge = Edge(config, mx, submission, server_context(cert_file, key_file))
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
