@@ -15,11 +15,14 @@ from email import policy
 import pytest
 
 from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, free_ports, start_stack
+from tests.counting_receiver import ScriptedReceiver, start_receiver
 from tests.e2e.api_client import ApiClient, wait_until
 
 pytestmark = pytest.mark.e2e
 ALICE, BOB = "alice@crepes.fr", "bob@hamburger.edu"
 PASSWORDS = {ALICE: "alice-password", BOB: "bob-password"}
+GONE, POLICY = "gone@far.test", "policy@far.test"
+GONE_REPLY = f"550 5.1.1 <{GONE}>: Recipient address rejected: User unknown"
 
 
 def _folder(stack: StackProcess, address: str, folder: str) -> list[dict]:
@@ -65,10 +68,19 @@ def _dsn_fields(raw: bytes) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stacks() -> Iterator[dict[str, object]]:
+def receiver() -> Iterator[ScriptedReceiver]:
+    """far.test's server: it refuses gone@ for good (5.1.1), policy@ by policy (5.7.1)."""
+    controller, receiver = start_receiver({GONE: GONE_REPLY, POLICY: "550 5.7.1 Refused"})
+    yield receiver
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def stacks(receiver: ScriptedReceiver) -> Iterator[dict[str, object]]:
     a_port, b_port = free_ports(2)
     a = start_stack(["crepes.fr"], {ALICE: PASSWORDS[ALICE]},
                     "--mx", f"hamburger.edu=127.0.0.1:{b_port}",
+                    "--mx", f"far.test=127.0.0.1:{receiver.port}",
                     "--retry-schedule", "1s,2s", "--give-up-after", "5m", smtp_port=a_port)
     b = start_stack(["hamburger.edu"], {BOB: PASSWORDS[BOB]},
                     "--mx", f"crepes.fr=127.0.0.1:{a_port}", smtp_port=b_port)
@@ -140,3 +152,73 @@ def test_receiver_that_always_defers_bounces_after_the_give_up_time():
         a.stop()
         sink.terminate()
         sink.wait(timeout=10)
+
+
+# ---- suppression: our own delivery's 5.1.x reply, never a DSN from outside ------------------
+def _suppression(stack: StackProcess, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MAILPIPE, "suppression", *arguments, "--aws-port",
+                           str(stack.aws_port)], capture_output=True, text=True, timeout=60)
+
+
+def _suppressed(alice: ApiClient) -> list[str]:
+    listed = alice.get("/suppressions").json()
+    assert listed["domain"] == "crepes.fr"
+    return [entry["address"] for entry in listed["suppressions"]]
+
+
+def test_a_remote_5_1_1_suppresses_the_address_until_it_is_removed(stacks, receiver):
+    a = stacks["a"]
+    alice = ApiClient(a, ALICE, PASSWORDS[ALICE])
+    _submit(a, POLICY, "to policy")
+    _submit(a, GONE, "to gone")
+    _wait(lambda: {GONE, POLICY} <= {row.split()[2] for row in _queue(a)
+                                     if " bounced " in row})
+    assert GONE in _suppressed(alice) and POLICY not in _suppressed(alice)  # 5.7.1: no
+
+    # Refused at RCPT, and by the API, without a connection to far.test's server.
+    connections = receiver.connections
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        _submit(a, GONE, "again")
+    code, text = refused.value.recipients[GONE]
+    assert code == 550 and text.decode().startswith(
+        f"5.1.1 <{GONE}>: on crepes.fr's suppression list since ")
+    assert f'after "{GONE_REPLY}"; remove it with mailpipe suppression remove' in text.decode()
+    answer = alice.post("/messages", {"to": [GONE], "subject": "again", "text": "hi"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "suppressed"
+    time.sleep(2)
+    assert receiver.connections == connections
+
+    listed = _suppression(a, "list")
+    [line] = [row for row in listed.stdout.splitlines() if GONE in row]
+    assert line.startswith(f"crepes.fr {GONE} 20") and line.endswith(f" {GONE_REPLY}")
+    removed = _suppression(a, "remove", GONE.upper())
+    assert removed.stdout == f"{GONE} removed from crepes.fr's suppression list\n"
+    again = _suppression(a, "remove", GONE)  # twice, on purpose
+    assert (again.returncode, again.stdout) == (1, "")
+    assert again.stderr == f"mailpipe: {GONE} is on no suppression list (crepes.fr)\n"
+
+    _submit(a, GONE, "after removal")  # accepted, and tried at far.test again...
+    _wait(lambda: receiver.connections > connections)
+    _wait(lambda: GONE in _suppressed(alice))  # ...which refuses it for good again
+    deleted = alice.session.delete(f"{alice.api}/suppressions/{GONE}", timeout=30)
+    assert deleted.status_code == 204
+    assert alice.post("/messages", {"to": [GONE], "text": "hi"}).status_code == 202
+
+
+def test_a_dsn_arriving_from_outside_suppresses_nothing(stacks):
+    """Anyone can send a DSN: one claiming 5.1.1 for an address changes no list."""
+    a = stacks["a"]
+    victim = "victim@far.test"
+    dsn = (f"From: MAILER-DAEMON@far.test\r\nTo: <{ALICE}>\r\n"
+           "Subject: forged bounce\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nNo such user.\r\n"
+           "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+           "Reporting-MTA: dns; far.test\r\n\r\n"
+           f"Final-Recipient: rfc822; {victim}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+           f"Diagnostic-Code: smtp; 550 5.1.1 <{victim}>: User unknown\r\n--b--\r\n")
+    with smtplib.SMTP("127.0.0.1", a.smtp_port, timeout=30) as client:
+        client.sendmail("", [ALICE], dsn)
+    _wait(lambda: [m for m in _folder(a, ALICE, "Inbox") if m["subject"] == "forged bounce"])
+    assert victim not in _suppressed(ApiClient(a, ALICE, PASSWORDS[ALICE]))
+    assert victim not in _suppression(a, "list").stdout
