@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
@@ -44,7 +45,8 @@ def run(arguments: argparse.Namespace, outputs: dict[str, str], client: Any) -> 
                                            f"({', '.join(domains)})")
         domains = [arguments.domain]
     if arguments.suppression_command == "list":
-        return [f"{domain} {entry.address} {entry.since:%Y-%m-%dT%H:%M:%SZ} {entry.reason}"
+        return [f"{domain} {entry.address} {entry.since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} "
+                f"{entry.reason}"
                 for domain in domains for entry in sorted(
                     lists.entries(domain).values(), key=lambda each: (each.since, each.address))]
     address = try_parse_address(arguments.address)

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import policy
 
 import pytest
@@ -166,14 +167,41 @@ def _suppressed(alice: ApiClient) -> list[str]:
     return [entry["address"] for entry in listed["suppressions"]]
 
 
-def test_a_remote_5_1_1_suppresses_the_address_until_it_is_removed(stacks, receiver):
+def _bounced(alice: ApiClient, subject: str) -> bool:
+    sent = [m for m in alice.messages("Sent") if m["subject"] == subject]
+    return bool(sent) and all(
+        recipient["state"] == "bounced" for recipient in
+        alice.get(f"/messages/{sent[0]['id']}/delivery").json()["recipients"])
+
+
+def _forge_dsn(stack: StackProcess, victim: str) -> None:
+    """What anyone may send our MX: a bounce claiming 5.1.1 for an address."""
+    dsn = (f"From: MAILER-DAEMON@far.test\r\nTo: <{ALICE}>\r\n"
+           "Subject: forged bounce\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nNo such user.\r\n"
+           "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+           "Reporting-MTA: dns; far.test\r\n\r\n"
+           f"Final-Recipient: rfc822; {victim}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+           f"Diagnostic-Code: smtp; 550 5.1.1 <{victim}>: User unknown\r\n--b--\r\n")
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
+        client.sendmail("", [ALICE], dsn)
+
+
+def test_our_own_5_1_1_suppresses_the_address_until_removed_and_a_forged_dsn_does_not(
+        stacks, receiver):
+    """One test, so that the forged DSN's filing and our delivery overlap (make test's
+    time): only a remote server's reply in our own SMTP conversation adds to the list."""
     a = stacks["a"]
     alice = ApiClient(a, ALICE, PASSWORDS[ALICE])
+    _forge_dsn(a, "victim@far.test")
     _submit(a, POLICY, "to policy")
     _submit(a, GONE, "to gone")
-    _wait(lambda: {GONE, POLICY} <= {row.split()[2] for row in _queue(a)
-                                     if " bounced " in row})
-    assert GONE in _suppressed(alice) and POLICY not in _suppressed(alice)  # 5.7.1: no
+    _wait(lambda: _bounced(alice, "to policy") and _bounced(alice, "to gone"))
+    _wait(lambda: [m for m in _folder(a, ALICE, "Inbox") if m["subject"] == "forged bounce"])
+    # 5.7.1 is about policy, not the address; the forged DSN is anyone's word.
+    assert [address for address in _suppressed(alice) if address.endswith("@far.test")] == [
+        GONE]
 
     # Refused at RCPT, and by the API, without a connection to far.test's server.
     connections = receiver.connections
@@ -185,40 +213,20 @@ def test_a_remote_5_1_1_suppresses_the_address_until_it_is_removed(stacks, recei
     assert f'after "{GONE_REPLY}"; remove it with mailpipe suppression remove' in text.decode()
     answer = alice.post("/messages", {"to": [GONE], "subject": "again", "text": "hi"})
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "suppressed"
-    time.sleep(2)
-    assert receiver.connections == connections
 
     listed = _suppression(a, "list")
-    [line] = [row for row in listed.stdout.splitlines() if GONE in row]
-    assert line.startswith(f"crepes.fr {GONE} 20") and line.endswith(f" {GONE_REPLY}")
+    [line] = [row for row in listed.stdout.splitlines() if "@far.test" in row]
+    domain, address, since, reply = line.split(" ", 3)
+    assert (domain, address, reply) == ("crepes.fr", GONE, GONE_REPLY)
+    assert datetime.fromisoformat(since) <= datetime.now(UTC)
     removed = _suppression(a, "remove", GONE.upper())
     assert removed.stdout == f"{GONE} removed from crepes.fr's suppression list\n"
-    again = _suppression(a, "remove", GONE)  # twice, on purpose
-    assert (again.returncode, again.stdout) == (1, "")
-    assert again.stderr == f"mailpipe: {GONE} is on no suppression list (crepes.fr)\n"
+    assert receiver.connections == connections  # nothing was queued meanwhile
 
-    _submit(a, GONE, "after removal")  # accepted, and tried at far.test again...
-    _wait(lambda: receiver.connections > connections)
-    _wait(lambda: GONE in _suppressed(alice))  # ...which refuses it for good again
+    # Taken off (by the CLI; by hand and off again through the API), mail goes through.
+    assert alice.post("/suppressions", {"address": GONE}).status_code == 201
     deleted = alice.session.delete(f"{alice.api}/suppressions/{GONE}", timeout=30)
     assert deleted.status_code == 204
     assert alice.post("/messages", {"to": [GONE], "text": "hi"}).status_code == 202
-
-
-def test_a_dsn_arriving_from_outside_suppresses_nothing(stacks):
-    """Anyone can send a DSN: one claiming 5.1.1 for an address changes no list."""
-    a = stacks["a"]
-    victim = "victim@far.test"
-    dsn = (f"From: MAILER-DAEMON@far.test\r\nTo: <{ALICE}>\r\n"
-           "Subject: forged bounce\r\nMIME-Version: 1.0\r\n"
-           "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
-           "--b\r\nContent-Type: text/plain\r\n\r\nNo such user.\r\n"
-           "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
-           "Reporting-MTA: dns; far.test\r\n\r\n"
-           f"Final-Recipient: rfc822; {victim}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-           f"Diagnostic-Code: smtp; 550 5.1.1 <{victim}>: User unknown\r\n--b--\r\n")
-    with smtplib.SMTP("127.0.0.1", a.smtp_port, timeout=30) as client:
-        client.sendmail("", [ALICE], dsn)
-    _wait(lambda: [m for m in _folder(a, ALICE, "Inbox") if m["subject"] == "forged bounce"])
-    assert victim not in _suppressed(ApiClient(a, ALICE, PASSWORDS[ALICE]))
-    assert victim not in _suppression(a, "list").stdout
+    _submit(a, GONE, "after removal")
+    _wait(lambda: receiver.connections > connections)
