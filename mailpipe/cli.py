@@ -32,6 +32,9 @@ from mailpipe.local.stack import (
 )
 from mailpipe.local.template import load_template
 from mailpipe.queue_admin import QueueTarget, list_jobs, redrive, retry_deferred
+from mailpipe.suppression_admin import SuppressionCommandFailed
+from mailpipe.suppression_admin import add_parser as add_suppression_parser
+from mailpipe.suppression_admin import run as run_suppression
 from mailpipe.webmail import publish
 
 
@@ -188,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="with redrive: the inbound dead-letter queue (messages that "
                        "could not be filed) back to the inbound queue")
     _add_stack_options(queue)
+    add_suppression_parser(commands, _add_stack_options, _domain)
 
     views = commands.add_parser(
         "imap-views", help="stored messages' IMAP views: make those missing (messages "
@@ -299,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         return _command(arguments)
-    except CommandFailed as exc:
+    except (CommandFailed, SuppressionCommandFailed) as exc:
         print(f"mailpipe: {exc}", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError) as exc:
@@ -332,6 +336,10 @@ def _command(arguments: argparse.Namespace) -> int:
         return 0
     if arguments.command == "dns":
         return dns_records.run(arguments, outputs, client)
+    if arguments.command == "suppression":
+        for line in run_suppression(arguments, outputs, client):
+            print(line)
+        return 0
     if arguments.command == "imap-views":
         return _backfill_views(arguments.account, outputs, client)
     if arguments.command == "webmail":

@@ -32,6 +32,7 @@ from mailcore.ports import (
     RawMessageStore,
     SendingLimit,
     SigningKeys,
+    Suppressions,
 )
 from mailcore.services.recipients import HostedDomains
 
@@ -83,6 +84,7 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
                  directory: AccountDirectory | None = None,
                  signing_keys: SigningKeys | None = None,
                  verifier: InboundVerifier | None = None,
+                 suppressions: Suppressions | None = None,
                  **overrides: object) -> Iterator[RunningEdge]:
     """An edge that stores through `writer`, else through `store` in a thread."""
     store = store if store is not None else InMemoryMessageStore()
@@ -103,7 +105,8 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
                                        config.max_recipients,
                                        throttle=throttle or InMemoryLoginThrottle(),
                                        sending_limit=sending_limit or InMemorySendingLimit(),
-                                       signing_keys=signing_keys or InMemorySigningKeys())
+                                       signing_keys=signing_keys or InMemorySigningKeys(),
+                                       suppressions=suppressions)
         edge = Edge(config, mx, submission, server_context(cert_file, key_file))
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)

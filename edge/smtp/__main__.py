@@ -49,7 +49,8 @@ def serve_smtp(writer: MessageWriter) -> None:
                                        config.hostname, executor, config.max_recipients,
                                        throttle=adapters.throttle,
                                        sending_limit=adapters.sending_limit,
-                                       signing_keys=adapters.signing_keys)
+                                       signing_keys=adapters.signing_keys,
+                                       suppressions=adapters.suppressions)
     asyncio.run(serve(Edge(config, mx, submission, tls_context)))
 
 

@@ -33,11 +33,13 @@ from mailcore.ports import (
     RawMessageStore,
     SendingLimit,
     SigningKeys,
+    Suppressions,
 )
 from mailcore.services.accept import accept_message
 from mailcore.services.login import log_in
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 from mailcore.services.signing import sender_fields
+from mailcore.services.suppression import sending_domain
 
 logger = Logger(child=True)
 
@@ -260,11 +262,13 @@ class SubmissionHandler(EdgeHandler):
     offers_auth = True
 
     def __init__(self, *args: Any, throttle: LoginThrottle, sending_limit: SendingLimit,
-                 signing_keys: SigningKeys, **kwargs: Any) -> None:
+                 signing_keys: SigningKeys, suppressions: Suppressions | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._throttle = throttle
         self._sending_limit = sending_limit
         self._signing_keys = signing_keys
+        self._suppressions = suppressions
         # One message signed at a time: dkimpy holds about 3.6 times a message's size while
         # it canonicalizes (91 MiB more for 25 MiB, tracemalloc), and its pure-Python work
         # holds the GIL, so signing side by side gains little and could take the task
@@ -311,7 +315,24 @@ class SubmissionHandler(EdgeHandler):
             return None, replies.BAD_RECIPIENT
         if hosted_candidate(str(recipient), self._domains) is not None:
             return await super()._judge_recipient(server, session, address)
-        return str(recipient), ""
+        return await self._unless_suppressed(session, str(recipient))
+
+    async def _unless_suppressed(self, session: Session, recipient: str
+                                 ) -> tuple[str | None, str]:
+        """A remote recipient on the list of the sender's domain is refused here, before
+        anything is queued: no connection to its server is ever made for this message."""
+        domain = sending_domain(_account(session) or "")
+        if self._suppressions is None or domain is None:
+            return recipient, ""
+        try:
+            found = await self._off_loop(self._suppressions.entries, domain, [recipient])
+        except TransientFailure:
+            logger.warning("suppression lookup failed", rcpt=recipient, exc_info=True)
+            return None, replies.LOOKUP_UNAVAILABLE
+        if recipient in found:
+            logger.info("suppressed recipient refused", rcpt=recipient, domain=domain)
+            return None, replies.suppressed_recipient(domain, found[recipient])
+        return recipient, ""
 
     async def _admit(self, session: Session, envelope: SmtpEnvelope) -> str | None:
         account = _account(session)

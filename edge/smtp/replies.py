@@ -11,6 +11,7 @@ from mailcore.domain.identity import (
     NotYourIdentity,
     OneFromRequired,
 )
+from mailcore.domain.suppression import Suppression, notice
 
 SENDER_OK = "250 2.1.0 Sender ok"
 RECIPIENT_OK = "250 2.1.5 Recipient ok"
@@ -44,6 +45,7 @@ PROXY_REFUSED = "554 5.7.0 PROXY header not accepted from your address"
 # RFC 7372 §3.2: the From domain's DMARC policy (or ours, for a From in our domains) says reject.
 DMARC_REFUSED = ("550 5.7.26 Message refused: it is not authenticated for its From domain"
                  " (DMARC policy reject)")
+SUPPRESSED = "550 5.1.1"  # and why: suppressed_recipient()
 
 # RFC 2034 §3: every reply carries an enhanced code, except the greeting, the EHLO
 # lines and the intermediate 334/354 replies.
@@ -77,6 +79,12 @@ def identity_refusal(problem: IdentityRefused) -> str:
     if isinstance(problem, NotYourIdentity):
         return FROM_NOT_YOURS
     return MALFORMED_HEADER
+
+
+def suppressed_recipient(domain: str, entry: Suppression) -> str:
+    """A recipient on the sending domain's suppression list: since when, after what reply,
+    and how to take it off."""
+    return f"{SUPPRESSED} {notice(domain, entry)}"[:510]  # RFC 5321 4.5.3.1.5: 512 with CRLF
 
 
 def queued_as(message_id: str) -> str:

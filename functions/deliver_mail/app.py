@@ -59,7 +59,8 @@ def record_handler(record: dict[str, Any], lambda_context: LambdaContext) -> Non
         job, attempt=int(record["attributes"]["ApproximateReceiveCount"]), now=datetime.now(UTC),
         store=adapters.store, hops=delivery.hops, sender=_pool, ledger=delivery.ledger,
         policy=delivery.policy, reporting_mta=adapters.settings.hostname,
-        references=adapters.references, objects=adapters.store, transport=delivery.transport)
+        references=adapters.references, objects=adapters.store, transport=delivery.transport,
+        suppressions=delivery.suppressions)
     for state in RecipientState:
         count = sum(status.state is state for status in outcome.statuses)
         if count:

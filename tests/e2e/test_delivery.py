@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import policy
 
 import authres
@@ -21,6 +22,7 @@ from mailcore.authentication.signing_keys import SigningKey, keys_for_domain, ke
 from mailpipe.local.dkim_keys import keys_file
 from mailpipe.local.launcher import MAILPIPE, StackProcess, free_port, free_ports, start_stack
 from mailpipe.local.stack import local_session, outputs_file
+from tests.counting_receiver import ScriptedReceiver, start_receiver
 from tests.dkim_support import (
     OpenDkim,
     dkimpy_verifies,
@@ -34,6 +36,8 @@ from tests.e2e.api_client import ApiClient, wait_until
 pytestmark = pytest.mark.e2e
 ALICE, BOB = "alice@crepes.fr", "bob@hamburger.edu"
 PASSWORDS = {ALICE: "alice-password", BOB: "bob-password"}
+GONE, POLICY = "gone@far.test", "policy@far.test"
+GONE_REPLY = f"550 5.1.1 <{GONE}>: Recipient address rejected: User unknown"
 
 
 def _folder(stack: StackProcess, address: str, folder: str) -> list[dict]:
@@ -79,12 +83,21 @@ def _dsn_fields(raw: bytes) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stacks() -> Iterator[dict[str, object]]:
+def receiver() -> Iterator[ScriptedReceiver]:
+    """far.test's server: it refuses gone@ for good (5.1.1), policy@ by policy (5.7.1)."""
+    controller, receiver = start_receiver({GONE: GONE_REPLY, POLICY: "550 5.7.1 Refused"})
+    yield receiver
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def stacks(receiver: ScriptedReceiver) -> Iterator[dict[str, object]]:
     a_port, b_port = free_ports(2)
     # Both stacks ask the tests' DNS (B verifies what A sends), never the Internet's.
     dns_server = Dnsmasq().start()
     a = start_stack(["crepes.fr"], {ALICE: PASSWORDS[ALICE]},
                     "--mx", f"hamburger.edu=127.0.0.1:{b_port}", "--dns", dns_server.address,
+                    "--mx", f"far.test=127.0.0.1:{receiver.port}",
                     "--retry-schedule", "1s,2s", "--give-up-after", "5m", smtp_port=a_port)
     b = start_stack(["hamburger.edu"], {BOB: PASSWORDS[BOB]},
                     "--mx", f"crepes.fr=127.0.0.1:{a_port}", "--dns", dns_server.address,
@@ -219,3 +232,81 @@ def test_receiver_that_always_defers_bounces_after_the_give_up_time():
         a.stop()
         sink.terminate()
         sink.wait(timeout=10)
+
+
+# ---- suppression: our own delivery's 5.1.x reply, never a DSN from outside ------------------
+def _suppression(stack: StackProcess, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MAILPIPE, "suppression", *arguments, "--aws-port",
+                           str(stack.aws_port)], capture_output=True, text=True, timeout=60)
+
+
+def _suppressed(alice: ApiClient) -> list[str]:
+    listed = alice.get("/suppressions").json()
+    assert listed["domain"] == "crepes.fr"
+    return [entry["address"] for entry in listed["suppressions"]]
+
+
+def _bounced(alice: ApiClient, subject: str) -> bool:
+    sent = [m for m in alice.messages("Sent") if m["subject"] == subject]
+    return bool(sent) and all(
+        recipient["state"] == "bounced" for recipient in
+        alice.get(f"/messages/{sent[0]['id']}/delivery").json()["recipients"])
+
+
+def _forge_dsn(stack: StackProcess, victim: str) -> None:
+    """What anyone may send our MX: a bounce claiming 5.1.1 for an address."""
+    dsn = (f"From: MAILER-DAEMON@far.test\r\nTo: <{ALICE}>\r\n"
+           "Subject: forged bounce\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nNo such user.\r\n"
+           "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+           "Reporting-MTA: dns; far.test\r\n\r\n"
+           f"Final-Recipient: rfc822; {victim}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+           f"Diagnostic-Code: smtp; 550 5.1.1 <{victim}>: User unknown\r\n--b--\r\n")
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as client:
+        client.sendmail("", [ALICE], dsn)
+
+
+def test_our_own_5_1_1_suppresses_the_address_until_removed_and_a_forged_dsn_does_not(
+        stacks, receiver):
+    """One test, so that the forged DSN's filing and our delivery overlap (make test's
+    time): only a remote server's reply in our own SMTP conversation adds to the list."""
+    a = stacks["a"]
+    alice = ApiClient(a, ALICE, PASSWORDS[ALICE])
+    _forge_dsn(a, "victim@far.test")
+    _submit(a, POLICY, "to policy")
+    _submit(a, GONE, "to gone")
+    _wait(lambda: _bounced(alice, "to policy") and _bounced(alice, "to gone"))
+    _wait(lambda: [m for m in _folder(a, ALICE, "Inbox") if m["subject"] == "forged bounce"])
+    # 5.7.1 is about policy, not the address; the forged DSN is anyone's word.
+    assert [address for address in _suppressed(alice) if address.endswith("@far.test")] == [
+        GONE]
+
+    # Refused at RCPT, and by the API, without a connection to far.test's server.
+    connections = receiver.connections
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        _submit(a, GONE, "again")
+    code, text = refused.value.recipients[GONE]
+    assert code == 550 and text.decode().startswith(
+        f"5.1.1 <{GONE}>: on crepes.fr's suppression list since ")
+    assert f'after "{GONE_REPLY}"; remove it with mailpipe suppression remove' in text.decode()
+    answer = alice.post("/messages", {"to": [GONE], "subject": "again", "text": "hi"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "suppressed"
+
+    listed = _suppression(a, "list")
+    [line] = [row for row in listed.stdout.splitlines() if "@far.test" in row]
+    domain, address, since, reply = line.split(" ", 3)
+    assert (domain, address, reply) == ("crepes.fr", GONE, GONE_REPLY)
+    assert datetime.fromisoformat(since) <= datetime.now(UTC)
+    removed = _suppression(a, "remove", GONE.upper())
+    assert removed.stdout == f"{GONE} removed from crepes.fr's suppression list\n"
+    assert receiver.connections == connections  # nothing was queued meanwhile
+
+    # Taken off, mail to it goes through again, as far as far.test's server.
+    _submit(a, GONE, "after removal")
+    assert alice.post("/messages", {"to": [GONE], "text": "hi"}).status_code == 202
+    # (Put on by hand and taken off through the API meanwhile.)
+    assert alice.post("/suppressions", {"address": GONE}).status_code == 201
+    deleted = alice.session.delete(f"{alice.api}/suppressions/{GONE}", timeout=30)
+    assert deleted.status_code == 204
+    _wait(lambda: receiver.connections > connections)

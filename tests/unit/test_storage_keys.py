@@ -87,7 +87,8 @@ def test_every_key_the_module_builds_is_under_one_of_its_prefixes():
              dynamodb_keys.job_key(message_id, "d"), dynamodb_keys.sent_key("bob", 3600),
              dynamodb_keys.login_key("bob"), dynamodb_keys.login_from_key("192.0.2.1"),
              dynamodb_keys.imap_view_key("bob", message_id),
-             dynamodb_keys.mta_sts_key("hamburger.edu")]
+             dynamodb_keys.mta_sts_key("hamburger.edu"),
+             dynamodb_keys.suppressed_key("crepes.fr", "gone@hamburger.edu")]
     for item in items:
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         assert any(pk.startswith(prefix) for prefix in dynamodb_keys.PARTITION_PREFIXES), pk
@@ -138,11 +139,13 @@ def test_every_leading_keys_condition_names_partitions_of_the_module():
     conditions = [node["dynamodb:LeadingKeys"] for policies in POLICIES
                   for node in _walk(policies)
                   if isinstance(node, dict) and "dynamodb:LeadingKeys" in node]
-    # The edge's role: SMTP's counters, IMAP's account items and references.
+    # The edge's role: SMTP's counters, IMAP's account items and references; SMTP's reads
+    # of the suppression lists.
+    groups = (dynamodb_keys.EDGE_SMTP_PARTITIONS, dynamodb_keys.EDGE_IMAP_PARTITIONS,
+              dynamodb_keys.EDGE_SMTP_READ_PARTITIONS)
     assert sorted(tuple(each) for each in conditions) == sorted(
-        tuple(f"{prefix}*" for prefix in partitions) for partitions in
-        (dynamodb_keys.EDGE_SMTP_PARTITIONS, dynamodb_keys.EDGE_IMAP_PARTITIONS))
-    assert set(dynamodb_keys.EDGE_SMTP_PARTITIONS + dynamodb_keys.EDGE_IMAP_PARTITIONS) <= set(
+        tuple(f"{prefix}*" for prefix in partitions) for partitions in groups)
+    assert {prefix for group in groups for prefix in group} <= set(
         dynamodb_keys.PARTITION_PREFIXES)
 
 

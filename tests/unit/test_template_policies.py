@@ -21,9 +21,11 @@ from mailcore.adapters.aws.dynamodb_keys import (
     LOGIN_PREFIX,
     RAW_PREFIX,
     SENT_PREFIX,
+    SUPPRESSED_PREFIX,
     imap_view_key,
     job_pk,
     login_key,
+    suppressed_pk,
 )
 from mailcore.domain.ids import new_message_id
 from mailpipe.local.template import load_template, translate
@@ -122,7 +124,8 @@ def test_the_edge_touches_only_counters_mailboxes_and_references_in_the_table():
     assert sorted(tuple(statement["Condition"]["ForAllValues:StringLike"][
         "dynamodb:LeadingKeys"]) for statement in on_table) == [
         (f"{ACCOUNT_PREFIX}*", f"{RAW_PREFIX}*"),
-        (f"{SENT_PREFIX}*", f"{LOGIN_PREFIX}*", f"{LOGIN_FROM_PREFIX}*")]
+        (f"{SENT_PREFIX}*", f"{LOGIN_PREFIX}*", f"{LOGIN_FROM_PREFIX}*"),
+        (f"{SUPPRESSED_PREFIX}*",)]
     assert all("dynamodb:Scan" not in _listed(statement["Action"]) for statement in statements)
     [index] = [statement for statement in statements if statement not in on_table]
     assert _listed(index["Action"]) == ["dynamodb:Query"]
@@ -212,3 +215,16 @@ def test_whoever_deletes_a_message_s_bytes_may_delete_the_view_beside_them(role_
     for raw_key in BYTES_DELETERS[role_id]:
         assert _allows(role_id, "s3:DeleteObject", f"{BUCKET}/{raw_key}"), raw_key
         assert _allows(role_id, "s3:DeleteObject", _view_object(raw_key)), raw_key
+
+
+def test_deliveries_add_to_suppression_lists_the_api_edits_them_the_edge_only_reads():
+    """What each role needs for the suppression lists (services.suppression), no more."""
+    lists = suppressed_pk("crepes.fr")
+    assert _allows("DeliverMailFunctionRole", "dynamodb:PutItem", TABLE, lists)
+    for action in ("dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                   "dynamodb:DeleteItem"):
+        assert _allows("ServeApiFunctionRole", action, TABLE, lists), action
+    for action in ("dynamodb:GetItem", "dynamodb:BatchGetItem"):
+        assert _allows("EdgeTaskRole", action, TABLE, lists), action
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert not _allows("EdgeTaskRole", action, TABLE, lists), action

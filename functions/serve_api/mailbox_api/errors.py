@@ -14,6 +14,7 @@ from mailcore.errors import (
     MailError,
     MessageNotFound,
     PermanentFailure,
+    RecipientSuppressed,
     Throttled,
     TooLarge,
     TransientFailure,
@@ -39,6 +40,7 @@ ROUTE_NOT_FOUND = HttpError(404, "not_found", "no such route")
 INTERNAL = HttpError(500, "internal", "internal error")
 
 _BY_TYPE: list[tuple[type[MailError], int, str]] = [
+    (RecipientSuppressed, 400, "suppressed"),
     (InvalidRequest, 400, "invalid_request"),
     (NotYourIdentity, 403, "not_your_identity"),
     (IdentityRefused, 400, "invalid_request"),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from mailcore.adapters.aws.clients import dynamodb_client, secrets_client
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
+from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
 from mailcore.adapters.dns_next_hop import (
     DnsNextHopResolver,
     RelayNextHop,
@@ -36,6 +37,8 @@ class DeliveryAdapters:
     policy: RetryPolicy
     credentials: tuple[str, str] | None
     require_tls: bool
+    # Where our own deliveries' permanent 5.1.x refusals go (services.suppression).
+    suppressions: DynamoSuppressions
     # Direct delivery only: MTA-STS policies (RFC 8461), and the TLS context that checks
     # the certificates of the MX hosts a policy demands valid TLS of.
     transport: TransportSecurity | None = None
@@ -82,8 +85,9 @@ def delivery_adapters() -> DeliveryAdapters:
         transport = TransportSecurity(source, DynamoPolicyCache(dynamodb_client(),
                                                                 settings.table))
         return DeliveryAdapters(hops, DynamoDeliveryLedger(dynamodb_client(), settings.table),
-                                policy, None, require_tls=False, transport=transport,
-                                verified_tls=tls, addresses=hops.addresses)
+                                policy, None, require_tls=False,
+                                suppressions=DynamoSuppressions(dynamodb_client(), settings.table),
+                                transport=transport, verified_tls=tls, addresses=hops.addresses)
     if settings.delivery_mode != "relay" or not settings.relay_host:
         raise ConfigurationError("relay delivery needs MAILPIPE_RELAY_HOST")
     credentials = None
@@ -93,4 +97,5 @@ def delivery_adapters() -> DeliveryAdapters:
         credentials = (str(secret["username"]), str(secret["password"]))
     return DeliveryAdapters(RelayNextHop(parse_hop(settings.relay_host, 587)),
                             DynamoDeliveryLedger(dynamodb_client(), settings.table),
-                            policy, credentials, require_tls=True)
+                            policy, credentials, require_tls=True,
+                            suppressions=DynamoSuppressions(dynamodb_client(), settings.table))

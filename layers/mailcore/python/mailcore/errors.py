@@ -91,3 +91,15 @@ class InvalidCursor(InvalidRequest):
 
     def __init__(self) -> None:
         super().__init__("invalid cursor", field="cursor")
+
+
+class RecipientSuppressed(InvalidRequest):
+    """A recipient on the sending domain's suppression list: nothing is sent to it."""
+
+
+class NotSuppressed(MessageNotFound):
+    """The address is not on the list it was to be removed from."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.public = message

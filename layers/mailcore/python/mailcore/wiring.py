@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
     from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
     from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
+    from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
     from mailcore.adapters.aws.dynamodb_throttle import DynamoLoginThrottle
     from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
     from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
@@ -111,6 +112,11 @@ class AwsAdapters:
         from mailcore.adapters.aws.secrets_signing_keys import SecretsSigningKeys
         return SecretsSigningKeys(secrets_client(), self.settings.dkim_secret)
 
+    @cached_property
+    def suppressions(self) -> DynamoSuppressions:
+        from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
+        return DynamoSuppressions(dynamodb_client(), self.settings.table)
+
     @property
     def composer(self) -> Composer:
         from mailcore.services.composing import Composer
@@ -118,7 +124,7 @@ class AwsAdapters:
                         directory=self.directory, domains=self.domains,
                         sending_limit=self.sending_limit, references=self.references,
                         hostname=self.settings.hostname, views=self.imap_views,
-                        signing_keys=self.signing_keys)
+                        signing_keys=self.signing_keys, suppressions=self.suppressions)
 
 
 @cache

@@ -37,6 +37,7 @@ from mailcore.ports import (
     RawReferences,
     SendingLimit,
     SigningKeys,
+    Suppressions,
     UploadForm,
 )
 from mailcore.services.accept import accept_message
@@ -44,6 +45,7 @@ from mailcore.services.changes import remove_for_good
 from mailcore.services.imap_views import forget_view, keep_view_of
 from mailcore.services.recipients import HostedDomains, hosted_candidate
 from mailcore.services.signing import sender_fields
+from mailcore.services.suppression import check_not_suppressed
 
 DRAFT_FLAGS = frozenset({"seen", "draft"})
 UPLOAD_LINK_SECONDS = 300
@@ -91,6 +93,7 @@ class Composer:
     hostname: str
     views: ImapViews  # a draft's IMAP view, written again with its bytes
     signing_keys: SigningKeys  # DKIM: what is sent is signed once, before it is stored
+    suppressions: Suppressions | None = None  # the sending domain's list refuses recipients
 
     def send(self, account: str, request: ComposeRequest, client_ip: str) -> Submitted:
         message_id, now = new_message_id(), datetime.now(UTC)
@@ -182,6 +185,8 @@ class Composer:
             hosted = hosted_candidate(recipient, self.domains)
             if hosted is not None and not self.directory.is_account(hosted):
                 raise InvalidRequest(f"no mailbox {recipient} here", "to")
+        if self.suppressions is not None:
+            check_not_suppressed(account, recipients, self.domains, self.suppressions)
         self.sending_limit.charge(account, len(recipients))
         above = sender_fields(raw, account, self.signing_keys, self.hostname)
         trace = (f"Received: from [{client_ip}]\r\n\tby {self.hostname} (mailpipe) with HTTPS"

@@ -14,6 +14,7 @@ from mailcore.domain.delivery_status import (
 )
 from mailcore.domain.next_hop import RecipientReply
 from mailcore.domain.retry import RetryPolicy
+from mailcore.domain.suppression import suppresses
 from mailcore.errors import PermanentFailure, TransientFailure
 from mailcore.observability import logger
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         RawMessageStore,
         RawReferences,
         SmtpSender,
+        Suppressions,
     )
     from mailcore.services.mta_sts import TransportSecurity
 
@@ -50,6 +52,7 @@ def deliver_job(
     references: RawReferences,
     objects: ObjectStore,
     transport: TransportSecurity | None = None,
+    suppressions: Suppressions | None = None,
 ) -> DeliveryOutcome:
     """One delivery attempt. Safe to repeat: recipients already delivered or bounced are
     left alone, so a job delivered twice by SQS sends nothing twice."""
@@ -85,6 +88,10 @@ def deliver_job(
         attempts = (previous.attempts if previous else 0) + 1
         statuses.append(_status(reply, attempts, expired, now + retry_in))
     ledger.record(job.message_id, job.domain, statuses)
+    if suppressions is not None and any(suppresses(reply) for reply in replies):
+        # After the record: a failure here must not make the job send again.
+        from mailcore.services.suppression import record_permanent_failures
+        record_permanent_failures(job.mail_from, replies, now, suppressions)
 
     bounced = [status for status in statuses if status.state is RecipientState.BOUNCED]
     dsn_id = None

@@ -18,6 +18,8 @@ Items (pk, sk):
   LOGINFROM#<client address>, FAILURES   failed logins from a client address in a window
   MTASTS#<domain>, POLICY                a destination domain's MTA-STS policy as fetched,
                                          with its TXT id and expiry (the deliver function)
+  SUPPRESSED#<domain>, ADDRESS#<address> an address the domain stops sending to (its
+                                         suppression list: one partition per domain)
 The `by_folder` index (folder_pk = <address>#<folder id>, folder_sk = <received>#<id>)
 serves newest-first pages that read O(page) items whatever the folder's size; `by_uid`
 (folder_pk, uid) serves IMAP's UID ranges with just what a flags listing needs.
@@ -52,8 +54,9 @@ SENT_PREFIX = "SENT#"
 LOGIN_PREFIX = "LOGIN#"
 LOGIN_FROM_PREFIX = "LOGINFROM#"
 MTA_STS_PREFIX = "MTASTS#"
+SUPPRESSED_PREFIX = "SUPPRESSED#"
 PARTITION_PREFIXES = (ACCOUNT_PREFIX, RAW_PREFIX, JOB_PREFIX, SENT_PREFIX, LOGIN_PREFIX,
-                      LOGIN_FROM_PREFIX, MTA_STS_PREFIX)
+                      LOGIN_FROM_PREFIX, MTA_STS_PREFIX, SUPPRESSED_PREFIX)
 # Sort keys.
 MESSAGE_PREFIX = "MESSAGE#"
 FOLDER_PREFIX = "FOLDER#"
@@ -62,8 +65,9 @@ CHANGE_PREFIX = "CHANGE#"
 VIEW_PREFIX = "VIEW#"
 DOMAIN_PREFIX = "DOMAIN#"
 HOUR_PREFIX = "HOUR#"
+ADDRESS_PREFIX = "ADDRESS#"
 SORT_PREFIXES = (MESSAGE_PREFIX, FOLDER_PREFIX, FOLDER_NAME_PREFIX, CHANGE_PREFIX,
-                 VIEW_PREFIX, DOMAIN_PREFIX, HOUR_PREFIX)
+                 VIEW_PREFIX, DOMAIN_PREFIX, HOUR_PREFIX, ADDRESS_PREFIX)
 REFERENCES_SORT_KEY = "REFS"
 FAILURES_SORT_KEY = "FAILURES"
 POLICY_SORT_KEY = "POLICY"
@@ -72,6 +76,8 @@ SORT_KEYS = (REFERENCES_SORT_KEY, FAILURES_SORT_KEY, POLICY_SORT_KEY)
 # login and sending counters, IMAP an account's items and the raw bytes' references.
 EDGE_SMTP_PARTITIONS = (SENT_PREFIX, LOGIN_PREFIX, LOGIN_FROM_PREFIX)
 EDGE_IMAP_PARTITIONS = (ACCOUNT_PREFIX, RAW_PREFIX)
+# ...and SMTP reads, never writes, the suppression lists (submission refuses at RCPT).
+EDGE_SMTP_READ_PARTITIONS = (SUPPRESSED_PREFIX,)
 
 
 def _key(pk: str, sk: str) -> Key:
@@ -167,3 +173,12 @@ def login_from_key(client: str) -> Key:
 # -- transport security ----------------------------------------------------------------------
 def mta_sts_key(domain: str) -> Key:
     return _key(f"{MTA_STS_PREFIX}{domain.lower()}", POLICY_SORT_KEY)
+
+
+# -- suppression lists -----------------------------------------------------------------------
+def suppressed_pk(domain: str) -> str:
+    return f"{SUPPRESSED_PREFIX}{domain.lower()}"
+
+
+def suppressed_key(domain: str, address: str) -> Key:
+    return _key(suppressed_pk(domain), f"{ADDRESS_PREFIX}{address}")

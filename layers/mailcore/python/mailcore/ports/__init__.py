@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING, Protocol
 # protocols here (3 ms; tests/unit/test_import_graph.py).
 from mailcore.domain.next_hop import NextHop as NextHop
 from mailcore.domain.next_hop import RecipientReply as RecipientReply
+from mailcore.ports.delivery import DeliveryLedger as DeliveryLedger
+from mailcore.ports.delivery import DeliveryQueue as DeliveryQueue
+from mailcore.ports.delivery import NextHopResolver as NextHopResolver
+from mailcore.ports.delivery import SmtpSender as SmtpSender
+from mailcore.ports.delivery import Suppressions as Suppressions
 
 if TYPE_CHECKING:
     # Types only: a handler that imports the ports it uses loads no domain module it does
     # not (deliver_mail never reads a mailbox; tests/unit/test_import_graph.py).
     from mailcore.authentication.signing_keys import SigningKey
-    from mailcore.domain.delivery import DeliveryJob
-    from mailcore.domain.delivery_status import RecipientStatus
     from mailcore.domain.envelope import Envelope
     from mailcore.domain.mailbox import Folder, FolderChanges, Page, StoredMessage, UidEntry
     from mailcore.imap_view.view import ImapView
@@ -353,47 +356,3 @@ class AccountDirectory(Protocol):
     def authenticate(self, address: str, password: str) -> Token:
         """Raise AuthenticationFailed for a wrong password or unknown account alike."""
         ...
-
-
-class DeliveryQueue(Protocol):
-    """The outgoing queue (SQS): jobs wait there, and deferred ones wait there again."""
-
-    def send(self, job: DeliveryJob) -> None:
-        """Put the job on the queue (services.outgoing decides whether it is new)."""
-        ...
-
-    def retry_later(self, receipt: str, seconds: int) -> None:
-        """The job received with `receipt` comes back after `seconds` (0: at once)."""
-        ...
-
-
-class NextHopResolver(Protocol):
-    def resolve(self, domain: str) -> list[NextHop]:
-        """Hosts to try in order. PermanentFailure: the domain takes no mail (null MX,
-        no such domain). TransientFailure: ask again later."""
-        ...
-
-
-class SmtpSender(Protocol):
-    def send(self, hops: list[NextHop], mail_from: str, recipients: tuple[str, ...],
-             raw: bytes) -> list[RecipientReply]:
-        """One SMTP transaction at the first hop that answers; a reply per recipient."""
-        ...
-
-
-class DeliveryLedger(Protocol):
-    """Each delivery job's record: that it was queued, and each recipient's status."""
-
-    def was_queued(self, message_id: str, domain: str) -> bool: ...
-
-    def record_queued(self, job: DeliveryJob) -> None:
-        """The job is on the queue; the record keeps it, to be queued again by an operator."""
-        ...
-
-    def statuses(self, message_id: str, domain: str) -> dict[str, RecipientStatus]: ...
-
-    def statuses_of_message(self, message_id: str) -> dict[str, RecipientStatus]:
-        """Every remote recipient's status across the message's delivery jobs."""
-        ...
-
-    def record(self, message_id: str, domain: str, statuses: list[RecipientStatus]) -> None: ...
