@@ -181,7 +181,7 @@ class EdgeHandler:
             return await self._store_message(server, session, envelope, judgement.original,
                                              above=judgement.results, verdict=judgement.verdict)
         try:
-            above = await self._fields_above(session, original)
+            above, original = await self._fields_above(session, original)
         except TransientFailure:
             logger.warning("message not signed", exc_info=True)
             return replies.TEMPORARY_ERROR
@@ -194,10 +194,10 @@ class EdgeHandler:
         """The last word before the message is stored: None, or the refusal."""
         return None
 
-    async def _fields_above(self, session: Session, original: bytes) -> bytes:
+    async def _fields_above(self, session: Session, original: bytes) -> tuple[bytes, bytes]:
         """Header fields stored above the Received field (the message's own, that nobody
-        but this edge may add): b"" on the MX port."""
-        return b""
+        but this edge may add), and the message to store below it."""
+        return b"", original
 
     async def _store_message(
         self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, original: bytes,
@@ -348,16 +348,16 @@ class SubmissionHandler(EdgeHandler):
             return replies.TEMPORARY_ERROR
         return None
 
-    async def _fields_above(self, session: Session, original: bytes) -> bytes:
+    async def _fields_above(self, session: Session, original: bytes) -> tuple[bytes, bytes]:
         """Signed once, here, after the identity check and the sending limit: the stored
         bytes are what the Sent copy, the recipients and every retry get. Reading the keys
         (a secret, cached) and hashing the message both block: a thread does them."""
         account = _account(session)
         assert account is not None  # no MAIL before AUTH on this port
-        fields: bytes = await self._off_loop(self._sign_alone, original, account)
-        return fields
+        signed: tuple[bytes, bytes] = await self._off_loop(self._sign_alone, original, account)
+        return signed
 
-    def _sign_alone(self, original: bytes, account: str) -> bytes:
+    def _sign_alone(self, original: bytes, account: str) -> tuple[bytes, bytes]:
         with self._signing:
             return sender_fields(original, account, self._signing_keys, self._hostname)
 

@@ -63,7 +63,10 @@ def _assert_signed_once(raw: bytes, account: str, authserv_id: str, keys: list[S
     # Stored order: ours (A-R, signatures, Received), then the message's own.
     assert names[:4] == ["authentication-results", "dkim-signature", "dkim-signature",
                          "received"]
-    assert names.count("authentication-results") == 1 and names.count("dkim-signature") == 2
+    assert names.count("dkim-signature") == 2
+    assert [field for name, field in header_fields(raw) if name == "authentication-results"
+            and field.lower().startswith(f"authentication-results: {authserv_id}".encode())
+            ] == [header_fields(raw)[0][1]]  # one field of ours
     assert header_fields(raw)[0][1] == (
         f"Authentication-Results: {authserv_id}; auth=pass smtp.auth={account}\r\n".encode())
     rsa, ed25519 = signature_tags(raw)
@@ -102,6 +105,19 @@ def test_mail_submitted_on_the_submission_port_is_stored_signed_and_verifies(key
     [key] = store.message_keys()
     raw = store.get_raw(key)
     assert raw.endswith(MESSAGE)  # the message itself as it was sent
+    _assert_signed_once(raw, BOB, "hamburger.edu", keys, opendkim)
+
+
+def test_a_submitted_field_claiming_to_be_our_results_is_removed_before_signing(
+        keys, opendkim):
+    store = InMemoryMessageStore()
+    theirs = b"Authentication-Results: other.example; dkim=pass header.d=bank.example\r\n"
+    forged = b"Authentication-Results: HAMBURGER.EDU; dmarc=pass header.from=bank.example\r\n"
+    with running_edge(store, signing_keys=InMemorySigningKeys(keys)) as edge:
+        _submit(edge, forged + theirs + MESSAGE)
+    [key] = store.message_keys()
+    raw = store.get_raw(key)
+    assert raw.endswith(theirs + MESSAGE) and forged not in raw  # another's is kept
     _assert_signed_once(raw, BOB, "hamburger.edu", keys, opendkim)
 
 

@@ -188,7 +188,7 @@ class Composer:
         if self.suppressions is not None:
             check_not_suppressed(account, recipients, self.domains, self.suppressions)
         self.sending_limit.charge(account, len(recipients))
-        above = sender_fields(raw, account, self.signing_keys, self.hostname)
+        above, raw = sender_fields(raw, account, self.signing_keys, self.hostname)
         trace = (f"Received: from [{client_ip}]\r\n\tby {self.hostname} (mailpipe) with HTTPS"
                  f" id {message_id};\r\n\t{email.utils.format_datetime(now)}\r\n").encode()
         envelope = Envelope(mail_from=account, rcpt_tos=recipients, peer=client_ip,
