@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import string
 import sys
 import tempfile
@@ -173,8 +174,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="wait before a message that failed to be filed is tried again")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
-    up.add_argument("--dns", type=dns_server_argument, default="", metavar="HOST:PORT",
-                    help="the DNS server every lookup asks (default: the system's)")
+    up.add_argument("--dns", type=dns_server_argument, default=os.environ.get("MAILPIPE_DNS", ""),
+                    metavar="HOST:PORT", help="the DNS server every lookup asks "
+                    "(default: $MAILPIPE_DNS, else the system's)")
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)

@@ -35,6 +35,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.nodeid.split("::")[0] != LONGEST_FIRST)  # stable
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_dns() -> Iterator[str]:
+    """No test asks the Internet's DNS: every stack a test starts (`mailpipe up` takes
+    MAILPIPE_DNS as its --dns) and every resolver built from the environment asks a
+    private dnsmasq that knows no name, unless the test gives a DNS server of its own."""
+    from tests.dns_support import Dnsmasq
+
+    with Dnsmasq() as server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MAILPIPE_DNS", server.address)
+        yield server.address
+
+
 def load_event(name: str) -> dict:
     return copy.deepcopy(json.loads((ROOT / "events" / name).read_text()))
 

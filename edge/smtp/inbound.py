@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,12 +35,29 @@ RESOLVER_CACHE_ENTRIES = 10_000  # a few MiB at most
 VERIFY_MEMORY_BUDGET = 32 * 1024 * 1024
 
 
-class PositiveCache(dns.resolver.LRUCache):
-    """dnspython's cache of answers for their TTL, without negative answers."""
+# "No such record" is kept this long at most (RFC 2308 lets a resolver keep it for the
+# zone's negative TTL, commonly 300-3600 s): long enough that the names most senders
+# lack (their HELO name's SPF, a DMARC record) cost one lookup per sender and burst, not
+# one per message (0.56 ms of dnspython's CPU each, bench/edge_verification.py), short
+# enough that a key or policy published a moment ago counts within half a minute.
+NEGATIVE_ANSWER_SECONDS = 30.0
+
+
+class AnswerCache(dns.resolver.LRUCache):
+    """dnspython's cache of answers for their TTL, "no such record" for at most
+    `negative_seconds` (dnspython keeps it 300 s when the server sends no SOA)."""
+
+    def __init__(self, max_size: int, negative_seconds: float = NEGATIVE_ANSWER_SECONDS
+                 ) -> None:
+        super().__init__(max_size)
+        self._negative_seconds = negative_seconds
 
     def put(self, key: Any, value: Any) -> None:
-        if getattr(value, "rrset", None) is not None:
-            super().put(key, value)
+        if getattr(value, "rrset", None) is None:
+            if self._negative_seconds <= 0:
+                return
+            value.expiration = min(value.expiration, time.time() + self._negative_seconds)
+        super().put(key, value)
 
 
 class BytesAtOnce:
@@ -88,7 +106,9 @@ class InboundVerifier:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], authserv_id: str,
-                     domains: HostedDomains) -> InboundVerifier | None:
+                     domains: HostedDomains,
+                     negative_seconds: float = NEGATIVE_ANSWER_SECONDS
+                     ) -> InboundVerifier | None:
         """None when MAILPIPE_VERIFY=off; else asking MAILPIPE_DNS (or the system's
         resolver), the public suffix list loaded now rather than by the first message."""
         if environ.get(VERIFY_VARIABLE, "").strip().lower() == "off":
@@ -106,10 +126,8 @@ class InboundVerifier:
         server = DnsServer.parse(environ.get(DNS_SERVER_VARIABLE))
         resolver = async_resolver(server)
         # Answers are kept for their TTL, as an MTA's caching resolver keeps them: a sender
-        # who sends again costs no lookup (bench/edge_verification.py: 4 per message). Not
-        # "no such record": dnspython keeps that 300 s when the server sends no SOA, and a
-        # key or policy published a moment ago must count at once.
-        resolver.cache = PositiveCache(RESOLVER_CACHE_ENTRIES)
+        # who sends again costs no lookup (bench/edge_verification.py: 4 per message).
+        resolver.cache = AnswerCache(RESOLVER_CACHE_ENTRIES, negative_seconds)
         load_public_suffixes()
         logger.info("inbound verification on", dns=str(server or "system"),
                     authserv_id=authserv_id)

@@ -249,19 +249,25 @@ def test_dns_faults_are_temperror_and_the_message_is_still_filed(behaviour: str)
         assert mx.file(sent["id"]) == INBOX
 
 
-def test_a_key_published_after_a_failed_lookup_counts_at_once() -> None:
-    # The verifier's resolver keeps answers for their TTL, but never "no such record".
+def test_a_key_published_after_a_failed_lookup_counts_once_no_such_record_is_forgotten(
+) -> None:
+    # The verifier's resolver keeps answers for their TTL, and "no such record" for a
+    # short while only (NEGATIVE_ANSWER_SECONDS; half a second here).
     zone = _zone()
     for key in KEYS:
         del zone.txt[key.record_name]
     with Dnsmasq(zone) as dns:
-        verifier = InboundVerifier.from_environ({"MAILPIPE_DNS": dns.address}, OURS, HOSTED)
+        verifier = InboundVerifier.from_environ({"MAILPIPE_DNS": dns.address}, OURS, HOSTED,
+                                                negative_seconds=0.5)
         store = InMemoryMessageStore()
         with running_edge(store=store, hosted=tuple(HOSTED.names), verifier=verifier) as edge:
             mx = Mx(edge, store, InMemoryMailboxRepository(), InMemoryRawReferences())
             signed = _signed(_message("alice@crepes.fr", "early"))
             before = _results(mx.stored(mx.send(signed, "alice@crepes.fr"))[1])
             dns.publish(_zone())
+            cached = _results(mx.stored(mx.send(signed, "alice@crepes.fr"))[1])
+            time.sleep(0.6)
             after = _results(mx.stored(mx.send(signed, "alice@crepes.fr"))[1])
     assert [result for method, result, _ in before if method == "dkim"] == ["permerror"] * 2
+    assert [result for method, result, _ in cached if method == "dkim"] == ["permerror"] * 2
     assert [result for method, result, _ in after if method == "dkim"] == ["pass"] * 2
