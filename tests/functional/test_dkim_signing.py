@@ -6,6 +6,7 @@ the keys custom resource adds keys without ever dropping one."""
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import threading
 from collections.abc import Iterator
@@ -96,6 +97,25 @@ def _submit(edge: Any, message: bytes = MESSAGE) -> None:
         client.starttls(context=edge.client_tls())
         client.login(BOB, "bob-password")
         assert client.sendmail(BOB, ["zoe@elsewhere.test"], message) == {}
+
+
+def test_a_message_submitted_without_date_or_message_id_gets_them_signed(keys, opendkim):
+    # RFC 5322 requires a Date; OpenDKIM calls a message without one a syntax error, and
+    # receivers junk it. The submission port adds both (RFC 6409 §8.2, §8.3), signed.
+    bare = (b"From: Bob <bob@hamburger.edu>\r\nTo: zoe@elsewhere.test\r\n"
+            b"Subject: no date\r\n\r\nHello Zoe\r\n")
+    store = InMemoryMessageStore()
+    with running_edge(store, signing_keys=InMemorySigningKeys(keys)) as edge:
+        _submit(edge, bare)
+        _submit(edge)  # one with both keeps its own
+    raws = [store.get_raw(key) for key in store.message_keys()]
+    [added] = [raw for raw in raws if raw.endswith(bare)]
+    [kept] = [raw for raw in raws if raw.endswith(MESSAGE)]
+    names = [name for name, _ in header_fields(added)]
+    assert names.count("date") == names.count("message-id") == 1
+    assert re.search(rb"\r\nMessage-ID: <[^@>]+@hamburger\.edu>\r\n", added)
+    assert [name for name, _ in header_fields(kept)].count("date") == 1
+    _assert_signed_once(added, BOB, "hamburger.edu", keys, opendkim)
 
 
 def test_mail_submitted_on_the_submission_port_is_stored_signed_and_verifies(keys, opendkim):
