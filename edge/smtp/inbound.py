@@ -143,10 +143,12 @@ class InboundVerifier:
                     off_loop=off_loop, hosted_domains=self._domains.names,
                     receiver=self.authserv_id, budget=self._budget, sample=self._sample)
         except Exception:
-            # A fault of ours loses no mail: the message is taken unverified (no field of
-            # ours, none claiming to be ours either), as when verification is off.
+            # A fault of ours loses no mail: the message is taken unverified, with our one
+            # field saying so (RFC 8601 §2.2: "none", nothing was verified) and none
+            # claiming to be ours left.
             logger.exception("verification failed", peer=peer_ip)
-            return Judgement(None, b"", stripped, None)
+            return Judgement(None, f"Authentication-Results: {self.authserv_id}; none\r\n"
+                             .encode(), stripped, None)
         _log(verdict, peer_ip)
         if verdict.disposition is Disposition.REJECT:
             return Judgement(replies.DMARC_REFUSED, verdict=verdict)

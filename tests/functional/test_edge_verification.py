@@ -271,3 +271,49 @@ def test_a_key_published_after_a_failed_lookup_counts_once_no_such_record_is_for
     assert [result for method, result, _ in before if method == "dkim"] == ["permerror"] * 2
     assert [result for method, result, _ in cached if method == "dkim"] == ["permerror"] * 2
     assert [result for method, result, _ in after if method == "dkim"] == ["pass"] * 2
+
+
+class _FaultyDns:
+    """A resolver with a fault of ours in it (not a DNS failure): every lookup raises."""
+
+    async def txt(self, name: str) -> list[str]:
+        raise RuntimeError("a bug, not DNS")
+
+    a = aaaa = ptr = txt
+
+    async def mx(self, name: str) -> list[tuple[int, str]]:
+        raise RuntimeError("a bug, not DNS")
+
+
+class _FaultyDomains:
+    """Our hosted domains, with a fault of ours in reading them."""
+
+    @property
+    def names(self) -> frozenset[str]:
+        raise RuntimeError("a bug, not DNS")
+
+
+@pytest.mark.parametrize("fault", ["lookups", "outside them"])
+def test_a_fault_in_verification_loses_nothing_and_believes_nothing(fault: str) -> None:
+    # A lookup that raises is a method that could not finish (temperror); a fault outside
+    # them leaves the message unverified, our field saying so (RFC 8601 "none").
+    verifier = (InboundVerifier(_FaultyDns(), HOSTED, OURS, budget=4 * LOOKUP_SECONDS)
+                if fault == "lookups" else
+                InboundVerifier(_FaultyDns(), _FaultyDomains(), OURS))  # type: ignore[arg-type]
+    store = InMemoryMessageStore()
+    references = InMemoryRawReferences()
+    with running_edge(store=store, hosted=tuple(HOSTED.names), verifier=verifier) as edge:
+        mx = Mx(edge, store, InMemoryMailboxRepository(references), references)
+        forged = b"Authentication-Results: hamburger.edu; dmarc=pass header.from=crepes.fr\r\n"
+        message_id = mx.send(forged + _signed(_message("alice@crepes.fr", "faulty")),
+                             "alice@crepes.fr")
+        envelope, raw = mx.stored(message_id)
+        assert mx.file(message_id) == INBOX
+    assert forged not in raw
+    if fault == "lookups":
+        assert {(method, result) for method, result, _ in _results(raw)} == {
+            ("spf", "temperror"), ("dkim", "temperror"), ("dmarc", "temperror")}
+        assert envelope.verdict is not None and not envelope.verdict.junk
+    else:
+        assert raw.startswith(b"Authentication-Results: hamburger.edu; none\r\nReceived: ")
+        assert envelope.verdict is None
