@@ -93,7 +93,10 @@ system-packages:
 
 # Two workers, as this machine has two cores; a whole file to a worker, so a file's
 # module-scoped stack starts once. `pytest -m "not e2e"` is the fast subset to iterate with.
-test: lint typecheck template system-packages webmail/node_modules/.installed
+# The checks run side by side (mypy and the template's tools each keep one core busy for
+# a while), each one's output kept together.
+test: system-packages webmail/node_modules/.installed $(BIN)/.installed
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint typecheck template
 	cd webmail && npm test --silent
 	$(BIN)/pytest -n 2 --dist loadfile --durations=25
 
