@@ -52,7 +52,7 @@ def test_a_helo_with_a_bare_cr_adds_no_header_field_of_its_own(mx: Mx) -> None:
     assert b"\r" not in header.replace(b"\r\n", b""), header[:400]
     # ...and a reader sees the one From the sender wrote
     parsed = email.message_from_bytes(stored, policy=email.policy.default)
-    assert parsed.get_all("From") == ["alice@waffles.be"]
+    assert parsed.get_all("From") == ["Alice <alice@waffles.be>"]
 
 
 def test_a_helo_with_a_bare_cr_cannot_show_a_hosted_from_in_the_inbox(mx: Mx) -> None:
