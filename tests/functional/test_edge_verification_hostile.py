@@ -66,3 +66,20 @@ def test_a_helo_with_a_bare_cr_cannot_show_a_hosted_from_in_the_inbox(mx: Mx) ->
     shown = mx.mailboxes.get(BOB, message_id).summary.from_
     # THEN the list shows the From the sender wrote (or it is Junk, as a hosted claim)
     assert "ceo@hamburger.edu" not in shown or folder == "Junk", (folder, shown)
+
+
+def _with_from(from_value: str, subject: str) -> bytes:
+    return (f"From: {from_value}\r\nTo: Bob <{BOB}>\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{subject.replace(' ', '.')}@test>\r\n\r\nHello Bob.\r\n").encode()
+
+
+def test_a_from_that_lists_as_a_hosted_address_is_junk(mx: Mx) -> None:
+    # GIVEN a sender that passes SPF for its own domain (crepes.fr: DMARC aligned by SPF)
+    # and a From that Bob's folder list shows as one of our domains
+    # (two addr-specs without a comma: the verifier reads the second, the list the first)
+    message_id = mx.send(_with_from("ceo@hamburger.edu alice@crepes.fr", "listed"),
+                         "alice@crepes.fr")
+    folder = mx.file(message_id)
+    shown = mx.mailboxes.get(BOB, message_id).summary.from_
+    # THEN it is filed into Junk, as any other claim of a hosted domain
+    assert "@hamburger.edu" not in shown.replace('"', "") or folder == "Junk", (folder, shown)
