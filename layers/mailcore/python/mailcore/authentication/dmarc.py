@@ -30,6 +30,7 @@ from mailcore.domain.verdict import (
 POLICIES = {"none": Disposition.DELIVER, "quarantine": Disposition.QUARANTINE,
             "reject": Disposition.REJECT}
 _STRICTNESS = [Disposition.DELIVER, Disposition.QUARANTINE, Disposition.REJECT]
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _TAG = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", re.DOTALL)
 
 
@@ -130,8 +131,19 @@ def from_domains(raw: bytes) -> list[str]:
         values = [str(value) for value in header.get_all("From") or []]
     except (ValueError, TypeError, LookupError):
         return []
+    # Read as the verifier's parser (compat32) and as the one whose result the folder list
+    # and IMAP show (email.policy.default): "From: ceo@ours.example x@theirs.example" is
+    # theirs to getaddresses and ours to the list, so both domains are the author's.
+    addresses = [address for _, address in email.utils.getaddresses(values)]
+    for value in values:
+        try:
+            parsed = email.policy.default.header_factory("From", value)
+            addresses.extend(str(each.addr_spec) for each in parsed.addresses)
+        except (ValueError, TypeError, LookupError, AttributeError, IndexError,
+                RecursionError):
+            continue
     domains: list[str] = []
-    for _, address in email.utils.getaddresses(values):
+    for address in addresses:
         domain = address.rpartition("@")[2].strip().lower().rstrip(".")
         if "@" not in address or not domain:
             continue
@@ -139,6 +151,8 @@ def from_domains(raw: bytes) -> list[str]:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError:
             continue
+        if not _HOST_NAME.fullmatch(domain):
+            continue  # a domain literal or a parser's leftovers: no DMARC record there
         if domain not in domains:
             domains.append(domain)
     return domains
