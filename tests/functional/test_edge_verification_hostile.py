@@ -140,3 +140,50 @@ def test_a_signature_naming_many_fields_does_not_stall_other_senders() -> None:
     # THEN each hostile message was answered within the verification budget (4 s here, a
     # second for DMARC, some slack) and the ordinary one as fast
     assert max(replies) < 8 and ordinary < 8, (sorted(replies), ordinary)
+
+
+def _hostile_zone():  # type: ignore[no-untyped-def]
+    zone = _zone()
+    zone.add_txt("loop.example", "v=spf1 include:loop.example -all")
+    zone.add_txt("many.example", "v=spf1 " + " ".join(
+        f"include:i{index}.many.example" for index in range(12)) + " -all")
+    for index in range(12):
+        zone.add_txt(f"i{index}.many.example", "v=spf1 ip4:192.0.2.1 ?all")
+    zone.add_txt("voids.example", "v=spf1 a:n1.voids.example a:n2.voids.example"
+                 " a:n3.voids.example ip4:127.0.0.0/8 -all")
+    for index in range(40):  # a large answer: 40 strings of 250 bytes, through TCP
+        zone.add_txt("big.example", f"junk{index} " + "x" * 240)
+    zone.add_txt("big.example", "v=spf1 ip4:127.0.0.0/8 -all")
+    zone.add_txt("macro.example", "v=spf1 exists:%{l}%{l}%{l}%{l}.%{i}.%{h}.macro.example"
+                 " -all")
+    zone.add_txt("_dmarc.odd.example", "v=DMARC1; p=reject; pct=abc; sp=bogus; rua=;;")
+    zone.add_txt("odd.example", "v=spf1 -all")
+    return zone
+
+
+@pytest.mark.parametrize(("domain", "expected"), [
+    ("loop.example", "permerror"), ("many.example", "permerror"),
+    ("voids.example", "permerror"), ("big.example", "pass"), ("macro.example", "fail"),
+])
+def test_hostile_spf_records_end_in_a_result_within_the_budget(domain: str,
+                                                               expected: str) -> None:
+    import time
+
+    with Dnsmasq(_hostile_zone()) as dns, _mx(dns.address) as fresh:
+        started = time.monotonic()
+        message_id = fresh.send(_message(f"alice@{domain}", f"spf {domain}"),
+                                f"{'l' * 60}@{domain}")
+        took = time.monotonic() - started
+        stored = fresh.stored(message_id)[1]
+    field = stored.split(b"\r\nReceived:", 1)[0].decode()
+    assert f"spf={expected}" in field.split("smtp.mailfrom")[0], field
+    assert took < 6, took
+
+
+def test_a_dmarc_record_with_odd_tags_still_applies_its_policy() -> None:
+    with Dnsmasq(_hostile_zone()) as dns, _mx(dns.address) as fresh:
+        import smtplib
+
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            fresh.send(_message("ceo@odd.example", "odd dmarc"), "x@odd.example")
+    assert refused.value.smtp_code == 550
