@@ -5,13 +5,13 @@ with the certificate verified for the policy host's name."""
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import ssl
 import threading
 import time
 from typing import TYPE_CHECKING
 
+from mailcore.adapters.smtp_client import is_public
 from mailcore.config import ConfigurationError
 from mailcore.domain.mta_sts import POLICY_SIZE_LIMIT, policy_id_of
 from mailcore.errors import TransientFailure
@@ -66,7 +66,7 @@ class HttpsPolicySource:
                      for kind in ("A", "AAAA") for record in self._lookup(host, kind)]
         if self._public_only:
             addresses = [address for address in addresses
-                         if ipaddress.ip_address(address).is_global]
+                         if is_public(address)]
         if not addresses:
             raise PolicyUnavailable(f"{host} has no {'public ' * self._public_only}address")
         self.fetches += 1
