@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailcore.adapters.dns_resolver import DnsServer, sync_resolver
-from mailcore.authentication.signing_keys import SigningKey, keys_for_domain, keys_of
+from mailcore.authentication.signing_keys import (
+    KeysDocumentError,
+    SigningKey,
+    keys_for_domain,
+    keys_of,
+)
 
 TTL = 3600
 # The report mailbox DMARC and TLS-RPT name, the first that is an account at the domain
@@ -221,8 +226,12 @@ def run(arguments: argparse.Namespace, outputs: dict[str, str], client: Any) -> 
         return 2
     keys: list[SigningKey] = []
     if "DkimKeysSecretArn" in outputs:
-        keys = keys_for_domain(keys_of(client("secretsmanager").get_secret_value(
-            SecretId=outputs["DkimKeysSecretArn"])["SecretString"]), domain)
+        try:
+            keys = keys_for_domain(keys_of(client("secretsmanager").get_secret_value(
+                SecretId=outputs["DkimKeysSecretArn"])["SecretString"]), domain)
+        except KeysDocumentError as exc:
+            print(f"mailpipe: {exc} ({outputs['DkimKeysSecretArn']})", file=sys.stderr)
+            return 1
     if not keys:
         print(f"mailpipe: no DKIM keys for {domain} in this stack: no DKIM records",
               file=sys.stderr)
