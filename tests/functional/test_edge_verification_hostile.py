@@ -187,3 +187,39 @@ def test_a_dmarc_record_with_odd_tags_still_applies_its_policy() -> None:
         with pytest.raises(smtplib.SMTPDataError) as refused:
             fresh.send(_message("ceo@odd.example", "odd dmarc"), "x@odd.example")
     assert refused.value.smtp_code == 550
+
+
+class _ZoneWithBrokenPart:
+    """The test zone, and one domain whose every lookup a broken server answers SERVFAIL
+    (dnsmasq forwards it there): a sender's own zone, broken on purpose."""
+
+    def __init__(self, broken_domain: str, broken_server: str) -> None:
+        self._zone = _zone()
+        self._line = f"server=/{broken_domain}/{broken_server.replace(':', '#')}"
+
+    def config(self) -> str:
+        return self._zone.config().replace("local=/#/\n", "") + self._line + "\nlocal=/#/\n"
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._zone, name)
+
+
+def test_a_signature_of_an_unrelated_broken_zone_does_not_lift_a_p_reject_refusal() -> None:
+    import smtplib
+
+    from tests.dns_support import BrokenDns
+
+    # GIVEN crepes.fr publishes p=reject, and a spoofer adds to its forgery a signature
+    # whose d= (its own zone, answering SERVFAIL) has nothing to do with crepes.fr
+    forged = (b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=broken.example;"
+              b" s=x; h=from; bh=AAAA; b=AAAA\r\n" + _message("ceo@crepes.fr", "unrelated"))
+    # WHEN it is sent from an address SPF does not allow for crepes.fr
+    # THEN it is refused as crepes.fr's policy says: a temporary error for a domain
+    # that could never align with From is no reason to let it in
+    with BrokenDns("servfail") as broken, Dnsmasq(
+            _ZoneWithBrokenPart("broken.example", broken.address)) as dns, \
+            _mx(dns.address) as fresh, pytest.raises(smtplib.SMTPDataError) as refused:
+        message_id = fresh.send(forged, "bounce@spoofed.example")
+        pytest.fail(f"accepted into {fresh.file(message_id)}: "
+                    f"{fresh.stored(message_id)[1][:400]!r}")
+    assert refused.value.smtp_code == 550
