@@ -193,9 +193,15 @@ def evaluate(from_domain: str, found: FoundPolicy | None, spf: SpfVerdict,
         how = "spf" if spf_aligned else f"dkim d={dkim_aligned[0]}"
         return DmarcVerdict(Result.PASS, from_domain, policy, reason=f"aligned {how}")
     # A method that could not be checked might have aligned: a DNS fault is never held
-    # against the sender.
-    if spf.result is Result.TEMPERROR or any(
-            signature.result is Result.TEMPERROR for signature in dkim):
+    # against the sender. Only one whose identifier would align, though: a signature of
+    # a zone that answers SERVFAIL, added to a forgery, must not lift the From domain's
+    # policy (an empty d=, a check that did not finish, might have been anything).
+    if (spf.result is Result.TEMPERROR and (
+            not spf.domain or aligned(from_domain, spf.domain, record.strict_spf))) or any(
+            signature.result is Result.TEMPERROR and (
+                not signature.domain
+                or aligned(from_domain, signature.domain, record.strict_dkim))
+            for signature in dkim):
         return DmarcVerdict(Result.TEMPERROR, from_domain, policy,
                             reason="no aligned pass; a method had a temporary error")
     disposition = POLICIES[policy]
