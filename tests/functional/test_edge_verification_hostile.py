@@ -223,3 +223,13 @@ def test_a_signature_of_an_unrelated_broken_zone_does_not_lift_a_p_reject_refusa
         pytest.fail(f"accepted into {fresh.file(message_id)}: "
                     f"{fresh.stored(message_id)[1][:400]!r}")
     assert refused.value.smtp_code == 550
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u00ad", "\u202e", "\x00", "\ufeff"])
+def test_a_hosted_from_with_an_invisible_character_is_junk(mx: Mx, invisible: str) -> None:
+    # GIVEN a From the folder list shows as ceo@hamburger.edu, with a character no reader
+    # shows after the domain (UTF-8 in the header, as SMTPUTF8 mail carries it)
+    raw = _with_from(f"ceo@hamburger.edu{invisible}", f"invisible {ord(invisible)}")
+    message_id = mx.send(raw, "alice@crepes.fr")
+    # THEN it is a claim of our domain like any other: Junk
+    assert mx.file(message_id) == "Junk", mx.stored(message_id)[1][:300]
