@@ -126,8 +126,10 @@ def from_domains(raw: bytes) -> list[str]:
 
     end = raw.find(b"\r\n\r\n")  # the header section only: the parser reads every line
     try:
-        header = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
-            raw if end < 0 else raw[:end + 2])
+        # Decoded as UTF-8 first (RFC 6532, and how a reader shows them): from bytes,
+        # compat32 turns each 8-bit byte of a field into U+FFFD.
+        header = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(
+            (raw if end < 0 else raw[:end + 2]).decode("utf-8", "replace"))
         values = [str(value) for value in header.get_all("From") or []]
     except (ValueError, TypeError, LookupError):
         return []
@@ -147,15 +149,27 @@ def from_domains(raw: bytes) -> list[str]:
         domain = address.rpartition("@")[2].strip().lower().rstrip(".")
         if "@" not in address or not domain:
             continue
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            continue
-        if not _HOST_NAME.fullmatch(domain):
+        domain = _host_name(domain)
+        if domain is None or not _HOST_NAME.fullmatch(domain):
             continue  # a domain literal or a parser's leftovers: no DMARC record there
         if domain not in domains:
             domains.append(domain)
     return domains
+
+
+def _host_name(domain: str) -> str | None:
+    """The domain as an A-label name, as a reader sees it: characters no one sees (controls,
+    format characters such as U+200B, U+202E, U+FEFF) left out, so that "ours.example"
+    followed by one of them is still ours.example to DMARC and to the hosted-domain check."""
+    import unicodedata
+
+    domain = re.sub("[\u3002\uff0e\uff61]", ".", domain)  # IDNA's other full stops
+    seen = "".join(char for char in unicodedata.normalize("NFKC", domain)
+                   if unicodedata.category(char)[0] in "LNM" or char in ".-_").strip(".")
+    try:
+        return seen.encode("idna").decode("ascii").lower() or None
+    except UnicodeError:
+        return None
 
 
 async def discover(from_domain: str, dns: AsyncDns) -> FoundPolicy | None:
