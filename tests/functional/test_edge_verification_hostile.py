@@ -233,3 +233,43 @@ def test_a_hosted_from_with_an_invisible_character_is_junk(mx: Mx, invisible: st
     message_id = mx.send(raw, "alice@crepes.fr")
     # THEN it is a claim of our domain like any other: Junk
     assert mx.file(message_id) == "Junk", mx.stored(message_id)[1][:300]
+
+
+class _FaultyDns:
+    """A resolver that fails as no resolver should: raises, or never answers."""
+
+    def __init__(self, fault: str) -> None:
+        self._fault = fault
+
+    async def _answer(self, *_: object) -> list:  # type: ignore[type-arg]
+        import asyncio
+
+        if self._fault == "hang":
+            await asyncio.sleep(3600)
+        raise RuntimeError("a resolver bug")
+
+    txt = a = aaaa = mx = ptr = _answer
+
+
+@pytest.mark.parametrize("fault", ["raise", "hang"])
+def test_a_resolver_that_raises_or_hangs_still_gets_the_message_stored(fault: str) -> None:
+    import time
+
+    from edge.smtp.inbound import InboundVerifier
+    from mailcore.adapters.memory.store import InMemoryMessageStore
+    from tests.edge_support import running_edge
+    from tests.functional.test_edge_verification import HOSTED, OURS
+
+    verifier = InboundVerifier(_FaultyDns(fault), HOSTED, OURS, budget=2.0)
+    store = InMemoryMessageStore()
+    with running_edge(store=store, hosted=tuple(HOSTED.names), verifier=verifier) as edge:
+        import smtplib
+
+        started = time.monotonic()
+        with smtplib.SMTP("127.0.0.1", edge.mx_port, timeout=30) as client:
+            client.ehlo("mail.crepes.fr")
+            client.mail("alice@crepes.fr")
+            client.rcpt(BOB)
+            code, _ = client.data(_message("ceo@crepes.fr", f"faulty {fault}"))
+        took = time.monotonic() - started
+    assert code == 250 and took < 6, (code, took)
