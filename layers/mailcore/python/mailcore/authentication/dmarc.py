@@ -146,12 +146,12 @@ def from_domains(raw: bytes) -> list[str]:
             continue
     domains: list[str] = []
     for address in addresses:
-        domain = address.rpartition("@")[2].strip().lower().rstrip(".")
-        if "@" not in address or not domain:
+        written = address.rpartition("@")[2].strip().lower().rstrip(".")
+        if "@" not in address or not written:
             continue
-        domain = _host_name(domain)
+        domain = _host_name(written)
         if domain is None or not _HOST_NAME.fullmatch(domain):
-            continue  # a domain literal or a parser's leftovers: no DMARC record there
+            continue  # a parser's leftovers: no DMARC record there
         if domain not in domains:
             domains.append(domain)
     return domains
