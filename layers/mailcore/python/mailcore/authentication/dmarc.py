@@ -29,6 +29,8 @@ from mailcore.domain.verdict import (
 
 POLICIES = {"none": Disposition.DELIVER, "quarantine": Disposition.QUARANTINE,
             "reject": Disposition.REJECT}
+# Author domains checked at most (RFC 5322 allows one From field, of several mailboxes).
+MAX_FROM_DOMAINS = 10
 _STRICTNESS = [Disposition.DELIVER, Disposition.QUARANTINE, Disposition.REJECT]
 _HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _TAG = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", re.DOTALL)
@@ -235,6 +237,12 @@ async def check_dmarc(domains: Sequence[str], *, spf: SpfVerdict,
     failing one, else the first's."""
     if not domains:
         return DmarcVerdict(Result.NONE, "", reason="no From domain")
+    if len(domains) > MAX_FROM_DOMAINS:
+        # Each is up to two lookups, all at once: a From of thousands of domains would be
+        # a query amplifier (and a socket each). §6.6.1 lets a receiver refuse such a
+        # From; it is filed as Junk, unverified.
+        return DmarcVerdict(Result.PERMERROR, domains[0], "", Disposition.QUARANTINE,
+                            reason=f"over {MAX_FROM_DOMAINS} From domains")
     found = await asyncio.gather(*(discover(domain, dns) for domain in domains),
                                  return_exceptions=True)
     verdicts = []
