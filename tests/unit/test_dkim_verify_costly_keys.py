@@ -62,3 +62,19 @@ def test_a_costly_rsa_key_is_refused_without_seconds_of_work(modulus_bits: int,
     spent = time.process_time() - started
     assert [v.result for v in verdicts] == [Result.PERMERROR] * 3
     assert spent < 1.0, spent
+
+
+def test_thousands_of_signatures_give_a_bounded_verdict_and_field() -> None:
+    from mailcore.authentication.results_header import results_header
+    from mailcore.domain.verdict import SpfVerdict, Verdict
+
+    # GIVEN a 1.5 MB message of 20000 DKIM-Signature fields, each of another domain
+    raw = b"".join(b"DKIM-Signature: v=1; a=rsa-sha256; d=x%d.example; s=s; h=from;"
+                   b" bh=AA; b=AA\r\n" % index for index in range(20000))
+    raw += b"From: a@b.example\r\n\r\nbody\r\n"
+    verdicts = asyncio.run(verify_dkim(raw, dns=OneRecord(""), off_loop=_in_thread))
+    field = results_header("mx.hamburger.edu", Verdict(
+        spf=SpfVerdict(Result.NONE, "b.example"), dkim=verdicts))
+    # THEN what is kept of it (the envelope's verdict, our field, written on the event
+    # loop) is about what ten signatures make, not 3 MB
+    assert len(verdicts) <= 11 and len(field) < 4096, (len(verdicts), len(field))
