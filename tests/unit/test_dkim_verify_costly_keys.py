@@ -78,3 +78,23 @@ def test_thousands_of_signatures_give_a_bounded_verdict_and_field() -> None:
     # THEN what is kept of it (the envelope's verdict, our field, written on the event
     # loop) is about what ten signatures make, not 3 MB
     assert len(verdicts) <= 11 and len(field) < 4096, (len(verdicts), len(field))
+
+
+def test_huge_d_and_s_values_and_from_domains_give_a_bounded_field() -> None:
+    from mailcore.authentication.dmarc import from_domains
+    from mailcore.authentication.results_header import results_header
+    from mailcore.domain.verdict import DmarcVerdict, SpfVerdict, Verdict
+
+    # GIVEN one signature whose d= and s= are each 1 MB (folded), and a 1 MB From domain
+    huge = "\r\n\t".join(["a" * 70] * 15_000)
+    raw = (f"DKIM-Signature: v=1; a=rsa-sha256; d={huge}; s={huge}; h=from; bh=AA; b=AA\r\n"
+           f"From: ceo@{huge.replace(chr(13) + chr(10) + chr(9), '')}.example\r\n\r\nHi\r\n"
+           ).encode()
+    verdicts = asyncio.run(verify_dkim(raw, dns=OneRecord(""), off_loop=_in_thread))
+    domains = from_domains(raw)
+    started = time.process_time()
+    field = results_header("mx.hamburger.edu", Verdict(
+        spf=SpfVerdict(Result.NONE, "b.example"), dkim=verdicts,
+        dmarc=DmarcVerdict(Result.NONE, domains[0] if domains else "")))
+    # THEN our field (written on the event loop) stays the size of a few domain names
+    assert len(field) < 4096 and time.process_time() - started < 0.1, len(field)
