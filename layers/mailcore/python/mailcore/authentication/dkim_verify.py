@@ -32,6 +32,7 @@ MAX_SIGNATURES = 10
 # fourfold with each doubling. Signers name a dozen fields, oversigners a few dozen;
 # a section of more fields than this is a list of Received fields no mail system writes.
 MAX_SIGNED_FIELDS = 100
+MAX_NAME = 255  # of d=, s= and a= as reported
 MAX_HEADER_FIELDS = 1000
 # RFC 8301 §3.2: verifiers MUST NOT accept RSA keys under 1024 bits; rsa-sha1 is gone (§3.1).
 MIN_RSA_BITS = 1024
@@ -117,9 +118,11 @@ def _signature(index: int, value: bytes) -> _Signature:
         return signature
     text = {name.decode("ascii", "replace"): tag.decode("ascii", "replace")
             for name, tag in tags.items()}
-    signature.domain = text.get("d", "").strip().lower().rstrip(".")
-    signature.selector = text.get("s", "").strip().lower()
-    signature.algorithm = text.get("a", "").strip().lower()
+    # Shown in our Authentication-Results field and kept in the envelope, whatever they
+    # are: a name's length at most (a longer one is no name, and the check below says so).
+    signature.domain = text.get("d", "").strip().lower().rstrip(".")[:MAX_NAME]
+    signature.selector = text.get("s", "").strip().lower()[:MAX_NAME]
+    signature.algorithm = text.get("a", "").strip().lower()[:MAX_NAME]
     signature.header_b = re.sub(r"\s+", "", text.get("b", ""))[:8]
     try:
         dkim.validate_signature_fields(tags)
@@ -139,6 +142,8 @@ def _signature(index: int, value: bytes) -> _Signature:
     elif identity and identity != signature.domain and not identity.endswith(
             "." + signature.domain):
         signature.problem = "i= is not within d= (RFC 6376 §3.5)"
+    elif max(len(text.get("d", "").strip()), len(text.get("s", "").strip())) > MAX_NAME:
+        signature.problem = "d= or s= longer than a name"  # (reported cut short)
     elif not re.fullmatch(r"[a-z0-9_.-]+", signature.selector + signature.domain):
         signature.problem = "bad d= or s="
     return signature

@@ -151,8 +151,8 @@ def from_domains(raw: bytes) -> list[str]:
         written = address.rpartition("@")[2].strip().lower().rstrip(".")
         if "@" not in address or not written:
             continue
-        domain = _host_name(written)
-        if domain is None or not _HOST_NAME.fullmatch(domain):
+        domain = _host_name(written[:1024])  # (a name is 253 at most; a few invisibles)
+        if domain is None or len(domain) > 253 or not _HOST_NAME.fullmatch(domain):
             continue  # a parser's leftovers: no DMARC record there
         if domain not in domains:
             domains.append(domain)
