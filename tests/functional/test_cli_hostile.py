@@ -30,3 +30,21 @@ def test_dns_with_an_unreadable_keys_secret_says_so_in_one_line(target, capsys,
         pytest.fail(f"traceback: {type(error).__name__}: {error}")
     err = capsys.readouterr().err
     assert status != 0 and err.startswith("mailpipe: ") and err.count("\n") == 1, (status, err)
+
+
+@pytest.mark.parametrize(("command", "missing"), [
+    (["dns", DOMAIN], "EdgeHostname"), (["dns", DOMAIN], "UserPoolId"),
+    (["suppression", "list"], "MailboxTableName"),
+])
+def test_a_stack_deployed_before_these_outputs_is_named_in_one_line(
+        stack, monkeypatch, capsys, command: list[str], missing: str) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a stack deployed by an older template (no EdgeHostname output, say)
+    outputs = {key: value for key, value in stack.outputs.items() if key != missing}
+    monkeypatch.setattr(cli, "_target", lambda *_: (
+        outputs, lambda service: boto3.client(service, region_name=REGION)))
+    try:
+        status = cli.main(command)
+    except Exception as error:
+        pytest.fail(f"traceback: {type(error).__name__}: {error}")
+    err = capsys.readouterr().err
+    assert status != 0 and err.startswith("mailpipe: ") and err.count("\n") == 1, (status, err)
