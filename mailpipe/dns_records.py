@@ -224,6 +224,8 @@ def run(arguments: argparse.Namespace, outputs: dict[str, str], client: Any) -> 
         print(f"mailpipe: {domain} is not a domain of this stack ({', '.join(hosted)})",
               file=sys.stderr)
         return 2
+    # Read first: a stack without them (an older template) is said before anything else.
+    edge_hostname, user_pool_id = outputs["EdgeHostname"], outputs["UserPoolId"]
     keys: list[SigningKey] = []
     if "DkimKeysSecretArn" in outputs:
         try:
@@ -235,12 +237,12 @@ def run(arguments: argparse.Namespace, outputs: dict[str, str], client: Any) -> 
     if not keys:
         print(f"mailpipe: no DKIM keys for {domain} in this stack: no DKIM records",
               file=sys.stderr)
-    report_address = _report_address(client("cognito-idp"), outputs["UserPoolId"], domain)
+    report_address = _report_address(client("cognito-idp"), user_pool_id, domain)
     if report_address is None:
         print(f"mailpipe: no account at {domain} to receive DMARC and TLS reports: DMARC "
               "without rua=, no TLS-RPT record (add postmaster@ and run this again)",
               file=sys.stderr)
-    found = records(domain, outputs["EdgeHostname"], keys, report_address)
+    found = records(domain, edge_hostname, keys, report_address)
     if not arguments.check:
         print(zone_text(domain, found), end="")
         return 0
