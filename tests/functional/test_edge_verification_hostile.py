@@ -273,3 +273,19 @@ def test_a_resolver_that_raises_or_hangs_still_gets_the_message_stored(fault: st
             code, _ = client.data(_message("ceo@crepes.fr", f"faulty {fault}"))
         took = time.monotonic() - started
     assert code == 250 and took < 6, (code, took)
+
+
+@pytest.mark.parametrize("name", ["From ", "From\t", "FROM  "])
+def test_an_obsolete_from_field_with_space_before_the_colon_is_still_checked(
+        mx: Mx, name: str) -> None:
+    import smtplib
+
+    # GIVEN a From written in RFC 5322's obsolete syntax (white space before the colon),
+    # which mail readers show as the From, claiming a p=reject domain (crepes.fr)
+    raw = _with_from("ceo@crepes.fr", f"obsolete {len(name)}").replace(
+        b"From: ", name.encode() + b": ", 1)
+    # THEN it is refused as crepes.fr's policy says
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        message_id = mx.send(raw, "bounce@spoofed.example")
+        pytest.fail(f"accepted into {mx.file(message_id)}")
+    assert refused.value.smtp_code == 550
