@@ -32,6 +32,7 @@ POLICIES = {"none": Disposition.DELIVER, "quarantine": Disposition.QUARANTINE,
 # Author domains checked at most (RFC 5322 allows one From field, of several mailboxes).
 MAX_FROM_DOMAINS = 10
 _STRICTNESS = [Disposition.DELIVER, Disposition.QUARANTINE, Disposition.REJECT]
+_OBSOLETE_FROM = re.compile(r"(?im)^from[ \t]+:(.*(?:\r\n[ \t].*)*)")
 _HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _TAG = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", re.DOTALL)
 
@@ -135,6 +136,10 @@ def from_domains(raw: bytes) -> list[str]:
         values = [str(value) for value in header.get_all("From") or []]
     except (ValueError, TypeError, LookupError):
         return []
+    # RFC 5322 §4.5.1's obsolete syntax, white space before the colon ("From : ..."), is
+    # no From to the parser, yet readers show it as one (as fields_named reads it).
+    block = (raw if end < 0 else raw[:end + 2]).decode("utf-8", "replace")
+    values += [match[1].replace("\r\n", "") for match in _OBSOLETE_FROM.finditer(block)]
     # Read as the verifier's parser (compat32) and as the one whose result the folder list
     # and IMAP show (email.policy.default): "From: ceo@ours.example x@theirs.example" is
     # theirs to getaddresses and ours to the list, so both domains are the author's.
