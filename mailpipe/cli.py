@@ -301,6 +301,15 @@ def _up(arguments: argparse.Namespace) -> int:
     return 0
 
 
+class _Outputs(dict[str, str]):
+    """A stack's outputs: one a command needs and the stack lacks (deployed by an older
+    template) is said in one line, not a KeyError's traceback."""
+
+    def __missing__(self, key: str) -> str:
+        raise CommandFailed(f"the stack has no {key} output: deploy it again with this "
+                            "version's template")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
@@ -320,7 +329,8 @@ def _command(arguments: argparse.Namespace) -> int:
     aws_port = _ports(arguments, ["aws_port"])["aws_port"]
     if arguments.command == "user" and (problem := password_problem(arguments.password)):
         _usage_error("user add", f"--password: {problem}")
-    outputs, client = _target(arguments.stack, aws_port, arguments.state_dir)
+    found, client = _target(arguments.stack, aws_port, arguments.state_dir)
+    outputs = _Outputs(found)
     if arguments.command == "queue":
         target = QueueTarget(client("sqs"), client("dynamodb"), outputs["MailboxTableName"],
                              outputs["OutgoingQueueUrl"], outputs["OutgoingDeadLetterQueueUrl"])

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailcore.adapters.dns_resolver import DnsServer, sync_resolver
-from mailcore.authentication.signing_keys import SigningKey, keys_for_domain, keys_of
+from mailcore.authentication.signing_keys import (
+    KeysDocumentError,
+    SigningKey,
+    keys_for_domain,
+    keys_of,
+)
 
 TTL = 3600
 # The report mailbox DMARC and TLS-RPT name, the first that is an account at the domain
@@ -219,19 +224,25 @@ def run(arguments: argparse.Namespace, outputs: dict[str, str], client: Any) -> 
         print(f"mailpipe: {domain} is not a domain of this stack ({', '.join(hosted)})",
               file=sys.stderr)
         return 2
+    # Read first: a stack without them (an older template) is said before anything else.
+    edge_hostname, user_pool_id = outputs["EdgeHostname"], outputs["UserPoolId"]
     keys: list[SigningKey] = []
     if "DkimKeysSecretArn" in outputs:
-        keys = keys_for_domain(keys_of(client("secretsmanager").get_secret_value(
-            SecretId=outputs["DkimKeysSecretArn"])["SecretString"]), domain)
+        try:
+            keys = keys_for_domain(keys_of(client("secretsmanager").get_secret_value(
+                SecretId=outputs["DkimKeysSecretArn"])["SecretString"]), domain)
+        except KeysDocumentError as exc:
+            print(f"mailpipe: {exc} ({outputs['DkimKeysSecretArn']})", file=sys.stderr)
+            return 1
     if not keys:
         print(f"mailpipe: no DKIM keys for {domain} in this stack: no DKIM records",
               file=sys.stderr)
-    report_address = _report_address(client("cognito-idp"), outputs["UserPoolId"], domain)
+    report_address = _report_address(client("cognito-idp"), user_pool_id, domain)
     if report_address is None:
         print(f"mailpipe: no account at {domain} to receive DMARC and TLS reports: DMARC "
               "without rua=, no TLS-RPT record (add postmaster@ and run this again)",
               file=sys.stderr)
-    found = records(domain, outputs["EdgeHostname"], keys, report_address)
+    found = records(domain, edge_hostname, keys, report_address)
     if not arguments.check:
         print(zone_text(domain, found), end="")
         return 0

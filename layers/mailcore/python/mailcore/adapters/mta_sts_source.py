@@ -4,12 +4,14 @@ with the certificate verified for the policy host's name."""
 
 from __future__ import annotations
 
-import ipaddress
+import contextlib
 import socket
 import ssl
+import threading
 import time
 from typing import TYPE_CHECKING
 
+from mailcore.adapters.smtp_client import is_public
 from mailcore.config import ConfigurationError
 from mailcore.domain.mta_sts import POLICY_SIZE_LIMIT, policy_id_of
 from mailcore.errors import TransientFailure
@@ -64,7 +66,7 @@ class HttpsPolicySource:
                      for kind in ("A", "AAAA") for record in self._lookup(host, kind)]
         if self._public_only:
             addresses = [address for address in addresses
-                         if ipaddress.ip_address(address).is_global]
+                         if is_public(address)]
         if not addresses:
             raise PolicyUnavailable(f"{host} has no {'public ' * self._public_only}address")
         self.fetches += 1
@@ -85,17 +87,30 @@ class HttpsPolicySource:
             raise PolicyUnavailable(f"{kind} {name}: {type(exc).__name__}") from exc
 
     def _get(self, host: str, address: str) -> str:
+        deadline = time.monotonic() + 2 * self._timeout
+        raw = socket.create_connection((address, self._port), timeout=self._timeout)
+        # Each read has its timeout, but a host that sends a byte at a time never lets one
+        # expire (http.client reads the status line and headers in lines): at the deadline
+        # the connection is cut, whatever is being read.
+        # (The TLS socket takes the connection over from `raw`: the one that holds it is
+        # the one cut.)
+        holder = [raw]
+        cut = threading.Timer(max(deadline - time.monotonic(), 0), _cut, args=(holder,))
+        cut.daemon = True
+        cut.start()
+        try:
+            return self._exchange(host, holder, deadline)
+        finally:
+            cut.cancel()
+            holder[0].close()
+
+    def _exchange(self, host: str, holder: list[socket.socket], deadline: float) -> str:
         # Imported here: a fetch happens once per domain and max_age, and http.client
         # loads the email package's parser, which the function's cold start need not.
         import http.client
 
-        deadline = time.monotonic() + 2 * self._timeout
-        raw = socket.create_connection((address, self._port), timeout=self._timeout)
-        try:
-            sock = self._tls.wrap_socket(raw, server_hostname=host)
-        except OSError:
-            raw.close()
-            raise
+        sock = self._tls.wrap_socket(holder[0], server_hostname=host)
+        holder[0] = sock
         # Connected by the address our resolver gave, verified for the host's name.
         connection = http.client.HTTPSConnection(host, self._port, timeout=self._timeout,
                                                  context=self._tls)
@@ -115,8 +130,17 @@ class HttpsPolicySource:
                     raise ValueError(f"policy larger than {POLICY_SIZE_LIMIT} bytes")
                 if time.monotonic() > deadline:
                     raise ValueError(f"policy not fetched in {2 * self._timeout:g} s")
+            if time.monotonic() > deadline:  # cut short: what came is not the policy
+                raise ValueError(f"policy not fetched in {2 * self._timeout:g} s")
             return body.decode("utf-8")
         except http.client.HTTPException as exc:
             raise ValueError(f"not an HTTP answer: {type(exc).__name__}") from exc
         finally:
             connection.close()
+
+
+def _cut(holder: list[socket.socket]) -> None:
+    # socket.socket's own shutdown, under TLS too: the reading thread's recv returns at
+    # once (SSLSocket.shutdown would also drop its TLS state under that thread).
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(holder[0], socket.SHUT_RDWR)

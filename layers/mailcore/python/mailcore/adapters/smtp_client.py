@@ -191,9 +191,30 @@ def public_address(hop: NextHop, addresses: AddressLookup | None = None) -> str:
     if not found:
         raise OSError(f"{hop.host} has no address")
     for text in found:
-        if ipaddress.ip_address(text.split("%", 1)[0]).is_global:
+        if is_public(text):
             return text
     raise NoPublicAddress(f"{hop.host} has no public address ({', '.join(found)})")
+
+
+# IPv6 prefixes whose addresses carry an IPv4 address that a gateway or the host's own
+# stack may reach: NAT64's (RFC 6052, RFC 8215) and the deprecated IPv4-compatible ::/96.
+_IPV4_CARRYING = tuple(ipaddress.ip_network(prefix) for prefix in (
+    "64:ff9b::/96", "64:ff9b:1::/48", "::/96"))
+
+
+def is_public(text: str) -> bool:
+    """On the public Internet, and so is any IPv4 address it carries (mapped, 6to4,
+    NAT64, IPv4-compatible): 64:ff9b::a00:1 is 10.0.0.1 behind a NAT64 gateway."""
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = address.ipv4_mapped or address.sixtofour
+        if carried is None and any(address in prefix for prefix in _IPV4_CARRYING):
+            carried = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if carried is not None and not carried.is_global:
+            return False
+    return True
 
 
 def _system_addresses(hop: NextHop) -> list[str]:

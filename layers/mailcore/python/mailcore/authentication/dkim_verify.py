@@ -26,8 +26,18 @@ OffLoop = Callable[..., Awaitable[Any]]
 # key lookup and a pass of canonicalisation and hashing, and a sender has no reason to add
 # more than a few (we add two), so this bounds what one message can make us do.
 MAX_SIGNATURES = 10
+# dkimpy finds each field h= names by walking the header section from the bottom
+# (select_headers): names x fields steps of Python, in a thread that a timeout does not
+# stop. 5000 absent names over 5000 fields took 2 s a signature, and the work doubles
+# fourfold with each doubling. Signers name a dozen fields, oversigners a few dozen;
+# a section of more fields than this is a list of Received fields no mail system writes.
+MAX_SIGNED_FIELDS = 100
+MAX_NAME = 255  # of d=, s= and a= as reported
+MAX_HEADER_FIELDS = 1000
 # RFC 8301 §3.2: verifiers MUST NOT accept RSA keys under 1024 bits; rsa-sha1 is gone (§3.1).
 MIN_RSA_BITS = 1024
+MAX_RSA_BITS = 8192
+MAX_RSA_EXPONENT_BITS = 32
 ALGORITHMS = ("rsa-sha256", "ed25519-sha256")
 _KEY_TYPES = {"rsa-sha256": b"rsa", "ed25519-sha256": b"ed25519"}
 
@@ -54,7 +64,8 @@ class _Signature:
 class _Parsed:
     signer: Any = None  # the dkim.DKIM holding the parsed message
     signatures: list[_Signature] = field(default_factory=list)
-    unchecked: list[_Signature] = field(default_factory=list)  # beyond MAX_SIGNATURES
+    unchecked: list[_Signature] = field(default_factory=list)  # the first beyond the most
+    more: int = 0  # signatures beyond MAX_SIGNATURES
 
 
 async def verify_dkim(raw: bytes, *, dns: AsyncDns, off_loop: OffLoop
@@ -66,8 +77,10 @@ async def verify_dkim(raw: bytes, *, dns: AsyncDns, off_loop: OffLoop
     answers = dict(zip(names, await asyncio.gather(*(_key_records(dns, n) for n in names)),
                        strict=True))
     checked: list[DkimVerdict] = await off_loop(_verify_all, parsed, answers)
-    return (*checked, *(s.verdict(Result.NEUTRAL, f"not checked: over {MAX_SIGNATURES}")
-                        for s in parsed.unchecked))
+    # The rest are one verdict, not one each: 20000 signatures made a 2.3 MB field (and
+    # envelope) of clauses that say nothing.
+    return (*checked, *(s.verdict(Result.NEUTRAL, f"not checked: {parsed.more} more over "
+                                  f"{MAX_SIGNATURES}") for s in parsed.unchecked[:1]))
 
 
 async def _key_records(dns: AsyncDns, name: str) -> list[str] | DnsFailure:
@@ -85,8 +98,13 @@ def _parse(raw: bytes) -> _Parsed:
     except dkim.DKIMException:
         return _Parsed()  # not a message dkimpy can read: nothing to verify
     values = [value for name, value in signer.headers if name.lower() == b"dkim-signature"]
-    signatures = [_signature(index, value) for index, value in enumerate(values)]
-    return _Parsed(signer, signatures[:MAX_SIGNATURES], signatures[MAX_SIGNATURES:])
+    signatures = [_signature(index, value)
+                  for index, value in enumerate(values[:MAX_SIGNATURES + 1])]
+    if len(signer.headers) > MAX_HEADER_FIELDS:
+        for signature in signatures:
+            signature.problem = f"over {MAX_HEADER_FIELDS} header fields: not checked"
+    return _Parsed(signer, signatures[:MAX_SIGNATURES], signatures[MAX_SIGNATURES:],
+                   more=max(len(values) - MAX_SIGNATURES, 0))
 
 
 def _signature(index: int, value: bytes) -> _Signature:
@@ -100,16 +118,22 @@ def _signature(index: int, value: bytes) -> _Signature:
         return signature
     text = {name.decode("ascii", "replace"): tag.decode("ascii", "replace")
             for name, tag in tags.items()}
-    signature.domain = text.get("d", "").strip().lower().rstrip(".")
-    signature.selector = text.get("s", "").strip().lower()
-    signature.algorithm = text.get("a", "").strip().lower()
+    # Shown in our Authentication-Results field and kept in the envelope, whatever they
+    # are: a name's length at most (a longer one is no name, and the check below says so).
+    signature.domain = text.get("d", "").strip().lower().rstrip(".")[:MAX_NAME]
+    signature.selector = text.get("s", "").strip().lower()[:MAX_NAME]
+    signature.algorithm = text.get("a", "").strip().lower()[:MAX_NAME]
     signature.header_b = re.sub(r"\s+", "", text.get("b", ""))[:8]
     try:
         dkim.validate_signature_fields(tags)
     except dkim.ValidationError as error:
         signature.problem = str(error)
         return signature
-    signed = {name.strip().lower() for name in text.get("h", "").split(":")}
+    named = text.get("h", "").split(":")
+    if len(named) > MAX_SIGNED_FIELDS:
+        signature.problem = f"h= names over {MAX_SIGNED_FIELDS} fields: not checked"
+        return signature
+    signed = {name.strip().lower() for name in named}
     identity = text.get("i", "").rpartition("@")[2].lower().rstrip(".")
     if signature.algorithm not in ALGORITHMS:
         signature.problem = f"algorithm {signature.algorithm} not accepted (RFC 8301)"
@@ -118,6 +142,8 @@ def _signature(index: int, value: bytes) -> _Signature:
     elif identity and identity != signature.domain and not identity.endswith(
             "." + signature.domain):
         signature.problem = "i= is not within d= (RFC 6376 §3.5)"
+    elif max(len(text.get("d", "").strip()), len(text.get("s", "").strip())) > MAX_NAME:
+        signature.problem = "d= or s= longer than a name"  # (reported cut short)
     elif not re.fullmatch(r"[a-z0-9_.-]+", signature.selector + signature.domain):
         signature.problem = "bad d= or s="
     return signature
@@ -145,6 +171,9 @@ def _verify_one(signer: Any, signature: _Signature,
     key_type = key_record[1]
     if key_type != _KEY_TYPES[signature.algorithm]:
         return signature.verdict(Result.PERMERROR, "key type does not match a=")
+    costly = _costly_rsa_key(key_record[0]) if key_type == b"rsa" else None
+    if costly is not None:
+        return signature.verdict(Result.PERMERROR, costly)
 
     def prefetched(name: bytes | str, timeout: float = 0) -> bytes:
         return key_record[0]
@@ -163,6 +192,30 @@ def _verify_one(signer: Any, signature: _Signature,
     if signer.pk is None:  # dkimpy could not read the key (it says so only in its log)
         return signature.verdict(Result.PERMERROR, f"unusable key at {signature.key_name}")
     return signature.verdict(Result.FAIL, "signature does not verify")
+
+
+def _costly_rsa_key(record: bytes) -> str | None:
+    """Why the RSA key would cost too much to verify with, or None. dkimpy verifies with
+    any key, in Python: a 16384-bit exponent over a 16384-bit modulus took 8 s a signature.
+    Keys use e=65537 (RFC 8017 recommends small exponents) and RFC 8301 §3.2 asks
+    verifiers for 1024 to 4096 bits; beyond 8192, or with an exponent past 32 bits, no."""
+    import base64
+    import binascii
+
+    import dkim
+    import dkim.crypto
+
+    try:
+        data = base64.b64decode(dkim.util.parse_tag_value(record).get(b"p", b""))
+        key = dkim.crypto.parse_public_key(data)
+    except (binascii.Error, ValueError, dkim.DKIMException, dkim.util.InvalidTagValueList,
+            dkim.crypto.UnparsableKeyError, dkim.asn1.ASN1FormatError, IndexError, TypeError):
+        return None  # unreadable: dkimpy says so in its own way (no pk)
+    if key["modulus"].bit_length() > MAX_RSA_BITS:
+        return f"RSA key over {MAX_RSA_BITS} bits"
+    if key["publicExponent"].bit_length() > MAX_RSA_EXPONENT_BITS:
+        return f"RSA public exponent over {MAX_RSA_EXPONENT_BITS} bits"
+    return None
 
 
 def _first_key(records: list[str]) -> tuple[bytes, bytes] | None:

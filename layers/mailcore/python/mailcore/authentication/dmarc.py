@@ -29,7 +29,11 @@ from mailcore.domain.verdict import (
 
 POLICIES = {"none": Disposition.DELIVER, "quarantine": Disposition.QUARANTINE,
             "reject": Disposition.REJECT}
+# Author domains checked at most (RFC 5322 allows one From field, of several mailboxes).
+MAX_FROM_DOMAINS = 10
 _STRICTNESS = [Disposition.DELIVER, Disposition.QUARANTINE, Disposition.REJECT]
+_OBSOLETE_FROM = re.compile(r"(?im)^from[ \t]+:(.*(?:\r\n[ \t].*)*)")
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _TAG = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", re.DOTALL)
 
 
@@ -125,23 +129,54 @@ def from_domains(raw: bytes) -> list[str]:
 
     end = raw.find(b"\r\n\r\n")  # the header section only: the parser reads every line
     try:
-        header = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
-            raw if end < 0 else raw[:end + 2])
+        # Decoded as UTF-8 first (RFC 6532, and how a reader shows them): from bytes,
+        # compat32 turns each 8-bit byte of a field into U+FFFD.
+        header = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(
+            (raw if end < 0 else raw[:end + 2]).decode("utf-8", "replace"))
         values = [str(value) for value in header.get_all("From") or []]
     except (ValueError, TypeError, LookupError):
         return []
-    domains: list[str] = []
-    for _, address in email.utils.getaddresses(values):
-        domain = address.rpartition("@")[2].strip().lower().rstrip(".")
-        if "@" not in address or not domain:
-            continue
+    # RFC 5322 §4.5.1's obsolete syntax, white space before the colon ("From : ..."), is
+    # no From to the parser, yet readers show it as one (as fields_named reads it).
+    block = (raw if end < 0 else raw[:end + 2]).decode("utf-8", "replace")
+    values += [match[1].replace("\r\n", "") for match in _OBSOLETE_FROM.finditer(block)]
+    # Read as the verifier's parser (compat32) and as the one whose result the folder list
+    # and IMAP show (email.policy.default): "From: ceo@ours.example x@theirs.example" is
+    # theirs to getaddresses and ours to the list, so both domains are the author's.
+    addresses = [address for _, address in email.utils.getaddresses(values)]
+    for value in values:
         try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
+            parsed = email.policy.default.header_factory("From", value)
+            addresses.extend(str(each.addr_spec) for each in parsed.addresses)
+        except (ValueError, TypeError, LookupError, AttributeError, IndexError,
+                RecursionError):
             continue
+    domains: list[str] = []
+    for address in addresses:
+        written = address.rpartition("@")[2].strip().lower().rstrip(".")
+        if "@" not in address or not written:
+            continue
+        domain = _host_name(written[:1024])  # (a name is 253 at most; a few invisibles)
+        if domain is None or len(domain) > 253 or not _HOST_NAME.fullmatch(domain):
+            continue  # a parser's leftovers: no DMARC record there
         if domain not in domains:
             domains.append(domain)
     return domains
+
+
+def _host_name(domain: str) -> str | None:
+    """The domain as an A-label name, as a reader sees it: characters no one sees (controls,
+    format characters such as U+200B, U+202E, U+FEFF) left out, so that "ours.example"
+    followed by one of them is still ours.example to DMARC and to the hosted-domain check."""
+    import unicodedata
+
+    domain = re.sub("[\u3002\uff0e\uff61]", ".", domain)  # IDNA's other full stops
+    seen = "".join(char for char in unicodedata.normalize("NFKC", domain)
+                   if unicodedata.category(char)[0] in "LNM" or char in ".-_").strip(".")
+    try:
+        return seen.encode("idna").decode("ascii").lower() or None
+    except UnicodeError:
+        return None
 
 
 async def discover(from_domain: str, dns: AsyncDns) -> FoundPolicy | None:
@@ -179,9 +214,15 @@ def evaluate(from_domain: str, found: FoundPolicy | None, spf: SpfVerdict,
         how = "spf" if spf_aligned else f"dkim d={dkim_aligned[0]}"
         return DmarcVerdict(Result.PASS, from_domain, policy, reason=f"aligned {how}")
     # A method that could not be checked might have aligned: a DNS fault is never held
-    # against the sender.
-    if spf.result is Result.TEMPERROR or any(
-            signature.result is Result.TEMPERROR for signature in dkim):
+    # against the sender. Only one whose identifier would align, though: a signature of
+    # a zone that answers SERVFAIL, added to a forgery, must not lift the From domain's
+    # policy (an empty d=, a check that did not finish, might have been anything).
+    if (spf.result is Result.TEMPERROR and (
+            not spf.domain or aligned(from_domain, spf.domain, record.strict_spf))) or any(
+            signature.result is Result.TEMPERROR and (
+                not signature.domain
+                or aligned(from_domain, signature.domain, record.strict_dkim))
+            for signature in dkim):
         return DmarcVerdict(Result.TEMPERROR, from_domain, policy,
                             reason="no aligned pass; a method had a temporary error")
     disposition = POLICIES[policy]
@@ -201,6 +242,12 @@ async def check_dmarc(domains: Sequence[str], *, spf: SpfVerdict,
     failing one, else the first's."""
     if not domains:
         return DmarcVerdict(Result.NONE, "", reason="no From domain")
+    if len(domains) > MAX_FROM_DOMAINS:
+        # Each is up to two lookups, all at once: a From of thousands of domains would be
+        # a query amplifier (and a socket each). §6.6.1 lets a receiver refuse such a
+        # From; it is filed as Junk, unverified.
+        return DmarcVerdict(Result.PERMERROR, domains[0], "", Disposition.QUARANTINE,
+                            reason=f"over {MAX_FROM_DOMAINS} From domains")
     found = await asyncio.gather(*(discover(domain, dns) for domain in domains),
                                  return_exceptions=True)
     verdicts = []

@@ -75,9 +75,17 @@ def results_header(authserv_id: str, verdict: Verdict) -> bytes:
             header_from=dmarc.from_domain or None, policy=dmarc.policy or None))
     lines = [f"{FIELD_NAME}: {_sanitised_id(authserv_id)};"]
     for position, result in enumerate(results):
-        clause = str(result) + (";" if position < len(results) - 1 else "")
+        # Every value in a clause comes from the sender (HELO, MAIL FROM, d=, s=, the From
+        # domain), and authres quotes specials but passes CR, LF and other controls as
+        # they are: a bare CR in a HELO would start a header field of the sender's above
+        # everything else. Only printable ASCII is written.
+        clause = _printable(str(result)) + (";" if position < len(results) - 1 else "")
         lines.extend(_folded(clause))
     return ("\r\n".join(lines) + "\r\n").encode("ascii", "replace")
+
+
+def _printable(text: str) -> str:
+    return re.sub(r"[^\x20-\x7e]", "?", text)
 
 
 def _sanitised_id(authserv_id: str) -> str:
