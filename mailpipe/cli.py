@@ -20,8 +20,7 @@ from mailcore.domain.address import parse_address
 from mailcore.domain.retry import parse_duration
 from mailcore.errors import InvalidAddress, MailError, StorageUnavailable
 from mailcore.services.accounts import add_account
-from mailpipe import dns_records
-from mailpipe.dns_records import dns_server_argument
+from mailpipe import dns_records, suppression_admin
 from mailpipe.local.stack import (
     DEFAULT_PORTS,
     DEFAULT_STATE_DIR,
@@ -33,9 +32,6 @@ from mailpipe.local.stack import (
 )
 from mailpipe.local.template import load_template
 from mailpipe.queue_admin import QueueTarget, list_jobs, redrive, retry_deferred
-from mailpipe.suppression_admin import SuppressionCommandFailed
-from mailpipe.suppression_admin import add_parser as add_suppression_parser
-from mailpipe.suppression_admin import run as run_suppression
 from mailpipe.webmail import publish
 
 
@@ -174,9 +170,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="wait before a message that failed to be filed is tried again")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
-    up.add_argument("--dns", type=dns_server_argument, default=os.environ.get("MAILPIPE_DNS", ""),
-                    metavar="HOST:PORT", help="the DNS server every lookup asks "
-                    "(default: $MAILPIPE_DNS, else the system's)")
+    up.add_argument("--dns", type=dns_records.dns_server_argument, metavar="HOST:PORT",
+                    default=os.environ.get("MAILPIPE_DNS", ""), help="the DNS server every "
+                    "lookup asks (default: $MAILPIPE_DNS, else the system's)")
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -193,7 +189,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="with redrive: the inbound dead-letter queue (messages that "
                        "could not be filed) back to the inbound queue")
     _add_stack_options(queue)
-    add_suppression_parser(commands, _add_stack_options, _domain)
+    suppression_admin.add_parser(commands, _add_stack_options, _domain)
 
     views = commands.add_parser(
         "imap-views", help="stored messages' IMAP views: make those missing (messages "
@@ -314,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         return _command(arguments)
-    except (CommandFailed, SuppressionCommandFailed) as exc:
+    except (CommandFailed, suppression_admin.SuppressionCommandFailed) as exc:
         print(f"mailpipe: {exc}", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError) as exc:
@@ -349,7 +345,7 @@ def _command(arguments: argparse.Namespace) -> int:
     if arguments.command == "dns":
         return dns_records.run(arguments, outputs, client)
     if arguments.command == "suppression":
-        for line in run_suppression(arguments, outputs, client):
+        for line in suppression_admin.run(arguments, outputs, client):
             print(line)
         return 0
     if arguments.command == "imap-views":

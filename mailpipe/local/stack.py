@@ -16,6 +16,7 @@ import boto3
 import yaml
 
 from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+from mailcore.authentication.signing_keys import document_of
 from mailcore.errors import MailError
 from mailcore.services.accounts import add_account
 from mailpipe.local import logs
@@ -195,9 +196,10 @@ class LocalStack:
         options.state_dir.mkdir(parents=True, exist_ok=True)
         outputs_file(options.state_dir, options.aws_port).write_text(json.dumps(outputs))
         # Before anything that signs starts: the same keys at every start.
-        keep_local_keys(options.state_dir, options.domains,
-                        session.client("secretsmanager", endpoint_url=self.endpoint),
-                        outputs["DkimKeysSecretArn"])
+        signing_keys = keep_local_keys(
+            options.state_dir, options.domains,
+            session.client("secretsmanager", endpoint_url=self.endpoint),
+            outputs["DkimKeysSecretArn"])
         directory = CognitoAccountDirectory(
             session.client("cognito-idp", endpoint_url=self.endpoint),
             outputs["UserPoolId"], outputs["UserPoolClientId"])
@@ -227,7 +229,9 @@ class LocalStack:
         containers = self.provisioned.containers
         self._edge = EdgeProcess(
             "edge_smtp", "smtp",
-            {**environment, **containers["edge"].environment, **local_edge_overrides(options)},
+            {**environment, **containers["edge"].environment, **local_edge_overrides(options),
+             # What ECS puts there from the container's Secrets when the task starts.
+             "MAILPIPE_DKIM_KEYS": document_of(signing_keys)},
             options.host, [options.smtp_port, options.submission_port], options.root)
         self._imap = EdgeProcess(
             "edge_imap", "imap",

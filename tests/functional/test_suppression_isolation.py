@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
+from mailcore.adapters.aws import dynamodb_keys
 from mailcore.domain.suppression import Suppression
 from mailcore.wiring import aws_adapters
 from tests.conftest import load_function
@@ -26,7 +27,7 @@ def api(stack):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("spelled", [
     THEIRS, THEIRS.upper(), quote(THEIRS, safe=""), quote(quote(THEIRS, safe=""), safe=""),
-    "SUPPRESSED#burgers.test", "ADDRESS#gone@crepes.fr",
+    dynamodb_keys.suppressed_pk("burgers.test"), f"{dynamodb_keys.ADDRESS_PREFIX}gone@crepes.fr",
     f"{THEIRS}%00", f" {THEIRS} ", f"<{THEIRS}>", "gone@crepes.fr@burgers.test",
 ])
 def test_another_domains_entry_cannot_be_removed_or_seen(api, spelled: str) -> None:
@@ -37,6 +38,6 @@ def test_another_domains_entry_cannot_be_removed_or_seen(api, spelled: str) -> N
 
 
 def test_an_entry_added_names_the_callers_domain_only(api) -> None:
-    for address in ("x@burgers.test", "SUPPRESSED#burgers.test", "a@b#c"):
+    for address in ("x@burgers.test", dynamodb_keys.suppressed_pk("burgers.test"), "a@b#c"):
         call(api, "POST", "/v1/suppressions", body={"address": address})
     assert list(aws_adapters().suppressions.entries("burgers.test")) == [THEIRS]

@@ -51,11 +51,21 @@ def test_only_the_keys_function_writes_the_keys_and_only_that_secret():
 
 
 def test_the_api_and_the_smtp_edge_read_the_keys_they_sign_with():
-    for role_id in ("ServeApiFunctionRole", "EdgeTaskRole"):
-        assert [(s["Action"], s["Resource"]) for s in _secret_statements(role_id)] == [
-            ("secretsmanager:GetSecretValue", KEYS_SECRET)], role_id
+    assert [(s["Action"], s["Resource"]) for s in _secret_statements(
+        "ServeApiFunctionRole")] == [("secretsmanager:GetSecretValue", KEYS_SECRET)]
     api = RESOURCES["ServeApiFunction"]["Properties"]["Environment"]["Variables"]
     assert api["MAILPIPE_DKIM_SECRET"] == KEYS_SECRET
-    [edge] = [container for container in RESOURCES["EdgeTaskDefinition"]["Properties"][
-        "ContainerDefinitions"] if container["Name"] == "edge"]
-    assert {"Name": "MAILPIPE_DKIM_SECRET", "Value": KEYS_SECRET} in edge["Environment"]
+    # The SMTP edge gets the document in its environment when its task starts, read by
+    # the execution role; the task role (the IMAP container's too) cannot read it.
+    assert ("secretsmanager:GetSecretValue", KEYS_SECRET) in [
+        (s["Action"], s["Resource"]) for s in _secret_statements("EdgeExecutionRole")]
+    assert _secret_statements("EdgeTaskRole") == []
+    containers = {container["Name"]: container for container in RESOURCES[
+        "EdgeTaskDefinition"]["Properties"]["ContainerDefinitions"]}
+    assert {"Name": "MAILPIPE_DKIM_KEYS", "ValueFrom": KEYS_SECRET} in containers["edge"][
+        "Secrets"]
+    assert "MAILPIPE_DKIM_KEYS" not in str(containers["imap"])
+    # The task starts after the keys' custom resource has written the keys.
+    assert {"Name": "MAILPIPE_DKIM_KEYS_RESOURCE",
+            "Value": {"Fn::If": ["MakeDkimKeys", {"Ref": "DkimKeys"}, "given"]}} in containers[
+        "edge"]["Environment"]

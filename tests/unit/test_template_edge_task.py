@@ -102,9 +102,11 @@ def test_imap_gets_what_it_reads_and_the_smtp_edge_keeps_its_own():
                         for entry in CONTAINERS["imap"]["Environment"]}
     assert imap_environment["POWERTOOLS_SERVICE_NAME"] == "edge_imap"
     assert not any("IMAP" in name for name in names(CONTAINERS["edge"]))
-    for container in CONTAINERS.values():
-        assert {secret["Name"] for secret in container["Secrets"]} == {
-            "MAILPIPE_TLS_CERT_PEM", "MAILPIPE_TLS_KEY_PEM"}
+    tls = {"MAILPIPE_TLS_CERT_PEM", "MAILPIPE_TLS_KEY_PEM"}
+    assert {secret["Name"] for secret in CONTAINERS["imap"]["Secrets"]} == tls
+    # The DKIM keys: only the SMTP edge signs (submitted mail).
+    assert {secret["Name"] for secret in CONTAINERS["edge"]["Secrets"]} == {
+        *tls, "MAILPIPE_DKIM_KEYS"}
 
 
 def test_the_load_balancer_sends_imap_to_the_imap_container_and_checks_its_health():

@@ -30,6 +30,9 @@ class Settings:
     sending_limit_per_hour: int = 1000  # recipients per account (template parameter)
     dns_server: str = ""  # HOST:PORT of the stack's one DNS server; "" for the system's
     dkim_secret: str = ""  # the secret holding the DKIM keys document; "": none, unsigned
+    # The document itself, as ECS puts it into the SMTP edge's environment (its task role
+    # may not read the secret: the IMAP container shares that role).
+    dkim_keys: str = ""
     mta_sts_ca_bundle: str = ""  # PEM file of the CAs MTA-STS trusts; "" for the system's
 
     @classmethod
@@ -60,5 +63,6 @@ class Settings:
                                        or 1000),
             dns_server=environ.get("MAILPIPE_DNS", "").strip(),
             dkim_secret=environ.get("MAILPIPE_DKIM_SECRET", "").strip(),
+            dkim_keys=environ.get("MAILPIPE_DKIM_KEYS", ""),
             mta_sts_ca_bundle=environ.get("MAILPIPE_MTA_STS_CA_BUNDLE", "").strip(),
         )

@@ -105,7 +105,12 @@ class AwsAdapters:
     @cached_property
     def signing_keys(self) -> SigningKeys:
         """The DKIM keys (MAILPIPE_DKIM_SECRET); without that secret, none: mail is sent
-        unsigned, with a warning each time."""
+        unsigned, with a warning each time. The SMTP edge is given the keys document in its
+        environment instead (MAILPIPE_DKIM_KEYS), read once when it starts."""
+        if self.settings.dkim_keys:
+            from mailcore.adapters.memory.signing_keys import InMemorySigningKeys
+            from mailcore.authentication.signing_keys import keys_of
+            return InMemorySigningKeys(keys_of(self.settings.dkim_keys))
         if not self.settings.dkim_secret:
             from mailcore.adapters.memory.signing_keys import InMemorySigningKeys
             return InMemorySigningKeys()

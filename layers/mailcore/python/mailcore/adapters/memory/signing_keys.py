@@ -1,4 +1,5 @@
-"""The SigningKeys port in memory, for tests: the keys it was given."""
+"""The SigningKeys port in memory: the keys it was given (the tests' keys, or the document
+ECS put into the SMTP edge's environment when it started)."""
 
 from __future__ import annotations
 
