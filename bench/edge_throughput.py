@@ -130,11 +130,12 @@ async def begin_message(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
         await reply(reader)
 
 
-async def _session(port: int, messages: int, latencies: list[float]) -> None:
+async def _session(port: int, messages: int, latencies: list[float],
+                   message: bytes = MESSAGE) -> None:
     reader, writer = await open_session(port)
     for _ in range(messages):
         await begin_message(reader, writer)
-        writer.write(MESSAGE + b".\r\n")
+        writer.write(message + b".\r\n")
         started = time.perf_counter()
         line = await reply(reader)
         latencies.append(time.perf_counter() - started)
@@ -145,10 +146,14 @@ async def _session(port: int, messages: int, latencies: list[float]) -> None:
     writer.close()
 
 
-async def _drive(port: int, sessions: int, messages: int) -> tuple[float, list[float]]:
+async def drive(port: int, sessions: int, messages: int, message: bytes = MESSAGE
+                ) -> tuple[float, list[float]]:
+    """`sessions` at once, each sending `messages` messages: the time it took, and each
+    message's wait for the reply to its data."""
     latencies: list[float] = []
     started = time.perf_counter()
-    await asyncio.gather(*(_session(port, messages, latencies) for _ in range(sessions)))
+    await asyncio.gather(*(_session(port, messages, latencies, message)
+                           for _ in range(sessions)))
     return time.perf_counter() - started, latencies
 
 
@@ -175,13 +180,13 @@ def _measure(kind: str, sessions: int, messages: int) -> dict[str, float]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                asyncio.run(_drive(port, 1, 1))  # also warms the server up
+                asyncio.run(drive(port, 1, 1))  # also warms the server up
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        elapsed, latencies = asyncio.run(_drive(port, sessions, messages))
+        elapsed, latencies = asyncio.run(drive(port, sessions, messages))
         ordered = sorted(latencies)
         return {
             "rate": len(latencies) / elapsed,

@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "mailcore" / "python")]
 
-from bench.edge_throughput import begin_message, open_session, reply  # noqa: E402
+from bench.edge_throughput import drive  # noqa: E402
 
 BODY = (b"From: Alice <alice@crepes.fr>\r\nTo: bob@hamburger.edu\r\nSubject: bench\r\n"
         b"Message-ID: <bench@crepes.fr>\r\n\r\n" + (b"x" * 78 + b"\r\n") * 124)
@@ -57,29 +57,6 @@ async def _serve(verify: bool, port: int, dns: str) -> None:
     await asyncio.Event().wait()
 
 
-async def _session(port: int, message: bytes, count: int, latencies: list[float]) -> None:
-    reader, writer = await open_session(port)
-    for _ in range(count):
-        await begin_message(reader, writer)
-        writer.write(message + b".\r\n")
-        started = time.perf_counter()
-        line = await reply(reader)
-        latencies.append(time.perf_counter() - started)
-        if not line.startswith(b"250"):
-            raise RuntimeError(f"not accepted: {line!r}")
-    writer.write(b"QUIT\r\n")
-    await reply(reader)
-    writer.close()
-
-
-async def _drive(port: int, message: bytes, sessions: int, count: int
-                 ) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    started = time.perf_counter()
-    await asyncio.gather(*(_session(port, message, count, latencies) for _ in range(sessions)))
-    return time.perf_counter() - started, latencies
-
-
 def _measure(verify: bool, dns: str, message: bytes, sessions: int, count: int
              ) -> dict[str, float]:
     from mailpipe.local.launcher import free_port
@@ -92,18 +69,18 @@ def _measure(verify: bool, dns: str, message: bytes, sessions: int, count: int
         deadline = time.monotonic() + 30
         while True:
             try:
-                asyncio.run(_drive(port, message, 1, 1))  # also warms the server up
+                asyncio.run(drive(port, 1, 1, message))  # also warms the server up
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
         cpu_before = _cpu_seconds(server.pid)
-        elapsed, latencies = asyncio.run(_drive(port, message, sessions, count))
+        elapsed, latencies = asyncio.run(drive(port, sessions, count, message))
         cpu = _cpu_seconds(server.pid) - cpu_before
         # One session alone: the latency a message's sender waits for, without queueing
         # behind 19 others.
-        _, alone = asyncio.run(_drive(port, message, 1, 50))
+        _, alone = asyncio.run(drive(port, 1, 50, message))
         ordered = sorted(latencies)
         return {"rate": len(ordered) / elapsed, "p50": statistics.median(ordered) * 1000,
                 "p99": ordered[round(0.99 * (len(ordered) - 1))] * 1000,

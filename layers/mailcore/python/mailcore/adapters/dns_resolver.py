@@ -6,7 +6,7 @@ system's (the VPC resolver in AWS)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from mailcore.authentication.dns import DnsFailure
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import dns.asyncresolver
     import dns.resolver
 
+_Resolver = TypeVar("_Resolver", "dns.resolver.Resolver", "dns.asyncresolver.Resolver")
 DNS_SERVER_VARIABLE = "MAILPIPE_DNS"
 # What one lookup may take. A message's verification makes a few in parallel and a few in
 # sequence (an SPF include chain), so its whole budget is a small multiple of this.
@@ -49,19 +50,18 @@ def sync_resolver(server: DnsServer | None, lifetime: float = LOOKUP_SECONDS
                   ) -> dns.resolver.Resolver:
     import dns.resolver
 
-    resolver = dns.resolver.Resolver(configure=server is None)
-    if server is not None:
-        resolver.nameservers = [server.host]
-        resolver.port = server.port
-    resolver.lifetime = lifetime
-    return resolver
+    return _asking(dns.resolver.Resolver(configure=server is None), server, lifetime)
 
 
 def async_resolver(server: DnsServer | None, lifetime: float = LOOKUP_SECONDS
                    ) -> dns.asyncresolver.Resolver:
     import dns.asyncresolver
 
-    resolver = dns.asyncresolver.Resolver(configure=server is None)
+    return _asking(dns.asyncresolver.Resolver(configure=server is None), server, lifetime)
+
+
+def _asking(resolver: _Resolver, server: DnsServer | None, lifetime: float) -> _Resolver:
+    """The resolver asking `server` (else the system's, read when it was made)."""
     if server is not None:
         resolver.nameservers = [server.host]
         resolver.port = server.port
