@@ -30,6 +30,8 @@ BENCHMARKS = [
      ["--messages-per-session", "10"]),
     ("1.3 SMTP edge: inbound verification on against off", "edge_verification.py", [],
      ["--messages-per-session", "10", "--rounds", "1"]),
+    ("1.3 SMTP edge: the CPU of one SPF evaluation", "spf_evaluation.py", [],
+     ["--evaluations", "200"]),
     ("1.2 SMTP edge: memory per transaction, 25 MiB messages and a blank-line flood",
      "edge_memory.py", [], ["--mib", "5"]),
     ("4.1 Pipeline: SMTP 250 to visible through the API", "pipeline_latency.py",
