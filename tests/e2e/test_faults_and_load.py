@@ -1,6 +1,6 @@
 """Nothing accepted is lost, under faults and load: storage cut mid-run, the filing
 function crashing on a share of messages, poison messages, 240 malformed messages
-through SMTP, and 300 from Postfix's smtp-source (bench/smtp_source_load.py sends
+through SMTP, and 200 from Postfix's smtp-source (bench/smtp_source_load.py sends
 10,000 with the same checks). Their sizes fit moto as released, where each
 transaction copies the tables it touches, so filing slows as a table grows.
 
@@ -46,14 +46,14 @@ def _wait_for_total(client: ApiClient, expected: int, timeout: float) -> int:
 
 
 def test_storage_fault_mid_load_gives_4xx_exactly_for_what_was_not_stored():
-    """Four sessions send at once; storage goes down after 75 messages and comes back
-    after 150. Every 250 is filed, once; every other answer is 451 (try again)."""
+    """Four sessions send at once; storage goes down after 50 messages and comes back
+    after 100. Every 250 is filed, once; every other answer is 451 (try again)."""
     switch = Path(tempfile.mkdtemp()) / "storage-down"
     stack = start_stack(["hamburger.edu"], {BOB: PASSWORD},
                         environment={"MAILPIPE_FAULT_STORAGE_SWITCH": str(switch)})
     try:
         outcomes: dict[str, int] = {}
-        sent = iter(range(300))
+        sent = iter(range(200))
         lock = threading.Lock()
 
         def session() -> None:
@@ -62,9 +62,9 @@ def test_storage_fault_mid_load_gives_4xx_exactly_for_what_was_not_stored():
                 while True:
                     with lock:
                         number = next(sent, None)
-                        if number == 75:
+                        if number == 50:
                             switch.touch()
-                        if number == 150:
+                        if number == 100:
                             switch.unlink()
                     if number is None:
                         return
@@ -83,10 +83,10 @@ def test_storage_fault_mid_load_gives_4xx_exactly_for_what_was_not_stored():
             thread.start()
         for thread in threads:
             thread.join(300)
-        assert len(outcomes) == 300
+        assert len(outcomes) == 200
         accepted = {subject for subject, code in outcomes.items() if code == 250}
         refused = {code for code in outcomes.values() if code != 250}
-        assert refused == {451} and 150 <= len(accepted) < 300
+        assert refused == {451} and 100 <= len(accepted) < 200
 
         bob = ApiClient(stack, BOB, PASSWORD)
         assert _wait_for_total(bob, len(accepted), timeout=120) == len(accepted)
@@ -98,11 +98,11 @@ def test_storage_fault_mid_load_gives_4xx_exactly_for_what_was_not_stored():
         shutil.rmtree(switch.parent, ignore_errors=True)
 
 
-def test_smtp_source_load_of_300_is_all_accepted_filed_once_and_queues_drain():
+def test_smtp_source_load_of_200_is_all_accepted_filed_once_and_queues_drain():
     # Not 2,000: moto copies every table a transaction touches, so filing slows as the
     # table grows (with 2,000, 1,220 were filed in the first 9.5 minutes, ever slower;
     # 500 took 108 s of a 12-minute `make test`).
-    messages = 300
+    messages = 200
     stack = start_stack(["hamburger.edu"], {BOB: PASSWORD})
     try:
         result = subprocess.run(

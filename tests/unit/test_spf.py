@@ -585,7 +585,7 @@ FUZZ_DNS = {"a": {"example.com": [IP4, "not an address"]},
             "ptr": {IP4: ["example.com", "x" * 70 + ".example.com"]}}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text=st.text(alphabet=string.printable, max_size=200),
        terms=st.lists(st.sampled_from(TERMS) | st.text(alphabet=string.printable, max_size=12),
                       max_size=12),
@@ -601,7 +601,7 @@ def test_any_record_text_gives_a_verdict(text: str, terms: list[str], ip: str,
     assert len(dns.queries) <= 1 + 10 * 12  # the record, then the limits of §4.6.4
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(ip=st.text(max_size=40) | st.sampled_from([IP4, IP6]), helo=st.text(max_size=40),
        mail_from=st.text(max_size=40) | st.just("a@example.com"))
 def test_any_session_gives_a_mail_from_verdict(ip: str, helo: str, mail_from: str) -> None:
