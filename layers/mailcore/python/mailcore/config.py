@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailcore.errors import MailError
 
@@ -32,7 +32,7 @@ class Settings:
     dkim_secret: str = ""  # the secret holding the DKIM keys document; "": none, unsigned
     # The document itself, as ECS puts it into the SMTP edge's environment (its task role
     # may not read the secret: the IMAP container shares that role).
-    dkim_keys: str = ""
+    dkim_keys: str = field(default="", repr=False)  # private keys: never in a log line
     mta_sts_ca_bundle: str = ""  # PEM file of the CAs MTA-STS trusts; "" for the system's
 
     @classmethod
