@@ -110,12 +110,15 @@ MAY_IMPORT = {
     "imap_view": {"domain"},  # what IMAP shows of a message's bytes, made when written
     # SPF, DKIM and DMARC over injected DNS lookups; DKIM signing (issue 28)
     "authentication": {"domain", "errors"},
-    "ports": {"domain", "errors", "imap_view", "authentication"},  # SigningKey
+    # the junk filter's tokens, classifier and verdict order (issue 29): reads the message's
+    # text as SEARCH does, and the organisational domain as DMARC does
+    "junk": {"domain", "errors", "imap_view", "authentication"},
+    "ports": {"domain", "errors", "imap_view", "authentication", "junk"},  # SigningKey, JunkModel
     "s3_keys": {"domain"},  # the bucket's layout, shared by filing and both stores
     "services": {"domain", "errors", "observability", "parsing", "imap_view", "ports",
-                 "s3_keys", "authentication"},
+                 "s3_keys", "authentication", "junk"},
     "adapters": {"domain", "errors", "observability", "parsing", "imap_view", "ports",
-                 "config", "s3_keys", "authentication"},
+                 "config", "s3_keys", "authentication", "junk"},
 }
 COMPOSITION_ROOTS = {"wiring", "delivery_wiring"}
 

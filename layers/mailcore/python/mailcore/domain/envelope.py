@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mailcore.domain.junk import JunkSignals
 from mailcore.domain.verdict import Verdict
 from mailcore.errors import PermanentFailure
 
-# 2 added the verification verdict (issue 28); 1, written before it, is still read (a
-# message accepted then may be filed after an upgrade): it has no verdict.
-ENVELOPE_SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+# 2 added the verification verdict (issue 28), 3 the junk signals (issue 29); earlier
+# ones are still read (a message accepted then may be filed after an upgrade): without
+# a verdict, without signals.
+ENVELOPE_SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Envelope:
     # What the MX edge verified (SPF, DKIM, DMARC); None for submitted mail and for
     # messages accepted with verification off or before it existed.
     verdict: Verdict | None = None
+    # What the MX edge found that junks a message whatever its history (issue 29).
+    signals: JunkSignals = field(default_factory=JunkSignals)
 
     def to_json(self) -> bytes:
         document: dict[str, Any] = {
@@ -43,6 +47,7 @@ class Envelope:
             "received_at": self.received_at.isoformat(),
             "submitted_by": self.submitted_by,
             "verdict": None if self.verdict is None else self.verdict.to_document(),
+            "signals": self.signals.to_document(),
         }
         return json.dumps(document, sort_keys=True).encode()
 
@@ -64,6 +69,7 @@ class Envelope:
                 submitted_by=document.get("submitted_by"),
                 verdict=(None if document.get("verdict") is None
                          else Verdict.from_document(document["verdict"])),
+                signals=JunkSignals.from_document(document.get("signals") or {}),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PermanentFailure("malformed envelope document") from exc

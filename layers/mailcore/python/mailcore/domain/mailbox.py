@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     # Only a type here: delivery reads stored messages' ports without parsing any (its
     # cold start does not import the parser).
+    from mailcore.domain.junk import JunkVerdict
     from mailcore.domain.message import MessageSummary
 
 
@@ -111,6 +112,9 @@ class StoredMessage:
     # in): its UID there, and the folder's MODSEQ of its latest change. 0 before.
     uid: int = 0
     modseq: int = 0
+    # Where the junk filter filed this copy and why (issue 29); None for copies it did not
+    # file (sent, appended, drafts, and mail filed before it existed).
+    junk_verdict: JunkVerdict | None = None
 
     @property
     def seen(self) -> bool:

@@ -15,6 +15,8 @@ from mailcore.ports.delivery import DeliveryQueue as DeliveryQueue
 from mailcore.ports.delivery import NextHopResolver as NextHopResolver
 from mailcore.ports.delivery import SmtpSender as SmtpSender
 from mailcore.ports.delivery import Suppressions as Suppressions
+from mailcore.ports.junk import JunkFilterStore as JunkFilterStore
+from mailcore.ports.junk import JunkLessons as JunkLessons
 
 if TYPE_CHECKING:
     # Types only: a handler that imports the ports it uses loads no domain module it does
