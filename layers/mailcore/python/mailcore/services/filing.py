@@ -1,11 +1,11 @@
 """Routing a stored message by its envelope: hosted recipients get it in their Inbox (in
-their Junk when the edge's verdict quarantines it), the sender of submitted mail gets a
-Sent copy, remote recipients get delivery jobs."""
+their Junk when the edge's verdict quarantines it, or when their junk filter says so), the
+sender of submitted mail gets a Sent copy, remote recipients get delivery jobs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mailcore.domain.delivery import DeliveryJob
@@ -24,6 +24,7 @@ from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 if TYPE_CHECKING:
     from mailcore.imap_view.view import ImapView
+    from mailcore.services.junk_filing import JunkFiling
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ def file_inbound(
     *,
     references: RawReferences,
     views: ImapViews,
+    junk: JunkFiling | None = None,
 ) -> FilingResult:
     """File the message at `key` for each envelope recipient; safe to repeat.
 
@@ -69,10 +71,12 @@ def file_inbound(
     is the routing list; headers are never consulted. A recipient who already has this
     message gets no second copy, and a delivery job is queued once per domain. Every
     reference to the raw bytes is held in the same write as the first copy. Each copy's
-    IMAP view is put once it is filed.
+    IMAP view is put once it is filed. With `junk`, each hosted recipient's copy goes
+    where that account's junk filter says (services.junk_filing); without, to the Inbox
+    unless the edge's verdict quarantines the message.
     """
     [outcome] = file_inbound_together([key], store, mailboxes, domains, outgoing,
-                                      references=references, views=views)
+                                      references=references, views=views, junk=junk)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -88,6 +92,7 @@ def file_inbound_together(
     references: RawReferences,
     views: ImapViews,
     before_each: Callable[[str], None] | None = None,
+    junk: JunkFiling | None = None,
 ) -> list[FilingResult | Exception]:
     """file_inbound for each key, with the messages' first copies filed together (one
     write per folder instead of one per message); each key's result, or what stopped it
@@ -103,7 +108,7 @@ def file_inbound_together(
         try:
             if before_each is not None:
                 before_each(key)
-            outcomes.append(_plan(key, store, domains, outgoing, references))
+            outcomes.append(_plan(key, store, domains, outgoing, references, junk))
         except Exception as exc:  # noqa: BLE001 (reported as that key's outcome)
             outcomes.append(exc)
     with_copies = {position: outcome for position, outcome in enumerate(outcomes)
@@ -130,7 +135,7 @@ def file_inbound_together(
 
 
 def _plan(key: str, store: RawMessageStore, domains: HostedDomains, outgoing: Outgoing | None,
-          references: RawReferences) -> _Plan | FilingResult:
+          references: RawReferences, junk: JunkFiling | None = None) -> _Plan | FilingResult:
     message_id = message_id_of_key(key)
     if message_id is None:
         raise PermanentFailure(f"not a message key: {key!r}")
@@ -158,6 +163,14 @@ def _plan(key: str, store: RawMessageStore, domains: HostedDomains, outgoing: Ou
     folder = JUNK if envelope.verdict is not None and envelope.verdict.junk else INBOX
     copies = [_stored(account, message_id, folder, envelope, key, len(raw), summary)
               for account in accounts]
+    if junk is not None and accounts:
+        # Each account's filter decides for its own copy (and never sets $Junk: a lesson
+        # is the user's, not the filter's own guess).
+        filings = junk.file_for(envelope, raw, accounts, message_id=message_id)
+        copies = [replace(copy, folder=filings[copy.account].folder,
+                          junk_verdict=filings[copy.account].verdict) for copy in copies]
+    if junk is not None and envelope.submitted_by:
+        junk.record_sent(envelope.submitted_by, envelope.rcpt_tos)  # safe on every try
     if envelope.submitted_by:
         copies.append(_sent_copy(envelope.submitted_by, message_id, envelope, key, raw,
                                  summary))
