@@ -1,4 +1,5 @@
-"""SQS (S3 ObjectCreated notifications) -> file each stored message into its recipients' Inboxes."""
+"""SQS (S3 ObjectCreated notifications) -> file each stored message into its recipients'
+Inboxes (or Junk folders, as each recipient's junk filter decides)."""
 
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     everything = list(dict.fromkeys(key for keys in keys_of.values() for key in keys))
     outcomes = dict(zip(everything, file_inbound_together(
         everything, adapters.store, adapters.mailboxes, adapters.domains, adapters.outgoing,
-        references=adapters.references, views=adapters.imap_views, before_each=before_each),
-        strict=True))
+        references=adapters.references, views=adapters.imap_views, before_each=before_each,
+        junk=adapters.junk_filing), strict=True))
     filed = 0
     reported: set[str] = set()  # a key two records name is logged and counted once
     for message_id, keys in keys_of.items():

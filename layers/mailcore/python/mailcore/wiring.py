@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.s3_writer import S3MessageWriter
     from mailcore.ports import SigningKeys
     from mailcore.services.composing import Composer
+    from mailcore.services.junk_filing import JunkFiling
     from mailcore.services.outgoing import Outgoing
     from mailcore.services.recipients import HostedDomains
 
@@ -65,6 +66,13 @@ class AwsAdapters:
     def references(self) -> DynamoRawReferences:
         from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
         return DynamoRawReferences(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def junk_filing(self) -> JunkFiling:
+        """The junk filter's decisions at filing; made once per process, so that the
+        accounts' models it reads stay cached for as long as the function is warm."""
+        from mailcore.services.junk_filing import JunkFiling
+        return JunkFiling(self.junk_filters)
 
     @cached_property
     def directory(self) -> CognitoAccountDirectory:
