@@ -4,8 +4,8 @@ inbound message goes, Inbox or Junk, and why; and the trust a sent message teach
 Costs, per message: the From identities once; per recipient account one read of its
 filter state (`JunkFilterStore.recipient_state`, one request); the message's tokens made
 once, and only when some recipient's verdict gets as far as its content; an account's
-model read only when its version is not the one this process holds (the filing function
-keeps one JunkFiling for as long as it stays warm).
+model asked of the store only then, which reads it only when its version is not the one
+the process holds (JunkFilterStore.model: the adapters cache decoded models).
 
 A failure of the filter's storage never loses mail: a TransientFailure propagates, so
 the filing is retried (it is idempotent); what the filter cannot read (a damaged model or
@@ -15,10 +15,8 @@ state: ValueError) files the copy as if the filter knew nothing, with the reason
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from threading import Lock
 from typing import TYPE_CHECKING
 
 from mailcore.domain.junk import GTUBE, JunkSignals, JunkVerdict, RecipientFilterState
@@ -35,10 +33,6 @@ if TYPE_CHECKING:
     from mailcore.ports.junk import JunkFilterStore
 
 UNREADABLE = "filter-unreadable"
-# Models kept by one process, the most recently used first out last. A model decodes to
-# about 5 MB of Python objects at its cap of 50,000 tokens (bench/junk_filing.py prints
-# it), so a warm function holds at most this many accounts' models beside its mail.
-CACHED_MODELS = 16
 # JunkFilterStore.record_written_to writes up to this many identities at once.
 _WRITTEN_TO_BATCH = 25
 
@@ -54,11 +48,8 @@ class RecipientFiling:
 class JunkFiling:
     """The filter's decisions for the messages filed by one process."""
 
-    def __init__(self, filters: JunkFilterStore, *, cached_models: int = CACHED_MODELS) -> None:
+    def __init__(self, filters: JunkFilterStore) -> None:
         self.filters = filters
-        self._cached_models = cached_models
-        self._models: OrderedDict[str, tuple[int, JunkModel]] = OrderedDict()
-        self._lock = Lock()
 
     def file_for(self, envelope: Envelope, raw: bytes, accounts: Sequence[str],
                  *, message_id: str = "") -> dict[str, RecipientFiling]:
@@ -123,21 +114,10 @@ class JunkFiling:
         return probability
 
     def _model(self, account: str, version: int) -> JunkModel:
-        with self._lock:
-            cached = self._models.get(account)
-            if cached is not None and cached[0] == version:
-                self._models.move_to_end(account)
-                return cached[1]
         try:
-            model = self.filters.model(account, version)
+            return self.filters.model(account, version)
         except Conflict:
             # The learner committed a newer version between the state's read and this one:
             # the newer model is as good an answer (one more read, on that race only).
             version = self.filters.recipient_state(account, ()).model_version
-            model = self.filters.model(account, version)
-        with self._lock:
-            self._models[account] = (version, model)
-            self._models.move_to_end(account)
-            while len(self._models) > self._cached_models:
-                self._models.popitem(last=False)
-        return model
+            return self.filters.model(account, version)
