@@ -275,3 +275,53 @@ def test_messages_filed_together_stay_within_a_transaction_s_limits(stack):
     for items in transactions:
         assert len(items) <= 100
         assert len(json.dumps(items)) < 4 * 1024 * 1024
+
+
+def test_the_junk_filter_costs_one_read_per_recipient_and_no_model_read_when_warm(stack):
+    """Issue 29 item 6: per recipient, its filter's state (model version, settings, history
+    with the sender) in one BatchGetItem; the model read once, then held by the process."""
+    from mailcore.adapters.aws.dynamodb_junk import DynamoJunkFilters
+    from mailcore.adapters.aws.dynamodb_keys import JUNK_PREFIX
+    from mailcore.domain.mailbox import JUNK
+    from mailcore.services.junk_filing import JunkFiling
+    from tests.junk_support import message, train
+
+    table = stack.outputs["MailboxTableName"]
+    carol = "carol@hamburger.edu"
+    train(DynamoJunkFilters(boto3.client("dynamodb", region_name=REGION), table), BOB)
+    client, calls = _counted_client()
+    junk_reads: list[str] = []  # the filter's items each request reads, by sort key
+    client.meta.events.register("provide-client-params.dynamodb.GetItem", lambda params, **_: (
+        junk_reads.append(params["Key"]["sk"]["S"])
+        if params["Key"]["pk"]["S"].startswith(JUNK_PREFIX) else None))
+    client.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem", lambda params, **_: junk_reads.append(
+            "batch" if all(key["pk"]["S"].startswith(JUNK_PREFIX)
+                           for key in params["RequestItems"][table]["Keys"]) else "other"))
+    junk = JunkFiling(DynamoJunkFilters(client, table))  # a new process: nothing cached
+    adapters = aws_adapters()
+    envelope = Envelope(mail_from="alice@crepes.fr", rcpt_tos=(BOB, carol), peer="192.0.2.1",
+                        helo="crepes.fr", tls=True, received_at=datetime.now(UTC))
+
+    def file_one(seed: int, with_filter: bool) -> str:
+        key = adapters.store.put(new_message_id(), message(seed, True), envelope)
+        file_inbound(key, adapters.store, DynamoMailboxRepository(client, table),
+                     HostedDomains(frozenset({"hamburger.edu"})),
+                     references=DynamoRawReferences(client, table), views=_views(client, stack),
+                     junk=junk if with_filter else None)
+        return key
+
+    file_one(1, True)  # cold: the model of Bob's version read once
+    assert Counter(junk_reads) == {"batch": 2, "MODEL": 1}
+    calls.clear()
+    junk_reads.clear()
+    file_one(2, False)
+    without = Counter(calls)
+    calls.clear()
+    key = file_one(3, True)  # warm
+
+    assert junk_reads == ["batch", "batch"]  # one per recipient, no model
+    assert calls - without == Counter({"BatchGetItem": 2})
+    assert without - calls == Counter()
+    assert adapters.mailboxes.get(BOB, message_id_of_key(key)).folder == JUNK
+    assert adapters.mailboxes.get(carol, message_id_of_key(key)).folder == "Inbox"
