@@ -175,7 +175,7 @@ def main() -> None:
                 counted[name].update(requests.counts)
                 if junk is not None:
                     folders.update(message.folder for message in (
-                        adapters.mailboxes.get(ACCOUNT, message_id_of_key(key))
+                        adapters.mailboxes.get(ACCOUNT, message_id_of_key(key) or "")
                         for key in keys))
         count = arguments.messages // BATCH * BATCH
         print(f"\n{count} messages of ~10 KiB with each setting, batches of {BATCH}, one "
