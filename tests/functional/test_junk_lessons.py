@@ -23,6 +23,7 @@ from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.junk import LearnedLesson, Lesson
 from mailcore.domain.verdict import DmarcVerdict, Result, SpfVerdict, Verdict
+from mailcore.junk.model import JunkModel
 from mailcore.services.filing import file_inbound
 from mailcore.wiring import aws_adapters
 from tests.conftest import REGION, load_function
@@ -100,6 +101,7 @@ class Filter:
     trained_not_junk: int
     lessons: dict[str, LearnedLesson]
     history: dict[str, tuple[int, int]]
+    model: bytes  # the token counts, as stored
 
 
 def _filter(account: str, keys: list[str]) -> Filter:
@@ -108,7 +110,12 @@ def _filter(account: str, keys: list[str]) -> Filter:
         account, [SPAMMER, "junk.example", FRIEND, "crepes.fr"])
     return Filter(state.trained_junk, state.trained_not_junk, filters.lessons(account, keys),
                   {identity: (each.junk, each.not_junk)
-                   for identity, each in state.history.items() if each.junk or each.not_junk})
+                   for identity, each in state.history.items() if each.junk or each.not_junk},
+                  filters.model(account, state.model_version).to_bytes())
+
+
+def _model_version(account: str) -> int:
+    return aws_adapters().junk_filters.recipient_state(account, ()).model_version
 
 
 def _uid_of(client: imaplib.IMAP4, subject: str) -> str:
@@ -192,8 +199,10 @@ def test_imap_moves_copies_and_keywords_teach_once_in_any_order(lessons_stack, l
     assert set(bob.lessons[accepted["one"]].identities) == {SPAMMER, "junk.example"}
     assert bob.history == {SPAMMER: (2, 0), "junk.example": (2, 0),
                            FRIEND: (0, 2), "crepes.fr": (0, 2)}
+    assert JunkModel.from_bytes(bob.model).token_count > 0
+    version = _model_version(BOB)
     _learn(learn_junk, bob_records)
-    assert _filter(BOB, keys) == bob
+    assert (_filter(BOB, keys), _model_version(BOB)) == (bob, version)  # nothing committed
 
     # Carol did the same; her notices come one at a time, last first: the same filter.
     for record in reversed(carol_records):
