@@ -223,9 +223,9 @@ def _attempt(account: str, wanted: Sequence[_Wanted], raw_store: RawMessageStore
     """One read of the account's model and lessons, and one commit of what changed;
     Conflict when another learner committed since the read."""
     version = filters.recipient_state(account, ()).model_version
-    model = filters.model(account, version)
     learned = filters.lessons(account, [each.key for each in wanted])
     plan, counts = _Plan(), LearningResult()
+    model: JunkModel | None = None  # read only when something is to change (300 KB at most)
     for each in wanted:
         before = learned.get(each.key)
         if (before.lesson if before else None) == each.lesson:
@@ -237,8 +237,10 @@ def _attempt(account: str, wanted: Sequence[_Wanted], raw_store: RawMessageStore
         if material is None:  # its bytes are gone: nothing to learn or unlearn from
             counts.unchanged += 1
             continue
+        if model is None:
+            model = filters.model(account, version)
         _change(model, plan, each, before, material, counts)
-    if plan.lessons:
+    if model is not None and plan.lessons:
         filters.commit(account, version, model, plan.lessons, plan.history)
         logger.info("junk lessons learned", account=account, learned=counts.learned,
                     unlearned=counts.unlearned, model_version=version + 1)
