@@ -18,6 +18,7 @@ import pytest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from edge.listening import networks
 from edge.smtp.inbound import InboundVerifier
 from edge.smtp.junk_signals import Blocklists, EdgeSignals
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
@@ -30,7 +31,7 @@ from mailcore.services.recipients import HostedDomains
 from mailpipe.local.launcher import free_ports
 from mailpipe.local.metering import Meter, MeteredMotoServer
 from tests.dns_support import BrokenDns, Dnsmasq, Zone
-from tests.edge_support import RunningEdge, running_edge
+from tests.edge_support import RunningEdge, Wire, proxy_v2_header, running_edge
 
 LISTING = "bl.test"  # lists 127.0.0.2, refuses the query for 127.0.0.3
 QUIET = "quiet.test"  # lists nobody
@@ -79,7 +80,8 @@ def dns() -> Iterator[Dnsmasq]:
 
 
 @contextmanager
-def _edge(s3: S3, dns_address: str, verify: bool = False) -> Iterator[RunningEdge]:
+def _edge(s3: S3, dns_address: str, verify: bool = False, **overrides: object
+          ) -> Iterator[RunningEdge]:
     """An MX edge whose blocklists are LISTING and QUIET, asked through `dns_address`."""
     resolver = ResolverDns(async_resolver(DnsServer.parse(dns_address), LOOKUP_SECONDS),
                            LOOKUP_SECONDS)
@@ -89,7 +91,7 @@ def _edge(s3: S3, dns_address: str, verify: bool = False) -> Iterator[RunningEdg
     writer = S3MessageWriter(s3.client, s3.bucket,  # type: ignore[arg-type]
                              Credentials("testing", "testing"))
     with running_edge(writer=writer, verifier=verifier if verify else None,
-                      signals=signals) as edge:
+                      signals=signals, **overrides) as edge:
         yield edge
 
 
@@ -161,3 +163,23 @@ def test_a_blocklist_that_does_not_answer_lists_nobody_and_delays_no_more_than_i
                   if record.levelname == "WARNING"}
     assert unanswered & {"blocklist not answered",
                          "blocklists unanswered within the budget"}, unanswered
+
+
+def test_behind_a_trusted_load_balancer_the_proxied_client_is_the_one_asked_about(
+        s3: S3, dns: Dnsmasq) -> None:
+    # The load balancer (127.0.0.1 here) is clean; the client it reports is listed.
+    with _edge(s3, dns.address, proxy_protocol=True,
+               proxy_trusted=networks("127.0.0.1/32")) as edge:
+        wire = Wire(edge.mx_port)
+        try:
+            wire.send(proxy_v2_header(LISTED, 40000))
+            assert wire.reply()[0].startswith(b"220")
+            for command in (b"EHLO mail.crepes.fr", b"MAIL FROM:<alice@crepes.fr>",
+                            f"RCPT TO:<{BOB}>".encode(), b"DATA"):
+                wire.command(command)
+            [reply] = wire.command(_message("proxied") + b".")
+        finally:
+            wire.close()
+    assert reply.startswith(b"250 "), reply
+    envelope = s3.envelope(reply.decode().rsplit(" ", 1)[1])
+    assert (envelope.peer, envelope.signals.dnsbl) == (LISTED, (LISTING,))
