@@ -88,7 +88,11 @@ def test_every_key_the_module_builds_is_under_one_of_its_prefixes():
              dynamodb_keys.login_key("bob"), dynamodb_keys.login_from_key("192.0.2.1"),
              dynamodb_keys.imap_view_key("bob", message_id),
              dynamodb_keys.mta_sts_key("hamburger.edu"),
-             dynamodb_keys.suppressed_key("crepes.fr", "gone@hamburger.edu")]
+             dynamodb_keys.suppressed_key("crepes.fr", "gone@hamburger.edu"),
+             dynamodb_keys.junk_state_key("bob"), dynamodb_keys.junk_model_key("bob"),
+             dynamodb_keys.junk_sender_key("bob", "crepes.fr"),
+             dynamodb_keys.junk_wrote_key("bob", "alice@crepes.fr"),
+             dynamodb_keys.junk_lesson_key("bob", message_id)]
     for item in items:
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         assert any(pk.startswith(prefix) for prefix in dynamodb_keys.PARTITION_PREFIXES), pk
