@@ -175,6 +175,14 @@ def _messages(spam_words: str = "cheap pills casino winner",
 
 
 def test_imap_moves_copies_and_keywords_teach_once_in_any_order(lessons_stack, learn_junk):
+    # As `mailpipe up` runs the template: learn_junk polls the queue, IMAP is told it.
+    queue = lessons_stack.outputs[QUEUE_OUTPUT]
+    [source] = [each for each in lessons_stack.queue_sources
+                if each.function == "LearnJunkFunction"]
+    assert (source.queue_url, source.report_batch_item_failures) == (queue, True)
+    assert lessons_stack.containers["imap"].environment[
+        "MAILPIPE_JUNK_LESSONS_QUEUE_URL"] == queue
+    assert "MAILPIPE_JUNK_LESSONS_QUEUE_URL" not in lessons_stack.containers["edge"].environment
     accepted = _messages()
     adapters = aws_adapters()
     with running_imap(mailboxes=adapters.mailboxes, views=adapters.imap_views,
@@ -242,14 +250,6 @@ def test_the_api_s_move_into_junk_queues_a_notice_that_teaches_junk(lessons_stac
     assert _filter(BOB, [accepted]).lessons[accepted].lesson is Lesson.JUNK
     assert call(api, "PATCH", f"/v1/messages/{accepted}", body={"seen": True}).status == 200
     assert _queued(lessons_stack) == []  # a change that teaches nothing new: no notice
-
-
-def test_the_local_runtime_runs_learn_junk_from_its_queue_and_tells_imap_the_queue(stack):
-    queue = stack.outputs[QUEUE_OUTPUT]
-    [source] = [each for each in stack.queue_sources if each.function == "LearnJunkFunction"]
-    assert (source.queue_url, source.report_batch_item_failures) == (queue, True)
-    assert stack.containers["imap"].environment["MAILPIPE_JUNK_LESSONS_QUEUE_URL"] == queue
-    assert "MAILPIPE_JUNK_LESSONS_QUEUE_URL" not in stack.containers["edge"].environment
 
 
 def test_a_lesson_that_cannot_be_queued_never_fails_the_move(lessons_stack, learn_junk):
