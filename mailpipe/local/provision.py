@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from mailpipe.local.schedules import ScheduleSource, schedule_sources
 from mailpipe.local.template import Resolver, Unresolved, load_template, translate
 
 PSEUDO_ACCOUNT = "123456789012"
@@ -73,6 +74,7 @@ class Provisioned:
     containers: dict[str, ContainerSpec] = field(default_factory=dict)  # by container name
     queue_sources: list[QueueSource] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
+    schedules: list[ScheduleSource] = field(default_factory=list)
 
 
 class Provisioner:
@@ -191,7 +193,8 @@ class Provisioner:
             arn = f"{arn_prefix.format('lambda')}:layer:{name}:1"
             self._layer_dirs[arn] = self._root / properties["Content"]["S3Key"] / "python"
             resolver.refs[logical_id] = arn
-        elif kind in ("AWS::Lambda::EventSourceMapping", "AWS::ApiGatewayV2::Api"):
+        elif kind in ("AWS::Lambda::EventSourceMapping", "AWS::ApiGatewayV2::Api",
+                      "AWS::Events::Rule"):
             resolver.refs[logical_id] = uuid.uuid4().hex[:10]
             deferred.append((logical_id, resource))
         else:
@@ -332,6 +335,10 @@ class Provisioner:
             ))
         elif kind == "AWS::ApiGatewayV2::Api":
             result.routes.extend(self._routes(properties["Body"], resolver))
+        elif kind == "AWS::Events::Rule":  # a schedule: the local runtime's timer
+            result.schedules.extend(schedule_sources(logical_id, properties, {
+                resolver.attributes[(function, "Arn")]: (function, spec.code_dir.name)
+                for function, spec in result.functions.items()}, self._region, PSEUDO_ACCOUNT))
 
     @staticmethod
     def _containers(logical_id: str, resource: dict[str, Any],
