@@ -189,12 +189,15 @@ class Provisioner:
                 f"{arn_prefix.format('lambda')}:function:{function_name}"
             )
             deferred.append((logical_id, resource))
+        elif kind == "AWS::Events::Rule":  # a schedule, run by the local runtime's timer
+            resolver.refs[logical_id] = name
+            resolver.attributes[(logical_id, "Arn")] = f"{arn_prefix.format('events')}:rule/{name}"
+            deferred.append((logical_id, resource))
         elif kind == "AWS::Lambda::LayerVersion":
             arn = f"{arn_prefix.format('lambda')}:layer:{name}:1"
             self._layer_dirs[arn] = self._root / properties["Content"]["S3Key"] / "python"
             resolver.refs[logical_id] = arn
-        elif kind in ("AWS::Lambda::EventSourceMapping", "AWS::ApiGatewayV2::Api",
-                      "AWS::Events::Rule"):
+        elif kind in ("AWS::Lambda::EventSourceMapping", "AWS::ApiGatewayV2::Api"):
             resolver.refs[logical_id] = uuid.uuid4().hex[:10]
             deferred.append((logical_id, resource))
         else:
@@ -336,9 +339,9 @@ class Provisioner:
         elif kind == "AWS::ApiGatewayV2::Api":
             result.routes.extend(self._routes(properties["Body"], resolver))
         elif kind == "AWS::Events::Rule":  # a schedule: the local runtime's timer
-            result.schedules.extend(schedule_sources(logical_id, properties, {
-                resolver.attributes[(function, "Arn")]: (function, spec.code_dir.name)
-                for function, spec in result.functions.items()}, self._region, PSEUDO_ACCOUNT))
+            result.schedules.extend(schedule_sources(resolver.attributes[(logical_id, "Arn")],
+                properties, {resolver.attributes[(function, "Arn")]: (function, spec.code_dir.name)
+                             for function, spec in result.functions.items()}, PSEUDO_ACCOUNT))
 
     @staticmethod
     def _containers(logical_id: str, resource: dict[str, Any],

@@ -53,16 +53,14 @@ class ScheduleSource:
     input: str | None  # the target's constant Input (JSON), sent instead of the event
 
 
-def schedule_sources(logical_id: str, properties: dict[str, Any],
-                     functions: dict[str, tuple[str, str]], region: str,
-                     account: str) -> list[ScheduleSource]:
+def schedule_sources(rule_arn: str, properties: dict[str, Any],
+                     functions: dict[str, tuple[str, str]], account: str) -> list[ScheduleSource]:
     """An AWS::Events::Rule's targets that are functions here (`functions`: logical id by
     ARN, with the function's folder name); a disabled rule has none."""
     if "ScheduleExpression" not in properties or properties.get("State") == "DISABLED":
         return []
     expression = str(properties["ScheduleExpression"])
     rate_seconds(expression)  # refused now, not when the timer first fires
-    rule_arn = f"arn:aws:events:{region}:{account}:rule/{logical_id}"
     return [ScheduleSource(name=functions[target["Arn"]][1],
                            function=functions[target["Arn"]][0], rule_arn=rule_arn,
                            account=account, expression=expression, input=target.get("Input"))

@@ -6,6 +6,7 @@ run by its timer and by `mailpipe schedule run`."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import smtplib
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +38,7 @@ from mailcore.domain.mailbox import JUNK, StoredMessage
 from mailcore.domain.message import MessageSummary
 from mailcore.imap_view.view import encode, make_view
 from mailcore.services.changes import remove_for_good
+from mailpipe.cli import main
 from mailpipe.local.launcher import MAILPIPE, StackProcess, free_ports, start_stack
 from mailpipe.local.stack import ROOT, outputs_file
 from tests.contract.test_imap_views import many_parts
@@ -233,10 +236,12 @@ def test_the_junk_expiry_schedule_runs_at_start_and_on_demand(stack: StackProces
     old, young = junk(31), junk(29)
 
     def schedule(*arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([MAILPIPE, "schedule", *arguments, "--aws-port",
-                               str(stack.aws_port), "--state-dir", str(stack.state_dir)],
-                              capture_output=True, text=True, timeout=120, cwd=ROOT,
-                              check=False)
+        # The command's own code, run here (its function runs in a worker process).
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            status = main(["schedule", *arguments, "--aws-port", str(stack.aws_port),
+                           "--state-dir", str(stack.state_dir)])
+        return subprocess.CompletedProcess(arguments, status, out.getvalue(), err.getvalue())
 
     listed = schedule("list")
     assert listed.stdout.splitlines() == ["expire_junk rate(1 day) ExpireJunkFunction"]
