@@ -18,6 +18,7 @@ from mailcore.domain.message import MessageSummary
 from mailcore.errors import MessageNotFound
 from mailcore.services.junk_expiry import ExpiryRun, expire_all_junk
 from mailcore.wiring import aws_adapters
+from mailpipe.local.schedules import rate_seconds
 
 BOB, CAROL, DAVE = "bob@hamburger.edu", "carol@hamburger.edu", "dave@hamburger.edu"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -114,3 +115,11 @@ def test_a_run_out_of_time_stops_and_the_next_one_goes_on(accounts) -> None:
     assert [_present(m) for m in messages] == [False, False, True, True, True]
     assert _run(filters) == ExpiryRun(accounts=3, removed=3, finished=True)
     assert not any(_present(m) for m in messages)
+
+
+def test_the_template_schedules_it_daily_as_the_local_runtime_reads_it(stack) -> None:
+    assert [(source.name, source.expression, source.function) for source in stack.schedules
+            ] == [("expire_junk", "rate(1 day)", "ExpireJunkFunction")]
+    assert [rate_seconds(each) for each in ("rate(1 day)", "rate(5 minutes)")] == [86400, 300]
+    with pytest.raises(ValueError, match="only rate"):
+        rate_seconds("cron(0 3 * * ? *)")
