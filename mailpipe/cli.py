@@ -340,8 +340,10 @@ def _command(arguments: argparse.Namespace) -> int:
         else:
             print("\n".join(list_jobs(target)))
         return 0
-    if arguments.command in ("dns", "schedule"):  # run by its module (schedule: run_command)
-        return getattr(arguments, "run_command", dns_records.run)(arguments, outputs, client)
+    if arguments.command == "dns":
+        return dns_records.run(arguments, outputs, client)
+    if arguments.command == "schedule":
+        return schedule_admin.run(arguments, outputs, client)
     if arguments.command == "suppression":
         for line in suppression_admin.run(arguments, outputs, client):
             print(line)

@@ -30,7 +30,6 @@ def add_parser(commands: Any, add_stack_options: Callable[[argparse.ArgumentPars
                                  "its schedule sends; prints what it answered")
     run_now.add_argument("name", help="the function's folder name, e.g. expire_junk")
     add_stack_options(run_now)
-    schedule.set_defaults(run_command=run)
 
 
 def run(arguments: argparse.Namespace, outputs: dict[str, str], client: Any) -> int:
