@@ -1,6 +1,7 @@
 """Junk emptied of old mail (issue 29 item 7), over the template's table, bucket and user
 pool in moto: messages filed into Junk as received 31 and 29 days ago, through the mailbox
-port, and the expiry run as the scheduled function runs it."""
+port, each account's junk_days in its filter's settings, and the expiry run as the
+scheduled function runs it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailcore.adapters.memory.junk import InMemoryJunkFilters
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.junk import FilterSettings
@@ -51,10 +51,10 @@ def _file(account: str, folder: str, days_ago: float, raw_key: str | None = None
     return message
 
 
-def _run(filters: InMemoryJunkFilters, out_of_time=lambda: False) -> ExpiryRun:
+def _run(out_of_time=lambda: False) -> ExpiryRun:
     adapters = aws_adapters()
     return expire_all_junk(adapters.directory, NOW, adapters.mailboxes, adapters.store,
-                           filters, out_of_time)
+                           adapters.junk_filters, out_of_time)
 
 
 def _present(message: StoredMessage) -> bool:
@@ -74,9 +74,8 @@ def test_junk_older_than_30_days_goes_for_good_with_bytes_nobody_else_needs(acco
     old_in_inbox = _file(BOB, INBOX, 31)
     shared = _file(BOB, JUNK, 31, holding=2)  # its bytes are Carol's Inbox copy's too
     carols = _file(CAROL, INBOX, 31, raw_key=shared.raw_key, holding=0)
-    filters = InMemoryJunkFilters()
 
-    first = _run(filters)
+    first = _run()
     assert first == ExpiryRun(accounts=3, removed=2, finished=True)
     assert not _present(old) and not _bytes_kept(old)
     assert not _present(shared) and _bytes_kept(shared) and _present(carols)
@@ -85,23 +84,21 @@ def test_junk_older_than_30_days_goes_for_good_with_bytes_nobody_else_needs(acco
     assert (junk.total, junk.unread) == (1, 1)
 
     # Run again (the schedule's next day, or the same event delivered twice): nothing more.
-    assert _run(filters) == ExpiryRun(accounts=3, removed=0, finished=True)
+    assert _run() == ExpiryRun(accounts=3, removed=0, finished=True)
     assert _present(young) and _present(carols) and _bytes_kept(shared)
 
 
 def test_an_account_s_own_junk_days_decide_for_it_alone(accounts) -> None:
-    filters = InMemoryJunkFilters()
-    filters.save_settings(DAVE, replace(FilterSettings(), junk_days=7))
+    aws_adapters().junk_filters.save_settings(DAVE, replace(FilterSettings(), junk_days=7))
     daves_old, daves_young = _file(DAVE, JUNK, 8), _file(DAVE, JUNK, 6)
     bobs = _file(BOB, JUNK, 8)
-    assert _run(filters).removed == 1
+    assert _run().removed == 1
     assert not _present(daves_old)
     assert _present(daves_young) and _present(bobs)
 
 
 def test_a_run_out_of_time_stops_and_the_next_one_goes_on(accounts) -> None:
     messages = [_file(BOB, JUNK, 40 - day) for day in range(5)]
-    filters = InMemoryJunkFilters()
     calls = 0
 
     def out_of_time() -> bool:  # the budget runs out after two removals
@@ -109,11 +106,11 @@ def test_a_run_out_of_time_stops_and_the_next_one_goes_on(accounts) -> None:
         calls += 1
         return calls > 3  # one check for the account, then one before each removal
 
-    cut = _run(filters, out_of_time)
+    cut = _run(out_of_time)
     assert cut == ExpiryRun(accounts=1, removed=2, finished=False)
     # Oldest first: what was left is the youngest of them.
     assert [_present(m) for m in messages] == [False, False, True, True, True]
-    assert _run(filters) == ExpiryRun(accounts=3, removed=3, finished=True)
+    assert _run() == ExpiryRun(accounts=3, removed=3, finished=True)
     assert not any(_present(m) for m in messages)
 
 

@@ -24,6 +24,7 @@ from mailcore.config import Settings
 
 if TYPE_CHECKING:
     from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+    from mailcore.adapters.aws.dynamodb_junk import DynamoJunkFilters
     from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
     from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
     from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
@@ -121,6 +122,12 @@ class AwsAdapters:
     def suppressions(self) -> DynamoSuppressions:
         from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
         return DynamoSuppressions(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def junk_filters(self) -> DynamoJunkFilters:
+        """Each account's junk filter; its decoded models are cached for the process."""
+        from mailcore.adapters.aws.dynamodb_junk import DynamoJunkFilters
+        return DynamoJunkFilters(dynamodb_client(), self.settings.table)
 
     @property
     def composer(self) -> Composer:
