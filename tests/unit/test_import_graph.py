@@ -69,6 +69,22 @@ NOT_IMPORTED = {
         "mailcore.services.login",
         "aws_lambda_powertools.utilities.data_classes",
     },
+    # Junk emptied on a schedule: it lists accounts and removes stored messages, never
+    # parses, files, composes, delivers or logs anyone in.
+    "expire_junk": {
+        "mailcore.parsing",
+        "mailcore.services.composing",
+        "mailcore.services.filing",
+        "mailcore.services.reading",
+        "mailcore.services.delivery",
+        "mailcore.services.login",
+        "mailcore.adapters.aws.sqs_outgoing",
+        "mailcore.adapters.smtp_client",
+        "mailcore.adapters.dns_next_hop",
+        "dkim",
+        "aws_lambda_powertools.utilities.batch",
+        "aws_lambda_powertools.utilities.data_classes",
+    },
     # Custom::DkimKeys: it reads and writes the keys secret, and makes keys (cryptography)
     # only for a domain without any.
     "make_dkim_keys": {
