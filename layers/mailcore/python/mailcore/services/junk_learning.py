@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mailcore import s3_keys
@@ -100,6 +101,10 @@ class LessonNotifyingMailboxes:
 
     def list_folder(self, account: str, folder: str, limit: int, cursor: str | None) -> Page:
         return self.inner.list_folder(account, folder, limit, cursor)
+
+    def list_received_before(self, account: str, folder: str, before: datetime, limit: int,
+                             cursor: str | None) -> Page:
+        return self.inner.list_received_before(account, folder, before, limit, cursor)
 
     def folders(self, account: str) -> list[Folder]:
         return self.inner.folders(account)
