@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import string
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from mailcore.domain.address import parse_address
 from mailcore.domain.retry import parse_duration
 from mailcore.errors import InvalidAddress, MailError, StorageUnavailable
 from mailcore.services.accounts import add_account
-from mailpipe import dns_records, suppression_admin
+from mailpipe import dns_records, schedule_admin, suppression_admin
 from mailpipe.local.stack import (
     DEFAULT_PORTS,
     DEFAULT_STATE_DIR,
@@ -170,9 +169,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="wait before a message that failed to be filed is tried again")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
-    up.add_argument("--dns", type=dns_records.dns_server_argument, metavar="HOST:PORT",
-                    default=os.environ.get("MAILPIPE_DNS", ""), help="the DNS server every "
-                    "lookup asks (default: $MAILPIPE_DNS, else the system's)")
+    dns_records.add_up_options(up, _domain)
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -198,8 +195,8 @@ def _parser() -> argparse.ArgumentParser:
     views.add_argument("--account", type=_account, metavar="ADDRESS",
                        help="only this account's messages")
     _add_stack_options(views)
-
     dns_records.add_command(commands, _add_stack_options, _domain)
+    schedule_admin.add_parser(commands, _add_stack_options)
 
     webmail = commands.add_parser(
         "webmail", help="put the webmail's files in a deployed stack's webmail bucket")
@@ -293,6 +290,7 @@ def _up(arguments: argparse.Namespace) -> int:
         give_up_after=arguments.give_up_after,
         inbound_retry_after=arguments.inbound_retry_after,
         dns=arguments.dns,
+        dnsbl=arguments.dnsbl,
     ))
     return 0
 
@@ -344,6 +342,8 @@ def _command(arguments: argparse.Namespace) -> int:
         return 0
     if arguments.command == "dns":
         return dns_records.run(arguments, outputs, client)
+    if arguments.command == "schedule":
+        return schedule_admin.run(arguments, outputs, client)
     if arguments.command == "suppression":
         for line in suppression_admin.run(arguments, outputs, client):
             print(line)
