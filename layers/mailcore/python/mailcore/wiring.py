@@ -87,8 +87,8 @@ class AwsAdapters:
 
     @cached_property
     def junk_filing(self) -> JunkFiling:
-        """The junk filter's decisions at filing; made once per process, so that the
-        accounts' models it reads stay cached for as long as the function is warm."""
+        """The junk filter's decisions at filing (file_message), over junk_filters, which
+        holds the accounts' decoded models for as long as the process lives."""
         from mailcore.services.junk_filing import JunkFiling
         return JunkFiling(self.junk_filters)
 
