@@ -281,7 +281,7 @@ def test_the_junk_filter_costs_one_read_per_recipient_and_no_model_read_when_war
     """Issue 29 item 6: per recipient, its filter's state (model version, settings, history
     with the sender) in one BatchGetItem; the model read once, then held by the process."""
     from mailcore.adapters.aws.dynamodb_junk import DynamoJunkFilters
-    from mailcore.adapters.aws.dynamodb_keys import JUNK_PREFIX
+    from mailcore.adapters.aws.dynamodb_keys import JUNK_MODEL_SORT_KEY, JUNK_PREFIX
     from mailcore.domain.mailbox import JUNK
     from mailcore.services.junk_filing import JunkFiling
     from tests.junk_support import message, train
@@ -312,7 +312,7 @@ def test_the_junk_filter_costs_one_read_per_recipient_and_no_model_read_when_war
         return key
 
     file_one(1, True)  # cold: the model of Bob's version read once
-    assert Counter(junk_reads) == {"batch": 2, "MODEL": 1}
+    assert Counter(junk_reads) == {"batch": 2, JUNK_MODEL_SORT_KEY: 1}
     calls.clear()
     junk_reads.clear()
     file_one(2, False)
