@@ -153,6 +153,6 @@ def test_bounded_after_10000_messages() -> None:
     assert model.probability(once[0]) == 0.5
     loaded = JunkModel.from_bytes(data)
     assert loaded.token_count == model.token_count
-    # Sorting every entry at each overflow took 5.0 s here, pruning as now 0.9 s (measured
+    # Sorting every entry at each overflow took 5.0 s here, pruning as now 0.3 s (measured
     # apart, same messages); a bound that only a return to the first would break.
     assert spent < 20, spent
