@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
     from mailcore.adapters.aws.s3_store import S3RawMessageStore
     from mailcore.adapters.aws.s3_writer import S3MessageWriter
-    from mailcore.ports import SigningKeys
+    from mailcore.ports import JunkFilterStore, SigningKeys
     from mailcore.services.composing import Composer
     from mailcore.services.outgoing import Outgoing
     from mailcore.services.recipients import HostedDomains
@@ -121,6 +121,13 @@ class AwsAdapters:
     def suppressions(self) -> DynamoSuppressions:
         from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
         return DynamoSuppressions(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def junk_filters(self) -> JunkFilterStore:
+        # Placeholder for the API until h/store's DynamoDB JunkFilterStore lands (issue
+        # 29): each process keeps its own filters in memory. Replaced by h/store's wiring.
+        from mailcore.adapters.memory.junk import InMemoryJunkFilters
+        return InMemoryJunkFilters()
 
     @property
     def composer(self) -> Composer:
