@@ -10,18 +10,22 @@ import re
 import smtplib
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP, default
 from pathlib import Path
 
+import boto3
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
+from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
+from mailcore.domain.junk import DecidedBy, JunkVerdict
 from mailpipe.local.launcher import StackProcess, free_port, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
 from tests.e2e.aws_support import Aws
@@ -906,3 +910,29 @@ def test_the_junk_filter_settings_save_an_allow_and_a_block_entry_and_show_a_bad
     expect(settings.get_by_label("Days to keep junk")).to_have_value("14")
     assert problems == {"settings": [], "settings with an error": []}, json.dumps(
         problems, indent=1)
+
+
+def test_the_reader_shows_the_filters_verdict_in_words(
+    stack: StackProcess, watched: Watched
+) -> None:
+    api = deliver_and_wait(stack, IVAN, "Miracle offer", "Act now.")
+    [message] = [m for m in api.messages() if m["subject"] == "Miracle offer"]
+    # Filed in Junk as the filter files it: the verdict kept with the stored copy.
+    aws = Aws(stack)
+    dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.aws_port}",
+                            region_name="us-east-1", aws_access_key_id="local",
+                            aws_secret_access_key="local")
+    verdict = JunkVerdict(junk=True, decided_by=DecidedBy.CONTENT, score=0.987,
+                          reasons=("content",))
+    DynamoMailboxRepository(dynamodb, aws.outputs["MailboxTableName"]).update(
+        IVAN, message["id"], lambda stored: replace(stored, folder="Junk", junk_verdict=verdict))
+    web, page = origin(stack), watched.page
+    sign_in(page, web, IVAN, PASSWORDS[IVAN])
+    open_folder(page, "Junk")
+    row(page, "Miracle offer").click()
+
+    expect(page.get_by_role("note", name="Junk filter verdict")).to_have_text(
+        "Put in Junk by the junk filter: its words look like junk you moved before"
+        " (99% likely junk).")
+    expect(actions(page).get_by_role("button", name="Not junk")).to_be_visible()
+    assert axe_violations(page) == []
