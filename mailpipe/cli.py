@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import string
 import sys
 import tempfile
@@ -170,9 +169,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="wait before a message that failed to be filed is tried again")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
-    up.add_argument("--dns", type=dns_records.dns_server_argument, metavar="HOST:PORT",
-                    default=os.environ.get("MAILPIPE_DNS", ""), help="the DNS server every "
-                    "lookup asks (default: $MAILPIPE_DNS, else the system's)")
+    dns_records.add_up_options(up, _domain)
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -293,6 +290,7 @@ def _up(arguments: argparse.Namespace) -> int:
         give_up_after=arguments.give_up_after,
         inbound_retry_after=arguments.inbound_retry_after,
         dns=arguments.dns,
+        dnsbl=arguments.dnsbl,
     ))
     return 0
 

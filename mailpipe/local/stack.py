@@ -68,6 +68,7 @@ class StackOptions:
     give_up_after: str = "5d"
     inbound_retry_after: int = 180
     dns: str = ""  # HOST:PORT of the DNS server every lookup asks; "" for the system's
+    dnsbl: list[str] = field(default_factory=list)  # blocklist zones the MX edge asks
 
 
 class PortInUse(RuntimeError):
@@ -156,6 +157,22 @@ def processes_file(state_dir: Path, aws_port: int) -> Path:
     return state_dir / f"processes-{aws_port}.json"
 
 
+def template_parameters(options: StackOptions) -> dict[str, str]:
+    """The template's parameters for a local stack, from `mailpipe up`'s options."""
+    return {
+        "HostedDomains": ",".join(options.domains),
+        "EdgeHostname": options.hostname or options.domains[0],
+        # Locally the deliver function speaks to MX hosts itself (or to --mx overrides).
+        "DeliveryMode": "direct",
+        "MxOverrides": ",".join(f"{domain}={hop}" for domain, hop in options.mx.items()),
+        "RetrySchedule": options.retry_schedule,
+        "GiveUpAfter": options.give_up_after,
+        "InboundRetryAfter": str(options.inbound_retry_after),
+        "DnsServer": options.dns,
+        "DnsblZones": ",".join(options.dnsbl),
+    }
+
+
 class LocalStack:
     def __init__(self, options: StackOptions) -> None:
         self.options = options
@@ -178,19 +195,8 @@ class LocalStack:
         self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port)
         self._moto.start()
         session = local_session()
-        parameters = {
-            "HostedDomains": ",".join(options.domains),
-            "EdgeHostname": options.hostname or options.domains[0],
-            # Locally the deliver function speaks to MX hosts itself (or to --mx overrides).
-            "DeliveryMode": "direct",
-            "MxOverrides": ",".join(f"{domain}={hop}" for domain, hop in options.mx.items()),
-            "RetrySchedule": options.retry_schedule,
-            "GiveUpAfter": options.give_up_after,
-            "InboundRetryAfter": str(options.inbound_retry_after),
-            "DnsServer": options.dns,
-        }
-        self.provisioned = provision(options.root, STACK_NAME, parameters, session,
-                                     self.endpoint, REGION)
+        self.provisioned = provision(options.root, STACK_NAME, template_parameters(options),
+                                     session, self.endpoint, REGION)
         outputs = self.provisioned.outputs
         # What `mailpipe user add` and `mailpipe queue` read to find this stack.
         options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -301,6 +307,7 @@ class LocalStack:
             f"  domains     {', '.join(options.domains)}",
             f"  accounts    {users}",
             f"  DNS         {options.dns or 'the system resolver'}",
+            f"  blocklists  {', '.join(options.dnsbl) or '(none: mailpipe up --dnsbl ZONE)'}",
             "Ctrl-C stops it.",
         ])
 
