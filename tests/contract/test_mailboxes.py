@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailcore.domain.ids import new_message_id
+from mailcore.domain.junk import JUNK_KEYWORD, NOT_JUNK_KEYWORD, DecidedBy, JunkVerdict
 from mailcore.domain.mailbox import FolderRole, StoredMessage
 from mailcore.domain.message import MessageSummary
 from mailcore.errors import Conflict, FolderNotFound, InvalidCursor, MessageNotFound
@@ -268,3 +269,68 @@ def test_a_remove_where_the_message_no_longer_is_removes_nothing(
     assert removed.folder == "Archive"
     with pytest.raises(MessageNotFound):
         mailboxes.get(BOB, message.message_id)
+
+
+# ---- what a move teaches (issue 29: mailcore.domain.junk's table) -------------------------
+def _moved(mailboxes: Mailboxes, message: StoredMessage, *folders: str) -> frozenset[str]:
+    for folder in folders:
+        mailboxes.update(BOB, message.message_id, lambda m, to=folder: replace(m, folder=to))
+    return mailboxes.get(BOB, message.message_id).flags
+
+
+def test_moves_set_the_junk_keywords_they_teach(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    receipts = mailboxes.create_folder(BOB, "Receipts")
+    messages = [_message(minutes=minute, flags=frozenset({"seen"})) for minute in range(7)]
+    for message in messages:
+        mailboxes.file(message)
+    into_junk, back, archived, filed, deleted, junk_deleted, kept = messages
+    assert _moved(mailboxes, into_junk, "Junk") == {"seen", JUNK_KEYWORD}
+    assert _moved(mailboxes, back, "Junk", "Inbox") == {"seen", NOT_JUNK_KEYWORD}
+    assert _moved(mailboxes, archived, "Archive") == {"seen", NOT_JUNK_KEYWORD}
+    assert _moved(mailboxes, filed, receipts.id) == {"seen", NOT_JUNK_KEYWORD}
+    assert _moved(mailboxes, deleted, "Trash") == {"seen"}  # deleting teaches nothing
+    assert _moved(mailboxes, junk_deleted, "Junk", "Trash") == {"seen", JUNK_KEYWORD}
+    # Staying in place changes no keyword (nor does setting one by hand, as STORE does).
+    assert mailboxes.update(BOB, kept.message_id, lambda m: replace(
+        m, flags=m.flags | {"$Junk"})).flags == {"seen", JUNK_KEYWORD}
+    # What the update answered is what is stored, and listed.
+    listed = mailboxes.list_folder(BOB, "Archive", 10, None).messages
+    assert [(m.message_id, m.flags) for m in listed] == [(archived.message_id,
+                                                          {"seen", NOT_JUNK_KEYWORD})]
+
+
+def test_a_copy_into_junk_teaches_and_leaves_the_original_alone(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    message = _message(flags=frozenset({"seen"}))
+    mailboxes.file(message, holding=1)
+    copied = mailboxes.copy(BOB, message.message_id, "Junk")
+    assert copied.flags == {"seen", JUNK_KEYWORD}
+    assert mailboxes.get(BOB, copied.message_id).flags == {"seen", JUNK_KEYWORD}
+    assert mailboxes.get(BOB, message.message_id).flags == {"seen"}
+    out = mailboxes.copy(BOB, copied.message_id, "Archive")  # out of Junk: not junk
+    assert mailboxes.get(BOB, out.message_id).flags == {"seen", NOT_JUNK_KEYWORD}
+    same = mailboxes.copy(BOB, message.message_id, "Inbox")  # in place: nothing taught
+    assert mailboxes.get(BOB, same.message_id).flags == {"seen"}
+
+
+def test_the_junk_verdict_is_kept_with_the_message(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    verdict = JunkVerdict(junk=True, decided_by=DecidedBy.CONTENT, score=0.987654321012345,
+                          reasons=("content", "junked:prizes.example"))
+    judged = replace(_message(folder="Junk"), junk_verdict=verdict)
+    plain = _message(minutes=1)  # filed without a verdict (or before verdicts)
+    unscored = replace(_message(minutes=2), junk_verdict=JunkVerdict(
+        junk=False, decided_by=DecidedBy.HISTORY, reasons=("wrote-to:crepes.fr",)))
+    for message in (judged, plain, unscored):
+        mailboxes.file(message, holding=1)
+    assert mailboxes.get(BOB, judged.message_id).junk_verdict == verdict
+    assert mailboxes.get(BOB, plain.message_id).junk_verdict is None
+    assert mailboxes.get(BOB, unscored.message_id).junk_verdict == unscored.junk_verdict
+    [listed] = mailboxes.list_folder(BOB, "Junk", 10, None).messages
+    assert listed.junk_verdict == verdict
+    moved = mailboxes.update(BOB, judged.message_id, lambda m: replace(m, folder="Inbox"))
+    assert moved.junk_verdict == verdict  # where filing put it, whatever the owner did since
+    assert mailboxes.get(BOB, judged.message_id).junk_verdict == verdict
+    assert mailboxes.copy(BOB, judged.message_id, "Archive").junk_verdict == verdict

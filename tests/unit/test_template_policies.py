@@ -22,8 +22,10 @@ from mailcore.adapters.aws.dynamodb_keys import (
     RAW_PREFIX,
     SENT_PREFIX,
     SUPPRESSED_PREFIX,
+    account_pk,
     imap_view_key,
     job_pk,
+    junk_pk,
     login_key,
     suppressed_pk,
 )
@@ -228,3 +230,26 @@ def test_deliveries_add_to_suppression_lists_the_api_edits_them_the_edge_only_re
         assert _allows("EdgeTaskRole", action, TABLE, lists), action
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
         assert not _allows("EdgeTaskRole", action, TABLE, lists), action
+
+
+TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                 "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
+                 "dynamodb:Query", "dynamodb:BatchWriteItem")
+
+
+def test_filing_reads_the_junk_filter_the_api_keeps_its_settings_the_edge_never_touches_it():
+    """Issue 29: the JUNK#<account> partition. Filing reads each recipient's state in one
+    batch and the model, and records whom sent mail went to; the API reads and saves the
+    settings; the edge's roles reach no item of it (moves over IMAP only notify)."""
+    bob = "bob@hamburger.edu"
+    state = junk_pk(bob)  # every item of the filter: STATE, MODEL, SENDER#, WROTE#, LESSON#
+    for action in ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:BatchWriteItem"):
+        assert _allows("FileMessageFunctionRole", action, TABLE, state), action
+    # Filing's batched read is the junk filter's alone.
+    assert not _allows("FileMessageFunctionRole", "dynamodb:BatchGetItem", TABLE,
+                       account_pk(bob))
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
+        assert _allows("ServeApiFunctionRole", action, TABLE, state), action
+    for role_id in ("EdgeTaskRole", "EdgeExecutionRole"):
+        for action in TABLE_ACTIONS:
+            assert not _allows(role_id, action, TABLE, state), (role_id, action)

@@ -24,6 +24,7 @@ from mailcore.config import Settings
 
 if TYPE_CHECKING:
     from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+    from mailcore.adapters.aws.dynamodb_junk import DynamoJunkFilters
     from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
     from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
     from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
     from mailcore.adapters.aws.s3_store import S3RawMessageStore
     from mailcore.adapters.aws.s3_writer import S3MessageWriter
-    from mailcore.ports import JunkFilterStore, SigningKeys
+    from mailcore.ports import SigningKeys
     from mailcore.services.composing import Composer
     from mailcore.services.outgoing import Outgoing
     from mailcore.services.recipients import HostedDomains
@@ -123,11 +124,10 @@ class AwsAdapters:
         return DynamoSuppressions(dynamodb_client(), self.settings.table)
 
     @cached_property
-    def junk_filters(self) -> JunkFilterStore:
-        # Placeholder for the API until h/store's DynamoDB JunkFilterStore lands (issue
-        # 29): each process keeps its own filters in memory. Replaced by h/store's wiring.
-        from mailcore.adapters.memory.junk import InMemoryJunkFilters
-        return InMemoryJunkFilters()
+    def junk_filters(self) -> DynamoJunkFilters:
+        """Each account's junk filter; its decoded models are cached for the process."""
+        from mailcore.adapters.aws.dynamodb_junk import DynamoJunkFilters
+        return DynamoJunkFilters(dynamodb_client(), self.settings.table)
 
     @property
     def composer(self) -> Composer:

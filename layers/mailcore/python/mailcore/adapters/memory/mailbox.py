@@ -3,8 +3,8 @@
 It keeps the promises the DynamoDB adapter keeps, checked by the same contract tests
 (tests/contract): filing once, exact folder counts, role folders made by their first
 message, unique user-folder names, moves into a deleted folder refused, cursors valid only
-for the folder (or account) they were given for, and a removed copy giving back its
-reference to the raw bytes.
+for the folder (or account) they were given for, a removed copy giving back its reference
+to the raw bytes, and the junk keywords a move or copy teaches (domain.junk).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import UTC
 
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.domain.ids import is_message_id, new_message_id
+from mailcore.domain.junk import keywords_after_move
 from mailcore.domain.mailbox import (
     FOLDER_SEPARATOR,
     ROLE_FOLDERS,
@@ -135,7 +136,7 @@ class InMemoryMailboxRepository:
                change: Callable[[StoredMessage], StoredMessage]) -> StoredMessage:
         with self._lock:
             current = self._message(account, message_id)
-            changed = change(current)
+            changed = keywords_after_move(current.folder, change(current))  # what it teaches
             if changed == current and current.uid:
                 return current
             if changed.folder != current.folder:
@@ -181,7 +182,8 @@ class InMemoryMailboxRepository:
                 raise FolderNotFound(folder)
             if not self.references.share(source.raw_key):
                 raise MessageNotFound(message_id)
-            copied = replace(source, message_id=new_message_id(), folder=folder)
+            copied = keywords_after_move(source.folder, replace(
+                source, message_id=new_message_id(), folder=folder))
             self._count(account, folder, 1, int(not copied.seen))
             copied = self._made_visible(copied)
             self.messages[(account, copied.message_id)] = copied
