@@ -114,6 +114,9 @@ def test_junk_true_and_false_set_one_keyword_and_remove_the_other(api):
     moved = call(api, "PATCH", f"/v1/messages/{message_id}",
                  body={"junk": True, "mailbox": "Junk"})
     assert (moved.json["mailbox"], set(moved.json["flags"])) == ("Junk", {"seen", "$Junk"})
+    # A move alone teaches as well: out of Junk to the Inbox is not junk.
+    back = call(api, "PATCH", f"/v1/messages/{message_id}", body={"mailbox": "Inbox"})
+    assert (back.json["mailbox"], set(back.json["flags"])) == ("Inbox", {"seen", "$NotJunk"})
     bad = call(api, "PATCH", f"/v1/messages/{message_id}", body={"junk": "yes"})
     assert (bad.status, bad.error["field"]) == (400, "junk")
     assert call(api, "PATCH", f"/v1/messages/{message_id}", body={"junk": True},
