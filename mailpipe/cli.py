@@ -19,7 +19,7 @@ from mailcore.domain.address import parse_address
 from mailcore.domain.retry import parse_duration
 from mailcore.errors import InvalidAddress, MailError, StorageUnavailable
 from mailcore.services.accounts import add_account
-from mailpipe import dns_records, suppression_admin
+from mailpipe import dns_records, schedule_admin, suppression_admin
 from mailpipe.local.stack import (
     DEFAULT_PORTS,
     DEFAULT_STATE_DIR,
@@ -195,8 +195,8 @@ def _parser() -> argparse.ArgumentParser:
     views.add_argument("--account", type=_account, metavar="ADDRESS",
                        help="only this account's messages")
     _add_stack_options(views)
-
     dns_records.add_command(commands, _add_stack_options, _domain)
+    schedule_admin.add_parser(commands, _add_stack_options)
 
     webmail = commands.add_parser(
         "webmail", help="put the webmail's files in a deployed stack's webmail bucket")
@@ -342,6 +342,8 @@ def _command(arguments: argparse.Namespace) -> int:
         return 0
     if arguments.command == "dns":
         return dns_records.run(arguments, outputs, client)
+    if arguments.command == "schedule":
+        return schedule_admin.run(arguments, outputs, client)
     if arguments.command == "suppression":
         for line in suppression_admin.run(arguments, outputs, client):
             print(line)

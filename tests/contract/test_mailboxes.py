@@ -9,7 +9,7 @@ import pytest
 
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.junk import JUNK_KEYWORD, NOT_JUNK_KEYWORD, DecidedBy, JunkVerdict
-from mailcore.domain.mailbox import FolderRole, StoredMessage
+from mailcore.domain.mailbox import FolderRole, Page, StoredMessage
 from mailcore.domain.message import MessageSummary
 from mailcore.errors import Conflict, FolderNotFound, InvalidCursor, MessageNotFound
 from mailcore.ports import Mailboxes
@@ -269,6 +269,28 @@ def test_a_remove_where_the_message_no_longer_is_removes_nothing(
     assert removed.folder == "Archive"
     with pytest.raises(MessageNotFound):
         mailboxes.get(BOB, message.message_id)
+
+
+def test_a_folders_oldest_messages_are_listed_first_up_to_an_instant(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    junk = [_message(folder="Junk", minutes=minutes) for minutes in (3, 1, 4, 0, 2)]
+    for message in [*junk, _message(minutes=-1), _message(CAROL, folder="Junk", minutes=-1)]:
+        mailboxes.file(message)
+    before = START + timedelta(minutes=3)  # the message of minute 3 is not before it
+
+    def read(limit: int, cursor: str | None) -> Page:
+        return mailboxes.list_received_before(BOB, "Junk", before, limit, cursor)
+
+    oldest_first = [m.message_id for m in sorted(junk, key=lambda m: m.received_at)][:3]
+    assert _all_pages(read) == oldest_first
+    assert _all_pages(read, limit=10) == oldest_first
+    assert mailboxes.list_received_before(BOB, "Junk", START, 10, None).messages == ()
+    cursor = read(1, None).cursor
+    assert cursor is not None
+    for account, folder in ((BOB, "Inbox"), (CAROL, "Junk")):
+        with pytest.raises(InvalidCursor):
+            mailboxes.list_received_before(account, folder, before, 1, cursor)
 
 
 # ---- what a move teaches (issue 29: mailcore.domain.junk's table) -------------------------

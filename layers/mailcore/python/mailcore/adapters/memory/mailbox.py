@@ -15,7 +15,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC
+from datetime import UTC, datetime
 
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.domain.ids import is_message_id, new_message_id
@@ -203,6 +203,21 @@ class InMemoryMailboxRepository:
         return self._page(f"{account}#{folder}",
                           (message for message in self._messages_of(account)
                            if message.folder == folder), limit, cursor)
+
+    def list_received_before(self, account: str, folder: str, before: datetime, limit: int,
+                             cursor: str | None) -> Page:
+        scope = f"{account}#{folder}#received-before"
+        bound = (before.astimezone(UTC).isoformat(), "")  # before any message of that instant
+        ordered = sorted((message for message in self._messages_of(account)
+                          if message.folder == folder and _newest_first(message) < bound),
+                         key=_newest_first)
+        if cursor:
+            after = _decode_cursor(cursor, scope)
+            ordered = [message for message in ordered if _newest_first(message) > after]
+        page = ordered[:limit]
+        more = len(ordered) > limit
+        return Page(messages=tuple(page),
+                    cursor=_encode_cursor(scope, _newest_first(page[-1])) if more else None)
 
     def folders(self, account: str) -> list[Folder]:
         with self._lock:

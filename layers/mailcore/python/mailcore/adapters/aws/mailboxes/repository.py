@@ -8,13 +8,14 @@ from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
 from mailcore.adapters.aws.mailboxes.folders import Folders
 from mailcore.adapters.aws.mailboxes.messages import Messages
 from mailcore.adapters.aws.mailboxes.raw_keys import RawKeys
+from mailcore.adapters.aws.mailboxes.received import ReceivedBefore
 from mailcore.adapters.aws.mailboxes.search import Search
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-class DynamoMailboxRepository(Messages, Folders, Search, RawKeys):
+class DynamoMailboxRepository(Messages, Folders, Search, RawKeys, ReceivedBefore):
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         super().__init__(client, table)
         self._references = DynamoRawReferences(client, table)
