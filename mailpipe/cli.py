@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import string
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from mailcore.domain.address import parse_address
 from mailcore.domain.retry import parse_duration
 from mailcore.errors import InvalidAddress, MailError, StorageUnavailable
 from mailcore.services.accounts import add_account
-from mailpipe import dns_records, suppression_admin
+from mailpipe import dns_records, queue_admin, schedule_admin, suppression_admin
 from mailpipe.local.stack import (
     DEFAULT_PORTS,
     DEFAULT_STATE_DIR,
@@ -31,7 +30,6 @@ from mailpipe.local.stack import (
     run,
 )
 from mailpipe.local.template import load_template
-from mailpipe.queue_admin import QueueTarget, list_jobs, redrive, retry_deferred
 from mailpipe.webmail import publish
 
 
@@ -170,9 +168,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="wait before a message that failed to be filed is tried again")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help="where the local stack keeps its TLS certificate (default .mailpipe)")
-    up.add_argument("--dns", type=dns_records.dns_server_argument, metavar="HOST:PORT",
-                    default=os.environ.get("MAILPIPE_DNS", ""), help="the DNS server every "
-                    "lookup asks (default: $MAILPIPE_DNS, else the system's)")
+    dns_records.add_up_options(up, _domain)
 
     user = commands.add_parser("user", help="manage accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True)
@@ -181,14 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--password", required=True)
     _add_stack_options(add)
 
-    queue = commands.add_parser("queue", help="outgoing mail: list, retry, redrive")
-    queue.add_argument("action", nargs="?", choices=["list", "retry", "redrive"],
-                       default="list", help="list jobs (default); retry deferred jobs now; "
-                       "move dead-lettered jobs back to the queue")
-    queue.add_argument("--inbound", action="store_true",
-                       help="with redrive: the inbound dead-letter queue (messages that "
-                       "could not be filed) back to the inbound queue")
-    _add_stack_options(queue)
+    queue_admin.add_parser(commands, _add_stack_options)
     suppression_admin.add_parser(commands, _add_stack_options, _domain)
 
     views = commands.add_parser(
@@ -198,8 +187,8 @@ def _parser() -> argparse.ArgumentParser:
     views.add_argument("--account", type=_account, metavar="ADDRESS",
                        help="only this account's messages")
     _add_stack_options(views)
-
     dns_records.add_command(commands, _add_stack_options, _domain)
+    schedule_admin.add_parser(commands, _add_stack_options)
 
     webmail = commands.add_parser(
         "webmail", help="put the webmail's files in a deployed stack's webmail bucket")
@@ -293,6 +282,7 @@ def _up(arguments: argparse.Namespace) -> int:
         give_up_after=arguments.give_up_after,
         inbound_retry_after=arguments.inbound_retry_after,
         dns=arguments.dns,
+        dnsbl=arguments.dnsbl,
     ))
     return 0
 
@@ -328,22 +318,12 @@ def _command(arguments: argparse.Namespace) -> int:
     found, client = _target(arguments.stack, aws_port, arguments.state_dir)
     outputs = _Outputs(found)
     if arguments.command == "queue":
-        target = QueueTarget(client("sqs"), client("dynamodb"), outputs["MailboxTableName"],
-                             outputs["OutgoingQueueUrl"], outputs["OutgoingDeadLetterQueueUrl"])
-        if arguments.action == "retry":
-            print(f"{retry_deferred(target)} job(s) queued again")
-        elif arguments.action == "redrive" and arguments.inbound:
-            moved = redrive(target.sqs, outputs["InboundDeadLetterQueueUrl"],
-                            outputs["InboundQueueUrl"])
-            print(f"{moved} message(s) moved back from the inbound dead-letter queue")
-        elif arguments.action == "redrive":
-            moved = redrive(target.sqs, target.dead_letter_url, target.queue_url)
-            print(f"{moved} job(s) moved back from the dead-letter queue")
-        else:
-            print("\n".join(list_jobs(target)))
+        print("\n".join(queue_admin.run(arguments, outputs, client)))
         return 0
     if arguments.command == "dns":
         return dns_records.run(arguments, outputs, client)
+    if arguments.command == "schedule":
+        return schedule_admin.run(arguments, outputs, client)
     if arguments.command == "suppression":
         for line in suppression_admin.run(arguments, outputs, client):
             print(line)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import ipaddress
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -201,6 +202,16 @@ def dns_server_argument(text: str) -> str:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT (an IP address), not {text!r}"
                                          ) from None
     return str(server or "")
+
+
+def add_up_options(up: argparse.ArgumentParser, domain: Callable[[str], str]) -> None:
+    """`mailpipe up`'s DNS: the one server every lookup asks, the blocklists the MX asks."""
+    up.add_argument("--dns", type=dns_server_argument, metavar="HOST:PORT",
+                    default=os.environ.get("MAILPIPE_DNS", ""), help="the DNS server every "
+                    "lookup asks (default: $MAILPIPE_DNS, else the system's)")
+    up.add_argument("--dnsbl", action="append", type=domain, default=[], metavar="ZONE",
+                    help="a DNS blocklist the MX asks about each client address, through "
+                    "--dns (repeatable; default none): a listed client's mail goes to Junk")
 
 
 def add_command(commands: Any, stack_options: Callable[[argparse.ArgumentParser], None],

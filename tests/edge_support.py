@@ -18,6 +18,7 @@ from pathlib import Path
 from edge.smtp.accounts import CachingAccountDirectory
 from edge.smtp.handler import EdgeHandler, OffLoopWriter, SubmissionHandler
 from edge.smtp.inbound import InboundVerifier
+from edge.smtp.junk_signals import EdgeSignals
 from edge.smtp.server import Edge, EdgeConfig
 from edge.tls import ensure_self_signed, server_context
 from mailcore.adapters.memory.directory import InMemoryAccountDirectory
@@ -85,6 +86,7 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
                  signing_keys: SigningKeys | None = None,
                  verifier: InboundVerifier | None = None,
                  suppressions: Suppressions | None = None,
+                 signals: EdgeSignals | None = None,
                  **overrides: object) -> Iterator[RunningEdge]:
     """An edge that stores through `writer`, else through `store` in a thread."""
     store = store if store is not None else InMemoryMessageStore()
@@ -100,7 +102,7 @@ def running_edge(store: RawMessageStore | None = None, hosted: tuple[str, ...] =
         domains = HostedDomains.of(hosted)
         writer = writer if writer is not None else OffLoopWriter(store, executor)
         mx = EdgeHandler(writer, cached, domains, config.hostname, executor,
-                         config.max_recipients, verifier=verifier)
+                         config.max_recipients, verifier=verifier, signals=signals)
         submission = SubmissionHandler(writer, cached, domains, config.hostname, executor,
                                        config.max_recipients,
                                        throttle=throttle or InMemoryLoginThrottle(),

@@ -13,7 +13,8 @@ from aws_lambda_powertools import Logger
 
 from edge.smtp.accounts import CachingAccountDirectory
 from edge.smtp.handler import EdgeHandler, SubmissionHandler
-from edge.smtp.inbound import InboundVerifier
+from edge.smtp.inbound import InboundVerifier, edge_dns
+from edge.smtp.junk_signals import Blocklists, EdgeSignals
 from edge.smtp.server import Edge, EdgeConfig, serve
 from edge.tls import context_from_environ
 from mailcore.ports import MessageWriter
@@ -40,9 +41,14 @@ def serve_smtp(writer: MessageWriter) -> None:
     directory = CachingAccountDirectory(adapters.directory)
     # What arrives on the MX port is verified (MAILPIPE_DNS, MAILPIPE_VERIFY); the
     # authserv-id of the Authentication-Results field is our host name.
-    verifier = InboundVerifier.from_environ(os.environ, config.hostname, adapters.domains)
+    dns = edge_dns(os.environ)
+    verifier = InboundVerifier.from_environ(os.environ, config.hostname, adapters.domains,
+                                            dns=dns)
+    # GTUBE and the blocklists (MAILPIPE_DNSBL) whether verification is on or off.
+    signals = EdgeSignals(Blocklists(dns, config.dnsbl_zones))
+    logger.info("junk signals at the MX port", gtube=True, dnsbl=list(signals.zones))
     mx = EdgeHandler(writer, directory, adapters.domains, config.hostname, executor,
-                     config.max_recipients, verifier=verifier)
+                     config.max_recipients, verifier=verifier, signals=signals)
     submission = None
     if tls_context is not None:
         submission = SubmissionHandler(writer, directory, adapters.domains,

@@ -20,11 +20,13 @@ from aws_lambda_powertools import Logger
 from edge.smtp import replies
 from edge.smtp.accounts import CachingAccountDirectory
 from edge.smtp.inbound import InboundVerifier
+from edge.smtp.junk_signals import EdgeSignals
 from edge.smtp.protocol import EdgeSMTP, hook_names
 from mailcore.domain.address import try_parse_address
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.identity import identity_problem
 from mailcore.domain.ids import new_message_id
+from mailcore.domain.junk import JunkSignals
 from mailcore.domain.verdict import Verdict
 from mailcore.errors import AuthenticationFailed, SendingLimitReached, Throttled, TransientFailure
 from mailcore.ports import (
@@ -83,8 +85,10 @@ class EdgeHandler:
         executor: Executor | None = None,
         max_recipients: int = DEFAULT_MAX_RECIPIENTS,
         verifier: InboundVerifier | None = None,
+        signals: EdgeSignals | None = None,
     ) -> None:
         self._verifier = verifier  # the MX port's (issue 28); None: verification is off
+        self._signals = signals  # the MX port's GTUBE and blocklists (issue 29)
         self._writer = writer
         self._directory = directory
         self._domains = domains
@@ -124,6 +128,8 @@ class EdgeHandler:
     ) -> str:
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
+        if self._signals is not None:  # the blocklists answer while the client talks
+            self._signals.begin(server, server.client_address)
         return replies.SENDER_OK
 
     async def handle_RCPT(
@@ -173,19 +179,27 @@ class EdgeHandler:
         if refusal is not None:
             return refusal
         if self._verifier is not None:  # the MX port: what arrives is verified
-            judgement = await self._verifier.judge(
+            judgement, signals = await asyncio.gather(self._verifier.judge(
                 original, peer_ip=server.client_address, helo=session.host_name or "",
-                mail_from=envelope.mail_from or "", off_loop=self._off_loop)
+                mail_from=envelope.mail_from or "", off_loop=self._off_loop),
+                self._junk_signals(server, original))
             if judgement.refusal is not None:
                 return judgement.refusal
             return await self._store_message(server, session, envelope, judgement.original,
-                                             above=judgement.results, verdict=judgement.verdict)
+                                             above=judgement.results, verdict=judgement.verdict,
+                                             signals=signals)
         try:
             above, original = await self._fields_above(session, original)
         except TransientFailure:
             logger.warning("message not signed", exc_info=True)
             return replies.TEMPORARY_ERROR
-        return await self._store_message(server, session, envelope, original, above)
+        return await self._store_message(server, session, envelope, original, above,
+                                         signals=await self._junk_signals(server, original))
+
+    async def _junk_signals(self, server: EdgeSMTP, original: bytes) -> JunkSignals:
+        if self._signals is None:  # the submission port: its senders are our accounts
+            return JunkSignals()
+        return await self._signals.of(server, server.client_address, original, self._off_loop)
 
     async def _check_content(self, session: Session, original: bytes) -> str | None:
         return None
@@ -202,6 +216,7 @@ class EdgeHandler:
     async def _store_message(
         self, server: EdgeSMTP, session: Session, envelope: SmtpEnvelope, original: bytes,
         above: bytes = b"", verdict: Verdict | None = None,
+        signals: JunkSignals = JunkSignals(),  # noqa: B008 (frozen: shared safely)
     ) -> str:
         message_id = new_message_id()
         received_at = datetime.now(UTC)
@@ -218,6 +233,7 @@ class EdgeHandler:
             received_at=received_at,
             submitted_by=_account(session),
             verdict=verdict,
+            signals=signals,
         )
         try:
             # Only a return from here may be answered with 250: the message is durable.

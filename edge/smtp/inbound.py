@@ -60,6 +60,26 @@ class AnswerCache(dns.resolver.LRUCache):
         super().put(key, value)
 
 
+def edge_dns(environ: Mapping[str, str],
+             negative_seconds: float = NEGATIVE_ANSWER_SECONDS) -> AsyncDns:
+    """The edge's one asynchronous resolver, asking MAILPIPE_DNS (or the system's): what
+    verification and the blocklists (edge/smtp/junk_signals.py) both ask."""
+    from mailcore.adapters.dns_resolver import (
+        DNS_SERVER_VARIABLE,
+        DnsServer,
+        ResolverDns,
+        async_resolver,
+    )
+
+    server = DnsServer.parse(environ.get(DNS_SERVER_VARIABLE))
+    resolver = async_resolver(server)
+    # Answers are kept for their TTL, as an MTA's caching resolver keeps them: a sender
+    # who sends again costs no lookup (bench/edge_verification.py: 4 per message).
+    resolver.cache = AnswerCache(RESOLVER_CACHE_ENTRIES, negative_seconds)
+    logger.info("edge resolver", dns=str(server or "system"))
+    return ResolverDns(resolver)
+
+
 class BytesAtOnce:
     """A budget of bytes held at once: a holder waits until its size fits (one larger than
     the whole budget waits until it is alone)."""
@@ -107,31 +127,21 @@ class InboundVerifier:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], authserv_id: str,
                      domains: HostedDomains,
-                     negative_seconds: float = NEGATIVE_ANSWER_SECONDS
-                     ) -> InboundVerifier | None:
-        """None when MAILPIPE_VERIFY=off; else asking MAILPIPE_DNS (or the system's
-        resolver), the public suffix list loaded now rather than by the first message."""
+                     negative_seconds: float = NEGATIVE_ANSWER_SECONDS,
+                     dns: AsyncDns | None = None) -> InboundVerifier | None:
+        """None when MAILPIPE_VERIFY=off; else asking `dns` (the edge's one resolver, else
+        one made by edge_dns), the public suffix list loaded now rather than by the first
+        message."""
         if environ.get(VERIFY_VARIABLE, "").strip().lower() == "off":
             logger.warning("inbound verification is off", variable=VERIFY_VARIABLE)
             return None
 
-        from mailcore.adapters.dns_resolver import (
-            DNS_SERVER_VARIABLE,
-            DnsServer,
-            ResolverDns,
-            async_resolver,
-        )
         from mailcore.authentication.dmarc import load_public_suffixes
 
-        server = DnsServer.parse(environ.get(DNS_SERVER_VARIABLE))
-        resolver = async_resolver(server)
-        # Answers are kept for their TTL, as an MTA's caching resolver keeps them: a sender
-        # who sends again costs no lookup (bench/edge_verification.py: 4 per message).
-        resolver.cache = AnswerCache(RESOLVER_CACHE_ENTRIES, negative_seconds)
+        dns = dns if dns is not None else edge_dns(environ, negative_seconds)
         load_public_suffixes()
-        logger.info("inbound verification on", dns=str(server or "system"),
-                    authserv_id=authserv_id)
-        return cls(ResolverDns(resolver), domains, authserv_id)
+        logger.info("inbound verification on", authserv_id=authserv_id)
+        return cls(dns, domains, authserv_id)
 
     async def judge(self, original: bytes, *, peer_ip: str, helo: str, mail_from: str,
                     off_loop: OffLoop) -> Judgement:

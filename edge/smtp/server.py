@@ -21,6 +21,7 @@ from edge.listening import (
     networks,
 )
 from edge.smtp.handler import DEFAULT_MAX_RECIPIENTS, EdgeHandler, SubmissionHandler
+from edge.smtp.junk_signals import DNSBL_VARIABLE, zones_of
 from edge.smtp.protocol import EdgeSMTP, SessionLimits
 from edge.smtp.sessions import SessionRegistry
 
@@ -55,6 +56,7 @@ class EdgeConfig:
     limits: SessionLimits = field(default_factory=SessionLimits)
     # Per command name in one session (aiosmtpd's call limit), then 421 4.7.0.
     max_commands: int = 10_000
+    dnsbl_zones: tuple[str, ...] = ()  # DNS blocklists of the MX port's clients (issue 29)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], hostname: str) -> EdgeConfig:
@@ -93,6 +95,7 @@ class EdgeConfig:
                 min_data_rate=number("MAILPIPE_MIN_DATA_RATE", 500),
                 max_session_seconds=number("MAILPIPE_MAX_SESSION_SECONDS", 3600)),
             max_commands=int(number("MAILPIPE_MAX_COMMANDS", 10_000)),
+            dnsbl_zones=zones_of(environ.get(DNSBL_VARIABLE)),
         )
 
 

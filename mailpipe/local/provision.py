@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from mailpipe.local.schedules import ScheduleSource, schedule_sources
 from mailpipe.local.template import Resolver, Unresolved, load_template, translate
 
 PSEUDO_ACCOUNT = "123456789012"
@@ -73,6 +74,7 @@ class Provisioned:
     containers: dict[str, ContainerSpec] = field(default_factory=dict)  # by container name
     queue_sources: list[QueueSource] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
+    schedules: list[ScheduleSource] = field(default_factory=list)
 
 
 class Provisioner:
@@ -186,6 +188,10 @@ class Provisioner:
             resolver.attributes[(logical_id, "Arn")] = (
                 f"{arn_prefix.format('lambda')}:function:{function_name}"
             )
+            deferred.append((logical_id, resource))
+        elif kind == "AWS::Events::Rule":  # a schedule, run by the local runtime's timer
+            resolver.refs[logical_id] = name
+            resolver.attributes[(logical_id, "Arn")] = f"{arn_prefix.format('events')}:rule/{name}"
             deferred.append((logical_id, resource))
         elif kind == "AWS::Lambda::LayerVersion":
             arn = f"{arn_prefix.format('lambda')}:layer:{name}:1"
@@ -332,6 +338,10 @@ class Provisioner:
             ))
         elif kind == "AWS::ApiGatewayV2::Api":
             result.routes.extend(self._routes(properties["Body"], resolver))
+        elif kind == "AWS::Events::Rule":  # a schedule: the local runtime's timer
+            result.schedules.extend(schedule_sources(resolver.attributes[(logical_id, "Arn")],
+                properties, {resolver.attributes[(function, "Arn")]: (function, spec.code_dir.name)
+                             for function, spec in result.functions.items()}, PSEUDO_ACCOUNT))
 
     @staticmethod
     def _containers(logical_id: str, resource: dict[str, Any],

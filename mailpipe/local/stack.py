@@ -27,6 +27,7 @@ from mailpipe.local.functions import LocalFunction
 from mailpipe.local.gateway import Gateway, JwtVerifier
 from mailpipe.local.metering import Meter, MeteredMotoServer
 from mailpipe.local.provision import Provisioned, provision
+from mailpipe.local.schedules import ScheduleTimer, schedules_file, write_schedules
 from mailpipe.webmail import WebmailSite
 
 log = logging.getLogger("mailpipe.local")
@@ -68,6 +69,7 @@ class StackOptions:
     give_up_after: str = "5d"
     inbound_retry_after: int = 180
     dns: str = ""  # HOST:PORT of the DNS server every lookup asks; "" for the system's
+    dnsbl: list[str] = field(default_factory=list)  # blocklist zones the MX edge asks
 
 
 class PortInUse(RuntimeError):
@@ -156,6 +158,22 @@ def processes_file(state_dir: Path, aws_port: int) -> Path:
     return state_dir / f"processes-{aws_port}.json"
 
 
+def template_parameters(options: StackOptions) -> dict[str, str]:
+    """The template's parameters for a local stack, from `mailpipe up`'s options."""
+    return {
+        "HostedDomains": ",".join(options.domains),
+        "EdgeHostname": options.hostname or options.domains[0],
+        # Locally the deliver function speaks to MX hosts itself (or to --mx overrides).
+        "DeliveryMode": "direct",
+        "MxOverrides": ",".join(f"{domain}={hop}" for domain, hop in options.mx.items()),
+        "RetrySchedule": options.retry_schedule,
+        "GiveUpAfter": options.give_up_after,
+        "InboundRetryAfter": str(options.inbound_retry_after),
+        "DnsServer": options.dns,
+        "DnsblZones": ",".join(options.dnsbl),
+    }
+
+
 class LocalStack:
     def __init__(self, options: StackOptions) -> None:
         self.options = options
@@ -164,6 +182,7 @@ class LocalStack:
         self.meter = Meter()  # what this stack asks of AWS, as AWS would bill it
         self._functions: dict[str, LocalFunction] = {}
         self._pollers: list[SqsPoller] = []
+        self._timers: list[ScheduleTimer] = []
         self._gateway: Gateway | None = None
         self._edge: EdgeProcess | None = None  # SMTP: MX and submission
         self._imap: EdgeProcess | None = None
@@ -178,19 +197,8 @@ class LocalStack:
         self._moto = MeteredMotoServer(self.meter, options.host, options.aws_port)
         self._moto.start()
         session = local_session()
-        parameters = {
-            "HostedDomains": ",".join(options.domains),
-            "EdgeHostname": options.hostname or options.domains[0],
-            # Locally the deliver function speaks to MX hosts itself (or to --mx overrides).
-            "DeliveryMode": "direct",
-            "MxOverrides": ",".join(f"{domain}={hop}" for domain, hop in options.mx.items()),
-            "RetrySchedule": options.retry_schedule,
-            "GiveUpAfter": options.give_up_after,
-            "InboundRetryAfter": str(options.inbound_retry_after),
-            "DnsServer": options.dns,
-        }
-        self.provisioned = provision(options.root, STACK_NAME, parameters, session,
-                                     self.endpoint, REGION)
+        self.provisioned = provision(options.root, STACK_NAME, template_parameters(options),
+                                     session, self.endpoint, REGION)
         outputs = self.provisioned.outputs
         # What `mailpipe user add` and `mailpipe queue` read to find this stack.
         options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -210,13 +218,15 @@ class LocalStack:
         environment = {**os.environ, **aws_environment(self.endpoint)}
         # The functions something here invokes: a custom resource's (the DKIM keys') is
         # called by CloudFormation at a deploy, and its work done above.
+        scheduled = {source.function for source in self.provisioned.schedules}
         invoked = ({source.function for source in self.provisioned.queue_sources}
-                   | {route.function for route in self.provisioned.routes})
+                   | {route.function for route in self.provisioned.routes} | scheduled)
         for logical_id, spec in self.provisioned.functions.items():
             if logical_id not in invoked:
                 continue
             function = LocalFunction(spec, environment, self._function_log, meter=self.meter)
-            function.warm()
+            if logical_id not in scheduled:  # which starts cold, as after a day in Lambda
+                function.warm()
             self._functions[logical_id] = function
         sqs = session.client("sqs", endpoint_url=self.endpoint)
         for source in self.provisioned.queue_sources:
@@ -225,6 +235,13 @@ class LocalStack:
                 poller = SqsPoller(source, self._functions[source.function], sqs, REGION)
                 poller.start()
                 self._pollers.append(poller)
+        # What `mailpipe schedule run` invokes now; the timers invoke it on the schedule.
+        write_schedules(schedules_file(options.state_dir, options.aws_port),
+                        self.provisioned.schedules, self.provisioned.functions)
+        for schedule in self.provisioned.schedules:
+            timer = ScheduleTimer(schedule, self._functions[schedule.function], REGION)
+            timer.start()
+            self._timers.append(timer)
         self._gateway = Gateway(options.host, options.http_port, self.provisioned.routes,
                                 self._functions, JwtVerifier(self.endpoint),
                                 documents={OPENAPI_PATH: openapi_json(options.root)},
@@ -301,6 +318,7 @@ class LocalStack:
             f"  domains     {', '.join(options.domains)}",
             f"  accounts    {users}",
             f"  DNS         {options.dns or 'the system resolver'}",
+            f"  blocklists  {', '.join(options.dnsbl) or '(none: mailpipe up --dnsbl ZONE)'}",
             "Ctrl-C stops it.",
         ])
 
@@ -319,6 +337,8 @@ class LocalStack:
             self._gateway.stop()
         for poller in self._pollers:
             poller.stop()
+        for timer in self._timers:
+            timer.stop()
         for function in self._functions.values():
             function.stop()
         if self._moto is not None:
@@ -326,6 +346,7 @@ class LocalStack:
         # A stopped stack must not be found by `mailpipe user add` or `mailpipe queue`.
         outputs_file(self.options.state_dir, self.options.aws_port).unlink(missing_ok=True)
         processes_file(self.options.state_dir, self.options.aws_port).unlink(missing_ok=True)
+        schedules_file(self.options.state_dir, self.options.aws_port).unlink(missing_ok=True)
 
 
 def run(options: StackOptions) -> None:

@@ -124,7 +124,10 @@ class Resolver:
                 return self._sub(argument)
             if name == "Fn::Join":
                 separator, items = argument
-                return separator.join(str(item) for item in self.resolve(items))
+                items = self.resolve(items)
+                if isinstance(items, str):  # a CommaDelimitedList parameter, given as text
+                    items = items.split(",")
+                return separator.join(str(item) for item in items)
             if name == "Fn::If":
                 condition, when_true, when_false = argument
                 return self.resolve(when_true if self.conditions[condition] else when_false)

@@ -31,6 +31,7 @@ from mailcore.adapters.memory.views import InMemoryImapViews
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.ports import (
     AccountDirectory,
+    AccountListing,
     DeliveryLedger,
     DeliveryQueue,
     ImapViews,
@@ -157,6 +158,7 @@ def ledger(request: pytest.FixtureRequest) -> DeliveryLedger:
 class DirectorySide:
     directory: AccountDirectory
     add: Callable[[str, str], None]  # how an administrator adds an account on this side
+    listing: AccountListing
 
 
 @pytest.fixture(params=BACKINGS)
@@ -164,10 +166,10 @@ def directory_side(request: pytest.FixtureRequest) -> DirectorySide:
     stack = _moto(request)
     if stack is None:
         memory = InMemoryAccountDirectory()
-        return DirectorySide(memory, memory.create_account)
+        return DirectorySide(memory, memory.create_account, memory)
     cognito = CognitoAccountDirectory(cognito_client(), stack.outputs["UserPoolId"],
                                       stack.outputs["UserPoolClientId"])
-    return DirectorySide(cognito, cognito.create_account)
+    return DirectorySide(cognito, cognito.create_account, cognito)
 
 
 @dataclass

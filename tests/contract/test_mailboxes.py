@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailcore.domain.ids import new_message_id
-from mailcore.domain.mailbox import FolderRole, StoredMessage
+from mailcore.domain.junk import JUNK_KEYWORD, NOT_JUNK_KEYWORD, DecidedBy, JunkVerdict
+from mailcore.domain.mailbox import FolderRole, Page, StoredMessage
 from mailcore.domain.message import MessageSummary
 from mailcore.errors import Conflict, FolderNotFound, InvalidCursor, MessageNotFound
 from mailcore.ports import Mailboxes
@@ -268,3 +269,120 @@ def test_a_remove_where_the_message_no_longer_is_removes_nothing(
     assert removed.folder == "Archive"
     with pytest.raises(MessageNotFound):
         mailboxes.get(BOB, message.message_id)
+
+
+def test_a_folders_oldest_messages_are_listed_first_up_to_an_instant(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    junk = [_message(folder="Junk", minutes=minutes) for minutes in (3, 1, 4, 0, 2)]
+    for message in [*junk, _message(minutes=-1), _message(CAROL, folder="Junk", minutes=-1)]:
+        mailboxes.file(message)
+    before = START + timedelta(minutes=3)  # the message of minute 3 is not before it
+
+    def read(limit: int, cursor: str | None) -> Page:
+        return mailboxes.list_received_before(BOB, "Junk", before, limit, cursor)
+
+    oldest_first = [m.message_id for m in sorted(junk, key=lambda m: m.received_at)][:3]
+    assert _all_pages(read) == oldest_first
+    assert _all_pages(read, limit=10) == oldest_first
+    assert mailboxes.list_received_before(BOB, "Junk", START, 10, None).messages == ()
+    cursor = read(1, None).cursor
+    assert cursor is not None
+    for account, folder in ((BOB, "Inbox"), (CAROL, "Junk")):
+        with pytest.raises(InvalidCursor):
+            mailboxes.list_received_before(account, folder, before, 1, cursor)
+
+
+# ---- what a move teaches (issue 29: mailcore.domain.junk's table) -------------------------
+def _moved(mailboxes: Mailboxes, message: StoredMessage, *folders: str) -> frozenset[str]:
+    for folder in folders:
+        mailboxes.update(BOB, message.message_id, lambda m, to=folder: replace(m, folder=to))
+    return mailboxes.get(BOB, message.message_id).flags
+
+
+def test_moves_set_the_junk_keywords_they_teach(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    receipts = mailboxes.create_folder(BOB, "Receipts")
+    messages = [_message(minutes=minute, flags=frozenset({"seen"})) for minute in range(7)]
+    for message in messages:
+        mailboxes.file(message)
+    into_junk, back, archived, filed, deleted, junk_deleted, kept = messages
+    assert _moved(mailboxes, into_junk, "Junk") == {"seen", JUNK_KEYWORD}
+    assert _moved(mailboxes, back, "Junk", "Inbox") == {"seen", NOT_JUNK_KEYWORD}
+    assert _moved(mailboxes, archived, "Archive") == {"seen", NOT_JUNK_KEYWORD}
+    assert _moved(mailboxes, filed, receipts.id) == {"seen", NOT_JUNK_KEYWORD}
+    assert _moved(mailboxes, deleted, "Trash") == {"seen"}  # deleting teaches nothing
+    assert _moved(mailboxes, junk_deleted, "Junk", "Trash") == {"seen", JUNK_KEYWORD}
+    # Staying in place changes no keyword (nor does setting one by hand, as STORE does).
+    assert mailboxes.update(BOB, kept.message_id, lambda m: replace(
+        m, flags=m.flags | {"$Junk"})).flags == {"seen", JUNK_KEYWORD}
+    # What the update answered is what is stored, and listed.
+    listed = mailboxes.list_folder(BOB, "Archive", 10, None).messages
+    assert [(m.message_id, m.flags) for m in listed] == [(archived.message_id,
+                                                          {"seen", NOT_JUNK_KEYWORD})]
+
+
+def test_a_copy_into_junk_teaches_and_leaves_the_original_alone(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    message = _message(flags=frozenset({"seen"}))
+    mailboxes.file(message, holding=1)
+    copied = mailboxes.copy(BOB, message.message_id, "Junk")
+    assert copied.flags == {"seen", JUNK_KEYWORD}
+    assert mailboxes.get(BOB, copied.message_id).flags == {"seen", JUNK_KEYWORD}
+    assert mailboxes.get(BOB, message.message_id).flags == {"seen"}
+    out = mailboxes.copy(BOB, copied.message_id, "Archive")  # out of Junk: not junk
+    assert mailboxes.get(BOB, out.message_id).flags == {"seen", NOT_JUNK_KEYWORD}
+    same = mailboxes.copy(BOB, message.message_id, "Inbox")  # in place: nothing taught
+    assert mailboxes.get(BOB, same.message_id).flags == {"seen"}
+
+
+def test_the_junk_verdict_is_kept_with_the_message(mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    verdict = JunkVerdict(junk=True, decided_by=DecidedBy.CONTENT, score=0.987654321012345,
+                          reasons=("content", "junked:prizes.example"))
+    judged = replace(_message(folder="Junk"), junk_verdict=verdict)
+    plain = _message(minutes=1)  # filed without a verdict (or before verdicts)
+    unscored = replace(_message(minutes=2), junk_verdict=JunkVerdict(
+        junk=False, decided_by=DecidedBy.HISTORY, reasons=("wrote-to:crepes.fr",)))
+    for message in (judged, plain, unscored):
+        mailboxes.file(message, holding=1)
+    assert mailboxes.get(BOB, judged.message_id).junk_verdict == verdict
+    assert mailboxes.get(BOB, plain.message_id).junk_verdict is None
+    assert mailboxes.get(BOB, unscored.message_id).junk_verdict == unscored.junk_verdict
+    [listed] = mailboxes.list_folder(BOB, "Junk", 10, None).messages
+    assert listed.junk_verdict == verdict
+    moved = mailboxes.update(BOB, judged.message_id, lambda m: replace(m, folder="Inbox"))
+    assert moved.junk_verdict == verdict  # where filing put it, whatever the owner did since
+    assert mailboxes.get(BOB, judged.message_id).junk_verdict == verdict
+    assert mailboxes.copy(BOB, judged.message_id, "Archive").junk_verdict == verdict
+
+
+def test_a_move_or_copy_keeps_when_the_message_entered_its_folder(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    old = _message(folder="Inbox")  # received in 2026-11, moved into Junk today
+    mailboxes.file(old, holding=1)
+    filed = mailboxes.get(BOB, old.message_id)
+    assert filed.folder_since is None and filed.in_folder_since == old.received_at
+    # A change of flags alone is no move: still there since it was filed.
+    assert mailboxes.update(BOB, old.message_id,
+                            lambda m: replace(m, flags=m.flags | {"seen"})).folder_since is None
+
+    before = datetime.now(UTC)
+    moved = mailboxes.update(BOB, old.message_id, lambda m: replace(m, folder="Junk"))
+    after = datetime.now(UTC)
+    assert moved.folder_since is not None and before <= moved.folder_since <= after
+    assert mailboxes.get(BOB, old.message_id).folder_since == moved.folder_since
+    [listed] = mailboxes.list_received_before(BOB, "Junk", START + timedelta(days=1), 10,
+                                              None).messages
+    assert (listed.received_at, listed.in_folder_since) == (old.received_at, moved.folder_since)
+    # Flags changed in Junk later keep the move's time.
+    assert mailboxes.update(BOB, old.message_id, lambda m: replace(
+        m, flags=m.flags - {"seen"})).folder_since == moved.folder_since
+
+    copied = mailboxes.copy(BOB, old.message_id, "Archive")
+    stored_copy = mailboxes.get(BOB, copied.message_id)
+    assert stored_copy.folder_since == copied.folder_since
+    assert copied.folder_since is not None and after <= copied.folder_since <= datetime.now(UTC)
+    assert mailboxes.get(BOB, old.message_id).folder_since == moved.folder_since

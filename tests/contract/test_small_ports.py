@@ -1,5 +1,5 @@
-"""LoginThrottle, SendingLimit, RawReferences, DeliveryLedger, AccountDirectory and
-DeliveryQueue: in memory and on AWS (moto) alike."""
+"""LoginThrottle, SendingLimit, RawReferences, DeliveryLedger, AccountDirectory (and its
+AccountListing) and DeliveryQueue: in memory and on AWS (moto) alike."""
 
 from __future__ import annotations
 
@@ -176,6 +176,22 @@ def test_accounts_log_in_with_their_own_password_only(directory_side: DirectoryS
                               ("nobody@hamburger.edu", "Correct-Horse-9")):
         with pytest.raises(AuthenticationFailed):
             directory.authenticate(address, password)
+
+
+def test_every_account_is_listed_once_a_page_at_a_time(directory_side: DirectorySide) -> None:
+    added = ["bob@hamburger.edu", "carol@hamburger.edu", "dave@crepes.fr"]
+    for address in added:
+        directory_side.add(address, "Correct-Horse-9")
+    listed: list[str] = []
+    cursor = None
+    for _ in range(len(added) + 1):
+        page = directory_side.listing.list_accounts(2, cursor)
+        assert len(page.accounts) <= 2
+        listed += page.accounts
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert sorted(listed) == added
 
 
 def test_a_deferred_job_comes_back_only_after_its_wait(queue_side: QueueSide) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from mailcore.domain.junk import NOT_JUNK_KEYWORD
 from mailcore.domain.mailbox import UidEntry
 from mailcore.errors import FolderNotFound
 from mailcore.ports import Mailboxes
@@ -168,8 +169,11 @@ def test_a_copy_is_a_new_message_sharing_the_bytes_until_the_last_goes(
 
     copied = mailboxes.copy(BOB, original.message_id, archive.id)
     assert copied.message_id != original.message_id
+    # Into a folder of the user's: the copy says "not junk" (domain.junk), the original
+    # says nothing.
     assert (copied.folder, copied.uid, copied.raw_key, copied.flags) == (
-        archive.id, 1, original.raw_key, frozenset({"seen"}))
+        archive.id, 1, original.raw_key, frozenset({"seen", NOT_JUNK_KEYWORD}))
+    assert mailboxes.get(BOB, original.message_id).flags == {"seen"}
     assert mailboxes.get(BOB, copied.message_id) == copied
     assert mailboxes.folder_named(BOB, "Kept").total == 1
     assert mailboxes.changes_since(BOB, archive.id, 0).changed[0].uid == 1

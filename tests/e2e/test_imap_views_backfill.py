@@ -1,10 +1,12 @@
 """`mailpipe imap-views backfill` as a user runs it against `mailpipe up`: mail filed over
 SMTP, its views deleted as if stored before views existed, then made by the command; a
 second run makes none; a run killed half-way is finished by the next; bytes gone are
-counted, not fatal."""
+counted, not fatal. On the same stack, its scheduled function (Junk emptied of old mail)
+run by its timer and by `mailpipe schedule run`."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -13,19 +15,30 @@ import smtplib
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
 from mailcore.adapters.aws.dynamodb_keys import (
     MESSAGE_PREFIX,
     VIEW_PREFIX,
     account_pk,
     imap_view_key,
 )
+from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
 from mailcore.adapters.aws.mailboxes.views import MAX_VIEW_IN_ITEM, DynamoImapViews
+from mailcore.adapters.aws.s3_store import S3RawMessageStore
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import new_message_id
+from mailcore.domain.mailbox import JUNK, StoredMessage
+from mailcore.domain.message import MessageSummary
 from mailcore.imap_view.view import encode, make_view
+from mailcore.services.changes import remove_for_good
+from mailpipe.cli import main
 from mailpipe.local.launcher import MAILPIPE, StackProcess, free_ports, start_stack
 from mailpipe.local.stack import ROOT, outputs_file
 from tests.contract.test_imap_views import many_parts
@@ -33,6 +46,7 @@ from tests.e2e.api_client import wait_until
 
 pytestmark = pytest.mark.e2e
 BOB, PASSWORD = "bob@hamburger.edu", "bob-password"
+DAN = "dan@hamburger.edu"
 ORDINARY, LARGE = 60, 3  # messages of 300 parts, and of 1000 (views beyond an item)
 MESSAGES = ORDINARY + LARGE
 LINE = re.compile(r"^imap views: (\d+) message\(s\) seen, (\d+) view\(s\) made, "
@@ -184,3 +198,62 @@ def test_a_bad_argument_or_no_stack_is_one_line_and_non_zero(tmp_path: Any) -> N
     assert result.returncode == 1, result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("mailpipe: cannot read stack mailpipe"), line
+
+
+def test_the_junk_expiry_schedule_runs_at_start_and_on_demand(stack: StackProcess) -> None:
+    """The stack's timer invokes expire_junk shortly after start; `mailpipe schedule run`
+    invokes it now, through the same local runtime, on the event its schedule sends."""
+    assert wait_until(lambda: any("expire_junk ran on its schedule" in line
+                                  for line in list(stack.output)), 60,
+                      what="the schedule's first run")
+    outputs = json.loads(outputs_file(stack.state_dir, stack.aws_port).read_text())
+    aws = _Stack(stack)
+    cognito = boto3.client("cognito-idp", endpoint_url=f"http://127.0.0.1:{stack.aws_port}",
+                           region_name="us-east-1", aws_access_key_id="local",
+                           aws_secret_access_key="local")
+    CognitoAccountDirectory(cognito, outputs["UserPoolId"], outputs["UserPoolClientId"]
+                            ).create_account(DAN, "dan-password")
+    store = S3RawMessageStore(aws.s3, aws.bucket)
+    mailboxes = DynamoMailboxRepository(aws.dynamodb, aws.table)
+    now = datetime.now(UTC)
+
+    def junk(days_ago: int) -> StoredMessage:
+        received = now - timedelta(days=days_ago)
+        message_id = new_message_id(int(received.timestamp() * 1000))
+        raw = b"From: spam@junk.test\r\nSubject: cheap\r\n\r\nbuy now\r\n"
+        raw_key = store.put(message_id, raw, Envelope(
+            mail_from="spam@junk.test", rcpt_tos=(DAN,), peer="192.0.2.1", helo="h",
+            tls=False, received_at=received))
+        message = StoredMessage(
+            account=DAN, message_id=message_id, folder=JUNK, received_at=received,
+            raw_key=raw_key, size=len(raw), accepted_id=message_id, summary=MessageSummary(
+                from_="spam@junk.test", to=(DAN,), cc=(), subject="cheap", date=None,
+                message_id_header=None, snippet="buy now", has_attachments=False,
+                parse_problem=None))
+        assert mailboxes.file(message, holding=1)
+        return message
+
+    old, young = junk(31), junk(29)
+
+    def schedule(*arguments: str) -> subprocess.CompletedProcess[str]:
+        # The command's own code, run here (its function runs in a worker process).
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            status = main(["schedule", *arguments, "--aws-port", str(stack.aws_port),
+                           "--state-dir", str(stack.state_dir)])
+        return subprocess.CompletedProcess(arguments, status, out.getvalue(), err.getvalue())
+
+    listed = schedule("list")
+    assert listed.stdout.splitlines() == ["expire_junk rate(1 day) ExpireJunkFunction"]
+    first, again = schedule("run", "expire_junk"), schedule("run", "expire_junk")
+    assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
+    assert json.loads(first.stdout) == {"accounts": 2, "removed": 1, "finished": True}
+    assert json.loads(again.stdout) == {"accounts": 2, "removed": 0, "finished": True}
+    assert not store.exists(old.raw_key) and store.exists(young.raw_key)
+    assert [m.message_id for m in mailboxes.list_folder(DAN, JUNK, 10, None).messages] == [
+        young.message_id]
+    unknown = schedule("run", "expire_everything")
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    [line] = unknown.stderr.splitlines()
+    assert "no schedule named 'expire_everything' (scheduled: expire_junk)" in line
+    remove_for_good(DAN, young.message_id, mailboxes, store)  # the backfill counts every message

@@ -8,10 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 
-from mailpipe.local.provision import Provisioned
-from mailpipe.local.stack import StackOptions, local_edge_overrides, local_imap_overrides
+from edge.smtp.server import EdgeConfig
+from mailpipe import cli
+from mailpipe.local.provision import Provisioned, provision
+from mailpipe.local.stack import (
+    LocalStack,
+    StackOptions,
+    local_edge_overrides,
+    local_imap_overrides,
+    template_parameters,
+)
 from mailpipe.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +47,7 @@ def test_edge_environment_is_the_task_definitions_resolved(stack: Provisioned) -
     assert environment["MAILPIPE_USER_POOL_ID"] == stack.outputs["UserPoolId"]
     assert environment["MAILPIPE_DOMAINS"] == "hamburger.edu"
     assert environment["POWERTOOLS_SERVICE_NAME"] == "edge_smtp"
+    assert environment["MAILPIPE_DNSBL"] == ""  # no blocklist unless one is named
 
 
 def test_local_run_replaces_only_what_the_load_balancer_does() -> None:
@@ -74,3 +85,39 @@ def test_the_local_edge_child_starts_the_edge_as_python_m_edge_does(role: str) -
     assert container.stderr.splitlines()[-1] == local.stderr.splitlines()[-1]
     assert "is not set" in local.stderr.splitlines()[-1]
     assert "Warning" not in local.stderr
+
+
+def test_up_dnsbl_reaches_the_template_parameter_and_the_smtp_edges_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mailpipe up --dnsbl ZONE` (repeatable) -> DnsblZones -> MAILPIPE_DNSBL of the SMTP
+    edge container, resolved as the local runtime resolves it -> the edge's zones."""
+    started: list[StackOptions] = []
+    monkeypatch.setattr(cli, "run", started.append)  # the options, not a stack
+    assert cli.main(["up", "--dnsbl", "bl.test", "--dnsbl", "Zen.Spamhaus.ORG",
+                     "--state-dir", str(tmp_path)]) == 0
+    [options] = started
+    parameters = template_parameters(options)
+    assert parameters["DnsblZones"] == "bl.test,zen.spamhaus.org"
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        provisioned = provision(ROOT, "test", parameters,
+                                boto3.session.Session(region_name="us-east-1"), None,
+                                "us-east-1")
+    environment = {**provisioned.containers["edge"].environment,
+                   **local_edge_overrides(options)}
+    assert environment["MAILPIPE_DNSBL"] == "bl.test,zen.spamhaus.org"
+    assert "MAILPIPE_DNSBL" not in provisioned.containers["imap"].environment
+    assert EdgeConfig.from_environ(environment, "mx.test").dnsbl_zones == (
+        "bl.test", "zen.spamhaus.org")
+    assert "blocklists  bl.test, zen.spamhaus.org" in LocalStack(options).banner()
+
+
+def test_up_refuses_a_dnsbl_that_is_not_a_domain_name(capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["up", "--dnsbl", "bl test"])
+    assert stopped.value.code == 2
+    assert "argument --dnsbl: not a domain name: 'bl test'" in capsys.readouterr().err

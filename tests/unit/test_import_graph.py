@@ -69,6 +69,22 @@ NOT_IMPORTED = {
         "mailcore.services.login",
         "aws_lambda_powertools.utilities.data_classes",
     },
+    # Junk emptied on a schedule: it lists accounts and removes stored messages, never
+    # parses, files, composes, delivers or logs anyone in.
+    "expire_junk": {
+        "mailcore.parsing",
+        "mailcore.services.composing",
+        "mailcore.services.filing",
+        "mailcore.services.reading",
+        "mailcore.services.delivery",
+        "mailcore.services.login",
+        "mailcore.adapters.aws.sqs_outgoing",
+        "mailcore.adapters.smtp_client",
+        "mailcore.adapters.dns_next_hop",
+        "dkim",
+        "aws_lambda_powertools.utilities.batch",
+        "aws_lambda_powertools.utilities.data_classes",
+    },
     # Custom::DkimKeys: it reads and writes the keys secret, and makes keys (cryptography)
     # only for a domain without any.
     "make_dkim_keys": {
@@ -79,6 +95,25 @@ NOT_IMPORTED = {
         "mailcore.domain",
         "mailcore.adapters.aws.mailboxes",
         "cryptography.hazmat.primitives.asymmetric.rsa",
+        "dkim",
+        "aws_lambda_powertools.utilities.batch",
+        "aws_lambda_powertools.utilities.data_classes",
+    },
+    # learn_junk reads messages and their bytes and keeps the filter: it never files,
+    # composes, delivers or logs in, and reads its SQS records as dicts.
+    "learn_junk": {
+        "mailcore.adapters.aws.cognito_directory",
+        "mailcore.adapters.aws.dynamodb_throttle",
+        "mailcore.adapters.aws.dynamodb_sending_limit",
+        "mailcore.adapters.aws.sqs_outgoing",
+        "mailcore.adapters.dns_next_hop",
+        "mailcore.adapters.smtp_client",
+        "mailcore.services.composing",
+        "mailcore.services.reading",
+        "mailcore.services.filing",
+        "mailcore.services.delivery",
+        "mailcore.services.bounce",
+        "mailcore.services.login",
         "dkim",
         "aws_lambda_powertools.utilities.batch",
         "aws_lambda_powertools.utilities.data_classes",

@@ -88,7 +88,11 @@ def test_every_key_the_module_builds_is_under_one_of_its_prefixes():
              dynamodb_keys.login_key("bob"), dynamodb_keys.login_from_key("192.0.2.1"),
              dynamodb_keys.imap_view_key("bob", message_id),
              dynamodb_keys.mta_sts_key("hamburger.edu"),
-             dynamodb_keys.suppressed_key("crepes.fr", "gone@hamburger.edu")]
+             dynamodb_keys.suppressed_key("crepes.fr", "gone@hamburger.edu"),
+             dynamodb_keys.junk_state_key("bob"), dynamodb_keys.junk_model_key("bob"),
+             dynamodb_keys.junk_sender_key("bob", "crepes.fr"),
+             dynamodb_keys.junk_wrote_key("bob", "alice@crepes.fr"),
+             dynamodb_keys.junk_lesson_key("bob", message_id)]
     for item in items:
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         assert any(pk.startswith(prefix) for prefix in dynamodb_keys.PARTITION_PREFIXES), pk
@@ -140,13 +144,18 @@ def test_every_leading_keys_condition_names_partitions_of_the_module():
                   for node in _walk(policies)
                   if isinstance(node, dict) and "dynamodb:LeadingKeys" in node]
     # The edge's role: SMTP's counters, IMAP's account items and references; SMTP's reads
-    # of the suppression lists.
+    # of the suppression lists. Filing's batched read of the junk filter.
     groups = (dynamodb_keys.EDGE_SMTP_PARTITIONS, dynamodb_keys.EDGE_IMAP_PARTITIONS,
               dynamodb_keys.EDGE_SMTP_READ_PARTITIONS)
-    assert sorted(tuple(each) for each in conditions) == sorted(
+    junk = tuple(f"{prefix}*" for prefix in dynamodb_keys.JUNK_FILTER_PARTITIONS)
+    assert junk in [tuple(each) for each in conditions]
+    assert sorted(tuple(each) for each in conditions if tuple(each) != junk) == sorted(
         tuple(f"{prefix}*" for prefix in partitions) for partitions in groups)
-    assert {prefix for group in groups for prefix in group} <= set(
-        dynamodb_keys.PARTITION_PREFIXES)
+    assert {prefix for group in (*groups, dynamodb_keys.JUNK_FILTER_PARTITIONS)
+            for prefix in group} <= set(dynamodb_keys.PARTITION_PREFIXES)
+    # The edge never needs the junk filter (IMAP's moves only notify the learner).
+    assert not set(dynamodb_keys.JUNK_FILTER_PARTITIONS) & {
+        prefix for group in groups for prefix in group}
 
 
 def test_the_table_s_keys_and_indexes_are_the_module_s():

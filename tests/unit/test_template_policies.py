@@ -22,8 +22,10 @@ from mailcore.adapters.aws.dynamodb_keys import (
     RAW_PREFIX,
     SENT_PREFIX,
     SUPPRESSED_PREFIX,
+    account_pk,
     imap_view_key,
     job_pk,
+    junk_pk,
     login_key,
     suppressed_pk,
 )
@@ -74,7 +76,7 @@ ROLES = {logical_id: resource for logical_id, resource in _translated()["Resourc
 
 def test_every_function_and_the_edge_has_a_role_checked_here():
     assert {"FileMessageFunctionRole", "DeliverMailFunctionRole", "ServeApiFunctionRole",
-            "EdgeTaskRole", "EdgeExecutionRole"} <= set(ROLES)
+            "ExpireJunkFunctionRole", "EdgeTaskRole", "EdgeExecutionRole"} <= set(ROLES)
 
 
 @pytest.mark.parametrize("role_id", sorted(ROLES))
@@ -185,6 +187,7 @@ VIEW_WRITERS = {"FileMessageFunctionRole": (ACCEPTED,), "ServeApiFunctionRole": 
 # Who deletes stored bytes, and with them the view object beside them (delete_message).
 BYTES_DELETERS = {"DeliverMailFunctionRole": (ACCEPTED,),
                   "ServeApiFunctionRole": (ACCEPTED, DRAFT, APPENDED),
+                  "ExpireJunkFunctionRole": (ACCEPTED, DRAFT, APPENDED),
                   "EdgeTaskRole": (ACCEPTED, DRAFT, APPENDED)}
 
 
@@ -228,3 +231,42 @@ def test_deliveries_add_to_suppression_lists_the_api_edits_them_the_edge_only_re
         assert _allows("EdgeTaskRole", action, TABLE, lists), action
     for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
         assert not _allows("EdgeTaskRole", action, TABLE, lists), action
+
+
+def test_junk_expiry_lists_accounts_reads_junk_oldest_first_and_removes_without_scanning():
+    role = "ExpireJunkFunctionRole"
+    assert [statement["Resource"] for statement in _statements(ROLES[role])
+            if "cognito-idp:ListUsers" in _listed(statement["Action"])] == [
+        {"Fn::GetAtt": ["UserPool", "Arn"]}]
+    assert _allows(role, "dynamodb:Query", f"{TABLE}/index/by_folder")
+    for action in ("dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"):
+        assert _allows(role, action, TABLE, VIEW_PARTITION), action
+    for action in ("dynamodb:Scan", "cognito-idp:AdminGetUser", "s3:GetObject",
+                   "s3:PutObject"):
+        assert not any(_allows(role, action, arn) for arn in (TABLE, f"{BUCKET}/{ACCEPTED}")), (
+            action)
+    # Each account's junk_days: its filter's settings (JUNK#<account>, STATE).
+    assert _allows(role, "dynamodb:GetItem", TABLE, junk_pk("bob@hamburger.edu"))
+
+
+TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                 "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
+                 "dynamodb:Query", "dynamodb:BatchWriteItem")
+
+
+def test_filing_reads_the_junk_filter_the_api_keeps_its_settings_the_edge_never_touches_it():
+    """Issue 29: the JUNK#<account> partition. Filing reads each recipient's state in one
+    batch and the model, and records whom sent mail went to; the API reads and saves the
+    settings; the edge's roles reach no item of it (moves over IMAP only notify)."""
+    bob = "bob@hamburger.edu"
+    state = junk_pk(bob)  # every item of the filter: STATE, MODEL, SENDER#, WROTE#, LESSON#
+    for action in ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:BatchWriteItem"):
+        assert _allows("FileMessageFunctionRole", action, TABLE, state), action
+    # Filing's batched read is the junk filter's alone.
+    assert not _allows("FileMessageFunctionRole", "dynamodb:BatchGetItem", TABLE,
+                       account_pk(bob))
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem"):
+        assert _allows("ServeApiFunctionRole", action, TABLE, state), action
+    for role_id in ("EdgeTaskRole", "EdgeExecutionRole"):
+        for action in TABLE_ACTIONS:
+            assert not _allows(role_id, action, TABLE, state), (role_id, action)

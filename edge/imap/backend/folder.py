@@ -24,12 +24,14 @@ from edge.imap.backend.storage import ImapStorage
 from edge.imap.condstore import FolderSnapshot, ModifiedSince
 from edge.imap.flags import imap_flags, stored_flags
 from edge.imap.search.criteria import Test
+from mailcore.domain.junk import JUNK_KEYWORD, NOT_JUNK_KEYWORD
 from mailcore.domain.mailbox import Folder, StoredMessage, UidEntry
 from mailcore.errors import MessageNotFound
 from mailcore.ports import Mailboxes
 from mailcore.services.appending import append_message, copy_message
 from mailcore.services.changes import remove_for_good
 
+JUNK_FLAGS = (Flag(JUNK_KEYWORD.encode()), Flag(NOT_JUNK_KEYWORD.encode()))
 UIDLESS_PAGE = 1000  # messages read per query when giving UIDs (give_uids)
 RECENT_CHANGES = 50  # changes read again after a SELECT's listing (see update_selected)
 SEARCH_BATCH = 100  # messages SEARCH tests per trip to the thread pool
@@ -76,8 +78,10 @@ class ImapFolder(MailboxDataInterface[ImapMessage]):
 
     @property
     def permanent_flags(self) -> frozenset[Flag]:
-        # Keywords too (\*): $Junk, $Forwarded and the like are kept as they are.
-        return (get_system_flags() - {Recent}) | {Wildcard}
+        # Keywords too (\*): $Forwarded and the like are kept as they are. $Junk and
+        # $NotJunk by name as well: some clients (Thunderbird) look for them there before
+        # they mark junk on the server (RFC 5788), which teaches the account's filter.
+        return (get_system_flags() - {Recent}) | {Wildcard, *JUNK_FLAGS}
 
     @property
     def selected_set(self) -> SelectedSet:

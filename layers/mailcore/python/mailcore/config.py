@@ -34,6 +34,8 @@ class Settings:
     # may not read the secret: the IMAP container shares that role).
     dkim_keys: str = field(default="", repr=False)  # private keys: never in a log line
     mta_sts_ca_bundle: str = ""  # PEM file of the CAs MTA-STS trusts; "" for the system's
+    # The junk lessons queue: where the API and IMAP say which messages' lessons changed.
+    junk_lessons_queue_url: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -65,4 +67,5 @@ class Settings:
             dkim_secret=environ.get("MAILPIPE_DKIM_SECRET", "").strip(),
             dkim_keys=environ.get("MAILPIPE_DKIM_KEYS", ""),
             mta_sts_ca_bundle=environ.get("MAILPIPE_MTA_STS_CA_BUNDLE", "").strip(),
+            junk_lessons_queue_url=environ.get("MAILPIPE_JUNK_LESSONS_QUEUE_URL") or None,
         )

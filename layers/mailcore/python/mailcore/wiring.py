@@ -24,6 +24,7 @@ from mailcore.config import Settings
 
 if TYPE_CHECKING:
     from mailcore.adapters.aws.cognito_directory import CognitoAccountDirectory
+    from mailcore.adapters.aws.dynamodb_junk import DynamoJunkFilters
     from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
     from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
     from mailcore.adapters.aws.dynamodb_sending_limit import DynamoSendingLimit
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from mailcore.adapters.aws.mailboxes.views import DynamoImapViews
     from mailcore.adapters.aws.s3_store import S3RawMessageStore
     from mailcore.adapters.aws.s3_writer import S3MessageWriter
-    from mailcore.ports import SigningKeys
+    from mailcore.adapters.aws.sqs_junk_lessons import SqsJunkLessons
+    from mailcore.ports import Mailboxes, SigningKeys
     from mailcore.services.composing import Composer
     from mailcore.services.outgoing import Outgoing
     from mailcore.services.recipients import HostedDomains
@@ -51,9 +53,25 @@ class AwsAdapters:
         return S3RawMessageStore(s3_client(), self.settings.bucket)
 
     @cached_property
-    def mailboxes(self) -> DynamoMailboxRepository:
+    def mailboxes(self) -> Mailboxes:
+        """The table's mailboxes; where the junk lessons queue is set (the API, IMAP),
+        every change that changes a message's lesson notifies the learner (issue 29)."""
+        if self.junk_lessons is None:
+            return self.table_mailboxes
+        from mailcore.services.junk_learning import LessonNotifyingMailboxes
+        return LessonNotifyingMailboxes(self.table_mailboxes, self.junk_lessons)
+
+    @cached_property
+    def table_mailboxes(self) -> DynamoMailboxRepository:
         from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
         return DynamoMailboxRepository(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def junk_lessons(self) -> SqsJunkLessons | None:
+        if not self.settings.junk_lessons_queue_url:
+            return None
+        from mailcore.adapters.aws.sqs_junk_lessons import SqsJunkLessons
+        return SqsJunkLessons(sqs_client(), self.settings.junk_lessons_queue_url)
 
     @cached_property
     def imap_views(self) -> DynamoImapViews:
@@ -121,6 +139,12 @@ class AwsAdapters:
     def suppressions(self) -> DynamoSuppressions:
         from mailcore.adapters.aws.dynamodb_suppressions import DynamoSuppressions
         return DynamoSuppressions(dynamodb_client(), self.settings.table)
+
+    @cached_property
+    def junk_filters(self) -> DynamoJunkFilters:
+        """Each account's junk filter; its decoded models are cached for the process."""
+        from mailcore.adapters.aws.dynamodb_junk import DynamoJunkFilters
+        return DynamoJunkFilters(dynamodb_client(), self.settings.table)
 
     @property
     def composer(self) -> Composer:

@@ -21,6 +21,8 @@ from mailcore.ports.junk import JunkLessons as JunkLessons
 if TYPE_CHECKING:
     # Types only: a handler that imports the ports it uses loads no domain module it does
     # not (deliver_mail never reads a mailbox; tests/unit/test_import_graph.py).
+    from datetime import datetime
+
     from mailcore.authentication.signing_keys import SigningKey
     from mailcore.domain.envelope import Envelope
     from mailcore.domain.mailbox import Folder, FolderChanges, Page, StoredMessage, UidEntry
@@ -130,6 +132,14 @@ class MailboxReader(Protocol):
         """Newest first; a cursor not given out for this folder raises InvalidCursor."""
         ...
 
+    def list_received_before(self, account: str, folder: str, before: datetime, limit: int,
+                             cursor: str | None) -> Page:
+        """The folder's messages received before `before`, oldest first, a page at a time
+        that reads O(page) items whatever the folder holds (Junk emptied of old mail). Give
+        the same `before` with the cursor; a cursor not given out for this folder raises
+        InvalidCursor."""
+        ...
+
     def folders(self, account: str) -> list[Folder]: ...
 
     def folder_named(self, account: str, name: str) -> Folder:
@@ -214,7 +224,9 @@ class MailboxWriter(Protocol):
         into a folder that was deleted meanwhile raises FolderNotFound. Every change
         advances the folder's MODSEQ; a move gives the message a new UID in its new
         folder and expunges the old one. A message filed before folders had UIDs gets
-        one at its first update, even one that changes nothing else."""
+        one at its first update, even one that changes nothing else. A move also sets the
+        junk keywords it teaches and when it entered the folder (domain.junk.after_move:
+        folder_since), whoever asked for it."""
         ...
 
     def remove(self, account: str, message_id: str,
@@ -228,8 +240,9 @@ class MailboxWriter(Protocol):
 
     def copy(self, account: str, message_id: str, folder: str) -> StoredMessage:
         """A second copy of the message in `folder` (another id, the folder's next UID),
-        holding one more reference to the same raw bytes in the same write. Raise
-        MessageNotFound when the message, or its bytes, are gone; FolderNotFound."""
+        holding one more reference to the same raw bytes in the same write, with the junk
+        keywords the copy teaches (a copy into Junk: $Junk), in its folder since now.
+        Raise MessageNotFound when the message, or its bytes, are gone; FolderNotFound."""
         ...
 
 
@@ -350,6 +363,25 @@ class SigningKeys(Protocol):
     """Each hosted domain's DKIM keys to sign with now (signing_keys.keys_for_domain)."""
 
     def for_domain(self, domain: str) -> list[SigningKey]: ...
+
+
+MAX_ACCOUNTS_PER_PAGE = 60  # Cognito's ListUsers gives at most 60 users a request
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    accounts: tuple[str, ...]  # addresses, lower case
+    cursor: str | None  # opaque; None on the last page
+
+
+class AccountListing(Protocol):
+    """Every account, a page at a time (what a job run for each account walks). Apart from
+    AccountDirectory: what logs in and checks recipients never lists."""
+
+    def list_accounts(self, limit: int, cursor: str | None) -> AccountPage:
+        """At most `limit` accounts (1 to MAX_ACCOUNTS_PER_PAGE), in the directory's own
+        order; `cursor` from the page before."""
+        ...
 
 
 class AccountDirectory(Protocol):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mailcore.errors import AuthenticationFailed, InvalidRequest, StorageUnavailable
-from mailcore.ports import Token
+from mailcore.errors import (
+    AuthenticationFailed,
+    InvalidCursor,
+    InvalidRequest,
+    StorageUnavailable,
+)
+from mailcore.ports import AccountPage, Token
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -34,6 +39,23 @@ class CognitoAccountDirectory:
         except BotoCoreError as exc:
             raise StorageUnavailable("account lookup failed") from exc
         return True
+
+    def list_accounts(self, limit: int, cursor: str | None) -> AccountPage:
+        page: dict[str, Any] = {"UserPoolId": self._user_pool_id, "Limit": limit}
+        if cursor:
+            page["PaginationToken"] = cursor
+        try:
+            response = self._client.list_users(**page)
+        except ClientError as exc:
+            if _error_code(exc) == "InvalidParameterException":
+                raise InvalidCursor from exc  # a token this pool did not give out
+            raise StorageUnavailable("listing accounts failed") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable("listing accounts failed") from exc
+        return AccountPage(
+            accounts=tuple(user["Username"].lower() for user in response.get("Users", [])
+                           if "Username" in user),
+            cursor=response.get("PaginationToken") or None)
 
     def create_account(self, address: str, password: str) -> None:
         """An administrator's act: the account can log in at once with this password."""

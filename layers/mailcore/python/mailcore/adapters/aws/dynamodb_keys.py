@@ -20,6 +20,17 @@ Items (pk, sk):
                                          with its TXT id and expiry (the deliver function)
   SUPPRESSED#<domain>, ADDRESS#<address> an address the domain stops sending to (its
                                          suppression list: one partition per domain)
+  JUNK#<address>, STATE                  an account's junk filter (issue 29): its model's
+                                         version and trained counts, its settings (allow
+                                         and block lists, junk_days)
+  JUNK#<address>, MODEL                  the model's bytes (at most 300,000) and version
+  JUNK#<address>, SENDER#<identity>      what the account taught of an identity's mail (an
+                                         address or a domain): junk and not_junk counts
+  JUNK#<address>, WROTE#<identity>       the account sent mail to the identity
+  JUNK#<address>, LESSON#<lesson key>    what was learned from one message (its lesson
+                                         and the identities it counted in), to undo it
+  (JUNK#, not ACCOUNT#: the IMAP edge's role may touch ACCOUNT# items and never needs
+  the filter, so its LeadingKeys leave the filter out.)
 The `by_folder` index (folder_pk = <address>#<folder id>, folder_sk = <received>#<id>)
 serves newest-first pages that read O(page) items whatever the folder's size; `by_uid`
 (folder_pk, uid) serves IMAP's UID ranges with just what a flags listing needs.
@@ -55,8 +66,9 @@ LOGIN_PREFIX = "LOGIN#"
 LOGIN_FROM_PREFIX = "LOGINFROM#"
 MTA_STS_PREFIX = "MTASTS#"
 SUPPRESSED_PREFIX = "SUPPRESSED#"
+JUNK_PREFIX = "JUNK#"
 PARTITION_PREFIXES = (ACCOUNT_PREFIX, RAW_PREFIX, JOB_PREFIX, SENT_PREFIX, LOGIN_PREFIX,
-                      LOGIN_FROM_PREFIX, MTA_STS_PREFIX, SUPPRESSED_PREFIX)
+                      LOGIN_FROM_PREFIX, MTA_STS_PREFIX, SUPPRESSED_PREFIX, JUNK_PREFIX)
 # Sort keys.
 MESSAGE_PREFIX = "MESSAGE#"
 FOLDER_PREFIX = "FOLDER#"
@@ -66,18 +78,28 @@ VIEW_PREFIX = "VIEW#"
 DOMAIN_PREFIX = "DOMAIN#"
 HOUR_PREFIX = "HOUR#"
 ADDRESS_PREFIX = "ADDRESS#"
+SENDER_PREFIX = "SENDER#"
+WROTE_PREFIX = "WROTE#"
+LESSON_PREFIX = "LESSON#"
 SORT_PREFIXES = (MESSAGE_PREFIX, FOLDER_PREFIX, FOLDER_NAME_PREFIX, CHANGE_PREFIX,
-                 VIEW_PREFIX, DOMAIN_PREFIX, HOUR_PREFIX, ADDRESS_PREFIX)
+                 VIEW_PREFIX, DOMAIN_PREFIX, HOUR_PREFIX, ADDRESS_PREFIX, SENDER_PREFIX,
+                 WROTE_PREFIX, LESSON_PREFIX)
 REFERENCES_SORT_KEY = "REFS"
 FAILURES_SORT_KEY = "FAILURES"
 POLICY_SORT_KEY = "POLICY"
-SORT_KEYS = (REFERENCES_SORT_KEY, FAILURES_SORT_KEY, POLICY_SORT_KEY)
+JUNK_STATE_SORT_KEY = "STATE"
+JUNK_MODEL_SORT_KEY = "MODEL"
+SORT_KEYS = (REFERENCES_SORT_KEY, FAILURES_SORT_KEY, POLICY_SORT_KEY, JUNK_STATE_SORT_KEY,
+             JUNK_MODEL_SORT_KEY)
 # What the edge's role may touch (its LeadingKeys conditions in template.yaml): SMTP the
 # login and sending counters, IMAP an account's items and the raw bytes' references.
 EDGE_SMTP_PARTITIONS = (SENT_PREFIX, LOGIN_PREFIX, LOGIN_FROM_PREFIX)
 EDGE_IMAP_PARTITIONS = (ACCOUNT_PREFIX, RAW_PREFIX)
 # ...and SMTP reads, never writes, the suppression lists (submission refuses at RCPT).
 EDGE_SMTP_READ_PARTITIONS = (SUPPRESSED_PREFIX,)
+# The junk filter's state, which filing reads in one batch (its role's statement for the
+# batched read names just this partition); never the edge's.
+JUNK_FILTER_PARTITIONS = (JUNK_PREFIX,)
 
 
 def _key(pk: str, sk: str) -> Key:
@@ -182,3 +204,37 @@ def suppressed_pk(domain: str) -> str:
 
 def suppressed_key(domain: str, address: str) -> Key:
     return _key(suppressed_pk(domain), f"{ADDRESS_PREFIX}{address}")
+
+
+# -- junk filters ----------------------------------------------------------------------------
+def junk_pk(account: str) -> str:
+    return f"{JUNK_PREFIX}{account}"
+
+
+def junk_state_key(account: str) -> Key:
+    return _key(junk_pk(account), JUNK_STATE_SORT_KEY)
+
+
+def junk_model_key(account: str) -> Key:
+    return _key(junk_pk(account), JUNK_MODEL_SORT_KEY)
+
+
+def junk_sender_key(account: str, identity: str) -> Key:
+    return _key(junk_pk(account), f"{SENDER_PREFIX}{identity}")
+
+
+def junk_wrote_key(account: str, identity: str) -> Key:
+    return _key(junk_pk(account), f"{WROTE_PREFIX}{identity}")
+
+
+def junk_lesson_key(account: str, lesson_key: str) -> Key:
+    return _key(junk_pk(account), f"{LESSON_PREFIX}{lesson_key}")
+
+
+def junk_item_of_sort_key(sort_key: str) -> tuple[str, str]:
+    """(kind, name) of a junk filter item's sort key: ("STATE", ""), ("MODEL", ""),
+    ("SENDER#", identity), ("WROTE#", identity), ("LESSON#", lesson key)."""
+    for prefix in (SENDER_PREFIX, WROTE_PREFIX, LESSON_PREFIX):
+        if sort_key.startswith(prefix):
+            return prefix, sort_key.removeprefix(prefix)
+    return sort_key, ""

@@ -6,7 +6,7 @@ import hmac
 import secrets
 
 from mailcore.errors import AuthenticationFailed
-from mailcore.ports import Token
+from mailcore.ports import AccountPage, Token
 
 
 class InMemoryAccountDirectory:
@@ -17,6 +17,13 @@ class InMemoryAccountDirectory:
     def is_account(self, address: str) -> bool:
         self.lookups += 1
         return address in self.accounts
+
+    def list_accounts(self, limit: int, cursor: str | None) -> AccountPage:
+        """In address order; the cursor is the last address of the page before."""
+        after = cursor or ""
+        following = sorted(address for address in self.accounts if address > after)
+        page = tuple(following[:limit])
+        return AccountPage(page, page[-1] if len(following) > limit else None)
 
     def create_account(self, address: str, password: str) -> None:
         self.accounts[address] = password

@@ -16,6 +16,10 @@ from mailcore.domain.junk import (
 from mailcore.errors import Conflict
 from mailcore.junk.model import JunkModel
 
+# As in DynamoDB, a commit is one transaction of at most 100 items: the model, its state,
+# one per lesson and one per identity whose history changes.
+COMMIT_ITEMS = 100
+
 
 class InMemoryJunkFilters:
     def __init__(self) -> None:
@@ -26,6 +30,7 @@ class InMemoryJunkFilters:
         self.learned: dict[str, dict[str, LearnedLesson]] = {}
         self.state_reads = 0  # what the one-request-per-message rule counts
         self.model_reads = 0
+        self._cached: dict[str, tuple[int, bytes]] = {}  # the "process's" model per account
 
     def recipient_state(self, account: str, identities: Sequence[str]) -> RecipientFilterState:
         self.state_reads += 1
@@ -43,9 +48,12 @@ class InMemoryJunkFilters:
     def model(self, account: str, version: int) -> JunkModel:
         if version == 0:
             return JunkModel.empty()
+        if self._cached.get(account, (0, b""))[0] == version:
+            return JunkModel.from_bytes(self._cached[account][1])
         if self.versions.get(account, 0) != version:
             raise Conflict(f"model of {account} is not at version {version}")
         self.model_reads += 1
+        self._cached[account] = (version, self.models[account])
         return JunkModel.from_bytes(self.models[account])
 
     def record_written_to(self, account: str, identities: Sequence[str]) -> None:
@@ -66,8 +74,13 @@ class InMemoryJunkFilters:
     def commit(self, account: str, base_version: int, model: JunkModel,
                lessons: Mapping[str, LearnedLesson | None],
                history: Mapping[str, HistoryChange]) -> int:
+        changes = sum(bool(change.junk or change.not_junk) for change in history.values())
+        if 2 + len(lessons) + changes > COMMIT_ITEMS:
+            raise ValueError(f"a junk filter commit is one transaction of at most "
+                             f"{COMMIT_ITEMS} items: commit fewer lessons at a time")
         if self.versions.get(account, 0) != base_version:
             raise Conflict(f"model of {account} moved on from version {base_version}")
+        self._cached.pop(account, None)
         self.models[account] = model.to_bytes()
         self.versions[account] = base_version + 1
         learned = self.learned.setdefault(account, {})
@@ -78,6 +91,8 @@ class InMemoryJunkFilters:
                 learned[key] = lesson
         known = self.history.setdefault(account, {})
         for identity, change in history.items():
+            if not (change.junk or change.not_junk):
+                continue  # as in the table: nothing to add makes no history
             was = known.get(identity, SenderHistory())
             known[identity] = replace(was, junk=max(0, was.junk + change.junk),
                                       not_junk=max(0, was.not_junk + change.not_junk))

@@ -3,8 +3,8 @@
 It keeps the promises the DynamoDB adapter keeps, checked by the same contract tests
 (tests/contract): filing once, exact folder counts, role folders made by their first
 message, unique user-folder names, moves into a deleted folder refused, cursors valid only
-for the folder (or account) they were given for, and a removed copy giving back its
-reference to the raw bytes.
+for the folder (or account) they were given for, a removed copy giving back its reference
+to the raw bytes, and the junk keywords a move or copy teaches (domain.junk).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC
+from datetime import UTC, datetime
 
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.domain.ids import is_message_id, new_message_id
+from mailcore.domain.junk import after_move, copied_into
 from mailcore.domain.mailbox import (
     FOLDER_SEPARATOR,
     ROLE_FOLDERS,
@@ -63,7 +64,9 @@ def _newest_first(message: StoredMessage) -> tuple[str, str]:
 
 
 class InMemoryMailboxRepository:
-    def __init__(self, references: InMemoryRawReferences | None = None) -> None:
+    def __init__(self, references: InMemoryRawReferences | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._clock = clock  # when a moved or copied message entered its folder
         self.messages: dict[tuple[str, str], StoredMessage] = {}
         # Encoded IMAP views by (account, message id): InMemoryImapViews keeps them here so
         # that a message removed takes its view with it, as in the table.
@@ -135,7 +138,8 @@ class InMemoryMailboxRepository:
                change: Callable[[StoredMessage], StoredMessage]) -> StoredMessage:
         with self._lock:
             current = self._message(account, message_id)
-            changed = change(current)
+            # What it teaches, and when it entered a new folder.
+            changed = after_move(current.folder, change(current), self._clock())
             if changed == current and current.uid:
                 return current
             if changed.folder != current.folder:
@@ -181,7 +185,8 @@ class InMemoryMailboxRepository:
                 raise FolderNotFound(folder)
             if not self.references.share(source.raw_key):
                 raise MessageNotFound(message_id)
-            copied = replace(source, message_id=new_message_id(), folder=folder)
+            copied = replace(copied_into(source, folder, self._clock()),
+                             message_id=new_message_id())
             self._count(account, folder, 1, int(not copied.seen))
             copied = self._made_visible(copied)
             self.messages[(account, copied.message_id)] = copied
@@ -201,6 +206,21 @@ class InMemoryMailboxRepository:
         return self._page(f"{account}#{folder}",
                           (message for message in self._messages_of(account)
                            if message.folder == folder), limit, cursor)
+
+    def list_received_before(self, account: str, folder: str, before: datetime, limit: int,
+                             cursor: str | None) -> Page:
+        scope = f"{account}#{folder}#received-before"
+        bound = (before.astimezone(UTC).isoformat(), "")  # before any message of that instant
+        ordered = sorted((message for message in self._messages_of(account)
+                          if message.folder == folder and _newest_first(message) < bound),
+                         key=_newest_first)
+        if cursor:
+            after = _decode_cursor(cursor, scope)
+            ordered = [message for message in ordered if _newest_first(message) > after]
+        page = ordered[:limit]
+        more = len(ordered) > limit
+        return Page(messages=tuple(page),
+                    cursor=_encode_cursor(scope, _newest_first(page[-1])) if more else None)
 
     def folders(self, account: str) -> list[Folder]:
         with self._lock:

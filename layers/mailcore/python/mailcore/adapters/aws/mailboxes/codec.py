@@ -14,6 +14,7 @@ from mailcore.adapters.aws.dynamodb_keys import (
     message_key,
     received_sort_key,
 )
+from mailcore.domain.junk import DecidedBy, JunkVerdict
 from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, StoredMessage, UidEntry
 from mailcore.domain.message import MessageSummary, search_text
 from mailcore.errors import InvalidCursor
@@ -52,6 +53,11 @@ def message_item(message: StoredMessage, version: int) -> dict[str, AttributeVal
         # Keys of the by_uid index (so a message without a UID yet is not in it).
         **({"uid": {"N": str(message.uid)}} if message.uid else {}),
         "modseq": {"N": str(message.modseq)},
+        # Filing's junk verdict for this copy (issue 29); none on messages not filed by it.
+        **({"junk_verdict": _verdict(message.junk_verdict)} if message.junk_verdict else {}),
+        # When a move or copy put it in its folder; none while it is where it was filed.
+        **({"folder_since": {"S": message.folder_since.astimezone(UTC).isoformat()}}
+           if message.folder_since else {}),
     }
 
 
@@ -89,6 +95,9 @@ def stored_message(item: dict[str, Any]) -> StoredMessage:
                      else message_id_of_key(item["raw_key"]["S"])),
         uid=_number(item, "uid"),
         modseq=_number(item, "modseq"),
+        junk_verdict=_junk_verdict(item.get("junk_verdict")),
+        folder_since=(datetime.fromisoformat(item["folder_since"]["S"])
+                      if "folder_since" in item else None),
     )
 
 
@@ -152,6 +161,24 @@ def decode_cursor(cursor: str, fixed: dict[str, str],
         # A cursor from another folder or account is just as invalid as garbage.
         raise InvalidCursor
     return {name: {"S": value} for name, value in plain.items()}
+
+
+def _verdict(verdict: JunkVerdict) -> AttributeValueTypeDef:
+    return {"M": {"junk": {"BOOL": verdict.junk}, "decided_by": {"S": str(verdict.decided_by)},
+                  "score": {"NULL": True} if verdict.score is None
+                  else {"N": repr(verdict.score)},
+                  "reasons": _strings(verdict.reasons)}}
+
+
+def _junk_verdict(value: dict[str, Any] | None) -> JunkVerdict | None:
+    if value is None or "M" not in value:
+        return None  # written before verdicts, or by a path that files without one
+    fields = value["M"]
+    score = fields.get("score", {"NULL": True})
+    return JunkVerdict(junk=bool(fields["junk"]["BOOL"]),
+                       decided_by=DecidedBy(fields["decided_by"]["S"]),
+                       score=None if "NULL" in score else float(score["N"]),
+                       reasons=_list(fields, "reasons"))
 
 
 def _strings(values: tuple[str, ...]) -> AttributeValueTypeDef:

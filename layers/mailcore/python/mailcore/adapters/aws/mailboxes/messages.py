@@ -44,6 +44,7 @@ from mailcore.adapters.aws.mailboxes.transactions import (
     version_condition,
 )
 from mailcore.domain.ids import is_message_id, new_message_id
+from mailcore.domain.junk import after_move, copied_into
 from mailcore.domain.mailbox import ROLE_FOLDERS, FolderChanges, Page, StoredMessage, UidEntry
 from mailcore.errors import FolderNotFound, MessageNotFound, StorageUnavailable
 
@@ -277,7 +278,7 @@ class Messages(FolderStates):
         for attempt in range(ATTEMPTS):
             item = self._message_item(account, message_id)
             current, version = codec.stored_message(item), codec.version(item)
-            changed = change(current)
+            changed = after_move(current.folder, change(current), self._clock())
             if changed == current and current.uid:
                 return current
             source = self._folder_state(account, current.folder)
@@ -366,8 +367,8 @@ class Messages(FolderStates):
             target = self._folder_state(account, folder)
             if not target.exists and folder not in ROLE_FOLDERS:
                 raise FolderNotFound(folder)
-            copied = replace(source, message_id=copy_id, folder=folder, uid=target.uid_next,
-                             modseq=target.next_modseq)
+            copied = replace(copied_into(source, folder, self._clock()),
+                             message_id=copy_id, uid=target.uid_next, modseq=target.next_modseq)
             arrival, _ = self._arrivals(target, [_Arrival(0, copied, 0)])
             try:
                 self._transact([
@@ -387,8 +388,7 @@ class Messages(FolderStates):
         raise StorageUnavailable("the folder kept changing; try again")
 
     def _put(self, message: StoredMessage, version: int) -> TransactItem:
-        return {"Put": {"TableName": self._table,
-                        "Item": codec.message_item(message, version + 1),
+        return {"Put": {"TableName": self._table, "Item": codec.message_item(message, version + 1),
                         **version_condition(version)}}
 
     def _message_item(self, account: str, message_id: str) -> dict[str, Any]:
