@@ -43,6 +43,8 @@ BENCHMARKS = [
     ("6. Cost per million messages on AWS (2.2: filing's requests)", "cost_model.py",
      ["--messages", "300"], ["--messages", "50"]),
     ("2.1 Filing memory: functions on the largest message of each shape", "memory.py", [], []),
+    ("Issue 29: the junk model after 10,000 trained messages", "junk_model.py", [],
+     ["--messages", "1000"]),
     ("3. Delivery: persistent connections per destination", "delivery_throughput.py", [], []),
     ("5.2 IMAP IDLE: storage reads and memory per idle connection", "imap_idle.py", [],
      ["--clients", "100", "--seconds", "10"]),

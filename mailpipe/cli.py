@@ -19,7 +19,7 @@ from mailcore.domain.address import parse_address
 from mailcore.domain.retry import parse_duration
 from mailcore.errors import InvalidAddress, MailError, StorageUnavailable
 from mailcore.services.accounts import add_account
-from mailpipe import dns_records, schedule_admin, suppression_admin
+from mailpipe import dns_records, queue_admin, schedule_admin, suppression_admin
 from mailpipe.local.stack import (
     DEFAULT_PORTS,
     DEFAULT_STATE_DIR,
@@ -30,7 +30,6 @@ from mailpipe.local.stack import (
     run,
 )
 from mailpipe.local.template import load_template
-from mailpipe.queue_admin import QueueTarget, list_jobs, redrive, retry_deferred
 from mailpipe.webmail import publish
 
 
@@ -178,14 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--password", required=True)
     _add_stack_options(add)
 
-    queue = commands.add_parser("queue", help="outgoing mail: list, retry, redrive")
-    queue.add_argument("action", nargs="?", choices=["list", "retry", "redrive"],
-                       default="list", help="list jobs (default); retry deferred jobs now; "
-                       "move dead-lettered jobs back to the queue")
-    queue.add_argument("--inbound", action="store_true",
-                       help="with redrive: the inbound dead-letter queue (messages that "
-                       "could not be filed) back to the inbound queue")
-    _add_stack_options(queue)
+    queue_admin.add_parser(commands, _add_stack_options)
     suppression_admin.add_parser(commands, _add_stack_options, _domain)
 
     views = commands.add_parser(
@@ -326,19 +318,7 @@ def _command(arguments: argparse.Namespace) -> int:
     found, client = _target(arguments.stack, aws_port, arguments.state_dir)
     outputs = _Outputs(found)
     if arguments.command == "queue":
-        target = QueueTarget(client("sqs"), client("dynamodb"), outputs["MailboxTableName"],
-                             outputs["OutgoingQueueUrl"], outputs["OutgoingDeadLetterQueueUrl"])
-        if arguments.action == "retry":
-            print(f"{retry_deferred(target)} job(s) queued again")
-        elif arguments.action == "redrive" and arguments.inbound:
-            moved = redrive(target.sqs, outputs["InboundDeadLetterQueueUrl"],
-                            outputs["InboundQueueUrl"])
-            print(f"{moved} message(s) moved back from the inbound dead-letter queue")
-        elif arguments.action == "redrive":
-            moved = redrive(target.sqs, target.dead_letter_url, target.queue_url)
-            print(f"{moved} job(s) moved back from the dead-letter queue")
-        else:
-            print("\n".join(list_jobs(target)))
+        print("\n".join(queue_admin.run(arguments, outputs, client)))
         return 0
     if arguments.command == "dns":
         return dns_records.run(arguments, outputs, client)

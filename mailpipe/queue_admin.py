@@ -1,14 +1,56 @@
 """`mailpipe queue`: what the outgoing queue holds, and putting jobs (or inbound messages
-that could not be filed) back on their queues."""
+that could not be filed, or junk lessons not learned) back on their queues."""
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mailcore.adapters.aws.dynamodb_ledger import DynamoDeliveryLedger
 from mailcore.domain.delivery import DeliveryJob
 from mailcore.errors import PermanentFailure
+
+# `redrive --X`: the queue (template outputs) whose dead letters go back, and what they are.
+# Every consumer is idempotent (file_message files once, learn_junk reconciles).
+DEAD_LETTERS = {
+    "inbound": ("InboundQueueUrl", "InboundDeadLetterQueueUrl",
+                "message(s) moved back from the inbound dead-letter queue"),
+    "junk_lessons": ("JunkLessonsQueueUrl", "JunkLessonsDeadLetterQueueUrl",
+                     "junk lesson notice(s) moved back from their dead-letter queue"),
+}
+
+
+def add_parser(commands: Any, add_stack_options: Callable[[argparse.ArgumentParser], None]
+               ) -> None:
+    queue = commands.add_parser("queue", help="outgoing mail: list, retry, redrive")
+    queue.add_argument("action", nargs="?", choices=["list", "retry", "redrive"],
+                       default="list", help="list jobs (default); retry deferred jobs now; "
+                       "move dead-lettered jobs back to the queue")
+    which = queue.add_mutually_exclusive_group()
+    which.add_argument("--inbound", action="store_true",
+                       help="with redrive: the inbound dead-letter queue (messages that "
+                       "could not be filed) back to the inbound queue")
+    which.add_argument("--junk-lessons", action="store_true",
+                       help="with redrive: notices of junk lessons the learner could not "
+                       "take back to the junk lessons queue")
+    add_stack_options(queue)
+
+
+def run(arguments: argparse.Namespace, outputs: dict[str, str], client: Any) -> list[str]:
+    """The lines `mailpipe queue` prints."""
+    target = QueueTarget(client("sqs"), client("dynamodb"), outputs["MailboxTableName"],
+                         outputs["OutgoingQueueUrl"], outputs["OutgoingDeadLetterQueueUrl"])
+    if arguments.action == "retry":
+        return [f"{retry_deferred(target)} job(s) queued again"]
+    if arguments.action == "redrive":
+        for option, (queue, dead_letters, moved) in DEAD_LETTERS.items():
+            if getattr(arguments, option):
+                return [f"{redrive(target.sqs, outputs[dead_letters], outputs[queue])} {moved}"]
+        moved_jobs = redrive(target.sqs, target.dead_letter_url, target.queue_url)
+        return [f"{moved_jobs} job(s) moved back from the dead-letter queue"]
+    return list_jobs(target)
 
 
 @dataclass(frozen=True)
@@ -62,8 +104,9 @@ def _ledger(target: QueueTarget) -> DynamoDeliveryLedger:
 
 def redrive(sqs: Any, dead_letter_url: str, queue_url: str) -> int:
     """Move what a dead-letter queue holds back to its queue: delivery jobs to the outgoing
-    queue, or (after a fix) messages that could not be filed to the inbound queue. Both
-    consumers are idempotent, so a message moved twice does no harm."""
+    queue, or (after a fix) messages that could not be filed to the inbound queue, junk
+    lesson notices to theirs. The consumers are idempotent, so a message moved twice does
+    no harm."""
     moved = 0
     while True:
         messages = sqs.receive_message(QueueUrl=dead_letter_url,

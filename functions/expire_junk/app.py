@@ -1,5 +1,5 @@
-"""EventBridge schedule (daily) -> each account's Junk emptied of mail older than its
-junk_days (mailcore.services.junk_expiry), within this invocation's time."""
+"""EventBridge schedule (daily) -> each account's Junk emptied of mail in Junk longer than
+its junk_days (mailcore.services.junk_expiry), within this invocation's time."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         adapters.directory, scheduled_time(event), adapters.mailboxes, adapters.store,
         adapters.junk_filters,
         out_of_time=lambda: context.get_remaining_time_in_millis() < RESERVE_MS)
-    logger.info("junk expired", accounts=run.accounts, removed=run.removed,
+    logger.info("junk expired", accounts=run.accounts, removed=run.removed, kept=run.kept,
                 finished=run.finished, seconds=round(time.monotonic() - started, 3))
     metrics.add_metric("JunkMessagesExpired", MetricUnit.Count, run.removed)
     return {"accounts": run.accounts, "removed": run.removed, "finished": run.finished}

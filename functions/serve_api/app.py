@@ -14,13 +14,21 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mailbox_api import autoconfig, folders, messages, session, suppressions, writing
+from mailbox_api import (
+    autoconfig,
+    folders,
+    junk_filter,
+    messages,
+    session,
+    suppressions,
+    writing,
+)
 from mailbox_api.errors import INTERNAL, ROUTE_NOT_FOUND, HttpError, http_error_for
 from mailcore.errors import MailError, Throttled
 
 logger = Logger()
 app = APIGatewayHttpResolver()
-for area in (session, folders, messages, writing, autoconfig, suppressions):
+for area in (session, folders, messages, writing, autoconfig, suppressions, junk_filter):
     app.include_router(area.router)
 
 

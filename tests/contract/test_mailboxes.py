@@ -356,3 +356,33 @@ def test_the_junk_verdict_is_kept_with_the_message(mailbox_side: MailboxSide) ->
     assert moved.junk_verdict == verdict  # where filing put it, whatever the owner did since
     assert mailboxes.get(BOB, judged.message_id).junk_verdict == verdict
     assert mailboxes.copy(BOB, judged.message_id, "Archive").junk_verdict == verdict
+
+
+def test_a_move_or_copy_keeps_when_the_message_entered_its_folder(
+        mailbox_side: MailboxSide) -> None:
+    mailboxes = mailbox_side.mailboxes
+    old = _message(folder="Inbox")  # received in 2026-11, moved into Junk today
+    mailboxes.file(old, holding=1)
+    filed = mailboxes.get(BOB, old.message_id)
+    assert filed.folder_since is None and filed.in_folder_since == old.received_at
+    # A change of flags alone is no move: still there since it was filed.
+    assert mailboxes.update(BOB, old.message_id,
+                            lambda m: replace(m, flags=m.flags | {"seen"})).folder_since is None
+
+    before = datetime.now(UTC)
+    moved = mailboxes.update(BOB, old.message_id, lambda m: replace(m, folder="Junk"))
+    after = datetime.now(UTC)
+    assert moved.folder_since is not None and before <= moved.folder_since <= after
+    assert mailboxes.get(BOB, old.message_id).folder_since == moved.folder_since
+    [listed] = mailboxes.list_received_before(BOB, "Junk", START + timedelta(days=1), 10,
+                                              None).messages
+    assert (listed.received_at, listed.in_folder_since) == (old.received_at, moved.folder_since)
+    # Flags changed in Junk later keep the move's time.
+    assert mailboxes.update(BOB, old.message_id, lambda m: replace(
+        m, flags=m.flags - {"seen"})).folder_since == moved.folder_since
+
+    copied = mailboxes.copy(BOB, old.message_id, "Archive")
+    stored_copy = mailboxes.get(BOB, copied.message_id)
+    assert stored_copy.folder_since == copied.folder_since
+    assert copied.folder_since is not None and after <= copied.folder_since <= datetime.now(UTC)
+    assert mailboxes.get(BOB, old.message_id).folder_since == moved.folder_since

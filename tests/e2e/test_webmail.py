@@ -10,18 +10,22 @@ import re
 import smtplib
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP, default
 from pathlib import Path
 
+import boto3
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
+from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
 from mailcore.adapters.aws.s3_store import S3RawMessageStore
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
+from mailcore.domain.junk import DecidedBy, JunkVerdict
 from mailpipe.local.launcher import StackProcess, free_port, start_stack
 from tests.e2e.api_client import ApiClient, wait_until
 from tests.e2e.aws_support import Aws
@@ -41,6 +45,7 @@ ERIN = "erin@example.test"  # the screenshots' account
 FRANK = "frank@example.test"  # more mail than one page
 GRACE = "grace@example.test"  # a Bcc recipient
 HEIDI = "heidi@example.test"  # what the edge verified of her mail's senders
+IVAN = "ivan@example.test"  # junk: the buttons, the keys and the filter's settings
 PASSWORDS = {
     ALICE: "alice-password",
     BOB: "bob-password",
@@ -49,6 +54,7 @@ PASSWORDS = {
     FRANK: "frank-password",
     GRACE: "grace-password",
     HEIDI: "heidi-password",
+    IVAN: "ivan-password",
 }
 ATTACHMENT = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary, so a text round trip would show
 # 7 MiB: over the inline limit, so it is uploaded; over Lambda's 6 MB answer, so the API
@@ -819,3 +825,114 @@ def test_the_reader_shows_a_verified_sender_and_warns_of_one_that_could_not_be(
     expect(page.get_by_text("DKIM: none, not signed")).to_be_visible()
     problems["warned"] = axe_violations(page)
     assert problems == {"verified": [], "warned": []}, json.dumps(problems, indent=1)
+
+
+NOT_JUNK_SAID = "Not junk: moved to the Inbox"
+
+
+def test_junk_and_not_junk_move_mail_by_button_and_by_key_and_teach_by_keywords(
+    stack: StackProcess, watched: Watched
+) -> None:
+    deliver_text(stack, IVAN, "Cheap watches", "Buy now.")
+    api = deliver_and_wait(stack, IVAN, "Team lunch", "At noon.")
+    web, page = origin(stack), watched.page
+    sign_in(page, web, IVAN, PASSWORDS[IVAN])
+
+    row(page, "Cheap watches").click()
+    expect(page.get_by_role("heading", name="Cheap watches")).to_be_visible()
+    expect(actions(page).get_by_role("button", name="Not junk")).to_have_count(0)
+    actions(page).get_by_role("button", name="Junk", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="Moved to Junk")).to_be_visible()
+    expect(row(page, "Cheap watches")).to_have_count(0)
+    open_folder(page, "Junk")
+    row(page, "Cheap watches").click()
+    expect(actions(page).get_by_role("button", name="Junk", exact=True)).to_have_count(0)
+    problems = {"reader in Junk": axe_violations(page)}
+    actions(page).get_by_role("button", name="Not junk").click()
+    expect(page.get_by_role("status").filter(has_text=NOT_JUNK_SAID)).to_be_visible()
+    expect(row(page, "Cheap watches")).to_have_count(0)
+    [back] = [m for m in api.messages("Inbox") if m["subject"] == "Cheap watches"]
+    assert "$NotJunk" in back["flags"] and "$Junk" not in back["flags"]
+
+    # The same by key: `!` from the Inbox's list, `n` in Junk.
+    open_folder(page, "Inbox")
+    row(page, "Team lunch").focus()
+    page.keyboard.press("!")
+    expect(page.get_by_role("status").filter(has_text="Moved to Junk")).to_be_visible()
+    [junked] = api.messages("Junk")
+    assert junked["subject"] == "Team lunch" and "$Junk" in junked["flags"]
+    open_folder(page, "Junk")
+    row(page, "Team lunch").click()
+    expect(page.get_by_role("heading", name="Team lunch")).to_be_visible()
+    page.keyboard.press("n")
+    expect(page.get_by_role("status").filter(has_text=NOT_JUNK_SAID)).to_be_visible()
+    wait_until(lambda: api.messages("Junk") == [], 10, what="Junk empty again")
+    assert sorted(m["subject"] for m in api.messages("Inbox")) == ["Cheap watches", "Team lunch"]
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog").get_by_role(
+        "cell", name="Not junk (move from Junk to the Inbox)")).to_be_visible()
+    page.keyboard.press("Escape")
+    assert problems == {"reader in Junk": []}, json.dumps(problems, indent=1)
+
+
+def test_the_junk_filter_settings_save_an_allow_and_a_block_entry_and_show_a_bad_one(
+    stack: StackProcess, watched: Watched
+) -> None:
+    web, page = origin(stack), watched.page
+    sign_in(page, web, IVAN, PASSWORDS[IVAN])
+    page.get_by_role("banner").get_by_role("button", name="Junk filter settings").click()
+    settings = page.get_by_role("region", name="Junk filter")
+    expect(settings.get_by_label("Days to keep junk")).to_have_value("30")
+    problems = {"settings": axe_violations(page)}
+
+    settings.get_by_label("Allow list").fill("Friend@Crepes.FR\n")
+    settings.get_by_label("Block list").fill("spam.example\nnot a domain")
+    settings.get_by_role("button", name="Save").click()
+    alert = settings.get_by_role("alert")
+    expect(alert).to_contain_text("block[1] 'not a domain' is not an address or a domain")
+    expect(settings.get_by_label("Block list")).to_have_attribute("aria-invalid", "true")
+    problems["settings with an error"] = axe_violations(page)
+
+    settings.get_by_label("Block list").fill("Spam.Example")
+    settings.get_by_label("Days to keep junk").fill("14")
+    settings.get_by_role("button", name="Save").click()
+    expect(settings.get_by_role("status")).to_have_text("Junk filter settings saved.")
+    expect(alert).to_have_count(0)
+    expect(settings.get_by_label("Allow list")).to_have_value("friend@crepes.fr")
+    filter_ = ApiClient(stack, IVAN, PASSWORDS[IVAN]).get("/junk-filter").json()
+    assert (filter_["allow"], filter_["block"], filter_["junk_days"]) == (
+        ["friend@crepes.fr"], ["spam.example"], 14)
+
+    page.reload()
+    page.get_by_role("heading", name="Inbox").wait_for()
+    page.get_by_role("button", name="Junk filter settings").click()
+    expect(settings.get_by_label("Block list")).to_have_value("spam.example")
+    expect(settings.get_by_label("Days to keep junk")).to_have_value("14")
+    assert problems == {"settings": [], "settings with an error": []}, json.dumps(
+        problems, indent=1)
+
+
+def test_the_reader_shows_the_filters_verdict_in_words(
+    stack: StackProcess, watched: Watched
+) -> None:
+    api = deliver_and_wait(stack, IVAN, "Miracle offer", "Act now.")
+    [message] = [m for m in api.messages() if m["subject"] == "Miracle offer"]
+    # Filed in Junk as the filter files it: the verdict kept with the stored copy.
+    aws = Aws(stack)
+    dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.aws_port}",
+                            region_name="us-east-1", aws_access_key_id="local",
+                            aws_secret_access_key="local")
+    verdict = JunkVerdict(junk=True, decided_by=DecidedBy.CONTENT, score=0.987,
+                          reasons=("content",))
+    DynamoMailboxRepository(dynamodb, aws.outputs["MailboxTableName"]).update(
+        IVAN, message["id"], lambda stored: replace(stored, folder="Junk", junk_verdict=verdict))
+    web, page = origin(stack), watched.page
+    sign_in(page, web, IVAN, PASSWORDS[IVAN])
+    open_folder(page, "Junk")
+    row(page, "Miracle offer").click()
+
+    expect(page.get_by_role("note", name="Junk filter verdict")).to_have_text(
+        "Put in Junk by the junk filter: its words look like junk you moved before"
+        " (99% likely junk).")
+    expect(actions(page).get_by_role("button", name="Not junk")).to_be_visible()
+    assert axe_violations(page) == []

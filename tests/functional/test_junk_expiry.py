@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mailcore.adapters.aws.clients import dynamodb_client
+from mailcore.adapters.aws.mailboxes import DynamoMailboxRepository
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.junk import FilterSettings
@@ -51,10 +53,20 @@ def _file(account: str, folder: str, days_ago: float, raw_key: str | None = None
     return message
 
 
-def _run(out_of_time=lambda: False) -> ExpiryRun:
+def _run(out_of_time=lambda: False, now: datetime = NOW) -> ExpiryRun:
     adapters = aws_adapters()
-    return expire_all_junk(adapters.directory, NOW, adapters.mailboxes, adapters.store,
+    return expire_all_junk(adapters.directory, now, adapters.mailboxes, adapters.store,
                            adapters.junk_filters, out_of_time)
+
+
+def _moved_into_junk(message: StoredMessage, days_ago: float) -> StoredMessage:
+    """Moved through the table's mailboxes as the API and IMAP move, by an adapter whose
+    clock says it is `days_ago` days before NOW."""
+    then = NOW - timedelta(days=days_ago)
+    mailboxes = DynamoMailboxRepository(dynamodb_client(), aws_adapters().settings.table,
+                                        clock=lambda: then)
+    return mailboxes.update(message.account, message.message_id,
+                            lambda m: replace(m, folder=JUNK))
 
 
 def _present(message: StoredMessage) -> bool:
@@ -120,3 +132,29 @@ def test_the_template_schedules_it_daily_as_the_local_runtime_reads_it(stack) ->
     assert [rate_seconds(each) for each in ("rate(1 day)", "rate(5 minutes)")] == [86400, 300]
     with pytest.raises(ValueError, match="only rate"):
         rate_seconds("cron(0 3 * * ? *)")
+
+
+def test_junk_days_count_from_when_a_message_came_into_junk(accounts) -> None:
+    today = _file(BOB, INBOX, 40)  # an old message its owner moves into Junk now
+    aws_adapters().mailboxes.update(BOB, today.message_id, lambda m: replace(m, folder=JUNK))
+    copied = aws_adapters().mailboxes.copy(BOB, _file(BOB, INBOX, 40).message_id, JUNK)
+    long_ago, lately = _moved_into_junk(_file(BOB, INBOX, 40), 31), _moved_into_junk(
+        _file(BOB, INBOX, 40), 29)
+    filed = _file(BOB, JUNK, 31)  # filed into Junk when received: there since then
+    assert long_ago.folder_since == NOW - timedelta(days=31)
+
+    first = _run()
+    assert first == ExpiryRun(accounts=3, removed=2, finished=True, kept=3)
+    assert not _present(long_ago) and not _present(filed)
+    assert all(_present(m) for m in (today, copied, lately))
+    # Run again: the same three are read and kept, nothing more goes.
+    assert _run() == ExpiryRun(accounts=3, removed=0, finished=True, kept=3)
+    assert all(_present(m) for m in (today, copied, lately))
+    # Kept only until they have been in Junk junk_days: then they go, and cost no more.
+    assert _run(now=NOW + timedelta(days=2)) == ExpiryRun(3, 1, True, kept=2)
+    assert not _present(lately) and _present(today)
+    assert _run(now=NOW + timedelta(days=31)) == ExpiryRun(3, 2, True, kept=0)
+    assert not any(_present(m) for m in (today, copied))
+    assert _run(now=NOW + timedelta(days=31)) == ExpiryRun(3, 0, True, kept=0)
+    inbox = aws_adapters().mailboxes.folder_named(BOB, INBOX)
+    assert inbox.total == 1  # the copy's original stays where it was

@@ -273,3 +273,31 @@ def test_a_message_gone_before_its_notice_is_learned_changes_nothing(lessons_sta
     _learn(learn_junk, records)
     gone = _filter(BOB, [accepted])
     assert (gone.trained_junk, gone.lessons, gone.history) == (0, {}, {})
+
+
+def test_operator_redrives_dead_lettered_lesson_notices_and_they_are_learned(
+        lessons_stack, learn_junk, monkeypatch, capsys):
+    from mailpipe import cli
+
+    api = load_function("serve_api")
+    accepted = _deliver(SPAMMER, "dead letter", "cheap pills casino winner")
+    assert call(api, "PATCH", f"/v1/messages/{accepted}", body={"mailbox": "Junk"}).status == 200
+    sqs = boto3.client("sqs", region_name=REGION)
+    dead = lessons_stack.outputs["JunkLessonsDeadLetterQueueUrl"]
+    for record in _queued(lessons_stack):  # as after the learner failed it again and again
+        sqs.send_message(QueueUrl=dead, MessageBody=record["body"])
+    monkeypatch.setattr(cli, "_target", lambda *_: (
+        lessons_stack.outputs, lambda service: boto3.client(service, region_name=REGION)))
+
+    assert cli.main(["queue", "redrive", "--junk-lessons"]) == 0
+    assert capsys.readouterr().out == (
+        "1 junk lesson notice(s) moved back from their dead-letter queue\n")
+    assert cli.main(["queue", "redrive", "--junk-lessons"]) == 0  # again: nothing left
+    assert capsys.readouterr().out.startswith("0 junk lesson notice(s)")
+    records = _queued(lessons_stack)
+    assert _notified(records) == [(BOB, accepted)]
+    _learn(learn_junk, records)
+    assert _filter(BOB, [accepted]).lessons[accepted].lesson is Lesson.JUNK
+    with pytest.raises(SystemExit) as refused:  # one dead-letter queue at a time
+        cli.main(["queue", "redrive", "--inbound", "--junk-lessons"])
+    assert refused.value.code == 2

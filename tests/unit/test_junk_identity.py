@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.verdict import DkimVerdict, DmarcVerdict, Result, SpfVerdict, Verdict
@@ -43,6 +45,8 @@ def _verdict(*, spf: tuple[Result, str] = (Result.NONE, "crepes.fr"),
     (b"From: <>", None),
     (b"To: ann@crepes.fr", None),
     (b"From: " + b"(" * 50_000, None),
+    (b'From: \x00@"@', None),  # found by hypothesis: "@" is no host
+    (b"From: ann@crepes..fr", None),
 ])
 def test_from_address(header: bytes, address: str | None) -> None:
     raw = header + b"\r\nTo: bob@hamburger.edu\r\nSubject: hi\r\n\r\nFrom: not@this.example\r\n"
@@ -82,3 +86,17 @@ def test_a_submission_proves_the_account_whatever_the_from_says() -> None:
     envelope = _envelope(None, submitted_by="Bob@Hamburger.edu")
     assert proven_identities(envelope, "ceo@bank.example") == (
         "bob@hamburger.edu", "hamburger.edu")
+
+
+@settings(max_examples=100, deadline=None)
+@given(field=st.binary(max_size=300) | st.text(
+    alphabet="<>@.,;:()\"\\ \t\r\nab\u00e9\u3002\u200b\ud7ff=?", max_size=200).map(
+        lambda text: text.encode("utf-8", "surrogatepass")))
+def test_any_from_field_gives_an_address_or_none(field: bytes) -> None:
+    address = from_address(b"From: " + field + b"\r\nSubject: x\r\n\r\nbody\r\n")
+    if address is not None:
+        local, at, domain = address.rpartition("@")
+        assert at and local and domain and address == address.lower()
+        assert set(domain) <= set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+        assert local.isprintable() and len(address) <= 254
+        assert claimed_identities(address) == (address, domain)

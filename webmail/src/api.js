@@ -141,5 +141,7 @@ export const api = {
   createDraft: (composition) => request('POST', '/v1/drafts', { json: composition }),
   updateDraft: (id, composition) => request('PUT', `/v1/drafts/${segment(id)}`, { json: composition }),
   sendDraft: (id) => request('POST', `/v1/drafts/${segment(id)}/send`),
+  junkFilter: () => request('GET', '/v1/junk-filter'),
+  saveJunkFilter: (settings) => request('PUT', '/v1/junk-filter', { json: settings }),
   upload,
 };

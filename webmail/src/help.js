@@ -13,6 +13,8 @@ export const SHORTCUTS = [
   ['#', 'Delete (to Trash)'],
   ['u', 'Mark unread'],
   ['s', 'Flag or unflag'],
+  ['!', 'Junk (move to Junk)'],
+  ['n', 'Not junk (move from Junk to the Inbox)'],
   ['/', 'Search'],
   ['?', 'This list'],
   ['Escape', 'Close a dialog or the message'],

@@ -10,6 +10,7 @@ import { MessageList } from './list.js';
 import { Reader, saveBlob } from './reader.js';
 import { Compose, attachmentFromBlob, compositionBody, emptyComposition } from './compose.js';
 import { Help } from './help.js';
+import { JunkSettings } from './junk.js';
 
 const PAGE_SIZE = 50;
 const REFRESH_MS = 10_000;
@@ -50,6 +51,7 @@ function App() {
   const [composeError, setComposeError] = useState('');
   const [toast, setToast] = useState('');
   const [help, setHelp] = useState(false);
+  const [settings, setSettings] = useState(false);
   const listRequest = useRef(0);
   const composeRef = useRef(null);
   const keyHandler = useRef(() => {});
@@ -163,6 +165,11 @@ function App() {
         if (fields[flag] === true) flags.add(flag);
         if (fields[flag] === false) flags.delete(flag);
       }
+      if (fields.junk !== undefined) {
+        flags.delete('$Junk');
+        flags.delete('$NotJunk');
+        flags.add(fields.junk ? '$Junk' : '$NotJunk');
+      }
       return { flags: [...flags], ...(mailbox ? { mailbox } : {}) };
     };
     patchListed(id, update);
@@ -189,6 +196,7 @@ function App() {
   }
 
   async function openMessage(id) {
+    setSettings(false);
     setSelectedId(id);
     setOpen({ message: null, loading: true, error: '' });
     setConversation([]);
@@ -256,6 +264,21 @@ function App() {
         fail(failure);
       }
     },
+    // The move teaches the filter; `junk` says it too, in the message's own keywords.
+    junk: () => {
+      const message = target();
+      const junk = role('junk');
+      if (message && junk && message.mailbox !== junk.name) {
+        change(message.id, { mailbox: junk.name, junk: true }, 'Moved to Junk.');
+      }
+    },
+    notJunk: () => {
+      const message = target();
+      const [junk, inbox] = [role('junk'), role('inbox')];
+      if (message && junk && inbox && message.mailbox === junk.name) {
+        change(message.id, { mailbox: inbox.name, junk: false }, 'Not junk: moved to the Inbox.');
+      }
+    },
     markUnread: () => {
       const message = target();
       if (message) change(message.id, { seen: false }, 'Marked unread.');
@@ -296,6 +319,7 @@ function App() {
   function startCompose(fields = {}) {
     if (composeRef.current && composeRef.current.saved === 'dirty' && !window.confirm('Discard the message you are writing?')) return;
     setComposeError('');
+    setSettings(false);
     setCompose(emptyComposition(fields));
     document.body.dataset.pane = 'compose';
   }
@@ -461,6 +485,8 @@ function App() {
       '#': actions.remove,
       u: actions.markUnread,
       s: actions.toggleFlag,
+      '!': actions.junk,
+      n: actions.notJunk,
       '/': () => document.getElementById('search').focus(),
       '?': () => setHelp(true),
     };
@@ -505,19 +531,21 @@ function App() {
         </form>
         <button type="button" class="primary" onClick=${() => startCompose()}>Compose</button>
         <button type="button" aria-label="Keyboard shortcuts" onClick=${() => setHelp(true)}>?</button>
+        <button type="button" onClick=${() => { setSettings(true); document.body.dataset.pane = 'reader'; }}>Junk filter settings</button>
         <span class="account">${session.address}</span>
         <button type="button" onClick=${() => { signOut(); setSession(null); setCompose(null); setNotice('You have signed out.'); }}>Sign out</button>
       </header>
       <div class="panes">
         <${FolderList} folders=${folders} current=${view.folder}
-                       onSelect=${(name) => { setView({ folder: name, query: null }); document.body.dataset.pane = 'list'; }}
+                       onSelect=${(name) => { setView({ folder: name, query: null }); setSettings(false); document.body.dataset.pane = 'list'; }}
                        onCreate=${createFolder} onRename=${renameFolder} onDelete=${deleteFolder} />
         <${MessageList} title=${title} messages=${list.messages} selectedId=${selectedId} loading=${list.loading}
                         hasMore=${Boolean(list.cursor)} error=${list.error} onOpen=${openMessage}
                         onSelect=${setSelectedId} onMore=${loadMore}
                         sentFolder=${Boolean(sentFolder && view.folder === sentFolder.name)} />
         <main class="main-pane">
-          ${compose ? html`
+          ${settings ? html`<${JunkSettings} onClose=${() => { setSettings(false); document.body.dataset.pane = compose ? 'compose' : 'list'; }} />`
+          : compose ? html`
             <${Compose} compose=${compose} onChange=${setCompose} onSend=${send} onDiscard=${discard}
                         onSaveDraft=${saveDraft} busy=${sending} error=${composeError} />`
           : html`

@@ -5,6 +5,7 @@ import { displayName, fullDate, relativeDate, size } from './format.js';
 import { FRAME_SANDBOX, safeMessageDocument } from './safe_html.js';
 import { orderFolders } from './folders.js';
 import { verification } from './verification.js';
+import { JunkVerdict } from './junk.js';
 
 export function saveBlob(blob, filename) {
   const url = URL.createObjectURL(blob);
@@ -119,6 +120,8 @@ export function Reader({ message, loading, error, folders, conversation, isSent,
   const flagged = message.flags.includes('flagged');
   const attachments = message.attachments.filter((part) => !part.content_id);
   const others = orderFolders(folders).filter((folder) => folder.name !== message.mailbox);
+  const inJunk = folders.some((folder) => folder.role === 'junk' && folder.name === message.mailbox);
+  const isDraftOrSent = message.flags.includes('draft') || isSent;
 
   async function downloadAttachment(part) {
     try {
@@ -138,6 +141,9 @@ export function Reader({ message, loading, error, folders, conversation, isSent,
         <button type="button" onClick=${actions.replyAll}>Reply all</button>
         <button type="button" onClick=${actions.forward}>Forward</button>
         <button type="button" onClick=${actions.archive}>Archive</button>
+        ${!isDraftOrSent && (inJunk
+          ? html`<button type="button" aria-keyshortcuts="n" onClick=${actions.notJunk}>Not junk</button>`
+          : html`<button type="button" aria-keyshortcuts="!" onClick=${actions.junk}>Junk</button>`)}
         <button type="button" onClick=${actions.remove}>Delete</button>
         <button type="button" onClick=${actions.markUnread}>Mark unread</button>
         <button type="button" aria-pressed=${flagged ? 'true' : 'false'} onClick=${actions.toggleFlag}>${flagged ? 'Unflag' : 'Flag'}</button>
@@ -159,6 +165,7 @@ export function Reader({ message, loading, error, folders, conversation, isSent,
       </dl>
       ${!message.flags.includes('draft') && !(isSent && !message.authentication)
         && html`<${Verification} key=${message.id} message=${message} />`}
+      <${JunkVerdict} message=${message} />
       ${message.parse_problem && html`<p class="notice">Part of this message could not be read; its bytes are kept as received (Save as .eml).</p>`}
       ${isSent && html`<${DeliveryStatus} id=${message.id} />`}
       <div class="body">

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mailcore.domain.delivery_status import RecipientStatus
+from mailcore.domain.junk import MIN_TRAINED_EACH
 from mailcore.domain.mailbox import Folder, Page, StoredMessage
 
 if TYPE_CHECKING:
     from mailcore.authentication.display import AuthenticationShown
+    from mailcore.services.junk_settings import JunkFilterView
     from mailcore.services.reading import MessageView
 
 
@@ -63,6 +65,10 @@ def message_detail_json(view: MessageView) -> dict[str, Any]:
             for attachment in content.attachments
         ],
         "authentication": authentication_json(view.authentication),
+        # Where the filter filed this copy and why (issue 29); null: filed before it, or
+        # not by it (sent, drafts).
+        "junk": (view.stored.junk_verdict.to_document()
+                 if view.stored.junk_verdict is not None else None),
     }
 
 
@@ -108,3 +114,10 @@ def delivery_json(message_id: str, statuses: list[RecipientStatus]) -> dict[str,
             for status in statuses
         ],
     }
+
+
+def junk_filter_json(view: JunkFilterView) -> dict[str, Any]:
+    return {"allow": list(view.settings.allow), "block": list(view.settings.block),
+            "junk_days": view.settings.junk_days,
+            "trained": {"junk": view.trained_junk, "not_junk": view.trained_not_junk,
+                        "minimum": MIN_TRAINED_EACH}}

@@ -11,7 +11,9 @@ import re
 from typing import Any
 
 from mailcore.domain.compose import AttachmentData, Composition, is_one_line
+from mailcore.domain.junk import FilterSettings
 from mailcore.errors import InvalidRequest
+from mailcore.services import junk_settings
 from mailcore.services.changes import MessageChange
 from mailcore.services.composing import ComposeRequest, UploadRef
 
@@ -119,11 +121,27 @@ def _header_text(body: dict[str, Any], name: str) -> str | None:
 
 
 def message_change(body: dict[str, Any]) -> MessageChange:
-    _unknown_fields(body, {"seen", "flagged", "answered", "mailbox"})
+    _unknown_fields(body, {"seen", "flagged", "answered", "mailbox", "junk"})
     change = MessageChange(seen=_boolean(body, "seen"), flagged=_boolean(body, "flagged"),
                            answered=_boolean(body, "answered"),
-                           mailbox=string(body, "mailbox", required="mailbox" in body))
+                           mailbox=string(body, "mailbox", required="mailbox" in body),
+                           junk=_boolean(body, "junk"))
     if change == MessageChange():
-        raise InvalidRequest("nothing to change: give seen, flagged, answered or mailbox",
-                             "seen")
+        raise InvalidRequest("nothing to change: give seen, flagged, answered, junk or "
+                             "mailbox", "seen")
     return change
+
+
+def junk_filter_settings(body: dict[str, Any]) -> FilterSettings:
+    _unknown_fields(body, {"allow", "block", "junk_days"})
+    lists = []
+    for name in ("allow", "block"):
+        value = body.get(name)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise InvalidRequest(f"{name} must be a list of addresses and domains", name)
+        lists.append(value)
+    days = body.get("junk_days")
+    # bool is an int in Python; true is not a number of days.
+    if not isinstance(days, int) or isinstance(days, bool):
+        raise InvalidRequest("junk_days must be a whole number of days", "junk_days")
+    return junk_settings.settings_of(lists[0], lists[1], days)

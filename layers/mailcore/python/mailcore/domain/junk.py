@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -87,6 +88,22 @@ def keywords_after_move(source_folder: str, moved: StoredMessage) -> StoredMessa
     if target in _NOT_A_LESSON:
         return moved
     return replace(moved, flags=_with_lesson(moved.flags, Lesson.NOT_JUNK))
+
+
+def after_move(source_folder: str, moved: StoredMessage, now: datetime) -> StoredMessage:
+    """`moved` with what a move from `source_folder` does to it: the junk keywords it
+    teaches, and, when it changed folders, `now` as when it entered the new one (Junk is
+    emptied of what has been in Junk longer than junk_days, not of what is old)."""
+    if moved.folder == source_folder:
+        return moved
+    return replace(keywords_after_move(source_folder, moved), folder_since=now)
+
+
+def copied_into(source: StoredMessage, folder: str, now: datetime) -> StoredMessage:
+    """A copy of `source` in `folder` (the caller gives it its own id, UID and MODSEQ):
+    the keywords the copy teaches, and in its folder since `now`, wherever it came from."""
+    copied = keywords_after_move(source.folder, replace(source, folder=folder))
+    return replace(copied, folder_since=now)
 
 
 def lesson_key(message: StoredMessage) -> str:

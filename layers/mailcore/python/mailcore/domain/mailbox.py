@@ -115,6 +115,13 @@ class StoredMessage:
     # Where the junk filter filed this copy and why (issue 29); None for copies it did not
     # file (sent, appended, drafts, and mail filed before it existed).
     junk_verdict: JunkVerdict | None = None
+    # When it entered its folder, set by a move or a copy (domain.junk.after_move); None
+    # for a message still where it was filed: then that is its received_at.
+    folder_since: datetime | None = None
+
+    @property
+    def in_folder_since(self) -> datetime:
+        return self.folder_since or self.received_at
 
     @property
     def seen(self) -> bool:

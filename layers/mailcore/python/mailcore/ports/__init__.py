@@ -225,7 +225,8 @@ class MailboxWriter(Protocol):
         advances the folder's MODSEQ; a move gives the message a new UID in its new
         folder and expunges the old one. A message filed before folders had UIDs gets
         one at its first update, even one that changes nothing else. A move also sets the
-        junk keywords it teaches (domain.junk.keywords_after_move), whoever asked for it."""
+        junk keywords it teaches and when it entered the folder (domain.junk.after_move:
+        folder_since), whoever asked for it."""
         ...
 
     def remove(self, account: str, message_id: str,
@@ -240,8 +241,8 @@ class MailboxWriter(Protocol):
     def copy(self, account: str, message_id: str, folder: str) -> StoredMessage:
         """A second copy of the message in `folder` (another id, the folder's next UID),
         holding one more reference to the same raw bytes in the same write, with the junk
-        keywords the copy teaches (a copy into Junk: $Junk). Raise MessageNotFound when the
-        message, or its bytes, are gone; FolderNotFound."""
+        keywords the copy teaches (a copy into Junk: $Junk), in its folder since now.
+        Raise MessageNotFound when the message, or its bytes, are gone; FolderNotFound."""
         ...
 
 

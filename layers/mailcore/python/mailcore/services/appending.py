@@ -4,7 +4,7 @@ IMAP view, as filed mail has."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.mailbox import StoredMessage
@@ -26,7 +26,10 @@ def append_message(account: str, folder: str, raw: bytes, flags: frozenset[str],
     references.hold(key, 1)  # its one copy
     mailboxes.file(StoredMessage(account=account, message_id=message_id, folder=folder,
                                  received_at=received_at, raw_key=key, size=len(raw),
-                                 summary=summarise(raw), flags=flags, accepted_id=message_id))
+                                 summary=summarise(raw), flags=flags, accepted_id=message_id,
+                                 # In its folder from now, whatever date the client gave
+                                 # (Junk keeps what it holds for junk_days from then).
+                                 folder_since=datetime.now(UTC)))
     keep_view_of(views, account, message_id, key, raw)
     return mailboxes.get(account, message_id)
 

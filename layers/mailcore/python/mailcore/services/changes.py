@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from mailcore.domain.junk import JUNK_KEYWORD, NOT_JUNK_KEYWORD
 from mailcore.domain.mailbox import TRASH, StoredMessage
 from mailcore.ports import Mailboxes, ObjectStore
 
@@ -15,6 +16,7 @@ class MessageChange:
     flagged: bool | None = None
     answered: bool | None = None
     mailbox: str | None = None  # a folder name: move there
+    junk: bool | None = None  # True: $Junk, False: $NotJunk (the other one removed)
 
 
 class Deletion(StrEnum):
@@ -34,9 +36,19 @@ def change_message(account: str, message_id: str, change: MessageChange,
                 flags.add(flag)
             elif on is False:
                 flags.discard(flag)
+        if change.junk is not None:
+            flags = _with_junk_keyword(flags, change.junk)
         return replace(message, flags=frozenset(flags), folder=target or message.folder)
 
     return mailboxes.update(account, message_id, apply)
+
+
+def _with_junk_keyword(flags: set[str], junk: bool) -> set[str]:
+    # Keywords are case-insensitive (RFC 3501 2.3.2): `$junk` set over IMAP is the same one.
+    lessons = {JUNK_KEYWORD.casefold(), NOT_JUNK_KEYWORD.casefold()}
+    kept = {flag for flag in flags if flag.casefold() not in lessons}
+    kept.add(JUNK_KEYWORD if junk else NOT_JUNK_KEYWORD)
+    return kept
 
 
 def delete_message(account: str, message_id: str, mailboxes: Mailboxes,

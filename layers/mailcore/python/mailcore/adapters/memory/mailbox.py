@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from mailcore.adapters.memory.raw_references import InMemoryRawReferences
 from mailcore.domain.ids import is_message_id, new_message_id
-from mailcore.domain.junk import keywords_after_move
+from mailcore.domain.junk import after_move, copied_into
 from mailcore.domain.mailbox import (
     FOLDER_SEPARATOR,
     ROLE_FOLDERS,
@@ -64,7 +64,9 @@ def _newest_first(message: StoredMessage) -> tuple[str, str]:
 
 
 class InMemoryMailboxRepository:
-    def __init__(self, references: InMemoryRawReferences | None = None) -> None:
+    def __init__(self, references: InMemoryRawReferences | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._clock = clock  # when a moved or copied message entered its folder
         self.messages: dict[tuple[str, str], StoredMessage] = {}
         # Encoded IMAP views by (account, message id): InMemoryImapViews keeps them here so
         # that a message removed takes its view with it, as in the table.
@@ -136,7 +138,8 @@ class InMemoryMailboxRepository:
                change: Callable[[StoredMessage], StoredMessage]) -> StoredMessage:
         with self._lock:
             current = self._message(account, message_id)
-            changed = keywords_after_move(current.folder, change(current))  # what it teaches
+            # What it teaches, and when it entered a new folder.
+            changed = after_move(current.folder, change(current), self._clock())
             if changed == current and current.uid:
                 return current
             if changed.folder != current.folder:
@@ -182,8 +185,8 @@ class InMemoryMailboxRepository:
                 raise FolderNotFound(folder)
             if not self.references.share(source.raw_key):
                 raise MessageNotFound(message_id)
-            copied = keywords_after_move(source.folder, replace(
-                source, message_id=new_message_id(), folder=folder))
+            copied = replace(copied_into(source, folder, self._clock()),
+                             message_id=new_message_id())
             self._count(account, folder, 1, int(not copied.seen))
             copied = self._made_visible(copied)
             self.messages[(account, copied.message_id)] = copied

@@ -55,6 +55,9 @@ def message_item(message: StoredMessage, version: int) -> dict[str, AttributeVal
         "modseq": {"N": str(message.modseq)},
         # Filing's junk verdict for this copy (issue 29); none on messages not filed by it.
         **({"junk_verdict": _verdict(message.junk_verdict)} if message.junk_verdict else {}),
+        # When a move or copy put it in its folder; none while it is where it was filed.
+        **({"folder_since": {"S": message.folder_since.astimezone(UTC).isoformat()}}
+           if message.folder_since else {}),
     }
 
 
@@ -93,6 +96,8 @@ def stored_message(item: dict[str, Any]) -> StoredMessage:
         uid=_number(item, "uid"),
         modseq=_number(item, "modseq"),
         junk_verdict=_junk_verdict(item.get("junk_verdict")),
+        folder_since=(datetime.fromisoformat(item["folder_since"]["S"])
+                      if "folder_since" in item else None),
     )
 
 

@@ -44,7 +44,7 @@ from mailcore.adapters.aws.mailboxes.transactions import (
     version_condition,
 )
 from mailcore.domain.ids import is_message_id, new_message_id
-from mailcore.domain.junk import keywords_after_move
+from mailcore.domain.junk import after_move, copied_into
 from mailcore.domain.mailbox import ROLE_FOLDERS, FolderChanges, Page, StoredMessage, UidEntry
 from mailcore.errors import FolderNotFound, MessageNotFound, StorageUnavailable
 
@@ -278,7 +278,7 @@ class Messages(FolderStates):
         for attempt in range(ATTEMPTS):
             item = self._message_item(account, message_id)
             current, version = codec.stored_message(item), codec.version(item)
-            changed = keywords_after_move(current.folder, change(current))
+            changed = after_move(current.folder, change(current), self._clock())
             if changed == current and current.uid:
                 return current
             source = self._folder_state(account, current.folder)
@@ -367,7 +367,7 @@ class Messages(FolderStates):
             target = self._folder_state(account, folder)
             if not target.exists and folder not in ROLE_FOLDERS:
                 raise FolderNotFound(folder)
-            copied = replace(keywords_after_move(source.folder, replace(source, folder=folder)),
+            copied = replace(copied_into(source, folder, self._clock()),
                              message_id=copy_id, uid=target.uid_next, modseq=target.next_modseq)
             arrival, _ = self._arrivals(target, [_Arrival(0, copied, 0)])
             try:

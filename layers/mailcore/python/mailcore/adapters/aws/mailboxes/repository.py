@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mailcore.adapters.aws.dynamodb_raw_references import DynamoRawReferences
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
 
 class DynamoMailboxRepository(Messages, Folders, Search, RawKeys, ReceivedBefore):
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
-        super().__init__(client, table)
+    def __init__(self, client: DynamoDBClient, table: str,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        super().__init__(client, table, clock)
         self._references = DynamoRawReferences(client, table)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -48,9 +50,11 @@ class Cancelled(Exception):
 class Table:
     """The table's calls, with AWS's errors as domain errors."""
 
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    def __init__(self, client: DynamoDBClient, table: str,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._client = client
         self._table = table
+        self._clock = clock  # when a moved or copied message entered its folder
 
     def _get_item(self, key: dict[str, AttributeValueTypeDef], failure: str) -> dict[str, Any]:
         try:
