@@ -109,7 +109,7 @@ def test_lists_beat_history() -> None:
     (SenderHistory(wrote_to=True), False, "wrote-to"),
     (SenderHistory(wrote_to=True, junk=7), False, "wrote-to"),
     (SenderHistory(not_junk=2), False, "kept"),
-    (SenderHistory(junk=2), True, "junked"),
+    (SenderHistory(junk=3), True, "junked"),
 ])
 @pytest.mark.parametrize("identity", [ADDRESS, DOMAIN])
 def test_history_decides_before_content(history: SenderHistory, junk: bool, reason: str,
@@ -118,6 +118,20 @@ def test_history_decides_before_content(history: SenderHistory, junk: bool, reas
                              content=Content(0.0 if junk else 1.0))
     assert verdict == JunkVerdict(junk, DecidedBy.HISTORY, None, (f"{reason}:{identity}",))
     assert calls == 0
+
+
+def test_a_domain_is_junked_by_history_only_after_three_junk_messages() -> None:
+    # One junk message from a provider's domain (DMARC pass proves the domain of every
+    # sender there) must not send the account's next new correspondent on it to Junk.
+    for junk in (1, 2):
+        verdict, calls = _decide(history={DOMAIN: SenderHistory(junk=junk)},
+                                 content=Content(0.2))
+        assert verdict == JunkVerdict(False, DecidedBy.CONTENT, 0.2, ()) and calls == 1
+    verdict, _ = _decide(history={DOMAIN: SenderHistory(junk=3)}, content=Content(0.2))
+    assert verdict == JunkVerdict(True, DecidedBy.HISTORY, None, (f"junked:{DOMAIN}",))
+    # An address is its own sender: one lesson is enough.
+    verdict, _ = _decide(history={ADDRESS: SenderHistory(junk=1)}, content=Content(0.2))
+    assert verdict.junk and verdict.reasons == (f"junked:{ADDRESS}",)
 
 
 def test_the_address_history_comes_before_the_domain_history() -> None:

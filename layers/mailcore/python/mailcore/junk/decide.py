@@ -7,7 +7,9 @@ account knows of the sender before what the words say):
    at equal specificity block wins;
 3. the account's history with the proven identities, the address before the domain: one
    it wrote to, or whose mail it only ever kept, goes to the Inbox; one whose mail it
-   only ever taught as junk goes to Junk; mixed says nothing;
+   only ever taught as junk goes to Junk (a domain only after DOMAIN_JUNKED_AT_LEAST of
+   its messages: one junk message from a mail provider's domain must not send every
+   other sender there to Junk); mixed says nothing;
 4. the classifier, only when the account trained it enough: a probability of junk at or
    above JUNK_THRESHOLD goes to Junk; anything else, and an untrained model, the Inbox.
 """
@@ -24,6 +26,8 @@ from mailcore.domain.junk import (
     JunkVerdict,
     RecipientFilterState,
 )
+
+DOMAIN_JUNKED_AT_LEAST = 3
 
 
 def decide(*, signals: JunkSignals, quarantined: bool, claimed: Sequence[str],
@@ -77,6 +81,7 @@ def _by_history(state: RecipientFilterState, proven: Sequence[str]) -> JunkVerdi
             return JunkVerdict(False, DecidedBy.HISTORY, None, (f"wrote-to:{identity}",))
         if history.not_junk and not history.junk:
             return JunkVerdict(False, DecidedBy.HISTORY, None, (f"kept:{identity}",))
-        if history.junk and not history.not_junk:
+        enough = 1 if "@" in identity else DOMAIN_JUNKED_AT_LEAST
+        if history.junk >= enough and not history.not_junk:
             return JunkVerdict(True, DecidedBy.HISTORY, None, (f"junked:{identity}",))
     return None
