@@ -1,0 +1,66 @@
+"""Issue 29's junk filter as an attacker drives it (the review's findings): hostile
+messages filed by file_message against the template's bucket, queue and table in moto,
+and learned from by the learner over the same stores."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from mailcore.domain.envelope import Envelope
+from mailcore.domain.ids import new_message_id
+from mailcore.domain.junk import JUNK_KEYWORD, Lesson
+from mailcore.domain.mailbox import INBOX
+from mailcore.s3_keys import message_id_of_key
+from mailcore.services.junk_learning import learn
+from mailcore.wiring import aws_adapters
+from tests.conftest import load_function
+from tests.functional.test_file_message import Context, _notifications
+from tests.junk_support import message, train
+
+TRAINED = "bob@hamburger.edu"
+# RFC 2046 5.1.1 wants 1 to 70 characters; a remote sender may give none. The MIME
+# reader split on None, and the TypeError failed every filing try of the message.
+EMPTY_BOUNDARY = (b"From: <offers@crepes.fr>\r\nTo: <bob@hamburger.edu>\r\n"
+                  b"Subject: hello\r\nContent-Type: multipart/mixed; boundary=\"\"\r\n\r\n"
+                  b"--\r\nContent-Type: text/plain\r\n\r\nlunch tomorrow?\r\n----\r\n")
+
+
+@pytest.fixture
+def file_message(stack):
+    return load_function("file_message")
+
+
+def _store(raw: bytes, *rcpts: str) -> str:
+    envelope = Envelope(mail_from="offers@crepes.fr", rcpt_tos=rcpts, peer="192.0.2.1",
+                        helo="crepes.fr", tls=False, received_at=datetime.now(UTC))
+    return aws_adapters().store.put(new_message_id(), raw, envelope)
+
+
+def test_a_message_with_an_empty_boundary_is_filed_and_learned_from(stack, file_message):
+    adapters = aws_adapters()
+    train(adapters.junk_filters, TRAINED)  # so that filing reads the message's words
+    hostile = _store(EMPTY_BOUNDARY, TRAINED)
+    ordinary = _store(message(7, True, "offers@crepes.fr"), TRAINED)
+    event = _notifications(stack)
+    assert len(event["Records"]) == 2
+
+    assert file_message.lambda_handler(event, Context()) == {"batchItemFailures": []}
+
+    filed = adapters.mailboxes.get(TRAINED, message_id_of_key(hostile))
+    assert filed.folder == INBOX and filed.junk_verdict is not None
+    assert not filed.junk_verdict.junk
+    # The owner moves both into Junk: the hostile one teaches, and keeps no other lesson
+    # of the same batch from being learned.
+    ids = [filed.message_id, message_id_of_key(ordinary)]
+    for message_id in ids:
+        adapters.mailboxes.update(TRAINED, message_id, lambda stored: replace(
+            stored, flags=stored.flags | {JUNK_KEYWORD}))
+    result = learn([(TRAINED, message_id) for message_id in ids], adapters.mailboxes,
+                   adapters.store, adapters.junk_filters)
+    assert result.learned == 2
+    learned = adapters.junk_filters.lessons(TRAINED, ids)
+    assert {lesson.lesson for lesson in learned.values()} == {Lesson.JUNK}
+    assert len(learned) == 2
