@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mailcore.adapters.aws import clients
 from mailcore.domain.envelope import Envelope
 from mailcore.domain.ids import new_message_id
 from mailcore.domain.junk import JUNK_KEYWORD, Lesson
@@ -18,6 +19,8 @@ from mailcore.services.junk_learning import learn
 from mailcore.wiring import aws_adapters
 from tests.conftest import load_function
 from tests.functional.test_file_message import Context, _notifications
+from tests.functional.test_junk_lessons import _queued
+from tests.imap_support import running_imap
 from tests.junk_support import message, train
 
 TRAINED = "bob@hamburger.edu"
@@ -64,3 +67,33 @@ def test_a_message_with_an_empty_boundary_is_filed_and_learned_from(stack, file_
     learned = adapters.junk_filters.lessons(TRAINED, ids)
     assert {lesson.lesson for lesson in learned.values()} == {Lesson.JUNK}
     assert len(learned) == 2
+
+
+def test_over_imap_the_empty_boundary_message_is_searched_moved_and_learned(
+        stack, file_message, monkeypatch):
+    api = stack.functions["ServeApiFunction"].environment
+    monkeypatch.setenv("MAILPIPE_JUNK_LESSONS_QUEUE_URL",
+                       api["MAILPIPE_JUNK_LESSONS_QUEUE_URL"])
+    aws_adapters.cache_clear()
+    clients.sqs_client.cache_clear()
+    adapters = aws_adapters()
+    _store(EMPTY_BOUNDARY, TRAINED)
+    assert file_message.lambda_handler(_notifications(stack), Context()) == {
+        "batchItemFailures": []}
+    with running_imap(mailboxes=adapters.mailboxes, views=adapters.imap_views,
+                      store=adapters.store, references=adapters.references) as imap:
+        client = imap.logged_in(TRAINED)
+        client.select("INBOX")
+        status, found = client.uid("SEARCH", "TEXT", "lunch")
+        assert status == "OK" and len(found[0].split()) == 1
+        assert client.uid("MOVE", found[0], "Junk")[0] == "OK"
+        assert client.noop()[0] == "OK"  # the session goes on
+    records = _queued(stack)
+    assert len(records) == 1
+    learn_junk = load_function("learn_junk")
+    assert learn_junk.lambda_handler({"Records": records}, Context()) == {
+        "batchItemFailures": []}
+    state = adapters.junk_filters.recipient_state(TRAINED, ())
+    assert (state.trained_junk, state.trained_not_junk) == (1, 0)
+    aws_adapters.cache_clear()
+    clients.sqs_client.cache_clear()
