@@ -180,3 +180,24 @@ def test_a_change_of_mind_and_back_while_a_learner_commits_ends_in_the_current_l
     assert filters.lessons(BOB, [mine])[mine].lesson is Lesson.JUNK
     state = filters.recipient_state(BOB, ())
     assert (state.trained_junk, state.trained_not_junk) == (1, 0)
+
+
+def test_a_message_whose_words_cannot_be_read_never_stops_the_other_lessons(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import mailcore.junk.tokens as tokens
+
+    made = tokens.message_tokens
+
+    def tokenizer_with_a_fault(raw: bytes) -> frozenset[str]:
+        if b"poison" in raw:
+            raise TypeError("a parser's fault on a stranger's bytes")
+        return made(raw)
+
+    monkeypatch.setattr(tokens, "message_tokens", tokenizer_with_a_fault)
+    mail, filters = Mail(), InMemoryJunkFilters()
+    poison = mail.file("poison offer", frozenset({"$Junk"}))
+    other = mail.file("cheap pills casino", frozenset({"$Junk"}))
+    for _ in range(2):  # the batch again, as SQS would redeliver it: the same
+        learn([(BOB, poison), (BOB, other)], mail.mailboxes, mail.store, filters)
+        assert set(filters.lessons(BOB, [poison, other])) == {other}
+        assert filters.recipient_state(BOB, ()).trained_junk == 1

@@ -291,13 +291,19 @@ def _material(raw_key: str, raw_store: RawMessageStore) -> _Material | None:
     from mailcore.junk.identity import from_address, proven_identities
     from mailcore.junk.tokens import message_tokens
 
-    identities: tuple[str, ...] = ()
+    envelope = None
     try:
         if s3_keys.message_id_of_key(raw_key) is None:
             raw = raw_store.get_raw(raw_key)
         else:
             envelope, raw = raw_store.get_message(raw_key)
-            identities = tuple(proven_identities(envelope, from_address(raw)))
     except MessageNotFound:
         return None
-    return _Material(message_tokens(raw), identities)
+    try:
+        identities = () if envelope is None else tuple(
+            proven_identities(envelope, from_address(raw)))
+        return _Material(message_tokens(raw), identities)
+    except Exception:  # noqa: BLE001 (a stranger's bytes: a fault in reading them must
+        # not fail the account's other lessons with it, on every try of the batch)
+        logger.exception("junk lesson unreadable; not learned", raw_key=raw_key)
+        return None
