@@ -4,6 +4,7 @@ and learned from by the learner over the same stores."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -18,12 +19,16 @@ from mailcore.s3_keys import message_id_of_key
 from mailcore.services.junk_learning import learn
 from mailcore.wiring import aws_adapters
 from tests.conftest import load_function
+from tests.dns_support import Dnsmasq, Zone
+from tests.functional.test_edge_junk_signals import LISTING, S3, _edge, _send, s3
+from tests.functional.test_edge_junk_signals import _message as _edge_message
 from tests.functional.test_file_message import Context, _notifications
 from tests.functional.test_junk_lessons import _queued
 from tests.imap_support import running_imap
 from tests.junk_support import message, train
 
 TRAINED = "bob@hamburger.edu"
+__all__ = ["s3"]  # the edge tests' moto S3 server, a fixture here too
 # RFC 2046 5.1.1 wants 1 to 70 characters; a remote sender may give none. The MIME
 # reader split on None, and the TypeError failed every filing try of the message.
 EMPTY_BOUNDARY = (b"From: <offers@crepes.fr>\r\nTo: <bob@hamburger.edu>\r\n"
@@ -97,3 +102,25 @@ def test_over_imap_the_empty_boundary_message_is_searched_moved_and_learned(
     assert (state.trained_junk, state.trained_not_junk) == (1, 0)
     aws_adapters.cache_clear()
     clients.sqs_client.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def hostile_blocklist() -> Iterator[Dnsmasq]:
+    """The test blocklist zone answering as broken or hijacked ones do: a non-loopback
+    address (a resolver that answers every name), many refusals at once, and a listing
+    mixed with an answer outside 127.0.0.0/8."""
+    zone = Zone(a={f"4.0.0.127.{LISTING}": ["192.0.2.1"],
+                   f"5.0.0.127.{LISTING}": [f"127.255.255.{n}" for n in range(200, 256)],
+                   f"6.0.0.127.{LISTING}": ["10.0.0.1", "127.0.0.2"]})
+    with Dnsmasq(zone) as server:
+        yield server
+
+
+def test_hostile_blocklist_answers_are_not_listings_and_every_message_is_taken(
+        s3: S3, hostile_blocklist: Dnsmasq) -> None:
+    expected = {"127.0.0.4": (), "127.0.0.5": (), "127.0.0.6": (LISTING,)}
+    with _edge(s3, hostile_blocklist.address) as edge:
+        sent = {source: _send(edge, source, _edge_message(f"from {source}"))
+                for source in expected}
+    for source, message_id in sent.items():
+        assert s3.envelope(message_id).signals.dnsbl == expected[source]
