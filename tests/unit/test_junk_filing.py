@@ -286,3 +286,26 @@ def test_a_model_committed_between_the_state_and_the_model_read_is_the_one_used(
 
     assert side.copy(TRAINED, key).folder == JUNK
     assert side.filters.versions[TRAINED] == 2 and side.filters.model_reads == 1
+
+
+def test_a_fault_reading_the_words_files_the_message_as_unjudged(monkeypatch) -> None:
+    # Whatever a stranger's bytes make the tokenizer raise, filing goes on: else every
+    # try of the filing fails, and the message never arrives.
+    import mailcore.services.junk_filing as junk_filing
+    from mailcore.adapters.memory.junk import InMemoryJunkFilters as Filters
+    from mailcore.domain.envelope import Envelope as Env
+    from tests.junk_support import message as junk_message
+    from tests.junk_support import train as train_filter
+
+    def broken(raw: bytes) -> frozenset[str]:
+        raise TypeError("a parser's fault")
+
+    monkeypatch.setattr(junk_filing, "message_tokens", broken)
+    filters = Filters()
+    train_filter(filters, "bob@hamburger.edu")
+    filed = junk_filing.JunkFiling(filters).file_for(
+        Env("x@crepes.fr", ("bob@hamburger.edu",), "192.0.2.1", "crepes.fr", True),
+        junk_message(3, True), ["bob@hamburger.edu"])
+    verdict = filed["bob@hamburger.edu"].verdict
+    assert filed["bob@hamburger.edu"].folder == "Inbox" and not verdict.junk
+    assert junk_filing.UNREADABLE in verdict.reasons

@@ -120,3 +120,84 @@ def test_only_a_change_of_lesson_is_notified() -> None:
     flags("$Junk", "$NotJunk")  # both: no lesson
     flags("$NotJunk")  # not junk
     assert queue.notices == [(BOB, message_id)] * 3
+
+
+class ChangeOfMindFilters(InMemoryJunkFilters):
+    """Filters where, while this learner works (at its read of the lessons, or at its
+    commit), the owner changes the message's keywords and a second learn_junk invocation,
+    with that change's notice, runs to its end: SQS's standard queue delivers the two
+    notices to two invocations at once."""
+
+    def __init__(self, mail: Mail, at: str, flags: frozenset[str]) -> None:
+        super().__init__()
+        self._mail, self._at, self._flags = mail, at, flags
+        self.message_id = ""
+
+    def _change_of_mind(self, point: str) -> None:
+        if self._at != point or not self.message_id:
+            return
+        message_id, self.message_id = self.message_id, ""
+        self._mail.mailboxes.update(BOB, message_id, lambda message: replace(
+            message, flags=self._flags))
+        learn([(BOB, message_id)], self._mail.mailboxes, self._mail.store, self)
+
+    def lessons(self, account: str, keys: Sequence[str]) -> dict[str, LearnedLesson]:
+        self._change_of_mind("lessons")
+        return super().lessons(account, keys)
+
+    def commit(self, account: str, base_version: int, model: JunkModel,
+               lessons: Mapping[str, LearnedLesson | None],
+               history: Mapping[str, HistoryChange]) -> int:
+        self._change_of_mind("commit")
+        return super().commit(account, base_version, model, lessons, history)
+
+
+@pytest.mark.parametrize("at", ["lessons", "commit"])
+def test_a_change_of_mind_while_another_learner_works_ends_in_the_current_lesson(
+        at: str) -> None:
+    mail = Mail()
+    filters = ChangeOfMindFilters(mail, at, frozenset({"$NotJunk"}))
+    mine = mail.file("cheap pills casino", frozenset({"$Junk"}))
+    filters.message_id = mine  # the owner says "not junk" while this learner works
+    learn([(BOB, mine)], mail.mailboxes, mail.store, filters)
+    assert "$NotJunk" in mail.mailboxes.get(BOB, mine).flags
+    assert filters.lessons(BOB, [mine])[mine].lesson is Lesson.NOT_JUNK
+    state = filters.recipient_state(BOB, ())
+    assert (state.trained_junk, state.trained_not_junk) == (0, 1)
+
+
+def test_a_change_of_mind_and_back_while_a_learner_commits_ends_in_the_current_lesson() -> None:
+    mail = Mail()
+    filters = ChangeOfMindFilters(mail, "commit", frozenset({"$Junk"}))
+    mine = mail.file("cheap pills casino", frozenset({"$Junk"}))
+    learn([(BOB, mine)], mail.mailboxes, mail.store, filters)  # learned as junk
+    mail.mailboxes.update(BOB, mine, lambda message: replace(
+        message, flags=frozenset({"$NotJunk"})))
+    # This learner read "not junk"; before it commits, the owner says "junk" again, and
+    # that notice's learner finds junk already learned (nothing to commit).
+    filters.message_id = mine
+    learn([(BOB, mine)], mail.mailboxes, mail.store, filters)
+    assert filters.lessons(BOB, [mine])[mine].lesson is Lesson.JUNK
+    state = filters.recipient_state(BOB, ())
+    assert (state.trained_junk, state.trained_not_junk) == (1, 0)
+
+
+def test_a_message_whose_words_cannot_be_read_never_stops_the_other_lessons(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import mailcore.junk.tokens as tokens
+
+    made = tokens.message_tokens
+
+    def tokenizer_with_a_fault(raw: bytes) -> frozenset[str]:
+        if b"poison" in raw:
+            raise TypeError("a parser's fault on a stranger's bytes")
+        return made(raw)
+
+    monkeypatch.setattr(tokens, "message_tokens", tokenizer_with_a_fault)
+    mail, filters = Mail(), InMemoryJunkFilters()
+    poison = mail.file("poison offer", frozenset({"$Junk"}))
+    other = mail.file("cheap pills casino", frozenset({"$Junk"}))
+    for _ in range(2):  # the batch again, as SQS would redeliver it: the same
+        learn([(BOB, poison), (BOB, other)], mail.mailboxes, mail.store, filters)
+        assert set(filters.lessons(BOB, [poison, other])) == {other}
+        assert filters.recipient_state(BOB, ()).trained_junk == 1

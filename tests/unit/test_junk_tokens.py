@@ -137,3 +137,20 @@ def test_hostile_bytes_never_raise(raw: bytes) -> None:
     tokens = message_tokens(raw)
     assert len(tokens) <= MAX_TOKENS
     assert all(isinstance(token, str) and token for token in tokens)
+
+
+def test_text_that_nfkc_lengthens_is_read_within_the_text_bound() -> None:
+    # U+FDFA is 18 characters in NFKC: 300,000 of them (900 KB of a stranger's message)
+    # made 5.4 million characters to split, 80 MB at the peak; the bound is MAX_TEXT's.
+    import tracemalloc
+
+    raw = (b"From: a@b.example\r\nSubject: hi\r\nContent-Type: text/plain; charset=utf-8"
+           b"\r\n\r\n" + "\ufdfa".encode() * 300_000)
+    tracemalloc.start()
+    try:
+        tokens = message_tokens(raw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "s:hi" in tokens and len(tokens) > 1
+    assert peak < 16 * 1024 * 1024

@@ -84,11 +84,11 @@ def parts(raw: bytes) -> Iterator[Part]:
         seen += 1
         headers, body_start = read_head(raw, start, end)
         kind, content_type = _content_type(headers, default)
-        boundary = _BOUNDARY.search(content_type) if kind.startswith(b"multipart/") else None
-        if depth < MAX_NESTING and boundary is not None:
+        boundary = _boundary(content_type) if kind.startswith(b"multipart/") else None
+        if depth < MAX_NESTING and boundary:
             yield Part(headers, b"", False)
             child_default = b"message/rfc822" if kind == b"multipart/digest" else b"text/plain"
-            children = _children(raw, body_start, end, boundary.group(1) or boundary.group(2))
+            children = _children(raw, body_start, end, boundary)
             pending += [(child_start, child_end, child_default, depth + 1)
                         for child_start, child_end in reversed(children)]
         elif depth < MAX_NESTING and kind == b"message/rfc822":
@@ -99,6 +99,15 @@ def parts(raw: bytes) -> Iterator[Part]:
             # the text it holds.
             text = kind.startswith((b"text/", b"message/", b"multipart/"))
             yield Part(headers, raw[body_start:end], text)
+
+
+def _boundary(content_type: bytes) -> bytes | None:
+    """The multipart's boundary; None without one, and for `boundary=""` (RFC 2046 5.1.1:
+    1 to 70 characters), which splits nothing."""
+    found = _BOUNDARY.search(content_type)
+    if found is None:
+        return None
+    return found.group(1) if found.group(1) is not None else found.group(2)
 
 
 def _children(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:

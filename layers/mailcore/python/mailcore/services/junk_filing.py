@@ -9,8 +9,9 @@ the process holds (JunkFilterStore.model: the adapters cache decoded models).
 
 A failure of the filter's storage never loses mail: a TransientFailure propagates, so
 the filing is retried (it is idempotent); what the filter cannot read (a damaged model or
-state: ValueError) files the copy as if the filter knew nothing, with the reason
-`filter-unreadable` and an error logged, so that the mail still arrives.
+state: ValueError), and any fault in reading the message's words, files the copy as if
+the filter knew nothing, with the reason `filter-unreadable` and an error logged, so
+that the mail still arrives.
 """
 
 from __future__ import annotations
@@ -105,7 +106,15 @@ class JunkFiling:
                  unreadable: list[str], message_id: str) -> Callable[[], float | None]:
         def probability() -> float | None:
             try:
-                return self._model(account, version).probability(tokens())
+                words = tokens()
+            except Exception:  # noqa: BLE001 (the bytes are a stranger's; failing here
+                # would fail every try of the filing, and the message would never arrive)
+                logger.exception("message tokens unreadable; content not judged",
+                                 account=account, message_id=message_id)
+                unreadable.append(UNREADABLE)
+                return None
+            try:
+                return self._model(account, version).probability(words)
             except ValueError:
                 logger.exception("junk model unreadable; content not judged",
                                  account=account, message_id=message_id)

@@ -179,10 +179,10 @@ def learn(notices: Iterable[tuple[str, str]], mailboxes: Mailboxes, raw_store: R
         by_account[account][message_id] = None  # in order, each once
     result = LearningResult()
     for account, message_ids in by_account.items():
-        wanted = _wanted(account, list(message_ids), mailboxes)
-        for start in range(0, len(wanted), LESSONS_PER_COMMIT):
-            _reconcile(account, wanted[start:start + LESSONS_PER_COMMIT], raw_store, filters,
-                       result)
+        ids = list(message_ids)
+        for start in range(0, len(ids), LESSONS_PER_COMMIT):
+            _reconcile(account, ids[start:start + LESSONS_PER_COMMIT], mailboxes, raw_store,
+                       filters, result)
     return result
 
 
@@ -207,18 +207,33 @@ def _wanted(account: str, message_ids: Sequence[str], mailboxes: Mailboxes) -> l
     return list(found.values())
 
 
-def _reconcile(account: str, wanted: Sequence[_Wanted], raw_store: RawMessageStore,
-               filters: JunkFilterStore, result: LearningResult) -> None:
+def _reconcile(account: str, message_ids: Sequence[str], mailboxes: Mailboxes,
+               raw_store: RawMessageStore, filters: JunkFilterStore,
+               result: LearningResult) -> None:
+    """Commit what the messages teach, and then read them again: the commit's condition
+    is the model's version, not the messages' keywords, so an owner's change of mind
+    between this learner's read and its commit (whose own notice's learner may have found
+    nothing to do, or committed first) would leave the stale lesson learned. Read again
+    after the commit, an unchanged state is one that any later change's learner starts
+    from (it reads the version this commit made)."""
     materials: dict[str, _Material | None] = {}
+    wanted = _wanted(account, message_ids, mailboxes)
     for _ in range(COMMIT_ATTEMPTS):
         try:
             counts = _attempt(account, wanted, raw_store, filters, materials)
         except Conflict:
+            wanted = _wanted(account, message_ids, mailboxes)
             continue
         result.learned += counts.learned
         result.unlearned += counts.unlearned
-        result.unchanged += counts.unchanged
-        return
+        if not counts.learned and not counts.unlearned:
+            result.unchanged += counts.unchanged
+            return
+        now = _wanted(account, message_ids, mailboxes)
+        if now == wanted:
+            result.unchanged += counts.unchanged
+            return
+        wanted = now  # changed while learning: reconcile again with what they teach now
     raise TransientFailure(f"junk model of {account} kept changing while learning")
 
 
@@ -276,13 +291,19 @@ def _material(raw_key: str, raw_store: RawMessageStore) -> _Material | None:
     from mailcore.junk.identity import from_address, proven_identities
     from mailcore.junk.tokens import message_tokens
 
-    identities: tuple[str, ...] = ()
+    envelope = None
     try:
         if s3_keys.message_id_of_key(raw_key) is None:
             raw = raw_store.get_raw(raw_key)
         else:
             envelope, raw = raw_store.get_message(raw_key)
-            identities = tuple(proven_identities(envelope, from_address(raw)))
     except MessageNotFound:
         return None
-    return _Material(message_tokens(raw), identities)
+    try:
+        identities = () if envelope is None else tuple(
+            proven_identities(envelope, from_address(raw)))
+        return _Material(message_tokens(raw), identities)
+    except Exception:  # noqa: BLE001 (a stranger's bytes: a fault in reading them must
+        # not fail the account's other lessons with it, on every try of the batch)
+        logger.exception("junk lesson unreadable; not learned", raw_key=raw_key)
+        return None
