@@ -134,6 +134,24 @@ def test_a_domain_is_junked_by_history_only_after_three_junk_messages() -> None:
     assert verdict.junk and verdict.reasons == (f"junked:{ADDRESS}",)
 
 
+def test_a_shared_mail_domain_has_no_history_of_its_own() -> None:
+    # Writing to one Gmail user (or keeping one Gmail message) trusts that address only:
+    # another Gmail sender's junk-like words are judged by content.
+    stranger, friend = "stranger@gmail.com", "friend@gmail.com"
+    history = {"gmail.com": SenderHistory(wrote_to=True, not_junk=4),
+               friend: SenderHistory(wrote_to=True)}
+    verdict, calls = _decide(proven=(stranger, "gmail.com"), history=history,
+                             content=Content(0.99))
+    assert verdict == JunkVerdict(True, DecidedBy.CONTENT, 0.99, ("content",)) and calls == 1
+    verdict, _ = _decide(proven=(friend, "gmail.com"), history=history,
+                         content=Content(0.99))
+    assert verdict.reasons == (f"wrote-to:{friend}",) and not verdict.junk
+    # ...while an entry the user wrote for the whole domain still applies.
+    allowed, _ = _decide(proven=(stranger, "gmail.com"), allow=("gmail.com",),
+                         content=Content(0.99))
+    assert not allowed.junk and allowed.decided_by is DecidedBy.SETTINGS
+
+
 def test_the_address_history_comes_before_the_domain_history() -> None:
     verdict, _ = _decide(history={ADDRESS: SenderHistory(junk=3),
                                   DOMAIN: SenderHistory(wrote_to=True)})

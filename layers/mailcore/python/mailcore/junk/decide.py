@@ -9,7 +9,8 @@ account knows of the sender before what the words say):
    it wrote to, or whose mail it only ever kept, goes to the Inbox; one whose mail it
    only ever taught as junk goes to Junk (a domain only after DOMAIN_JUNKED_AT_LEAST of
    its messages: one junk message from a mail provider's domain must not send every
-   other sender there to Junk); mixed says nothing;
+   other sender there to Junk; and never for a domain anyone can have an address on,
+   SHARED_MAIL_DOMAINS); mixed says nothing;
 4. the classifier, only when the account trained it enough: a probability of junk at or
    above JUNK_THRESHOLD goes to Junk; anything else, and an untrained model, the Inbox.
 """
@@ -28,6 +29,17 @@ from mailcore.domain.junk import (
 )
 
 DOMAIN_JUNKED_AT_LEAST = 3
+# Domains where anyone can have an address: a DMARC pass proves only that the sender has an
+# account there, so the history of one correspondent on them says nothing of the others.
+# Their history counts by address alone (writing to one Gmail user trusts that user, not
+# every Gmail sender); an allow or block entry the user writes for one still applies.
+SHARED_MAIL_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+    "yahoo.com", "ymail.com", "aol.com", "icloud.com", "me.com", "mac.com", "gmx.com",
+    "gmx.net", "gmx.de", "web.de", "mail.com", "proton.me", "protonmail.com", "zoho.com",
+    "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com", "126.com", "naver.com",
+    "fastmail.com", "tutanota.com", "hey.com",
+})
 
 
 def decide(*, signals: JunkSignals, quarantined: bool, claimed: Sequence[str],
@@ -74,6 +86,8 @@ def _by_settings(settings: FilterSettings, claimed: Sequence[str],
 
 def _by_history(state: RecipientFilterState, proven: Sequence[str]) -> JunkVerdict | None:
     for identity in proven:
+        if "@" not in identity and identity in SHARED_MAIL_DOMAINS:
+            continue
         history = state.history.get(identity)
         if history is None:
             continue
