@@ -48,4 +48,6 @@ def arrived(api: ApiClient, subject: str, timeout: float = 30) -> tuple[str, dic
                     return folder, detail.json()
         return None
 
-    return wait_until(found, timeout, interval=0.3, what=f"{subject!r} filed")
+    filed = wait_until(found, timeout, interval=0.3, what=f"{subject!r} filed")
+    assert filed is not None  # wait_until returns only a truthy value
+    return filed

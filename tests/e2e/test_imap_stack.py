@@ -215,7 +215,8 @@ def test_an_account_teaches_its_filter_by_moving_mail_and_unteaches_it(
     assert "untrained" in detail["junk"]["reasons"]
     # Over IMAP: Junk is the \Junk special-use folder, and the message is in it.
     _, listed = client.list()
-    assert any(rb"\Junk" in line and line.endswith(b"Junk") for line in listed), listed
+    assert any(isinstance(line, bytes) and rb"\Junk" in line and line.endswith(b"Junk")
+               for line in listed), listed
     assert subject_of(next_junk) in _subjects(client, "Junk")
 
     next_ham = message(100, False, to=CAROL)
