@@ -27,10 +27,17 @@ def dns_zone() -> Zone:
 def send(stack: StackProcess, raw: bytes, recipients: list[str],
          source: str = "127.0.0.1") -> None:
     """Over the MX port, from `source`, the envelope sender the message's From."""
-    mail_from = email.message_from_bytes(raw)["From"].strip("<>")
+    send_each(stack, [raw], recipients, source)
+
+
+def send_each(stack: StackProcess, messages: list[bytes], recipients: list[str],
+              source: str = "127.0.0.1") -> None:
+    """One SMTP session, a transaction for each message."""
     with smtplib.SMTP("127.0.0.1", stack.smtp_port, source_address=(source, 0),
                       local_hostname="mail.example.net", timeout=30) as client:
-        client.sendmail(mail_from, recipients, raw)
+        for raw in messages:
+            mail_from = email.message_from_bytes(raw)["From"].strip("<>")
+            client.sendmail(mail_from, recipients, raw)
 
 
 def subject_of(raw: bytes) -> str:

@@ -27,6 +27,7 @@ from tests.e2e.junk_stack import (
     arrived,
     dns_zone,
     send,
+    send_each,
     subject_of,
 )
 from tests.junk_support import message
@@ -187,8 +188,7 @@ def test_an_account_teaches_its_filter_by_moving_mail_and_unteaches_it(
     carol, dave = ApiClient(stack, CAROL, PASSWORD), ApiClient(stack, DAVE, PASSWORD)
     junk_like = [message(seed, True, to=CAROL) for seed in range(1, 23)]
     ham_like = [message(seed, False, to=CAROL) for seed in range(1, 23)]
-    for raw in junk_like + ham_like:
-        send(stack, raw, [CAROL])
+    send_each(stack, junk_like + ham_like, [CAROL])
     wait_until(lambda: carol.folder_total("Inbox") == 44, 60, what="44 messages in the Inbox")
     assert _trained(carol) == {"junk": 0, "not_junk": 0, "minimum": 20}
 
