@@ -1,5 +1,7 @@
 """IMAP on `mailpipe up`: mail accepted over SMTP is read over IMAP, and IMAP and the HTTP
-API change one and the same mailbox (flags, moves, APPEND), on the DynamoDB adapter."""
+API change one and the same mailbox (flags, moves, APPEND), on the DynamoDB adapter; and
+the junk filter (issue 29) learns from IMAP moves, trusts correspondents and junks GTUBE
+and blocklisted clients, on the same stack with a private dnsmasq as its DNS."""
 
 from __future__ import annotations
 
@@ -13,8 +15,22 @@ from collections.abc import Iterator
 
 import pytest
 
+from mailcore.domain.junk import GTUBE
 from mailpipe.local.launcher import StackProcess, start_stack
+from tests.dns_support import Dnsmasq
 from tests.e2e.api_client import ApiClient, wait_until
+from tests.e2e.junk_stack import (
+    BLOCKLIST,
+    CAROL,
+    CORRESPONDENT,
+    DAVE,
+    arrived,
+    dns_zone,
+    send,
+    send_each,
+    subject_of,
+)
+from tests.junk_support import message
 
 pytestmark = pytest.mark.e2e
 BOB, PASSWORD = "bob@hamburger.edu", "bob-password"
@@ -22,9 +38,14 @@ BOB, PASSWORD = "bob@hamburger.edu", "bob-password"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackProcess]:
-    stack = start_stack(["hamburger.edu"], {BOB: PASSWORD})
-    yield stack
-    stack.stop()
+    # Its own dnsmasq: the junk tests' sender publishes SPF and DMARC, and a blocklist
+    # lists 127.0.0.2 (every other name is NXDOMAIN, as the session's empty dnsmasq).
+    with Dnsmasq(dns_zone()) as dns:
+        stack = start_stack(["hamburger.edu"], {BOB: PASSWORD, CAROL: PASSWORD,
+                                                DAVE: PASSWORD},
+                            "--dns", dns.address, "--dnsbl", BLOCKLIST)
+        yield stack
+        stack.stop()
 
 
 def _send(stack: StackProcess, subject: str) -> None:
@@ -34,12 +55,12 @@ def _send(stack: StackProcess, subject: str) -> None:
                         f"hello\r\n".encode())
 
 
-def _imap(stack: StackProcess) -> imaplib.IMAP4_SSL:
+def _imap(stack: StackProcess, address: str = BOB) -> imaplib.IMAP4_SSL:
     context = ssl.create_default_context(
         cafile=str(stack.state_dir / "tls" / "cert.pem"))
     context.check_hostname = False
     client = imaplib.IMAP4_SSL("127.0.0.1", stack.imaps_port, ssl_context=context)
-    client.login(BOB, PASSWORD)
+    client.login(address, PASSWORD)
     return client
 
 
@@ -144,3 +165,110 @@ def test_idle_tells_of_mail_accepted_over_smtp(stack: StackProcess) -> None:
     assert waited < 10, waited
     client.send(b"DONE\r\n")
     client.logout()
+
+
+def _uids(client: imaplib.IMAP4_SSL, *criteria: str) -> list[bytes]:
+    typ, found = client.uid("SEARCH", *criteria)
+    assert typ == "OK", found
+    return list(found[0].split())
+
+
+def _trained(api: ApiClient) -> dict[str, int]:
+    response = api.get("/junk-filter")
+    assert response.status_code == 200, response.text
+    return dict(response.json()["trained"])
+
+
+def test_an_account_teaches_its_filter_by_moving_mail_and_unteaches_it(
+        stack: StackProcess) -> None:
+    """Carol moves 22 junk-like messages to Junk and archives 22 others over IMAP; then the
+    next junk-like message goes to her Junk (not Dave's, who taught nothing), the next
+    ham-like one to her Inbox, and one from a correspondent she wrote to to her Inbox; when
+    she takes three lessons back, junk-like mail comes to her Inbox again."""
+    carol, dave = ApiClient(stack, CAROL, PASSWORD), ApiClient(stack, DAVE, PASSWORD)
+    junk_like = [message(seed, True, to=CAROL) for seed in range(1, 23)]
+    ham_like = [message(seed, False, to=CAROL) for seed in range(1, 23)]
+    send_each(stack, junk_like + ham_like, [CAROL])
+    wait_until(lambda: carol.folder_total("Inbox") == 44, 60, what="44 messages in the Inbox")
+    assert _trained(carol) == {"junk": 0, "not_junk": 0, "minimum": 20}
+
+    client = _imap(stack, CAROL)
+    client.select("INBOX")
+    junk_uids = _uids(client, "HEADER", "Message-ID", ".1@example.net")
+    ham_uids = _uids(client, "HEADER", "Message-ID", ".0@example.net")
+    assert len(junk_uids) == len(ham_uids) == 22
+    assert client.uid("MOVE", b",".join(junk_uids).decode(), "Junk")[0] == "OK"
+    assert client.uid("MOVE", b",".join(ham_uids).decode(), "Archive")[0] == "OK"
+    # The learner runs from the queue: the moves answered at once, the counts follow.
+    wait_until(lambda: _trained(carol) == {"junk": 22, "not_junk": 22, "minimum": 20}, 60,
+               what="22 and 22 lessons learned")
+
+    next_junk = message(100, True, to=CAROL)
+    send(stack, next_junk, [CAROL, DAVE])  # one message, a verdict for each recipient
+    folder, detail = arrived(carol, subject_of(next_junk))
+    assert folder == "Junk"
+    assert detail["junk"]["junk"] is True
+    assert detail["junk"]["decided_by"] == "content"
+    assert detail["junk"]["score"] >= 0.95
+    folder, detail = arrived(dave, subject_of(next_junk))
+    assert (folder, detail["junk"]["junk"]) == ("Inbox", False)
+    assert "untrained" in detail["junk"]["reasons"]
+    # Over IMAP: Junk is the \Junk special-use folder, and the message is in it.
+    _, listed = client.list()
+    assert any(isinstance(line, bytes) and rb"\Junk" in line and line.endswith(b"Junk")
+               for line in listed), listed
+    assert subject_of(next_junk) in _subjects(client, "Junk")
+
+    next_ham = message(100, False, to=CAROL)
+    send(stack, next_ham, [CAROL])
+    folder, detail = arrived(carol, subject_of(next_ham))
+    assert (folder, detail["junk"]["junk"], detail["junk"]["decided_by"]) == (
+        "Inbox", False, "content")
+
+    # Carol writes to alice@waffles.be; Alice's answer, in words the filter calls junk,
+    # proves its sender (SPF and DMARC pass) and comes to the Inbox on that history.
+    answer = carol.post("/messages", {"to": [CORRESPONDENT], "subject": "lunch?",
+                                      "text": "shall we?"})
+    assert answer.status_code == 202, answer.text
+    wait_until(lambda: carol.folder_total("Sent") == 1, 30, what="the Sent copy filed")
+    from_alice = message(101, True, sender=CORRESPONDENT, to=CAROL)
+    send(stack, from_alice, [CAROL])
+    folder, detail = arrived(carol, subject_of(from_alice))
+    assert (folder, detail["junk"]["junk"], detail["junk"]["decided_by"]) == (
+        "Inbox", False, "history")
+    assert f"wrote-to:{CORRESPONDENT}" in detail["junk"]["reasons"]
+
+    # Changing her mind: two trained messages moved out of Junk ("not junk") and one whose
+    # $Junk she removes leave 19 junk lessons, under the minimum: content junks nothing.
+    client.select("Junk")
+    trained_junk = _uids(client, "KEYWORD", "$Junk")
+    assert len(trained_junk) == 22  # the filed one has no $Junk: filing never teaches
+    assert client.uid("MOVE", b",".join(trained_junk[:2]).decode(), "INBOX")[0] == "OK"
+    assert client.uid("STORE", trained_junk[2].decode(), "-FLAGS", "($Junk)")[0] == "OK"
+    wait_until(lambda: _trained(carol) == {"junk": 19, "not_junk": 24, "minimum": 20}, 60,
+               what="three junk lessons taken back")
+    client.logout()
+    again = message(102, True, to=CAROL)
+    send(stack, again, [CAROL])
+    folder, detail = arrived(carol, subject_of(again))
+    assert (folder, detail["junk"]["junk"]) == ("Inbox", False)
+    assert "untrained" in detail["junk"]["reasons"]
+
+
+def test_gtube_and_a_listed_client_go_to_junk_a_refused_lookup_does_not(
+        stack: StackProcess) -> None:
+    dave = ApiClient(stack, DAVE, PASSWORD)
+    gtube = message(200, False, to=DAVE, extra=GTUBE + b"\r\n")
+    send(stack, gtube, [DAVE])
+    folder, detail = arrived(dave, subject_of(gtube))
+    assert (folder, detail["junk"]["decided_by"], detail["junk"]["reasons"]) == (
+        "Junk", "signal", ["gtube"])
+
+    listed, refused = message(201, False, to=DAVE), message(202, False, to=DAVE)
+    send(stack, listed, [DAVE], source="127.0.0.2")
+    send(stack, refused, [DAVE], source="127.0.0.3")  # 127.255.255.254: no listing
+    folder, detail = arrived(dave, subject_of(listed))
+    assert (folder, detail["junk"]["decided_by"], detail["junk"]["reasons"]) == (
+        "Junk", "signal", [f"dnsbl:{BLOCKLIST}"])
+    folder, detail = arrived(dave, subject_of(refused))
+    assert (folder, detail["junk"]["junk"]) == ("Inbox", False)
