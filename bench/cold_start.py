@@ -23,7 +23,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ["FileMessageFunction", "ServeApiFunction", "DeliverMailFunction"]
+FUNCTIONS = ["FileMessageFunction", "ServeApiFunction", "DeliverMailFunction",
+             "LearnJunkFunction", "ExpireJunkFunction"]
 LAYER = "MailcoreLayer"
 TARGET_MS = 300
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
