@@ -1,6 +1,6 @@
 """Filing with the junk filter on against off (issue 29): the filing process's own cost.
 
-moto runs as a server in its own process (as `mailpipe up` runs it), with the template's
+moto runs as a server in its own process (mailpipe up's MeteredMotoServer), with the template's
 table and bucket; this process is the filing function. One account's filter learned
 10,000 messages (half junk-like, half ham-like, from two vocabularies of made-up words in
 Zipf-like frequencies, so that the model reaches its token cap), committed through the
@@ -166,10 +166,13 @@ def _file(adapters: Any, keys: list[str], junk: Any) -> list[Any]:
 
 
 def _moto(port: int, ready: Any) -> None:
-    from moto.server import ThreadedMotoServer
+    # The local runtime's server: moto's ThreadedMotoServer runs requests from filing's
+    # threads at once, and its backends are not safe so (a query met "dictionary changed
+    # size during iteration"; mailpipe/local/atomic_requests.py).
+    from mailpipe.local.metering import Meter, MeteredMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = MeteredMotoServer(Meter(), "127.0.0.1", port)
     server.start()
     ready.set()
     threading.Event().wait()
