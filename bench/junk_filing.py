@@ -21,7 +21,7 @@ timed ones) and the model's size. Throughput that carries over: messages per CPU
 of this process. The wall rate is printed too, labelled as moto's: it is bound by moto's
 server (its TransactWriteItems copies the tables it touches), not by the filing.
 
-    python bench/junk_filing.py [--messages 300] [--trained 10000] [--keep-model FILE]
+    python bench/junk_filing.py [--messages 150] [--trained 10000] [--keep-model FILE]
         [--profile]
 """
 
@@ -224,7 +224,7 @@ def _rss_peak_mib() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--messages", type=int, default=300, help="filed with each setting")
+    parser.add_argument("--messages", type=int, default=150, help="filed with each setting")
     parser.add_argument("--trained", type=int, default=10_000)
     parser.add_argument("--keep-model", type=Path, default=None,
                         help="a file to keep the trained model in between runs (default: "
