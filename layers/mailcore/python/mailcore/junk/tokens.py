@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from itertools import pairwise
 
 from mailcore.imap_view.search_text import Part, body_text, decode_words, parts, utf8_text
 
@@ -58,11 +59,26 @@ class _Collector:
         return text
 
     def words(self, text: str, prefix: str = "") -> None:
+        # NFKC a piece at a time and at most MAX_NORMALISED characters of it: one character
+        # may become 18 (U+FDFA), so the whole text normalised at once is unbounded.
+        found = _WORD.findall(_normalised(text, MAX_NORMALISED).casefold())
+        if len(self.tokens) + 2 * len(found) > MAX_TOKENS:
+            self._words_in_turn(found, prefix)  # the cap may be met midway: order counts
+            return
+        # Below the cap whatever comes, the same tokens in bulk: a word-by-word loop of
+        # method calls was 1.1 of the 1.9 ms of CPU a 10 KiB message's tokens took (measured).
+        kept = [word if MIN_WORD <= len(word) <= MAX_WORD
+                and not (len(word) > MAX_NUMBER and word.isdigit()) else ""
+                for word in found]
+        self.tokens.update([prefix + word for word in kept if word])
+        self.tokens.update([f"{prefix}{first} {second}"
+                            for first, second in pairwise(kept) if first and second])
+
+    def _words_in_turn(self, found: list[str], prefix: str) -> None:
         previous = ""
-        for found in _WORD.finditer(_normalised(text, MAX_NORMALISED).casefold()):
+        for word in found:
             if self.full:
                 return
-            word = found.group()
             if not MIN_WORD <= len(word) <= MAX_WORD or (
                     len(word) > MAX_NUMBER and word.isdigit()):
                 previous = ""
