@@ -599,7 +599,8 @@ def test_drafts_are_saved_as_you_type_and_sent_mail_shows_its_delivery(
     )
     expect(page.get_by_role("list", name="Attached files")).to_contain_text("big.bin")
     page.get_by_role("button", name="Send").click()
-    expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Message sent")).to_be_visible(
+        timeout=20_000)  # a 7 MB attachment, uploaded and signed: seconds on a busy machine
     assert [m for m in api.messages("Drafts") if m["subject"] == "Plans for the weekend"] == []
 
     open_folder(page, "Sent")
