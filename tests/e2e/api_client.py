@@ -45,6 +45,9 @@ class ApiClient:
     def post(self, path: str, body: dict[str, Any]) -> requests.Response:
         return self.session.post(f"{self.api}{path}", json=body, timeout=30)
 
+    def put(self, path: str, body: dict[str, Any]) -> requests.Response:
+        return self.session.put(f"{self.api}{path}", json=body, timeout=30)
+
     def folder_total(self, folder: str = "Inbox") -> int:
         folders = self.get("/mailboxes").json()["mailboxes"]
         return int(next(entry["total"] for entry in folders if entry["name"] == folder))

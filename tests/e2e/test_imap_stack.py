@@ -272,3 +272,28 @@ def test_gtube_and_a_listed_client_go_to_junk_a_refused_lookup_does_not(
         "Junk", "signal", [f"dnsbl:{BLOCKLIST}"])
     folder, detail = arrived(dave, subject_of(refused))
     assert (folder, detail["junk"]["junk"]) == ("Inbox", False)
+
+
+def test_the_block_and_allow_lists_an_account_saves_decide_before_anything_else_but_signals(
+        stack: StackProcess) -> None:
+    # GIVEN Dave blocks the domain example.net and waffles.be, but allows one address there
+    dave = ApiClient(stack, DAVE, PASSWORD)
+    saved = dave.put("/junk-filter", {"allow": [CORRESPONDENT], "junk_days": 30,
+                                      "block": ["example.net", "waffles.be"]})
+    assert saved.status_code == 200, saved.text
+    # WHEN mail comes from a blocked domain, and from the allowed address (proven by SPF
+    # and DMARC) on the other
+    blocked = message(300, False, to=DAVE)
+    allowed = message(301, True, sender=CORRESPONDENT, to=DAVE)
+    send(stack, blocked, [DAVE])
+    send(stack, allowed, [DAVE])
+    # THEN the first is in Junk, however plain its words; the second in the Inbox, however
+    # junk-like (an address entry beats a domain entry)
+    folder, detail = arrived(dave, subject_of(blocked))
+    assert (folder, detail["junk"]["decided_by"], detail["junk"]["reasons"]) == (
+        "Junk", "settings", ["blocked:example.net"])
+    folder, detail = arrived(dave, subject_of(allowed))
+    assert (folder, detail["junk"]["decided_by"], detail["junk"]["reasons"]) == (
+        "Inbox", "settings", [f"allowed:{CORRESPONDENT}"])
+    assert dave.put("/junk-filter", {"allow": [], "block": [], "junk_days": 30}
+                    ).status_code == 200
