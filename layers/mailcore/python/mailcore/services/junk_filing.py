@@ -90,6 +90,9 @@ class _Judged:
             self._tokens = message_tokens(self.arrival.raw)
         return self._tokens
 
+    def forget_tokens(self) -> None:
+        self._tokens = None
+
 
 class JunkFiling:
     """The filter's decisions for the messages filed by one process."""
@@ -116,8 +119,13 @@ class JunkFiling:
         wanted = list(dict.fromkeys((account, each.identities) for each in judged
                                     for account in each.arrival.accounts))
         states = self._states(wanted, [each.arrival.message_id for each in judged])
-        return [{account: self._filing(each, account, *states[(account, each.identities)])
-                 for account in each.arrival.accounts} for each in judged]
+        filed = []
+        for each in judged:
+            filed.append({account: self._filing(each, account,
+                                                *states[(account, each.identities)])
+                          for account in each.arrival.accounts})
+            each.forget_tokens()  # one message's tokens held at a time, not a batch's
+        return filed
 
     def _states(self, wanted: list[tuple[str, tuple[str, ...]]], message_ids: list[str]
                 ) -> dict[tuple[str, tuple[str, ...]], tuple[RecipientFilterState, bool]]:
