@@ -98,6 +98,49 @@ def test_history_and_whom_the_account_wrote_to_come_in_the_one_read(side: JunkSi
     assert filters.recipient_state(CAROL, [ALICE, SPAMMER]) == RecipientFilterState()
 
 
+def test_a_filing_batch_reads_every_recipient_s_state_in_one_request(side: JunkSide):
+    filters = side.filters
+    filters.record_written_to(BOB, [ALICE, CREPES])
+    filters.commit(CAROL, 0, _trained(3, 2), {}, {SPAMMER: HistoryChange(junk=1)})
+    senders = [(ALICE, CREPES), (SPAMMER, SPAM), ("news@crepes.fr", CREPES, ALICE, SPAM)]
+    # Ten messages, each to Bob, or to Bob and Carol, each with 2 to 4 identities: the
+    # same account's state and the same identity asked for again and again.
+    wanted = [(account, senders[number % 3]) for number in range(10)
+              for account in ((BOB, CAROL) if number % 2 else (BOB,))]
+    before = side.requests()
+
+    states = filters.recipient_states(wanted)
+
+    assert side.requests() - before == 1
+    assert len(states) == len(wanted)
+    for (account, identities), state in zip(wanted, states, strict=True):
+        assert state == filters.recipient_state(account, identities)
+    bob_alice = states[wanted.index((BOB, (ALICE, CREPES)))]
+    assert dict(bob_alice.history) == {ALICE: SenderHistory(wrote_to=True),
+                                       CREPES: SenderHistory(wrote_to=True)}
+    carol_spammer = states[wanted.index((CAROL, (SPAMMER, SPAM)))]
+    assert dict(carol_spammer.history) == {SPAMMER: SenderHistory(junk=1)}
+    assert (carol_spammer.model_version, carol_spammer.trained_junk) == (1, 3)
+    assert states[wanted.index((BOB, (SPAMMER, SPAM)))] == RecipientFilterState()
+
+
+def test_more_than_a_request_holds_is_read_in_as_few_as_it_takes(side: JunkSide):
+    filters = side.filters
+    many = [f"sender{number}@crepes.fr" for number in range(40)]
+    filters.record_written_to(CAROL, many[-2:])
+    wanted = [(BOB, many), (CAROL, many)]  # 2 states and 160 history items: 162 keys
+    before = side.requests()
+
+    bob, carol = filters.recipient_states(wanted)
+
+    # DynamoDB: 100 keys per BatchGetItem; memory: one request per call.
+    assert side.requests() - before == (1 if isinstance(filters, InMemoryJunkFilters) else 2)
+    assert bob == RecipientFilterState()
+    assert dict(carol.history) == {identity: SenderHistory(wrote_to=True)
+                                   for identity in many[-2:]}
+    assert filters.recipient_states([]) == []
+
+
 def test_history_taken_back_comes_down_and_never_below_nothing(side: JunkSide):
     filters = side.filters
     version = filters.commit(BOB, 0, _trained(1, 0), {}, {SPAMMER: HistoryChange(junk=1)})

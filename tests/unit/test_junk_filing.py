@@ -158,7 +158,7 @@ def test_a_forged_from_of_a_correspondent_gets_no_trust(side, verdict):
     assert copy.junk_verdict.decided_by is DecidedBy.CONTENT
 
 
-def test_one_state_read_per_recipient_and_the_model_read_once_per_version(side):
+def test_one_state_read_per_message_and_the_model_read_once_per_version(side):
     keys = [side.put(message(seed, seed % 2 == 0), TRAINED, UNTRAINED, verdict=DMARC_PASS)
             for seed in range(10, 16)]
     side.filters.state_reads = 0
@@ -166,7 +166,7 @@ def test_one_state_read_per_recipient_and_the_model_read_once_per_version(side):
     for key in keys:
         side.file(key)
 
-    assert side.filters.state_reads == 2 * len(keys)  # per message, one per recipient
+    assert side.filters.state_reads == len(keys)  # per message, one for both recipients
     assert side.filters.model_reads == 1
     assert [side.copy(TRAINED, key).folder for key in keys] == [JUNK, INBOX] * 3
 
@@ -174,6 +174,61 @@ def test_one_state_read_per_recipient_and_the_model_read_once_per_version(side):
     side.file(side.put(message(20, True), TRAINED))
     side.file(side.put(message(21, True), TRAINED))
     assert side.filters.model_reads == 2
+
+
+def test_a_batch_reads_every_recipient_s_state_in_one_request_and_decides_each(side):
+    dave = "dave@hamburger.edu"
+    train(side.filters, dave)
+    side.filters.record_written_to(dave, [FRIEND])  # Dave trusts Alice: never junked
+    keys = [side.put(message(seed, seed % 2 == 0, FRIEND), TRAINED, dave, UNTRAINED,
+                     verdict=DMARC_PASS) for seed in range(30, 40)]
+    side.filters.state_reads = 0
+
+    outcomes = file_inbound_together(keys, side.store, side.mailboxes, DOMAINS,
+                                     references=side.references,
+                                     views=InMemoryImapViews(side.mailboxes), junk=side.junk)
+
+    assert side.filters.state_reads == 1
+    assert all(set(outcome.filed_for) == {TRAINED, dave, UNTRAINED} for outcome in outcomes)
+    assert [side.copy(TRAINED, key).folder for key in keys] == [JUNK, INBOX] * 5
+    assert {side.copy(dave, key).folder for key in keys} == {INBOX}
+    assert {side.copy(UNTRAINED, key).folder for key in keys} == {INBOX}
+    assert side.copy(dave, keys[0]).junk_verdict.decided_by is DecidedBy.HISTORY
+    again = file_inbound_together(keys, side.store, side.mailboxes, DOMAINS,
+                                  references=side.references,
+                                  views=InMemoryImapViews(side.mailboxes), junk=side.junk)
+    assert all(outcome.filed_for == () for outcome in again)
+    assert len(side.mailboxes.messages) == 3 * len(keys)
+    assert [side.copy(TRAINED, key).folder for key in keys] == [JUNK, INBOX] * 5
+
+
+class _OneAccountDamaged(InMemoryJunkFilters):
+    """Carol's state item cannot be decoded (what the adapter raises is a ValueError)."""
+
+    def _state(self, account, identities):
+        if account == UNTRAINED:
+            raise ValueError("a damaged state")
+        return super()._state(account, identities)
+
+
+def test_an_unreadable_state_files_only_that_account_s_copies_as_unjudged(caplog):
+    side = Side()
+    side.filters = _OneAccountDamaged()
+    side.junk = JunkFiling(side.filters)
+    train(side.filters, TRAINED)
+    keys = [side.put(message(seed, True), TRAINED, UNTRAINED) for seed in (41, 42)]
+
+    outcomes = file_inbound_together(keys, side.store, side.mailboxes, DOMAINS,
+                                     references=side.references,
+                                     views=InMemoryImapViews(side.mailboxes), junk=side.junk)
+
+    assert all(set(outcome.filed_for) == {TRAINED, UNTRAINED} for outcome in outcomes)
+    assert {side.copy(TRAINED, key).folder for key in keys} == {JUNK}
+    for key in keys:
+        assert UNREADABLE not in side.copy(TRAINED, key).junk_verdict.reasons
+        assert side.copy(UNTRAINED, key).folder == INBOX
+        assert UNREADABLE in side.copy(UNTRAINED, key).junk_verdict.reasons
+    assert "junk filter state unreadable" in caplog.text
 
 
 def test_tokens_are_made_once_per_message_for_all_recipients(side, monkeypatch):
@@ -216,26 +271,28 @@ def test_a_storage_failure_of_the_filter_is_retried_and_loses_nothing(side):
     class Failing:
         failures = 1
 
-        def recipient_state(self, account, identities):
+        def recipient_states(self, wanted):
             if self.failures:
                 self.failures -= 1
                 raise StorageUnavailable("throttled")
-            return side.filters.recipient_state(account, identities)
+            return side.filters.recipient_states(wanted)
 
         def __getattr__(self, name):
             return getattr(side.filters, name)
 
     side.junk = JunkFiling(Failing())
-    key = side.put(message(11, True), TRAINED)
-    [outcome] = file_inbound_together([key], side.store, side.mailboxes, DOMAINS,
-                                      references=side.references,
-                                      views=InMemoryImapViews(side.mailboxes), junk=side.junk)
-    assert isinstance(outcome, StorageUnavailable)
+    key, other = side.put(message(11, True), TRAINED), side.put(message(10, False), UNTRAINED)
+    outcomes = file_inbound_together([key, other], side.store, side.mailboxes, DOMAINS,
+                                     references=side.references,
+                                     views=InMemoryImapViews(side.mailboxes), junk=side.junk)
+    assert all(isinstance(outcome, StorageUnavailable) for outcome in outcomes)
     assert not side.mailboxes.messages
 
-    side.file(key)  # the queue delivers it again
+    side.file(key)  # the queue delivers them again
+    side.file(other)
 
     assert side.copy(TRAINED, key).folder == JUNK
+    assert side.copy(UNTRAINED, other).folder == INBOX
 
 
 class _DamagedModels(InMemoryJunkFilters):
@@ -268,11 +325,12 @@ def test_a_damaged_model_files_in_the_inbox_with_the_reason_and_an_error_logged(
 class _LearnerComesBetween(InMemoryJunkFilters):
     """A learner that commits a new model right after filing read the account's state."""
 
-    def recipient_state(self, account, identities):
-        state = super().recipient_state(account, identities)
-        if identities and account == TRAINED and self.versions[account] == 1:
-            train(self, account, each=30)
-        return state
+    def recipient_states(self, wanted):
+        states = super().recipient_states(wanted)
+        if any(identities and account == TRAINED for account, identities in wanted) and (
+                self.versions[TRAINED] == 1):
+            train(self, TRAINED, each=30)
+        return states
 
 
 def test_a_model_committed_between_the_state_and_the_model_read_is_the_one_used():

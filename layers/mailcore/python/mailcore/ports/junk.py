@@ -26,6 +26,13 @@ class JunkFilterStore(Protocol):
         each of `identities` (at most 8), in one read."""
         ...
 
+    def recipient_states(self, wanted: Sequence[tuple[str, Sequence[str]]]
+                         ) -> list[RecipientFilterState]:
+        """recipient_state of each (account, identities), in order, in as few reads as
+        the store's batch allows (each account's state and each of its identities read
+        once however often wanted: DynamoDB, one BatchGetItem per 100 distinct items)."""
+        ...
+
     def model(self, account: str, version: int) -> JunkModel:
         """The account's model at `version` (an empty one for version 0), read only when
         this process does not hold that version already."""

@@ -24,7 +24,7 @@ from mailcore.services.recipients import HostedDomains, hosted_candidate
 
 if TYPE_CHECKING:
     from mailcore.imap_view.view import ImapView
-    from mailcore.services.junk_filing import JunkFiling
+    from mailcore.services.junk_filing import JunkArrival, JunkFiling
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class _Plan:
     jobs: list[DeliveryJob]
     parse_problem: str | None
     view: ImapView | None  # of the bytes, shared by every copy
+    # What the junk filter decides the hosted copies' folders from (the bytes kept only
+    # until the batch's decisions are made).
+    junk_arrival: JunkArrival | None = None
 
     @property
     def holding(self) -> int:
@@ -111,6 +114,8 @@ def file_inbound_together(
             outcomes.append(_plan(key, store, domains, outgoing, references, junk))
         except Exception as exc:  # noqa: BLE001 (reported as that key's outcome)
             outcomes.append(exc)
+    if junk is not None:
+        outcomes = _junk_decided(outcomes, junk)
     with_copies = {position: outcome for position, outcome in enumerate(outcomes)
                    if isinstance(outcome, _Plan) and outcome.copies}
     first_filed = dict(zip(with_copies, _file_first_copies(list(with_copies.values()),
@@ -163,12 +168,6 @@ def _plan(key: str, store: RawMessageStore, domains: HostedDomains, outgoing: Ou
     folder = JUNK if envelope.verdict is not None and envelope.verdict.junk else INBOX
     copies = [_stored(account, message_id, folder, envelope, key, len(raw), summary)
               for account in accounts]
-    if junk is not None and accounts:
-        # Each account's filter decides for its own copy (and never sets $Junk: a lesson
-        # is the user's, not the filter's own guess).
-        filings = junk.file_for(envelope, raw, accounts, message_id=message_id)
-        copies = [replace(copy, folder=filings[copy.account].folder,
-                          junk_verdict=filings[copy.account].verdict) for copy in copies]
     if junk is not None and envelope.submitted_by:
         junk.record_sent(envelope.submitted_by, envelope.rcpt_tos)  # safe on every try
     if envelope.submitted_by:
@@ -177,7 +176,31 @@ def _plan(key: str, store: RawMessageStore, domains: HostedDomains, outgoing: Ou
     # One view for every copy: the bytes are the same (and none for remote recipients).
     view = view_of(raw, message_id) if copies else None
     return _Plan(message_id, envelope, accounts, remote, copies, jobs, summary.parse_problem,
-                 view)
+                 view, junk.arrival(envelope, raw, accounts, message_id)
+                 if junk is not None and accounts else None)
+
+
+def _junk_decided(outcomes: list[FilingResult | _Plan | Exception], junk: JunkFiling
+                  ) -> list[FilingResult | _Plan | Exception]:
+    """The plans with each hosted recipient's copy where that account's filter says (and
+    never with $Junk: a lesson is the user's, not the filter's own guess), the filter
+    states of the whole batch read at once. What stops that read (a TransientFailure)
+    is the outcome of every message that needed it: each is retried."""
+    judged = [outcome for outcome in outcomes
+              if isinstance(outcome, _Plan) and outcome.junk_arrival is not None]
+    try:
+        filings = junk.file_together([plan.junk_arrival for plan in judged
+                                      if plan.junk_arrival is not None])
+    except Exception as exc:  # noqa: BLE001 (reported as each such key's outcome)
+        return [exc if any(outcome is plan for plan in judged) else outcome
+                for outcome in outcomes]
+    # The hosted recipients' copies come first, one per account (a Sent copy after them).
+    decided = {id(plan): replace(plan, junk_arrival=None, copies=[
+        replace(copy, folder=filed[copy.account].folder,
+                junk_verdict=filed[copy.account].verdict)
+        for copy in plan.copies[:len(plan.accounts)]] + plan.copies[len(plan.accounts):])
+        for plan, filed in zip(judged, filings, strict=True)}
+    return [decided.get(id(outcome), outcome) for outcome in outcomes]
 
 
 def _file_first_copies(plans: list[_Plan], mailboxes: MailboxWriter

@@ -2,11 +2,12 @@
 (dynamodb_keys): STATE (model version, trained counts, settings), MODEL (the model's
 bytes), SENDER#<identity> (junk / not_junk counts), WROTE#<identity>, LESSON#<key>.
 
-Filing reads STATE and the SENDER#/WROTE# items of a message's identities in one
-BatchGetItem; the model only when its version is not in this process's cache. The learner
-writes the model, STATE, the lessons and the history changes in one transaction,
-conditioned on the version it started from. Reads are consistent: a version read here
-is never older than the last commit, so a model built on it cannot lose another's work.
+Filing reads STATE and the SENDER#/WROTE# items of its messages' identities in one
+BatchGetItem per 100 distinct items (a whole filing batch, usually); the model only when
+its version is not in this process's cache. The learner writes the model, STATE, the
+lessons and the history changes in one transaction, conditioned on the version it started
+from. Reads are consistent: a version read here is never older than the last commit, so a
+model built on it cannot lose another's work.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mailcore.adapters.aws.dynamodb_keys import (
     LESSON_PREFIX,
-    SENDER_PREFIX,
-    WROTE_PREFIX,
-    junk_item_of_sort_key,
     junk_lesson_key,
     junk_model_key,
     junk_sender_key,
@@ -51,7 +49,8 @@ BATCH_GET = 100
 BATCH_WRITE = 25
 TRANSACTION_ITEMS = 100
 TRANSACTION_BYTES = 4_000_000
-# recipient_state is one request: STATE and two items per identity within BATCH_GET.
+# One account's state is one request: STATE and two items per identity within BATCH_GET;
+# recipient_states reads many accounts' in one request per BATCH_GET distinct items.
 MAX_IDENTITIES = (BATCH_GET - 1) // 2
 ATTEMPTS = 8  # reads of what DynamoDB returned unprocessed (throttled)
 # The process's decoded models, bounded by what they hold in memory: a decoded model
@@ -144,32 +143,24 @@ class DynamoJunkFilters:
 
     # -- filing ------------------------------------------------------------------------------
     def recipient_state(self, account: str, identities: Sequence[str]) -> RecipientFilterState:
-        wanted = list(dict.fromkeys(identities))
-        if len(wanted) > MAX_IDENTITIES:
-            raise ValueError(f"at most {MAX_IDENTITIES} identities are read in one request")
-        keys = [junk_state_key(account)]
-        for identity in wanted:
-            keys += [junk_sender_key(account, identity), junk_wrote_key(account, identity)]
-        state: dict[str, Any] = {}
-        counts: dict[str, tuple[int, int]] = {}
-        wrote: set[str] = set()
-        for item in self._batch_get(keys, "reading the junk filter failed"):
-            kind, identity = junk_item_of_sort_key(item["sk"]["S"])
-            if kind == SENDER_PREFIX:
-                counts[identity] = (_number(item, "junk"), _number(item, "not_junk"))
-            elif kind == WROTE_PREFIX:
-                wrote.add(identity)
-            else:
-                state = item
-        history = {identity: SenderHistory(wrote_to=identity in wrote,
-                                           junk=counts.get(identity, (0, 0))[0],
-                                           not_junk=counts.get(identity, (0, 0))[1])
-                   for identity in wanted if identity in wrote or identity in counts}
-        return RecipientFilterState(
-            model_version=_number(state, "version"),
-            trained_junk=_number(state, "trained_junk"),
-            trained_not_junk=_number(state, "trained_not_junk"),
-            settings=_settings(state), history=history)
+        [state] = self.recipient_states([(account, identities)])
+        return state
+
+    def recipient_states(self, wanted: Sequence[tuple[str, Sequence[str]]]
+                         ) -> list[RecipientFilterState]:
+        keys: dict[tuple[str, str], Any] = {}  # each item once, however often it is wanted
+        for account, identities in wanted:
+            if len(set(identities)) > MAX_IDENTITIES:
+                raise ValueError(f"at most {MAX_IDENTITIES} identities are read per account")
+            for key in [junk_state_key(account)] + [
+                    key for identity in identities
+                    for key in (junk_sender_key(account, identity),
+                                junk_wrote_key(account, identity))]:
+                keys.setdefault((key["pk"]["S"], key["sk"]["S"]), key)
+        items = {(item["pk"]["S"], item["sk"]["S"]): item
+                 for item in self._batch_get(list(keys.values()),
+                                             "reading the junk filter failed")}
+        return [_state_of(account, identities, items) for account, identities in wanted]
 
     def model(self, account: str, version: int) -> JunkModel:
         if version == 0:
@@ -316,6 +307,28 @@ class DynamoJunkFilters:
             else:
                 raise StorageUnavailable(failure)
         return found
+
+
+def _state_of(account: str, identities: Sequence[str],
+              items: Mapping[tuple[str, str], Mapping[str, Any]]) -> RecipientFilterState:
+    """The account's state from the items read (an item not found: nothing known)."""
+    def item(key: Any) -> Mapping[str, Any] | None:
+        return items.get((key["pk"]["S"], key["sk"]["S"]))
+
+    state = item(junk_state_key(account)) or {}
+    history = {}
+    for identity in dict.fromkeys(identities):
+        counts = item(junk_sender_key(account, identity))
+        wrote = item(junk_wrote_key(account, identity)) is not None
+        if counts is not None or wrote:
+            history[identity] = SenderHistory(
+                wrote_to=wrote, junk=_number(counts or {}, "junk"),
+                not_junk=_number(counts or {}, "not_junk"))
+    return RecipientFilterState(
+        model_version=_number(state, "version"),
+        trained_junk=_number(state, "trained_junk"),
+        trained_not_junk=_number(state, "trained_not_junk"),
+        settings=_settings(state), history=history)
 
 
 def _within_one_transaction(items: list[dict[str, Any]]) -> None:

@@ -28,12 +28,20 @@ class InMemoryJunkFilters:
         self.settings_of: dict[str, FilterSettings] = {}
         self.history: dict[str, dict[str, SenderHistory]] = {}
         self.learned: dict[str, dict[str, LearnedLesson]] = {}
-        self.state_reads = 0  # what the one-request-per-message rule counts
+        self.state_reads = 0  # requests for filter states (one per call)
         self.model_reads = 0
         self._cached: dict[str, tuple[int, bytes]] = {}  # the "process's" model per account
 
     def recipient_state(self, account: str, identities: Sequence[str]) -> RecipientFilterState:
-        self.state_reads += 1
+        [state] = self.recipient_states([(account, identities)])
+        return state
+
+    def recipient_states(self, wanted: Sequence[tuple[str, Sequence[str]]]
+                         ) -> list[RecipientFilterState]:
+        self.state_reads += 1  # one request, as in DynamoDB for up to 100 items
+        return [self._state(account, identities) for account, identities in wanted]
+
+    def _state(self, account: str, identities: Sequence[str]) -> RecipientFilterState:
         version = self.versions.get(account, 0)
         model = (JunkModel.from_bytes(self.models[account]) if version
                  else JunkModel.empty())
