@@ -367,3 +367,21 @@ def test_a_fault_reading_the_words_files_the_message_as_unjudged(monkeypatch) ->
     verdict = filed["bob@hamburger.edu"].verdict
     assert filed["bob@hamburger.edu"].folder == "Inbox" and not verdict.junk
     assert junk_filing.UNREADABLE in verdict.reasons
+
+
+def test_a_batch_waiting_for_its_decisions_holds_what_the_tokens_read_not_whole_messages(
+        ) -> None:
+    # A 3 MiB message with GTUBE at its very end: the arrival keeps the first 2 MiB (all the
+    # tokens are made of) and has found GTUBE in the whole.
+    from mailcore.junk.tokens import MAX_SCANNED_BYTES, message_tokens
+
+    raw = (b"From: <someone@example.net>\r\nSubject: big\r\n\r\n"
+           + b"lorem ipsum dolor\r\n" * (3 * 1024 * 1024 // 19) + GTUBE + b"\r\n")
+    envelope = Envelope(mail_from="someone@example.net", rcpt_tos=("bob@hamburger.edu",),
+                        peer="192.0.2.1", helo="mail.example.net", tls=True)
+    arrival = JunkFiling.arrival(envelope, raw, ["bob@hamburger.edu"])
+    assert len(arrival.head) == MAX_SCANNED_BYTES < len(raw)
+    assert arrival.envelope.signals.gtube and arrival.address == "someone@example.net"
+    assert message_tokens(arrival.head) == message_tokens(raw)
+    small = raw[:1000]
+    assert JunkFiling.arrival(envelope, small, ["bob@hamburger.edu"]).head is small

@@ -26,7 +26,7 @@ from mailcore.domain.mailbox import INBOX, JUNK
 from mailcore.errors import Conflict
 from mailcore.junk.decide import decide
 from mailcore.junk.identity import claimed_identities, from_address, proven_identities
-from mailcore.junk.tokens import message_tokens
+from mailcore.junk.tokens import MAX_SCANNED_BYTES, message_tokens
 from mailcore.observability import logger
 
 if TYPE_CHECKING:
@@ -49,12 +49,16 @@ class RecipientFiling:
 
 @dataclass(frozen=True)
 class JunkArrival:
-    """A message to file and its hosted recipient accounts."""
+    """A message to file and its hosted recipient accounts, as the filter needs it until
+    its filing batch's decisions are made: its From address and its signals (GTUBE looked
+    for in all its bytes), and only the bytes its tokens are made of (the first
+    MAX_SCANNED_BYTES: a batch of ten 25 MiB messages holds 20 MiB for this, not 250)."""
 
-    envelope: Envelope
-    raw: bytes
+    envelope: Envelope  # its signals with GTUBE found in the bytes
+    head: bytes  # raw[:MAX_SCANNED_BYTES], what message_tokens reads of any message
     accounts: tuple[str, ...]
-    message_id: str = ""
+    message_id: str
+    address: str | None  # the From address
 
 
 @dataclass
@@ -72,14 +76,9 @@ class _Judged:
 
     @classmethod
     def of(cls, arrival: JunkArrival) -> _Judged:
-        address = from_address(arrival.raw)
-        claimed = claimed_identities(address)
-        proven = proven_identities(arrival.envelope, address)
-        # The edge looks for GTUBE in what it accepts over SMTP; submitted mail and mail
-        # accepted with verification off are looked at here (the search is linear, memchr).
+        claimed = claimed_identities(arrival.address)
+        proven = proven_identities(arrival.envelope, arrival.address)
         signals = arrival.envelope.signals
-        if not signals.gtube and GTUBE in arrival.raw:
-            signals = JunkSignals(gtube=True, dnsbl=signals.dnsbl)
         verdict = arrival.envelope.verdict
         return cls(replace(arrival, accounts=tuple(dict.fromkeys(arrival.accounts))),
                    tuple(claimed), tuple(proven), tuple(dict.fromkeys((*proven, *claimed))),
@@ -87,7 +86,7 @@ class _Judged:
 
     def tokens(self) -> frozenset[str]:
         if self._tokens is None:
-            self._tokens = message_tokens(self.arrival.raw)
+            self._tokens = message_tokens(self.arrival.head)
         return self._tokens
 
     def forget_tokens(self) -> None:
@@ -103,7 +102,14 @@ class JunkFiling:
     @staticmethod
     def arrival(envelope: Envelope, raw: bytes, accounts: Sequence[str],
                 message_id: str = "") -> JunkArrival:
-        return JunkArrival(envelope, raw, tuple(accounts), message_id)
+        # The edge looks for GTUBE in what it accepts over SMTP; submitted mail and mail
+        # accepted with verification off are looked at here (the search is linear, memchr).
+        signals = envelope.signals
+        if not signals.gtube and GTUBE in raw:
+            envelope = replace(envelope, signals=JunkSignals(gtube=True, dnsbl=signals.dnsbl))
+        # A slice of bytes no longer than the bytes is the same object: no copy for most.
+        return JunkArrival(envelope, raw[:MAX_SCANNED_BYTES], tuple(accounts), message_id,
+                           from_address(raw))
 
     def file_for(self, envelope: Envelope, raw: bytes, accounts: Sequence[str],
                  *, message_id: str = "") -> dict[str, RecipientFiling]:
