@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from typing import Any
 
+from mailpipe.local.background import BackgroundLoop
 from mailpipe.local.functions import FunctionError, LocalFunction
 from mailpipe.local.provision import QueueSource
 
@@ -23,23 +23,14 @@ IDLE_PAUSE_SECONDS = 0.05
 MAX_IDLE_PAUSE_SECONDS = 0.5
 
 
-class SqsPoller:
+class SqsPoller(BackgroundLoop):
     def __init__(self, source: QueueSource, function: LocalFunction, sqs: Any,
                  region: str) -> None:
+        super().__init__(f"poll-{source.function}")
         self._source = source
         self._function = function
         self._sqs = sqs
         self._region = region
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"poll-{source.function}")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def _run(self) -> None:
         pause = IDLE_PAUSE_SECONDS

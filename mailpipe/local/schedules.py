@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mailpipe.local.background import BackgroundLoop
 
 if TYPE_CHECKING:
     # provision reads the rules with this module: its own imports come when used.
@@ -79,26 +80,17 @@ def scheduled_event(source: ScheduleSource, region: str, now: datetime | None = 
             "resources": [source.rule_arn], "detail": {}}
 
 
-class ScheduleTimer:
+class ScheduleTimer(BackgroundLoop):
     """Invokes the function on its schedule until stopped; a failed run is logged, and the
     next comes at its time, as with EventBridge (whose retries the next run stands for)."""
 
     def __init__(self, source: ScheduleSource, function: LocalFunction, region: str,
                  first_run_seconds: float = FIRST_RUN_SECONDS) -> None:
+        super().__init__(f"schedule-{source.name}")
         self._source = source
         self._function = function
         self._region = region
         self._first = first_run_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"schedule-{source.name}")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
     def _run(self) -> None:
         from mailpipe.local.functions import FunctionError

@@ -15,7 +15,7 @@ from mailcore.adapters.aws.dynamodb_keys import (
     received_sort_key,
 )
 from mailcore.domain.junk import DecidedBy, JunkVerdict
-from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, StoredMessage, UidEntry
+from mailcore.domain.mailbox import ROLE_FOLDERS, Folder, Page, StoredMessage, UidEntry
 from mailcore.domain.message import MessageSummary, search_text
 from mailcore.errors import InvalidCursor
 from mailcore.s3_keys import message_id_of_key
@@ -200,3 +200,10 @@ def _number(item: dict[str, Any], name: str) -> int:
 
 def _list(item: dict[str, Any], name: str) -> tuple[str, ...]:
     return tuple(str(value["S"]) for value in item.get(name, {"L": []})["L"])
+
+
+def page_of(response: dict[str, Any]) -> Page:
+    """A page of stored messages from a Query's answer, with the cursor to the next."""
+    last = response.get("LastEvaluatedKey")
+    return Page(messages=tuple(stored_message(item) for item in response.get("Items", [])),
+                cursor=encode_cursor(last) if last else None)

@@ -187,12 +187,7 @@ class Messages(FolderStates):
         if cursor:
             query["ExclusiveStartKey"] = codec.decode_cursor(cursor, {"folder_pk": partition},
                                                              INDEX_KEYS)
-        response = self._query(query, "listing failed")
-        last = response.get("LastEvaluatedKey")
-        return Page(
-            messages=tuple(codec.stored_message(item) for item in response.get("Items", [])),
-            cursor=codec.encode_cursor(last) if last else None,
-        )
+        return codec.page_of(self._query(query, "listing failed"))
 
     def list_by_uid(self, account: str, folder: str, first_uid: int,
                     limit: int | None = None) -> list[UidEntry]:

@@ -36,9 +36,4 @@ class ReceivedBefore(Table):
         if cursor:
             query["ExclusiveStartKey"] = codec.decode_cursor(cursor, {"folder_pk": partition},
                                                              INDEX_KEYS)
-        response = self._query(query, "listing old messages failed")
-        last = response.get("LastEvaluatedKey")
-        return Page(
-            messages=tuple(codec.stored_message(item) for item in response.get("Items", [])),
-            cursor=codec.encode_cursor(last) if last else None,
-        )
+        return codec.page_of(self._query(query, "listing old messages failed"))
