@@ -95,7 +95,7 @@ def test_schemathesis_finds_no_server_error_and_no_breach_of_the_contract(stack,
          "--header", f"Authorization: Bearer {token['token']}",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                      "response_schema_conformance,response_headers_conformance",
-         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "10",
+         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "6",
          "--workers", "1", "--seed", "20261126", "--generation-database", "none",
          "--no-color", "--request-timeout", "30"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)

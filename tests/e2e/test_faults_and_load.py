@@ -159,20 +159,23 @@ def _send(port: int, messages: list[bytes], outcomes: dict[int, tuple[int, str]]
         client.quit()
 
 
+CRASHING = 120  # messages through the crashing filing function (make test's time)
+
+
 def test_crashing_filing_function_files_each_message_once_and_poison_goes_to_the_dlq():
     state = Path(tempfile.mkdtemp())
     stack = start_stack(["hamburger.edu"], {BOB: PASSWORD}, "--inbound-retry-after", "2",
                         environment={"MAILPIPE_FAULT_FILING":
-                                     f"crash=0.3,poison=0.05,state={state}"})
+                                     f"crash=0.3,poison=0.08,state={state}"})
     try:
         outcomes: dict[int, tuple[int, str]] = {}
         _send(stack.smtp_port, [f"From: alice@crepes.fr\r\nTo: {BOB}\r\nSubject: n{n}\r\n\r\n"
-                                f"body {n}\r\n".encode() for n in range(200)], outcomes, 0)
+                                f"body {n}\r\n".encode() for n in range(CRASHING)], outcomes, 0)
         accepted = {reply for code, reply in outcomes.values() if code == 250}
-        assert len(accepted) == 200
+        assert len(accepted) == CRASHING
 
-        # 5% poison of 200: none at all has a chance of 0.95**200, 4 in 100,000.
-        poison = {m for m in accepted if chosen(message_key(m), 0.05, "poison")}
+        # 8% poison of 120: none at all has a chance of 0.92**120, 5 in 100,000.
+        poison = {m for m in accepted if chosen(message_key(m), 0.08, "poison")}
         crashed = {m for m in accepted - poison if chosen(message_key(m), 0.3, "crash")}
         assert poison and crashed
         aws = Aws(stack)
@@ -182,7 +185,7 @@ def test_crashing_filing_function_files_each_message_once_and_poison_goes_to_the
         total, listed = _inbox(stack)
         # Every crash happened, was retried, and left one copy; poison was never filed.
         assert len(list(state.iterdir())) == len(crashed)
-        assert total == len(listed) == len({m["id"] for m in listed}) == 200 - len(poison)
+        assert total == len(listed) == len({m["id"] for m in listed}) == CRASHING - len(poison)
         assert {m["id"] for m in listed} == accepted - poison
         # The dead-letter alarm's metric (messages visible in the DLQ) is above its threshold 0.
         dead = aws.sqs.receive_message(QueueUrl=aws.outputs["InboundDeadLetterQueueUrl"],
@@ -236,7 +239,7 @@ def _malformed(number: int, rng: random.Random) -> bytes:
             + "Date: the day after tomorrow\r\n\r\nbody\r\n").encode()
 
 
-MALFORMED = 240  # 20 of each of _malformed's 12 kinds; filing slows as moto's table grows
+MALFORMED = 168  # 14 of each of _malformed's 12 kinds; filing slows as moto's table grows
 
 
 def test_malformed_messages_are_all_answered_and_accepted_ones_kept_exactly():

@@ -47,7 +47,7 @@ from tests.e2e.api_client import wait_until
 pytestmark = pytest.mark.e2e
 BOB, PASSWORD = "bob@hamburger.edu", "bob-password"
 DAN = "dan@hamburger.edu"
-ORDINARY, LARGE = 60, 3  # messages of 300 parts, and of 1000 (views beyond an item)
+ORDINARY, LARGE = 36, 3  # messages of 300 parts, and of 1000 (views beyond an item)
 MESSAGES = ORDINARY + LARGE
 LINE = re.compile(r"^imap views: (\d+) message\(s\) seen, (\d+) view\(s\) made, "
                   r"(\d+) already current, (\d+) failure\(s\)$")
